@@ -1,0 +1,102 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ErrGone means the server no longer has a pinned file (HTTP 404/410).
+// Debian's pool drops superseded versions, so a pin can go stale.
+var ErrGone = errors.New("no longer available upstream")
+
+// ErrChecksum means a download did not match its pinned sha256.
+var ErrChecksum = errors.New("sha256 mismatch")
+
+// Download is one pinned file.
+type Download struct {
+	URL    string
+	SHA256 string
+	Size   int64 // 0 when unknown
+}
+
+// Fetch returns the local path of a verified download, fetching it when the
+// cache lacks it. progress, if not nil, counts the bytes received.
+func (c *Cache) Fetch(ctx context.Context, d Download, progress io.Writer) (string, error) {
+	if len(d.SHA256) != 64 || strings.Trim(strings.ToLower(d.SHA256), "0123456789abcdef") != "" {
+		return "", fmt.Errorf("fetch %s: pinned sha256 %q is not 64 hex digits", d.URL, d.SHA256)
+	}
+	path := filepath.Join(c.Root, "dl", strings.ToLower(d.SHA256))
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(time.Duration(attempt) * 2 * time.Second):
+			}
+		}
+		err = c.fetchOnce(ctx, d, path, progress)
+		if err == nil || errors.Is(err, ErrGone) || errors.Is(err, ErrChecksum) {
+			break
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+func (c *Cache) fetchOnce(ctx context.Context, d Download, path string, progress io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.URL, nil)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", d.URL, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", d.URL, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		return fmt.Errorf("fetch %s: %s: %w", d.URL, resp.Status, ErrGone)
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("fetch %s: %s", d.URL, resp.Status)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".dl-*")
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", d.URL, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := sha256.New()
+	var w io.Writer = io.MultiWriter(tmp, h)
+	if progress != nil {
+		w = io.MultiWriter(w, progress)
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", d.URL, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != strings.ToLower(d.SHA256) {
+		return fmt.Errorf("fetch %s: got sha256 %s (%d bytes), pinned %s: %w", d.URL, got, n, d.SHA256, ErrChecksum)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("fetch %s: %w", d.URL, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("fetch %s: %w", d.URL, err)
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+package deb
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+)
+
+// Options control what Extract writes.
+type Options struct {
+	// Keep, if set, is asked about every path (relative, after merged-/usr
+	// mapping, e.g. "usr/lib/x86_64-linux-gnu/libc.so.6"); false skips it.
+	Keep func(rel string) bool
+}
+
+// DefaultKeep drops documentation, manuals and translations: a container
+// host's service rootfs never shows them.
+func DefaultKeep(rel string) bool {
+	for _, p := range []string{
+		"usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/locale/",
+		"usr/share/lintian/", "usr/share/bug/", "usr/share/doc-base/", "usr/share/bash-completion/",
+		"usr/share/zsh/", "usr/share/fish/", "usr/share/menu/", "usr/share/gtk-doc/",
+	} {
+		if strings.HasPrefix(rel+"/", p) || rel+"/" == p {
+			return false
+		}
+	}
+	return true
+}
+
+// MergedUsr maps a Debian path into the merged-/usr layout Berth uses:
+// bin, sbin, lib and lib64 live under usr, and top-level links point there.
+func MergedUsr(rel string) string {
+	for _, d := range []string{"bin", "sbin", "lib", "lib64", "lib32", "libx32"} {
+		if rel == d || strings.HasPrefix(rel, d+"/") {
+			return "usr/" + rel
+		}
+	}
+	return rel
+}
+
+// Extract unpacks the data archive of the .deb at debPath into dst.
+// Ownership is not kept (the squashfs writer makes everything root's);
+// modes, symlinks and hard links are.
+func Extract(debPath, dst string, opt Options) error {
+	f, err := os.Open(debPath)
+	if err != nil {
+		return fmt.Errorf("extract %s: %w", debPath, err)
+	}
+	defer f.Close()
+	found := false
+	err = readAr(f, func(m arMember, body io.Reader) error {
+		if !strings.HasPrefix(m.Name, "data.tar") {
+			return nil
+		}
+		found = true
+		r, err := decompress(m.Name, body)
+		if err != nil {
+			return err
+		}
+		return untar(r, dst, opt)
+	})
+	if err == nil && !found {
+		err = errors.New("no data.tar member")
+	}
+	if err != nil {
+		return fmt.Errorf("extract %s: %w", filepath.Base(debPath), err)
+	}
+	return nil
+}
+
+// Control returns the control file of a .deb, for checking what a download is.
+func Control(debPath string) (map[string]string, error) {
+	f, err := os.Open(debPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var ctl map[string]string
+	err = readAr(f, func(m arMember, body io.Reader) error {
+		if !strings.HasPrefix(m.Name, "control.tar") {
+			return nil
+		}
+		r, err := decompress(m.Name, body)
+		if err != nil {
+			return err
+		}
+		tr := tar.NewReader(r)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				return errors.New("control.tar has no control file")
+			}
+			if err != nil {
+				return err
+			}
+			if path.Clean(h.Name) == "control" {
+				b, err := io.ReadAll(tr)
+				if err != nil {
+					return err
+				}
+				stanzas := parseStanzas(string(b))
+				if len(stanzas) == 0 {
+					return errors.New("empty control file")
+				}
+				ctl = stanzas[0]
+				return nil
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read control of %s: %w", filepath.Base(debPath), err)
+	}
+	return ctl, nil
+}
+
+func decompress(name string, r io.Reader) (io.Reader, error) {
+	switch {
+	case strings.HasSuffix(name, ".xz"):
+		return xz.NewReader(r)
+	case strings.HasSuffix(name, ".zst"):
+		d, err := zstd.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return d.IOReadCloser(), nil
+	case strings.HasSuffix(name, ".gz"):
+		return gzip.NewReader(r)
+	case strings.HasSuffix(name, ".tar"):
+		return r, nil
+	}
+	return nil, fmt.Errorf("unknown compression: %s", name)
+}
+
+func untar(r io.Reader, dst string, opt Options) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rel := path.Clean(strings.TrimPrefix(h.Name, "./"))
+		if rel == "." || rel == "/" {
+			continue
+		}
+		if strings.HasPrefix(rel, "../") || strings.HasPrefix(rel, "/") {
+			return fmt.Errorf("unsafe path %q", h.Name)
+		}
+		rel = MergedUsr(rel)
+		if opt.Keep != nil && !opt.Keep(rel) {
+			continue
+		}
+		target := filepath.Join(dst, rel)
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		mode := os.FileMode(h.Mode) & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+		if h.Mode&0o4000 != 0 {
+			mode |= os.ModeSetuid
+		}
+		if h.Mode&0o2000 != 0 {
+			mode |= os.ModeSetgid
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+			if err := os.Chmod(target, mode|0o200); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			os.Remove(target)
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			if err := os.Chmod(target, mode); err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			os.Remove(target)
+			if err := os.Symlink(h.Linkname, target); err != nil {
+				return err
+			}
+		case tar.TypeLink:
+			src := filepath.Join(dst, MergedUsr(path.Clean(strings.TrimPrefix(h.Linkname, "./"))))
+			os.Remove(target)
+			if err := os.Link(src, target); err != nil {
+				return err
+			}
+		default:
+			// Device nodes and fifos are not shipped in the packages we use.
+		}
+	}
+}
+
+// WalkData calls fn for every entry of the .deb's data archive, in order.
+func WalkData(debPath string, fn func(h *tar.Header, r io.Reader) error) error {
+	f, err := os.Open(debPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return readAr(f, func(m arMember, body io.Reader) error {
+		if !strings.HasPrefix(m.Name, "data.tar") {
+			return nil
+		}
+		r, err := decompress(m.Name, body)
+		if err != nil {
+			return err
+		}
+		tr := tar.NewReader(r)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := fn(h, tr); err != nil {
+				return err
+			}
+		}
+	})
+}

@@ -1,0 +1,218 @@
+// Package image reads OS image specs (images/*.yaml): what goes into a
+// Berth image and which artifacts the build writes.
+package image
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/berth-os/berth/internal/strictyaml"
+	"gopkg.in/yaml.v3"
+)
+
+// Spec is one image spec.
+type Spec struct {
+	Name     string   `yaml:"name"`
+	Hostname string   `yaml:"hostname"`
+	Cmdline  string   `yaml:"cmdline"`
+	Services []string `yaml:"services"`
+	Sysctl   string   `yaml:"sysctl"`
+	Outputs  []string `yaml:"outputs"`
+	Disk     Disk     `yaml:"disk"`
+	// SourceDateEpoch is the time stamped on every file the build makes
+	// (seconds since 1970). Defaults to the kernel source's date.
+	SourceDateEpoch int64 `yaml:"source_date_epoch"`
+
+	// Path is the file the spec was read from.
+	Path string `yaml:"-"`
+}
+
+// Disk sizes the raw and qcow2 images.
+type Disk struct {
+	Size     Size `yaml:"size"`      // whole disk
+	SlotSize Size `yaml:"slot_size"` // each of BERTH_A and BERTH_B
+	EFISize  Size `yaml:"efi_size"`
+}
+
+// Size is a byte count written as 512MiB, 2GiB, 64M or plain bytes.
+type Size int64
+
+// Expected says what a Size looks like, for error messages.
+func (Size) Expected() string { return "a size such as 512MiB or 2GiB" }
+
+var sizeRe = regexp.MustCompile(`^([0-9]+)\s*(|B|K|KB|KiB|M|MB|MiB|G|GB|GiB|T|TiB)$`)
+
+// ParseSize reads a size with a binary unit suffix (K/M/G/T mean KiB/MiB/...).
+func ParseSize(s string) (Size, error) {
+	m := sizeRe.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, fmt.Errorf("expected a size such as 512MiB or 2GiB, got %q", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("expected a size such as 512MiB or 2GiB, got %q", s)
+	}
+	shift := map[string]uint{"": 0, "B": 0, "K": 10, "KB": 10, "KiB": 10, "M": 20, "MB": 20, "MiB": 20, "G": 30, "GB": 30, "GiB": 30, "T": 40, "TiB": 40}[m[2]]
+	if n > (1<<62)>>shift {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return Size(n << shift), nil
+}
+
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("expected a size such as 512MiB or 2GiB")
+	}
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+func (s Size) String() string {
+	for _, u := range []struct {
+		shift uint
+		name  string
+	}{{40, "TiB"}, {30, "GiB"}, {20, "MiB"}, {10, "KiB"}} {
+		if s != 0 && s%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d%s", s>>u.shift, u.name)
+		}
+	}
+	return fmt.Sprintf("%dB", int64(s))
+}
+
+// Output formats the build can write. The table of writers lives in build.
+var Outputs = []string{"kernel", "initrd", "squashfs", "iso", "raw", "qcow2"}
+
+// ErrInvalid is the kind of a spec that fails validation.
+var ErrInvalid = strictyaml.ErrInvalid
+
+var nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// Load reads, decodes strictly and validates a spec. servicesDir is where
+// service folders live (for checking names); empty skips that check.
+func Load(path, servicesDir string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read image spec: %w", err)
+	}
+	s := Defaults()
+	if err := strictyaml.Decode(data, path, s); err != nil {
+		return nil, err
+	}
+	s.Path = path
+	if err := s.Validate(path, servicesDir); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Defaults is a spec before the file is applied.
+func Defaults() *Spec {
+	return &Spec{
+		Hostname: "berth",
+		Cmdline:  "console=tty0 console=ttyS0,115200n8",
+		Sysctl:   "container-host",
+		Outputs:  append([]string(nil), Outputs...),
+		Disk:     Disk{Size: 2 << 30, SlotSize: 512 << 20, EFISize: 64 << 20},
+	}
+}
+
+// Validate checks every field and reports every problem at once.
+func (s *Spec) Validate(source, servicesDir string) error {
+	var errs strictyaml.Errors
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &strictyaml.FieldError{Source: source, Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	if s.Name == "" {
+		bad("name", "missing (expected a short name such as berth)")
+	} else if !nameRe.MatchString(s.Name) {
+		bad("name", "expected lowercase letters, digits and dashes, got %q", s.Name)
+	}
+	if !hostnameOK(s.Hostname) {
+		bad("hostname", "expected a host name (letters, digits, dashes; 63 characters at most per label), got %q", s.Hostname)
+	}
+	if len(s.Services) == 0 {
+		bad("services", "missing (expected a list of service names)")
+	}
+	seen := map[string]bool{}
+	for i, svc := range s.Services {
+		p := fmt.Sprintf("services[%d]", i)
+		switch {
+		case seen[svc]:
+			bad(p, "%s is listed twice", svc)
+		case !nameRe.MatchString(svc):
+			bad(p, "expected a service name, got %q", svc)
+		case servicesDir != "":
+			if _, err := os.Stat(filepath.Join(servicesDir, svc, "service.yaml")); err != nil {
+				bad(p, "no service %q (expected a folder %s with a service.yaml)", svc, filepath.Join(servicesDir, svc))
+			}
+		}
+		seen[svc] = true
+	}
+	known := map[string]bool{}
+	for _, o := range Outputs {
+		known[o] = true
+	}
+	for i, o := range s.Outputs {
+		if !known[o] {
+			bad(fmt.Sprintf("outputs[%d]", i), "unknown output %q%s", o, strictyaml.Suggest(o, Outputs))
+		}
+	}
+	if s.Disk.EFISize < 34<<20 {
+		bad("disk.efi_size", "must be at least 34MiB (FAT32), got %s", s.Disk.EFISize)
+	}
+	if s.Disk.SlotSize < 64<<20 {
+		bad("disk.slot_size", "must be at least 64MiB, got %s", s.Disk.SlotSize)
+	}
+	if min := s.Disk.EFISize + 2*s.Disk.SlotSize + 256<<20; s.Disk.Size < min {
+		bad("disk.size", "must be at least %s (EFI + two slots + 256MiB of state), got %s", min, s.Disk.Size)
+	}
+	if s.SourceDateEpoch < 0 {
+		bad("source_date_epoch", "must not be negative")
+	}
+	if strings.ContainsAny(s.Cmdline, "\n\"") {
+		bad("cmdline", "must be one line without double quotes")
+	}
+	if err := errs.Err(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func hostnameOK(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(h, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !(r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Has says whether the spec asks for an output.
+func (s *Spec) Has(output string) bool {
+	for _, o := range s.Outputs {
+		if o == output {
+			return true
+		}
+	}
+	return false
+}
+
+// IsInvalid reports whether err is a spec validation error.
+func IsInvalid(err error) bool { return errors.Is(err, ErrInvalid) }

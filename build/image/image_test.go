@@ -1,0 +1,82 @@
+package image
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-os/berth/internal/strictyaml"
+)
+
+func TestLoadDefaultSpec(t *testing.T) {
+	s, err := Load("../../images/berth.yaml", "../../services")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "berth" || len(s.Services) == 0 || !s.Has("iso") || !s.Has("raw") || !s.Has("qcow2") {
+		t.Errorf("spec = %+v", s)
+	}
+	if s.Disk.Size != 2<<30 || s.Disk.SlotSize != 512<<20 || s.Disk.EFISize != 64<<20 {
+		t.Errorf("disk = %+v", s.Disk)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "services", "udev"), 0o755)
+	os.WriteFile(filepath.Join(dir, "services", "udev", "service.yaml"), []byte("name: udev\n"), 0o644)
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"unknown key", "name: x\nservices: [udev]\nkernle: {}\n", []string{"spec.yaml:3: kernle: unknown key"}},
+		{"wrong type", "name: x\nservices: udev\n", []string{`spec.yaml:2: services: expected a list, got the string "udev"`}},
+		{"bad size", "name: x\nservices: [udev]\ndisk: {size: huge}\n", []string{`spec.yaml:3: disk.size: expected a size such as 512MiB or 2GiB, got "huge"`}},
+		{"unknown service and output, all at once", "name: x\nservices: [udev, nope]\noutputs: [iso, qcow]\n", []string{
+			`spec.yaml: services[1]: no service "nope"`,
+			`spec.yaml: outputs[1]: unknown output "qcow" (did you mean qcow2?)`,
+		}},
+		{"missing name", "services: [udev]\n", []string{"spec.yaml: name: missing"}},
+		{"disk too small", "name: x\nservices: [udev]\ndisk: {size: 512MiB}\n", []string{"spec.yaml: disk.size: must be at least"}},
+		{"bad hostname", "name: x\nhostname: -bad-\nservices: [udev]\n", []string{`spec.yaml: hostname: expected a host name`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, "spec.yaml")
+			os.WriteFile(p, []byte(tc.body), 0o644)
+			_, err := Load(p, filepath.Join(dir, "services"))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, strictyaml.ErrInvalid) {
+				t.Errorf("error kind: %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), strings.Replace(w, "spec.yaml", p, 1)) {
+					t.Errorf("error\n%v\nlacks %q", err, w)
+				}
+			}
+		})
+	}
+	if _, err := Load(filepath.Join(dir, "absent.yaml"), ""); err == nil || !strings.Contains(err.Error(), "absent.yaml") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]Size{"512MiB": 512 << 20, "2GiB": 2 << 30, "64M": 64 << 20, "4096": 4096, "1 GiB": 1 << 30} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "1.5GiB", "-1M", "12 parsecs"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) accepted", in)
+		}
+	}
+	if s := Size(512 << 20).String(); s != "512MiB" {
+		t.Errorf("String = %s", s)
+	}
+}

@@ -1,0 +1,58 @@
+package cmdline
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParse(t *testing.T) {
+	got := Parse(`BOOT_IMAGE=/boot/vmlinuz console=tty0 console=ttyS0,115200 berth.autologin quiet msg="a b" berth.slot=b -- single`)
+	want := Flags{"BOOT_IMAGE": "/boot/vmlinuz", "console": "ttyS0,115200", "berth.autologin": "", "quiet": "", "msg": "a b", "berth.slot": "b"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+}
+
+func TestReadMergesFwCfg(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "proc"), 0o755)
+	os.WriteFile(filepath.Join(root, "proc/cmdline"), []byte("console=ttyS0 berth.slot=a\n"), 0o644)
+	fw := filepath.Join(root, FwCfgPath)
+	os.MkdirAll(filepath.Dir(fw), 0o755)
+	os.WriteFile(fw, []byte("berth.autologin=ttyS0 berth.slot=b"), 0o644)
+	f, err := Read(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Autologin() != "ttyS0" {
+		t.Errorf("autologin = %q", f.Autologin())
+	}
+	if s, _ := f.Slot(); s != "b" {
+		t.Errorf("fw_cfg did not override slot: %q", s)
+	}
+	if _, err := Read(t.TempDir()); err == nil {
+		t.Error("no /proc/cmdline: no error")
+	}
+}
+
+func TestAccessors(t *testing.T) {
+	for _, tc := range []struct {
+		line, auto, slot string
+		slotErr, debug   bool
+	}{
+		{"", "", "a", false, false},
+		{"berth.autologin", "all", "a", false, false},
+		{"berth.autologin=ttyS0,tty0 berth.debug", "ttyS0,tty0", "a", false, true},
+		{"berth.autologin=0 berth.slot=B", "", "b", false, false},
+		{"berth.slot=c berth.debug=0", "", "a", true, false},
+	} {
+		f := Parse(tc.line)
+		slot, err := f.Slot()
+		if f.Autologin() != tc.auto || slot != tc.slot || (err != nil) != tc.slotErr || f.Debug() != tc.debug {
+			t.Errorf("%q: autologin=%q slot=%q err=%v debug=%v", tc.line, f.Autologin(), slot, err, f.Debug())
+		}
+	}
+}

@@ -1,0 +1,94 @@
+// Package console writes PID 1's messages to every kernel console and runs
+// the rescue shell.
+package console
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Writer writes to every active kernel console (console= on the command
+// line), not only to /dev/console, which is just the last of them.
+type Writer struct {
+	mu    sync.Mutex
+	files []*os.File
+}
+
+// Active lists the active consoles' device paths from sysfs, /dev/console
+// when sysfs says nothing.
+func Active(sysfs, dev string) []string {
+	b, err := os.ReadFile(filepath.Join(sysfs, "class/tty/console/active"))
+	var out []string
+	if err == nil {
+		for _, name := range strings.Fields(string(b)) {
+			out = append(out, filepath.Join(dev, name))
+		}
+	}
+	if len(out) == 0 {
+		out = []string{filepath.Join(dev, "console")}
+	}
+	return out
+}
+
+// Open opens the given console devices for writing; ones that fail to
+// open are left out.
+func Open(paths []string) *Writer {
+	w := &Writer{}
+	for _, p := range paths {
+		f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NOCTTY, 0)
+		if err == nil {
+			w.files = append(w.files, f)
+		}
+	}
+	return w
+}
+
+// Write writes p to every console; it never fails, since a dead console
+// must not stop PID 1.
+func (w *Writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, f := range w.files {
+		f.Write(p)
+	}
+	return len(p), nil
+}
+
+// Starter starts a process whose wait PID 1's reaper owns.
+type Starter interface {
+	Start(cmd *exec.Cmd) (<-chan syscall.WaitStatus, error)
+}
+
+// Rescue runs a root shell on tty forever: when it exits, another starts.
+// It is the console of last resort when boot fails; it never returns.
+func Rescue(st Starter, log io.Writer, tty, shell, reason string) {
+	for {
+		fmt.Fprintf(log, "berth: %s\nberth: rescue shell on %s; fix things, then exit to get a new one or run `reboot -f`\n", reason, tty)
+		f, err := os.OpenFile(tty, os.O_RDWR|syscall.O_NOCTTY, 0)
+		if err != nil {
+			fmt.Fprintf(log, "berth: rescue: open %s: %v\n", tty, err)
+			time.Sleep(5 * time.Second)
+			continue
+		}
+		cmd := exec.Command(shell, "-l")
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, f
+		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", "TERM=linux", "PS1=(rescue) # "}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		ch, err := st.Start(cmd)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(log, "berth: rescue: start %s: %v\n", shell, err)
+			time.Sleep(5 * time.Second)
+			continue
+		}
+		<-ch
+		time.Sleep(time.Second)
+	}
+}

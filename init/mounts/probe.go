@@ -1,0 +1,148 @@
+package mounts
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// BlockDevice is one disk or partition as sysfs describes it.
+type BlockDevice struct {
+	Name     string // vda2
+	Dev      string // /dev/vda2
+	PartName string // GPT partition name, "" for a whole disk
+	Disk     string // the whole disk's name (vda) for a partition, else Name
+	IsPart   bool
+}
+
+// BlockDevices lists the block devices in sysfs (root-relative paths), whole
+// disks first, in name order.
+func BlockDevices(sysfs, dev string) ([]BlockDevice, error) {
+	ents, err := os.ReadDir(filepath.Join(sysfs, "class/block"))
+	if err != nil {
+		return nil, err
+	}
+	var out []BlockDevice
+	for _, e := range ents {
+		d := BlockDevice{Name: e.Name(), Dev: filepath.Join(dev, e.Name()), Disk: e.Name()}
+		b, err := os.ReadFile(filepath.Join(sysfs, "class/block", e.Name(), "uevent"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			switch k {
+			case "DEVTYPE":
+				d.IsPart = v == "partition"
+			case "PARTNAME":
+				d.PartName = v
+			}
+		}
+		if d.IsPart {
+			// class/block/vda2 links to .../block/vda/vda2: the parent is the disk.
+			if target, err := os.Readlink(filepath.Join(sysfs, "class/block", e.Name())); err == nil {
+				d.Disk = filepath.Base(filepath.Dir(target))
+			}
+		}
+		out = append(out, d)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].IsPart != out[j].IsPart {
+			return !out[i].IsPart
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+// ByPartName finds the partition with a GPT name, preferring one on disk
+// when disk is not "".
+func ByPartName(devs []BlockDevice, name, disk string) (BlockDevice, bool) {
+	var found []BlockDevice
+	for _, d := range devs {
+		if d.IsPart && d.PartName == name {
+			found = append(found, d)
+		}
+	}
+	for _, d := range found {
+		if d.Disk == disk {
+			return d, true
+		}
+	}
+	if len(found) > 0 {
+		return found[0], true
+	}
+	return BlockDevice{}, false
+}
+
+// ErrNoFilesystem means a device holds no filesystem signature Berth knows.
+var ErrNoFilesystem = errors.New("no filesystem")
+
+// Probe identifies the filesystem (or other signature) at the start of a
+// device: ext4, vfat, iso9660, squashfs, xfs, btrfs, swap, crypto_LUKS.
+// A device of zeros gives ErrNoFilesystem; only then may Berth format it.
+func Probe(r io.ReaderAt) (string, error) {
+	buf := make([]byte, 70*1024)
+	n, err := r.ReadAt(buf, 0)
+	if n < 4096 {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return "", fmt.Errorf("probe: %w", err)
+	}
+	buf = buf[:n]
+	at := func(off int, sig string) bool {
+		return off+len(sig) <= len(buf) && string(buf[off:off+len(sig)]) == sig
+	}
+	switch {
+	case at(0, "hsqs"):
+		return "squashfs", nil
+	case at(0, "XFSB"):
+		return "xfs", nil
+	case at(0, "LUKS\xba\xbe"):
+		return "crypto_LUKS", nil
+	case len(buf) > 1081 && binary.LittleEndian.Uint16(buf[1080:]) == 0xEF53:
+		return "ext4", nil
+	case at(65600, "_BHRfS_M"):
+		return "btrfs", nil
+	case at(32769, "CD001"):
+		return "iso9660", nil
+	case at(4086, "SWAPSPACE2") || at(4086, "SWAP-SPACE"):
+		return "swap", nil
+	case (at(54, "FAT") || at(82, "FAT32")) && buf[510] == 0x55 && buf[511] == 0xAA:
+		return "vfat", nil
+	}
+	// Unknown but not blank: refuse to call it empty.
+	if !bytes.Equal(buf[:4096], make([]byte, 4096)) || (len(buf) > 70000 && !bytes.Equal(buf[65536:65536+4096], make([]byte, 4096))) {
+		return "unknown", nil
+	}
+	return "", ErrNoFilesystem
+}
+
+// ProbeFile opens a device and probes it.
+func ProbeFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return Probe(f)
+}
+
+// ISOLabel returns the volume identifier of an ISO 9660 filesystem.
+func ISOLabel(r io.ReaderAt) (string, error) {
+	pvd := make([]byte, 2048)
+	if _, err := r.ReadAt(pvd, 16*2048); err != nil {
+		return "", err
+	}
+	if pvd[0] != 1 || string(pvd[1:6]) != "CD001" {
+		return "", ErrNoFilesystem
+	}
+	return strings.TrimRight(string(pvd[40:72]), " \x00"), nil
+}

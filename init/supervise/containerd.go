@@ -1,0 +1,128 @@
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/plugins"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Namespace is the containerd namespace of system services.
+const Namespace = "system"
+
+// Containerd is the Runtime backed by the system containerd.
+type Containerd struct {
+	Client *containerd.Client
+}
+
+// Connect waits for containerd's socket to answer, up to timeout.
+func Connect(ctx context.Context, socket string, timeout time.Duration) (*Containerd, error) {
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		c, err := containerd.New(socket, containerd.WithDefaultNamespace(Namespace), containerd.WithTimeout(2*time.Second))
+		if err == nil {
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err = c.Version(sctx)
+			cancel()
+			if err == nil {
+				return &Containerd{Client: c}, nil
+			}
+			c.Close()
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("containerd at %s did not answer in %s: %w", socket, timeout, lastErr)
+}
+
+// Start replaces a container left from an earlier boot and starts the task.
+func (c *Containerd) Start(ctx context.Context, name string, spec *specs.Spec, stdout, stderr io.Writer) (Task, error) {
+	ctx = namespaces.WithNamespace(ctx, Namespace)
+	if old, err := c.Client.LoadContainer(ctx, name); err == nil {
+		if t, err := old.Task(ctx, nil); err == nil {
+			t.Kill(ctx, syscall.SIGKILL)
+			t.Delete(ctx, containerd.WithProcessKill)
+		}
+		if err := old.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("remove old container %s: %w", name, err)
+		}
+	}
+	cont, err := c.Client.NewContainer(ctx, name, containerd.WithSpec(spec), containerd.WithRuntime(plugins.RuntimeRuncV2, nil))
+	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", name, err)
+	}
+	task, err := cont.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, stdout, stderr)))
+	if err != nil {
+		cont.Delete(ctx)
+		return nil, fmt.Errorf("create task %s: %w", name, err)
+	}
+	waitCtx, cancelWait := context.WithCancel(context.WithoutCancel(ctx))
+	statusCh, err := task.Wait(waitCtx)
+	if err != nil {
+		cancelWait()
+		task.Delete(ctx)
+		cont.Delete(ctx)
+		return nil, fmt.Errorf("wait task %s: %w", name, err)
+	}
+	if err := task.Start(ctx); err != nil {
+		cancelWait()
+		task.Delete(ctx)
+		cont.Delete(ctx)
+		return nil, fmt.Errorf("start task %s: %w", name, err)
+	}
+	t := &ctrTask{cont: cont, task: task, exited: make(chan Exit, 1), cancel: cancelWait}
+	go func() {
+		st := <-statusCh
+		code, _, err := st.Result()
+		t.exited <- Exit{Code: int(code), Err: err}
+	}()
+	return t, nil
+}
+
+type ctrTask struct {
+	cont   containerd.Container
+	task   containerd.Task
+	exited chan Exit
+	cancel context.CancelFunc
+}
+
+func (t *ctrTask) PID() int            { return int(t.task.Pid()) }
+func (t *ctrTask) Exited() <-chan Exit { return t.exited }
+
+func (t *ctrTask) Signal(ctx context.Context, sig syscall.Signal) error {
+	ctx = namespaces.WithNamespace(ctx, Namespace)
+	err := t.task.Kill(ctx, sig)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func (t *ctrTask) Delete(ctx context.Context) error {
+	ctx = namespaces.WithNamespace(ctx, Namespace)
+	t.cancel()
+	_, err := t.task.Delete(ctx)
+	if err != nil && !errdefs.IsNotFound(err) {
+		err = fmt.Errorf("delete task: %w", err)
+	} else {
+		err = nil
+	}
+	if cerr := t.cont.Delete(ctx); cerr != nil && !errdefs.IsNotFound(cerr) {
+		err = errors.Join(err, fmt.Errorf("delete container: %w", cerr))
+	}
+	return err
+}

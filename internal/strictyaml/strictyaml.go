@@ -1,0 +1,504 @@
+// Package strictyaml decodes YAML into Go values strictly: an unknown key, a
+// duplicate key or a value of the wrong type is an error that names the
+// source, the line, the field path and what was expected. Every problem in a
+// document is reported at once, not only the first.
+//
+// It walks a yaml.v3 node tree itself (rather than yaml.Decoder.KnownFields)
+// so that errors carry a field path such as kernel.cmdline or services[2].name.
+package strictyaml
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ErrInvalid is the kind of every error this package returns.
+var ErrInvalid = errors.New("invalid")
+
+// FieldError is one problem at one place in a document.
+type FieldError struct {
+	Source string // file name or other origin, e.g. "images/berth.yaml"
+	Line   int    // 1-based; 0 when unknown
+	Path   string // field path, e.g. "disk.size"; "" for the document itself
+	Msg    string
+}
+
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	if e.Source != "" {
+		b.WriteString(e.Source)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	} else if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// Errors is every problem found in one document, in document order.
+type Errors []*FieldError
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Unwrap lets errors.Is and errors.As see each FieldError.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// Err returns es as an error, or nil when it is empty.
+func (es Errors) Err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
+// Unmarshaler is implemented by types that decode themselves from a node.
+// An error it returns is reported at the node's path and line.
+type Unmarshaler interface {
+	UnmarshalYAML(n *yaml.Node) error
+}
+
+// Decode decodes the YAML document in data into v, a non-nil pointer.
+// source names the document in errors. An empty document leaves v as it is.
+func Decode(data []byte, source string, v any) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Errors{{Source: source, Line: yamlErrLine(err), Msg: "not valid YAML: " + yamlErrMsg(err)}}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil
+	}
+	return DecodeNode(doc.Content[0], source, v)
+}
+
+// DecodeNode decodes one node (not a document node) into v.
+func DecodeNode(n *yaml.Node, source string, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		panic("strictyaml: Decode needs a non-nil pointer")
+	}
+	d := &decoder{source: source}
+	d.decode(n, rv.Elem(), "")
+	return d.errs.Err()
+}
+
+type decoder struct {
+	source string
+	errs   Errors
+}
+
+func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	d.errs = append(d.errs, &FieldError{Source: d.source, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+var unmarshalerType = reflect.TypeFor[Unmarshaler]()
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
+		if isNull(n) {
+			return
+		}
+		if err := v.Addr().Interface().(Unmarshaler).UnmarshalYAML(n); err != nil {
+			d.fail(n, path, "%v", err)
+		}
+		return
+	}
+	if isNull(n) {
+		return // an empty value leaves the zero value
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem(), path)
+	case reflect.Interface:
+		var x any
+		if err := n.Decode(&x); err != nil {
+			d.fail(n, path, "%v", err)
+			return
+		}
+		if x != nil {
+			v.Set(reflect.ValueOf(x))
+		}
+	case reflect.Struct:
+		d.decodeStruct(n, v, path)
+	case reflect.Map:
+		d.decodeMap(n, v, path)
+	case reflect.Slice:
+		d.decodeSlice(n, v, path)
+	default:
+		d.decodeScalar(n, v, path)
+	}
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+// kindName says what a node is, for "expected X, got Y" messages.
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a map"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!str":
+			return fmt.Sprintf("the string %q", n.Value)
+		case "!!int":
+			return "the integer " + n.Value
+		case "!!float":
+			return "the number " + n.Value
+		case "!!bool":
+			return "the boolean " + n.Value
+		}
+		return "the value " + n.Value
+	}
+	return "something else"
+}
+
+// TypeName says what a Go type expects, in words.
+func TypeName(t reflect.Type) string {
+	if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+		if d, ok := reflect.Zero(t).Interface().(interface{ Expected() string }); ok {
+			return d.Expected()
+		}
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean (true or false)"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a map"
+	case reflect.Pointer:
+		return TypeName(t.Elem())
+	}
+	return t.String()
+}
+
+func (d *decoder) expect(n *yaml.Node, t reflect.Type, path string) {
+	d.fail(n, path, "expected %s, got %s", TypeName(t), kindName(n))
+}
+
+type fieldInfo struct {
+	name  string
+	index []int
+}
+
+// Fields lists the YAML keys of a struct type, in declaration order.
+func Fields(t reflect.Type) []string {
+	fs := structFields(t)
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.name
+	}
+	return out
+}
+
+func structFields(t reflect.Type) []fieldInfo {
+	var out []fieldInfo
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if strings.Contains(","+opts+",", ",inline,") {
+			for _, sub := range structFields(f.Type) {
+				out = append(out, fieldInfo{sub.name, append([]int{i}, sub.index...)})
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out = append(out, fieldInfo{name, []int{i}})
+	}
+	return out
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.expect(n, v.Type(), path)
+		return
+	}
+	fields := structFields(v.Type())
+	byName := make(map[string]fieldInfo, len(fields))
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		byName[f.name] = f
+		names[i] = f.name
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.fail(k, path, "a key must be a string, got %s", kindName(k))
+			continue
+		}
+		p := Join(path, k.Value)
+		if seen[k.Value] {
+			d.fail(k, p, "duplicate key")
+			continue
+		}
+		seen[k.Value] = true
+		f, ok := byName[k.Value]
+		if !ok {
+			d.fail(k, p, "unknown key%s", Suggest(k.Value, names))
+			continue
+		}
+		d.decode(val, v.FieldByIndex(f.index), p)
+	}
+}
+
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.expect(n, v.Type(), path)
+		return
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(v.Type()))
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.fail(k, path, "a key must be a string, got %s", kindName(k))
+			continue
+		}
+		p := Join(path, k.Value)
+		if seen[k.Value] {
+			d.fail(k, p, "duplicate key")
+			continue
+		}
+		seen[k.Value] = true
+		kv := reflect.New(v.Type().Key()).Elem()
+		if kv.Kind() != reflect.String {
+			panic("strictyaml: map keys must be strings")
+		}
+		kv.SetString(k.Value)
+		ev := reflect.New(v.Type().Elem()).Elem()
+		before := len(d.errs)
+		d.decode(val, ev, p)
+		if len(d.errs) == before {
+			v.SetMapIndex(kv, ev)
+		}
+	}
+}
+
+func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.SequenceNode {
+		d.expect(n, v.Type(), path)
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+	}
+	v.Set(s)
+}
+
+func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.ScalarNode {
+		d.expect(n, v.Type(), path)
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if n.Tag != "!!str" {
+			d.expect(n, v.Type(), path)
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Bool:
+		if n.Tag != "!!bool" {
+			d.expect(n, v.Type(), path)
+			return
+		}
+		b, _ := strconv.ParseBool(strings.ToLower(n.Value))
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if n.Tag != "!!int" {
+			d.expect(n, v.Type(), path)
+			return
+		}
+		var i int64
+		if err := n.Decode(&i); err != nil || v.OverflowInt(i) {
+			d.fail(n, path, "%s is out of range for %s", n.Value, TypeName(v.Type()))
+			return
+		}
+		v.SetInt(i)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n.Tag != "!!int" {
+			d.expect(n, v.Type(), path)
+			return
+		}
+		var i uint64
+		if err := n.Decode(&i); err != nil || v.OverflowUint(i) {
+			d.fail(n, path, "%s is out of range for %s", n.Value, TypeName(v.Type()))
+			return
+		}
+		v.SetUint(i)
+	case reflect.Float32, reflect.Float64:
+		if n.Tag != "!!int" && n.Tag != "!!float" {
+			d.expect(n, v.Type(), path)
+			return
+		}
+		var f float64
+		if err := n.Decode(&f); err != nil || math.IsNaN(f) {
+			d.expect(n, v.Type(), path)
+			return
+		}
+		v.SetFloat(f)
+	default:
+		panic(fmt.Sprintf("strictyaml: unsupported type %s", v.Type()))
+	}
+}
+
+// Join appends a key to a field path. Keys that are not plain identifiers
+// (a sysctl name such as net.ipv4.ip_forward) are quoted: sysctl."net.ipv4.ip_forward".
+func Join(path, key string) string {
+	k := key
+	if !plainKey(key) {
+		k = strconv.Quote(key)
+	}
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+func plainKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, r := range k {
+		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Suggest returns " (did you mean X?)" when a known name is close to key,
+// and otherwise lists the known names.
+func Suggest(key string, known []string) string {
+	best, bestD := "", 1<<30
+	for _, k := range known {
+		if dist := editDistance(strings.ToLower(key), strings.ToLower(k)); dist < bestD {
+			best, bestD = k, dist
+		}
+	}
+	if best != "" && bestD <= max(1, len(best)/3) {
+		return fmt.Sprintf(" (did you mean %s?)", best)
+	}
+	if len(known) == 0 {
+		return ""
+	}
+	s := append([]string(nil), known...)
+	sort.Strings(s)
+	return " (known keys: " + strings.Join(s, ", ") + ")"
+}
+
+// editDistance is the Damerau-Levenshtein (optimal string alignment) distance.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev2 := make([]int, len(rb)+1)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(rb)]
+}
+
+func yamlErrLine(err error) int {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return 0
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "line "); i >= 0 {
+		rest := msg[i+5:]
+		j := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+		if j > 0 {
+			if l, err := strconv.Atoi(rest[:j]); err == nil {
+				return l
+			}
+		}
+	}
+	return 0
+}
+
+func yamlErrMsg(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if i := strings.Index(msg, "line "); i == 0 {
+		if j := strings.Index(msg, ": "); j > 0 {
+			return msg[j+2:]
+		}
+	}
+	return msg
+}

@@ -1,0 +1,151 @@
+package strictyaml
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
+)
+
+type size int64
+
+func (s *size) UnmarshalYAML(n *yaml.Node) error {
+	var v int64
+	if _, err := fmt.Sscanf(n.Value, "%dMiB", &v); err != nil {
+		return fmt.Errorf("expected a size like 64MiB, got %q", n.Value)
+	}
+	*s = size(v << 20)
+	return nil
+}
+
+type inner struct {
+	Cmdline string `yaml:"cmdline"`
+	Debug   bool   `yaml:"debug"`
+}
+
+type doc struct {
+	Name    string            `yaml:"name"`
+	Count   int               `yaml:"count"`
+	Ratio   float64           `yaml:"ratio"`
+	Kernel  inner             `yaml:"kernel"`
+	List    []string          `yaml:"list"`
+	Sysctl  map[string]string `yaml:"sysctl"`
+	Size    size              `yaml:"size"`
+	Ptr     *inner            `yaml:"ptr"`
+	Items   []inner           `yaml:"items"`
+	ignored string
+}
+
+func TestDecodeGood(t *testing.T) {
+	src := `
+name: berth
+count: 3
+ratio: 1.5
+kernel: {cmdline: "console=ttyS0", debug: true}
+list: [a, b]
+sysctl:
+  net.ipv4.ip_forward: "1"
+size: 64MiB
+ptr: {cmdline: x}
+items: [{cmdline: y}]
+`
+	var got doc
+	if err := Decode([]byte(src), "t.yaml", &got); err != nil {
+		t.Fatal(err)
+	}
+	want := doc{
+		Name: "berth", Count: 3, Ratio: 1.5,
+		Kernel: inner{Cmdline: "console=ttyS0", Debug: true},
+		List:   []string{"a", "b"},
+		Sysctl: map[string]string{"net.ipv4.ip_forward": "1"},
+		Size:   64 << 20,
+		Ptr:    &inner{Cmdline: "x"},
+		Items:  []inner{{Cmdline: "y"}},
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(doc{})); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{"unknown key suggests", "kernel:\n  cmdlne: x\n", []string{"t.yaml:2: kernel.cmdlne: unknown key (did you mean cmdline?)"}},
+		{"unknown key lists", "zzzz: 1\n", []string{"t.yaml:1: zzzz: unknown key (known keys: count, items, kernel, list, name, ptr, ratio, size, sysctl)"}},
+		{"wrong scalar type", "count: three\n", []string{`t.yaml:1: count: expected an integer, got the string "three"`}},
+		{"string wants string", "name: 12\n", []string{"t.yaml:1: name: expected a string, got the integer 12"}},
+		{"bool", "kernel: {debug: yes please}\n", []string{`t.yaml:1: kernel.debug: expected a boolean (true or false), got the string "yes please"`}},
+		{"map wanted", "kernel: [1]\n", []string{"t.yaml:1: kernel: expected a map, got a list"}},
+		{"list wanted", "list: a\n", []string{`t.yaml:1: list: expected a list, got the string "a"`}},
+		{"list item", "items:\n- cmdline: a\n- bogus: 1\n", []string{"t.yaml:3: items[1].bogus: unknown key (known keys: cmdline, debug)"}},
+		{"custom", "size: big\n", []string{`t.yaml:1: size: expected a size like 64MiB, got "big"`}},
+		{"duplicate", "name: a\nname: b\n", []string{"t.yaml:2: name: duplicate key"}},
+		{"dotted map key", "sysctl:\n  net.core.x: [1]\n", []string{`t.yaml:2: sysctl."net.core.x": expected a string, got a list`}},
+		{"all at once", "name: 1\ncount: x\nnope: 2\n", []string{
+			"t.yaml:1: name: expected a string, got the integer 1",
+			`t.yaml:2: count: expected an integer, got the string "x"`,
+			"t.yaml:3: nope: unknown key (known keys: count, items, kernel, list, name, ptr, ratio, size, sysctl)",
+		}},
+		{"bad yaml", "name: [\n", []string{"t.yaml:1: not valid YAML: did not find expected node content"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var d doc
+			err := Decode([]byte(tc.src), "t.yaml", &d)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error is not ErrInvalid: %v", err)
+			}
+			var got []string
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("error is %T, want Errors", err)
+			}
+			for _, e := range es {
+				got = append(got, e.Error())
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got)\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestEmptyDocument(t *testing.T) {
+	d := doc{Name: "keep"}
+	if err := Decode([]byte("# only a comment\n"), "t.yaml", &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Name != "keep" {
+		t.Errorf("Name = %q", d.Name)
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	known := []string{"network", "sysctl", "modules"}
+	if got := Suggest("netwrok", known); got != " (did you mean network?)" {
+		t.Errorf("got %q", got)
+	}
+	if got := Suggest("zzz", known); !strings.Contains(got, "known keys: modules, network, sysctl") {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestJoin(t *testing.T) {
+	for _, tc := range [][3]string{
+		{"", "a", "a"},
+		{"a", "b", "a.b"},
+		{"sysctl", "net.ipv4.ip_forward", `sysctl."net.ipv4.ip_forward"`},
+	} {
+		if got := Join(tc[0], tc[1]); got != tc[2] {
+			t.Errorf("Join(%q, %q) = %q, want %q", tc[0], tc[1], got, tc[2])
+		}
+	}
+}

@@ -1,0 +1,341 @@
+package kernel
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/berth-os/berth/build/cache"
+	"github.com/berth-os/berth/build/deb"
+	"github.com/berth-os/berth/build/hosttool"
+	"github.com/berth-os/berth/build/progress"
+)
+
+// recipeVersion changes whenever the steps below change what they produce.
+const recipeVersion = 1
+
+// Result is a built kernel.
+type Result struct {
+	Dir     string // stage directory
+	Vmlinuz string // bzImage
+	Config  string // the built .config
+	Modules string // root of the module tree: <Modules>/lib/modules/<Release>
+	Release string // uname -r
+	Version string // Debian source version
+	Cached  bool
+}
+
+// sourceMarker records which source a work tree was extracted from.
+type sourceMarker struct {
+	SHA256    string `json:"sha256"`
+	Timestamp string `json:"timestamp"` // KBUILD_BUILD_TIMESTAMP: the source tarball's mtime
+}
+
+// Build returns the tuned kernel, building it when the cache lacks it. The
+// cache key is the source's sha256, the fragments, the recipe and the
+// compiler version. The build tree stays at a fixed path, so that a rebuild
+// after a config change is incremental.
+func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter) (Result, error) {
+	pin, err := LoadPin("")
+	if err != nil {
+		return Result{}, err
+	}
+	tools, err := hosttool.Need("gcc", "make", "flex", "bison", "bc", "pahole", "depmod", "tar", "xz", "perl")
+	if err != nil {
+		return Result{}, fmt.Errorf("kernel: %w", err)
+	}
+	gccVer, err := exec.Command(tools["gcc"], "-dumpfullversion").Output()
+	if err != nil {
+		return Result{}, fmt.Errorf("kernel: gcc -dumpfullversion: %w", err)
+	}
+	k := cache.NewKey("kernel", recipeVersion).
+		String("source", pin.Source.SHA256).
+		String("gcc", strings.TrimSpace(string(gccVer)))
+	for _, f := range Fragments() {
+		k.Bytes(f.Name, f.Data)
+	}
+	key, err := k.Key()
+	if err != nil {
+		return Result{}, err
+	}
+	task := rep.Start("kernel "+pin.Source.Version, 0)
+	dir, hit, err := c.Stage("kernel", key, func(out string) error {
+		return build(ctx, c, rep, pin.Source, out)
+	})
+	if err != nil {
+		task.Fail(err)
+		return Result{}, err
+	}
+	release, err := os.ReadFile(filepath.Join(dir, "release"))
+	if err != nil {
+		task.Fail(err)
+		return Result{}, fmt.Errorf("kernel: %w", err)
+	}
+	note := "built"
+	if hit {
+		note = "cached"
+	}
+	task.Done(note)
+	return Result{
+		Dir:     dir,
+		Vmlinuz: filepath.Join(dir, "vmlinuz"),
+		Config:  filepath.Join(dir, "config"),
+		Modules: filepath.Join(dir, "modules"),
+		Release: strings.TrimSpace(string(release)),
+		Version: pin.Source.Version,
+		Cached:  hit,
+	}, nil
+}
+
+func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Source, out string) error {
+	dl := rep.Start("fetch "+src.Package, 0)
+	debPath, err := c.Fetch(ctx, cache.Download{URL: src.URL, SHA256: src.SHA256}, dl)
+	if errors.Is(err, cache.ErrGone) {
+		dl.Fail(err)
+		return fmt.Errorf("kernel source %s %s is no longer in Debian's pool (%w); Debian drops superseded versions, "+
+			"so move the pin with `berth kernel pin --latest` and commit %s. Berth never builds another version quietly", src.Package, src.Version, err, PinPath)
+	}
+	if err != nil {
+		dl.Fail(err)
+		return err
+	}
+	dl.Done("")
+
+	tree := c.WorkDir(filepath.Join("kernel", src.Version))
+	unlock, err := lockDir(tree + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	marker, err := prepareTree(rep, debPath, src, tree)
+	if err != nil {
+		return err
+	}
+	env := append(os.Environ(),
+		"KBUILD_BUILD_TIMESTAMP="+marker.Timestamp,
+		"KBUILD_BUILD_USER=berth",
+		"KBUILD_BUILD_HOST=berth",
+		"KBUILD_BUILD_VERSION=1",
+		"LC_ALL=C",
+		"TZ=UTC",
+	)
+	run := func(name string, args ...string) error {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Dir = tree
+		cmd.Env = env
+		outb, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("kernel: %s %s: %w\n%s", name, strings.Join(args, " "), err, tail(outb, 40))
+		}
+		return nil
+	}
+
+	// Configure: defconfig, our fragments on top, then let Kconfig resolve.
+	cfgTask := rep.Start("kernel config", 0)
+	fragDir := filepath.Join(tree, ".berth-fragments")
+	os.RemoveAll(fragDir)
+	if err := os.MkdirAll(fragDir, 0o755); err != nil {
+		return err
+	}
+	args := []string{"-m", ".config"}
+	for _, f := range Fragments() {
+		p := filepath.Join(fragDir, f.Name)
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			return err
+		}
+		args = append(args, p)
+	}
+	if err := run("make", "-s", "x86_64_defconfig"); err != nil {
+		cfgTask.Fail(err)
+		return err
+	}
+	if err := run("scripts/kconfig/merge_config.sh", args...); err != nil {
+		cfgTask.Fail(err)
+		return err
+	}
+	if err := run("make", "-s", "olddefconfig"); err != nil {
+		cfgTask.Fail(err)
+		return err
+	}
+	cfg, err := os.ReadFile(filepath.Join(tree, ".config"))
+	if err != nil {
+		return err
+	}
+	// olddefconfig silently drops what it cannot satisfy: refuse that.
+	if bad := Check(ParseConfig(cfg), Wanted()); len(bad) > 0 {
+		err := fmt.Errorf("kernel config: Kconfig did not keep these fragment settings (a dependency is missing or the symbol changed in this version):\n  %s", strings.Join(bad, "\n  "))
+		cfgTask.Fail(err)
+		return err
+	}
+	cfgTask.Done("")
+
+	// Compile. Progress counts the objects make reports.
+	jobs := fmt.Sprint(runtime.NumCPU())
+	mk := rep.Start("kernel compile (make -j"+jobs+")", 0)
+	logPath := filepath.Join(out, "build.log")
+	if err := runLogged(ctx, tree, env, logPath, mk, "make", "-j"+jobs, "bzImage", "modules"); err != nil {
+		mk.Fail(err)
+		return err
+	}
+	mk.Done("")
+
+	modRoot := filepath.Join(out, "modules")
+	if err := run("make", "-s", "modules_install", "INSTALL_MOD_PATH="+modRoot, "INSTALL_MOD_STRIP=1"); err != nil {
+		return err
+	}
+	rel, err := exec.CommandContext(ctx, "make", "-s", "-C", tree, "kernelrelease").Output()
+	if err != nil {
+		return fmt.Errorf("kernel: make kernelrelease: %w", err)
+	}
+	release := strings.TrimSpace(string(rel))
+	// The build and source links point into the work tree; drop them.
+	for _, l := range []string{"build", "source"} {
+		os.Remove(filepath.Join(modRoot, "lib", "modules", release, l))
+	}
+	if err := copyFile(filepath.Join(tree, "arch/x86/boot/bzImage"), filepath.Join(out, "vmlinuz")); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "config"), cfg, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(out, "release"), []byte(release+"\n"), 0o644)
+}
+
+// prepareTree makes sure tree holds the pinned source, extracting it when
+// it does not, and returns what it was extracted from.
+func prepareTree(rep progress.Reporter, debPath string, src Source, tree string) (sourceMarker, error) {
+	markerPath := filepath.Join(tree, ".berth-source")
+	var m sourceMarker
+	if b, err := os.ReadFile(markerPath); err == nil && json.Unmarshal(b, &m) == nil && m.SHA256 == src.SHA256 {
+		return m, nil
+	}
+	task := rep.Start("kernel source extract", 0)
+	cache.RemoveAll(tree)
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		return m, err
+	}
+	found := false
+	err := deb.WalkData(debPath, func(h *tar.Header, r io.Reader) error {
+		if !strings.HasPrefix(filepath.Base(h.Name), "linux-source-") || !strings.HasSuffix(h.Name, ".tar.xz") {
+			return nil
+		}
+		found = true
+		m.Timestamp = h.ModTime.UTC().Format("2006-01-02 15:04:05 UTC")
+		cmd := exec.Command("tar", "-xJ", "--strip-components=1", "-C", tree)
+		cmd.Stdin = r
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("tar: %w: %s", err, tail(out, 10))
+		}
+		return nil
+	})
+	if err == nil && !found {
+		err = errors.New("no linux-source tarball in the package")
+	}
+	if err != nil {
+		err = fmt.Errorf("kernel: extract %s: %w", filepath.Base(debPath), err)
+		task.Fail(err)
+		return m, err
+	}
+	m.SHA256 = src.SHA256
+	b, _ := json.Marshal(m)
+	if err := os.WriteFile(markerPath, b, 0o644); err != nil {
+		return m, err
+	}
+	task.Done("")
+	return m, nil
+}
+
+// runLogged runs a command, writing its output to logPath and counting
+// compiled objects on the task; on failure the error carries the log tail.
+func runLogged(ctx context.Context, dir string, env []string, logPath string, task progress.Task, name string, args ...string) error {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	var last []string
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logf, line)
+			last = append(last, line)
+			if len(last) > 40 {
+				last = last[1:]
+			}
+			if strings.HasPrefix(line, "  CC") || strings.HasPrefix(line, "  LD") || strings.HasPrefix(line, "  AS") {
+				task.Add(1)
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	err = cmd.Wait()
+	pw.Close()
+	<-done
+	if err != nil {
+		return fmt.Errorf("kernel: %s %s: %w (log: %s)\n%s", name, strings.Join(args, " "), err, logPath, strings.Join(last, "\n"))
+	}
+	return nil
+}
+
+func lockDir(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func tail(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

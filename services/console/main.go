@@ -1,0 +1,249 @@
+// Command berth-console is the main process of the Berth console service:
+// it keeps sshd and one login per kernel console running, and reports ready
+// once they are started.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berth-os/berth/internal/notify"
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "berth-console:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	sysfs     string // root of /sys, for the active console list
+	dev       string // root of /dev
+	keyDir    string // persistent ssh host keys
+	sshd      string
+	keygen    string
+	getty     []string // argv prefix of the getty; the tty is appended
+	login     []string // argv of the autologin login
+	autologin string   // "", "all" or a comma list of ttys
+	noSSH     bool
+}
+
+func run(ctx context.Context, args []string, log io.Writer) error {
+	var c config
+	fs := flag.NewFlagSet("berth-console", flag.ContinueOnError)
+	fs.SetOutput(log)
+	fs.StringVar(&c.sysfs, "sysfs", "/sys", "sysfs root")
+	fs.StringVar(&c.dev, "dev", "/dev", "device directory")
+	fs.StringVar(&c.keyDir, "key-dir", "/var/lib/berth/ssh", "where ssh host keys persist")
+	fs.StringVar(&c.sshd, "sshd", "/usr/sbin/sshd", "sshd binary")
+	fs.StringVar(&c.keygen, "ssh-keygen", "/usr/bin/ssh-keygen", "ssh-keygen binary")
+	fs.StringVar(&c.autologin, "autologin", os.Getenv("BERTH_AUTOLOGIN"), `consoles that log root in without a password: "all" or a list such as ttyS0,tty1`)
+	fs.BoolVar(&c.noSSH, "no-ssh", false, "do not run sshd")
+	fs.Usage = func() {
+		fmt.Fprintln(log, "usage: berth-console [flags]\n\nRuns sshd and a login on every kernel console, respawning them.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c.getty = []string{"/bin/busybox", "getty", "-L", "115200"}
+	c.login = []string{"/bin/login", "-f", "root"}
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	var wg sync.WaitGroup
+	if !c.noSSH {
+		if err := ensureHostKeys(c.keygen, c.keyDir, log); err != nil {
+			fmt.Fprintln(log, "berth-console: ssh host keys:", err)
+		}
+		os.MkdirAll("/run/sshd", 0o755)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			respawn(ctx, log, "sshd", func() *exec.Cmd {
+				cmd := exec.Command(c.sshd, "-D", "-e")
+				cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+				return cmd
+			})
+		}()
+	}
+	ttys := consoles(c.sysfs)
+	auto := autologinSet(c.autologin, ttys)
+	for _, tty := range ttys {
+		tty := tty
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			respawn(ctx, log, tty, func() *exec.Cmd {
+				if auto[tty] {
+					return loginOn(filepath.Join(c.dev, tty), c.login)
+				}
+				cmd := exec.Command(c.getty[0], append(c.getty[1:], tty, "vt100")...)
+				return cmd
+			})
+		}()
+	}
+	var list []string
+	for _, t := range ttys {
+		mode := "getty"
+		if auto[t] {
+			mode = "autologin"
+		}
+		list = append(list, t+"="+mode)
+	}
+	fmt.Fprintf(log, "berth-console: consoles %s, sshd %v\n", strings.Join(list, " "), !c.noSSH)
+	notify.Ready("consoles " + strings.Join(list, " "))
+	<-ctx.Done()
+	wg.Wait()
+	return nil
+}
+
+// consoles lists the kernel's active consoles (console= on the command
+// line), mapping tty0, "the current VT", to tty1.
+func consoles(sysfs string) []string {
+	b, err := os.ReadFile(filepath.Join(sysfs, "class/tty/console/active"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range strings.Fields(string(b)) {
+		if t == "tty0" {
+			t = "tty1"
+		}
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// autologinSet reads the berth.autologin value: "all" (or "1", or empty
+// value given as the bare flag) means every console.
+func autologinSet(v string, ttys []string) map[string]bool {
+	out := map[string]bool{}
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return out
+	}
+	if v == "all" || v == "1" || v == "true" {
+		for _, t := range ttys {
+			out[t] = true
+		}
+		return out
+	}
+	for _, t := range strings.Split(v, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "/dev/")
+		if t == "tty0" {
+			t = "tty1"
+		}
+		if t != "" {
+			out[t] = true
+		}
+	}
+	return out
+}
+
+// loginOn runs login on a tty as its controlling terminal, in a new session.
+func loginOn(ttyPath string, argv []string) *exec.Cmd {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	f, err := os.OpenFile(ttyPath, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		cmd.Err = fmt.Errorf("open %s: %w", ttyPath, err)
+		return cmd
+	}
+	sane(int(f.Fd()))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, f
+	cmd.Env = []string{"TERM=vt100", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	return cmd
+}
+
+// sane sets a tty to cooked mode with echo, like `stty sane`.
+func sane(fd int) {
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return
+	}
+	t.Iflag = unix.BRKINT | unix.ICRNL | unix.IMAXBEL | unix.IXON | unix.IUTF8
+	t.Oflag = unix.OPOST | unix.ONLCR
+	t.Lflag = unix.ISIG | unix.ICANON | unix.ECHO | unix.ECHOE | unix.ECHOK | unix.ECHOCTL | unix.ECHOKE | unix.IEXTEN
+	t.Cflag = (t.Cflag &^ (unix.CSIZE | unix.PARENB)) | unix.CS8 | unix.CREAD
+	unix.IoctlSetTermios(fd, unix.TCSETS, t)
+}
+
+// respawn keeps a process running until ctx ends, waiting longer between
+// starts when it keeps dying quickly (1s doubling to 30s, reset after a
+// minute of uptime).
+func respawn(ctx context.Context, log io.Writer, name string, mk func() *exec.Cmd) {
+	delay := time.Second
+	for ctx.Err() == nil {
+		cmd := mk()
+		start := time.Now()
+		err := cmd.Start()
+		if err == nil {
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err = <-done:
+			case <-ctx.Done():
+				cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-done:
+				case <-time.After(5 * time.Second):
+					cmd.Process.Kill()
+					<-done
+				}
+				return
+			}
+		}
+		if f, ok := cmd.Stdin.(*os.File); ok && f != os.Stdin {
+			f.Close()
+		}
+		if time.Since(start) > time.Minute {
+			delay = time.Second
+		}
+		fmt.Fprintf(log, "berth-console: %s exited (%v); restarting in %s\n", name, err, delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+// ensureHostKeys makes the persistent ssh host keys on first boot.
+func ensureHostKeys(keygen, dir string, log io.Writer) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, typ := range []string{"ed25519", "ecdsa", "rsa"} {
+		key := filepath.Join(dir, "ssh_host_"+typ+"_key")
+		if _, err := os.Stat(key); err == nil {
+			continue
+		}
+		args := []string{"-q", "-N", "", "-t", typ, "-f", key, "-C", ""}
+		if typ == "rsa" {
+			args = append(args, "-b", "3072")
+		}
+		if out, err := exec.Command(keygen, args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("ssh-keygen -t %s: %w: %s", typ, err, out)
+		}
+		fmt.Fprintf(log, "berth-console: made ssh host key %s\n", key)
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestConsoles(t *testing.T) {
+	sys := t.TempDir()
+	os.MkdirAll(filepath.Join(sys, "class/tty/console"), 0o755)
+	os.WriteFile(filepath.Join(sys, "class/tty/console/active"), []byte("tty0 ttyS0\n"), 0o644)
+	if diff := cmp.Diff([]string{"tty1", "ttyS0"}, consoles(sys)); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+	if got := consoles(t.TempDir()); len(got) != 0 {
+		t.Errorf("no sysfs: %v", got)
+	}
+}
+
+func TestAutologinSet(t *testing.T) {
+	ttys := []string{"tty1", "ttyS0"}
+	for _, tc := range []struct {
+		in   string
+		want map[string]bool
+	}{
+		{"", map[string]bool{}},
+		{"all", map[string]bool{"tty1": true, "ttyS0": true}},
+		{"1", map[string]bool{"tty1": true, "ttyS0": true}},
+		{"ttyS0", map[string]bool{"ttyS0": true}},
+		{"ttyS0,tty0", map[string]bool{"ttyS0": true, "tty1": true}},
+		{"/dev/ttyS1", map[string]bool{"ttyS1": true}},
+	} {
+		if diff := cmp.Diff(tc.want, autologinSet(tc.in, ttys)); diff != "" {
+			t.Errorf("%q: (-want +got)\n%s", tc.in, diff)
+		}
+	}
+}
+
+func TestEnsureHostKeysKeepsExisting(t *testing.T) {
+	dir := t.TempDir()
+	for _, typ := range []string{"ed25519", "ecdsa", "rsa"} {
+		os.WriteFile(filepath.Join(dir, "ssh_host_"+typ+"_key"), []byte("old"), 0o600)
+	}
+	// keygen would fail (no such binary): existing keys must not be touched.
+	if err := ensureHostKeys("/nonexistent/ssh-keygen", dir, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	if err := ensureHostKeys("/nonexistent/ssh-keygen", t.TempDir(), os.Stderr); err == nil {
+		t.Error("missing keys and no ssh-keygen: no error")
+	}
+}
