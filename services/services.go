@@ -192,8 +192,8 @@ type device struct {
 }
 
 var knownDevices = map[string]device{
-	"/dev/kmsg": {1, 11, 0o644},
-	"/dev/fuse": {10, 229, 0o666},
+	"/dev/kmsg":    {1, 11, 0o644},
+	"/dev/fuse":    {10, 229, 0o666},
 	"/dev/net/tun": {10, 200, 0o666},
 }
 
@@ -367,4 +367,21 @@ func Mountpoints(s *specs.Spec) (dirs, files []string) {
 func isFileBind(src string) bool {
 	base := filepath.Base(src)
 	return strings.Contains(base, ".") && !strings.HasSuffix(base, ".d") || base == "hostname" || base == "machine-id"
+}
+
+// Runtime is what PID 1 needs of a definition besides the OCI spec; the
+// build writes it as service.json beside config.json.
+type Runtime struct {
+	Name    string `json:"name"`
+	Notify  bool   `json:"notify"`
+	Restart string `json:"restart"`
+}
+
+// Runtime returns the definition's runtime settings.
+func (d *Definition) Runtime() Runtime {
+	r := d.Restart
+	if r == "" {
+		r = "always"
+	}
+	return Runtime{Name: d.Name, Notify: d.Notify, Restart: r}
 }

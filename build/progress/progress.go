@@ -87,7 +87,7 @@ func (t *plainTask) Add(n int64) {
 		t.p.Logf("build: %s: %d so far, %.0fs", t.name, count, time.Since(t.start).Seconds())
 	}
 }
-func (t *plainTask) SetTotal(int64)              {}
+func (t *plainTask) SetTotal(int64) {}
 func (t *plainTask) Done(note string) {
 	if note != "" {
 		note = " (" + note + ")"

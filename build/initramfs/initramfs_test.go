@@ -1,0 +1,58 @@
+package initramfs
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+func TestWriteIsReproducibleAndComplete(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "stage1"), []byte("ELF stage1"), 0o755)
+	os.WriteFile(filepath.Join(dir, "busybox"), []byte("ELF busybox"), 0o755)
+	c := Contents{Stage1: filepath.Join(dir, "stage1"), Busybox: filepath.Join(dir, "busybox"), Applets: []string{"sh", "mount", "ls"}}
+	var a, b bytes.Buffer
+	if err := Write(&a, c); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(filepath.Join(dir, "stage1"), time.Unix(5, 0), time.Unix(5, 0)) // mtimes must not matter
+	if err := Write(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("two writes differ")
+	}
+	zr, err := zstd.NewReader(&a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw bytes.Buffer
+	raw.ReadFrom(zr)
+	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(bytes.NewReader(raw.Bytes())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]cpio.Record{}
+	for _, r := range recs {
+		got[r.Name] = r
+	}
+	for _, name := range []string{"init", "bin/busybox", "bin/sh", "dev/console", "newroot"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("missing %s", name)
+		}
+	}
+	if r := got["dev/console"]; r.Rmajor != 5 || r.Rminor != 1 {
+		t.Errorf("dev/console is %d:%d", r.Rmajor, r.Rminor)
+	}
+	if got["init"].Mode&0o111 == 0 {
+		t.Error("init not executable")
+	}
+	if err := Write(&a, Contents{Stage1: c.Stage1, Busybox: c.Busybox, Applets: []string{"../evil"}}); err == nil {
+		t.Error("bad applet accepted")
+	}
+}

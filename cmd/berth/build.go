@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/berth-os/berth/build"
+	"github.com/berth-os/berth/build/cache"
+	"github.com/berth-os/berth/build/image"
+	"github.com/berth-os/berth/build/progress"
+	"github.com/spf13/cobra"
+)
+
+func buildCmd(stdout, stderr io.Writer) *cobra.Command {
+	var out, cacheDir string
+	c := &cobra.Command{
+		Use:   "build [SPEC]",
+		Short: "Build an image from a spec (default images/berth.yaml): kernel, initrd, squashfs, ISO, raw, qcow2",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			wd, _ := os.Getwd()
+			root, err := build.FindModuleRoot(wd)
+			if err != nil {
+				return err
+			}
+			specPath := filepath.Join(root, "images", "berth.yaml")
+			if len(args) == 1 {
+				specPath = args[0]
+			}
+			spec, err := image.Load(specPath, filepath.Join(root, "services"))
+			if err != nil {
+				return err
+			}
+			cc, err := cache.Open(cacheDir)
+			if err != nil {
+				return err
+			}
+			rep := progress.New(stderr)
+			defer rep.Close()
+			res, err := build.Build(cmd.Context(), build.Options{Spec: spec, OutDir: out, Cache: cc, Progress: rep, ModuleRoot: root})
+			if err != nil {
+				return err
+			}
+			for _, a := range res.Manifest.Artifacts {
+				fmt.Fprintf(stdout, "%-20s %10d  %s\n", a.Name, a.Size, a.SHA256)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&out, "out", "o", "out", "output folder")
+	c.Flags().StringVar(&cacheDir, "cache", cache.DefaultRoot(), "cache folder ($BERTH_CACHE, $XDG_CACHE_HOME/berth or ~/.cache/berth)")
+	return c
+}

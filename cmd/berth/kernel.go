@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/berth-os/berth/build/deb"
+	"github.com/berth-os/berth/internal/atomicfile"
+	"github.com/berth-os/berth/kernel"
+	"github.com/spf13/cobra"
+)
+
+func kernelCmd(stdout io.Writer) *cobra.Command {
+	c := &cobra.Command{Use: "kernel", Short: "The tuned kernel"}
+	var latest bool
+	var version, pinPath string
+	pin := &cobra.Command{
+		Use:   "pin (--latest | --version V)",
+		Short: "Move the kernel source pin (kernel/pin.yaml) to another Debian linux-source version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if latest == (version != "") {
+				return fmt.Errorf("give exactly one of --latest and --version")
+			}
+			cur, err := kernel.LoadPin(pinPath)
+			if err != nil {
+				return err
+			}
+			r := &deb.Request{
+				Mirrors: map[string]string{"debian": "http://deb.debian.org/debian", "security": "http://deb.debian.org/debian-security"},
+				Suites:  []deb.Suite{{Mirror: "debian", Suite: "bookworm"}, {Mirror: "debian", Suite: "bookworm-updates"}, {Mirror: "security", Suite: "bookworm-security"}},
+			}
+			pkgs, err := deb.FetchIndexes(cmd.Context(), r)
+			if err != nil {
+				return err
+			}
+			var found *deb.Package
+			for i, p := range pkgs {
+				if p.Name != cur.Source.Package {
+					continue
+				}
+				if version != "" && p.Version == version {
+					found = &pkgs[i]
+					break
+				}
+				if latest && (found == nil || deb.CompareVersions(p.Version, found.Version) > 0) {
+					found = &pkgs[i]
+				}
+			}
+			if found == nil {
+				return fmt.Errorf("%s %s is not in Debian's bookworm indexes", cur.Source.Package, version)
+			}
+			src := kernel.Source{Package: found.Name, Version: found.Version, SHA256: found.SHA256,
+				URL: strings.TrimRight(found.MirrorBase, "/") + "/" + found.Filename}
+			if src == cur.Source {
+				fmt.Fprintf(stdout, "kernel pin already at %s %s\n", src.Package, src.Version)
+				return nil
+			}
+			if err := atomicfile.Write(pinPath, []byte(kernel.FormatPin(src)), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "kernel pin moved from %s to %s in %s; commit it\n", cur.Source.Version, src.Version, pinPath)
+			return nil
+		},
+	}
+	pin.Flags().BoolVar(&latest, "latest", false, "the newest version in bookworm and bookworm-security")
+	pin.Flags().StringVar(&version, "version", "", "a given Debian version, e.g. 6.12.117-1~deb12u1")
+	pin.Flags().StringVar(&pinPath, "pin", kernel.PinPath, "pin file")
+	c.AddCommand(pin)
+	return c
+}

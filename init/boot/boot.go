@@ -1,0 +1,71 @@
+// Package boot runs PID 1's boot as a sequence of named phases. The plan is
+// data: tests compare it with a golden list, and each log line is the step,
+// "berth: phase 3/8 state".
+package boot
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Phase is one step of boot.
+type Phase struct {
+	Name string
+	Run  func(ctx context.Context) error
+	// Fatal phases stop boot on error (PID 1 then drops to a rescue shell);
+	// the others log the error and boot goes on.
+	Fatal bool
+}
+
+func (p Phase) String() string { return p.Name }
+
+// Plan is an ordered list of phases.
+type Plan []Phase
+
+// Names lists the phase names in order.
+func (p Plan) Names() []string {
+	out := make([]string, len(p))
+	for i, ph := range p {
+		out[i] = ph.Name
+	}
+	return out
+}
+
+// PhaseError is a fatal phase's failure.
+type PhaseError struct {
+	Phase string
+	Err   error
+}
+
+func (e *PhaseError) Error() string { return fmt.Sprintf("phase %s: %v", e.Phase, e.Err) }
+func (e *PhaseError) Unwrap() error { return e.Err }
+
+// Run runs the plan in order, logging each phase. A phase that panics is
+// treated as failed. It stops at the first fatal failure.
+func (p Plan) Run(ctx context.Context, logf func(format string, args ...any)) error {
+	for i, ph := range p {
+		logf("phase %d/%d %s", i+1, len(p), ph.Name)
+		start := time.Now()
+		err := runSafe(ctx, ph)
+		if err != nil {
+			if ph.Fatal {
+				return &PhaseError{Phase: ph.Name, Err: err}
+			}
+			logf("phase %s: %v (continuing)", ph.Name, err)
+		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			logf("phase %s took %.2fs", ph.Name, d.Seconds())
+		}
+	}
+	return nil
+}
+
+func runSafe(ctx context.Context, ph Phase) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return ph.Run(ctx)
+}

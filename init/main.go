@@ -1,0 +1,141 @@
+// Command init is Berth's PID 1 (stage 2). Stage 1 (init/stage1, in the
+// initramfs) mounts the read-only root and switches to it; this program then
+// runs the boot phases, starts the system containerd and the system
+// services, prints the ready line, and supervises: it reaps zombies, serves
+// the host API and shuts down cleanly. It never exits: on a fatal error it
+// logs and drops to a rescue shell.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-os/berth/build/image"
+	"github.com/berth-os/berth/init/cmdline"
+	"github.com/berth-os/berth/init/console"
+	"github.com/berth-os/berth/init/logbuf"
+	"github.com/berth-os/berth/init/reap"
+	"github.com/berth-os/berth/init/supervise"
+)
+
+// Paths PID 1 uses; variables so tests can root them elsewhere.
+var (
+	shell      = "/bin/sh"
+	infoPath   = image.InfoPath
+	etcTmpl    = "/usr/share/berth/etc"
+	servicesAt = "/usr/lib/berth/services"
+	ingestSock = "/run/berth/log/ingest.sock"
+	resolvConf = "/run/berth/network/resolv.conf"
+)
+
+// host is PID 1's state.
+type host struct {
+	start   time.Time
+	reaper  *reap.Reaper
+	cons    *console.Writer
+	logs    *logbuf.Hub
+	fwd     *logbuf.Forwarder
+	initLog *logbuf.LineWriter
+	flags   cmdline.Flags
+	info    image.Info
+	sup     *supervise.Supervisor
+	ctr     *supervise.Containerd
+	ctrProc *os.Process
+	state   stateInfo
+	stop    chan struct{}
+
+	shutdownOnce sync.Once
+	mu           sync.Mutex
+	readyLine    string
+}
+
+func main() {
+	if os.Getpid() != 1 {
+		fmt.Fprintln(os.Stderr, "init: Berth's PID 1; it only runs as process 1")
+		os.Exit(2)
+	}
+	h := &host{start: time.Now(), reaper: reap.New(), stop: make(chan struct{})}
+	h.fwd = logbuf.NewForwarder(ingestSock, 20000)
+	h.logs = logbuf.New(2000, h.fwd)
+	h.initLog = h.logs.Writer("init", "stdout")
+	h.cons = console.Open(console.Active("/sys", "/dev"))
+	go h.reaper.Run(h.stop)
+	h.boot()
+	select {} // PID 1 never returns.
+}
+
+// logf prints a line on every console and keeps it in the init log.
+func (h *host) logf(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	fmt.Fprintf(h.cons, "berth: %s\n", line)
+	fmt.Fprintf(h.initLog, "%s\n", line)
+}
+
+// debugf logs only with berth.debug.
+func (h *host) debugf(format string, args ...any) {
+	if h.flags.Debug() {
+		h.logf(format, args...)
+	} else {
+		fmt.Fprintf(h.initLog, format+"\n", args...)
+	}
+}
+
+// goSafe runs fn in a goroutine that cannot take PID 1 down with a panic.
+func (h *host) goSafe(name string, fn func()) {
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				h.logf("%s: panic: %v\n%s", name, r, debug.Stack())
+			}
+		}()
+		fn()
+	}()
+}
+
+// boot runs the plan; on a fatal error it starts the rescue shell.
+func (h *host) boot() {
+	defer func() {
+		if r := recover(); r != nil {
+			h.rescue(fmt.Sprintf("PID 1 panicked during boot: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	ctx := context.Background()
+	if err := h.plan().Run(ctx, h.logf); err != nil {
+		h.rescue(err.Error())
+	}
+}
+
+// rescue keeps a root shell on the console; PID 1 goes on reaping and serving.
+func (h *host) rescue(reason string) {
+	fmt.Fprintf(h.initLog, "rescue: %s\n", reason)
+	h.goSafe("rescue", func() {
+		console.Rescue(h.reaper, h.cons, "/dev/console", shell, reason)
+	})
+}
+
+// serviceOutput is where a service's stdout and stderr go: the in-memory
+// ring and the logging service, and with berth.debug the consoles too.
+func (h *host) serviceOutput(svc, stream string) io.Writer {
+	w := h.logs.Writer(svc, stream)
+	if h.flags.Debug() {
+		w.Echo = func(l logbuf.Line) { fmt.Fprintf(h.cons, "%s: %s\n", svc, l.Text) }
+	}
+	return w
+}
+
+// uptime is seconds since the kernel started, from /proc/uptime.
+func uptime() float64 {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0
+	}
+	var up float64
+	fmt.Sscanf(strings.Fields(string(b))[0], "%f", &up)
+	return up
+}

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/init/boot"
+	"github.com/berth-os/berth/init/cmdline"
+	"github.com/berth-os/berth/init/etc"
+	"github.com/berth-os/berth/init/mounts"
+	"github.com/berth-os/berth/init/supervise"
+	"github.com/berth-os/berth/services"
+	"github.com/berth-os/berth/sysctl"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// plan is the boot sequence.
+func (h *host) plan() boot.Plan {
+	return boot.Plan{
+		{Name: "mounts", Fatal: true, Run: h.phaseMounts},
+		{Name: "state", Fatal: false, Run: h.phaseState},
+		{Name: "etc", Fatal: true, Run: h.phaseEtc},
+		{Name: "sysctl", Run: h.phaseSysctl},
+		{Name: "containerd", Fatal: true, Run: h.phaseContainerd},
+		{Name: "services", Run: h.phaseServices},
+		{Name: "ready", Run: h.phaseReady},
+	}
+}
+
+// phaseMounts: the early mount table, cgroup2 controllers, the command line,
+// the image info, and from here on the host API and the power button.
+func (h *host) phaseMounts(ctx context.Context) error {
+	mounted, err := mounts.Mounted("/proc/self/mountinfo")
+	if err != nil {
+		mounted = map[string]bool{} // /proc itself is not mounted yet
+	}
+	did, err := mounts.Apply(mounts.Syscall{}, "/", mounts.Early, mounted)
+	for _, d := range did {
+		h.debugf("mounted %s", d)
+	}
+	if err != nil {
+		return err
+	}
+	if err := mounts.EnableControllers("/sys/fs/cgroup"); err != nil {
+		h.logf("%v", err)
+	}
+	for _, d := range []string{"/run/berth", "/run/berth/log", "/run/berth/network", "/run/berth/notify", "/run/udev", "/run/lock"} {
+		os.MkdirAll(d, 0o755)
+	}
+	os.Remove("/dev/log")
+	os.Symlink("/run/berth/log/dev-log", "/dev/log")
+	// Ctrl-Alt-Del sends SIGINT to PID 1 instead of rebooting at once.
+	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
+
+	h.flags, err = cmdline.Read("/")
+	if err != nil {
+		return err
+	}
+	if _, err := h.flags.Slot(); err != nil {
+		h.logf("%v", err)
+	}
+	b, err := os.ReadFile(infoPath)
+	if err != nil {
+		return fmt.Errorf("read image info: %w", err)
+	}
+	if err := json.Unmarshal(b, &h.info); err != nil {
+		return fmt.Errorf("read image info %s: %w", infoPath, err)
+	}
+	h.handleSignals()
+	h.goSafe("power button", h.watchPowerButton)
+	h.goSafe("log forwarder", func() { h.fwd.Run(h.stop) })
+	l, err := api.Listen(api.SocketPath)
+	if err != nil {
+		h.logf("host API: %v", err)
+	} else {
+		h.goSafe("host API", func() { api.Serve(context.Background(), l, h) })
+	}
+	return nil
+}
+
+// phaseState mounts the state partition on /var (formatting a blank one),
+// or a tmpfs when there is none, and lays out /var, /home, /root, /opt.
+func (h *host) phaseState(ctx context.Context) error {
+	st, err := setupState(h)
+	h.state = st
+	switch {
+	case err != nil:
+		h.logf("state: %v", err)
+	case st.Persistent:
+		h.logf("state: %s (%s) on /var%s", st.Dev, st.FSType, map[bool]string{true: ", formatted on this boot"}[st.Formatted])
+	default:
+		h.logf("state: no partition named BERTH_STATE: running on tmpfs, nothing persists across reboots")
+	}
+	return layoutState()
+}
+
+// phaseEtc renders /etc on a fresh tmpfs and sets the hostname.
+func (h *host) phaseEtc(ctx context.Context) error {
+	if err := unix.Mount("tmpfs", "/etc", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+		return fmt.Errorf("mount tmpfs on /etc: %w", err)
+	}
+	id, err := etc.MachineID("/var/lib/berth/machine-id")
+	if err != nil {
+		h.logf("machine id: %v", err)
+	}
+	c := etc.Config{
+		Hostname:   h.info.Hostname,
+		MachineID:  id,
+		Version:    h.info.Versions.Berth,
+		ResolvConf: resolvConf,
+		SSHKeyDir:  "/var/lib/berth/ssh",
+	}
+	if c.Hostname == "" {
+		c.Hostname = "berth"
+	}
+	if err := etc.Render("/etc", etcTmpl, c); err != nil {
+		return err
+	}
+	if _, err := os.Stat(resolvConf); os.IsNotExist(err) {
+		os.WriteFile(resolvConf, []byte("# no DNS yet: the network service writes this file\n"), 0o644)
+	}
+	if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
+		return fmt.Errorf("set hostname: %w", err)
+	}
+	return nil
+}
+
+// phaseSysctl applies the image's sysctl profile.
+func (h *host) phaseSysctl(ctx context.Context) error {
+	name := h.info.Sysctl
+	if name == "" {
+		name = "container-host"
+	}
+	settings, err := sysctl.Profile(name)
+	if err != nil {
+		return err
+	}
+	err = sysctl.Apply("/proc/sys", settings)
+	h.debugf("sysctl: applied profile %s (%d settings)", name, len(settings))
+	return err
+}
+
+// phaseContainerd starts the system containerd and connects to it.
+func (h *host) phaseContainerd(ctx context.Context) error {
+	if err := h.startContainerd(); err != nil {
+		return err
+	}
+	c, err := supervise.Connect(ctx, "/run/containerd/containerd.sock", 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	h.ctr = c
+	h.sup = supervise.New(c, supervise.Options{
+		Logf:   func(f string, a ...any) { h.logf(f, a...) },
+		Output: h.serviceOutput,
+	})
+	return nil
+}
+
+// startContainerd runs containerd under PID 1 and restarts it if it dies.
+func (h *host) startContainerd() error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	out := h.serviceOutput("containerd", "stdout")
+	h.goSafe("containerd output", func() {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := r.Read(buf)
+			out.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	})
+	start := func() (<-chan syscall.WaitStatus, error) {
+		cmd := exec.Command("/usr/bin/containerd", "--config", "/etc/containerd/config.toml")
+		cmd.Stdout, cmd.Stderr = w, w
+		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
+		ch, err := h.reaper.Start(cmd)
+		if err != nil {
+			return nil, err
+		}
+		h.mu.Lock()
+		h.ctrProc = cmd.Process
+		h.mu.Unlock()
+		return ch, nil
+	}
+	ch, err := start()
+	if err != nil {
+		return fmt.Errorf("start containerd: %w", err)
+	}
+	h.goSafe("containerd", func() {
+		backoff := time.Second
+		for {
+			ws := <-ch
+			select {
+			case <-h.stop:
+				return
+			default:
+			}
+			h.logf("containerd exited (%v); restarting in %s", ws, backoff)
+			time.Sleep(backoff)
+			backoff = min(backoff*2, 30*time.Second)
+			if ch, err = start(); err != nil {
+				h.logf("start containerd: %v", err)
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// phaseServices starts the image's system services in order.
+func (h *host) phaseServices(ctx context.Context) error {
+	var errs []error
+	env := []string{"BERTH_AUTOLOGIN=" + h.flags.Autologin()}
+	if h.flags.Debug() {
+		env = append(env, "BERTH_DEBUG=1")
+	}
+	for _, name := range h.info.Services {
+		svc, err := loadService(name)
+		if err != nil {
+			errs = append(errs, err)
+			h.logf("service %s: %v", name, err)
+			continue
+		}
+		svc.Env = env
+		start := time.Now()
+		if err := h.sup.Start(ctx, svc); err != nil {
+			errs = append(errs, err)
+			h.logf("%v", err)
+			continue
+		}
+		h.debugf("service %s: running in %.2fs", name, time.Since(start).Seconds())
+	}
+	return errors.Join(errs...)
+}
+
+// loadService reads the bundle the build made for a service.
+func loadService(name string) (supervise.Service, error) {
+	dir := filepath.Join(servicesAt, name)
+	var rt services.Runtime
+	var spec specs.Spec
+	for file, v := range map[string]any{"service.json": &rt, "config.json": &spec} {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			return supervise.Service{}, fmt.Errorf("read service bundle: %w", err)
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			return supervise.Service{}, fmt.Errorf("read %s: %w", filepath.Join(dir, file), err)
+		}
+	}
+	return supervise.Service{Name: name, Spec: &spec, Notify: rt.Notify, Restart: rt.Restart}, nil
+}
+
+// phaseReady prints the ready line (or the degraded line) on every console.
+func (h *host) phaseReady(ctx context.Context) error {
+	var names, failed []string
+	for _, s := range h.sup.List() {
+		names = append(names, s.Name)
+		if s.State != api.StateRunning {
+			failed = append(failed, s.Name)
+		}
+	}
+	for _, name := range h.info.Services {
+		if !h.sup.Has(name) {
+			failed = append(failed, name)
+		}
+	}
+	line := ReadyLine(uptime(), names, failed)
+	h.mu.Lock()
+	h.readyLine = line
+	h.mu.Unlock()
+	fmt.Fprintln(h.cons, line)
+	fmt.Fprintln(h.initLog, line)
+	return nil
+}
+
+// ReadyLine formats the line tests and benchmarks wait for.
+func ReadyLine(seconds float64, started, failed []string) string {
+	if len(failed) > 0 {
+		return fmt.Sprintf("berth: degraded in %.2fs (failed: %s)", seconds, strings.Join(failed, " "))
+	}
+	return fmt.Sprintf("berth: ready in %.2fs (%s)", seconds, strings.Join(started, " "))
+}

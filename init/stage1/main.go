@@ -1,0 +1,275 @@
+// Command stage1 is /init in Berth's initramfs. It finds the root
+// filesystem (the squashfs in GPT partition BERTH_A, or BERTH_B with
+// berth.slot=b; or, with berth.boot=iso, /berth/rootfs.squashfs on the boot
+// medium), mounts it read-only, moves /dev, /proc, /sys and a fresh /run
+// into it, frees the initramfs and executes the real PID 1 there. On any
+// failure it drops to the static shell the initramfs carries.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-os/berth/init/cmdline"
+	"github.com/berth-os/berth/init/mounts"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	newRoot  = "/newroot"
+	media    = "/media"
+	sqfsPath = "berth/rootfs.squashfs"
+	next     = "/sbin/init"
+)
+
+func main() {
+	err := run()
+	// run only returns on failure: exec replaced us otherwise.
+	fmt.Fprintf(os.Stderr, "berth stage1: %v\n", err)
+	rescue()
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "berth stage1: "+format+"\n", args...)
+}
+
+func run() error {
+	for _, m := range []mounts.Mount{
+		{Source: "proc", Target: "/proc", Type: "proc", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+		{Source: "sysfs", Target: "/sys", Type: "sysfs", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+		{Source: "devtmpfs", Target: "/dev", Type: "devtmpfs", Flags: unix.MS_NOSUID, Data: "mode=0755"},
+	} {
+		os.MkdirAll(m.Target, 0o755)
+		if err := unix.Mount(m.Source, m.Target, m.Type, m.Flags, m.Data); err != nil && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("mount %s: %w", m, err)
+		}
+	}
+	flags, err := cmdline.Read("/")
+	if err != nil {
+		return err
+	}
+	slot, err := flags.Slot()
+	if err != nil {
+		logf("%v", err)
+	}
+	info := map[string]string{"slot": slot, "medium": "disk"}
+	os.MkdirAll(newRoot, 0o755)
+	timeout := 30 * time.Second
+	if flags.Get("berth.boot") == "iso" {
+		info["medium"] = "iso"
+		dev, err := waitFor(timeout, findISO)
+		if err != nil {
+			return err
+		}
+		info["root"], info["disk"] = dev.Dev, dev.Disk
+		if err := mountISORoot(dev.Dev); err != nil {
+			return err
+		}
+	} else {
+		part := "BERTH_" + strings.ToUpper(slot)
+		dev, err := waitFor(timeout, func() (mounts.BlockDevice, error) {
+			devs, err := mounts.BlockDevices("/sys", "/dev")
+			if err != nil {
+				return mounts.BlockDevice{}, err
+			}
+			if d, ok := mounts.ByPartName(devs, part, ""); ok {
+				return d, nil
+			}
+			return mounts.BlockDevice{}, fmt.Errorf("no GPT partition named %s", part)
+		})
+		if err != nil {
+			return err
+		}
+		info["root"], info["disk"] = dev.Dev, dev.Disk
+		if err := unix.Mount(dev.Dev, newRoot, "squashfs", unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("mount %s (%s) on %s: %w", dev.Dev, part, newRoot, err)
+		}
+	}
+	logf("root %s (%s, slot %s)", info["root"], info["medium"], slot)
+	return switchRoot(info)
+}
+
+// waitFor polls find until it succeeds or timeout passes: block devices
+// appear as their drivers probe.
+func waitFor(timeout time.Duration, find func() (mounts.BlockDevice, error)) (mounts.BlockDevice, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		d, err := find()
+		if err == nil {
+			return d, nil
+		}
+		if time.Now().After(deadline) {
+			return d, fmt.Errorf("%w (waited %s)", err, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// findISO finds an ISO 9660 filesystem holding the root squashfs: a CD,
+// or the ISO written to a disk or USB stick (then the whole disk).
+func findISO() (mounts.BlockDevice, error) {
+	devs, err := mounts.BlockDevices("/sys", "/dev")
+	if err != nil {
+		return mounts.BlockDevice{}, err
+	}
+	for _, d := range devs {
+		f, err := os.Open(d.Dev)
+		if err != nil {
+			continue
+		}
+		label, err := mounts.ISOLabel(f)
+		f.Close()
+		if err == nil && strings.HasPrefix(label, "BERTH") {
+			return d, nil
+		}
+	}
+	return mounts.BlockDevice{}, errors.New("no ISO 9660 volume labelled BERTH")
+}
+
+// mountISORoot mounts the medium and the squashfs on it, through a loop device.
+func mountISORoot(dev string) error {
+	os.MkdirAll(media, 0o755)
+	if err := unix.Mount(dev, media, "iso9660", unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("mount %s on %s: %w", dev, media, err)
+	}
+	img, err := os.Open(filepath.Join(media, sqfsPath))
+	if err != nil {
+		return fmt.Errorf("boot medium %s: %w", dev, err)
+	}
+	defer img.Close()
+	loop, err := attachLoop(img)
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount(loop, newRoot, "squashfs", unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("mount %s on %s: %w", loop, newRoot, err)
+	}
+	return nil
+}
+
+func attachLoop(img *os.File) (string, error) {
+	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
+	if err != nil {
+		return "", fmt.Errorf("loop: %w", err)
+	}
+	defer ctl.Close()
+	n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
+	if err != nil {
+		return "", fmt.Errorf("loop: get free device: %w", err)
+	}
+	path := fmt.Sprintf("/dev/loop%d", n)
+	lf, err := os.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return "", fmt.Errorf("loop: %w", err)
+	}
+	defer lf.Close()
+	cfg := unix.LoopConfig{Fd: uint32(img.Fd())}
+	cfg.Info.Flags = unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR
+	copy(cfg.Info.File_name[:], sqfsPath)
+	if err := unix.IoctlLoopConfigure(int(lf.Fd()), &cfg); err != nil {
+		return "", fmt.Errorf("loop: configure %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// switchRoot moves the API filesystems into the new root, frees the
+// initramfs, makes the new root / and executes PID 1 there.
+func switchRoot(info map[string]string) error {
+	if _, err := os.Stat(filepath.Join(newRoot, next)); err != nil {
+		return fmt.Errorf("new root has no %s: %w", next, err)
+	}
+	if err := unix.Mount("tmpfs", filepath.Join(newRoot, "run"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+		return fmt.Errorf("mount /run: %w", err)
+	}
+	os.MkdirAll(filepath.Join(newRoot, "run/berth"), 0o755)
+	b, _ := json.Marshal(info)
+	os.WriteFile(filepath.Join(newRoot, "run/berth/boot.json"), b, 0o644)
+	if info["medium"] == "iso" {
+		target := filepath.Join(newRoot, "run/berth/media")
+		os.MkdirAll(target, 0o755)
+		if err := unix.Mount(media, target, "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("move %s: %w", media, err)
+		}
+	}
+	for _, m := range []string{"/dev", "/proc", "/sys"} {
+		if err := unix.Mount(m, filepath.Join(newRoot, m), "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("move %s: %w", m, err)
+		}
+	}
+	freeInitramfs()
+	if err := os.Chdir(newRoot); err != nil {
+		return err
+	}
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("move new root onto /: %w", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot: %w", err)
+	}
+	if err := os.Chdir("/"); err != nil {
+		return err
+	}
+	return syscall.Exec(next, []string{next}, os.Environ())
+}
+
+// freeInitramfs deletes the initramfs' files (it is RAM) without crossing
+// into the new root or other mounts.
+func freeInitramfs() {
+	var root unix.Stat_t
+	if unix.Stat("/", &root) != nil {
+		return
+	}
+	ents, _ := os.ReadDir("/")
+	for _, e := range ents {
+		p := "/" + e.Name()
+		if p == newRoot {
+			continue
+		}
+		removeSameDev(p, root.Dev)
+	}
+}
+
+func removeSameDev(p string, dev uint64) {
+	var st unix.Stat_t
+	if unix.Lstat(p, &st) != nil || st.Dev != dev {
+		return
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		ents, _ := os.ReadDir(p)
+		for _, e := range ents {
+			removeSameDev(filepath.Join(p, e.Name()), dev)
+		}
+	}
+	os.Remove(p)
+}
+
+// rescue runs the initramfs' static shell on the console, forever.
+func rescue() {
+	for {
+		fmt.Fprintln(os.Stderr, "berth stage1: rescue shell; the root filesystem was not mounted. Exit for a new shell.")
+		cmd := exec.Command("/bin/sh")
+		if f, err := os.OpenFile("/dev/console", os.O_RDWR, 0); err == nil {
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, f
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		}
+		cmd.Env = []string{"PATH=/bin:/sbin:/usr/bin", "PS1=(initramfs) # "}
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "berth stage1: shell: %v\n", err)
+			time.Sleep(5 * time.Second)
+		}
+		// Reap anything the shell left behind.
+		for {
+			var ws unix.WaitStatus
+			if pid, _ := unix.Wait4(-1, &ws, unix.WNOHANG, nil); pid <= 0 {
+				break
+			}
+		}
+	}
+}

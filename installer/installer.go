@@ -1,0 +1,172 @@
+// Package installer lays out and writes Berth disks: a GPT with an EFI
+// system partition (bootloaders, and the kernel and initrd of both slots),
+// the two root slots BERTH_A and BERTH_B, and BERTH_STATE. The build makes
+// raw images with this code; installing onto a live host's disk will use it
+// too.
+package installer
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/diskfs/go-diskfs/partition/gpt"
+)
+
+// Partition names (GPT partition names; stage 1 and init find them by these).
+const (
+	PartEFI   = "EFI"
+	PartA     = "BERTH_A"
+	PartB     = "BERTH_B"
+	PartState = "BERTH_STATE"
+)
+
+const (
+	sector = 512
+	align  = 1 << 20 // partitions start on MiB boundaries
+	// gptTail is room at the end of the disk for the backup GPT.
+	gptTail = 33 * sector
+)
+
+// Layout sizes a disk.
+type Layout struct {
+	Size     int64 // whole disk, bytes
+	EFISize  int64
+	SlotSize int64
+	// Seed makes the disk's and partitions' GUIDs: the same seed gives the
+	// same GUIDs, so the same build gives the same bytes.
+	Seed string
+}
+
+// Part is one planned partition.
+type Part struct {
+	Name   string
+	Start  int64 // bytes
+	Size   int64
+	Type   gpt.Type
+	Attr   uint64
+	GUID   string
+	Number int
+}
+
+// legacyBIOSBootable is GPT attribute bit 2: syslinux's gptmbr.bin boots
+// the partition that has it.
+const legacyBIOSBootable = 1 << 2
+
+// Plan returns the partitions: EFI, BERTH_A, BERTH_B, then BERTH_STATE on
+// the rest of the disk.
+func (l Layout) Plan() ([]Part, error) {
+	if l.EFISize%align != 0 || l.SlotSize%align != 0 {
+		return nil, fmt.Errorf("layout: EFI and slot sizes must be whole MiB")
+	}
+	parts := []Part{
+		{Name: PartEFI, Size: l.EFISize, Type: gpt.EFISystemPartition, Attr: legacyBIOSBootable},
+		{Name: PartA, Size: l.SlotSize, Type: gpt.LinuxFilesystem},
+		{Name: PartB, Size: l.SlotSize, Type: gpt.LinuxFilesystem},
+		{Name: PartState, Type: gpt.LinuxFilesystem},
+	}
+	off := int64(align)
+	for i := range parts {
+		parts[i].Number = i + 1
+		parts[i].Start = off
+		parts[i].GUID = guid(l.Seed, parts[i].Name)
+		if parts[i].Size == 0 {
+			end := (l.Size - gptTail) / align * align
+			parts[i].Size = end - off
+		}
+		off += parts[i].Size
+	}
+	if last := parts[len(parts)-1]; last.Size < 64<<20 {
+		return nil, fmt.Errorf("layout: a %d MiB disk leaves %d MiB for %s; it needs at least 64 MiB", l.Size>>20, last.Size>>20, PartState)
+	}
+	return parts, nil
+}
+
+// guid derives a stable, RFC 4122-shaped (version 4 bits) GUID from a seed.
+func guid(seed, name string) string {
+	h := sha256.Sum256([]byte("berth-gpt\x00" + seed + "\x00" + name))
+	h[6] = h[6]&0x0f | 0x40
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("%X-%X-%X-%X-%X", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// Content is what goes onto a new disk.
+type Content struct {
+	BootCode string // 440 bytes of MBR boot code (syslinux gptmbr.bin), "" for none
+	EFI      string // FAT image for the EFI partition
+	RootA    string // root squashfs for BERTH_A
+}
+
+// WriteImage writes a sparse raw disk image to path: partition table,
+// boot code and the filesystems in content. BERTH_B and BERTH_STATE stay
+// blank (init formats the state partition at first boot).
+func WriteImage(path string, l Layout, c Content) ([]Part, error) {
+	parts, err := l.Plan()
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(path)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := f.Truncate(l.Size); err != nil {
+		return nil, err
+	}
+	t := &gpt.Table{LogicalSectorSize: sector, PhysicalSectorSize: sector, ProtectiveMBR: true, GUID: guid(l.Seed, "disk")}
+	for _, p := range parts {
+		t.Partitions = append(t.Partitions, &gpt.Partition{
+			Index: p.Number, Start: uint64(p.Start / sector), End: uint64((p.Start+p.Size)/sector - 1),
+			Size: uint64(p.Size), Type: p.Type, Name: p.Name, GUID: p.GUID, Attributes: p.Attr,
+		})
+	}
+	if err := t.Write(f, l.Size); err != nil {
+		return nil, fmt.Errorf("write GPT to %s: %w", path, err)
+	}
+	if c.BootCode != "" {
+		code, err := os.ReadFile(c.BootCode)
+		if err != nil {
+			return nil, err
+		}
+		if len(code) > 440 {
+			code = code[:440]
+		}
+		if _, err := f.WriteAt(code, 0); err != nil {
+			return nil, err
+		}
+	}
+	for _, fill := range []struct {
+		src  string
+		part Part
+	}{{c.EFI, parts[0]}, {c.RootA, parts[1]}} {
+		if fill.src == "" {
+			continue
+		}
+		if err := copyInto(f, fill.src, fill.part); err != nil {
+			return nil, err
+		}
+	}
+	return parts, f.Sync()
+}
+
+func copyInto(f *os.File, src string, p Part) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() > p.Size {
+		return fmt.Errorf("%s is %d MiB; partition %s holds %d MiB", src, st.Size()>>20, p.Name, p.Size>>20)
+	}
+	if _, err := f.Seek(p.Start, io.SeekStart); err != nil {
+		return err
+	}
+	_, err = io.Copy(f, in)
+	return err
+}

@@ -1,0 +1,225 @@
+// Package qemu starts QEMU machines for Berth images and drives them over
+// the serial console: `berth run`, the boot tests and the benchmarks all use
+// it. QEMU runs under TCG here (no -enable-kvm: nested KVM hangs), unless
+// KVM is asked for.
+package qemu
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Disk is one drive.
+type Disk struct {
+	Path   string
+	Format string // raw, qcow2
+	// If is how it attaches: virtio (PCI), virtio-mmio (microvm), ide,
+	// cdrom (an IDE/SATA CD-ROM), usb (usb-storage on an xHCI bus).
+	If       string
+	ReadOnly bool
+	// Snapshot discards writes when QEMU exits.
+	Snapshot bool
+}
+
+// Config describes a machine.
+type Config struct {
+	Machine  string // q35 (default), pc, microvm
+	Memory   int    // MiB
+	CPUs     int
+	UEFI     bool   // OVMF instead of SeaBIOS
+	VarsFile string // writable copy of OVMF_VARS for UEFI; made when empty
+	Kernel   string // direct kernel boot
+	Initrd   string
+	Append   string
+	Disks    []Disk
+	// Net adds a user-mode NIC (10.0.2.15 by DHCP) with these host
+	// forwards, e.g. "tcp:127.0.0.1:2222-:22".
+	Net     bool
+	HostFwd []string
+	NIC     string // NIC model; virtio-net-pci by default
+	// FwCfg entries: name (e.g. opt/berth/cmdline) → contents.
+	FwCfg map[string]string
+	// Extra raw arguments.
+	Extra []string
+	// QMP is a unix socket path for the QMP monitor ("" for none).
+	QMP string
+	// KVM uses hardware acceleration; off by default (TCG).
+	KVM bool
+	// Interactive multiplexes the QEMU monitor on the terminal (Ctrl-A X quits).
+	Interactive bool
+	// Binary overrides qemu-system-x86_64.
+	Binary string
+}
+
+// OVMF firmware files on Debian 12.
+const (
+	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+)
+
+// Args builds QEMU's argument list. workDir holds files QEMU needs beside
+// the images (fw_cfg contents, the OVMF variable store).
+func (c Config) Args(workDir string) ([]string, error) {
+	machine := c.Machine
+	if machine == "" {
+		machine = "q35"
+	}
+	mem := c.Memory
+	if mem == 0 {
+		mem = 512
+	}
+	cpus := c.CPUs
+	if cpus == 0 {
+		cpus = 1
+	}
+	args := []string{"-nodefaults", "-no-user-config", "-display", "none", "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus)}
+	serial := "stdio"
+	if c.Interactive {
+		serial = "mon:stdio"
+	}
+	accel := "tcg"
+	if c.KVM {
+		accel = "kvm"
+	}
+	switch machine {
+	case "microvm":
+		args = append(args, "-M", "microvm,acpi=on,pit=off,pic=off,rtc=on,accel="+accel, "-serial", serial)
+	default:
+		args = append(args, "-M", machine+",accel="+accel, "-serial", serial, "-vga", "std")
+	}
+	if c.UEFI {
+		vars := c.VarsFile
+		if vars == "" {
+			vars = filepath.Join(workDir, "OVMF_VARS.fd")
+			b, err := os.ReadFile(OVMFVars)
+			if err != nil {
+				return nil, fmt.Errorf("UEFI firmware: %w (install the ovmf package)", err)
+			}
+			if err := os.WriteFile(vars, b, 0o644); err != nil {
+				return nil, err
+			}
+		}
+		args = append(args,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+	}
+	if c.Kernel != "" {
+		args = append(args, "-kernel", c.Kernel)
+		if c.Initrd != "" {
+			args = append(args, "-initrd", c.Initrd)
+		}
+		if c.Append != "" {
+			args = append(args, "-append", c.Append)
+		}
+	}
+	usb := false
+	for i, d := range c.Disks {
+		id := fmt.Sprintf("disk%d", i)
+		format := d.Format
+		if format == "" {
+			format = "raw"
+		}
+		drive := fmt.Sprintf("if=none,id=%s,format=%s,file=%s", id, format, d.Path)
+		if d.ReadOnly {
+			drive += ",readonly=on"
+		}
+		if d.Snapshot {
+			drive += ",snapshot=on"
+		}
+		args = append(args, "-drive", drive)
+		switch d.If {
+		case "", "virtio":
+			args = append(args, "-device", "virtio-blk-pci,drive="+id)
+		case "virtio-mmio":
+			args = append(args, "-device", "virtio-blk-device,drive="+id)
+		case "ide":
+			args = append(args, "-device", "ide-hd,drive="+id)
+		case "cdrom":
+			args = append(args, "-device", "ide-cd,drive="+id)
+		case "usb":
+			if !usb {
+				args = append(args, "-device", "qemu-xhci,id=xhci")
+				usb = true
+			}
+			args = append(args, "-device", "usb-storage,bus=xhci.0,drive="+id)
+		default:
+			return nil, fmt.Errorf("disk %s: unknown interface %q", d.Path, d.If)
+		}
+	}
+	if c.Net {
+		netdev := "user,id=net0"
+		for _, f := range c.HostFwd {
+			netdev += ",hostfwd=" + f
+		}
+		nic := c.NIC
+		if nic == "" {
+			nic = "virtio-net-pci"
+			if machine == "microvm" {
+				nic = "virtio-net-device"
+			}
+		}
+		// romfile= keeps OVMF from trying to netboot the NIC for minutes.
+		dev := nic + ",netdev=net0"
+		if strings.HasSuffix(nic, "-pci") || nic == "e1000" || nic == "e1000e" {
+			dev += ",romfile="
+		}
+		args = append(args, "-netdev", netdev, "-device", dev)
+	}
+	names := make([]string, 0, len(c.FwCfg))
+	for n := range c.FwCfg {
+		names = append(names, n)
+	}
+	for i, n := range sortStrings(names) {
+		p := filepath.Join(workDir, fmt.Sprintf("fwcfg%d", i))
+		if err := os.WriteFile(p, []byte(c.FwCfg[n]), 0o644); err != nil {
+			return nil, err
+		}
+		args = append(args, "-fw_cfg", "name="+n+",file="+p)
+	}
+	if c.QMP != "" {
+		args = append(args, "-qmp", "unix:"+c.QMP+",server=on,wait=off")
+	}
+	return append(args, c.Extra...), nil
+}
+
+func sortStrings(s []string) []string {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s
+}
+
+// Binary finds qemu-system-x86_64.
+func Binary() (string, error) {
+	p, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		return "", fmt.Errorf("qemu-system-x86_64 not found: install it with `sudo apt-get install qemu-system-x86` or run `make deps`")
+	}
+	return p, nil
+}
+
+// HostTSCKHz reads the host's TSC frequency for tsc_early_khz= (microvm
+// under TCG hangs at TSC calibration without it about one boot in eight).
+func HostTSCKHz() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "cpu MHz") {
+			if _, v, ok := strings.Cut(line, ":"); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err == nil {
+					return int(f * 1000)
+				}
+			}
+		}
+	}
+	return 0
+}
