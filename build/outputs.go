@@ -120,7 +120,13 @@ func writeISO(ctx context.Context, c *cache.Cache, rep progress.Reporter, p *par
 		if err := bootloader.GrubEFI(ctx, filepath.Join(p.boot, "usr/lib/grub/x86_64-efi"), p.marker(), efi); err != nil {
 			return err
 		}
-		fat, err := bootloader.NewFAT(ctx, filepath.Join(stg, "boot/efiboot.img"), 4<<20, "BERTH_EFI", 0, p.epoch)
+		st, err := os.Stat(efi)
+		if err != nil {
+			return err
+		}
+		// GRUB and a quarter of slack, in whole MiB.
+		size := (st.Size()*5/4 + 256<<10 + 1<<20 - 1) / (1 << 20) * (1 << 20)
+		fat, err := bootloader.NewFAT(ctx, filepath.Join(stg, "boot/efiboot.img"), size, "BERTH_EFI", 0, p.epoch)
 		if err != nil {
 			return err
 		}

@@ -91,6 +91,7 @@ func serviceBundle(ctx context.Context, c *cache.Cache, rep progress.Reporter, s
 	for _, dst := range sortedKeys(d.Rootfs.Go) {
 		k.String("go", dst+"="+d.Rootfs.Go[dst])
 	}
+	k.String("exclude", strings.Join(d.Rootfs.Exclude, "\n"))
 	filesDir := ""
 	if d.Rootfs.Files != "" {
 		filesDir = filepath.Join(d.Dir, d.Rootfs.Files)
@@ -109,6 +110,11 @@ func serviceBundle(ctx context.Context, c *cache.Cache, rep progress.Reporter, s
 		if debDir != "" {
 			if err := t.Merge(debDir, "/"); err != nil {
 				return err
+			}
+			for _, x := range d.Rootfs.Exclude {
+				if err := t.Remove(x); err != nil {
+					return err
+				}
 			}
 			if bb := "/usr/bin/busybox"; t.Exists(bb) {
 				if _, err := t.BusyboxLinks(bb); err != nil {

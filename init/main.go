@@ -106,7 +106,8 @@ func (h *host) boot() {
 		}
 	}()
 	ctx := context.Background()
-	if err := h.plan().Run(ctx, h.logf); err != nil {
+	breakAt := func() string { return h.flags.Get("berth.break") }
+	if err := h.plan().Run(ctx, h.logf, breakAt); err != nil {
 		h.rescue(err.Error())
 	}
 }

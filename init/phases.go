@@ -222,28 +222,34 @@ func (h *host) startContainerd() error {
 	return nil
 }
 
-// phaseServices starts the image's system services in order.
+// phaseServices starts the image's system services. They start together
+// (none needs another to be ready first) and the phase ends when each is
+// ready or has failed; the ready line lists them in the image's order.
 func (h *host) phaseServices(ctx context.Context) error {
-	var errs []error
 	env := []string{"BERTH_AUTOLOGIN=" + h.flags.Autologin()}
 	if h.flags.Debug() {
 		env = append(env, "BERTH_DEBUG=1")
 	}
+	var svcs []supervise.Service
+	var errs []error
 	for _, name := range h.info.Services {
 		svc, err := loadService(name)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("service %s: %w", name, err))
 			h.logf("service %s: %v", name, err)
 			continue
 		}
 		svc.Env = env
-		start := time.Now()
-		if err := h.sup.Start(ctx, svc); err != nil {
+		svcs = append(svcs, svc)
+	}
+	start := time.Now()
+	for i, err := range h.sup.StartAll(ctx, svcs) {
+		if err != nil {
 			errs = append(errs, err)
 			h.logf("%v", err)
 			continue
 		}
-		h.debugf("service %s: running in %.2fs", name, time.Since(start).Seconds())
+		h.debugf("service %s: running after %.2fs", svcs[i].Name, time.Since(start).Seconds())
 	}
 	return errors.Join(errs...)
 }

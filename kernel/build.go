@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/berth-os/berth/build/cache"
 	"github.com/berth-os/berth/build/deb"
@@ -98,18 +99,11 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter) (Result, 
 }
 
 func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Source, out string) error {
-	dl := rep.Start("fetch "+src.Package, 0)
-	debPath, err := c.Fetch(ctx, cache.Download{URL: src.URL, SHA256: src.SHA256}, dl)
-	if errors.Is(err, cache.ErrGone) {
-		dl.Fail(err)
-		return fmt.Errorf("kernel source %s %s is no longer in Debian's pool (%w); Debian drops superseded versions, "+
-			"so move the pin with `berth kernel pin --latest` and commit %s. Berth never builds another version quietly", src.Package, src.Version, err, PinPath)
-	}
+	began := time.Now()
+	debPath, err := fetchSource(ctx, c, rep, src)
 	if err != nil {
-		dl.Fail(err)
 		return err
 	}
-	dl.Done("")
 
 	tree := c.WorkDir(filepath.Join("kernel", src.Version))
 	unlock, err := lockDir(tree + ".lock")
@@ -208,7 +202,28 @@ func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Sourc
 	if err := os.WriteFile(filepath.Join(out, "config"), cfg, 0o644); err != nil {
 		return err
 	}
+	// How long this stage took, for `make bench` (not an input to anything).
+	os.WriteFile(filepath.Join(out, "build-seconds"), []byte(fmt.Sprintf("%.0f\n", time.Since(began).Seconds())), 0o644)
 	return os.WriteFile(filepath.Join(out, "release"), []byte(release+"\n"), 0o644)
+}
+
+// fetchSource downloads the pinned source package. A pin Debian's pool no
+// longer has is an error that says how to move it; another version is
+// never built quietly.
+func fetchSource(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Source) (string, error) {
+	dl := rep.Start("fetch "+src.Package, 0)
+	debPath, err := c.Fetch(ctx, cache.Download{URL: src.URL, SHA256: src.SHA256}, dl)
+	if errors.Is(err, cache.ErrGone) {
+		dl.Fail(err)
+		return "", fmt.Errorf("kernel source %s %s is no longer in Debian's pool (%w); Debian drops superseded versions, "+
+			"so move the pin with `berth kernel pin --latest` and commit %s. Berth never builds another version quietly", src.Package, src.Version, err, PinPath)
+	}
+	if err != nil {
+		dl.Fail(err)
+		return "", err
+	}
+	dl.Done("")
+	return debPath, nil
 }
 
 // prepareTree makes sure tree holds the pinned source, extracting it when

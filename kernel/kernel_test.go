@@ -1,8 +1,15 @@
 package kernel
 
 import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/berth-os/berth/build/cache"
+	"github.com/berth-os/berth/build/progress"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -88,5 +95,25 @@ func TestCheck(t *testing.T) {
 	wantBad := []string{"CONFIG_B: want y, got n", "CONFIG_C: want y, got m"}
 	if diff := cmp.Diff(wantBad, bad); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)
+	}
+}
+
+func TestGonePinSaysHowToMoveIt(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	c, err := cache.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := Source{Package: "linux-source-6.12", Version: "6.12.1-1", URL: srv.URL + "/pool/linux-source-6.12_6.12.1-1_all.deb",
+		SHA256: strings.Repeat("ab", 32)}
+	_, err = fetchSource(context.Background(), c, progress.Discard{}, src)
+	if !errors.Is(err, cache.ErrGone) {
+		t.Fatalf("err = %v, want ErrGone", err)
+	}
+	for _, want := range []string{"6.12.1-1 is no longer in Debian's pool", "berth kernel pin --latest", "kernel/pin.yaml"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
 	}
 }

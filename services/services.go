@@ -57,6 +57,9 @@ type Rootfs struct {
 	Go map[string]string `yaml:"go"`
 	// Files is a folder, relative to the service folder, copied over the rootfs.
 	Files string `yaml:"files"`
+	// Exclude lists paths (files or folders) of the packages left out of
+	// the rootfs, e.g. data the service never reads.
+	Exclude []string `yaml:"exclude"`
 }
 
 // Root is where the build installs service bundles in the host root.
@@ -145,6 +148,11 @@ func (d *Definition) Validate(source, wantName string) error {
 		}
 		if !strings.HasPrefix(pkg, "./") {
 			bad(strictyaml.Join("rootfs.go", dst), "expected a package path of this module such as ./services/network, got %q", pkg)
+		}
+	}
+	for i, x := range d.Rootfs.Exclude {
+		if !strings.HasPrefix(x, "/") || strings.Contains(x, "..") {
+			bad(fmt.Sprintf("rootfs.exclude[%d]", i), "expected an absolute path, got %q", x)
 		}
 	}
 	if d.Rootfs.Debs == "" && len(d.Rootfs.Go) == 0 {

@@ -88,7 +88,8 @@ func Path(root, key string) string {
 func Apply(root string, settings []Setting) error {
 	var errs []error
 	for _, s := range settings {
-		if err := os.WriteFile(Path(root, s.Key), []byte(s.Value), 0o644); err != nil {
+		// Some handlers (kernel.printk_devkmsg) insist on the newline sysctl(8) sends.
+		if err := os.WriteFile(Path(root, s.Key), []byte(s.Value+"\n"), 0o644); err != nil {
 			errs = append(errs, fmt.Errorf("sysctl %s = %s: %w", s.Key, s.Value, err))
 		}
 	}

@@ -43,7 +43,7 @@ func TestApply(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 	b, _ := os.ReadFile(filepath.Join(root, "net/ipv4/ip_forward"))
-	if string(b) != "1" {
+	if string(b) != "1\n" {
 		t.Errorf("ip_forward = %q", b)
 	}
 }

@@ -206,3 +206,29 @@ func (k *Hasher) Key() (string, error) {
 	}
 	return hex.EncodeToString(k.h.Sum(nil))[:32], nil
 }
+
+// Fork makes an empty cache at dir that shares the listed parts of c (for
+// instance "dl" and "stage/kernel") through symbolic links: a build in it
+// redoes everything else from scratch.
+func (c *Cache) Fork(dir string, share ...string) (*Cache, error) {
+	RemoveAll(dir)
+	f, err := Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range share {
+		src := filepath.Join(c.Root, s)
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			return nil, err
+		}
+		dst := filepath.Join(dir, s)
+		os.RemoveAll(dst)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Symlink(src, dst); err != nil {
+			return nil, fmt.Errorf("fork cache: %w", err)
+		}
+	}
+	return f, nil
+}

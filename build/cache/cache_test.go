@@ -138,3 +138,19 @@ func TestFetchErrors(t *testing.T) {
 		t.Error("short sha256 accepted")
 	}
 }
+
+func TestFork(t *testing.T) {
+	main, _ := Open(filepath.Join(t.TempDir(), "main"))
+	main.Stage("kernel", "k", func(d string) error { return os.WriteFile(filepath.Join(d, "vmlinuz"), []byte("k"), 0o644) })
+	main.Stage("rootfs", "r", func(d string) error { return nil })
+	f, err := main.Fork(filepath.Join(t.TempDir(), "fork"), "dl", "stage/kernel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, hit, _ := f.Stage("kernel", "k", func(string) error { return nil }); !hit {
+		t.Error("shared kernel stage not seen in the fork")
+	}
+	if _, hit, _ := f.Stage("rootfs", "r", func(string) error { return nil }); hit {
+		t.Error("unshared stage seen in the fork")
+	}
+}

@@ -71,6 +71,11 @@ func (t *Tree) Symlink(rel, target string) error {
 	return os.Symlink(target, p)
 }
 
+// Remove deletes rel and everything under it.
+func (t *Tree) Remove(rel string) error {
+	return os.RemoveAll(t.path(rel))
+}
+
 // Exists says whether rel exists (a dangling symlink counts).
 func (t *Tree) Exists(rel string) bool {
 	_, err := os.Lstat(t.path(rel))

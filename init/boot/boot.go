@@ -5,6 +5,7 @@ package boot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -41,10 +42,19 @@ type PhaseError struct {
 func (e *PhaseError) Error() string { return fmt.Sprintf("phase %s: %v", e.Phase, e.Err) }
 func (e *PhaseError) Unwrap() error { return e.Err }
 
+// ErrBreak is the error of a phase the user asked to stop before
+// (berth.break=PHASE), to get a shell there.
+var ErrBreak = errors.New("stopped here as asked by berth.break")
+
 // Run runs the plan in order, logging each phase. A phase that panics is
-// treated as failed. It stops at the first fatal failure.
-func (p Plan) Run(ctx context.Context, logf func(format string, args ...any)) error {
+// treated as failed. It stops at the first fatal failure, and before the
+// phase breakAt names (asked when each phase starts, since the command line
+// is only read during boot).
+func (p Plan) Run(ctx context.Context, logf func(format string, args ...any), breakAt func() string) error {
 	for i, ph := range p {
+		if breakAt != nil && breakAt() == ph.Name {
+			return &PhaseError{Phase: ph.Name, Err: ErrBreak}
+		}
 		logf("phase %d/%d %s", i+1, len(p), ph.Name)
 		start := time.Now()
 		err := runSafe(ctx, ph)

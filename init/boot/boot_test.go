@@ -24,7 +24,7 @@ func TestRun(t *testing.T) {
 		step("never", nil),
 	}
 	var log []string
-	err := p.Run(context.Background(), func(f string, a ...any) { log = append(log, fmt.Sprintf(f, a...)) })
+	err := p.Run(context.Background(), func(f string, a ...any) { log = append(log, fmt.Sprintf(f, a...)) }, nil)
 	var pe *PhaseError
 	if !errors.As(err, &pe) || pe.Phase != "state" || !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
@@ -45,5 +45,21 @@ func TestRun(t *testing.T) {
 	}
 	if got := strings.Join(p.Names(), " "); got != "mounts sysctl panics state never" {
 		t.Errorf("names %q", got)
+	}
+}
+
+func TestBreak(t *testing.T) {
+	var ran []string
+	step := func(name string) Phase {
+		return Phase{Name: name, Run: func(context.Context) error { ran = append(ran, name); return nil }}
+	}
+	p := Plan{step("mounts"), step("state"), step("etc")}
+	err := p.Run(context.Background(), func(string, ...any) {}, func() string { return "etc" })
+	var pe *PhaseError
+	if !errors.As(err, &pe) || pe.Phase != "etc" || !errors.Is(err, ErrBreak) {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Join(ran, " ") != "mounts state" {
+		t.Errorf("ran %v", ran)
 	}
 }

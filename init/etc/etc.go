@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Config is what the generated files are made from.
@@ -182,9 +184,13 @@ func MachineID(path string) (string, error) {
 			return id, nil
 		}
 	}
+	// A machine id need not be secret: do not wait for the kernel's
+	// entropy pool, which under emulation takes a second or more.
 	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
+	if _, err := unix.Getrandom(b, unix.GRND_INSECURE); err != nil {
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
 	}
 	id := hex.EncodeToString(b)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -144,39 +144,44 @@ func mountISORoot(dev string) error {
 		return fmt.Errorf("boot medium %s: %w", dev, err)
 	}
 	defer img.Close()
-	loop, err := attachLoop(img)
+	loop, lf, err := attachLoop(img)
 	if err != nil {
 		return err
 	}
+	// The loop device clears itself when its last user goes (autoclear):
+	// keep it open until the mount holds it.
+	defer lf.Close()
 	if err := unix.Mount(loop, newRoot, "squashfs", unix.MS_RDONLY, ""); err != nil {
 		return fmt.Errorf("mount %s on %s: %w", loop, newRoot, err)
 	}
 	return nil
 }
 
-func attachLoop(img *os.File) (string, error) {
+// attachLoop backs a free loop device with img; the caller closes the
+// returned file once something else holds the device.
+func attachLoop(img *os.File) (string, *os.File, error) {
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
 	if err != nil {
-		return "", fmt.Errorf("loop: %w", err)
+		return "", nil, fmt.Errorf("loop: %w", err)
 	}
 	defer ctl.Close()
 	n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
 	if err != nil {
-		return "", fmt.Errorf("loop: get free device: %w", err)
+		return "", nil, fmt.Errorf("loop: get free device: %w", err)
 	}
 	path := fmt.Sprintf("/dev/loop%d", n)
 	lf, err := os.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
-		return "", fmt.Errorf("loop: %w", err)
+		return "", nil, fmt.Errorf("loop: %w", err)
 	}
-	defer lf.Close()
 	cfg := unix.LoopConfig{Fd: uint32(img.Fd())}
 	cfg.Info.Flags = unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR
 	copy(cfg.Info.File_name[:], sqfsPath)
 	if err := unix.IoctlLoopConfigure(int(lf.Fd()), &cfg); err != nil {
-		return "", fmt.Errorf("loop: configure %s: %w", path, err)
+		lf.Close()
+		return "", nil, fmt.Errorf("loop: configure %s: %w", path, err)
 	}
-	return path, nil
+	return path, lf, nil
 }
 
 // switchRoot moves the API filesystems into the new root, frees the

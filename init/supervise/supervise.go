@@ -124,15 +124,41 @@ func New(rt Runtime, opt Options) *Supervisor {
 	return &Supervisor{rt: rt, opt: opt, svcs: map[string]*svcState{}}
 }
 
+// StartAll starts every service at once, in list order, and waits until
+// each is ready or has failed; errs[i] is the outcome of svcs[i].
+func (s *Supervisor) StartAll(ctx context.Context, svcs []Service) []error {
+	errs := make([]error, len(svcs))
+	waits := make([]func() error, len(svcs))
+	for i, svc := range svcs {
+		waits[i] = s.begin(ctx, svc)
+	}
+	var wg sync.WaitGroup
+	for i := range svcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = waits[i]()
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
 // Start begins supervising svc and waits until it is ready (running), has
 // failed, or the ready timeout passes; the error says which. Supervision
 // goes on in the background either way.
 func (s *Supervisor) Start(ctx context.Context, svc Service) error {
+	return s.begin(ctx, svc)()
+}
+
+// begin registers svc and starts its supervision loop; the returned
+// function waits for readiness.
+func (s *Supervisor) begin(ctx context.Context, svc Service) func() error {
 	st := &svcState{svc: svc, state: api.StateStarting, stop: make(chan struct{}), done: make(chan struct{}), ready: make(chan error, 1), notifyCh: make(chan struct{}, 4)}
 	s.mu.Lock()
 	if _, dup := s.svcs[svc.Name]; dup {
 		s.mu.Unlock()
-		return fmt.Errorf("service %s: already started", svc.Name)
+		return func() error { return fmt.Errorf("service %s: already started", svc.Name) }
 	}
 	s.svcs[svc.Name] = st
 	s.order = append(s.order, svc.Name)
@@ -141,17 +167,19 @@ func (s *Supervisor) Start(ctx context.Context, svc Service) error {
 		if err := s.listenNotify(st); err != nil {
 			s.set(st, func() { st.state = api.StateFailed; st.err = err.Error() })
 			close(st.done)
-			return err
+			return func() error { return err }
 		}
 	}
 	go s.loop(ctx, st)
-	select {
-	case err := <-st.ready:
-		return err
-	case <-time.After(s.opt.ReadyTimeout):
-		return fmt.Errorf("service %s: not ready after %s", svc.Name, s.opt.ReadyTimeout)
-	case <-ctx.Done():
-		return ctx.Err()
+	return func() error {
+		select {
+		case err := <-st.ready:
+			return err
+		case <-time.After(s.opt.ReadyTimeout):
+			return fmt.Errorf("service %s: not ready after %s", svc.Name, s.opt.ReadyTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 

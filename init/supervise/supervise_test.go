@@ -262,3 +262,40 @@ func TestStartErrorFails(t *testing.T) {
 	}
 	s.StopAll()
 }
+
+func TestStartAllWaitsForEachInOrder(t *testing.T) {
+	rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) {
+		if name == "slow" {
+			time.Sleep(100 * time.Millisecond)
+			t.ready()
+		}
+		if name == "bad" {
+			t.exited <- Exit{Code: 1}
+			return
+		}
+		runUntilSignal(t)
+	}}
+	opt := testOptions(t)
+	opt.MaxFailures = 1
+	s := New(rt, opt)
+	start := time.Now()
+	errs := s.StartAll(context.Background(), []Service{
+		{Name: "slow", Spec: &specs.Spec{Process: &specs.Process{}}, Notify: true},
+		{Name: "fast", Spec: &specs.Spec{Process: &specs.Process{}}},
+		{Name: "bad", Spec: &specs.Spec{Process: &specs.Process{}}, Notify: true},
+	})
+	if errs[0] != nil || errs[1] != nil || errs[2] == nil {
+		t.Errorf("errs = %v", errs)
+	}
+	if time.Since(start) < 100*time.Millisecond {
+		t.Error("StartAll returned before the slow service was ready")
+	}
+	var names []string
+	for _, l := range s.List() {
+		names = append(names, l.Name)
+	}
+	if diff := cmp.Diff([]string{"slow", "fast", "bad"}, names); diff != "" {
+		t.Errorf("order (-want +got)\n%s", diff)
+	}
+	s.StopAll()
+}

@@ -131,21 +131,23 @@ func (c Config) Args(workDir string) ([]string, error) {
 			drive += ",snapshot=on"
 		}
 		args = append(args, "-drive", drive)
+		// Firmware boots the disks in the order given.
+		boot := fmt.Sprintf(",bootindex=%d", i+1)
 		switch d.If {
 		case "", "virtio":
-			args = append(args, "-device", "virtio-blk-pci,drive="+id)
+			args = append(args, "-device", "virtio-blk-pci,drive="+id+boot)
 		case "virtio-mmio":
 			args = append(args, "-device", "virtio-blk-device,drive="+id)
 		case "ide":
-			args = append(args, "-device", "ide-hd,drive="+id)
+			args = append(args, "-device", "ide-hd,drive="+id+boot)
 		case "cdrom":
-			args = append(args, "-device", "ide-cd,drive="+id)
+			args = append(args, "-device", "ide-cd,drive="+id+boot)
 		case "usb":
 			if !usb {
 				args = append(args, "-device", "qemu-xhci,id=xhci")
 				usb = true
 			}
-			args = append(args, "-device", "usb-storage,bus=xhci.0,drive="+id)
+			args = append(args, "-device", "usb-storage,bus=xhci.0,drive="+id+boot)
 		default:
 			return nil, fmt.Errorf("disk %s: unknown interface %q", d.Path, d.If)
 		}

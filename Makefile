@@ -1,0 +1,50 @@
+# Berth. `make run` builds the default image and boots it in QEMU with the
+# console on this terminal; `make test` runs every test, the QEMU boot
+# matrix included. Both install what they need first (make deps).
+
+SHELL := /bin/bash
+GO := $(shell scripts/go.sh)
+export PATH := $(dir $(GO)):$(PATH)
+export GOTOOLCHAIN := local
+OUT ?= out
+SPEC ?= images/berth.yaml
+# The QEMU matrix runs this many machines at once (each TCG vCPU is a core).
+QEMU_PARALLEL ?= 2
+
+.PHONY: all deps build run test unit-test privileged-test qemu-test bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+	@$(GO) version >/dev/null
+	@$(GO) mod download
+
+bin/berth: deps $(shell find . -name '*.go' -not -path './test/*' -not -path './out/*') go.mod go.sum
+	$(GO) build -trimpath -o bin/berth ./cmd/berth
+
+build: bin/berth
+	bin/berth build $(SPEC) -o $(OUT)
+
+run: build
+	bin/berth run $(OUT)
+
+# Unit tests, then the privileged network tests (namespaces, as root), then
+# the QEMU boot tests. None is ever skipped.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory privileged-test qemu-test
+
+privileged-test:
+	@if [ "$$(id -u)" -ne 0 ]; then echo "privileged tests need root (network namespaces)"; exit 1; fi
+	$(GO) test -count=1 -tags privileged ./services/network/
+
+qemu-test:
+	$(GO) test -count=1 -tags qemu -timeout 80m -parallel $(QEMU_PARALLEL) -v ./test/ -berth.out $(CURDIR)/$(OUT)/test
+
+bench: bin/berth
+	$(GO) run ./bench -out $(OUT)/bench
+
+clean:
+	rm -rf $(OUT) bin

@@ -1,0 +1,306 @@
+// Command bench measures a Berth image and prints a table: boot-to-ready
+// against a bare-kernel boot on the same QEMU (a ratio from one run), the
+// smallest RAM that reaches ready, MemAvailable after ready, artifact sizes,
+// and cold and warm build times. `make bench` runs it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-os/berth/build"
+	"github.com/berth-os/berth/build/cache"
+	"github.com/berth-os/berth/build/image"
+	"github.com/berth-os/berth/build/progress"
+	"github.com/berth-os/berth/internal/qemu"
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	out     string
+	runs    int
+	mems    []int
+	noBuild bool
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&o.out, "out", "out/bench", "work folder")
+	fs.IntVar(&o.runs, "runs", 3, "boots per boot-time measurement (the median is reported)")
+	memList := fs.String("mem", "512,256,192,128,96", "RAM sizes (MiB) to try for the smallest that reaches ready")
+	fs.BoolVar(&o.noBuild, "no-cold-build", false, "skip the cold build measurement")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: bench [-out DIR] [-runs N] [-mem LIST]\n\nMeasures boot time, memory, sizes and build times of images/berth.yaml.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, m := range strings.Split(*memList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(m))
+		if err != nil {
+			return fmt.Errorf("-mem: %q is not a number", m)
+		}
+		o.mems = append(o.mems, n)
+	}
+	wd, _ := os.Getwd()
+	root, err := build.FindModuleRoot(wd)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	out, _ := filepath.Abs(o.out)
+	var rows [][3]string
+	add := func(what, value, note string) {
+		rows = append(rows, [3]string{what, value, note})
+		fmt.Fprintf(os.Stderr, "bench: %s = %s %s\n", what, value, note)
+	}
+
+	// Builds: warm (the normal cache) and cold (an empty cache but for the
+	// kernel, whose compile is reported from its stage).
+	spec, err := image.Load(filepath.Join(root, "images", "berth.yaml"), filepath.Join(root, "services"))
+	if err != nil {
+		return err
+	}
+	main, err := cache.Open(cache.DefaultRoot())
+	if err != nil {
+		return err
+	}
+	imgDir := filepath.Join(out, "image")
+	b := func(c *cache.Cache) (*build.Result, time.Duration, error) {
+		start := time.Now()
+		res, err := build.Build(ctx, build.Options{Spec: spec, OutDir: imgDir, Cache: c, Progress: &progress.Plain{W: io.Discard}, ModuleRoot: root})
+		return res, time.Since(start), err
+	}
+	if _, _, err := b(main); err != nil { // make sure the cache is complete
+		return err
+	}
+	if !o.noBuild {
+		cold, err := main.Fork(filepath.Join(out, "cold-cache"), "dl", "stage/kernel")
+		if err != nil {
+			return err
+		}
+		_, d, err := b(cold)
+		if err != nil {
+			return err
+		}
+		add("build, cold (empty cache but the kernel)", fmt.Sprintf("%.1f s", d.Seconds()), "Go programs, packages, squashfs, media")
+		cache.RemoveAll(cold.Root)
+	}
+	res, d, err := b(main)
+	if err != nil {
+		return err
+	}
+	add("build, warm (nothing changed)", fmt.Sprintf("%.1f s", d.Seconds()), "target < 10 s")
+	if s := kernelBuildSeconds(main); s > 0 {
+		add("kernel compile (last cold build of the stage)", fmt.Sprintf("%.0f s", s), "make -j2 bzImage modules")
+	}
+	for _, a := range res.Manifest.Artifacts {
+		switch a.Name {
+		case "berth.iso":
+			add("ISO size", mib(a.Size), "target < 48 MiB")
+		case "initrd.img":
+			add("initrd size", mib(a.Size), "")
+		case "rootfs.squashfs":
+			add("squashfs size", mib(a.Size), "")
+		case "vmlinuz":
+			add("kernel (bzImage) size", mib(a.Size), "")
+		}
+	}
+
+	// Boot time: ours to the ready line, the bare kernel to its marker,
+	// both direct-kernel boots on q35 under TCG, timed from QEMU start.
+	bareInitrd, err := makeBareInitrd(ctx, root, filepath.Join(out, "bare-initrd.img"))
+	if err != nil {
+		return err
+	}
+	disk := filepath.Join(out, "state.qcow2")
+	os.Remove(disk)
+	if o, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", res.Files["berth.raw"], disk).CombinedOutput(); err != nil {
+		return fmt.Errorf("qemu-img: %v: %s", err, o)
+	}
+	ours := func(mem int) qemu.Config {
+		return qemu.Config{Memory: mem, Net: true, Kernel: res.Files["vmlinuz"], Initrd: res.Files["initrd.img"],
+			Append: "console=ttyS0,115200 berth.slot=a panic=10", Disks: []qemu.Disk{{Path: disk, Format: "qcow2"}}}
+	}
+	bare := qemu.Config{Memory: 512, Kernel: res.Files["vmlinuz"], Initrd: bareInitrd, Append: "console=ttyS0,115200 panic=10"}
+	readyRe := regexp.MustCompile(`berth: (ready|degraded) in ([0-9.]+)s`)
+	bareRe := regexp.MustCompile(`berth-bench: bare init reached`)
+	// A first boot formats the state partition; measure the boots after it.
+	if _, _, err := bootTo(ctx, ours(512), readyRe, out); err != nil {
+		return fmt.Errorf("first boot: %w", err)
+	}
+	var oursT, bareT, inGuest []float64
+	for i := 0; i < o.runs; i++ {
+		t, m, err := bootTo(ctx, ours(512), readyRe, out)
+		if err != nil {
+			return err
+		}
+		oursT = append(oursT, t)
+		g, _ := strconv.ParseFloat(m[2], 64)
+		inGuest = append(inGuest, g)
+		t, _, err = bootTo(ctx, bare, bareRe, out)
+		if err != nil {
+			return err
+		}
+		bareT = append(bareT, t)
+	}
+	mo, mb := median(oursT), median(bareT)
+	add("boot to ready (host clock, QEMU start)", fmt.Sprintf("%.2f s", mo), fmt.Sprintf("median of %d; ready line says %.2f s since kernel start", o.runs, median(inGuest)))
+	add("bare tuned kernel to /init marker", fmt.Sprintf("%.2f s", mb), fmt.Sprintf("median of %d, same QEMU, machine and kernel", o.runs))
+	add("ratio ready / bare", fmt.Sprintf("%.2f", mo/mb), "target ≤ 2")
+
+	// Memory: the smallest RAM that reaches ready, and MemAvailable after ready.
+	smallest := 0
+	for _, mem := range o.mems {
+		_, m, err := bootTo(ctx, ours(mem), readyRe, out)
+		if err != nil || m[1] != "ready" {
+			fmt.Fprintf(os.Stderr, "bench: %d MiB: no ready line (%v)\n", mem, err)
+			break
+		}
+		smallest = mem
+	}
+	if smallest > 0 {
+		add("smallest RAM reaching ready", fmt.Sprintf("%d MiB", smallest), "tried "+*memList+"; target 128 MiB")
+	} else {
+		add("smallest RAM reaching ready", "none", "tried "+*memList)
+	}
+	avail, err := memAvailable(ctx, ours(512), readyRe, out)
+	if err != nil {
+		return err
+	}
+	add("MemAvailable after ready (512 MiB VM)", fmt.Sprintf("%d MiB", avail/1024), "from /proc/meminfo")
+
+	fmt.Fprintln(stdout, "| measure | value | note |\n|---|---|---|")
+	for _, r := range rows {
+		fmt.Fprintf(stdout, "| %s | %s | %s |\n", r[0], r[1], r[2])
+	}
+	return nil
+}
+
+// bootTo boots cfg, times QEMU start to the first match of re, and stops
+// the machine. It returns seconds and the submatches.
+func bootTo(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out string) (float64, []string, error) {
+	work, err := os.MkdirTemp(out, "vm-")
+	if err != nil {
+		return 0, nil, err
+	}
+	defer os.RemoveAll(work)
+	vm, err := qemu.Start(ctx, cfg, work, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer vm.Kill()
+	m, at, err := vm.WaitFor(re, 5*time.Minute)
+	if err != nil {
+		return 0, nil, err
+	}
+	return at.Sub(vm.Started()).Seconds(), m, nil
+}
+
+// memAvailable boots with autologin and reads MemAvailable (kB).
+func memAvailable(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out string) (int, error) {
+	work, err := os.MkdirTemp(out, "vm-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(work)
+	cfg.FwCfg = map[string]string{"opt/berth/cmdline": "berth.autologin"}
+	vm, err := qemu.Start(ctx, cfg, work, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer vm.Kill()
+	if _, _, err := vm.WaitFor(re, 5*time.Minute); err != nil {
+		return 0, err
+	}
+	if _, _, err := vm.WaitFor(regexp.MustCompile(`:~# `), 2*time.Minute); err != nil {
+		return 0, err
+	}
+	time.Sleep(5 * time.Second) // let services settle
+	s, _, err := vm.Run("grep MemAvailable /proc/meminfo", time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	var kb int
+	if _, err := fmt.Sscanf(strings.TrimSpace(s), "MemAvailable: %d kB", &kb); err != nil {
+		return 0, fmt.Errorf("parse %q: %w", s, err)
+	}
+	return kb, nil
+}
+
+// makeBareInitrd builds bench/bareinit into a one-file initramfs.
+func makeBareInitrd(ctx context.Context, root, path string) (string, error) {
+	bin := path + ".init"
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./bench/bareinit")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if o, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build bareinit: %v: %s", err, o)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	w := cpio.Newc.Writer(&buf)
+	for _, r := range []cpio.Record{cpio.Directory("dev", 0o755), cpio.CharDev("dev/console", 0o600, 5, 1), cpio.StaticFile("init", string(data), 0o755)} {
+		if err := w.WriteRecord(cpio.MakeReproducible(r)); err != nil {
+			return "", err
+		}
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// kernelBuildSeconds reads how long the newest kernel stage took to build.
+func kernelBuildSeconds(c *cache.Cache) float64 {
+	ents, _ := filepath.Glob(filepath.Join(c.Root, "stage", "kernel", "*", "build-seconds"))
+	var newest time.Time
+	var secs float64
+	for _, e := range ents {
+		st, err := os.Stat(e)
+		if err != nil || st.ModTime().Before(newest) {
+			continue
+		}
+		b, _ := os.ReadFile(e)
+		if v, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64); err == nil {
+			newest, secs = st.ModTime(), v
+		}
+	}
+	return secs
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

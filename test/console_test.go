@@ -1,0 +1,155 @@
+//go:build qemu
+
+package test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-os/berth/internal/qemu"
+)
+
+// directBoot is the cheapest boot: q35, no firmware menu, the kernel and
+// initrd given to QEMU, the raw disk behind an overlay.
+func directBoot(t *testing.T, flags string) qemu.Config {
+	return qemu.Config{
+		Net:    true,
+		Kernel: artifact(t, "vmlinuz"), Initrd: artifact(t, "initrd.img"),
+		Append: "console=ttyS0,115200 panic=10",
+		Disks:  []qemu.Disk{{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2"}},
+		FwCfg:  map[string]string{"opt/berth/cmdline": flags},
+	}
+}
+
+// start boots without waiting for the ready line.
+func start(t *testing.T, cfg qemu.Config) *qemu.VM {
+	t.Helper()
+	work := t.TempDir()
+	logf, err := os.Create(filepath.Join(*logDir, strings.ReplaceAll(t.Name(), "/", "_")+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := qemu.Start(context.Background(), cfg, work, logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		vm.Kill()
+		logf.Close()
+		if t.Failed() {
+			t.Logf("console log: %s\n%s", logf.Name(), lastLines(vm.Output(), 60))
+		}
+	})
+	return vm
+}
+
+// Without berth.autologin the serial console has a getty, and root has no
+// password to log in with.
+func TestGettyWithoutAutologin(t *testing.T) {
+	t.Parallel()
+	vm := start(t, directBoot(t, ""))
+	if _, _, err := vm.WaitFor(readyRe, *readyMax); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := vm.WaitFor(regexp.MustCompile(`berth login: `), 2*time.Minute); err != nil {
+		t.Fatalf("no login prompt on ttyS0: %v", err)
+	}
+	vm.Send("root\n")
+	if _, _, err := vm.WaitFor(regexp.MustCompile(`Password: `), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	vm.Send("not-the-password\n")
+	if _, _, err := vm.WaitFor(regexp.MustCompile(`Login incorrect`), time.Minute); err != nil {
+		t.Errorf("a wrong password was not refused: %v", err)
+	}
+}
+
+// berth.break=PHASE stops boot before that phase with a rescue shell on
+// the console; PID 1 stays alive under it.
+func TestBreakToRescueShell(t *testing.T) {
+	t.Parallel()
+	vm := start(t, directBoot(t, "berth.break=containerd"))
+	if _, _, err := vm.WaitFor(regexp.MustCompile(`rescue shell on /dev/console`), *readyMax); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := vm.WaitFor(regexp.MustCompile(`\(rescue\) # `), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	out, code, err := vm.Run("cat /proc/1/comm; grep -c containerd /proc/*/comm 2>/dev/null | grep -v ':0' | wc -l", time.Minute)
+	if err != nil || code != 0 {
+		t.Fatalf("shell: %v, exit %d", err, code)
+	}
+	lines := strings.Fields(out)
+	if len(lines) != 2 || lines[0] != "init" || lines[1] != "0" {
+		t.Errorf("got %q: want PID 1 alive as init and no containerd started", out)
+	}
+	if strings.Contains(vm.Output(), "berth: ready in") {
+		t.Error("boot went on past the break")
+	}
+}
+
+// SIGTERM to PID 1 shuts the host down cleanly: QEMU exits with status 0.
+func TestSIGTERMPowersOff(t *testing.T) {
+	t.Parallel()
+	m := boot(t, directBoot(t, "berth.autologin"))
+	m.Send("kill -TERM 1\n")
+	if _, _, err := m.WaitFor(regexp.MustCompile(`shutting down to power off`), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range []string{"console", "network", "logging", "udev"} {
+		if _, _, err := m.WaitFor(regexp.MustCompile(`service `+svc+`: stopped`), time.Minute); err != nil {
+			t.Errorf("services not stopped in reverse order (%s): %v", svc, err)
+		}
+	}
+	if err := m.Wait(3 * time.Minute); err != nil {
+		t.Errorf("after SIGTERM to PID 1: %v (want exit status 0)", err)
+	}
+}
+
+// sshd takes keys only: a password login is refused, a key in
+// /root/.ssh/authorized_keys works.
+func TestSSHKeysOnly(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	cfg := directBoot(t, "berth.autologin")
+	cfg.HostFwd = []string{fmt.Sprintf("tcp:127.0.0.1:%d-:22", port)}
+	m := boot(t, cfg)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id_ed25519")
+	if err := runCmd("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key); err != nil {
+		t.Fatal(err)
+	}
+	ssh := func(extra ...string) (string, error) {
+		args := append([]string{"-p", fmt.Sprint(port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+			"-o", "ConnectTimeout=60", "-o", "BatchMode=yes"}, extra...)
+		out, err := exec.Command("ssh", args...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := ssh("-o", "PreferredAuthentications=password", "root@127.0.0.1", "true")
+	if err == nil || !strings.Contains(out, "Permission denied (publickey)") {
+		t.Errorf("password login: err=%v out=%q; want Permission denied (publickey)", err, out)
+	}
+	pub, _ := os.ReadFile(key + ".pub")
+	m.sh(fmt.Sprintf("mkdir -p -m 700 /root/.ssh && echo '%s' > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys", strings.TrimSpace(string(pub))))
+	out, err = ssh("-i", key, "root@127.0.0.1", "hostctl service list")
+	if err != nil || !regexp.MustCompile(`console\s+running`).MatchString(out) {
+		t.Errorf("key login: %v\n%s", err, out)
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
