@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/berth-os/berth/build/bootloader"
 	"github.com/berth-os/berth/build/cache"
@@ -133,6 +135,10 @@ func writeISO(ctx context.Context, c *cache.Cache, rep progress.Reporter, p *par
 		if err := fat.Copy(ctx, efi, "/EFI/BOOT/BOOTX64.EFI"); err != nil {
 			return err
 		}
+		// ISO 9660 records each file's time: make them all the epoch.
+		if err := setTimes(stg, p.epoch); err != nil {
+			return err
+		}
 		epoch := strconv.FormatInt(p.epoch, 10)
 		cmd := exec.CommandContext(ctx, tools["xorriso"], "-as", "mkisofs",
 			"-o", file, "-V", "BERTH", "-J", "-joliet-long", "-r",
@@ -187,12 +193,13 @@ func writeRaw(ctx context.Context, c *cache.Cache, rep progress.Reporter, p *par
 				return err
 			}
 		}
-		for dst, s := range map[string]string{
-			"/boot/grub/grub.cfg":    menu.GrubConfig(),
-			"/syslinux/syslinux.cfg": menu.SyslinuxConfig(),
-			p.marker():               p.buildID + "\n",
+		// In a fixed order: FAT places files in the order they come.
+		for _, f := range [][2]string{
+			{"/boot/grub/grub.cfg", menu.GrubConfig()},
+			{"/syslinux/syslinux.cfg", menu.SyslinuxConfig()},
+			{p.marker(), p.buildID + "\n"},
 		} {
-			if err := fat.CopyData(ctx, []byte(s), dst); err != nil {
+			if err := fat.CopyData(ctx, []byte(f[1]), f[0]); err != nil {
 				return err
 			}
 		}
@@ -233,6 +240,20 @@ func writeQcow2(ctx context.Context, c *cache.Cache, rep progress.Reporter, p *p
 		return nil, err
 	}
 	return []string{q}, nil
+}
+
+// setTimes sets the mtime and atime of everything under dir to epoch.
+func setTimes(dir string, epoch int64) error {
+	t := time.Unix(epoch, 0)
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		return os.Chtimes(p, t, t)
+	})
 }
 
 func writeFile(path string, data []byte) error {

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -65,10 +66,13 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 	defer stop()
 	var wg sync.WaitGroup
 	if !c.noSSH {
-		if err := ensureHostKeys(c.keygen, c.keyDir, log); err != nil {
+		// The ed25519 key is made before sshd starts (it takes milliseconds);
+		// ECDSA and RSA (seconds under emulation) after, then sshd reloads.
+		if err := ensureHostKeys(c.keygen, c.keyDir, []string{"ed25519"}, log); err != nil {
 			fmt.Fprintln(log, "berth-console: ssh host keys:", err)
 		}
 		os.MkdirAll("/run/sshd", 0o755)
+		sshd := make(chan *os.Process, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -76,7 +80,26 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 				cmd := exec.Command(c.sshd, "-D", "-e")
 				cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 				return cmd
+			}, func(p *os.Process) {
+				select {
+				case sshd <- p:
+				default:
+				}
 			})
+		}()
+		if err := waitListening("127.0.0.1:22", 30*time.Second); err != nil {
+			fmt.Fprintln(log, "berth-console: sshd:", err)
+		}
+		go func() {
+			if err := ensureHostKeys(c.keygen, c.keyDir, []string{"ecdsa", "rsa"}, log); err != nil {
+				fmt.Fprintln(log, "berth-console: ssh host keys:", err)
+				return
+			}
+			select {
+			case p := <-sshd:
+				p.Signal(syscall.SIGHUP) // sshd re-executes and loads the new keys
+			default:
+			}
 		}()
 	}
 	ttys := consoles(c.sysfs)
@@ -92,7 +115,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 				}
 				cmd := exec.Command(c.getty[0], append(c.getty[1:], tty, "vt100")...)
 				return cmd
-			})
+			}, nil)
 		}()
 	}
 	var list []string
@@ -187,14 +210,17 @@ func sane(fd int) {
 
 // respawn keeps a process running until ctx ends, waiting longer between
 // starts when it keeps dying quickly (1s doubling to 30s, reset after a
-// minute of uptime).
-func respawn(ctx context.Context, log io.Writer, name string, mk func() *exec.Cmd) {
+// minute of uptime). started, if set, hears of each new process.
+func respawn(ctx context.Context, log io.Writer, name string, mk func() *exec.Cmd, started func(*os.Process)) {
 	delay := time.Second
 	for ctx.Err() == nil {
 		cmd := mk()
 		start := time.Now()
 		err := cmd.Start()
 		if err == nil {
+			if started != nil {
+				started(cmd.Process)
+			}
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
 			select {
@@ -226,12 +252,29 @@ func respawn(ctx context.Context, log io.Writer, name string, mk func() *exec.Cm
 	}
 }
 
-// ensureHostKeys makes the persistent ssh host keys on first boot.
-func ensureHostKeys(keygen, dir string, log io.Writer) error {
+// waitListening waits until a TCP connection to addr succeeds.
+func waitListening(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on %s after %s: %w", addr, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// ensureHostKeys makes the persistent ssh host keys of the given types on
+// first boot.
+func ensureHostKeys(keygen, dir string, types []string, log io.Writer) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	for _, typ := range []string{"ed25519", "ecdsa", "rsa"} {
+	for _, typ := range types {
 		key := filepath.Join(dir, "ssh_host_"+typ+"_key")
 		if _, err := os.Stat(key); err == nil {
 			continue

@@ -45,10 +45,11 @@ func TestEnsureHostKeysKeepsExisting(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "ssh_host_"+typ+"_key"), []byte("old"), 0o600)
 	}
 	// keygen would fail (no such binary): existing keys must not be touched.
-	if err := ensureHostKeys("/nonexistent/ssh-keygen", dir, os.Stderr); err != nil {
+	all := []string{"ed25519", "ecdsa", "rsa"}
+	if err := ensureHostKeys("/nonexistent/ssh-keygen", dir, all, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
-	if err := ensureHostKeys("/nonexistent/ssh-keygen", t.TempDir(), os.Stderr); err == nil {
+	if err := ensureHostKeys("/nonexistent/ssh-keygen", t.TempDir(), all, os.Stderr); err == nil {
 		t.Error("missing keys and no ssh-keygen: no error")
 	}
 }

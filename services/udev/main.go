@@ -1,6 +1,8 @@
 // Command berth-udev runs Debian's systemd-udevd as the Berth udev service:
-// it starts udevd, replays the kernel's coldplug events, waits for the queue
-// to settle, then reports ready and stays in the foreground with udevd.
+// it starts udevd, replays the kernel's coldplug events and reports ready
+// (as systemd-udev-trigger does, it does not hold boot until every event is
+// handled: devices keep arriving as events anyway), then logs when the queue
+// has settled and stays in the foreground with udevd.
 package main
 
 import (
@@ -56,23 +58,23 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 		return err
 	}
 	start := time.Now()
-	steps := [][]string{
-		{"trigger", "--type=subsystems", "--action=add"},
-		{"trigger", "--type=devices", "--action=add"},
-		{"settle", fmt.Sprintf("--timeout=%d", int(settle.Seconds()))},
-	}
-	for _, s := range steps {
-		c := exec.Command(*udevadm, s...)
+	udevadmRun := func(args ...string) {
+		c := exec.Command(*udevadm, args...)
 		c.Stdout, c.Stderr = os.Stdout, os.Stderr
 		if err := c.Run(); err != nil {
-			// A slow settle is not fatal: devices keep arriving as events.
-			fmt.Fprintf(log, "berth-udev: udevadm %v: %v\n", s, err)
+			fmt.Fprintf(log, "berth-udev: udevadm %v: %v\n", args, err)
 		}
 	}
-	fmt.Fprintf(log, "berth-udev: coldplug settled in %.2fs\n", time.Since(start).Seconds())
-	if err := notify.Ready("coldplug settled"); err != nil {
+	udevadmRun("trigger", "--type=subsystems", "--action=add")
+	udevadmRun("trigger", "--type=devices", "--action=add")
+	if err := notify.Ready("coldplug triggered"); err != nil {
 		fmt.Fprintln(log, "berth-udev:", err)
 	}
+	go func() {
+		// A slow settle is not fatal: devices keep arriving as events.
+		udevadmRun("settle", fmt.Sprintf("--timeout=%d", int(settle.Seconds())))
+		fmt.Fprintf(log, "berth-udev: coldplug settled in %.2fs\n", time.Since(start).Seconds())
+	}()
 	select {
 	case sig := <-sigs:
 		d.Process.Signal(sig)
