@@ -187,7 +187,7 @@ func rootfs(ctx context.Context, c *cache.Cache, rep progress.Reporter, sets *de
 	k := cache.NewKey("rootfs", 3).
 		String("host", filepath.Base(host)).String("firmware", filepath.Base(fw)).
 		String("gobin", filepath.Base(gobinDir)).String("kernel", filepath.Base(kr.Dir)).
-		Bytes("info", infoJSON).String("epoch", fmt.Sprint(p.epoch))
+		Bytes("info", infoJSON).String("epoch", fmt.Sprint(p.epoch)).String("compression", p.spec.Compression)
 	for _, d := range defs {
 		k.String("service "+d.Name, filepath.Base(bundles[d.Name]))
 	}
@@ -251,7 +251,7 @@ func rootfs(ctx context.Context, c *cache.Cache, rep progress.Reporter, sets *de
 		if err := t.File("/usr/lib/os-release", []byte(osr), 0o644); err != nil {
 			return err
 		}
-		return squashfs.Make(ctx, t.Root, filepath.Join(out, "rootfs.squashfs"), p.epoch)
+		return squashfs.Make(ctx, t.Root, filepath.Join(out, "rootfs.squashfs"), p.epoch, p.spec.Compression)
 	})
 	if err != nil {
 		task.Fail(err)

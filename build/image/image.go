@@ -22,8 +22,10 @@ type Spec struct {
 	Cmdline  string   `yaml:"cmdline"`
 	Services []string `yaml:"services"`
 	Sysctl   string   `yaml:"sysctl"`
-	Outputs  []string `yaml:"outputs"`
-	Disk     Disk     `yaml:"disk"`
+	// Compression of the root squashfs: zstd (fast to boot) or xz (small).
+	Compression string   `yaml:"compression"`
+	Outputs     []string `yaml:"outputs"`
+	Disk        Disk     `yaml:"disk"`
 	// SourceDateEpoch is the time stamped on every file the build makes
 	// (seconds since 1970). Defaults to the kernel source's date.
 	SourceDateEpoch int64 `yaml:"source_date_epoch"`
@@ -117,11 +119,12 @@ func Load(path, servicesDir string) (*Spec, error) {
 // Defaults is a spec before the file is applied.
 func Defaults() *Spec {
 	return &Spec{
-		Hostname: "berth",
-		Cmdline:  "console=tty0 console=ttyS0,115200n8",
-		Sysctl:   "container-host",
-		Outputs:  append([]string(nil), Outputs...),
-		Disk:     Disk{Size: 2 << 30, SlotSize: 512 << 20, EFISize: 64 << 20},
+		Hostname:    "berth",
+		Cmdline:     "console=tty0 console=ttyS0,115200n8",
+		Sysctl:      "container-host",
+		Compression: "zstd",
+		Outputs:     append([]string(nil), Outputs...),
+		Disk:        Disk{Size: 2 << 30, SlotSize: 512 << 20, EFISize: 64 << 20},
 	}
 }
 
@@ -165,6 +168,9 @@ func (s *Spec) Validate(source, servicesDir string) error {
 		if !known[o] {
 			bad(fmt.Sprintf("outputs[%d]", i), "unknown output %q%s", o, strictyaml.Suggest(o, Outputs))
 		}
+	}
+	if s.Compression != "zstd" && s.Compression != "xz" {
+		bad("compression", "expected zstd or xz, got %q", s.Compression)
 	}
 	if s.Disk.EFISize < 34<<20 {
 		bad("disk.efi_size", "must be at least 34MiB (FAT32), got %s", s.Disk.EFISize)

@@ -1,8 +1,13 @@
 // Package squashfs makes the read-only root filesystem image with
 // mksquashfs: every file owned by root, every time stamp the build's
-// SOURCE_DATE_EPOCH, xz with the x86 BCJ filter, so that the same tree
-// always gives the same bytes. (go-diskfs' writer gives nlink=0
-// directories, which runc rejects, and only gzip; see DESIGN.md.)
+// SOURCE_DATE_EPOCH, so that the same tree always gives the same bytes.
+// (go-diskfs' writer gives nlink=0 directories, which runc rejects, and
+// only gzip; see DESIGN.md.)
+//
+// zstd is the default: measured under TCG, a zstd root reaches ready in
+// 11.5 s where xz takes 19-21 s (decompressing the Go binaries dominates),
+// for a 15% larger image. xz (with the x86 BCJ filter) is there for images
+// where size matters more.
 package squashfs
 
 import (
@@ -16,20 +21,27 @@ import (
 	"github.com/berth-os/berth/build/hosttool"
 )
 
+// Compressions are the supported compressors, by name.
+var Compressions = map[string][]string{
+	"zstd": {"-comp", "zstd", "-Xcompression-level", "19"},
+	"xz":   {"-comp", "xz", "-Xbcj", "x86"},
+}
+
 // Make writes the squashfs of dir to out.
-func Make(ctx context.Context, dir, out string, epoch int64) error {
+func Make(ctx context.Context, dir, out string, epoch int64, compression string) error {
+	comp, ok := Compressions[compression]
+	if !ok {
+		return fmt.Errorf("squashfs: unknown compression %q", compression)
+	}
 	tools, err := hosttool.Need("mksquashfs")
 	if err != nil {
 		return err
 	}
 	os.Remove(out)
 	ts := strconv.FormatInt(epoch, 10)
-	cmd := exec.CommandContext(ctx, tools["mksquashfs"], dir, out,
-		"-noappend", "-no-progress", "-quiet",
-		"-comp", "xz", "-Xbcj", "x86", "-b", "1M",
-		"-all-root", "-no-xattrs",
-		"-all-time", ts, "-mkfs-time", ts,
-	)
+	args := append([]string{dir, out, "-noappend", "-no-progress", "-quiet", "-b", "1M",
+		"-all-root", "-no-xattrs", "-all-time", ts, "-mkfs-time", ts}, comp...)
+	cmd := exec.CommandContext(ctx, tools["mksquashfs"], args...)
 	// mksquashfs refuses SOURCE_DATE_EPOCH together with -all-time.
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "SOURCE_DATE_EPOCH=") {

@@ -1,0 +1,80 @@
+package bootloader
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func menu() Menu {
+	entries := NewMenu("/berth/a/vmlinuz", "/berth/a/initrd.img", "berth.slot=a console=ttyS0", "", "")
+	for _, e := range NewMenu("/berth/b/vmlinuz", "/berth/b/initrd.img", "berth.slot=b console=ttyS0", "slot-b-", " slot B") {
+		e.IfExists = true
+		entries = append(entries, e)
+	}
+	return Menu{Timeout: 1, Marker: "/berth/x.id", Entries: entries}
+}
+
+func TestGrubConfig(t *testing.T) {
+	g := menu().GrubConfig()
+	for _, want := range []string{
+		"set timeout=1\n",
+		"serial --unit=0 --speed=115200\n",
+		"menuentry \"Berth\" --id berth {\n\tlinux /berth/a/vmlinuz berth.slot=a console=ttyS0\n\tinitrd /berth/a/initrd.img\n}\n",
+		"menuentry \"Berth (autologin on every console)\" --id autologin {\n\tlinux /berth/a/vmlinuz berth.slot=a console=ttyS0 berth.autologin\n",
+		"if [ -e /berth/b/vmlinuz ]; then\nmenuentry \"Berth slot B\" --id slot-b- {",
+	} {
+		if !strings.Contains(g, want) {
+			t.Errorf("grub.cfg lacks %q:\n%s", want, g)
+		}
+	}
+}
+
+func TestSyslinuxConfig(t *testing.T) {
+	s := menu().SyslinuxConfig()
+	for _, want := range []string{"DEFAULT berth\n", "TIMEOUT 10\n", "LABEL debug\n", "APPEND berth.slot=a console=ttyS0 berth.debug berth.autologin\n"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("syslinux.cfg lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "/berth/b/") {
+		t.Errorf("syslinux cannot test for slot B, so it must not list it:\n%s", s)
+	}
+}
+
+// FAT images made twice from the same files are the same bytes.
+func TestFATReproducible(t *testing.T) {
+	for _, tool := range []string{"mkfs.fat", "mcopy"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s missing: run make deps", tool)
+		}
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "kernel")
+	os.WriteFile(src, []byte("kernel bytes"), 0o644)
+	var sums []string
+	for _, name := range []string{"a.img", "b.img"} {
+		f, err := NewFAT(context.Background(), filepath.Join(dir, name), 8<<20, "EFI", 2048, 1735689600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Copy(context.Background(), src, "/berth/a/vmlinuz"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.CopyData(context.Background(), []byte("cfg"), "/boot/grub/grub.cfg"); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(f.Path)
+		sums = append(sums, string(b))
+	}
+	if sums[0] != sums[1] {
+		t.Error("two FAT images from the same input differ")
+	}
+	out, err := exec.Command("mtype", "-i", filepath.Join(dir, "a.img"), "::/berth/a/vmlinuz").CombinedOutput()
+	if err != nil || string(out) != "kernel bytes" {
+		t.Errorf("file in image: %q %v", out, err)
+	}
+}
