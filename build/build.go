@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -146,7 +145,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	idh := sha256.New()
 	for _, f := range []string{kr.Vmlinuz, p.initrd, p.squashfs} {
-		s, err := fileSHA(f)
+		s, err := cache.FileSHA256(f)
 		if err != nil {
 			return nil, err
 		}
@@ -210,25 +209,12 @@ func cachedSHA(path string) (string, error) {
 	if b, err := os.ReadFile(path + ".sha256"); err == nil && len(b) >= 64 {
 		return string(b[:64]), nil
 	}
-	s, err := fileSHA(path)
+	s, err := cache.FileSHA256(path)
 	if err != nil {
 		return "", err
 	}
 	os.WriteFile(path+".sha256", []byte(s+"\n"), 0o644)
 	return s, nil
-}
-
-func fileSHA(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

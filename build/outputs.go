@@ -65,8 +65,7 @@ func stageFile(c *cache.Cache, rep progress.Reporter, title, stage string, k *ca
 	if err != nil {
 		return "", err
 	}
-	task := rep.Start(title, 0)
-	dir, hit, err := c.Stage(stage, key, func(out string) error {
+	dir, _, err := c.Reported(rep, title, 0, stage, key, "built", func(out string, _ progress.Task) error {
 		file := filepath.Join(out, name)
 		if err := build(out, file); err != nil {
 			return err
@@ -75,10 +74,8 @@ func stageFile(c *cache.Cache, rep progress.Reporter, title, stage string, k *ca
 		return err
 	})
 	if err != nil {
-		task.Fail(err)
 		return "", err
 	}
-	task.Done(map[bool]string{true: "cached", false: "built"}[hit])
 	return filepath.Join(dir, name), nil
 }
 

@@ -45,8 +45,7 @@ func (s *debSets) get(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	task := s.rep.Start("packages "+name, int64(len(pkgs)))
-	dir, hit, err := s.cache.Stage("debs", key, func(out string) error {
+	dir, _, err := s.cache.Reported(s.rep, "packages "+name, int64(len(pkgs)), "debs", key, "extracted", func(out string, task progress.Task) error {
 		for _, p := range pkgs {
 			path, err := s.cache.Fetch(ctx, p.Download(), nil)
 			if err != nil {
@@ -60,10 +59,8 @@ func (s *debSets) get(ctx context.Context, name string) (string, error) {
 		return nil
 	})
 	if err != nil {
-		task.Fail(err)
 		return "", err
 	}
-	task.Done(map[bool]string{true: "cached", false: "extracted"}[hit])
 	s.dirs[name] = dir
 	return dir, nil
 }
@@ -101,8 +98,7 @@ func serviceBundle(ctx context.Context, c *cache.Cache, rep progress.Reporter, s
 	if err != nil {
 		return "", err
 	}
-	task := rep.Start("service "+d.Name, 0)
-	dir, hit, err := c.Stage("service", key, func(out string) error {
+	dir, _, err := c.Reported(rep, "service "+d.Name, 0, "service", key, "assembled", func(out string, _ progress.Task) error {
 		t := &tree.Tree{Root: filepath.Join(out, "rootfs")}
 		if err := t.Skeleton(); err != nil {
 			return err
@@ -153,12 +149,7 @@ func serviceBundle(ctx context.Context, c *cache.Cache, rep progress.Reporter, s
 		}
 		return os.WriteFile(filepath.Join(out, "service.json"), append(rtJSON, '\n'), 0o644)
 	})
-	if err != nil {
-		task.Fail(err)
-		return "", err
-	}
-	task.Done(map[bool]string{true: "cached", false: "assembled"}[hit])
-	return dir, nil
+	return dir, err
 }
 
 // rootfs assembles the host root and squashes it.
@@ -195,8 +186,7 @@ func rootfs(ctx context.Context, c *cache.Cache, rep progress.Reporter, sets *de
 	if err != nil {
 		return "", err
 	}
-	task := rep.Start("root filesystem (squashfs)", 0)
-	dir, hit, err := c.Stage("rootfs", key, func(out string) error {
+	dir, _, err := c.Reported(rep, "root filesystem (squashfs)", 0, "rootfs", key, "built", func(out string, _ progress.Task) error {
 		t := &tree.Tree{Root: filepath.Join(out, "tree")}
 		defer cache.RemoveAll(t.Root)
 		if err := t.Skeleton(); err != nil {
@@ -254,10 +244,8 @@ func rootfs(ctx context.Context, c *cache.Cache, rep progress.Reporter, sets *de
 		return squashfs.Make(ctx, t.Root, filepath.Join(out, "rootfs.squashfs"), p.epoch, p.spec.Compression)
 	})
 	if err != nil {
-		task.Fail(err)
 		return "", err
 	}
-	task.Done(map[bool]string{true: "cached", false: "built"}[hit])
 	return filepath.Join(dir, "rootfs.squashfs"), nil
 }
 
@@ -273,8 +261,7 @@ func makeInitramfs(ctx context.Context, c *cache.Cache, rep progress.Reporter, s
 	if err != nil {
 		return "", err
 	}
-	task := rep.Start("initramfs", 0)
-	dir, hit, err := c.Stage("initramfs", key, func(out string) error {
+	dir, _, err := c.Reported(rep, "initramfs", 0, "initramfs", key, "built", func(out string, _ progress.Task) error {
 		var buf bytes.Buffer
 		if err := initramfs.Write(&buf, contents); err != nil {
 			return err
@@ -282,10 +269,8 @@ func makeInitramfs(ctx context.Context, c *cache.Cache, rep progress.Reporter, s
 		return os.WriteFile(filepath.Join(out, "initrd.img"), buf.Bytes(), 0o644)
 	})
 	if err != nil {
-		task.Fail(err)
 		return "", err
 	}
-	task.Done(map[bool]string{true: "cached", false: "built"}[hit])
 	return filepath.Join(dir, "initrd.img"), nil
 }
 

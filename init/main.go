@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-os/berth/build/image"
@@ -53,6 +54,10 @@ type host struct {
 	shutdownOnce sync.Once
 	mu           sync.Mutex
 	readyLine    string
+	// booted: the ready line is out. From then on routine messages go to
+	// the init log only, so they do not land in the middle of a console
+	// session; alerts still reach the consoles.
+	booted atomic.Bool
 }
 
 func main() {
@@ -70,8 +75,19 @@ func main() {
 	select {} // PID 1 never returns.
 }
 
-// logf prints a line on every console and keeps it in the init log.
+// logf keeps a line in the init log and, while booting (or always with
+// berth.debug), prints it on every console.
 func (h *host) logf(format string, args ...any) {
+	if h.booted.Load() && !h.flags.Debug() {
+		fmt.Fprintf(h.initLog, format+"\n", args...)
+		return
+	}
+	h.alertf(format, args...)
+}
+
+// alertf prints a line on every console, booted or not, and keeps it in
+// the init log: shutdown, failures, the rescue shell.
+func (h *host) alertf(format string, args ...any) {
 	line := fmt.Sprintf(format, args...)
 	fmt.Fprintf(h.cons, "berth: %s\n", line)
 	fmt.Fprintf(h.initLog, "%s\n", line)
@@ -114,6 +130,7 @@ func (h *host) boot() {
 
 // rescue keeps a root shell on the console; PID 1 goes on reaping and serving.
 func (h *host) rescue(reason string) {
+	h.booted.Store(true)
 	fmt.Fprintf(h.initLog, "rescue: %s\n", reason)
 	h.goSafe("rescue", func() {
 		console.Rescue(h.reaper, h.cons, "/dev/console", shell, reason)

@@ -161,7 +161,8 @@ func (h *host) phaseContainerd(ctx context.Context) error {
 	}
 	h.ctr = c
 	h.sup = supervise.New(c, supervise.Options{
-		Logf:   func(f string, a ...any) { h.logf(f, a...) },
+		Logf:   h.logf,
+		Alertf: h.alertf,
 		Output: h.serviceOutput,
 	})
 	return nil
@@ -210,7 +211,7 @@ func (h *host) startContainerd() error {
 				return
 			default:
 			}
-			h.logf("containerd exited (%v); restarting in %s", ws, backoff)
+			h.alertf("containerd exited (%v); restarting in %s", ws, backoff)
 			time.Sleep(backoff)
 			backoff = min(backoff*2, 30*time.Second)
 			if ch, err = start(); err != nil {
@@ -291,6 +292,7 @@ func (h *host) phaseReady(ctx context.Context) error {
 	h.mu.Unlock()
 	fmt.Fprintln(h.cons, line)
 	fmt.Fprintln(h.initLog, line)
+	h.booted.Store(true)
 	return nil
 }
 

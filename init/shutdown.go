@@ -69,7 +69,7 @@ func (h *host) watchPowerButton() {
 		code := binary.LittleEndian.Uint16(buf[18:])
 		val := int32(binary.LittleEndian.Uint32(buf[20:]))
 		if typ == 1 && code == 116 && val == 1 { // EV_KEY, KEY_POWER, press
-			h.logf("power button pressed")
+			h.alertf("power button pressed")
 			h.Shutdown(false)
 		}
 	}
@@ -89,7 +89,7 @@ func (h *host) shutdown(reboot bool) {
 	if reboot {
 		what = "reboot"
 	}
-	h.logf("shutting down to %s", what)
+	h.alertf("shutting down to %s", what)
 	if h.sup != nil {
 		h.sup.StopAll()
 	}
@@ -117,7 +117,7 @@ func (h *host) shutdown(reboot bool) {
 		}
 	}
 	unix.Sync()
-	h.logf("%s now", what)
+	h.alertf("%s now", what)
 	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
 	if reboot {
 		cmd = unix.LINUX_REBOOT_CMD_RESTART

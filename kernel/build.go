@@ -69,24 +69,16 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	task := rep.Start("kernel "+pin.Source.Version, 0)
-	dir, hit, err := c.Stage("kernel", key, func(out string) error {
+	dir, hit, err := c.Reported(rep, "kernel "+pin.Source.Version, 0, "kernel", key, "built", func(out string, _ progress.Task) error {
 		return build(ctx, c, rep, pin.Source, out)
 	})
 	if err != nil {
-		task.Fail(err)
 		return Result{}, err
 	}
 	release, err := os.ReadFile(filepath.Join(dir, "release"))
 	if err != nil {
-		task.Fail(err)
 		return Result{}, fmt.Errorf("kernel: %w", err)
 	}
-	note := "built"
-	if hit {
-		note = "cached"
-	}
-	task.Done(note)
 	return Result{
 		Dir:     dir,
 		Vmlinuz: filepath.Join(dir, "vmlinuz"),

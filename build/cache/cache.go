@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+
+	"github.com/berth-os/berth/build/progress"
 )
 
 // Cache is a cache root.
@@ -167,7 +169,7 @@ func (k *Hasher) Dir(name, root string) *Hasher {
 		case d.IsDir():
 			entries = append(entries, fmt.Sprintf("%s d %o", rel, info.Mode()&fs.ModePerm))
 		case d.Type().IsRegular():
-			sum, err := fileSum(p)
+			sum, err := FileSHA256(p)
 			if err != nil {
 				return err
 			}
@@ -184,19 +186,6 @@ func (k *Hasher) Dir(name, root string) *Hasher {
 		fmt.Fprintln(h, e)
 	}
 	return k.String(name, hex.EncodeToString(h.Sum(nil)))
-}
-
-func fileSum(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Key returns the hex key, or the first error met while hashing.
@@ -231,4 +220,35 @@ func (c *Cache) Fork(dir string, share ...string) (*Cache, error) {
 		}
 	}
 	return f, nil
+}
+
+// Reported is Stage with a progress task named title: it ends "cached" when
+// the output was there already, and made (e.g. "built") otherwise. build
+// gets the task to count on (total sizes it; 0 for a spinner).
+func (c *Cache) Reported(rep progress.Reporter, title string, total int64, stage, key, made string, build func(dir string, task progress.Task) error) (string, bool, error) {
+	task := rep.Start(title, total)
+	dir, hit, err := c.Stage(stage, key, func(out string) error { return build(out, task) })
+	if err != nil {
+		task.Fail(err)
+		return "", false, err
+	}
+	if hit {
+		made = "cached"
+	}
+	task.Done(made)
+	return dir, hit, nil
+}
+
+// FileSHA256 is the hex sha256 of a file's content.
+func FileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

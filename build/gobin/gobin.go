@@ -120,8 +120,7 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter, moduleRoo
 	if err != nil {
 		return "", err
 	}
-	task := rep.Start("go programs", int64(len(bins)))
-	dir, hit, err := c.Stage("gobin", key, func(out string) error {
+	dir, _, err := c.Reported(rep, "go programs", int64(len(bins)), "gobin", key, "built", func(out string, task progress.Task) error {
 		for _, b := range bins {
 			if err := buildOne(ctx, tools["go"], moduleRoot, out, b); err != nil {
 				return err
@@ -130,12 +129,7 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter, moduleRoo
 		}
 		return nil
 	})
-	if err != nil {
-		task.Fail(err)
-		return "", err
-	}
-	task.Done(map[bool]string{true: "cached", false: "built"}[hit])
-	return dir, nil
+	return dir, err
 }
 
 func buildOne(ctx context.Context, goTool, moduleRoot, out string, b Binary) error {

@@ -14,7 +14,7 @@ import (
 func kernelCmd(stdout io.Writer) *cobra.Command {
 	c := &cobra.Command{Use: "kernel", Short: "The tuned kernel"}
 	var latest bool
-	var version, pinPath string
+	var version, pinPath, req string
 	pin := &cobra.Command{
 		Use:   "pin (--latest | --version V)",
 		Short: "Move the kernel source pin (kernel/pin.yaml) to another Debian linux-source version",
@@ -27,9 +27,10 @@ func kernelCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r := &deb.Request{
-				Mirrors: map[string]string{"debian": "http://deb.debian.org/debian", "security": "http://deb.debian.org/debian-security"},
-				Suites:  []deb.Suite{{Mirror: "debian", Suite: "bookworm"}, {Mirror: "debian", Suite: "bookworm-updates"}, {Mirror: "security", Suite: "bookworm-security"}},
+			// The same mirrors and suites as every other package.
+			r, err := deb.LoadRequest(req)
+			if err != nil {
+				return err
 			}
 			pkgs, err := deb.FetchIndexes(cmd.Context(), r)
 			if err != nil {
@@ -49,7 +50,7 @@ func kernelCmd(stdout io.Writer) *cobra.Command {
 				}
 			}
 			if found == nil {
-				return fmt.Errorf("%s %s is not in Debian's bookworm indexes", cur.Source.Package, version)
+				return fmt.Errorf("%s %s is not in the indexes of %s", cur.Source.Package, version, req)
 			}
 			src := kernel.Source{Package: found.Name, Version: found.Version, SHA256: found.SHA256,
 				URL: strings.TrimRight(found.MirrorBase, "/") + "/" + found.Filename}
@@ -67,6 +68,7 @@ func kernelCmd(stdout io.Writer) *cobra.Command {
 	pin.Flags().BoolVar(&latest, "latest", false, "the newest version in bookworm and bookworm-security")
 	pin.Flags().StringVar(&version, "version", "", "a given Debian version, e.g. 6.12.117-1~deb12u1")
 	pin.Flags().StringVar(&pinPath, "pin", kernel.PinPath, "pin file")
+	pin.Flags().StringVar(&req, "request", "images/packages.yaml", "the mirrors and suites to look in")
 	c.AddCommand(pin)
 	return c
 }

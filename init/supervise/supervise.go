@@ -65,7 +65,9 @@ type Options struct {
 	MaxFailures  int           // consecutive quick failures before "failed"
 	StopTimeout  time.Duration // SIGTERM to SIGKILL
 	Logf         func(format string, args ...any)
-	Output       func(svc, stream string) io.Writer
+	Alertf       func(format string, args ...any) // failures worth a console line
+
+	Output func(svc, stream string) io.Writer
 }
 
 // Supervisor owns the services.
@@ -117,6 +119,9 @@ func New(rt Runtime, opt Options) *Supervisor {
 	}
 	if opt.Logf == nil {
 		opt.Logf = func(string, ...any) {}
+	}
+	if opt.Alertf == nil {
+		opt.Alertf = opt.Logf
 	}
 	if opt.Output == nil {
 		opt.Output = func(string, string) io.Writer { return io.Discard }
@@ -220,6 +225,7 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 			failures++
 			s.opt.Logf("service %s: start: %v", name, err)
 			if failures >= s.opt.MaxFailures {
+				s.opt.Alertf("service %s: could not start %d times in a row; giving up: %v", name, failures, err)
 				s.set(st, func() { st.state = api.StateFailed; st.err = err.Error(); st.pid = 0 })
 				s.signalReady(st, fmt.Errorf("service %s: %w", name, err))
 				return
@@ -286,7 +292,7 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 			return
 		}
 		if failures >= s.opt.MaxFailures {
-			s.opt.Logf("service %s: failed %d times in a row; giving up", name, failures)
+			s.opt.Alertf("service %s: failed %d times in a row; giving up", name, failures)
 			s.set(st, func() { st.state = api.StateFailed; st.pid = 0; st.task = nil; st.err = msg })
 			s.signalReady(st, fmt.Errorf("service %s: %s", name, msg))
 			return
@@ -434,6 +440,6 @@ func (s *Supervisor) StopAll() {
 			close(st.stop)
 		}
 		<-st.done
-		s.opt.Logf("service %s: stopped", order[i])
+		s.opt.Alertf("service %s: stopped", order[i])
 	}
 }
