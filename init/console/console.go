@@ -18,7 +18,8 @@ import (
 // line), not only to /dev/console, which is just the last of them.
 type Writer struct {
 	mu    sync.Mutex
-	files []*os.File
+	paths []string
+	files []*os.File // nil where the device could not be opened
 }
 
 // Active lists the active consoles' device paths from sysfs, /dev/console
@@ -40,23 +41,38 @@ func Active(sysfs, dev string) []string {
 // Open opens the given console devices for writing; ones that fail to
 // open are left out.
 func Open(paths []string) *Writer {
-	w := &Writer{}
-	for _, p := range paths {
-		f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NOCTTY, 0)
-		if err == nil {
-			w.files = append(w.files, f)
-		}
+	w := &Writer{paths: paths, files: make([]*os.File, len(paths))}
+	for i := range paths {
+		w.files[i] = openTTY(paths[i])
 	}
 	return w
 }
 
+func openTTY(p string) *os.File {
+	f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
 // Write writes p to every console; it never fails, since a dead console
-// must not stop PID 1.
+// must not stop PID 1. When a login session on a tty ends, the kernel hangs
+// the tty up and every open file of it fails with EIO: such a file is
+// opened again and the write retried.
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, f := range w.files {
-		f.Write(p)
+	for i, f := range w.files {
+		if f != nil {
+			if _, err := f.Write(p); err == nil {
+				continue
+			}
+			f.Close()
+		}
+		if w.files[i] = openTTY(w.paths[i]); w.files[i] != nil {
+			w.files[i].Write(p)
+		}
 	}
 	return len(p), nil
 }
