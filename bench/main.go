@@ -207,7 +207,13 @@ func bootTo(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out string)
 		return 0, nil, err
 	}
 	defer os.RemoveAll(work)
-	vm, err := qemu.Start(ctx, cfg, work, nil)
+	cfg.QMP = filepath.Join(work, "qmp.sock")
+	logf, err := os.Create(work + ".log")
+	if err != nil {
+		return 0, nil, err
+	}
+	defer logf.Close()
+	vm, err := qemu.Start(ctx, cfg, work, logf)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -216,6 +222,10 @@ func bootTo(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out string)
 	if err != nil {
 		return 0, nil, err
 	}
+	// A clean power-off (ACPI button) where there is ACPI, so the next
+	// boot is an ordinary one; the bare init powers off by itself.
+	vm.QMP("system_powerdown")
+	vm.Wait(2 * time.Minute)
 	return at.Sub(vm.Started()).Seconds(), m, nil
 }
 

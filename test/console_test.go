@@ -167,3 +167,21 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// A power cut right after the first boot (QEMU killed at the ready line,
+// while first-boot files such as the ssh host keys are fresh) must not
+// break the next boot: it reaches ready, not degraded, as fast as usual.
+func TestPowerCutAfterFirstBoot(t *testing.T) {
+	t.Parallel()
+	cfg := directBoot(t, "berth.autologin")
+	vm := start(t, cfg)
+	if _, _, err := vm.WaitFor(readyRe, *readyMax); err != nil {
+		t.Fatal(err)
+	}
+	vm.Kill()
+	m := boot(t, cfg) // the same overlay: the same state partition
+	m.checkHost()
+	if out := m.sh("hostctl logs console"); strings.Contains(out, "exited") {
+		t.Errorf("console service processes died after the power cut:\n%s", out)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/berth-os/berth/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -196,5 +197,5 @@ func MachineID(path string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return id, err
 	}
-	return id, os.WriteFile(path, []byte(id+"\n"), 0o444)
+	return id, atomicfile.Write(path, []byte(id+"\n"), 0o444)
 }

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-os/berth/internal/atomicfile"
 	"github.com/berth-os/berth/internal/notify"
 	"golang.org/x/sys/unix"
 )
@@ -276,17 +277,49 @@ func ensureHostKeys(keygen, dir string, types []string, log io.Writer) error {
 	}
 	for _, typ := range types {
 		key := filepath.Join(dir, "ssh_host_"+typ+"_key")
-		if _, err := os.Stat(key); err == nil {
+		if validKey(key) {
 			continue
 		}
-		args := []string{"-q", "-N", "", "-t", typ, "-f", key, "-C", ""}
+		// Made under a temporary name and renamed once synced, so a power
+		// cut never leaves an empty or half-written key behind.
+		tmp := key + ".new"
+		os.Remove(tmp)
+		os.Remove(tmp + ".pub")
+		args := []string{"-q", "-N", "", "-t", typ, "-f", tmp, "-C", ""}
 		if typ == "rsa" {
 			args = append(args, "-b", "3072")
 		}
 		if out, err := exec.Command(keygen, args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("ssh-keygen -t %s: %w: %s", typ, err, out)
 		}
+		for _, suffix := range []string{".pub", ""} {
+			if err := syncFile(tmp + suffix); err != nil {
+				return err
+			}
+			if err := os.Rename(tmp+suffix, key+suffix); err != nil {
+				return err
+			}
+		}
+		if err := atomicfile.SyncDir(dir); err != nil {
+			return err
+		}
 		fmt.Fprintf(log, "berth-console: made ssh host key %s\n", key)
 	}
 	return nil
+}
+
+// validKey says whether a private key file looks whole.
+func validKey(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && strings.HasPrefix(string(b), "-----BEGIN OPENSSH PRIVATE KEY-----") &&
+		strings.Contains(string(b), "-----END OPENSSH PRIVATE KEY-----")
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }

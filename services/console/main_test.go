@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -42,7 +43,7 @@ func TestAutologinSet(t *testing.T) {
 func TestEnsureHostKeysKeepsExisting(t *testing.T) {
 	dir := t.TempDir()
 	for _, typ := range []string{"ed25519", "ecdsa", "rsa"} {
-		os.WriteFile(filepath.Join(dir, "ssh_host_"+typ+"_key"), []byte("old"), 0o600)
+		os.WriteFile(filepath.Join(dir, "ssh_host_"+typ+"_key"), []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nold\n-----END OPENSSH PRIVATE KEY-----\n"), 0o600)
 	}
 	// keygen would fail (no such binary): existing keys must not be touched.
 	all := []string{"ed25519", "ecdsa", "rsa"}
@@ -51,5 +52,28 @@ func TestEnsureHostKeysKeepsExisting(t *testing.T) {
 	}
 	if err := ensureHostKeys("/nonexistent/ssh-keygen", t.TempDir(), all, os.Stderr); err == nil {
 		t.Error("missing keys and no ssh-keygen: no error")
+	}
+}
+
+// A key left empty by a power cut is made again, not trusted.
+func TestEnsureHostKeysReplacesBroken(t *testing.T) {
+	keygen, err := exec.LookPath("ssh-keygen")
+	if err != nil {
+		t.Fatal("ssh-keygen missing: run make deps")
+	}
+	dir := t.TempDir()
+	key := filepath.Join(dir, "ssh_host_ed25519_key")
+	os.WriteFile(key, nil, 0o600)
+	if err := ensureHostKeys(keygen, dir, []string{"ed25519"}, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !validKey(key) {
+		t.Error("the empty key was not replaced")
+	}
+	if _, err := os.Stat(key + ".pub"); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(key + ".new"); !os.IsNotExist(err) {
+		t.Error("temporary key left behind")
 	}
 }
