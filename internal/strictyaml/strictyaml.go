@@ -88,29 +88,86 @@ type Unmarshaler interface {
 // Decode decodes the YAML document in data into v, a non-nil pointer.
 // source names the document in errors. An empty document leaves v as it is.
 func Decode(data []byte, source string, v any) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return Errors{{Source: source, Line: yamlErrLine(err), Msg: "not valid YAML: " + yamlErrMsg(err)}}
-	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil
-	}
-	return DecodeNode(doc.Content[0], source, v)
+	d := Decoder{Source: source}
+	return d.Decode(data, v)
 }
 
 // DecodeNode decodes one node (not a document node) into v.
 func DecodeNode(n *yaml.Node, source string, v any) error {
+	d := Decoder{Source: source}
+	return d.DecodeNode(n, v)
+}
+
+// Decoder decodes with options and keeps what it learns about the document.
+type Decoder struct {
+	// Source names the document in errors, e.g. "user-data (nocloud)".
+	Source string
+	// Ignore, when set, is asked about each unknown key. A non-empty reason
+	// makes the key a warning (the key is skipped) instead of an error.
+	Ignore func(path, key string) (reason string)
+	// Warnings collects the ignored keys.
+	Warnings Errors
+	// Lines maps each decoded field path to its line, for errors found
+	// after decoding (validation).
+	Lines map[string]int
+}
+
+// Decode decodes a document; see the package function.
+func (dc *Decoder) Decode(data []byte, v any) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Errors{{Source: dc.Source, Line: yamlErrLine(err), Msg: "not valid YAML: " + yamlErrMsg(err)}}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil
+	}
+	return dc.DecodeNode(doc.Content[0], v)
+}
+
+// DecodeNode decodes one node (not a document node) into v.
+func (dc *Decoder) DecodeNode(n *yaml.Node, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		panic("strictyaml: Decode needs a non-nil pointer")
 	}
-	d := &decoder{source: source}
+	if dc.Lines == nil {
+		dc.Lines = map[string]int{}
+	}
+	d := &decoder{source: dc.Source, opt: dc}
 	d.decode(n, rv.Elem(), "")
 	return d.errs.Err()
 }
 
+// Error makes a FieldError for path, with the line the decoder saw it on.
+func (dc *Decoder) Error(path, format string, args ...any) *FieldError {
+	line := 0
+	for p := path; p != "" && line == 0; p = parent(p) {
+		line = dc.Lines[p]
+	}
+	return &FieldError{Source: dc.Source, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// parent strips the last element of a field path: a.b[2] → a.b, a.b → a.
+func parent(p string) string {
+	if strings.HasSuffix(p, "]") {
+		if i := strings.LastIndex(p, "["); i >= 0 {
+			return p[:i]
+		}
+	}
+	if strings.HasSuffix(p, "\"") {
+		if i := strings.LastIndex(p[:len(p)-1], ".\""); i >= 0 {
+			return p[:i]
+		}
+	}
+	if i := strings.LastIndexAny(p, ".["); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
 type decoder struct {
 	source string
+	opt    *Decoder
 	errs   Errors
 }
 
@@ -127,6 +184,9 @@ var unmarshalerType = reflect.TypeFor[Unmarshaler]()
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
+	}
+	if path != "" && d.opt != nil {
+		d.opt.Lines[path] = n.Line
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
 		if isNull(n) {
@@ -293,6 +353,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		seen[k.Value] = true
 		f, ok := byName[k.Value]
 		if !ok {
+			if d.opt != nil && d.opt.Ignore != nil {
+				if reason := d.opt.Ignore(path, k.Value); reason != "" {
+					d.opt.Warnings = append(d.opt.Warnings, &FieldError{Source: d.source, Line: k.Line, Path: p, Msg: reason})
+					continue
+				}
+			}
 			d.fail(k, p, "unknown key%s", Suggest(k.Value, names))
 			continue
 		}

@@ -149,3 +149,44 @@ func TestJoin(t *testing.T) {
 		}
 	}
 }
+
+func TestDecoderIgnoreAndLines(t *testing.T) {
+	type cfg struct {
+		Name  string   `yaml:"name"`
+		Items []inner  `yaml:"items"`
+		Tags  []string `yaml:"tags"`
+	}
+	src := "name: x\npackages: [vim]\nitems:\n  - cmdline: a\n  - cmdline: b\ntags: [t]\n"
+	dc := Decoder{Source: "user-data (nocloud)", Ignore: func(path, key string) string {
+		if path == "" && key == "packages" {
+			return "ignored: a container host installs no packages"
+		}
+		return ""
+	}}
+	var c cfg
+	if err := dc.Decode([]byte(src), &c); err != nil {
+		t.Fatal(err)
+	}
+	if len(dc.Warnings) != 1 || dc.Warnings[0].Error() != "user-data (nocloud):2: packages: ignored: a container host installs no packages" {
+		t.Errorf("warnings = %v", dc.Warnings)
+	}
+	if dc.Lines["items[1].cmdline"] != 5 || dc.Lines["tags"] != 6 {
+		t.Errorf("lines = %v", dc.Lines)
+	}
+	e := dc.Error("items[1].cmdline", "bad")
+	if e.Error() != "user-data (nocloud):5: items[1].cmdline: bad" {
+		t.Errorf("error = %v", e)
+	}
+	// A path never decoded takes the line of its nearest decoded parent.
+	if got := dc.Error("items[1].cmdline.x", "bad").Line; got != 5 {
+		t.Errorf("line of an undecoded child = %d", got)
+	}
+}
+
+func TestParent(t *testing.T) {
+	for in, want := range map[string]string{"a.b[2]": "a.b", "a.b": "a", "a": "", `sysctl."net.ipv4.x"`: "sysctl", "x[0].y": "x[0]"} {
+		if got := parent(in); got != want {
+			t.Errorf("parent(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
