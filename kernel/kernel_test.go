@@ -57,7 +57,7 @@ func TestPinErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct{ name, body, want string }{
 		{"missing field", "source: {package: x, version: \"1\"}\n", "missing source.sha256, source.url"},
-		{"unknown key", "source: {package: x, versoin: 1}\n", "source.versoin: unknown key (did you mean version?)"},
+		{"unknown key", "source: {package: x, versoin: 1}\n", "source.versoin: unknown key (did you mean source.version?)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := dir + "/" + strings.ReplaceAll(tc.name, " ", "_")

@@ -5,10 +5,12 @@
 //	berth run [--format iso|raw|qcow2] [DIR]
 //	berth kernel pin [--latest | --version V]
 //	berth debs lock
+//	berth config validate -i FILE
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +24,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	if errors.Is(err, errInvalidConfig) {
+		os.Exit(1) // the problems are printed already
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth:", err)
 		os.Exit(1)
@@ -38,6 +43,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(buildCmd(stdout, stderr), runCmd(stdout, stderr), kernelCmd(stdout), debsCmd(stdout))
+	root.AddCommand(buildCmd(stdout, stderr), runCmd(stdout, stderr), kernelCmd(stdout), debsCmd(stdout), configCmd(stdout, stderr))
 	return root.ExecuteContext(ctx)
 }

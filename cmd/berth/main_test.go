@@ -55,3 +55,24 @@ func TestKernelPinFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigValidate(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("#cloud-config\nhostname: n1\npackages: [vim]\n"), 0o644)
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"config", "validate", "-i", good}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "valid: 1 keys, 0 scripts, 1 warnings") || !strings.Contains(errb.String(), "warning: "+good+":3: packages: ignored") {
+		t.Errorf("out %q err %q", out.String(), errb.String())
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("#cloud-config\nberth:\n  netwrok: {}\n"), 0o644)
+	out.Reset()
+	errb.Reset()
+	err := run(context.Background(), []string{"config", "validate", "-i", bad}, &out, &errb)
+	if err == nil || !strings.Contains(errb.String(), bad+":3: berth.netwrok: unknown key (did you mean berth.network?)") {
+		t.Errorf("err %v stderr %q", err, errb.String())
+	}
+}

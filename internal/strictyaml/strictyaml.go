@@ -359,7 +359,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 					continue
 				}
 			}
-			d.fail(k, p, "unknown key%s", Suggest(k.Value, names))
+			d.fail(k, p, "unknown key%s", SuggestPath(path, k.Value, names))
 			continue
 		}
 		d.decode(val, v.FieldByIndex(f.index), p)
@@ -493,6 +493,16 @@ func plainKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// SuggestPath is Suggest with the suggestion written as a full field path:
+// " (did you mean berth.network?)".
+func SuggestPath(parent, key string, known []string) string {
+	s := Suggest(key, known)
+	if parent != "" && strings.HasPrefix(s, " (did you mean ") {
+		return " (did you mean " + parent + "." + strings.TrimPrefix(s, " (did you mean ")
+	}
+	return s
 }
 
 // Suggest returns " (did you mean X?)" when a known name is close to key,

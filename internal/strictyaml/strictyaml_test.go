@@ -76,7 +76,7 @@ func TestDecodeErrors(t *testing.T) {
 		src  string
 		want []string
 	}{
-		{"unknown key suggests", "kernel:\n  cmdlne: x\n", []string{"t.yaml:2: kernel.cmdlne: unknown key (did you mean cmdline?)"}},
+		{"unknown key suggests", "kernel:\n  cmdlne: x\n", []string{"t.yaml:2: kernel.cmdlne: unknown key (did you mean kernel.cmdline?)"}},
 		{"unknown key lists", "zzzz: 1\n", []string{"t.yaml:1: zzzz: unknown key (known keys: count, items, kernel, list, name, ptr, ratio, size, sysctl)"}},
 		{"wrong scalar type", "count: three\n", []string{`t.yaml:1: count: expected an integer, got the string "three"`}},
 		{"string wants string", "name: 12\n", []string{"t.yaml:1: name: expected a string, got the integer 12"}},

@@ -1,0 +1,174 @@
+package cloudconfig
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/berth-os/berth/internal/strictyaml"
+	"github.com/google/go-cmp/cmp"
+)
+
+const edKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x@y"
+
+func TestParseFull(t *testing.T) {
+	data, err := os.ReadFile("testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Parse("user-data (nocloud)", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := doc.Config
+	if c.Hostname != "node1" || c.Users[0].Name != "ops" || len(c.Users) != 1 {
+		t.Errorf("hostname/users: %+v", c)
+	}
+	if diff := cmp.Diff(List{"docker", "wheel"}, c.Users[0].Groups); diff != "" {
+		t.Errorf("groups (-want +got)\n%s", diff)
+	}
+	if c.WriteFiles[0].Permissions != 0o640 {
+		t.Errorf("permissions = %o", c.WriteFiles[0].Permissions)
+	}
+	if c.Runcmd[0].Argv[2] != "echo hi > /var/log/hi" || c.Runcmd[1].Shell != "touch /var/lib/ran" {
+		t.Errorf("runcmd = %+v", c.Runcmd)
+	}
+	if c.Berth.Network.Interfaces["mac=52:54:00:12:34:56"].MTU != 9000 || c.Berth.Sysctl["net.ipv4.ip_forward"] != "1" {
+		t.Errorf("berth = %+v", c.Berth)
+	}
+	if c.Berth.Autologin != "ttyS0,tty0" || c.Swap.Size.Bytes() != 512<<20 {
+		t.Errorf("autologin %q swap %v", c.Berth.Autologin, c.Swap.Size)
+	}
+	var w []string
+	for _, x := range doc.Warnings {
+		w = append(w, x.Error())
+	}
+	want := []string{
+		"user-data (nocloud):5: users[0]: ignored: the default user is the distribution's; Berth has none",
+		"user-data (nocloud):10: users[0].sudo: ignored: there is no sudo on Berth; the console logs in as root",
+		"user-data (nocloud):16: packages: ignored: a container host installs no packages; run software in containers",
+	}
+	if diff := cmp.Diff(want, w); diff != "" {
+		t.Errorf("warnings (-want +got)\n%s", diff)
+	}
+	if _, ok := doc.Tree["packages"]; ok {
+		t.Error("an ignored key stayed in the tree")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		want      []string
+	}{
+		{"did you mean", "#cloud-config\nberth:\n  netwrok: {}\n", []string{"u (x):3: berth.netwrok: unknown key (did you mean berth.network?)"}},
+		{"bad key", "#cloud-config\nssh_authorized_keys:\n  - " + edKey + "\n  - ssh-rsa no!pe\n", []string{"u (x):4: ssh_authorized_keys[1]: not an SSH public key: the key is not base64"}},
+		{"user key", "#cloud-config\nusers:\n  - name: a\n    ssh_authorized_keys: [\"ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAABAQ== c\"]\n", []string{"u (x):4: users[0].ssh_authorized_keys[0]: not an SSH public key: the key data is not a ssh-ed25519 key"}},
+		{"wrong type", "#cloud-config\nhostname: [a]\n", []string{"u (x):2: hostname: expected a string, got a list"}},
+		{"all at once", "#cloud-config\nhostname: -bad-\nberth:\n  network:\n    interfaces:\n      eth0: {addresses: [10.0.0.1], gateway: fe80::1, mtu: 10}\n    dns: {nameservers: [dns.google]}\n  sysctl: {\"net..x\": \"1\"}\n  ssh: {port: 70000}\n", []string{
+			`u (x):2: hostname: "-bad-" is not a host name (letters, digits and dashes, 63 at most)`,
+			`u (x):6: berth.network.interfaces.eth0.addresses[0]: "10.0.0.1" is not an address with a prefix length such as 192.168.1.10/24`,
+			`u (x):6: berth.network.interfaces.eth0.gateway: "fe80::1" is not an IPv4 address`,
+			`u (x):6: berth.network.interfaces.eth0.mtu: expected 68 to 65535, got 10`,
+			`u (x):7: berth.network.dns.nameservers[0]: "dns.google" is not an IP address`,
+			`u (x):8: berth.sysctl."net..x": "net..x" is not a sysctl name such as net.ipv4.ip_forward`,
+			`u (x):9: berth.ssh.port: expected 1 to 65535, got 70000`,
+		}},
+		{"decode and validation errors together", "#cloud-config\nwrite_files:\n  - path: usr/x\n  - {path: /etc/z, permissions: '0999'}\nusers:\n  - name: [a]\n", []string{
+			`u (x):4: write_files[1].permissions: expected a file mode in octal such as '0644', got "0999"`,
+			`u (x):6: users[0].name: expected a string, got a list`,
+			`u (x):3: write_files[0].path: expected an absolute path, got "usr/x"`,
+		}},
+		{"write_files validation", "#cloud-config\nwrite_files:\n  - path: usr/x\n  - path: /usr/bin/x\n  - {path: /etc/x, encoding: b64, content: '!!!'}\n  - {path: /etc/y, encoding: rot13}\n", []string{
+			`u (x):3: write_files[0].path: expected an absolute path, got "usr/x"`,
+			`u (x):4: write_files[1].path: /usr/bin/x is on Berth's read-only root; write under /etc, /var, /opt, /home or /root`,
+			`u (x):5: write_files[2].content: not valid base64: illegal base64 data at input byte 0`,
+			`u (x):6: write_files[3].encoding: encoding "rot13": expected b64, gzip or gz+b64`,
+		}},
+		{"passwd", "#cloud-config\nusers: [{name: a, passwd: hunter2}]\n", []string{"u (x):2: users[0].passwd: expected a crypt(3) hash such as $6$..., not a plain password"}},
+		{"not yaml", "#cloud-config\nhostname: [\n", []string{"u (x):2: not valid YAML: did not find expected node content"}},
+		{"unknown format", "hello\n", []string{`u (x): user-data: not user-data Berth knows (expected a first line of #cloud-config or #!, got "hello")`}},
+		{"include", "#include http://x\n", []string{"u (x): user-data: #include user-data is not supported on Berth (give the document itself)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("u (x)", []byte(tc.src))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error kind: %v", err)
+			}
+			var es strictyaml.Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("error %T", err)
+			}
+			var got []string
+			for _, e := range es {
+				got = append(got, e.Error())
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got)\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestUserDataFormats(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("#cloud-config\nhostname: zipped\n"))
+	zw.Close()
+	doc, err := Parse("u", gz.Bytes())
+	if err != nil || doc.Config.Hostname != "zipped" {
+		t.Fatalf("gzip: %v %+v", err, doc)
+	}
+	mime := "Content-Type: multipart/mixed; boundary=\"XX\"\nMIME-Version: 1.0\n\n" +
+		"--XX\nContent-Type: text/cloud-config; charset=\"us-ascii\"\nContent-Disposition: attachment; filename=\"a.yaml\"\n\n#cloud-config\nhostname: one\nberth: {sysctl: {a.b: \"1\"}}\n" +
+		"--XX\nContent-Type: text/x-shellscript\nContent-Disposition: attachment; filename=\"s.sh\"\n\n#!/bin/sh\necho hi\n" +
+		"--XX\nContent-Type: text/cloud-config\nContent-Transfer-Encoding: base64\n\n" + "I2Nsb3VkLWNvbmZpZwpob3N0bmFtZTogdHdvCmJlcnRoOiB7c3lzY3RsOiB7Yy5kOiAiMiJ9fQo=\n" +
+		"--XX--\n"
+	doc, err = Parse("u", []byte(mime))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Config.Hostname != "two" || doc.Config.Berth.Sysctl["a.b"] != "1" || doc.Config.Berth.Sysctl["c.d"] != "2" {
+		t.Errorf("multipart merge: %+v", doc.Config)
+	}
+	if len(doc.Scripts) != 1 || doc.Scripts[0].Name != "s.sh" || !strings.HasPrefix(string(doc.Scripts[0].Data), "#!/bin/sh") {
+		t.Errorf("scripts: %+v", doc.Scripts)
+	}
+	doc, err = Parse("u", []byte("#!/bin/sh\necho only\n"))
+	if err != nil || len(doc.Scripts) != 1 {
+		t.Errorf("script: %v", err)
+	}
+	doc, err = Parse("u", []byte("  \n"))
+	if err != nil || len(doc.Tree) != 0 {
+		t.Errorf("empty: %v", err)
+	}
+	// A part's error names the part.
+	_, err = Parse("u", []byte(strings.Replace(mime, "hostname: one", "hostnme: one", 1)))
+	if err == nil || !strings.Contains(err.Error(), "u a.yaml:2: hostnme: unknown key (did you mean hostname?)") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestDecodeContent(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("zipped"))
+	zw.Close()
+	b64 := "emlwcGVk"
+	for _, tc := range []struct{ content, enc, want string }{
+		{"plain", "", "plain"},
+		{b64, "b64", "zipped"},
+		{gz.String(), "gzip", "zipped"},
+	} {
+		got, err := DecodeContent(tc.content, tc.enc)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s: %q %v", tc.enc, got, err)
+		}
+	}
+}

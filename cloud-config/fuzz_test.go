@@ -1,0 +1,50 @@
+package cloudconfig
+
+import (
+	"os"
+	"testing"
+)
+
+// The parsers never panic, and whatever Parse accepts survives a merge.
+// CI runs the seed corpus (go test); `go test -fuzz FuzzParse` explores.
+func FuzzParse(f *testing.F) {
+	full, _ := os.ReadFile("testdata/full.yaml")
+	for _, s := range []string{
+		string(full),
+		"#cloud-config\nhostname: a\n",
+		"#!/bin/sh\necho hi\n",
+		"#cloud-config\nusers: [default, {name: a, groups: 'x, y'}]\n",
+		"#cloud-config\nwrite_files: [{path: /etc/a, encoding: gz+b64, content: H4sI}]\n",
+		"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/cloud-config\n\n#cloud-config\nhostname: m\n--b--\n",
+		"#cloud-config\nberth: {network: {interfaces: {eth0: {addresses: [10.0.0.2/24], gateway: 10.0.0.1}}}}\n",
+		"\x1f\x8b\x08\x00",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		doc, err := Parse("fuzz", data)
+		if err != nil {
+			return
+		}
+		if _, err := Merge(Layer{Name: LayerDatasource, Tree: doc.Tree}); err != nil {
+			t.Errorf("accepted user-data does not merge: %v", err)
+		}
+	})
+}
+
+func FuzzParseKey(f *testing.F) {
+	for _, s := range []string{"hostname", `berth.sysctl."net.ipv4.ip_forward"`, "users[0].name", "a..b", `"x"`, "[", `a."b\"c"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		segs, err := ParseKey(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseKey(FormatKey(segs))
+		if err != nil || len(again) != len(segs) {
+			t.Errorf("%q formats as %q, which does not parse back: %v", s, FormatKey(segs), err)
+		}
+	})
+}

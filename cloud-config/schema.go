@@ -1,0 +1,147 @@
+package cloudconfig
+
+// Config is one layer of configuration, or the merged result.
+//
+// The effect tag says what a change of the key takes; a field without one
+// inherits its parent's. Values: live, reboot, stored (validated and kept,
+// applied by a mechanism a later release brings), restart=<service>.
+type Config struct {
+	Hostname          string      `yaml:"hostname,omitempty" effect:"live"`
+	FQDN              string      `yaml:"fqdn,omitempty" effect:"live"`
+	Users             []User      `yaml:"users,omitempty" effect:"live"`
+	SSHAuthorizedKeys []string    `yaml:"ssh_authorized_keys,omitempty" effect:"live"`
+	SSHPwauth         *bool       `yaml:"ssh_pwauth,omitempty" effect:"restart=console"`
+	WriteFiles        []WriteFile `yaml:"write_files,omitempty" effect:"reboot"`
+	Bootcmd           []Command   `yaml:"bootcmd,omitempty" effect:"reboot"`
+	Runcmd            []Command   `yaml:"runcmd,omitempty" effect:"reboot"`
+	NTP               *NTP        `yaml:"ntp,omitempty" effect:"stored"`
+	Timezone          string      `yaml:"timezone,omitempty" effect:"live"`
+	Mounts            [][]string  `yaml:"mounts,omitempty" effect:"reboot"`
+	Swap              *Swap       `yaml:"swap,omitempty" effect:"reboot"`
+	CACerts           *CACerts    `yaml:"ca_certs,omitempty" effect:"live"`
+	Growpart          *Growpart   `yaml:"growpart,omitempty" effect:"reboot"`
+	ResizeRootfs      *bool       `yaml:"resize_rootfs,omitempty" effect:"reboot"`
+	PowerState        *PowerState `yaml:"power_state,omitempty" effect:"reboot"`
+	Berth             Berth       `yaml:"berth,omitempty"`
+}
+
+// User is one entry of users.
+type User struct {
+	Name              string   `yaml:"name"`
+	Gecos             string   `yaml:"gecos,omitempty"`
+	Groups            List     `yaml:"groups,omitempty"`
+	PrimaryGroup      string   `yaml:"primary_group,omitempty"`
+	Shell             string   `yaml:"shell,omitempty"`
+	Homedir           string   `yaml:"homedir,omitempty"`
+	UID               *int     `yaml:"uid,omitempty"`
+	System            bool     `yaml:"system,omitempty"`
+	LockPasswd        *bool    `yaml:"lock_passwd,omitempty"`
+	Passwd            string   `yaml:"passwd,omitempty"`
+	SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys,omitempty"`
+}
+
+// WriteFile is one entry of write_files.
+type WriteFile struct {
+	Path        string `yaml:"path"`
+	Content     string `yaml:"content,omitempty"`
+	Encoding    string `yaml:"encoding,omitempty"`
+	Permissions Mode   `yaml:"permissions,omitempty"`
+	Owner       string `yaml:"owner,omitempty"`
+	Append      bool   `yaml:"append,omitempty"`
+	Defer       bool   `yaml:"defer,omitempty"`
+}
+
+// NTP configures time synchronisation.
+type NTP struct {
+	Enabled *bool    `yaml:"enabled,omitempty"`
+	Servers []string `yaml:"servers,omitempty"`
+	Pools   []string `yaml:"pools,omitempty"`
+}
+
+// Swap makes a swap file.
+type Swap struct {
+	Filename string `yaml:"filename,omitempty"`
+	Size     Size   `yaml:"size,omitempty"`
+	MaxSize  Size   `yaml:"maxsize,omitempty"`
+}
+
+// CACerts adds trusted certificate authorities.
+type CACerts struct {
+	RemoveDefaults bool     `yaml:"remove_defaults,omitempty"`
+	Trusted        []string `yaml:"trusted,omitempty"`
+}
+
+// Growpart grows the state partition to the end of its disk.
+type Growpart struct {
+	Mode                   string   `yaml:"mode,omitempty"`
+	Devices                []string `yaml:"devices,omitempty"`
+	IgnoreGrowrootDisabled bool     `yaml:"ignore_growroot_disabled,omitempty"`
+}
+
+// PowerState powers off or reboots once the config is applied.
+type PowerState struct {
+	Mode      string `yaml:"mode"`
+	Delay     string `yaml:"delay,omitempty"`
+	Message   string `yaml:"message,omitempty"`
+	Timeout   int    `yaml:"timeout,omitempty"`
+	Condition *bool  `yaml:"condition,omitempty"`
+}
+
+// Berth is the berth: namespace; keys follow RancherOS's rancher: where one exists.
+type Berth struct {
+	Network         Network             `yaml:"network,omitempty" effect:"live"`
+	Sysctl          map[string]string   `yaml:"sysctl,omitempty" effect:"live"`
+	Modules         []string            `yaml:"modules,omitempty" effect:"live"`
+	Services        Services            `yaml:"services,omitempty" effect:"stored"`
+	Console         string              `yaml:"console,omitempty" effect:"stored"`
+	State           State               `yaml:"state,omitempty" effect:"reboot"`
+	SSH             SSH                 `yaml:"ssh,omitempty" effect:"restart=console"`
+	RegistryMirrors map[string][]string `yaml:"registry_mirrors,omitempty" effect:"stored"`
+	Environment     map[string]string   `yaml:"environment,omitempty" effect:"reboot"`
+	Autologin       Autologin           `yaml:"autologin,omitempty" effect:"reboot"`
+}
+
+// Network is berth.network.
+type Network struct {
+	Interfaces map[string]Interface `yaml:"interfaces,omitempty"`
+	DNS        DNS                  `yaml:"dns,omitempty"`
+}
+
+// Interface configures one link, named by its kernel name or mac=<address>.
+type Interface struct {
+	DHCP        *bool             `yaml:"dhcp,omitempty"`
+	DHCP6       *bool             `yaml:"dhcp6,omitempty"`
+	Addresses   []string          `yaml:"addresses,omitempty"`
+	Gateway     string            `yaml:"gateway,omitempty"`
+	GatewayIPv6 string            `yaml:"gateway_ipv6,omitempty"`
+	MTU         int               `yaml:"mtu,omitempty"`
+	VLANs       []int             `yaml:"vlans,omitempty"`
+	Bond        string            `yaml:"bond,omitempty"`
+	BondOpts    map[string]string `yaml:"bond_opts,omitempty"`
+	Bridge      string            `yaml:"bridge,omitempty"`
+}
+
+// DNS is berth.network.dns.
+type DNS struct {
+	Nameservers []string `yaml:"nameservers,omitempty"`
+	Search      []string `yaml:"search,omitempty"`
+}
+
+// Services is berth.services.
+type Services struct {
+	Enable  []string `yaml:"enable,omitempty"`
+	Disable []string `yaml:"disable,omitempty"`
+}
+
+// State is berth.state.
+type State struct {
+	Dev        string `yaml:"dev,omitempty"`
+	Autoformat *bool  `yaml:"autoformat,omitempty"`
+	Wait       *bool  `yaml:"wait,omitempty"`
+}
+
+// SSH is berth.ssh.
+type SSH struct {
+	Port          int    `yaml:"port,omitempty"`
+	ListenAddress string `yaml:"listen_address,omitempty"`
+}

@@ -1,0 +1,191 @@
+package cloudconfig
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Command is a bootcmd or runcmd entry: a shell line, or an argv list.
+type Command struct {
+	Shell string   // run with sh -c
+	Argv  []string // run directly
+}
+
+func (Command) Expected() string { return "a command: a string for the shell, or a list of arguments" }
+
+func (c *Command) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag != "!!str" {
+			return fmt.Errorf("expected %s, got %s", c.Expected(), n.Value)
+		}
+		c.Shell = n.Value
+		return nil
+	case yaml.SequenceNode:
+		for _, a := range n.Content {
+			if a.Kind != yaml.ScalarNode {
+				return fmt.Errorf("expected a list of arguments (strings)")
+			}
+			c.Argv = append(c.Argv, a.Value)
+		}
+		if len(c.Argv) == 0 {
+			return fmt.Errorf("empty argument list")
+		}
+		return nil
+	}
+	return fmt.Errorf("expected %s", c.Expected())
+}
+
+func (c Command) MarshalYAML() (any, error) {
+	if c.Argv != nil {
+		return c.Argv, nil
+	}
+	return c.Shell, nil
+}
+
+// String is the command as a shell would show it.
+func (c Command) String() string {
+	if c.Argv == nil {
+		return c.Shell
+	}
+	q := make([]string, len(c.Argv))
+	for i, a := range c.Argv {
+		q[i] = strconv.Quote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+// Mode is a file mode, written as an octal string ('0644') or number.
+type Mode uint32
+
+func (Mode) Expected() string { return "a file mode in octal such as '0644'" }
+
+var modeRe = regexp.MustCompile(`^(0o|0)?([0-7]{1,4})$`)
+
+func (m *Mode) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("expected %s", m.Expected())
+	}
+	v := n.Value
+	if n.Tag == "!!int" && !strings.HasPrefix(v, "0") {
+		// A plain decimal (420) is how YAML readers show an octal 0644.
+		d, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || d > 0o7777 {
+			return fmt.Errorf("expected %s, got %s", m.Expected(), v)
+		}
+		*m = Mode(d)
+		return nil
+	}
+	mm := modeRe.FindStringSubmatch(v)
+	if mm == nil {
+		return fmt.Errorf("expected %s, got %q", m.Expected(), v)
+	}
+	o, _ := strconv.ParseUint(mm[2], 8, 32)
+	*m = Mode(o)
+	return nil
+}
+
+func (m Mode) MarshalYAML() (any, error) { return fmt.Sprintf("%04o", uint32(m)), nil }
+
+// Size is a swap size: bytes, with an optional K/M/G suffix, or "auto".
+type Size string
+
+func (Size) Expected() string { return "a size such as 2G or 512M, or auto" }
+
+var sizeRe = regexp.MustCompile(`^(auto|[0-9]+[KMGT]?B?)$`)
+
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || !sizeRe.MatchString(n.Value) {
+		return fmt.Errorf("expected %s, got %q", s.Expected(), n.Value)
+	}
+	*s = Size(n.Value)
+	return nil
+}
+
+// Bytes is the size in bytes (0 for auto).
+func (s Size) Bytes() int64 {
+	v := strings.TrimSuffix(string(s), "B")
+	if v == "auto" || v == "" {
+		return 0
+	}
+	mult := int64(1)
+	switch v[len(v)-1] {
+	case 'K':
+		mult = 1 << 10
+	case 'M':
+		mult = 1 << 20
+	case 'G':
+		mult = 1 << 30
+	case 'T':
+		mult = 1 << 40
+	}
+	if mult > 1 {
+		v = v[:len(v)-1]
+	}
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n * mult
+}
+
+// List is a list of strings that may also be written as one
+// comma-separated string ("docker, wheel"), as cloud-init allows.
+type List []string
+
+func (List) Expected() string { return "a list of names, or one comma-separated string" }
+
+func (l *List) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		for _, s := range strings.Split(n.Value, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				*l = append(*l, s)
+			}
+		}
+		return nil
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				return fmt.Errorf("expected %s", l.Expected())
+			}
+			*l = append(*l, item.Value)
+		}
+		return nil
+	}
+	return fmt.Errorf("expected %s", l.Expected())
+}
+
+// Autologin is berth.autologin: true (every console), false, or a list of
+// consoles such as ttyS0,tty0.
+type Autologin string
+
+func (Autologin) Expected() string { return "true, false, or a list of consoles such as ttyS0,tty0" }
+
+func (a *Autologin) UnmarshalYAML(n *yaml.Node) error {
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!bool":
+		if b, _ := strconv.ParseBool(strings.ToLower(n.Value)); b {
+			*a = "all"
+		} else {
+			*a = ""
+		}
+		return nil
+	case n.Kind == yaml.ScalarNode || n.Kind == yaml.SequenceNode:
+		var l List
+		if err := l.UnmarshalYAML(n); err != nil {
+			return err
+		}
+		for _, t := range l {
+			if !ttyRe.MatchString(t) {
+				return fmt.Errorf("%q is not a console name (expected such as ttyS0 or tty1)", t)
+			}
+		}
+		*a = Autologin(strings.Join(l, ","))
+		return nil
+	}
+	return fmt.Errorf("expected %s", a.Expected())
+}
+
+var ttyRe = regexp.MustCompile(`^(tty[A-Za-z]*[0-9]+|hvc[0-9]+|all)$`)

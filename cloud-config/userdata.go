@@ -1,0 +1,164 @@
+package cloudconfig
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/mail"
+	"strings"
+)
+
+// Part kinds.
+const (
+	KindCloudConfig = "cloud-config"
+	KindScript      = "script"
+)
+
+// Part is one piece of user-data: a #cloud-config document or a script.
+type Part struct {
+	Kind string
+	Name string // the MIME filename, or "user-data"
+	Data []byte
+}
+
+// maxUserData bounds what is read (after gzip), like cloud providers do.
+const maxUserData = 16 << 20
+
+// SplitUserData turns raw user-data into parts: gzip is undone, MIME
+// multipart is split, and each part is a #cloud-config document or a #!
+// script. Empty user-data has no parts. Parts Berth cannot run
+// (#include, boothooks, part handlers) are errors naming them.
+func SplitUserData(data []byte) ([]Part, error) {
+	if len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		d, err := io.ReadAll(io.LimitReader(zr, maxUserData+1))
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		if len(d) > maxUserData {
+			return nil, fmt.Errorf("user-data is over %d MiB", maxUserData>>20)
+		}
+		data = d
+	}
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, nil
+	}
+	if isMIME(trimmed) {
+		return splitMIME(trimmed)
+	}
+	p, err := classify("user-data", "", trimmed)
+	if err != nil {
+		return nil, err
+	}
+	return []Part{p}, nil
+}
+
+// classify names a single part by its first line or MIME type.
+func classify(name, mimeType string, data []byte) (Part, error) {
+	first, _, _ := strings.Cut(string(data), "\n")
+	first = strings.TrimSpace(first)
+	switch {
+	case mimeType == "text/cloud-config" || strings.HasPrefix(first, "#cloud-config"):
+		return Part{Kind: KindCloudConfig, Name: name, Data: data}, nil
+	case mimeType == "text/x-shellscript" || strings.HasPrefix(first, "#!"):
+		if !strings.HasPrefix(first, "#!") {
+			return Part{}, fmt.Errorf("%s: a text/x-shellscript part must start with #!", name)
+		}
+		return Part{Kind: KindScript, Name: name, Data: data}, nil
+	case strings.HasPrefix(first, "#include") || mimeType == "text/x-include-url":
+		return Part{}, fmt.Errorf("%s: #include user-data is not supported on Berth (give the document itself)", name)
+	case strings.HasPrefix(first, "#cloud-boothook") || mimeType == "text/cloud-boothook":
+		return Part{}, fmt.Errorf("%s: #cloud-boothook is not supported on Berth (use bootcmd)", name)
+	case strings.HasPrefix(first, "#part-handler") || mimeType == "text/part-handler":
+		return Part{}, fmt.Errorf("%s: part handlers are not supported on Berth", name)
+	}
+	return Part{}, fmt.Errorf("%s: not user-data Berth knows (expected a first line of #cloud-config or #!, got %q)", name, truncate(first, 40))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func isMIME(data []byte) bool {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for i := 0; i < 20 && sc.Scan(); i++ {
+		l := strings.ToLower(sc.Text())
+		if strings.HasPrefix(l, "content-type:") && strings.Contains(l, "multipart/") {
+			return true
+		}
+		if l == "" {
+			break
+		}
+	}
+	return false
+}
+
+func splitMIME(data []byte) ([]Part, error) {
+	msg, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("MIME user-data: %w", err)
+	}
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || !strings.HasPrefix(mt, "multipart/") || params["boundary"] == "" {
+		return nil, fmt.Errorf("MIME user-data: expected multipart with a boundary, got %q", msg.Header.Get("Content-Type"))
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	var parts []Part
+	for i := 1; ; i++ {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("MIME user-data: part %d: %w", i, err)
+		}
+		name := p.FileName()
+		if name == "" {
+			name = fmt.Sprintf("part-%03d", i)
+		}
+		body, err := io.ReadAll(io.LimitReader(p, maxUserData))
+		if err != nil {
+			return nil, fmt.Errorf("MIME user-data: %s: %w", name, err)
+		}
+		if strings.EqualFold(p.Header.Get("Content-Transfer-Encoding"), "base64") {
+			if body, err = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(body)), "")); err != nil {
+				return nil, fmt.Errorf("MIME user-data: %s: base64: %w", name, err)
+			}
+		}
+		ptype, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		if strings.HasPrefix(ptype, "multipart/") {
+			sub, err := SplitUserData(append([]byte("Content-Type: "+p.Header.Get("Content-Type")+"\n\n"), body...))
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, sub...)
+			continue
+		}
+		if len(body) > 2 && body[0] == 0x1f && body[1] == 0x8b {
+			sub, err := SplitUserData(body)
+			if err != nil {
+				return nil, fmt.Errorf("MIME user-data: %s: %w", name, err)
+			}
+			parts = append(parts, sub...)
+			continue
+		}
+		part, err := classify(name, ptype, bytes.TrimLeft(body, " \t\r\n"))
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, part)
+	}
+	return parts, nil
+}

@@ -1,0 +1,422 @@
+package cloudconfig
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/berth-os/berth/internal/strictyaml"
+)
+
+var (
+	hostLabelRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	userRe      = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	hashRe      = regexp.MustCompile(`^(\$(1|2[abxy]?|5|6|y|gy|7)\$\S+|[!*]\S*)$`)
+	ifaceRe     = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,15}$`)
+	macRe       = regexp.MustCompile(`^mac=([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$`)
+	moduleRe    = regexp.MustCompile(`^[A-Za-z0-9_-]+( [A-Za-z0-9_.-]+=\S+)*$`)
+	tzRe        = regexp.MustCompile(`^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`)
+	envRe       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	serviceRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+)
+
+// readOnlyPrefixes are paths on the read-only root, where write_files and
+// mounts cannot write.
+var readOnlyPrefixes = []string{"/usr", "/bin", "/sbin", "/lib", "/lib64"}
+
+// Validate checks every field of c and returns every problem at once, each
+// with its path and (through dc) its line.
+func Validate(c *Config, dc *strictyaml.Decoder) error {
+	v := &validator{dc: dc}
+	v.config(c)
+	return v.errs.Err()
+}
+
+type validator struct {
+	dc   *strictyaml.Decoder
+	errs strictyaml.Errors
+}
+
+func (v *validator) bad(path, format string, args ...any) {
+	v.errs = append(v.errs, v.dc.Error(path, format, args...))
+}
+
+func (v *validator) config(c *Config) {
+	if c.Hostname != "" && !validHostname(c.Hostname, false) {
+		v.bad("hostname", "%q is not a host name (letters, digits and dashes, 63 at most)", c.Hostname)
+	}
+	if c.FQDN != "" && !validHostname(c.FQDN, true) {
+		v.bad("fqdn", "%q is not a fully qualified domain name", c.FQDN)
+	}
+	seen := map[string]bool{}
+	for i, u := range c.Users {
+		p := fmt.Sprintf("users[%d]", i)
+		switch {
+		case u.Name == "":
+			v.bad(p+".name", "missing")
+		case !userRe.MatchString(u.Name):
+			v.bad(p+".name", "%q is not a user name (lowercase letters, digits, _ and -, 32 at most)", u.Name)
+		case seen[u.Name]:
+			v.bad(p+".name", "user %s is listed twice", u.Name)
+		}
+		seen[u.Name] = true
+		for j, g := range u.Groups {
+			if !userRe.MatchString(g) {
+				v.bad(fmt.Sprintf("%s.groups[%d]", p, j), "%q is not a group name", g)
+			}
+		}
+		if u.Shell != "" && !path.IsAbs(u.Shell) {
+			v.bad(p+".shell", "expected an absolute path, got %q", u.Shell)
+		}
+		if u.Homedir != "" && !path.IsAbs(u.Homedir) {
+			v.bad(p+".homedir", "expected an absolute path, got %q", u.Homedir)
+		}
+		if u.UID != nil && (*u.UID < 0 || *u.UID > 65533) {
+			v.bad(p+".uid", "expected 0 to 65533, got %d", *u.UID)
+		}
+		if u.Passwd != "" && !hashRe.MatchString(u.Passwd) {
+			v.bad(p+".passwd", "expected a crypt(3) hash such as $6$..., not a plain password")
+		}
+		v.keys(p+".ssh_authorized_keys", u.SSHAuthorizedKeys)
+	}
+	v.keys("ssh_authorized_keys", c.SSHAuthorizedKeys)
+	for i, f := range c.WriteFiles {
+		v.writeFile(fmt.Sprintf("write_files[%d]", i), f)
+	}
+	for i, cmd := range c.Bootcmd {
+		v.command(fmt.Sprintf("bootcmd[%d]", i), cmd)
+	}
+	for i, cmd := range c.Runcmd {
+		v.command(fmt.Sprintf("runcmd[%d]", i), cmd)
+	}
+	if c.NTP != nil {
+		for i, s := range append(append([]string(nil), c.NTP.Servers...), c.NTP.Pools...) {
+			if !validHostname(s, true) && net.ParseIP(s) == nil {
+				v.bad(fmt.Sprintf("ntp.servers[%d]", i), "%q is neither a host name nor an IP address", s)
+			}
+		}
+	}
+	if c.Timezone != "" && (!tzRe.MatchString(c.Timezone) || strings.Contains(c.Timezone, "..")) {
+		v.bad("timezone", "%q is not a time zone name such as Europe/Paris or UTC", c.Timezone)
+	}
+	for i, m := range c.Mounts {
+		p := fmt.Sprintf("mounts[%d]", i)
+		switch {
+		case len(m) < 2 || len(m) > 6:
+			v.bad(p, "expected [device, mount point, type, options, dump, pass] with at least two entries")
+		case !path.IsAbs(m[1]) && m[1] != "none" && m[1] != "swap":
+			v.bad(p+"[1]", "expected an absolute mount point, got %q", m[1])
+		case underReadOnly(m[1]):
+			v.bad(p+"[1]", "%s is on Berth's read-only root; mount under /var, /mnt, /opt, /home or /media", m[1])
+		}
+	}
+	if c.Swap != nil && c.Swap.Filename != "" && !path.IsAbs(c.Swap.Filename) {
+		v.bad("swap.filename", "expected an absolute path, got %q", c.Swap.Filename)
+	}
+	if c.CACerts != nil {
+		for i, pemText := range c.CACerts.Trusted {
+			if err := validCert(pemText); err != nil {
+				v.bad(fmt.Sprintf("ca_certs.trusted[%d]", i), "%v", err)
+			}
+		}
+	}
+	if c.Growpart != nil {
+		switch c.Growpart.Mode {
+		case "", "auto", "growpart", "off", "false":
+		default:
+			v.bad("growpart.mode", "expected auto, growpart or off, got %q", c.Growpart.Mode)
+		}
+		for i, d := range c.Growpart.Devices {
+			if !path.IsAbs(d) {
+				v.bad(fmt.Sprintf("growpart.devices[%d]", i), "expected a path such as / or /var, got %q", d)
+			}
+		}
+	}
+	if c.PowerState != nil {
+		switch c.PowerState.Mode {
+		case "poweroff", "reboot", "halt":
+		default:
+			v.bad("power_state.mode", "expected poweroff, reboot or halt, got %q", c.PowerState.Mode)
+		}
+		if d := c.PowerState.Delay; d != "" && d != "now" && !regexp.MustCompile(`^\+?[0-9]+$`).MatchString(d) {
+			v.bad("power_state.delay", "expected now, or minutes such as +5, got %q", d)
+		}
+	}
+	v.berth(&c.Berth)
+}
+
+func (v *validator) keys(p string, keys []string) {
+	for i, k := range keys {
+		if err := validSSHKey(k); err != nil {
+			v.bad(fmt.Sprintf("%s[%d]", p, i), "not an SSH public key: %v", err)
+		}
+	}
+}
+
+func (v *validator) writeFile(p string, f WriteFile) {
+	switch {
+	case f.Path == "":
+		v.bad(p+".path", "missing")
+	case !path.IsAbs(f.Path):
+		v.bad(p+".path", "expected an absolute path, got %q", f.Path)
+	case path.Clean(f.Path) != f.Path:
+		v.bad(p+".path", "expected a clean path, got %q (did you mean %s?)", f.Path, path.Clean(f.Path))
+	case underReadOnly(f.Path):
+		v.bad(p+".path", "%s is on Berth's read-only root; write under /etc, /var, /opt, /home or /root", f.Path)
+	}
+	if _, err := DecodeContent(f.Content, f.Encoding); err != nil {
+		if strings.HasPrefix(err.Error(), "encoding") {
+			v.bad(p+".encoding", "%v", err)
+		} else {
+			v.bad(p+".content", "%v", err)
+		}
+	}
+	if f.Owner != "" {
+		u, g, _ := strings.Cut(f.Owner, ":")
+		if !userRe.MatchString(u) || (g != "" && !userRe.MatchString(g)) {
+			v.bad(p+".owner", "expected user or user:group, got %q", f.Owner)
+		}
+	}
+}
+
+// DecodeContent decodes write_files content by its encoding.
+func DecodeContent(content, encoding string) ([]byte, error) {
+	switch strings.ToLower(encoding) {
+	case "", "text/plain":
+		return []byte(content), nil
+	case "b64", "base64":
+		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(content), ""))
+		if err != nil {
+			return nil, fmt.Errorf("not valid base64: %v", err)
+		}
+		return b, nil
+	case "gz", "gzip":
+		return gunzip([]byte(content))
+	case "gz+b64", "gzip+base64", "gz+base64", "gzip+b64":
+		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(content), ""))
+		if err != nil {
+			return nil, fmt.Errorf("not valid base64: %v", err)
+		}
+		return gunzip(b)
+	}
+	return nil, fmt.Errorf("encoding %q: expected b64, gzip or gz+b64", encoding)
+}
+
+func gunzip(b []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("not valid gzip: %v", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, maxUserData))
+	if err != nil {
+		return nil, fmt.Errorf("not valid gzip: %v", err)
+	}
+	return out, nil
+}
+
+func (v *validator) command(p string, c Command) {
+	if c.Argv == nil && strings.TrimSpace(c.Shell) == "" {
+		v.bad(p, "empty command")
+	}
+}
+
+func (v *validator) berth(b *Berth) {
+	for name, iface := range b.Network.Interfaces {
+		p := strictyaml.Join("berth.network.interfaces", name)
+		if !ifaceRe.MatchString(name) && !macRe.MatchString(name) {
+			v.bad(p, "%q is not an interface name or mac=<address>", name)
+		}
+		for i, a := range iface.Addresses {
+			if _, err := netip.ParsePrefix(a); err != nil {
+				v.bad(fmt.Sprintf("%s.addresses[%d]", p, i), "%q is not an address with a prefix length such as 192.168.1.10/24", a)
+			}
+		}
+		if g := iface.Gateway; g != "" {
+			if ip, err := netip.ParseAddr(g); err != nil || !ip.Is4() {
+				v.bad(p+".gateway", "%q is not an IPv4 address", g)
+			}
+		}
+		if g := iface.GatewayIPv6; g != "" {
+			if ip, err := netip.ParseAddr(g); err != nil || !ip.Is6() {
+				v.bad(p+".gateway_ipv6", "%q is not an IPv6 address", g)
+			}
+		}
+		if iface.MTU != 0 && (iface.MTU < 68 || iface.MTU > 65535) {
+			v.bad(p+".mtu", "expected 68 to 65535, got %d", iface.MTU)
+		}
+		for i, id := range iface.VLANs {
+			if id < 1 || id > 4094 {
+				v.bad(fmt.Sprintf("%s.vlans[%d]", p, i), "expected a VLAN id 1 to 4094, got %d", id)
+			}
+		}
+		if iface.Bond != "" && !ifaceRe.MatchString(iface.Bond) {
+			v.bad(p+".bond", "%q is not an interface name", iface.Bond)
+		}
+		if iface.Bridge != "" && !ifaceRe.MatchString(iface.Bridge) {
+			v.bad(p+".bridge", "%q is not an interface name", iface.Bridge)
+		}
+		if iface.DHCP != nil && *iface.DHCP && len(iface.Addresses) > 0 {
+			v.bad(p+".dhcp", "dhcp and static addresses together: choose one")
+		}
+	}
+	for i, ns := range b.Network.DNS.Nameservers {
+		if _, err := netip.ParseAddr(ns); err != nil {
+			v.bad(fmt.Sprintf("berth.network.dns.nameservers[%d]", i), "%q is not an IP address", ns)
+		}
+	}
+	for i, s := range b.Network.DNS.Search {
+		if !validHostname(s, true) {
+			v.bad(fmt.Sprintf("berth.network.dns.search[%d]", i), "%q is not a domain name", s)
+		}
+	}
+	for k := range b.Sysctl {
+		if !validSysctl(k) {
+			v.bad(strictyaml.Join("berth.sysctl", k), "%q is not a sysctl name such as net.ipv4.ip_forward", k)
+		}
+	}
+	for i, m := range b.Modules {
+		if !moduleRe.MatchString(m) {
+			v.bad(fmt.Sprintf("berth.modules[%d]", i), "expected a module name with optional param=value settings, got %q", m)
+		}
+	}
+	for i, s := range b.Services.Enable {
+		if !serviceRe.MatchString(s) {
+			v.bad(fmt.Sprintf("berth.services.enable[%d]", i), "%q is not a service name", s)
+		}
+	}
+	for i, s := range b.Services.Disable {
+		if !serviceRe.MatchString(s) {
+			v.bad(fmt.Sprintf("berth.services.disable[%d]", i), "%q is not a service name", s)
+		}
+	}
+	if b.Console != "" && !serviceRe.MatchString(b.Console) {
+		v.bad("berth.console", "%q is not a console name such as default or ubuntu", b.Console)
+	}
+	if d := b.State.Dev; d != "" && !strings.HasPrefix(d, "/dev/") && !strings.HasPrefix(d, "LABEL=") && !strings.HasPrefix(d, "PARTLABEL=") && !strings.HasPrefix(d, "UUID=") {
+		v.bad("berth.state.dev", "expected /dev/..., LABEL=, PARTLABEL= or UUID=, got %q", d)
+	}
+	if p := b.SSH.Port; p != 0 && (p < 1 || p > 65535) {
+		v.bad("berth.ssh.port", "expected 1 to 65535, got %d", p)
+	}
+	if a := b.SSH.ListenAddress; a != "" {
+		if _, err := netip.ParseAddr(a); err != nil {
+			v.bad("berth.ssh.listen_address", "%q is not an IP address", a)
+		}
+	}
+	for reg, mirrors := range b.RegistryMirrors {
+		if !validHostname(strings.Split(reg, ":")[0], true) {
+			v.bad(strictyaml.Join("berth.registry_mirrors", reg), "%q is not a registry host such as docker.io", reg)
+		}
+		for i, m := range mirrors {
+			if !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
+				v.bad(fmt.Sprintf("%s[%d]", strictyaml.Join("berth.registry_mirrors", reg), i), "expected an http:// or https:// URL, got %q", m)
+			}
+		}
+	}
+	for k := range b.Environment {
+		if !envRe.MatchString(k) {
+			v.bad(strictyaml.Join("berth.environment", k), "%q is not an environment variable name", k)
+		}
+	}
+}
+
+func validHostname(h string, dots bool) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	labels := strings.Split(strings.TrimSuffix(h, "."), ".")
+	if !dots && len(labels) > 1 {
+		return false
+	}
+	for _, l := range labels {
+		if !hostLabelRe.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+func validSysctl(k string) bool {
+	if k == "" || strings.Contains(k, "..") || strings.HasPrefix(k, ".") || strings.HasSuffix(k, ".") || strings.Contains(k, "/") {
+		return false
+	}
+	for _, r := range k {
+		if !(r == '.' || r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func underReadOnly(p string) bool {
+	p = path.Clean(p)
+	for _, ro := range readOnlyPrefixes {
+		if p == ro || strings.HasPrefix(p, ro+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// sshKeyTypes are the public key algorithms sshd accepts.
+var sshKeyTypes = map[string]bool{
+	"ssh-ed25519": true, "ssh-rsa": true, "ecdsa-sha2-nistp256": true, "ecdsa-sha2-nistp384": true,
+	"ecdsa-sha2-nistp521": true, "sk-ssh-ed25519@openssh.com": true, "sk-ecdsa-sha2-nistp256@openssh.com": true, "ssh-dss": true,
+}
+
+// validSSHKey checks an authorized_keys line: [options] type base64 [comment],
+// where the base64 blob decodes and names the same type.
+func validSSHKey(line string) error {
+	f := strings.Fields(line)
+	for len(f) > 0 && !sshKeyTypes[f[0]] {
+		f = f[1:] // skip options such as from="..." (no spaces inside)
+	}
+	if len(f) < 2 {
+		return fmt.Errorf("expected a key type such as ssh-ed25519 and a base64 key")
+	}
+	blob, err := base64.StdEncoding.DecodeString(f[1])
+	if err != nil {
+		return fmt.Errorf("the key is not base64")
+	}
+	if len(blob) < 4 {
+		return fmt.Errorf("the key is too short")
+	}
+	n := binary.BigEndian.Uint32(blob)
+	if int(n)+4 > len(blob) || string(blob[4:4+n]) != f[0] {
+		return fmt.Errorf("the key data is not a %s key", f[0])
+	}
+	return nil
+}
+
+func validCert(text string) error {
+	rest := []byte(text)
+	n := 0
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return fmt.Errorf("expected PEM CERTIFICATE blocks, got %s", b.Type)
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return fmt.Errorf("not a valid certificate: %v", err)
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("no PEM certificate")
+	}
+	return nil
+}
