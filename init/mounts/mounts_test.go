@@ -157,3 +157,38 @@ func TestProbe(t *testing.T) {
 		t.Errorf("ISOLabel = %q, %v", l, err)
 	}
 }
+
+func TestLabel(t *testing.T) {
+	for _, tc := range []struct {
+		name, typ, label string
+		mk              func() []byte
+	}{
+		{"ext4", "ext4", "BERTH_STATE", func() []byte {
+			b := make([]byte, 128*1024)
+			binary.LittleEndian.PutUint16(b[1080:], 0xEF53)
+			copy(b[1024+120:], "BERTH_STATE")
+			return b
+		}},
+		{"fat16", "vfat", "CIDATA", func() []byte {
+			b := make([]byte, 128*1024)
+			copy(b[54:], "FAT16   ")
+			b[38] = 0x29
+			copy(b[43:], "CIDATA     ")
+			b[510], b[511] = 0x55, 0xAA
+			return b
+		}},
+		{"fat32", "vfat", "config-2", func() []byte {
+			b := make([]byte, 128*1024)
+			copy(b[82:], "FAT32   ")
+			b[66] = 0x29
+			copy(b[71:], "config-2   ")
+			b[510], b[511] = 0x55, 0xAA
+			return b
+		}},
+	} {
+		typ, label, err := Label(bytes.NewReader(tc.mk()))
+		if err != nil || typ != tc.typ || label != tc.label {
+			t.Errorf("%s: %q %q %v", tc.name, typ, label, err)
+		}
+	}
+}

@@ -146,3 +146,37 @@ func ISOLabel(r io.ReaderAt) (string, error) {
 	}
 	return strings.TrimRight(string(pvd[40:72]), " \x00"), nil
 }
+
+// Label identifies a filesystem and returns its label: the ISO 9660 volume
+// identifier, the FAT volume label, or the ext4 volume name.
+func Label(r io.ReaderAt) (fstype, label string, err error) {
+	fstype, err = Probe(r)
+	if err != nil {
+		return "", "", err
+	}
+	switch fstype {
+	case "iso9660":
+		label, err = ISOLabel(r)
+	case "vfat":
+		bs := make([]byte, 512)
+		if _, err = r.ReadAt(bs, 0); err == nil {
+			// FAT32 keeps its extended boot record further in.
+			off := 38
+			if string(bs[82:87]) == "FAT32" {
+				off = 66
+			}
+			if bs[off] == 0x29 {
+				label = strings.TrimRight(string(bs[off+5:off+16]), " \x00")
+			}
+			if label == "NO NAME" {
+				label = ""
+			}
+		}
+	case "ext4":
+		sb := make([]byte, 16)
+		if _, err = r.ReadAt(sb, 1024+120); err == nil {
+			label = strings.TrimRight(string(sb), "\x00")
+		}
+	}
+	return fstype, label, err
+}

@@ -1,0 +1,83 @@
+// Package datasource finds a host's user-data: on a volume (NoCloud's
+// cidata, OpenStack's config-2), in QEMU's fw_cfg, on the state partition,
+// at a URL from the kernel command line, or from a cloud's metadata service
+// (EC2 IMDSv2 and v1, OpenStack, GCE). Sources are tried in a configurable
+// order, each with a timeout; the first that has user-data wins.
+package datasource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ErrNotFound means a source is not present on this host (no volume, no
+// metadata service answering): the next one is tried.
+var ErrNotFound = errors.New("not present")
+
+// Data is what a source provides.
+type Data struct {
+	Source     string // the source's name, e.g. nocloud
+	UserData   []byte // nil when the source has none
+	InstanceID string
+	Hostname   string
+	PublicKeys []string
+}
+
+// Source is one datasource.
+type Source interface {
+	Name() string
+	// Network says whether the source needs the network up.
+	Network() bool
+	// Fetch returns the source's data, or ErrNotFound.
+	Fetch(ctx context.Context) (*Data, error)
+}
+
+// Attempt is what trying one source gave, for hostctl config status.
+type Attempt struct {
+	Source string
+	Err    error
+	Took   time.Duration
+}
+
+// First tries sources in order, each for at most timeout, and returns the
+// first that has data, with the attempts made.
+func First(ctx context.Context, sources []Source, timeout time.Duration) (*Data, []Attempt) {
+	var attempts []Attempt
+	for _, s := range sources {
+		start := time.Now()
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		d, err := s.Fetch(sctx)
+		cancel()
+		if err == nil && d == nil {
+			err = ErrNotFound
+		}
+		if err != nil && sctx.Err() != nil && !errors.Is(err, ErrNotFound) {
+			err = fmt.Errorf("%w: no answer in %s", ErrNotFound, timeout)
+		}
+		attempts = append(attempts, Attempt{Source: s.Name(), Err: err, Took: time.Since(start)})
+		if err == nil {
+			d.Source = s.Name()
+			return d, attempts
+		}
+	}
+	return nil, attempts
+}
+
+// ParseNoCloudCmdline reads ds=nocloud;s=URL (or nocloud-net) from a kernel
+// command line flag value.
+func ParseNoCloudCmdline(v string) (seed string, ok bool) {
+	parts := strings.Split(v, ";")
+	if len(parts) == 0 || (parts[0] != "nocloud" && parts[0] != "nocloud-net") {
+		return "", false
+	}
+	for _, p := range parts[1:] {
+		k, val, _ := strings.Cut(p, "=")
+		if k == "s" || k == "seedfrom" {
+			return val, true
+		}
+	}
+	return "", false
+}

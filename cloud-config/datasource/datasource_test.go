@@ -1,0 +1,179 @@
+package datasource
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl k"
+
+// imds serves EC2 metadata; v2 requires the token when tokens are on.
+func imds(t *testing.T, v2 bool, userData string) *httptest.Server {
+	const token = "tok-123"
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/latest/api/token" {
+			if !v2 || r.Method != http.MethodPut || r.Header.Get("X-aws-ec2-metadata-token-ttl-seconds") == "" {
+				http.Error(w, "forbidden", http.StatusForbidden)
+				return
+			}
+			w.Write([]byte(token))
+			return
+		}
+		if v2 && r.Header.Get("X-aws-ec2-metadata-token") != token {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		switch r.URL.Path {
+		case "/latest/meta-data/instance-id":
+			w.Write([]byte("i-0abc"))
+		case "/latest/meta-data/local-hostname":
+			w.Write([]byte("ip-10-0-0-5"))
+		case "/latest/meta-data/public-keys/0/openssh-key":
+			w.Write([]byte(key + "\n"))
+		case "/latest/user-data":
+			if userData == "" {
+				http.NotFound(w, r)
+				return
+			}
+			w.Write([]byte(userData))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+}
+
+func TestEC2(t *testing.T) {
+	for _, v2 := range []bool{true, false} {
+		srv := imds(t, v2, "#cloud-config\nhostname: ec2\n")
+		d, err := (&EC2{URL: srv.URL}).Fetch(context.Background())
+		srv.Close()
+		if err != nil {
+			t.Fatalf("v2=%v: %v", v2, err)
+		}
+		want := &Data{InstanceID: "i-0abc", Hostname: "ip-10-0-0-5", PublicKeys: []string{key}, UserData: []byte("#cloud-config\nhostname: ec2\n")}
+		if diff := cmp.Diff(want, d); diff != "" {
+			t.Errorf("v2=%v (-want +got)\n%s", v2, diff)
+		}
+	}
+	srv := imds(t, true, "")
+	d, err := (&EC2{URL: srv.URL}).Fetch(context.Background())
+	srv.Close()
+	if err != nil || d.UserData != nil {
+		t.Errorf("no user-data: %v %q", err, d.UserData)
+	}
+}
+
+func TestOpenStackAndGCE(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/openstack/latest/meta_data.json":
+			w.Write([]byte(`{"uuid":"u-1","hostname":"os1","public_keys":{"mykey":"` + key + `"}}`))
+		case "/openstack/latest/user_data":
+			w.Write([]byte("#cloud-config\nhostname: os\n"))
+		case "/computeMetadata/v1/instance/id", "/computeMetadata/v1/instance/hostname", "/computeMetadata/v1/instance/attributes/ssh-keys", "/computeMetadata/v1/instance/attributes/user-data":
+			if r.Header.Get("Metadata-Flavor") != "Google" {
+				http.Error(w, "missing header", http.StatusForbidden)
+				return
+			}
+			w.Header().Set("Metadata-Flavor", "Google")
+			w.Write([]byte(map[string]string{
+				"/computeMetadata/v1/instance/id":                   "4242",
+				"/computeMetadata/v1/instance/hostname":             "gce1.c.project.internal",
+				"/computeMetadata/v1/instance/attributes/ssh-keys":  "ops:" + key + "\n",
+				"/computeMetadata/v1/instance/attributes/user-data": "#cloud-config\nhostname: gce\n",
+			}[r.URL.Path]))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	d, err := (&OpenStack{URL: srv.URL}).Fetch(context.Background())
+	if err != nil || d.InstanceID != "u-1" || d.Hostname != "os1" || string(d.UserData) != "#cloud-config\nhostname: os\n" || d.PublicKeys[0] != key {
+		t.Errorf("openstack: %+v %v", d, err)
+	}
+	d, err = (&GCE{URL: srv.URL}).Fetch(context.Background())
+	if err != nil || d.InstanceID != "4242" || d.Hostname != "gce1" || string(d.UserData) != "#cloud-config\nhostname: gce\n" || d.PublicKeys[0] != key {
+		t.Errorf("gce: %+v %v", d, err)
+	}
+	// EC2 on a server that is not EC2's: not found, not an error to stop on.
+	if _, err := (&EC2{URL: srv.URL}).Fetch(context.Background()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ec2 on openstack: %v", err)
+	}
+}
+
+func TestFirstTriesInOrderWithTimeouts(t *testing.T) {
+	// A black hole: accepts connections, never answers.
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer slow.Close()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ud"), []byte("#cloud-config\nhostname: file\n"), 0o644)
+	start := time.Now()
+	d, attempts := First(context.Background(), []Source{
+		File{SourceName: "fwcfg", Path: filepath.Join(dir, "absent")},
+		&EC2{URL: slow.URL},
+		File{SourceName: "state", Path: filepath.Join(dir, "ud")},
+	}, 300*time.Millisecond)
+	if d == nil || d.Source != "state" || !strings.Contains(string(d.UserData), "hostname: file") {
+		t.Fatalf("got %+v", d)
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Errorf("a silent source held boot for %s", time.Since(start))
+	}
+	var names []string
+	for _, a := range attempts {
+		names = append(names, a.Source)
+		if a.Source != "state" && !errors.Is(a.Err, ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound", a.Source, a.Err)
+		}
+	}
+	if diff := cmp.Diff([]string{"fwcfg", "ec2", "state"}, names); diff != "" {
+		t.Errorf("order (-want +got)\n%s", diff)
+	}
+}
+
+func TestSeedFolders(t *testing.T) {
+	nc := t.TempDir()
+	os.WriteFile(filepath.Join(nc, "user-data"), []byte("#cloud-config\n"), 0o644)
+	os.WriteFile(filepath.Join(nc, "meta-data"), []byte("instance-id: iid-1\nlocal-hostname: nc1\n"), 0o644)
+	d, err := readNoCloud(nc)
+	if err != nil || d.InstanceID != "iid-1" || d.Hostname != "nc1" {
+		t.Errorf("nocloud: %+v %v", d, err)
+	}
+	if _, err := readNoCloud(t.TempDir()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("empty seed: %v", err)
+	}
+	cd := t.TempDir()
+	os.MkdirAll(filepath.Join(cd, "openstack/latest"), 0o755)
+	os.WriteFile(filepath.Join(cd, "openstack/latest/meta_data.json"), []byte(`{"uuid":"cd-1","name":"drive"}`), 0o644)
+	os.WriteFile(filepath.Join(cd, "openstack/latest/user_data"), []byte("#!/bin/sh\n"), 0o644)
+	d, err = readConfigDrive(cd)
+	if err != nil || d.InstanceID != "cd-1" || d.Hostname != "drive" || string(d.UserData) != "#!/bin/sh\n" {
+		t.Errorf("configdrive: %+v %v", d, err)
+	}
+	os.WriteFile(filepath.Join(cd, "openstack/latest/meta_data.json"), []byte(`{bad`), 0o644)
+	if _, err := readConfigDrive(cd); err == nil || !strings.Contains(err.Error(), "meta_data.json") {
+		t.Errorf("bad json: %v", err)
+	}
+}
+
+func TestNoCloudCmdline(t *testing.T) {
+	for in, want := range map[string]string{"nocloud;s=http://10.0.2.2:8000/": "http://10.0.2.2:8000/", "nocloud-net;seedfrom=http://x/": "http://x/"} {
+		if got, ok := ParseNoCloudCmdline(in); !ok || got != want {
+			t.Errorf("%q → %q %v", in, got, ok)
+		}
+	}
+	if _, ok := ParseNoCloudCmdline("ec2"); ok {
+		t.Error("ec2 parsed as nocloud")
+	}
+}

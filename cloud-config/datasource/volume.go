@@ -1,0 +1,89 @@
+package datasource
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/berth-os/berth/init/mounts"
+	"golang.org/x/sys/unix"
+)
+
+// Volume is a datasource on a labelled filesystem: NoCloud's cidata, or
+// OpenStack's config-2 (ISO 9660 or vfat).
+type Volume struct {
+	SourceName string
+	Labels     []string // accepted labels, compared without case
+	Read       func(dir string) (*Data, error)
+	// Sysfs and Dev root the block device scan (/sys and /dev on a host).
+	Sysfs, Dev string
+	// Wait is how long to wait for the volume to appear (devices are still
+	// probing early in boot).
+	Wait time.Duration
+}
+
+// NoCloud is the cidata volume.
+func NoCloud() *Volume {
+	return &Volume{SourceName: "nocloud", Labels: []string{"cidata"}, Read: readNoCloud, Sysfs: "/sys", Dev: "/dev", Wait: time.Second}
+}
+
+// ConfigDrive is the config-2 volume.
+func ConfigDrive() *Volume {
+	return &Volume{SourceName: "configdrive", Labels: []string{"config-2"}, Read: readConfigDrive, Sysfs: "/sys", Dev: "/dev", Wait: time.Second}
+}
+
+func (v *Volume) Name() string  { return v.SourceName }
+func (v *Volume) Network() bool { return false }
+
+// Find returns the device holding a filesystem with one of the labels.
+func (v *Volume) Find() (dev, fstype string, err error) {
+	devs, err := mounts.BlockDevices(v.Sysfs, v.Dev)
+	if err != nil {
+		return "", "", err
+	}
+	for _, d := range devs {
+		f, err := os.Open(d.Dev)
+		if err != nil {
+			continue
+		}
+		typ, label, err := mounts.Label(f)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		for _, want := range v.Labels {
+			if strings.EqualFold(label, want) && (typ == "iso9660" || typ == "vfat") {
+				return d.Dev, typ, nil
+			}
+		}
+	}
+	return "", "", fmt.Errorf("%w: no filesystem labelled %s", ErrNotFound, strings.Join(v.Labels, " or "))
+}
+
+// Fetch mounts the volume read-only on a temporary folder and reads it.
+func (v *Volume) Fetch(ctx context.Context) (*Data, error) {
+	deadline := time.Now().Add(v.Wait)
+	var dev, typ string
+	var err error
+	for {
+		if dev, typ, err = v.Find(); err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("/run", "berth-ds-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(dir)
+	if err := unix.Mount(dev, dir, typ, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return nil, fmt.Errorf("mount %s (%s) on %s: %w", dev, typ, dir, err)
+	}
+	defer unix.Unmount(dir, 0)
+	return v.Read(dir)
+}
