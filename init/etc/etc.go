@@ -27,6 +27,99 @@ type Config struct {
 	ResolvConf string
 	// SSHKeyDir holds the persistent host keys.
 	SSHKeyDir string
+	// Users are accounts besides root, from cloud-config.
+	Users []User
+	// RootPasswd is root's crypt(3) hash; "" keeps root's password locked.
+	RootPasswd string
+	// SSH settings: port (22 when 0), listen address ("" for all), and
+	// whether password logins are allowed (off by default: keys only).
+	SSHPort      int
+	SSHListen    string
+	SSHPasswords bool
+}
+
+// User is an account in /etc/passwd, /etc/shadow and /etc/group.
+type User struct {
+	Name   string
+	UID    int
+	Gecos  string
+	Home   string
+	Shell  string
+	Groups []string // supplementary groups (made when missing)
+	Passwd string   // crypt(3) hash; "" or "!" locks the password
+}
+
+// baseGroups are the groups every Berth host has, by name and gid.
+var baseGroups = []struct {
+	name string
+	gid  int
+}{
+	{"root", 0}, {"tty", 5}, {"disk", 6}, {"lp", 7}, {"kmem", 15}, {"dialout", 20}, {"cdrom", 24},
+	{"floppy", 25}, {"tape", 26}, {"audio", 29}, {"video", 44}, {"utmp", 43}, {"input", 101},
+	{"kvm", 102}, {"render", 103}, {"sgx", 106}, {"docker", 999}, {"nogroup", 65534},
+}
+
+// accounts renders passwd, shadow and group.
+func accounts(c Config) (passwd, shadow, group string) {
+	var pw, sh, gr strings.Builder
+	rootHash := c.RootPasswd
+	if rootHash == "" {
+		rootHash = "*"
+	}
+	pw.WriteString("root:x:0:0:root:/root:/bin/sh\n")
+	pw.WriteString("sshd:x:100:65534:sshd privilege separation:/run/sshd:/usr/sbin/nologin\n")
+	pw.WriteString("nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+	fmt.Fprintf(&sh, "root:%s:19000:0:99999:7:::\nsshd:!:19000::::::\nnobody:!:19000::::::\n", rootHash)
+	members := map[string][]string{}
+	gids := map[string]int{}
+	for _, g := range baseGroups {
+		gids[g.name] = g.gid
+	}
+	nextGID := 1000
+	// Each user has a group of its own name and id; supplementary groups
+	// that do not exist yet get free ids after those.
+	for _, u := range c.Users {
+		if _, ok := gids[u.Name]; !ok {
+			gids[u.Name] = u.UID
+		}
+	}
+	for _, u := range c.Users {
+		for _, g := range u.Groups {
+			if _, ok := gids[g]; !ok {
+				for taken(gids, nextGID) {
+					nextGID++
+				}
+				gids[g] = nextGID
+			}
+			members[g] = append(members[g], u.Name)
+		}
+	}
+	for _, u := range c.Users {
+		hash := u.Passwd
+		if hash == "" {
+			hash = "!"
+		}
+		fmt.Fprintf(&pw, "%s:x:%d:%d:%s:%s:%s\n", u.Name, u.UID, gids[u.Name], u.Gecos, u.Home, u.Shell)
+		fmt.Fprintf(&sh, "%s:%s:19000:0:99999:7:::\n", u.Name, hash)
+	}
+	names := make([]string, 0, len(gids))
+	for n := range gids {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return gids[names[i]] < gids[names[j]] || gids[names[i]] == gids[names[j]] && names[i] < names[j] })
+	for _, n := range names {
+		fmt.Fprintf(&gr, "%s:x:%d:%s\n", n, gids[n], strings.Join(members[n], ","))
+	}
+	return pw.String(), sh.String(), gr.String()
+}
+
+func taken(gids map[string]int, gid int) bool {
+	for _, g := range gids {
+		if g == gid {
+			return true
+		}
+	}
+	return false
 }
 
 // File is one generated file.
@@ -39,15 +132,15 @@ type File struct {
 
 // Files returns the generated files, sorted by path.
 func Files(c Config) []File {
+	passwd, shadow, group := accounts(c)
 	fs := []File{
 		{Path: "hostname", Mode: 0o644, Content: c.Hostname + "\n"},
 		{Path: "hosts", Mode: 0o644, Content: fmt.Sprintf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n", c.Hostname)},
-		{Path: "passwd", Mode: 0o644, Content: "root:x:0:0:root:/root:/bin/sh\n" +
-			"sshd:x:100:65534:sshd privilege separation:/run/sshd:/usr/sbin/nologin\n" +
-			"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
-		{Path: "group", Mode: 0o644, Content: "root:x:0:\ntty:x:5:\ndisk:x:6:\nlp:x:7:\nkmem:x:15:\ndialout:x:20:\ncdrom:x:24:\nfloppy:x:25:\ntape:x:26:\naudio:x:29:\nvideo:x:44:\nutmp:x:43:\ninput:x:101:\nkvm:x:102:\nrender:x:103:\nsgx:x:106:\nnogroup:x:65534:\n"},
-		// Root has no password: consoles need berth.autologin or keys (cloud-config).
-		{Path: "shadow", Mode: 0o600, Content: "root:*:19000:0:99999:7:::\nsshd:!:19000::::::\nnobody:!:19000::::::\n"},
+		{Path: "passwd", Mode: 0o644, Content: passwd},
+		{Path: "group", Mode: 0o644, Content: group},
+		// Root has no password unless cloud-config gives a hash: consoles
+		// need berth.autologin, ssh needs a key.
+		{Path: "shadow", Mode: 0o600, Content: shadow},
 		{Path: "shells", Mode: 0o644, Content: "/bin/sh\n/bin/ash\n"},
 		{Path: "os-release", Mode: 0o644, Content: fmt.Sprintf("NAME=Berth\nID=berth\nVERSION_ID=%s\nPRETTY_NAME=\"Berth %s\"\nHOME_URL=\"https://github.com/berth-os/berth\"\n", c.Version, c.Version)},
 		{Path: "motd", Mode: 0o644, Content: fmt.Sprintf("Berth %s: an immutable container host. Manage it with hostctl.\n", c.Version)},
@@ -56,22 +149,34 @@ func Files(c Config) []File {
 		{Path: "machine-id", Mode: 0o444, Content: c.MachineID + "\n"},
 		{Path: "mtab", Link: "../proc/self/mounts"},
 		{Path: "resolv.conf", Link: c.ResolvConf},
-		{Path: "ssh/sshd_config", Mode: 0o644, Content: sshdConfig(c.SSHKeyDir)},
+		{Path: "ssh/sshd_config", Mode: 0o644, Content: sshdConfig(c)},
 		{Path: "containerd/config.toml", Mode: 0o644, Content: containerdConfig},
 	}
 	sort.Slice(fs, func(i, j int) bool { return fs[i].Path < fs[j].Path })
 	return fs
 }
 
-func sshdConfig(keyDir string) string {
-	return fmt.Sprintf(`# Rendered by Berth at boot. Keys only: no passwords, no keyboard-interactive.
-Port 22
-HostKey %[1]s/ssh_host_ed25519_key
+func sshdConfig(c Config) string {
+	port := c.SSHPort
+	if port == 0 {
+		port = 22
+	}
+	listen := ""
+	if c.SSHListen != "" {
+		listen = "ListenAddress " + c.SSHListen + "\n"
+	}
+	pw, root := "no", "prohibit-password"
+	if c.SSHPasswords {
+		pw, root = "yes", "yes"
+	}
+	return fmt.Sprintf(`# Rendered by Berth at boot. By default keys only: no passwords, no keyboard-interactive.
+Port %[2]d
+%[3]sHostKey %[1]s/ssh_host_ed25519_key
 HostKey %[1]s/ssh_host_ecdsa_key
 HostKey %[1]s/ssh_host_rsa_key
-PermitRootLogin prohibit-password
+PermitRootLogin %[5]s
 PubkeyAuthentication yes
-PasswordAuthentication no
+PasswordAuthentication %[4]s
 KbdInteractiveAuthentication no
 PermitEmptyPasswords no
 UsePAM no
@@ -81,7 +186,7 @@ X11Forwarding no
 AllowAgentForwarding yes
 ClientAliveInterval 60
 Subsystem sftp /usr/lib/openssh/sftp-server
-`, keyDir)
+`, c.SSHKeyDir, port, listen, pw, root)
 }
 
 // containerdConfig is the system containerd's slim config: no CRI, no NRI,

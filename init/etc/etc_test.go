@@ -59,3 +59,26 @@ func TestMachineIDPersists(t *testing.T) {
 		t.Errorf("machine id changed: %s then %s", a, b)
 	}
 }
+
+func TestAccountsAndSSH(t *testing.T) {
+	c := Config{Hostname: "h", Users: []User{
+		{Name: "ops", UID: 1000, Home: "/home/ops", Shell: "/bin/sh", Groups: []string{"docker", "wheel"}, Passwd: "$6$salt$hash"},
+		{Name: "ci", UID: 1001, Home: "/home/ci", Shell: "/bin/sh", Groups: []string{"wheel"}},
+	}, RootPasswd: "$6$r$h", SSHPort: 2222, SSHListen: "10.0.0.5", SSHPasswords: true}
+	files := map[string]string{}
+	for _, f := range Files(c) {
+		files[f.Path] = f.Content
+	}
+	for file, want := range map[string][]string{
+		"passwd": {"ops:x:1000:1000::/home/ops:/bin/sh\n", "ci:x:1001:1001::/home/ci:/bin/sh\n"},
+		"shadow": {"root:$6$r$h:", "ops:$6$salt$hash:", "ci:!:"},
+		"group":  {"docker:x:999:ops\n", "ops:x:1000:\n", "wheel:x:1002:ops,ci\n"},
+		"ssh/sshd_config": {"Port 2222\nListenAddress 10.0.0.5\n", "PasswordAuthentication yes\n", "PermitRootLogin yes\n"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(files[file], w) {
+				t.Errorf("%s lacks %q:\n%s", file, w, files[file])
+			}
+		}
+	}
+}
