@@ -1,0 +1,358 @@
+// Package apply puts a host configuration into effect: files, keys,
+// kernel settings, mounts and commands. Paths are rooted in Applier.Root
+// and privileged calls go through the Host seam, so the logic is tested
+// without root; PID 1 runs it with Root "/" and the real Host.
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	cloudconfig "github.com/berth-os/berth/cloud-config"
+	"github.com/berth-os/berth/internal/atomicfile"
+	"github.com/berth-os/berth/sysctl"
+)
+
+// Host performs what needs privileges.
+type Host interface {
+	Sethostname(name string) error
+	Modprobe(module string, params []string) error
+	Mount(source, target, fstype, options string) error
+	// Run runs a command (argv, or a shell line through sh -c) with its
+	// output going to out.
+	Run(ctx context.Context, c cloudconfig.Command, env []string, out io.Writer) error
+	Chown(path string, uid, gid int) error
+}
+
+// Applier applies configuration under Root.
+type Applier struct {
+	Root string
+	Host Host
+	// ProcSys is the sysctl root, /proc/sys on a host.
+	ProcSys string
+	Out     io.Writer // command output and notes
+}
+
+func (a *Applier) path(p string) string { return filepath.Join(a.Root, p) }
+
+// UserIDs assigns uids to cloud-config users: a given uid, else 1000 up,
+// skipping taken ones, in the order the users are listed.
+func UserIDs(users []cloudconfig.User) map[string]int {
+	ids := map[string]int{}
+	taken := map[int]bool{}
+	for _, u := range users {
+		if u.UID != nil {
+			ids[u.Name] = *u.UID
+			taken[*u.UID] = true
+		}
+	}
+	next := 1000
+	for _, u := range users {
+		if _, ok := ids[u.Name]; ok {
+			continue
+		}
+		for taken[next] {
+			next++
+		}
+		ids[u.Name] = next
+		taken[next] = true
+	}
+	return ids
+}
+
+// Home is a user's home folder.
+func Home(u cloudconfig.User) string {
+	if u.Homedir != "" {
+		return u.Homedir
+	}
+	return "/home/" + u.Name
+}
+
+// AuthorizedKeys makes sure each user's keys (root's: rootKeys) are in its
+// ~/.ssh/authorized_keys, keeping lines already there (a key added by hand
+// stays; a key from config is never lost to a typo elsewhere).
+func (a *Applier) AuthorizedKeys(rootKeys []string, users []cloudconfig.User) error {
+	var errs []error
+	if len(rootKeys) > 0 {
+		errs = append(errs, a.addKeys("/root", 0, 0, rootKeys))
+	}
+	ids := UserIDs(users)
+	for _, u := range users {
+		home := Home(u)
+		if err := os.MkdirAll(a.path(home), 0o755); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.Host.Chown(a.path(home), ids[u.Name], ids[u.Name])
+		if len(u.SSHAuthorizedKeys) > 0 {
+			errs = append(errs, a.addKeys(home, ids[u.Name], ids[u.Name], u.SSHAuthorizedKeys))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Applier) addKeys(home string, uid, gid int, keys []string) error {
+	dir := a.path(filepath.Join(home, ".ssh"))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	file := filepath.Join(dir, "authorized_keys")
+	old, _ := os.ReadFile(file)
+	have := map[string]bool{}
+	for _, l := range strings.Split(string(old), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			have[keyBody(l)] = true
+		}
+	}
+	out := string(old)
+	if out != "" && !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	added := 0
+	for _, k := range keys {
+		if k = strings.TrimSpace(k); !have[keyBody(k)] {
+			out += k + "\n"
+			have[keyBody(k)] = true
+			added++
+		}
+	}
+	if added == 0 && len(old) > 0 {
+		return nil
+	}
+	if err := atomicfile.Write(file, []byte(out), 0o600); err != nil {
+		return err
+	}
+	a.Host.Chown(dir, uid, gid)
+	a.Host.Chown(file, uid, gid)
+	return nil
+}
+
+// keyBody is a key's type and data, without options or comment.
+func keyBody(line string) string {
+	f := strings.Fields(line)
+	for i := 0; i+1 < len(f); i++ {
+		if strings.HasPrefix(f[i], "ssh-") || strings.HasPrefix(f[i], "ecdsa-") || strings.HasPrefix(f[i], "sk-") {
+			return f[i] + " " + f[i+1]
+		}
+	}
+	return line
+}
+
+// WriteFiles writes the write_files entries whose defer flag is deferred.
+func (a *Applier) WriteFiles(files []cloudconfig.WriteFile, deferred bool, users []cloudconfig.User) error {
+	var errs []error
+	ids := UserIDs(users)
+	for i, f := range files {
+		if f.Defer != deferred {
+			continue
+		}
+		data, err := cloudconfig.DecodeContent(f.Content, f.Encoding)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("write_files[%d] %s: %w", i, f.Path, err))
+			continue
+		}
+		mode := os.FileMode(f.Permissions)
+		if mode == 0 {
+			mode = 0o644
+		}
+		p := a.path(f.Path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			errs = append(errs, fmt.Errorf("write_files[%d] %s: %w", i, f.Path, err))
+			continue
+		}
+		if f.Append {
+			old, _ := os.ReadFile(p)
+			data = append(old, data...)
+		}
+		if err := atomicfile.Write(p, data, mode); err != nil {
+			errs = append(errs, fmt.Errorf("write_files[%d]: %w", i, err))
+			continue
+		}
+		if f.Owner != "" {
+			uid, gid, err := owner(f.Owner, ids)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("write_files[%d] %s: %w", i, f.Path, err))
+				continue
+			}
+			a.Host.Chown(p, uid, gid)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func owner(s string, ids map[string]int) (int, int, error) {
+	u, g, _ := strings.Cut(s, ":")
+	lookup := func(name string) (int, bool) {
+		if name == "root" {
+			return 0, true
+		}
+		if id, ok := ids[name]; ok {
+			return id, true
+		}
+		n, err := strconv.Atoi(name)
+		return n, err == nil
+	}
+	uid, ok := lookup(u)
+	if !ok {
+		return 0, 0, fmt.Errorf("owner %q: no such user", s)
+	}
+	gid := uid
+	if g != "" {
+		if gid, ok = lookup(g); !ok {
+			return 0, 0, fmt.Errorf("owner %q: no such group", s)
+		}
+	}
+	return uid, gid, nil
+}
+
+// Sysctl applies berth.sysctl, in key order.
+func (a *Applier) Sysctl(settings map[string]string) error {
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var s []sysctl.Setting
+	for _, k := range keys {
+		s = append(s, sysctl.Setting{Key: k, Value: settings[k]})
+	}
+	return sysctl.Apply(a.ProcSys, s)
+}
+
+// Modules loads berth.modules ("name param=value...").
+func (a *Applier) Modules(mods []string) error {
+	var errs []error
+	for _, m := range mods {
+		f := strings.Fields(m)
+		if err := a.Host.Modprobe(f[0], f[1:]); err != nil {
+			errs = append(errs, fmt.Errorf("modprobe %s: %w", f[0], err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Timezone points /etc/localtime at the zone (UTC when tz is empty).
+func (a *Applier) Timezone(tz string) error {
+	if tz == "" {
+		tz = "UTC"
+	}
+	zone := filepath.Join("/usr/share/zoneinfo", tz)
+	if _, err := os.Stat(a.path(zone)); err != nil {
+		return fmt.Errorf("timezone %s: not in /usr/share/zoneinfo", tz)
+	}
+	link := a.path("/etc/localtime")
+	os.Remove(link)
+	if err := os.Symlink(zone, link); err != nil {
+		return err
+	}
+	return atomicfile.Write(a.path("/etc/timezone"), []byte(tz+"\n"), 0o644)
+}
+
+// CACerts adds trusted certificates to /etc/ssl/certs/ca-certificates.crt
+// (after the image's bundle, unless remove_defaults).
+func (a *Applier) CACerts(c *cloudconfig.CACerts) error {
+	if c == nil {
+		return nil
+	}
+	bundle := a.path("/etc/ssl/certs/ca-certificates.crt")
+	var out []byte
+	if !c.RemoveDefaults {
+		out, _ = os.ReadFile(a.path("/usr/share/berth/ca-certificates.crt"))
+	}
+	for i, pem := range c.Trusted {
+		p := a.path(fmt.Sprintf("/etc/ssl/certs/berth-%d.pem", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := atomicfile.Write(p, []byte(strings.TrimSpace(pem)+"\n"), 0o644); err != nil {
+			return err
+		}
+		out = append(out, []byte(strings.TrimSpace(pem)+"\n")...)
+	}
+	if err := os.MkdirAll(filepath.Dir(bundle), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(bundle, out, 0o644)
+}
+
+// Mounts mounts the mounts entries; a failing entry is reported and the
+// others go on ("nofail" in spirit: a missing disk must not stop boot).
+func (a *Applier) Mounts(mounts [][]string) error {
+	var errs []error
+	for i, m := range mounts {
+		dev, target := m[0], m[1]
+		if target == "none" || target == "swap" {
+			continue
+		}
+		fstype, opts := "auto", "defaults"
+		if len(m) > 2 && m[2] != "" {
+			fstype = m[2]
+		}
+		if len(m) > 3 && m[3] != "" {
+			opts = m[3]
+		}
+		if err := os.MkdirAll(a.path(target), 0o755); err != nil {
+			errs = append(errs, fmt.Errorf("mounts[%d]: %w", i, err))
+			continue
+		}
+		if err := a.Host.Mount(dev, a.path(target), fstype, opts); err != nil {
+			errs = append(errs, fmt.Errorf("mounts[%d]: mount %s on %s: %w", i, dev, target, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Commands runs bootcmd or runcmd entries in order; a failing one is
+// reported and the next runs.
+func (a *Applier) Commands(ctx context.Context, what string, cmds []cloudconfig.Command, env []string) error {
+	var errs []error
+	for i, c := range cmds {
+		fmt.Fprintf(a.Out, "%s[%d]: %s\n", what, i, c)
+		if err := a.Host.Run(ctx, c, env, a.Out); err != nil {
+			errs = append(errs, fmt.Errorf("%s[%d] (%s): %w", what, i, c, err))
+			fmt.Fprintf(a.Out, "%s[%d]: %v\n", what, i, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Once runs fn the first time it is called for an instance and name, and
+// records that under the state partition, so that runcmd and user-data
+// scripts run once per instance.
+func (a *Applier) Once(instance, name string, fn func() error) (ran bool, err error) {
+	marker := a.path(filepath.Join("/var/lib/berth/config/instances", safe(instance), safe(name)+".done"))
+	if _, err := os.Stat(marker); err == nil {
+		return false, nil
+	}
+	err = fn()
+	if mkErr := os.MkdirAll(filepath.Dir(marker), 0o755); mkErr != nil {
+		return true, errors.Join(err, mkErr)
+	}
+	// Recorded even when it failed: a failing runcmd is reported, not retried
+	// at every boot.
+	status := "ok\n"
+	if err != nil {
+		status = err.Error() + "\n"
+	}
+	return true, errors.Join(err, atomicfile.Write(marker, []byte(status), 0o644))
+}
+
+func safe(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '/' || r == 0 || r == '\\' {
+			return '_'
+		}
+		return r
+	}, s)
+	if s == "" || s == "." || s == ".." {
+		return "_"
+	}
+	return s
+}
