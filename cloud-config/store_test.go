@@ -1,0 +1,70 @@
+package cloudconfig
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestStoreLocal(t *testing.T) {
+	s := Store{Dir: filepath.Join(t.TempDir(), "config")}
+	tr, err := s.Local()
+	if err != nil || len(tr) != 0 {
+		t.Fatalf("empty store: %v %v", tr, err)
+	}
+	if err := s.WriteLocal(map[string]any{"hostname": "one"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteLocal(map[string]any{"hostname": "two"}); err != nil {
+		t.Fatal(err)
+	}
+	// An invalid tree is refused and changes nothing.
+	err = s.WriteLocal(map[string]any{"hostname": "-bad-"})
+	if err == nil || !strings.Contains(err.Error(), "hostname") {
+		t.Errorf("bad write: %v", err)
+	}
+	tr, _ = s.Local()
+	if tr["hostname"] != "two" {
+		t.Errorf("local = %v", tr)
+	}
+	prev, _ := os.ReadFile(filepath.Join(s.Dir, "local.yaml.prev"))
+	if !strings.Contains(string(prev), "hostname: one") {
+		t.Errorf("previous version not kept: %q", prev)
+	}
+	if err := s.SaveUserData("nocloud", []byte("#cloud-config\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.LastUserData("nocloud"); err != nil || string(b) != "#cloud-config\n" {
+		t.Errorf("last user-data %q %v", b, err)
+	}
+	if err := s.SaveUserData("../etc", nil); err == nil {
+		t.Error("a path-like source name was accepted")
+	}
+}
+
+func TestStoredKeys(t *testing.T) {
+	tr := tree(t, "hostname: h\nntp: {servers: [pool.ntp.org]}\nberth:\n  services: {enable: [x]}\n  console: ubuntu\n  sysctl: {a.b: \"1\"}\n")
+	if diff := cmp.Diff([]string{"berth.console", "berth.services", "ntp"}, StoredKeys(tr)); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+}
+
+func TestCmdlineLayer(t *testing.T) {
+	tr, err := CmdlineLayer(map[string]string{"berth.ssh.port": "2222", "berth.slot": "b", "console": "ttyS0", "berth.network.dns.nameservers": "[9.9.9.9]"}, map[string]bool{"berth.slot": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"berth": map[string]any{"ssh": map[string]any{"port": 2222}, "network": map[string]any{"dns": map[string]any{"nameservers": []any{"9.9.9.9"}}}}}
+	if diff := cmp.Diff(want, tr); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+	if _, err := CmdlineLayer(map[string]string{"berth.sssh.port": "1"}, nil); err == nil || !strings.Contains(err.Error(), "berth.sssh: unknown key (did you mean berth.ssh?)") {
+		t.Errorf("typo: %v", err)
+	}
+	if _, err := CmdlineLayer(map[string]string{"berth.ssh.port": "lots"}, nil); err == nil || !strings.Contains(err.Error(), "berth.ssh.port") {
+		t.Errorf("bad value: %v", err)
+	}
+}
