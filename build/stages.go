@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/berth-os/berth/build/cache"
@@ -163,6 +165,14 @@ func rootfs(ctx context.Context, c *cache.Cache, rep progress.Reporter, sets *de
 	if err != nil {
 		return "", err
 	}
+	tz, err := sets.get(ctx, "tzdata")
+	if err != nil {
+		return "", err
+	}
+	certs, err := sets.get(ctx, "certs")
+	if err != nil {
+		return "", err
+	}
 	info := image.Info{Name: p.spec.Name, Hostname: p.spec.Hostname, Sysctl: p.spec.Sysctl, Services: p.spec.Services, Versions: p.versions}
 	infoJSON, _ := json.MarshalIndent(info, "", "  ")
 	// /etc template: the host's packages' /etc, and that of services that
@@ -177,6 +187,7 @@ func rootfs(ctx context.Context, c *cache.Cache, rep progress.Reporter, sets *de
 	}
 	k := cache.NewKey("rootfs", 3).
 		String("host", filepath.Base(host)).String("firmware", filepath.Base(fw)).
+		String("tzdata", filepath.Base(tz)).String("certs", filepath.Base(certs)).
 		String("gobin", filepath.Base(gobinDir)).String("kernel", filepath.Base(kr.Dir)).
 		Bytes("info", infoJSON).String("epoch", fmt.Sprint(p.epoch)).String("compression", p.spec.Compression)
 	for _, d := range defs {
@@ -201,6 +212,19 @@ func rootfs(ctx context.Context, c *cache.Cache, rep progress.Reporter, sets *de
 			return err
 		}
 		if err := t.Merge(fw, "/"); err != nil {
+			return err
+		}
+		if err := t.Merge(filepath.Join(tz, "usr/share/zoneinfo"), "/usr/share/zoneinfo"); err != nil {
+			return err
+		}
+		bundle, err := caBundle(filepath.Join(certs, "usr/share/ca-certificates"))
+		if err != nil {
+			return err
+		}
+		if err := t.File("/usr/share/berth/ca-certificates.crt", bundle, 0o644); err != nil {
+			return err
+		}
+		if err := t.File("/usr/share/berth/etc/ssl/certs/ca-certificates.crt", bundle, 0o644); err != nil {
 			return err
 		}
 		if err := t.Merge(kr.Modules, "/"); err != nil {
@@ -280,4 +304,35 @@ func initramfsContents(gobinDir, bbDir string) initramfs.Contents {
 		Busybox: filepath.Join(bbDir, "usr/bin/busybox"),
 		Applets: []string{"sh", "ls", "cat", "mount", "umount", "dmesg", "blkid", "mkdir", "ps", "reboot", "poweroff", "sleep", "switch_root", "losetup", "find", "grep", "less", "vi"},
 	}
+}
+
+// caBundle concatenates the certificates of the ca-certificates package in
+// name order, as update-ca-certificates would (its postinst never runs).
+func caBundle(dir string) ([]byte, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".crt") {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("CA bundle: %w", err)
+	}
+	sort.Strings(files)
+	var out []byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b...)
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			out = append(out, '\n')
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("CA bundle: no certificates in %s", dir)
+	}
+	return out, nil
 }

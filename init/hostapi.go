@@ -43,7 +43,7 @@ func (h *host) Services() []api.Service {
 }
 
 // logSources are the captured outputs besides the services'.
-var logSources = map[string]bool{"init": true, "containerd": true}
+var logSources = map[string]bool{"init": true, "containerd": true, "cloud-config": true}
 
 func (h *host) HasService(name string) bool {
 	return logSources[name] || (h.sup != nil && h.sup.Has(name))

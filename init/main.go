@@ -49,6 +49,7 @@ type host struct {
 	ctr     *supervise.Containerd
 	ctrProc *os.Process
 	state   stateInfo
+	cfg     *hostConfig
 	stop    chan struct{}
 
 	shutdownOnce sync.Once

@@ -10,7 +10,7 @@ import (
 // The boot order is data; this golden list is the documented order.
 func TestPlanOrder(t *testing.T) {
 	h := &host{}
-	want := []string{"mounts", "state", "etc", "sysctl", "containerd", "services", "ready"}
+	want := []string{"mounts", "state", "config", "etc", "sysctl", "apply", "containerd", "services", "late", "ready"}
 	if diff := cmp.Diff(want, h.plan().Names()); diff != "" {
 		t.Errorf("boot phases (-want +got)\n%s", diff)
 	}
@@ -19,7 +19,7 @@ func TestPlanOrder(t *testing.T) {
 		fatal[p.Name] = p.Fatal
 	}
 	// A missing state partition or a failing service must never stop boot.
-	for _, name := range []string{"state", "sysctl", "services", "ready"} {
+	for _, name := range []string{"state", "config", "sysctl", "apply", "services", "late", "ready"} {
 		if fatal[name] {
 			t.Errorf("phase %s is fatal", name)
 		}

@@ -29,10 +29,13 @@ func (h *host) plan() boot.Plan {
 	return boot.Plan{
 		{Name: "mounts", Fatal: true, Run: h.phaseMounts},
 		{Name: "state", Fatal: false, Run: h.phaseState},
+		{Name: "config", Run: h.phaseConfig},
 		{Name: "etc", Fatal: true, Run: h.phaseEtc},
 		{Name: "sysctl", Run: h.phaseSysctl},
+		{Name: "apply", Run: h.phaseApply},
 		{Name: "containerd", Fatal: true, Run: h.phaseContainerd},
 		{Name: "services", Run: h.phaseServices},
+		{Name: "late", Run: h.phaseLate},
 		{Name: "ready", Run: h.phaseReady},
 	}
 }
@@ -109,20 +112,7 @@ func (h *host) phaseEtc(ctx context.Context) error {
 	if err := unix.Mount("tmpfs", "/etc", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("mount tmpfs on /etc: %w", err)
 	}
-	id, err := etc.MachineID("/var/lib/berth/machine-id")
-	if err != nil {
-		h.logf("machine id: %v", err)
-	}
-	c := etc.Config{
-		Hostname:   h.info.Hostname,
-		MachineID:  id,
-		Version:    h.info.Versions.Berth,
-		ResolvConf: resolvConf,
-		SSHKeyDir:  "/var/lib/berth/ssh",
-	}
-	if c.Hostname == "" {
-		c.Hostname = "berth"
-	}
+	c := h.etcConfig()
 	if err := etc.Render("/etc", etcTmpl, c); err != nil {
 		return err
 	}
@@ -227,7 +217,11 @@ func (h *host) startContainerd() error {
 // (none needs another to be ready first) and the phase ends when each is
 // ready or has failed; the ready line lists them in the image's order.
 func (h *host) phaseServices(ctx context.Context) error {
-	env := []string{"BERTH_AUTOLOGIN=" + h.flags.Autologin()}
+	autologin := h.flags.Autologin()
+	if autologin == "" && h.cfg != nil && h.cfg.merged != nil {
+		autologin = string(h.cfg.merged.Config.Berth.Autologin)
+	}
+	env := []string{"BERTH_AUTOLOGIN=" + autologin}
 	if h.flags.Debug() {
 		env = append(env, "BERTH_DEBUG=1")
 	}
@@ -293,6 +287,7 @@ func (h *host) phaseReady(ctx context.Context) error {
 	fmt.Fprintln(h.cons, line)
 	fmt.Fprintln(h.initLog, line)
 	h.booted.Store(true)
+	h.goSafe("config final", func() { h.final(context.Background()) })
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/internal/qemu"
 	"github.com/spf13/cobra"
 )
@@ -19,6 +20,7 @@ func runCmd(stdout, stderr io.Writer) *cobra.Command {
 		memory, sshPort int
 		uefi, fresh     bool
 		autologin       bool
+		cloudConfig     string
 	)
 	c := &cobra.Command{
 		Use:   "run [DIR]",
@@ -49,6 +51,22 @@ and the VM's state persists from one run to the next (--fresh discards it).`,
 			}
 			if flags != "" {
 				cfg.FwCfg["opt/berth/cmdline"] = flags
+			}
+			if cloudConfig != "" {
+				// Checked here first: a typo is better caught before a boot.
+				data, err := os.ReadFile(cloudConfig)
+				if err != nil {
+					return err
+				}
+				doc, err := cloudconfig.Parse(cloudConfig, data)
+				if err != nil {
+					fmt.Fprintln(stderr, err)
+					return errInvalidConfig
+				}
+				for _, w := range doc.Warnings {
+					fmt.Fprintf(stderr, "warning: %v\n", w)
+				}
+				cfg.FwCfg["opt/berth/user-data"] = string(data)
 			}
 			switch format {
 			case "iso":
@@ -90,6 +108,7 @@ and the VM's state persists from one run to the next (--fresh discards it).`,
 	c.Flags().BoolVar(&fresh, "fresh", false, "discard the VM's disk state from earlier runs")
 	c.Flags().BoolVar(&autologin, "autologin", true, "log root in on the consoles (berth.autologin through fw_cfg)")
 	c.Flags().StringVar(&cmdline, "cmdline", "", "extra berth.* flags, passed through fw_cfg opt/berth/cmdline")
+	c.Flags().StringVar(&cloudConfig, "cloud-config", "", "user-data to give the VM (through fw_cfg opt/berth/user-data)")
 	return c
 }
 

@@ -417,6 +417,25 @@ func (s *Supervisor) List() []api.Service {
 	return out
 }
 
+// Signal sends sig to a running service's main process (e.g. SIGHUP to
+// make it read its configuration again).
+func (s *Supervisor) Signal(name string, sig syscall.Signal) error {
+	s.mu.Lock()
+	st, ok := s.svcs[name]
+	var t Task
+	if ok {
+		t = st.task
+	}
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("service %s: unknown", name)
+	}
+	if t == nil {
+		return fmt.Errorf("service %s: not running", name)
+	}
+	return t.Signal(context.Background(), sig)
+}
+
 // Has says whether a service is known.
 func (s *Supervisor) Has(name string) bool {
 	s.mu.Lock()
