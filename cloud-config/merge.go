@@ -88,6 +88,10 @@ func recordLeaves(from map[string]string, p string, v any, layer string) {
 	}
 }
 
+// MergeInto merges src into dst the way layers merge (maps merge, the rest
+// replaces), copying what it takes.
+func MergeInto(dst, src map[string]any) { mergeTree(dst, src, nil, "") }
+
 // Source says which layer a key's value came from. A map filled by several
 // layers names them all, e.g. "image, local".
 func (m *Merged) Source(key string) (string, error) {

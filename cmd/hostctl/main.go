@@ -4,11 +4,13 @@
 //	hostctl version
 //	hostctl service list [-o table|json]
 //	hostctl logs [-f] [-n LINES] SERVICE
+//	hostctl config get|set|unset|merge|export|validate|status
 //	hostctl reboot | poweroff
 package main
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,6 +29,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	if errors.Is(err, errFailed) {
+		os.Exit(1) // what failed is printed already
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hostctl:", err)
 		os.Exit(1)
@@ -34,14 +39,14 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	root := newRoot(stdout)
+	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	return root.ExecuteContext(ctx)
 }
 
-func newRoot(stdout io.Writer) *cobra.Command {
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	var socket string
 	client := func() *api.Client { return api.NewClient(socket) }
 	root := &cobra.Command{
@@ -107,6 +112,8 @@ func newRoot(stdout io.Writer) *cobra.Command {
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
 	logs.Flags().IntVarP(&tail, "lines", "n", 0, "only the last N lines (0: all kept)")
 	root.AddCommand(logs)
+
+	root.AddCommand(configCmd(client, stdout, stderr))
 
 	root.AddCommand(&cobra.Command{
 		Use:   "reboot",

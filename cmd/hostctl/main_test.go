@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/init/api"
 )
 
@@ -100,5 +104,87 @@ func TestVersionAndLogs(t *testing.T) {
 	out.Reset()
 	if err := run(context.Background(), []string{"--socket", sock, "logs", "udev"}, &out, &errb); err != nil || out.String() != "coldplug settled\n" {
 		t.Errorf("logs %q %v", out.String(), err)
+	}
+}
+
+// configHost is a host with a configuration API backed by a real merge.
+type configHost struct {
+	host
+	local   map[string]any
+	changes []api.ConfigChangeRequest
+}
+
+func (c *configHost) ConfigTree(merged bool) map[string]any {
+	if merged {
+		return map[string]any{"hostname": "from-ds", "berth": map[string]any{"ssh": map[string]any{"port": 22}}}
+	}
+	return c.local
+}
+func (c *configHost) ConfigValue(key string) (api.ConfigValue, error) {
+	if key == "hostname" {
+		return api.ConfigValue{Key: key, Value: "from-ds", Source: "datasource"}, nil
+	}
+	return api.ConfigValue{}, fmt.Errorf("%s: not set", key)
+}
+func (c *configHost) ConfigStatus() cloudconfig.Status {
+	return cloudconfig.Status{Sources: []cloudconfig.SourceStatus{
+		{Layer: "datasource", Name: "nocloud", Used: true, Note: "invalid; the last valid user-data of this datasource is used", Errors: []string{"user-data (nocloud):3: berth.netwrok: unknown key (did you mean berth.network?)"}},
+	}, Stored: []string{"ntp"}}
+}
+func (c *configHost) ConfigChange(req api.ConfigChangeRequest) (api.ConfigChangeResult, error) {
+	c.changes = append(c.changes, req)
+	if req.Key == "bad" {
+		return api.ConfigChangeResult{}, api.BadRequest(errors.New("bad: unknown key"))
+	}
+	return api.ConfigChangeResult{DryRun: req.DryRun, Changes: []api.ConfigChange{{Key: "hostname", Before: "a", After: "b", Effect: "applies live"}}}, nil
+}
+
+func TestConfigVerbs(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	l, err := api.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &configHost{local: map[string]any{"hostname": "b"}}
+	go api.Serve(ctx, l, h)
+	hc := func(args ...string) (string, string, error) {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), append([]string{"--socket", sock}, args...), &out, &errb)
+		return out.String(), errb.String(), err
+	}
+	out, _, err := hc("config", "get", "hostname", "--source")
+	if err != nil || out != "from-ds (from datasource)\n" {
+		t.Errorf("get --source: %q %v", out, err)
+	}
+	out, _, err = hc("config", "set", "hostname", "b", "--dry-run")
+	if err != nil || out != "would change hostname: \"a\" → \"b\" (applies live)\n" || !h.changes[0].DryRun || h.changes[0].Value != "b" {
+		t.Errorf("set --dry-run: %q %v %+v", out, err, h.changes)
+	}
+	if _, _, err := hc("config", "set", "bad", "x"); err == nil || !strings.Contains(err.Error(), "bad: unknown key") {
+		t.Errorf("bad set: %v", err)
+	}
+	out, _, _ = hc("config", "export")
+	if out != "#cloud-config\nhostname: b\n" {
+		t.Errorf("export: %q", out)
+	}
+	out, _, _ = hc("config", "export", "--merged", "-o", "json")
+	if !strings.Contains(out, `"hostname": "from-ds"`) {
+		t.Errorf("export --merged -o json: %q", out)
+	}
+	out, _, err = hc("config", "status")
+	if !errors.Is(err, errFailed) || !strings.Contains(out, "error: user-data (nocloud):3: berth.netwrok") || !strings.Contains(out, "stored, not applied yet: ntp") {
+		t.Errorf("status: %v\n%s", err, out)
+	}
+	f := filepath.Join(t.TempDir(), "m.yaml")
+	os.WriteFile(f, []byte("hostname: m\n"), 0o644)
+	if _, _, err := hc("config", "merge", "-i", f); err != nil || h.changes[len(h.changes)-1].YAML != "hostname: m\n" {
+		t.Errorf("merge: %v %+v", err, h.changes)
+	}
+	os.WriteFile(f, []byte("#cloud-config\nhostnme: m\n"), 0o644)
+	_, errOut, err := hc("config", "validate", "-i", f)
+	if !errors.Is(err, errFailed) || !strings.Contains(errOut, f+":2: hostnme: unknown key (did you mean hostname?)") {
+		t.Errorf("validate: %v %q", err, errOut)
 	}
 }

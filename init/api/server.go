@@ -82,6 +82,9 @@ func Handler(h Host) http.Handler {
 	}
 	mux.HandleFunc("POST /v1/reboot", power(true))
 	mux.HandleFunc("POST /v1/poweroff", power(false))
+	if ch, ok := h.(ConfigHost); ok {
+		configRoutes(mux, ch)
+	}
 	return mux
 }
 

@@ -92,6 +92,9 @@ type svcState struct {
 	ready    chan error // boot waits on the first value
 	notifyCh chan struct{}
 	notifyLn *net.UnixConn
+	// quickRestart: the exit was asked for (Restart); start again without
+	// backoff and without counting a failure.
+	quickRestart bool
 }
 
 // New returns a supervisor using rt.
@@ -277,6 +280,14 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 			msg = fmt.Sprintf("exited after %s: %v", ran.Round(time.Millisecond), exit.Err)
 		}
 		s.opt.Logf("service %s: %s", name, msg)
+		s.mu.Lock()
+		asked := st.quickRestart
+		st.quickRestart = false
+		s.mu.Unlock()
+		if asked {
+			s.set(st, func() { st.restarts++; st.state = api.StateStarting; st.pid = 0; st.task = nil })
+			continue
+		}
 		if ran >= s.opt.StableAfter {
 			failures, backoff = 0, s.opt.MinBackoff
 		}
@@ -434,6 +445,26 @@ func (s *Supervisor) Signal(name string, sig syscall.Signal) error {
 		return fmt.Errorf("service %s: not running", name)
 	}
 	return t.Signal(context.Background(), sig)
+}
+
+// Restart stops a service's task; the supervisor starts it again at once
+// (as after any exit, counting a restart).
+func (s *Supervisor) Restart(ctx context.Context, name string) error {
+	s.mu.Lock()
+	st, ok := s.svcs[name]
+	var t Task
+	if ok {
+		t = st.task
+		st.quickRestart = true
+	}
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("service %s: unknown", name)
+	}
+	if t == nil {
+		return fmt.Errorf("service %s: not running", name)
+	}
+	return t.Signal(ctx, syscall.SIGTERM)
 }
 
 // Has says whether a service is known.

@@ -299,3 +299,32 @@ func TestStartAllWaitsForEachInOrder(t *testing.T) {
 	}
 	s.StopAll()
 }
+
+func TestRestartStartsAgainAtOnce(t *testing.T) {
+	rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) { runUntilSignal(t) }}
+	opt := testOptions(t)
+	opt.MinBackoff = time.Hour // a backoff would hang the test
+	s := New(rt, opt)
+	if err := s.Start(context.Background(), Service{Name: "console", Spec: &specs.Spec{Process: &specs.Process{}}}); err != nil {
+		t.Fatal(err)
+	}
+	first := s.List()[0].PID
+	if err := s.Restart(context.Background(), "console"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		l := s.List()[0]
+		if l.State == api.StateRunning && l.PID != first && l.Restarts == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not restarted: %+v", l)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Restart(context.Background(), "nope"); err == nil {
+		t.Error("restart of an unknown service")
+	}
+	s.StopAll()
+}
