@@ -77,6 +77,10 @@ func TestParseErrors(t *testing.T) {
 			`u (x):8: berth.sysctl."net..x": "net..x" is not a sysctl name such as net.ipv4.ip_forward`,
 			`u (x):9: berth.ssh.port: expected 1 to 65535, got 70000`,
 		}},
+		{"links that cannot go together", "#cloud-config\nberth:\n  network:\n    interfaces:\n      eth0: {bond: x0}\n      eth1:\n        bridge: x0\n      bond0:\n        bond_opts: {mode: fastest}\n", []string{
+			`u (x):9: berth.network.interfaces.bond0.bond_opts.mode: "fastest" is not a valid mode`,
+			`u (x):7: berth.network.interfaces.eth1.bridge: x0 is a bond (interfaces.eth0.bond)`,
+		}},
 		{"decode and validation errors together", "#cloud-config\nwrite_files:\n  - path: usr/x\n  - {path: /etc/z, permissions: '0999'}\nusers:\n  - name: [a]\n", []string{
 			`u (x):4: write_files[1].permissions: expected a file mode in octal such as '0644', got "0999"`,
 			`u (x):6: users[0].name: expected a string, got a list`,

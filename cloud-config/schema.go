@@ -1,5 +1,7 @@
 package cloudconfig
 
+import "encoding/json"
+
 // Config is one layer of configuration, or the merged result.
 //
 // The effect tag says what a change of the key takes; a field without one
@@ -119,6 +121,15 @@ type Interface struct {
 	Bond        string            `yaml:"bond,omitempty"`
 	BondOpts    map[string]string `yaml:"bond_opts,omitempty"`
 	Bridge      string            `yaml:"bridge,omitempty"`
+}
+
+// ServiceJSON is berth.network as PID 1 writes it for the network service
+// (see package netconfig).
+func (n Network) ServiceJSON() ([]byte, error) {
+	return json.MarshalIndent(struct {
+		Interfaces map[string]Interface `json:"interfaces,omitempty"`
+		DNS        DNS                  `json:"dns"`
+	}{n.Interfaces, n.DNS}, "", "  ")
 }
 
 // DNS is berth.network.dns.

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/berth-os/berth/internal/netconfig"
 	"github.com/berth-os/berth/internal/strictyaml"
 )
 
@@ -22,8 +23,6 @@ var (
 	hostLabelRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 	userRe      = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 	hashRe      = regexp.MustCompile(`^(\$(1|2[abxy]?|5|6|y|gy|7)\$\S+|[!*]\S*)$`)
-	ifaceRe     = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,15}$`)
-	macRe       = regexp.MustCompile(`^mac=([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$`)
 	moduleRe    = regexp.MustCompile(`^[A-Za-z0-9_-]+( [A-Za-z0-9_.-]+=\S+)*$`)
 	tzRe        = regexp.MustCompile(`^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`)
 	envRe       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -231,52 +230,17 @@ func (v *validator) command(p string, c Command) {
 }
 
 func (v *validator) berth(b *Berth) {
-	for name, iface := range b.Network.Interfaces {
-		p := strictyaml.Join("berth.network.interfaces", name)
-		if !ifaceRe.MatchString(name) && !macRe.MatchString(name) {
-			v.bad(p, "%q is not an interface name or mac=<address>", name)
+	// berth.network is checked as the network service checks it, so that
+	// what validates here is what the service takes.
+	if data, err := b.Network.ServiceJSON(); err != nil {
+		v.bad("berth.network", "%v", err)
+	} else if _, _, err := netconfig.Parse(data); err != nil {
+		fes := netconfig.FieldErrors(err)
+		for _, fe := range fes {
+			v.bad("berth.network."+fe.Path, "%s", fe.Msg)
 		}
-		for i, a := range iface.Addresses {
-			if _, err := netip.ParsePrefix(a); err != nil {
-				v.bad(fmt.Sprintf("%s.addresses[%d]", p, i), "%q is not an address with a prefix length such as 192.168.1.10/24", a)
-			}
-		}
-		if g := iface.Gateway; g != "" {
-			if ip, err := netip.ParseAddr(g); err != nil || !ip.Is4() {
-				v.bad(p+".gateway", "%q is not an IPv4 address", g)
-			}
-		}
-		if g := iface.GatewayIPv6; g != "" {
-			if ip, err := netip.ParseAddr(g); err != nil || !ip.Is6() {
-				v.bad(p+".gateway_ipv6", "%q is not an IPv6 address", g)
-			}
-		}
-		if iface.MTU != 0 && (iface.MTU < 68 || iface.MTU > 65535) {
-			v.bad(p+".mtu", "expected 68 to 65535, got %d", iface.MTU)
-		}
-		for i, id := range iface.VLANs {
-			if id < 1 || id > 4094 {
-				v.bad(fmt.Sprintf("%s.vlans[%d]", p, i), "expected a VLAN id 1 to 4094, got %d", id)
-			}
-		}
-		if iface.Bond != "" && !ifaceRe.MatchString(iface.Bond) {
-			v.bad(p+".bond", "%q is not an interface name", iface.Bond)
-		}
-		if iface.Bridge != "" && !ifaceRe.MatchString(iface.Bridge) {
-			v.bad(p+".bridge", "%q is not an interface name", iface.Bridge)
-		}
-		if iface.DHCP != nil && *iface.DHCP && len(iface.Addresses) > 0 {
-			v.bad(p+".dhcp", "dhcp and static addresses together: choose one")
-		}
-	}
-	for i, ns := range b.Network.DNS.Nameservers {
-		if _, err := netip.ParseAddr(ns); err != nil {
-			v.bad(fmt.Sprintf("berth.network.dns.nameservers[%d]", i), "%q is not an IP address", ns)
-		}
-	}
-	for i, s := range b.Network.DNS.Search {
-		if !validHostname(s, true) {
-			v.bad(fmt.Sprintf("berth.network.dns.search[%d]", i), "%q is not a domain name", s)
+		if len(fes) == 0 {
+			v.bad("berth.network", "%v", err)
 		}
 	}
 	for k := range b.Sysctl {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -342,10 +341,7 @@ func (h *host) recordApply(errs []error) error {
 const networkConfigPath = "/run/berth/network/config.json"
 
 func writeNetworkConfig(n cloudconfig.Network) error {
-	b, err := json.MarshalIndent(struct {
-		Interfaces map[string]cloudconfig.Interface `json:"interfaces,omitempty"`
-		DNS        cloudconfig.DNS                  `json:"dns"`
-	}{n.Interfaces, n.DNS}, "", "  ")
+	b, err := n.ServiceJSON()
 	if err != nil {
 		return err
 	}

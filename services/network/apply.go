@@ -6,15 +6,23 @@ import (
 )
 
 // linkConfigurer is the seam between the service and the kernel: the few
-// changes it makes to a link. netlinkConfigurer is the real one; tests use a
-// recorder. Deleting something that is already gone is not an error.
+// changes it makes to links. netlinkConfigurer is the real one; tests use a
+// recorder. Deleting something that is already gone is not an error, nor is
+// making a link that is already there.
 type linkConfigurer interface {
 	// SetLink sets the link up and, if mtu > 0, its MTU.
 	SetLink(link string, mtu int) error
 	ReplaceAddr(link string, a address) error
 	DeleteAddr(link string, a address) error
+	// ReplaceRoute and DeleteRoute take IPv4 and IPv6 routes.
 	ReplaceRoute(link string, r route) error
 	DeleteRoute(link string, r route) error
+	// AddLink makes a VLAN, bond or bridge.
+	AddLink(spec linkSpec) error
+	DeleteLink(link string) error
+	// SetMaster enslaves link to the bond or bridge master, or with
+	// master "" frees it from any.
+	SetMaster(link, master string) error
 }
 
 // apply moves link from the configuration of its old lease (nil: none) to

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,4 +138,69 @@ func (r *recorder) ReplaceRoute(link string, rt route) error {
 
 func (r *recorder) DeleteRoute(link string, rt route) error {
 	return r.do(fmt.Sprintf("delete %s route %s", link, rt))
+}
+
+func (r *recorder) AddLink(spec linkSpec) error {
+	return r.do(fmt.Sprintf("add %s %s", spec.Name, spec))
+}
+
+func (r *recorder) DeleteLink(link string) error {
+	return r.do(fmt.Sprintf("delete link %s", link))
+}
+
+func (r *recorder) SetMaster(link, master string) error {
+	if master == "" {
+		return r.do(fmt.Sprintf("set %s nomaster", link))
+	}
+	return r.do(fmt.Sprintf("set %s master %s", link, master))
+}
+
+// writeConfig writes the service's configuration file atomically, as PID 1
+// does.
+func (h *harness) writeConfig(config string) {
+	h.t.Helper()
+	tmp := h.config + ".tmp"
+	if err := os.WriteFile(tmp, []byte(config), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, h.config); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// reconfigure writes a configuration and has the service read it again,
+// as PID 1 does with SIGHUP.
+func (h *harness) reconfigure(config string) {
+	h.t.Helper()
+	h.writeConfig(config)
+	select {
+	case h.reload <- struct{}{}:
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("service does not take reloads")
+	}
+}
+
+// waitLog waits for the log to hold every line of want.
+func (h *harness) waitLog(want ...string) {
+	h.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if logHasAll(h.logs.String(), want) {
+			return
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(h.logs.String(), w+"\n") {
+			h.t.Errorf("log lacks %q", w)
+		}
+	}
+	h.t.Fatalf("log:\n%s", h.logs)
+}
+
+func logHasAll(log string, want []string) bool {
+	for _, w := range want {
+		if !strings.Contains(log, w+"\n") {
+			return false
+		}
+	}
+	return true
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/berth-os/berth/internal/netconfig"
 )
 
 // linkConfig is what one DHCPv4 lease asks of its link and of the resolver.
@@ -26,12 +28,15 @@ type linkConfig struct {
 	Lease, T1, T2 time.Duration
 }
 
-// route is one IPv4 route of a lease.
+// route is one route of a lease (IPv4) or of the configuration.
 type route struct {
 	Dst    netip.Prefix
 	Gw     netip.Addr // invalid: the destination is on-link
-	Src    netip.Addr // preferred source: the leased address
+	Src    netip.Addr // preferred source: the leased address; invalid: none
 	Metric int
+	// Static marks a route of the configuration (protocol static), not
+	// of a lease (protocol dhcp).
+	Static bool
 }
 
 func (r route) String() string {
@@ -39,7 +44,14 @@ func (r route) String() string {
 	if r.Gw.IsValid() {
 		s += " via " + r.Gw.String()
 	}
-	return fmt.Sprintf("%s src %s metric %d", s, r.Src, r.Metric)
+	if r.Src.IsValid() {
+		s += " src " + r.Src.String()
+	}
+	s += fmt.Sprintf(" metric %d", r.Metric)
+	if r.Static {
+		s += " static"
+	}
+	return s
 }
 
 // address is one address to put on a link. A zero Lifetime is forever.
@@ -120,7 +132,7 @@ func configFromACK(ack *dhcpv4.DHCPv4, metric int) (linkConfig, error) {
 	}
 	for _, s := range search {
 		s = strings.TrimSuffix(s, ".")
-		if validDomain(s) && !slices.Contains(c.Search, s) {
+		if netconfig.ValidDomain(s) && !slices.Contains(c.Search, s) {
 			c.Search = append(c.Search, s)
 		}
 	}
@@ -176,28 +188,6 @@ func routesOf(ack *dhcpv4.DHCPv4, local netip.Prefix, metric int) []route {
 		return 0
 	})
 	return all
-}
-
-// validDomain accepts what may stand in a resolv.conf search line: dotted
-// labels of letters, digits, hyphens and underscores. Anything else from a
-// server (spaces, newlines) could inject resolver options, so it is dropped.
-func validDomain(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(s, ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for _, r := range label {
-			switch {
-			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
-			default:
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func addr4(ip net.IP) (netip.Addr, bool) {

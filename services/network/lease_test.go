@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/berth-os/berth/internal/netconfig"
+
 	"net"
 	"net/netip"
 	"testing"
@@ -202,8 +204,8 @@ func TestValidDomain(t *testing.T) {
 		string(make([]byte, 254)): false,
 	}
 	for in, want := range tests {
-		if got := validDomain(in); got != want {
-			t.Errorf("validDomain(%q) = %v, want %v", in, got, want)
+		if got := netconfig.ValidDomain(in); got != want {
+			t.Errorf("netconfig.ValidDomain(%q) = %v, want %v", in, got, want)
 		}
 	}
 }

@@ -1,10 +1,13 @@
-// Command network is the Berth network service: it gives the host its IPv4
+// Command network is the Berth network service: it gives the host its
 // connectivity. It runs as a system container in the host network namespace,
-// brings up loopback, runs a DHCPv4 client on every ethernet device (and on
-// devices that appear later), applies each lease with netlink, keeps the
+// brings up loopback, and configures links as berth.network says (the
+// -config file PID 1 writes): static addresses and routes, VLANs, bonds and
+// bridges, and a DHCPv4 client on every other ethernet device (and on
+// devices that appear later). It applies each lease with netlink, keeps the
 // leases renewed and writes the resolver configuration for the other
-// containers. It reports readiness to PID 1 with sd_notify once every
-// ethernet device present at start has a lease, or after -ready-timeout.
+// containers. On SIGHUP it reads the configuration again and moves the links
+// to it. It reports readiness to PID 1 with sd_notify once every link present
+// at start is configured, or after -ready-timeout.
 package main
 
 import (
@@ -35,15 +38,20 @@ func main() {
 
 const usage = `usage: network [flags]
 
-Configure the host's network with DHCPv4 and keep it configured.
+Configure the host's network and keep it configured.
 
-network brings up lo, then runs a DHCPv4 client on every ethernet device
-(netlink type "device", not enslaved to a bond or bridge) or, with
--interfaces, on every ethernet link whose name matches one of the patterns.
+network brings up lo, then configures the links that the -config file (the
+berth.network part of cloud-config, as JSON) names: static addresses and
+default routes, MTU, 802.1Q VLANs, bonds and bridges, or DHCPv4. On every
+other ethernet device (netlink type "device", not enslaved to a bond or
+bridge) or, with -interfaces, on every ethernet link whose name matches one
+of the patterns, it runs a DHCPv4 client; without the file, everywhere.
 Leases are applied with netlink (address, routes, MTU), renewed at T1,
 rebound at T2 and removed when they expire. The name servers and search
-domains of all leases are written to the -resolv file. Readiness is sent to
-$NOTIFY_SOCKET once every device present at start has a lease, or after
+domains of the file, else of all leases, are written to the -resolv file.
+SIGHUP reads the file again and moves every link to it; a file that is not
+valid is logged and the configuration in force stays. Readiness is sent to
+$NOTIFY_SOCKET once every link present at start is configured, or after
 -ready-timeout. SIGTERM or SIGINT stop the service; leases are not released.
 
 flags:
@@ -58,6 +66,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fs.PrintDefaults()
 	}
 	resolv := fs.String("resolv", "/run/berth/network/resolv.conf", "`path` of the resolv.conf to write")
+	configPath := fs.String("config", "/run/berth/network/config.json", "`path` of the network configuration (JSON) PID 1 writes; absent: DHCP everywhere")
 	readyTimeout := fs.Duration("ready-timeout", 10*time.Second, "report readiness after this long even without every lease")
 	interfaces := fs.String("interfaces", "", "comma-separated name `patterns` (path.Match) of links to configure; empty: every ethernet device")
 	if err := fs.Parse(args); err != nil {
@@ -70,6 +79,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	// SIGHUP: read the configuration again. Signals that come while a
+	// reload is due are one reload.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
 	patterns, err := parsePatterns(*interfaces)
 	if err != nil {
 		return err
@@ -100,6 +129,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		log:          logger,
 		patterns:     patterns,
 		resolvPath:   *resolv,
+		configPath:   *configPath,
+		reload:       reload,
 		readyTimeout: *readyTimeout,
 		conf:         nl,
 		newLeaser: func(name string) leaser {

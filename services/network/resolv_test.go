@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/berth-os/berth/internal/netconfig"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -17,6 +19,7 @@ func TestRenderResolv(t *testing.T) {
 	tests := []struct {
 		name   string
 		leases map[string]linkConfig
+		dns    netconfig.DNS
 	}{
 		{name: "none"},
 		{
@@ -39,10 +42,27 @@ func TestRenderResolv(t *testing.T) {
 				"eth0": {Search: []string{"example.test"}},
 			},
 		},
+		{
+			// The configuration's name servers and search domains
+			// replace the leases'.
+			name: "static",
+			leases: map[string]linkConfig{
+				"eth0": {DNS: []netip.Addr{ipa("192.168.77.53")}, Search: []string{"example.test"}},
+			},
+			dns: netconfig.DNS{Nameservers: []netip.Addr{ipa("1.1.1.1"), ipa("2606:4700:4700::1111")}, Search: []string{"example.com", "lab.example.com"}},
+		},
+		{
+			// Name servers only: the search domains are the leases'.
+			name: "static nameservers",
+			leases: map[string]linkConfig{
+				"eth0": {DNS: []netip.Addr{ipa("192.168.77.53")}, Search: []string{"example.test"}},
+			},
+			dns: netconfig.DNS{Nameservers: []netip.Addr{ipa("9.9.9.9")}},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := renderResolv(tc.leases)
+			got := renderResolv(tc.leases, tc.dns)
 			golden := filepath.Join("testdata", "resolv-"+strings.ReplaceAll(tc.name, " ", "-")+".golden")
 			if *update {
 				if err := os.WriteFile(golden, got, 0o644); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/berth-os/berth/internal/atomicfile"
 	"github.com/vishvananda/netlink"
+
+	"github.com/berth-os/berth/internal/netconfig"
 )
 
 // baseMetric is the route metric of the first link; each link adds its
@@ -19,35 +22,63 @@ import (
 // the lowest-numbered link wins.
 const baseMetric = 1024
 
-// service runs one worker per wanted link and gathers what they report:
-// it writes resolv.conf and reports readiness.
+// service configures every link as the configuration file says (DHCP where
+// it says nothing) and keeps them so: it runs one DHCP worker per link that
+// takes DHCP and gathers what they report, applies static configurations,
+// makes VLANs, bonds and bridges, writes resolv.conf and reports readiness.
 type service struct {
 	log          *log.Logger
 	patterns     []string
 	resolvPath   string
+	configPath   string
 	readyTimeout time.Duration
 	conf         linkConfigurer
 	newLeaser    func(link string) leaser
 	notify       func(status string) error
 	clock        clock
+	// reload asks for the configuration file to be read again (SIGHUP).
+	reload <-chan struct{}
 
-	workers map[int]*workerHandle // by link index
-	leases  map[string]linkConfig // by link name
-	// pending are the wanted links of the first full list that have no
-	// lease yet; nil until that list came.
-	pending    map[int]string
+	cfg *netconfig.Config // the configuration in force
+	// seen are all the links there are, by index, as last reported;
+	// listed says a full list came.
+	seen   map[int]netlink.Link
+	listed bool
+	links  map[int]*linkState    // the links the service configures, by index
+	leases map[string]linkConfig // by link name
+	// creating are links asked of the kernel and not seen yet; failed are
+	// those the kernel refused under the configuration in force, not
+	// asked again until it changes.
+	creating map[string]bool
+	failed   map[string]bool
+	// pending are the names of the links of the first full list (and of
+	// those made for it) that are not configured yet; nil until that list
+	// came.
+	pending    map[string]bool
 	ready      bool
 	lastResolv []byte
 	events     chan leaseEvent
 	wg         sync.WaitGroup
 }
 
-type workerHandle struct {
+// linkState is what the service did to one link.
+type linkState struct {
 	index   int
 	name    string
-	cancel  context.CancelFunc
-	kick    chan struct{}
+	plan    linkPlan      // in force on the link
+	worker  *workerHandle // of roleDHCP
 	carrier bool
+	// ok says the plan is applied: static addresses in place, link
+	// enslaved. A DHCP link is configured once it has a lease.
+	ok bool
+}
+
+type workerHandle struct {
+	index  int
+	name   string
+	cancel context.CancelCauseFunc
+	kick   chan struct{}
+	done   chan struct{}
 }
 
 // leaseEvent is a worker's report.
@@ -56,16 +87,27 @@ type leaseEvent struct {
 	cfg  *linkConfig
 }
 
-// run handles link changes and the workers' reports until ctx is done and
-// links is closed, then stops the workers.
+// run handles link changes, the workers' reports and reloads until ctx is
+// done and links is closed, then stops the workers.
 func (s *service) run(ctx context.Context, links <-chan linkEvent) {
-	s.workers = map[int]*workerHandle{}
+	s.seen = map[int]netlink.Link{}
+	s.links = map[int]*linkState{}
 	s.leases = map[string]linkConfig{}
+	s.creating = map[string]bool{}
+	s.failed = map[string]bool{}
 	s.events = make(chan leaseEvent)
+	s.cfg = &netconfig.Config{}
+	if c, ok := s.readConfig("ignored: dhcp everywhere"); ok {
+		s.cfg = c
+	}
+	// Name servers of the configuration need no lease.
+	s.writeResolv()
 	readyTimer := s.clock.After(s.readyTimeout)
 	defer func() {
-		for _, h := range s.workers {
-			h.cancel()
+		for _, st := range s.links {
+			if st.worker != nil {
+				st.worker.cancel(nil)
+			}
 		}
 		s.wg.Wait()
 		// Let the watcher see ctx and close links.
@@ -81,6 +123,10 @@ func (s *service) run(ctx context.Context, links <-chan linkEvent) {
 			s.linkEvent(ctx, ev)
 		case ev := <-s.events:
 			s.leaseEvent(ev)
+		case <-s.reload:
+			if c, ok := s.readConfig("keeping the configuration in force"); ok {
+				s.applyConfig(ctx, c)
+			}
 		case <-readyTimer:
 			readyTimer = nil
 			s.becomeReady(true)
@@ -90,73 +136,118 @@ func (s *service) run(ctx context.Context, links <-chan linkEvent) {
 	}
 }
 
+// readConfig reads the configuration file and logs what it says, or what
+// is wrong with it and then what happens instead.
+func (s *service) readConfig(instead string) (*netconfig.Config, bool) {
+	c, warnings, err := netconfig.Load(s.configPath)
+	for _, w := range warnings {
+		s.log.Printf("config %s: %s", s.configPath, w)
+	}
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !strings.HasPrefix(line, "config ") {
+				line = "config " + s.configPath + ": " + line
+			}
+			s.log.Printf("%s", line)
+		}
+		s.log.Printf("config %s: %s", s.configPath, instead)
+		return nil, false
+	}
+	s.log.Printf("config %s: %s", s.configPath, c.Summary())
+	return c, true
+}
+
 func (s *service) linkEvent(ctx context.Context, ev linkEvent) {
 	if ev.Full {
-		seen := map[int]bool{}
+		seen := map[int]netlink.Link{}
 		for _, l := range ev.Links {
-			seen[l.Attrs().Index] = true
+			seen[l.Attrs().Index] = l
 		}
-		for index, h := range s.workers {
-			if !seen[index] {
-				s.stop(h, "gone")
+		for index, st := range s.links {
+			if _, ok := seen[index]; !ok {
+				s.forget(st, "gone")
 			}
 		}
+		s.seen = seen
+		first := !s.listed
+		s.listed = true
+		s.ensureLinks(first)
+		s.reconcileAll(ctx)
+		if s.pending == nil {
+			s.pending = map[string]bool{}
+			for _, st := range s.links {
+				if !s.configured(st) {
+					s.pending[st.name] = true
+				}
+			}
+			for name := range s.creating {
+				s.pending[name] = true
+			}
+			s.checkReady()
+		}
+		return
 	}
+	changed := false
 	for _, l := range ev.Links {
-		s.linkChanged(ctx, l, ev.Deleted)
-	}
-	if ev.Full && s.pending == nil {
-		s.pending = map[int]string{}
-		for index, h := range s.workers {
-			s.pending[index] = h.name
-		}
-		s.checkReady()
-	}
-}
-
-func (s *service) linkChanged(ctx context.Context, l netlink.Link, deleted bool) {
-	a := l.Attrs()
-	h := s.workers[a.Index]
-	want := !deleted && wantLink(l, s.patterns)
-	switch {
-	case h != nil && !want:
-		why := "no longer wanted"
-		if deleted {
-			why = "gone"
-		}
-		s.stop(h, why)
-	case h != nil && h.name != a.Name:
-		s.stop(h, "renamed to "+a.Name)
-		s.start(ctx, l)
-	case h != nil:
-		carrier := hasCarrier(l)
-		if carrier && !h.carrier {
-			select {
-			case h.kick <- struct{}{}:
-			default:
+		a := l.Attrs()
+		if ev.Deleted {
+			delete(s.seen, a.Index)
+			if st := s.links[a.Index]; st != nil {
+				s.forget(st, "gone")
 			}
+			changed = true
+			continue
 		}
-		h.carrier = carrier
-	case want:
-		s.start(ctx, l)
+		if _, ok := s.seen[a.Index]; !ok {
+			changed = true
+		}
+		s.seen[a.Index] = l
+		delete(s.creating, a.Name)
+		s.reconcileLink(ctx, l)
+	}
+	if changed && s.listed {
+		// A parent of VLANs may have come, or a master gone.
+		s.ensureLinks(false)
 	}
 }
 
-func (s *service) start(ctx context.Context, l netlink.Link) {
-	a := l.Attrs()
-	wctx, cancel := context.WithCancel(ctx)
-	h := &workerHandle{index: a.Index, name: a.Name, cancel: cancel, kick: make(chan struct{}, 1), carrier: hasCarrier(l)}
-	s.workers[a.Index] = h
+// configured says whether a link needs nothing more before readiness.
+func (s *service) configured(st *linkState) bool {
+	if st.plan.Role == roleDHCP {
+		_, ok := s.leases[st.name]
+		return ok
+	}
+	return st.ok
+}
+
+// forget drops a link that is gone or renamed; its configuration stays.
+// An empty why logs nothing: the caller said it.
+func (s *service) forget(st *linkState, why string) {
+	if st.worker != nil {
+		s.stopWorker(st, why, nil)
+	} else if st.plan.Role != roleNone && why != "" {
+		s.log.Printf("%s: %s", st.name, why)
+	}
+	delete(s.links, st.index)
+	// A link gone before it was configured is no longer waited for.
+	s.done(st.name)
+}
+
+func (s *service) startWorker(ctx context.Context, st *linkState, mtu int) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	h := &workerHandle{index: st.index, name: st.name, cancel: cancel, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	st.worker = h
 	w := &worker{
-		link:    a.Name,
-		metric:  baseMetric + a.Index,
-		dhcp:    s.newLeaser(a.Name),
+		link:    st.name,
+		metric:  baseMetric + st.index,
+		mtu:     mtu,
+		dhcp:    s.newLeaser(st.name),
 		conf:    s.conf,
 		log:     s.log,
 		clock:   s.clock,
 		random:  defaultRandom,
 		kick:    h.kick,
-		carrier: h.carrier,
+		carrier: st.carrier,
 		report: func(ctx context.Context, cfg *linkConfig) {
 			select {
 			case s.events <- leaseEvent{from: h, cfg: cfg}:
@@ -164,26 +255,32 @@ func (s *service) start(ctx context.Context, l netlink.Link) {
 			}
 		},
 	}
-	s.log.Printf("%s: dhcp started", a.Name)
+	s.log.Printf("%s: dhcp started", st.name)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer close(h.done)
 		w.run(wctx)
 	}()
 }
 
-func (s *service) stop(h *workerHandle, why string) {
-	h.cancel()
-	delete(s.workers, h.index)
+// stopWorker stops the DHCP worker of a link. With cause errReconfigured
+// it waits for the worker to take its lease off the link.
+func (s *service) stopWorker(st *linkState, why string, cause error) {
+	h := st.worker
+	h.cancel(cause)
+	if cause != nil {
+		<-h.done
+	}
+	st.worker = nil
 	delete(s.leases, h.name)
 	s.log.Printf("%s: dhcp stopped: %s", h.name, why)
 	s.writeResolv()
-	// A link gone before its first lease is no longer waited for.
-	s.leased(h.index)
 }
 
 func (s *service) leaseEvent(ev leaseEvent) {
-	if s.workers[ev.from.index] != ev.from {
+	st := s.links[ev.from.index]
+	if st == nil || st.worker != ev.from {
 		// A report from a worker stopped since.
 		return
 	}
@@ -194,15 +291,15 @@ func (s *service) leaseEvent(ev leaseEvent) {
 	}
 	s.writeResolv()
 	if ev.cfg != nil {
-		s.leased(ev.from.index)
+		s.done(ev.from.name)
 	}
 }
 
-// leased takes a link off the readiness list, and reports readiness when
+// done takes a link off the readiness list, and reports readiness when
 // the list is done.
-func (s *service) leased(index int) {
-	if _, ok := s.pending[index]; ok {
-		delete(s.pending, index)
+func (s *service) done(name string) {
+	if s.pending[name] {
+		delete(s.pending, name)
 		s.checkReady()
 	}
 }
@@ -220,40 +317,88 @@ func (s *service) becomeReady(timedOut bool) {
 	s.ready = true
 	// From now on the file exists, even without any lease.
 	s.writeResolv()
-	status := readyStatus(s.leases, s.pending, timedOut)
+	var waiting, unconfigured []string
+	if timedOut {
+		for _, name := range slices.Sorted(maps.Keys(s.pending)) {
+			if st := s.byName(name); st != nil && st.plan.Role == roleDHCP {
+				waiting = append(waiting, name)
+			} else {
+				unconfigured = append(unconfigured, name)
+			}
+		}
+	}
+	status := readyStatus(s.leases, s.statics(), waiting, unconfigured)
 	s.log.Printf("ready: %s", status)
 	if err := s.notify(status); err != nil {
 		s.log.Printf("report readiness: %v", err)
 	}
 }
 
-// readyStatus is the STATUS= of the readiness report.
-func readyStatus(leases map[string]linkConfig, pending map[int]string, timedOut bool) string {
-	var parts []string
-	for _, name := range slices.Sorted(maps.Keys(leases)) {
-		parts = append(parts, name+" "+leases[name].Addr.String())
-	}
-	s := "no leases"
-	if len(parts) > 0 {
-		s = "leases: " + strings.Join(parts, ", ")
-	}
-	if timedOut {
-		waiting := slices.Sorted(maps.Values(pending))
-		if len(waiting) > 0 {
-			s += "; no lease yet: " + strings.Join(waiting, ", ")
+func (s *service) byName(name string) *linkState {
+	for _, st := range s.links {
+		if st.name == name {
+			return st
 		}
 	}
-	return s
+	return nil
+}
+
+// statics are the addresses of the links with a static configuration
+// applied, by name.
+func (s *service) statics() map[string][]netip.Prefix {
+	out := map[string][]netip.Prefix{}
+	for _, st := range s.links {
+		if st.plan.Role == roleStatic && len(st.plan.Addrs) > 0 && st.ok {
+			out[st.name] = st.plan.Addrs
+		}
+	}
+	return out
+}
+
+// readyStatus is the STATUS= of the readiness report: the leases, the
+// static addresses, and after a timeout the links still waited for.
+func readyStatus(leases map[string]linkConfig, static map[string][]netip.Prefix, waiting, unconfigured []string) string {
+	var parts []string
+	if len(leases) > 0 {
+		var ls []string
+		for _, name := range slices.Sorted(maps.Keys(leases)) {
+			ls = append(ls, name+" "+leases[name].Addr.String())
+		}
+		parts = append(parts, "leases: "+strings.Join(ls, ", "))
+	}
+	if len(static) > 0 {
+		var ss []string
+		for _, name := range slices.Sorted(maps.Keys(static)) {
+			as := make([]string, len(static[name]))
+			for i, a := range static[name] {
+				as[i] = a.String()
+			}
+			ss = append(ss, name+" "+strings.Join(as, " "))
+		}
+		parts = append(parts, "static: "+strings.Join(ss, ", "))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "no leases")
+	}
+	if len(waiting) > 0 {
+		parts = append(parts, "no lease yet: "+strings.Join(waiting, ", "))
+	}
+	if len(unconfigured) > 0 {
+		parts = append(parts, "not configured yet: "+strings.Join(unconfigured, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // writeResolv writes resolv.conf if what it should say changed; before
-// readiness only once there is a lease, so that a restart of the service
-// does not blank the file of a running system.
+// readiness only once there is a lease or name servers of the
+// configuration, so that a restart of the service does not blank the file
+// of a running system.
 func (s *service) writeResolv() {
-	if !s.ready && len(s.leases) == 0 {
+	dns := s.cfg.DNS
+	if !s.ready && len(s.leases) == 0 && len(dns.Nameservers) == 0 {
 		return
 	}
-	data := renderResolv(s.leases)
+	data := renderResolv(s.leases, dns)
 	if s.lastResolv != nil && bytes.Equal(data, s.lastResolv) {
 		return
 	}
@@ -262,11 +407,11 @@ func (s *service) writeResolv() {
 		return
 	}
 	s.lastResolv = data
-	s.log.Printf("wrote %s: %s", s.resolvPath, resolvSummary(s.leases))
+	s.log.Printf("wrote %s: %s", s.resolvPath, resolvSummary(s.leases, dns))
 }
 
-func resolvSummary(leases map[string]linkConfig) string {
-	ns, search := resolvers(leases)
+func resolvSummary(leases map[string]linkConfig, dns netconfig.DNS) string {
+	ns, search := resolvers(leases, dns)
 	if len(ns) == 0 && len(search) == 0 {
 		return "no name servers"
 	}

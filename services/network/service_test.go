@@ -57,28 +57,46 @@ func (s *syncBuffer) String() string {
 
 // harness runs a service on fakes.
 type harness struct {
-	t      *testing.T
-	links  chan linkEvent
-	ready  chan string
-	resolv string
-	logs   *syncBuffer
-	stop   func()
+	t       *testing.T
+	links   chan linkEvent
+	ready   chan string
+	resolv  string
+	config  string
+	reload  chan struct{}
+	journal *journal
+	logs    *syncBuffer
+	stop    func()
 }
 
 func startService(t *testing.T, leases map[string]*nclient4.Lease, readyTimeout time.Duration) *harness {
+	return startServiceWith(t, leases, readyTimeout, "")
+}
+
+// startServiceWith starts a service whose configuration file holds config;
+// "" is no file.
+func startServiceWith(t *testing.T, leases map[string]*nclient4.Lease, readyTimeout time.Duration, config string) *harness {
 	t.Helper()
+	dir := t.TempDir()
 	h := &harness{
-		t:      t,
-		links:  make(chan linkEvent),
-		ready:  make(chan string, 10),
-		resolv: filepath.Join(t.TempDir(), "resolv.conf"),
-		logs:   &syncBuffer{},
+		t:       t,
+		links:   make(chan linkEvent),
+		ready:   make(chan string, 10),
+		resolv:  filepath.Join(dir, "resolv.conf"),
+		config:  filepath.Join(dir, "config.json"),
+		reload:  make(chan struct{}),
+		journal: &journal{},
+		logs:    &syncBuffer{},
+	}
+	if config != "" {
+		h.writeConfig(config)
 	}
 	s := &service{
 		log:          log.New(h.logs, "", 0),
 		resolvPath:   h.resolv,
+		configPath:   h.config,
+		reload:       h.reload,
 		readyTimeout: readyTimeout,
-		conf:         &recorder{j: &journal{}},
+		conf:         &recorder{j: h.journal},
 		newLeaser: func(name string) leaser {
 			l, ok := leases[name]
 			if !ok {

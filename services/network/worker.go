@@ -19,12 +19,20 @@ var discoverBackoff = backoff{min: 2 * time.Second, max: time.Minute}
 // a retransmission.
 const carrierWait = 5 * time.Second
 
+// errReconfigured is the cause of a worker's stop when its link is to be
+// configured otherwise: the worker takes its lease off the link first.
+var errReconfigured = errors.New("link configured otherwise")
+
 // worker keeps one link leased: discover, apply, renew, rebind, and on
 // expiry or refusal remove the configuration and discover again. It runs
-// until ctx is done and leaves the configuration in place then.
+// until ctx is done and leaves the configuration in place then, unless the
+// cause of ctx is errReconfigured.
 type worker struct {
 	link   string
 	metric int
+	// mtu, if not 0, is the MTU of the link by configuration; it wins
+	// over the lease's.
+	mtu    int
 	dhcp   leaser
 	conf   linkConfigurer
 	log    *log.Logger
@@ -36,10 +44,14 @@ type worker struct {
 	kick <-chan struct{}
 	// carrier says the link had its carrier when the worker started.
 	carrier bool
+
+	// current is the lease in place on the link, nil for none.
+	current *linkConfig
 }
 
 func (w *worker) run(ctx context.Context) {
-	if err := w.conf.SetLink(w.link, 0); err != nil {
+	defer w.release(ctx)
+	if err := w.conf.SetLink(w.link, w.mtu); err != nil {
 		w.log.Printf("%s: %v", w.link, err)
 	}
 	if !w.carrier {
@@ -67,7 +79,7 @@ func (w *worker) discover(ctx context.Context) (*nclient4.Lease, linkConfig, tim
 		start := w.clock.Now()
 		l, err := w.dhcp.Discover(ctx)
 		if err == nil {
-			cfg, cerr := configFromACK(l.ACK, w.metric)
+			cfg, cerr := w.configOf(l)
 			if cerr == nil {
 				return l, cfg, start, true
 			}
@@ -94,6 +106,7 @@ func (w *worker) hold(ctx context.Context, l *nclient4.Lease, cfg linkConfig, st
 	if err := apply(w.conf, w.link, nil, cfg); err != nil {
 		w.log.Printf("%s: apply lease: %v", w.link, err)
 	}
+	w.setCurrent(&cfg)
 	w.log.Printf("%s: lease %s", w.link, cfg)
 	w.report(ctx, &cfg)
 
@@ -144,7 +157,7 @@ func (w *worker) hold(ctx context.Context, l *nclient4.Lease, cfg linkConfig, st
 			w.log.Printf("%s: %v; again in %s", w.link, err, wake.Sub(after).Round(time.Second))
 			continue
 		}
-		ncfg, err := configFromACK(nl.ACK, w.metric)
+		ncfg, err := w.configOf(nl)
 		if err != nil {
 			w.drop(ctx, cfg, err.Error())
 			return
@@ -152,6 +165,7 @@ func (w *worker) hold(ctx context.Context, l *nclient4.Lease, cfg linkConfig, st
 		if err := apply(w.conf, w.link, &cfg, ncfg); err != nil {
 			w.log.Printf("%s: apply lease: %v", w.link, err)
 		}
+		w.setCurrent(&ncfg)
 		verb := "renewed"
 		if ph == rebinding {
 			verb = "rebound"
@@ -176,8 +190,40 @@ func (w *worker) drop(ctx context.Context, cfg linkConfig, why string) {
 	if err := remove(w.conf, w.link, cfg); err != nil {
 		w.log.Printf("%s: remove lease: %v", w.link, err)
 	}
+	w.setCurrent(nil)
 	w.log.Printf("%s: lease %s %s, removed", w.link, cfg.Addr, why)
 	w.report(ctx, nil)
+}
+
+// configOf is the configuration of a lease for the link.
+func (w *worker) configOf(l *nclient4.Lease) (linkConfig, error) {
+	cfg, err := configFromACK(l.ACK, w.metric)
+	if err == nil && w.mtu > 0 {
+		cfg.MTU = w.mtu
+	}
+	return cfg, err
+}
+
+func (w *worker) setCurrent(cfg *linkConfig) {
+	if cfg == nil {
+		w.current = nil
+		return
+	}
+	c := *cfg
+	w.current = &c
+}
+
+// release takes the lease off the link when the worker was stopped for
+// another configuration of the link.
+func (w *worker) release(ctx context.Context) {
+	if w.current == nil || !errors.Is(context.Cause(ctx), errReconfigured) {
+		return
+	}
+	if err := remove(w.conf, w.link, *w.current); err != nil {
+		w.log.Printf("%s: remove lease: %v", w.link, err)
+	}
+	w.log.Printf("%s: lease %s removed", w.link, w.current.Addr)
+	w.current = nil
 }
 
 func defaultRandom() float64 { return rand.Float64() }

@@ -1,0 +1,185 @@
+package netconfig
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseFull(t *testing.T) {
+	// The keys as PID 1 writes them (Go field names) and as cloud-config
+	// spells them are one.
+	c, warnings, err := Parse([]byte(`{
+		"Interfaces": {
+			"eth0": {"Addresses": ["192.168.1.10/24", "fd00::10/64"], "Gateway": "192.168.1.1", "GatewayIPv6": "fd00::1", "MTU": 9000, "VLANs": [100, 200], "DHCP": null},
+			"MAC=52:54:00:AB:CD:EF": {"dhcp": true},
+			"eth1": {"bond": "bond0"},
+			"bond0": {"bond_opts": {"mode": 1, "miimon": "100", "lacp-rate": "fast"}, "dhcp": false},
+			"future": {"dhcp": true, "wol": true}
+		},
+		"dns": {"nameservers": ["1.1.1.1", "2606:4700:4700::1111"], "search": ["example.org."]}
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{`interfaces.future.wol: unknown field, ignored`}, warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	yes, no := true, false
+	want := &Config{
+		Interfaces: map[string]Iface{
+			"eth0": {
+				Addresses: []netip.Prefix{netip.MustParsePrefix("192.168.1.10/24"), netip.MustParsePrefix("fd00::10/64")},
+				Gateway:   netip.MustParseAddr("192.168.1.1"),
+				Gateway6:  netip.MustParseAddr("fd00::1"),
+				MTU:       9000,
+				VLANs:     []int{100, 200},
+			},
+			"mac=52:54:00:ab:cd:ef": {DHCP: &yes},
+			"eth1":                  {Bond: "bond0"},
+			"bond0":                 {DHCP: &no, BondOpts: map[string]string{"mode": "active-backup", "miimon": "100", "lacp_rate": "fast"}},
+			"future":                {DHCP: &yes},
+		},
+		DNS: DNS{
+			Nameservers: []netip.Addr{netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("2606:4700:4700::1111")},
+			Search:      []string{"example.org"},
+		},
+	}
+	if diff := cmp.Diff(want, c, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	if !c.Interfaces["eth0"].Static() || c.Interfaces["mac=52:54:00:ab:cd:ef"].Static() || !c.Interfaces["bond0"].Static() {
+		t.Errorf("Static: eth0 %v mac %v bond0 %v", c.Interfaces["eth0"].Static(), c.Interfaces["mac=52:54:00:ab:cd:ef"].Static(), c.Interfaces["bond0"].Static())
+	}
+	bonds, bridges := c.Masters()
+	if diff := cmp.Diff(map[string]map[string]string{"bond0": {"mode": "active-backup", "miimon": "100", "lacp_rate": "fast"}}, bonds); diff != "" || len(bridges) != 0 {
+		t.Errorf("masters: bonds (-want +got):\n%s\nbridges %v", diff, bridges)
+	}
+	if got := c.Summary(); got != "bond0 no address, eth0 static vlans 2, eth1 bond bond0, future dhcp, mac=52:54:00:ab:cd:ef dhcp, nameservers 2, search domains 1" {
+		t.Errorf("summary: %q", got)
+	}
+}
+
+func TestParseEmpty(t *testing.T) {
+	for _, in := range []string{"", "  \n", "null", "{}", `{"interfaces": null, "dns": {}}`} {
+		c, w, err := Parse([]byte(in))
+		if err != nil || len(w) != 0 || len(c.Interfaces) != 0 || c.Summary() != "nothing configured, dhcp everywhere" {
+			t.Errorf("Parse(%q) = %+v, %q, %v", in, c, w, err)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     []string // each a whole error line
+	}{
+		{"syntax", `{"interfaces": {"eth0": }}`, []string{"invalid JSON at line 1, column 25: invalid character '}' looking for beginning of value"}},
+		{"trailing", `{} {}`, []string{"invalid JSON at line 1, column 4: more after the value"}},
+		{"not object", `[]`, []string{"the file: expected an object, got a list"}},
+		{"address", `{"interfaces": {"eth0": {"addresses": ["10.0.0.1", "127.0.0.1/8", "10.0.0.2/24", "10.0.0.2/24"]}}}`, []string{
+			`interfaces.eth0.addresses[0]: "10.0.0.1" is not an address with a prefix length such as 192.168.1.10/24`,
+			`interfaces.eth0.addresses[1]: 127.0.0.1 cannot be the address of a link`,
+			`interfaces.eth0.addresses[3]: 10.0.0.2/24 given twice`,
+		}},
+		{"types", `{"interfaces": {"eth0": {"dhcp": "yes", "mtu": 1.5, "addresses": "10.0.0.1/24", "vlans": [1, "2"]}}}`, []string{
+			`interfaces.eth0.dhcp: expected true or false, got "yes"`,
+			`interfaces.eth0.addresses: expected a list, got "10.0.0.1/24"`,
+			`interfaces.eth0.mtu: expected a whole number, got the number 1.5`,
+			`interfaces.eth0.vlans[1]: expected a whole number, got "2"`,
+		}},
+		{"ranges", `{"interfaces": {"eth0": {"mtu": 60, "vlans": [0, 4095, 7, 7]}}}`, []string{
+			`interfaces.eth0.mtu: expected 68 to 65535, got 60`,
+			`interfaces.eth0.vlans[0]: expected a VLAN id 1 to 4094, got 0`,
+			`interfaces.eth0.vlans[1]: expected a VLAN id 1 to 4094, got 4095`,
+			`interfaces.eth0.vlans[3]: VLAN 7 given twice`,
+		}},
+		{"vlan name too long", `{"interfaces": {"enp0s31f6abcd": {"vlans": [100]}}}`, []string{
+			`interfaces.enp0s31f6abcd.vlans[0]: the VLAN link name enp0s31f6abcd.100 is longer than 15 characters`,
+		}},
+		{"keys", `{"interfaces": {"lo": {}, "mac=52:54": {}, "a b": {}, "eth0": {}, "ETH0": {}}}`, []string{
+			`interfaces."a b": "a b" is not an interface name or mac=<address>`,
+			`interfaces.lo: the service sets up lo itself`,
+			`interfaces."mac=52:54": "mac=52:54" is not mac= and an ethernet address such as mac=52:54:00:12:34:56`,
+		}},
+		{"gateways", `{"interfaces": {"eth0": {"gateway": "fd00::1", "gateway_ipv6": "10.0.0.1"}, "eth1": {"gateway": "10.0.0.1"}}}`, []string{
+			`interfaces.eth0.gateway: "fd00::1" is not an IPv4 address`,
+			`interfaces.eth0.gateway_ipv6: "10.0.0.1" is not an IPv6 address`,
+			`interfaces.eth1.gateway: a gateway needs an IPv4 address in addresses`,
+		}},
+		{"dhcp and static", `{"interfaces": {"eth0": {"dhcp": true, "addresses": ["10.0.0.2/24"]}}}`, []string{
+			`interfaces.eth0.dhcp: dhcp and static addresses together: choose one`,
+		}},
+		{"slaves", `{"interfaces": {"eth0": {"bond": "bond0", "bridge": "br0"}, "eth1": {"bond": "eth1"}, "eth2": {"bridge": "br0", "addresses": ["10.0.0.2/24"]}}}`, []string{
+			`interfaces.eth0.bridge: a link goes in one bond or one bridge, not both`,
+			`interfaces.eth1.bond: a link cannot be enslaved to itself`,
+			`interfaces.eth2.bridge: an enslaved link has no addresses of its own: configure them on its master`,
+		}},
+		{"masters", `{"interfaces": {"eth0": {"bond": "x0"}, "eth1": {"bridge": "x0"}, "bond1": {"bond": "bond2"}, "eth2": {"bond": "bond1"}, "br0": {"bond": "bond3"}, "eth3": {"bridge": "br0"}}}`, []string{
+			`interfaces.eth1.bridge: x0 is a bond (interfaces.eth0.bond)`,
+			`interfaces.bond1.bond: bond1 is a bond (interfaces.eth2.bond): bonds do not go in bonds`,
+			`interfaces.br0.bond: br0 is a bridge (interfaces.eth3.bridge): bridges are not enslaved`,
+		}},
+		{"bond options", `{"interfaces": {"bond0": {"bond_opts": {"mode": "fastest", "miimon": -1, "color": "red", "updelay": true}}, "eth0": {"bond": "bond0"}}}`, []string{
+			`interfaces.bond0.bond_opts.color: unknown bond option (supported: downdelay, lacp_rate, miimon, min_links, mode, updelay, xmit_hash_policy)`,
+			`interfaces.bond0.bond_opts.miimon: "-1" is not a valid miimon`,
+			`interfaces.bond0.bond_opts.mode: "fastest" is not a valid mode`,
+			`interfaces.bond0.bond_opts.updelay: expected a string or a number, got true`,
+		}},
+		{"dns", `{"dns": {"nameservers": ["1.1.1", "8.8.8.8", "8.8.8.8"], "search": ["a b", "ok.example"]}}`, []string{
+			`dns.nameservers[0]: "1.1.1" is not an IP address`,
+			`dns.nameservers[2]: 8.8.8.8 given twice`,
+			`dns.search[0]: "a b" is not a domain name`,
+		}},
+		{"duplicate field", `{"interfaces": {"eth0": {"mtu": 1500, "MTU": 9000}}}`, []string{
+			`interfaces.eth0.mtu: given twice, as "MTU" and "mtu"`,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, err := Parse([]byte(tc.in))
+			if err == nil {
+				t.Fatalf("no error; config %+v", c)
+			}
+			if c != nil {
+				t.Errorf("a config with the error: %+v", c)
+			}
+			if diff := cmp.Diff(tc.want, strings.Split(err.Error(), "\n")); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestFieldErrors(t *testing.T) {
+	_, _, err := Parse([]byte(`{"interfaces": {"eth0": {"mtu": 1, "gateway": "x"}}}`))
+	var got []string
+	for _, fe := range FieldErrors(err) {
+		got = append(got, fe.Path+"|"+fe.Msg)
+	}
+	want := []string{
+		`interfaces.eth0.gateway|"x" is not an IPv4 address`,
+		`interfaces.eth0.mtu|expected 68 to 65535, got 1`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("field errors (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	c, _, err := Load(filepath.Join(dir, "absent.json"))
+	if err != nil || c == nil || len(c.Interfaces) != 0 {
+		t.Errorf("absent file: %+v, %v", c, err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"dns": {"nameservers": ["x"]}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Load(bad); err == nil || err.Error() != "config "+bad+`: dns.nameservers[0]: "x" is not an IP address` {
+		t.Errorf("bad file: %v", err)
+	}
+}
