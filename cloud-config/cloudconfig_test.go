@@ -77,6 +77,10 @@ func TestParseErrors(t *testing.T) {
 			`u (x):8: berth.sysctl."net..x": "net..x" is not a sysctl name such as net.ipv4.ip_forward`,
 			`u (x):9: berth.ssh.port: expected 1 to 65535, got 70000`,
 		}},
+		{"swap and growpart on the read-only root", "#cloud-config\nswap: {filename: /swap.img, size: 1G}\ngrowpart: {devices: [/usr]}\n", []string{
+			`u (x):2: swap.filename: /swap.img is not on the state partition; Berth's root is read-only: use a path under /var, such as /var/swap.img`,
+			`u (x):3: growpart.devices[0]: expected / or /var (both are the state partition, the one that grows), got "/usr"`,
+		}},
 		{"links that cannot go together", "#cloud-config\nberth:\n  network:\n    interfaces:\n      eth0: {bond: x0}\n      eth1:\n        bridge: x0\n      bond0:\n        bond_opts: {mode: fastest}\n", []string{
 			`u (x):9: berth.network.interfaces.bond0.bond_opts.mode: "fastest" is not a valid mode`,
 			`u (x):7: berth.network.interfaces.eth1.bridge: x0 is a bond (interfaces.eth0.bond)`,

@@ -119,8 +119,13 @@ func (v *validator) config(c *Config) {
 			v.bad(p+"[1]", "%s is on Berth's read-only root; mount under /var, /mnt, /opt, /home or /media", m[1])
 		}
 	}
-	if c.Swap != nil && c.Swap.Filename != "" && !path.IsAbs(c.Swap.Filename) {
-		v.bad("swap.filename", "expected an absolute path, got %q", c.Swap.Filename)
+	if c.Swap != nil && c.Swap.Filename != "" {
+		switch f := c.Swap.Filename; {
+		case !path.IsAbs(f):
+			v.bad("swap.filename", "expected an absolute path, got %q", f)
+		case !strings.HasPrefix(path.Clean(f), "/var/"):
+			v.bad("swap.filename", "%s is not on the state partition; Berth's root is read-only: use a path under /var, such as /var/swap.img", f)
+		}
 	}
 	if c.CACerts != nil {
 		for i, pemText := range c.CACerts.Trusted {
@@ -136,8 +141,8 @@ func (v *validator) config(c *Config) {
 			v.bad("growpart.mode", "expected auto, growpart or off, got %q", c.Growpart.Mode)
 		}
 		for i, d := range c.Growpart.Devices {
-			if !path.IsAbs(d) {
-				v.bad(fmt.Sprintf("growpart.devices[%d]", i), "expected a path such as / or /var, got %q", d)
+			if d != "/" && d != "/var" {
+				v.bad(fmt.Sprintf("growpart.devices[%d]", i), "expected / or /var (both are the state partition, the one that grows), got %q", d)
 			}
 		}
 	}

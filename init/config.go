@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -305,8 +306,10 @@ func (h *host) phaseApply(ctx context.Context) error {
 	if h.cfg == nil || h.cfg.merged == nil {
 		return nil
 	}
-	errs := h.applyEarly(ctx, h.cfg.merged.Config)
 	cfg := h.cfg.merged.Config
+	errs := []error{h.growState(ctx, cfg)}
+	errs = append(errs, h.applyEarly(ctx, cfg)...)
+	errs = append(errs, h.swap(cfg))
 	if len(cfg.Bootcmd) > 0 {
 		errs = append(errs, h.applier().Commands(ctx, "bootcmd", cfg.Bootcmd, h.commandEnv()))
 	}
@@ -403,13 +406,37 @@ func (h *host) final(ctx context.Context) {
 		h.alertf("config: %v", err)
 	}
 	fmt.Fprintln(a.Out, "config: user-data scripts and runcmd done")
-	if ps := cfg.PowerState; ps != nil && h.cfg.instance != "" {
-		a.Once(h.cfg.instance, "power_state", func() error {
-			h.alertf("config: power_state %s", ps.Mode)
-			h.Shutdown(ps.Mode == "reboot")
-			return nil
-		})
+	h.powerState(ctx, cfg.PowerState, a)
+}
+
+// powerState powers off or reboots once per instance after runcmd, as
+// power_state asks: after its delay ("now" or +minutes), with its message;
+// not at all when its condition is false. halt is a power-off.
+func (h *host) powerState(ctx context.Context, ps *cloudconfig.PowerState, a *apply.Applier) {
+	if ps == nil || h.cfg.instance == "" || (ps.Condition != nil && !*ps.Condition) {
+		return
 	}
+	// Recorded before the delay: a host that reboots by itself meanwhile
+	// does not do it again.
+	ran, err := a.Once(h.cfg.instance, "power_state", func() error { return nil })
+	if err != nil || !ran {
+		return
+	}
+	var delay time.Duration
+	if m, err := strconv.Atoi(strings.TrimPrefix(ps.Delay, "+")); err == nil {
+		delay = time.Duration(m) * time.Minute
+	}
+	msg := ps.Message
+	if msg == "" {
+		msg = "power_state " + ps.Mode
+	}
+	h.alertf("config: %s in %s", msg, delay)
+	select {
+	case <-time.After(delay):
+	case <-ctx.Done():
+		return
+	}
+	h.Shutdown(ps.Mode == "reboot")
 }
 
 // relive applies a configuration that arrived after boot's early phases.

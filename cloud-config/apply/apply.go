@@ -29,6 +29,8 @@ type Host interface {
 	// output going to out.
 	Run(ctx context.Context, c cloudconfig.Command, env []string, out io.Writer) error
 	Chown(path string, uid, gid int) error
+	// Swapon turns on the swap file at path.
+	Swapon(path string) error
 }
 
 // Applier applies configuration under Root.

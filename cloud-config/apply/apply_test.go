@@ -42,6 +42,11 @@ func (f *fakeHost) Chown(p string, uid, gid int) error {
 	return nil
 }
 
+func (f *fakeHost) Swapon(p string) error {
+	f.calls = append(f.calls, "swapon "+filepath.Base(p))
+	return f.fail["swapon"]
+}
+
 func newApplier(t *testing.T) (*Applier, *fakeHost, *strings.Builder) {
 	h := &fakeHost{fail: map[string]error{}}
 	var out strings.Builder

@@ -1,0 +1,122 @@
+package growpart
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/diskfs/go-diskfs/partition/gpt"
+
+	"github.com/berth-os/berth/installer"
+)
+
+const mib = 1 << 20
+
+// image writes a Berth disk image of size bytes, then makes the file
+// bigger, as a user does with qemu-img resize or a cloud with a bigger
+// disk.
+func image(t *testing.T, size, grown int64) *os.File {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "disk.raw")
+	boot := filepath.Join(t.TempDir(), "mbr.bin")
+	if err := os.WriteFile(boot, bytes.Repeat([]byte{0xB8}, 440), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := installer.Layout{Size: size, EFISize: 8 * mib, SlotSize: 32 * mib, Seed: "test"}
+	if _, err := installer.WriteImage(path, l, installer.Content{BootCode: boot}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, grown); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func table(t *testing.T, f *os.File) *gpt.Table {
+	t.Helper()
+	tb, err := gpt.Read(f, 512, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+func TestGrowLastPartition(t *testing.T) {
+	f := image(t, 192*mib, 1024*mib)
+	before := table(t, f)
+	r, err := Grow(f, 512, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := before.Partitions[3]
+	if !r.Grown || r.Start != int64(st.Start*512) || r.OldSize != int64(st.Size) {
+		t.Fatalf("result %+v, partition before %+v", r, st)
+	}
+	// The last whole MiB before the backup entries (33 sectors at the end).
+	if want := int64(1023*mib) - r.Start; r.NewSize != want {
+		t.Errorf("new size %d, want %d (to the last whole MiB)", r.NewSize, want)
+	}
+	after := table(t, f)
+	if after.RecoveredFromBackup {
+		t.Error("primary GPT not valid after the grow")
+	}
+	if err := after.Verify(f, 1024*mib); err != nil {
+		t.Errorf("backup GPT not at the end of the disk: %v", err)
+	}
+	for i, p := range after.Partitions {
+		b := before.Partitions[i]
+		if p.Name != b.Name || p.GUID != b.GUID || p.Type != b.Type || p.Attributes != b.Attributes || p.Start != b.Start {
+			t.Errorf("partition %d changed: %+v, was %+v", i+1, p, b)
+		}
+		if i < 3 && p.End != b.End {
+			t.Errorf("partition %d (%s) resized", i+1, p.Name)
+		}
+	}
+	if got := int64(after.Partitions[3].Size); got != r.NewSize {
+		t.Errorf("table says %d bytes, result %d", got, r.NewSize)
+	}
+	mbr := make([]byte, 440)
+	f.ReadAt(mbr, 0)
+	if !bytes.Equal(mbr, bytes.Repeat([]byte{0xB8}, 440)) {
+		t.Error("MBR boot code changed")
+	}
+
+	// Again: nothing to do, nothing written.
+	r, err = Grow(f, 512, 4)
+	if err != nil || r.Grown {
+		t.Errorf("second grow: %+v, %v", r, err)
+	}
+}
+
+func TestGrowNothingToDo(t *testing.T) {
+	// The installer leaves the last MiB to the backup GPT: a disk as made
+	// has nothing to grow into.
+	f2 := image(t, 192*mib, 192*mib)
+	r, err := Grow(f2, 512, 4)
+	if err != nil || r.Grown {
+		t.Errorf("grow on a disk not made bigger: %+v, %v", r, err)
+	}
+}
+
+func TestGrowOnlyTheLast(t *testing.T) {
+	f := image(t, 192*mib, 256*mib)
+	_, err := Grow(f, 512, 2)
+	if err == nil || !strings.Contains(err.Error(), "partition 2 is not the last on the disk") {
+		t.Errorf("err = %v", err)
+	}
+	_, err = Grow(f, 512, 9)
+	if err == nil || !strings.Contains(err.Error(), "no partition 9") {
+		t.Errorf("err = %v", err)
+	}
+	// Nothing was written.
+	if tb := table(t, f); tb.Partitions[3].End != uint64(192*mib/512-34) && tb.Verify(f, 256*mib) == nil {
+		t.Error("table changed by a refused grow")
+	}
+}
