@@ -81,6 +81,9 @@ func TestParseErrors(t *testing.T) {
 			`u (x):2: swap.filename: /swap.img is not on the state partition; Berth's root is read-only: use a path under /var, such as /var/swap.img`,
 			`u (x):3: growpart.devices[0]: expected / or /var (both are the state partition, the one that grows), got "/usr"`,
 		}},
+		{"sysctl value not a scalar", "#cloud-config\nberth:\n  sysctl:\n    vm.swappiness: [1]\n", []string{
+			`u (x):4: berth.sysctl."vm.swappiness": expected a string or a number, got a list`,
+		}},
 		{"links that cannot go together", "#cloud-config\nberth:\n  network:\n    interfaces:\n      eth0: {bond: x0}\n      eth1:\n        bridge: x0\n      bond0:\n        bond_opts: {mode: fastest}\n", []string{
 			`u (x):9: berth.network.interfaces.bond0.bond_opts.mode: "fastest" is not a valid mode`,
 			`u (x):7: berth.network.interfaces.eth1.bridge: x0 is a bond (interfaces.eth0.bond)`,
@@ -178,5 +181,27 @@ func TestDecodeContent(t *testing.T) {
 		if err != nil || string(got) != tc.want {
 			t.Errorf("%s: %q %v", tc.enc, got, err)
 		}
+	}
+}
+
+// Sysctl values, bond options and environment values take numbers as
+// users write them, kept as written.
+func TestScalarsTakeNumbers(t *testing.T) {
+	d, err := Parse("u (x)", []byte("#cloud-config\nberth:\n  sysctl: {vm.swappiness: 10, net.ipv4.ip_forward: \"1\"}\n  environment: {N: 3, B: true}\n  network:\n    interfaces:\n      bond0: {bond_opts: {miimon: 100, mode: active-backup}}\n      eth0: {bond: bond0}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromTree("u (x)", d.Tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Strings(c.Berth.Sysctl); got["vm.swappiness"] != "10" || got["net.ipv4.ip_forward"] != "1" {
+		t.Errorf("sysctl %v", got)
+	}
+	if c.Berth.Environment["N"] != "3" || c.Berth.Environment["B"] != "true" {
+		t.Errorf("environment %v", c.Berth.Environment)
+	}
+	if c.Berth.Network.Interfaces["bond0"].BondOpts["miimon"] != "100" {
+		t.Errorf("bond_opts %v", c.Berth.Network.Interfaces["bond0"].BondOpts)
 	}
 }

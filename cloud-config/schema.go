@@ -92,14 +92,14 @@ type PowerState struct {
 // Berth is the berth: namespace; keys follow RancherOS's rancher: where one exists.
 type Berth struct {
 	Network         Network             `yaml:"network,omitempty" effect:"live"`
-	Sysctl          map[string]string   `yaml:"sysctl,omitempty" effect:"live"`
+	Sysctl          map[string]Scalar   `yaml:"sysctl,omitempty" effect:"live"`
 	Modules         []string            `yaml:"modules,omitempty" effect:"live"`
 	Services        Services            `yaml:"services,omitempty" effect:"stored"`
 	Console         string              `yaml:"console,omitempty" effect:"stored"`
 	State           State               `yaml:"state,omitempty" effect:"reboot"`
 	SSH             SSH                 `yaml:"ssh,omitempty" effect:"restart=console"`
 	RegistryMirrors map[string][]string `yaml:"registry_mirrors,omitempty" effect:"stored"`
-	Environment     map[string]string   `yaml:"environment,omitempty" effect:"reboot"`
+	Environment     map[string]Scalar   `yaml:"environment,omitempty" effect:"reboot"`
 	Autologin       Autologin           `yaml:"autologin,omitempty" effect:"reboot"`
 }
 
@@ -119,7 +119,7 @@ type Interface struct {
 	MTU         int               `yaml:"mtu,omitempty"`
 	VLANs       []int             `yaml:"vlans,omitempty"`
 	Bond        string            `yaml:"bond,omitempty"`
-	BondOpts    map[string]string `yaml:"bond_opts,omitempty"`
+	BondOpts    map[string]Scalar `yaml:"bond_opts,omitempty"`
 	Bridge      string            `yaml:"bridge,omitempty"`
 }
 

@@ -59,6 +59,37 @@ func (c Command) String() string {
 	return strings.Join(q, " ")
 }
 
+// Scalar is a value written as a string or a number, as sysctl values,
+// bond options and environment values are: vm.swappiness: 10 and
+// vm.swappiness: "10" are the same. It keeps the text as written.
+type Scalar string
+
+func (Scalar) Expected() string { return "a string or a number" }
+
+func (s *Scalar) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		got := map[yaml.Kind]string{yaml.SequenceNode: "a list", yaml.MappingNode: "a map", yaml.ScalarNode: "null"}[n.Kind]
+		if got == "" {
+			got = "something else"
+		}
+		return fmt.Errorf("expected %s, got %s", s.Expected(), got)
+	}
+	*s = Scalar(n.Value)
+	return nil
+}
+
+// Strings is a map of scalars as plain strings.
+func Strings(m map[string]Scalar) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = string(v)
+	}
+	return out
+}
+
 // Mode is a file mode, written as an octal string ('0644') or number.
 type Mode uint32
 

@@ -322,7 +322,7 @@ func (h *host) applyEarly(ctx context.Context, cfg cloudconfig.Config) []error {
 	return []error{
 		a.AuthorizedKeys(cfg.SSHAuthorizedKeys, cfg.Users),
 		a.WriteFiles(cfg.WriteFiles, false, cfg.Users),
-		a.Sysctl(cfg.Berth.Sysctl),
+		a.Sysctl(cloudconfig.Strings(cfg.Berth.Sysctl)),
 		a.Modules(cfg.Berth.Modules),
 		a.Timezone(cfg.Timezone),
 		a.CACerts(cfg.CACerts),
@@ -480,7 +480,7 @@ func (h *host) commandEnv() []string {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			env = append(env, k+"="+h.cfg.merged.Config.Berth.Environment[k])
+			env = append(env, k+"="+string(h.cfg.merged.Config.Berth.Environment[k]))
 		}
 	}
 	return env

@@ -238,7 +238,7 @@ func (h *host) applyChanges(res *api.ConfigChangeResult) {
 		a := h.applier()
 		errs = append(errs,
 			a.AuthorizedKeys(cfg.SSHAuthorizedKeys, cfg.Users),
-			a.Sysctl(cfg.Berth.Sysctl),
+			a.Sysctl(cloudconfig.Strings(cfg.Berth.Sysctl)),
 			a.Modules(cfg.Berth.Modules),
 			a.Timezone(cfg.Timezone),
 			a.CACerts(cfg.CACerts),

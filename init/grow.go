@@ -76,8 +76,7 @@ func (h *host) growState(ctx context.Context, cfg cloudconfig.Config) error {
 	h.logf("growpart: %s grew from %d MiB to %d MiB", h.state.Dev, r.OldSize>>20, r.NewSize>>20)
 	cmd := exec.CommandContext(ctx, "/usr/sbin/resize2fs", h.state.Dev)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin"}
-	out := h.logs.Writer("growpart", "stdout")
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := h.reaper.RunCmd(cmd); err != nil {
 		return fmt.Errorf("growpart: resize2fs %s: %w", h.state.Dev, err)
 	}

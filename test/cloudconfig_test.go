@@ -1,0 +1,199 @@
+//go:build qemu
+
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-os/berth/internal/qemu"
+)
+
+// sshKey makes an ed25519 key pair and returns the private key's path and
+// the public key line.
+func sshKey(t *testing.T) (string, string) {
+	t.Helper()
+	key := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := runCmd("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "berth-test", "-f", key); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, strings.TrimSpace(string(pub))
+}
+
+// sshRun runs cmd on the VM as root with the key, through QEMU's host
+// forward on port; it retries while the forward is not through yet.
+func sshRun(t *testing.T, port int, key, cmd string) (string, error) {
+	t.Helper()
+	var out []byte
+	var err error
+	for i := 0; i < 5; i++ {
+		out, err = exec.Command("ssh", "-p", fmt.Sprint(port), "-i", key, "-o", "StrictHostKeyChecking=no",
+			"-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=60", "-o", "BatchMode=yes",
+			"-o", "LogLevel=ERROR", "root@127.0.0.1", cmd).CombinedOutput()
+		if !strings.Contains(string(out), "Connection reset") && !strings.Contains(string(out), "Connection closed") {
+			break
+		}
+		time.Sleep(3 * time.Second)
+	}
+	return string(out), err
+}
+
+// extraNIC adds a virtio NIC with its own isolated user network.
+func extraNIC(id, mac, subnet string) []string {
+	return []string{
+		"-netdev", fmt.Sprintf("user,id=%s,net=%s,restrict=on", id, subnet),
+		"-device", fmt.Sprintf("virtio-net-pci,netdev=%s,mac=%s", id, mac),
+	}
+}
+
+// fwcfgUserData is the user-data the fw_cfg test hands to the VM; %s is
+// the public key.
+const fwcfgUserData = `#cloud-config
+hostname: cc-fwcfg
+ssh_authorized_keys:
+  - %s
+write_files:
+  - path: /var/lib/cc/hello.txt
+    content: |
+      hello from fw_cfg
+    permissions: "0640"
+runcmd:
+  - echo ran >> /var/lib/cc/runcmd.count
+swap:
+  filename: /var/swap.img
+  size: 16M
+berth:
+  sysctl:
+    vm.swappiness: "13"
+  network:
+    interfaces:
+      mac=52:54:00:be:00:01:
+        addresses: [192.168.76.9/24]
+        vlans: [100]
+      mac=52:54:00:be:00:02: {bond: bond0}
+      mac=52:54:00:be:00:03: {bond: bond0}
+      bond0:
+        bond_opts: {mode: active-backup, miimon: 100}
+        addresses: [192.168.90.2/24]
+    dns:
+      nameservers: [192.168.76.3]
+`
+
+// TestCloudConfigFwCfg hands user-data to the VM through fw_cfg, as
+// berth run --cloud-config does, and checks each part of it, the state
+// partition grown to a bigger disk, a live hostctl config set that outlives
+// a reboot, then a broken user-data that boots with the last good one.
+func TestCloudConfigFwCfg(t *testing.T) {
+	t.Parallel()
+	key, pub := sshKey(t)
+	port := freePort(t)
+	cfg := directBoot(t, "berth.autologin")
+	if err := runCmd("qemu-img", "resize", "-q", cfg.Disks[0].Path, "+512M"); err != nil {
+		t.Fatal(err)
+	}
+	cfg.HostFwd = []string{fmt.Sprintf("tcp:127.0.0.1:%d-:22", port)}
+	cfg.FwCfg["opt/berth/user-data"] = fmt.Sprintf(fwcfgUserData, pub)
+	cfg.Extra = append(cfg.Extra, extraNIC("n1", "52:54:00:be:00:01", "192.168.76.0/24")...)
+	cfg.Extra = append(cfg.Extra, extraNIC("n2", "52:54:00:be:00:02", "192.168.91.0/24")...)
+	cfg.Extra = append(cfg.Extra, extraNIC("n3", "52:54:00:be:00:03", "192.168.92.0/24")...)
+	m := boot(t, cfg)
+
+	if got := strings.TrimSpace(m.sh("hostname")); got != "cc-fwcfg" {
+		t.Errorf("hostname %q, want cc-fwcfg", got)
+	}
+	if out := m.sh("cat /root/.ssh/authorized_keys"); !strings.Contains(out, pub) {
+		t.Errorf("authorized_keys lacks the key:\n%s", out)
+	}
+	if out, err := sshRun(t, port, key, "hostname"); err != nil || strings.TrimSpace(out) != "cc-fwcfg" {
+		t.Errorf("ssh with the user-data key: %v\n%s", err, out)
+	}
+	if out := m.sh("stat -c '%a %s' /var/lib/cc/hello.txt; cat /var/lib/cc/hello.txt"); out != "640 18\nhello from fw_cfg\n" {
+		t.Errorf("write_files: %q", out)
+	}
+	m.eventually("cat /var/lib/cc/runcmd.count", regexp.MustCompile(`^ran\n$`), 2*time.Minute)
+	if got := strings.TrimSpace(m.sh("cat /proc/sys/vm/swappiness")); got != "13" {
+		t.Errorf("vm.swappiness %q, want 13", got)
+	}
+	if out := m.sh("cat /proc/swaps"); !strings.Contains(out, "/var/swap.img") {
+		t.Errorf("no swap file in /proc/swaps:\n%s", out)
+	}
+	// The static address, the VLAN on its link, the bond of two links.
+	m.eventually("ip -o -4 addr", regexp.MustCompile(`inet 192\.168\.76\.9/24`), time.Minute)
+	m.eventually("ip -o -4 addr show dev bond0", regexp.MustCompile(`inet 192\.168\.90\.2/24`), time.Minute)
+	if out := m.sh("cat /proc/net/vlan/config"); !regexp.MustCompile(`\.100\s+\|\s+100\s+\|`).MatchString(out) {
+		t.Errorf("no VLAN 100:\n%s", out)
+	}
+	bond := m.sh("cat /proc/net/bonding/bond0")
+	if !strings.Contains(bond, "Bonding Mode: fault-tolerance (active-backup)") || strings.Count(bond, "Slave Interface:") != 2 || !strings.Contains(bond, "MII Polling Interval (ms): 100") {
+		t.Errorf("bond0:\n%s", bond)
+	}
+	if out := m.sh("cat /etc/resolv.conf"); !strings.Contains(out, "nameserver 192.168.76.3") {
+		t.Errorf("resolv.conf:\n%s", out)
+	}
+	// The disk was made 512 MiB bigger: the state partition took it.
+	if !regexp.MustCompile(`growpart: /dev/vda\d grew from \d+ MiB to \d+ MiB`).MatchString(m.Output()) {
+		t.Error("no growpart line on the console")
+	}
+	if out := m.sh("df -m /var | tail -1"); !regexp.MustCompile(`^\S+\s+([5-9]\d\d|\d{4,})\s`).MatchString(out) {
+		t.Errorf("/var after growpart: %s", out)
+	}
+	if out, code := m.shCode("hostctl config status"); code != 0 || !strings.Contains(out, "fwcfg") {
+		t.Errorf("hostctl config status: exit %d\n%s", code, out)
+	}
+
+	// A live change through hostctl, kept across a reboot; runcmd does not
+	// run again for the same instance.
+	m.sh("hostctl config set hostname cc-live")
+	if got := strings.TrimSpace(m.sh("hostname")); got != "cc-live" {
+		t.Errorf("hostname after hostctl config set: %q, want cc-live", got)
+	}
+	m.Send("hostctl reboot\n")
+	m.waitReady()
+	if got := strings.TrimSpace(m.sh("hostname")); got != "cc-live" {
+		t.Errorf("hostname after reboot: %q, want cc-live", got)
+	}
+	if out := m.sh("hostctl config get hostname --source"); !strings.Contains(out, "local") {
+		t.Errorf("hostctl config get hostname --source: %q", out)
+	}
+	time.Sleep(5 * time.Second) // runcmd runs after ready
+	if got := m.sh("cat /var/lib/cc/runcmd.count"); got != "ran\n" {
+		t.Errorf("runcmd ran again after a reboot: %q", got)
+	}
+	m.poweroffExitsZero()
+
+	// The same disk with broken user-data and another key: the host boots
+	// with the last valid user-data of fw_cfg, says why, and keeps the
+	// first key.
+	_, pub2 := sshKey(t)
+	cfg.FwCfg["opt/berth/user-data"] = fmt.Sprintf("#cloud-config\nhostname: cc-broken\nssh_authorized_keys:\n  - %s\nberth:\n  netwrok: {}\n", pub2)
+	m2 := boot(t, cfg)
+	if !strings.Contains(m2.Output(), "berth.netwrok: unknown key (did you mean berth.network?)") {
+		t.Error("the console does not show the user-data error")
+	}
+	out, code := m2.shCode("hostctl config status")
+	if code != 1 || !strings.Contains(out, "berth.netwrok: unknown key") || !strings.Contains(out, "last valid") {
+		t.Errorf("hostctl config status: exit %d, want 1 with the error\n%s", code, out)
+	}
+	keys := m2.sh("cat /root/.ssh/authorized_keys")
+	if !strings.Contains(keys, pub) || strings.Contains(keys, pub2) {
+		t.Errorf("authorized_keys after broken user-data: want the first key only\n%s", keys)
+	}
+	if out, err := sshRun(t, port, key, "true"); err != nil {
+		t.Errorf("ssh with the first key after broken user-data: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(m2.sh("hostname")); got != "cc-live" {
+		t.Errorf("hostname %q, want cc-live (local config)", got)
+	}
+}
+
+var _ = qemu.Config{}
