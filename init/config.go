@@ -86,8 +86,18 @@ func (h *host) remerge() error {
 	if err != nil {
 		h.alertf("config: the merged configuration is invalid:\n%v", err)
 		c.status.ApplyErrors = append(c.status.ApplyErrors, err.Error())
-		if m, err = cloudconfig.Merge(c.layers[0]); err != nil {
+		var rest []cloudconfig.Layer
+		for _, l := range c.layers {
+			if l.Name != cloudconfig.LayerDatasource {
+				rest = append(rest, l)
+			}
+		}
+		if m, err = cloudconfig.Merge(rest...); err == nil {
+			h.alertf("config: booting without the datasource layer")
+		} else if m, err = cloudconfig.Merge(c.layers[0]); err != nil {
 			return err
+		} else {
+			h.alertf("config: booting with the image defaults only")
 		}
 	}
 	c.merged = m
@@ -214,9 +224,21 @@ func (h *host) useDatasource(d *datasource.Data) {
 		st.Warnings = append(st.Warnings, w.Error())
 	}
 	tree := doc.Tree
-	// Meta-data: a hostname and keys the user-data does not give.
+	// Meta-data: a hostname and keys the user-data does not give. Clouds
+	// give a fully qualified name (host.novalocal, ip-10-0-0-1.ec2.internal)
+	// where cloud-config has hostname and fqdn, so it is split as
+	// cloud-init does.
 	if _, ok := tree["hostname"]; !ok && d.Hostname != "" {
-		tree["hostname"] = d.Hostname
+		host, _, dotted := strings.Cut(d.Hostname, ".")
+		tree["hostname"] = host
+		if _, ok := tree["fqdn"]; !ok && dotted {
+			tree["fqdn"] = d.Hostname
+		}
+		if _, err := cloudconfig.FromTree(src, tree); err != nil {
+			delete(tree, "hostname")
+			delete(tree, "fqdn")
+			st.Errors = append(st.Errors, fmt.Sprintf("meta-data hostname %q: left out: %v", d.Hostname, err))
+		}
 	}
 	if len(d.PublicKeys) > 0 {
 		keys, _ := tree["ssh_authorized_keys"].([]any)

@@ -1,0 +1,204 @@
+//go:build qemu
+
+package test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// dsUserData is the user-data every datasource test hands over; the
+// hostname comes from the meta-data where the source has meta-data.
+func dsUserData(ds, hostname, pub string) string {
+	s := "#cloud-config\n"
+	if hostname != "" {
+		s += "hostname: " + hostname + "\n"
+	}
+	return s + fmt.Sprintf(`ssh_authorized_keys: [%q]
+write_files:
+  - {path: /var/lib/cc/ds, content: "%s\n", permissions: "0600"}
+runcmd:
+  - echo %s >> /var/lib/cc/runcmd
+`, pub, ds, ds)
+}
+
+// checkDatasource checks what dsUserData asks for, and that hostctl config
+// status names the source as used.
+func (m *machine) checkDatasource(ds, hostname, pub string) {
+	m.t.Helper()
+	if got := strings.TrimSpace(m.sh("hostname")); got != hostname {
+		m.t.Errorf("hostname %q, want %q", got, hostname)
+	}
+	if out := m.sh("stat -c %a /var/lib/cc/ds; cat /var/lib/cc/ds"); out != "600\n"+ds+"\n" {
+		m.t.Errorf("write_files: %q", out)
+	}
+	if out := m.sh("cat /root/.ssh/authorized_keys"); !strings.Contains(out, pub) {
+		m.t.Errorf("authorized_keys lacks the key:\n%s", out)
+	}
+	m.eventually("cat /var/lib/cc/runcmd", regexp.MustCompile(`^`+ds+`\n$`), 2*time.Minute)
+	out := m.sh("hostctl config status")
+	if !regexp.MustCompile(`datasource\s+` + regexp.QuoteMeta(ds) + `\s+used`).MatchString(out) {
+		m.t.Errorf("hostctl config status does not show %s used:\n%s", ds, out)
+	}
+}
+
+// seedDir writes files into a fresh folder.
+func seedDir(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// isoOf makes an ISO 9660 image (Rock Ridge and Joliet, as genisoimage
+// does for cloud-init seeds) of a folder, with a volume label.
+func isoOf(t *testing.T, dir, label string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), label+".iso")
+	if err := runCmd("xorriso", "-as", "mkisofs", "-quiet", "-o", p, "-V", label, "-J", "-r", dir); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// vfatOf makes a FAT image holding the files of a folder, with a label.
+func vfatOf(t *testing.T, dir, label string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), label+".img")
+	if err := runCmd("mkfs.fat", "-C", "-n", label, p, "2048"); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if err := runCmd("mcopy", "-i", p, filepath.Join(dir, e.Name()), "::"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// serve serves files over HTTP on 127.0.0.1, which the VM reaches as
+// 10.0.2.2 through QEMU's user network; it returns the port and a log of
+// the paths asked for.
+func serve(t *testing.T, files map[string]string) (int, func() []string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var asked []string
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.Path)
+		mu.Unlock()
+		data, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(data))
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().(*net.TCPAddr).Port, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), asked...)
+	}
+}
+
+func TestDatasourceNoCloudISO(t *testing.T) {
+	t.Parallel()
+	_, pub := sshKey(t)
+	seed := seedDir(t, map[string]string{
+		"user-data": dsUserData("nocloud", "", pub),
+		"meta-data": "instance-id: iid-nocloud-iso\nlocal-hostname: cc-nocloud-iso\n",
+	})
+	cfg := directBoot(t, "berth.autologin")
+	cfg.Extra = append(cfg.Extra, "-drive", "file="+isoOf(t, seed, "cidata")+",media=cdrom,readonly=on,if=ide")
+	m := boot(t, cfg)
+	m.checkDatasource("nocloud", "cc-nocloud-iso", pub)
+}
+
+func TestDatasourceNoCloudVFAT(t *testing.T) {
+	t.Parallel()
+	_, pub := sshKey(t)
+	seed := seedDir(t, map[string]string{
+		"user-data": dsUserData("nocloud", "", pub),
+		"meta-data": "instance-id: iid-nocloud-vfat\nlocal-hostname: cc-nocloud-vfat\n",
+	})
+	cfg := directBoot(t, "berth.autologin")
+	cfg.Extra = append(cfg.Extra, "-drive", "file="+vfatOf(t, seed, "CIDATA")+",format=raw,if=virtio,readonly=on")
+	m := boot(t, cfg)
+	m.checkDatasource("nocloud", "cc-nocloud-vfat", pub)
+}
+
+func TestDatasourceConfigDrive(t *testing.T) {
+	t.Parallel()
+	_, pub := sshKey(t)
+	seed := seedDir(t, map[string]string{
+		"openstack/latest/user_data":      dsUserData("configdrive", "", pub),
+		"openstack/latest/meta_data.json": `{"uuid": "5e1f7a3c-0b9d-4b8e-9a54-0d5c1f7e2a11", "hostname": "cc-config2.novalocal", "name": "cc-config2"}`,
+	})
+	cfg := directBoot(t, "berth.autologin")
+	cfg.Extra = append(cfg.Extra, "-drive", "file="+isoOf(t, seed, "config-2")+",media=cdrom,readonly=on,if=ide")
+	m := boot(t, cfg)
+	m.checkDatasource("configdrive", "cc-config2", pub)
+}
+
+// berth.cloud_config_url= on the kernel command line: user-data over HTTP
+// once the network is up.
+func TestDatasourceCmdlineURL(t *testing.T) {
+	t.Parallel()
+	_, pub := sshKey(t)
+	port, asked := serve(t, map[string]string{"/cc/user-data": dsUserData("url", "cc-url", pub)})
+	m := boot(t, directBoot(t, fmt.Sprintf("berth.autologin berth.cloud_config_url=http://10.0.2.2:%d/cc/user-data", port)))
+	m.checkDatasource("url", "cc-url", pub)
+	if got := asked(); len(got) == 0 || got[0] != "/cc/user-data" {
+		t.Errorf("the server was asked for %q", got)
+	}
+}
+
+// ds=nocloud;s=URL: a NoCloud seed over HTTP, user-data and meta-data.
+func TestDatasourceNoCloudNet(t *testing.T) {
+	t.Parallel()
+	_, pub := sshKey(t)
+	port, asked := serve(t, map[string]string{
+		"/seed/user-data": dsUserData("nocloud-net", "", pub),
+		"/seed/meta-data": "instance-id: iid-nocloud-net\nlocal-hostname: cc-nocloud-net\n",
+	})
+	m := boot(t, directBoot(t, fmt.Sprintf("berth.autologin ds=nocloud;s=http://10.0.2.2:%d/seed/", port)))
+	m.checkDatasource("nocloud-net", "cc-nocloud-net", pub)
+	if got := strings.Join(asked(), " "); !strings.Contains(got, "/seed/user-data") || !strings.Contains(got, "/seed/meta-data") {
+		t.Errorf("the server was asked for %q", got)
+	}
+}
+
+// User-data kept on the state partition is read at the next boot.
+func TestDatasourceStateFile(t *testing.T) {
+	t.Parallel()
+	_, pub := sshKey(t)
+	m := boot(t, directBoot(t, "berth.autologin"))
+	ud := dsUserData("state", "cc-state", pub)
+	m.sh(fmt.Sprintf("mkdir -p /var/lib/berth/config && printf '%%s' '%s' > /var/lib/berth/config/user-data", ud))
+	m.Send("hostctl reboot\n")
+	m.waitReady()
+	m.checkDatasource("state", "cc-state", pub)
+}
