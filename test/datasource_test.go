@@ -44,7 +44,7 @@ func (m *machine) checkDatasource(ds, hostname, pub string) {
 		m.t.Errorf("authorized_keys lacks the key:\n%s", out)
 	}
 	m.eventually("cat /var/lib/cc/runcmd", regexp.MustCompile(`^`+ds+`\n$`), 2*time.Minute)
-	out := m.sh("hostctl config status")
+	out, _ := m.shCode("hostctl config status")
 	if !regexp.MustCompile(`datasource\s+` + regexp.QuoteMeta(ds) + `\s+used`).MatchString(out) {
 		m.t.Errorf("hostctl config status does not show %s used:\n%s", ds, out)
 	}
@@ -127,14 +127,21 @@ func serve(t *testing.T, files map[string]string) (int, func() []string) {
 func TestDatasourceNoCloudISO(t *testing.T) {
 	t.Parallel()
 	_, pub := sshKey(t)
+	// runcmd output goes to the log service; a failing command is
+	// reported and boot goes on.
 	seed := seedDir(t, map[string]string{
-		"user-data": dsUserData("nocloud", "", pub),
+		"user-data": dsUserData("nocloud", "", pub) + "  - echo runcmd-output-marker\n  - exit 3\n",
 		"meta-data": "instance-id: iid-nocloud-iso\nlocal-hostname: cc-nocloud-iso\n",
 	})
 	cfg := directBoot(t, "berth.autologin")
 	cfg.Extra = append(cfg.Extra, "-drive", "file="+isoOf(t, seed, "cidata")+",media=cdrom,readonly=on,if=ide")
 	m := boot(t, cfg)
 	m.checkDatasource("nocloud", "cc-nocloud-iso", pub)
+	m.eventually("hostctl logs cloud-config", regexp.MustCompile(`runcmd-output-marker`), time.Minute)
+	out := m.eventually("hostctl config status; echo exit=$?", regexp.MustCompile(`runcmd\[2\]`), time.Minute)
+	if !strings.Contains(out, "exit status 3") || !strings.Contains(out, "exit=1") {
+		t.Errorf("hostctl config status after a failing runcmd:\n%s", out)
+	}
 }
 
 func TestDatasourceNoCloudVFAT(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -117,6 +118,15 @@ type machine struct {
 // ready line and for the root shell on ttyS0.
 func boot(t *testing.T, cfg qemu.Config) *machine {
 	t.Helper()
+	return bootWith(t, cfg, qemu.Start)
+}
+
+// starter starts QEMU; tests that run it in a network namespace of their
+// own pass one that starts it there.
+type starter func(ctx context.Context, cfg qemu.Config, work string, log io.Writer) (*qemu.VM, error)
+
+func bootWith(t *testing.T, cfg qemu.Config, start starter) *machine {
+	t.Helper()
 	if cfg.FwCfg == nil {
 		cfg.FwCfg = map[string]string{}
 	}
@@ -132,7 +142,7 @@ func boot(t *testing.T, cfg qemu.Config) *machine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm, err := qemu.Start(context.Background(), cfg, work, logf)
+	vm, err := start(context.Background(), cfg, work, logf)
 	if err != nil {
 		t.Fatal(err)
 	}
