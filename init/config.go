@@ -251,6 +251,7 @@ func (h *host) useDatasource(d *datasource.Data) {
 			st.Errors = append(st.Errors, "meta-data public keys: "+err.Error())
 		}
 	}
+	h.networkConfig(d, src, tree, &st)
 	c.scripts = doc.Scripts
 	c.instance = d.InstanceID
 	if c.instance == "" {
@@ -259,6 +260,42 @@ func (h *host) useDatasource(d *datasource.Data) {
 	}
 	c.layers = append(c.layers, cloudconfig.Layer{Name: cloudconfig.LayerDatasource, Source: src, Tree: tree})
 	c.status.Sources = append(c.status.Sources, st)
+}
+
+// networkConfig puts a datasource's network-config into the layer as
+// berth.network, unless the user-data has its own. What does not convert or
+// validate is reported and left out.
+func (h *host) networkConfig(d *datasource.Data, src string, tree map[string]any, st *cloudconfig.SourceStatus) {
+	if len(d.NetworkConfig) == 0 {
+		return
+	}
+	berth, _ := tree["berth"].(map[string]any)
+	if _, ok := berth["network"]; ok {
+		st.Warnings = append(st.Warnings, "network-config: not used: the user-data has berth.network")
+		return
+	}
+	n, warnings, err := cloudconfig.FromNetworkConfig(d.NetworkConfig)
+	st.Warnings = append(st.Warnings, warnings...)
+	if err != nil || n == nil {
+		if err != nil {
+			st.Errors = append(st.Errors, err.Error())
+			h.alertf("config: %s: %v", src, err)
+		}
+		return
+	}
+	if berth == nil {
+		berth = map[string]any{}
+	}
+	berth["network"] = n
+	tree["berth"] = berth
+	if _, err := cloudconfig.FromTree(src+" network-config", tree); err != nil {
+		delete(berth, "network")
+		if len(berth) == 0 {
+			delete(tree, "berth")
+		}
+		st.Errors = append(st.Errors, "network-config: left out: "+err.Error())
+		h.alertf("config: %s network-config left out:\n%v", src, err)
+	}
 }
 
 func (h *host) configError(layer, name string, err error) {
@@ -631,4 +668,3 @@ func mountOptions(opts string) (uintptr, string) {
 	}
 	return flags, strings.Join(data, ",")
 }
-

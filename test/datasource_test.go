@@ -147,14 +147,22 @@ func TestDatasourceNoCloudISO(t *testing.T) {
 func TestDatasourceNoCloudVFAT(t *testing.T) {
 	t.Parallel()
 	_, pub := sshKey(t)
+	// network-config (netplan, version 2) gives the second NIC, matched by
+	// its MAC address, a static address.
 	seed := seedDir(t, map[string]string{
-		"user-data": dsUserData("nocloud", "", pub),
-		"meta-data": "instance-id: iid-nocloud-vfat\nlocal-hostname: cc-nocloud-vfat\n",
+		"user-data":      dsUserData("nocloud", "", pub),
+		"meta-data":      "instance-id: iid-nocloud-vfat\nlocal-hostname: cc-nocloud-vfat\n",
+		"network-config": "version: 2\nethernets:\n  lan:\n    match: {macaddress: \"52:54:00:be:00:11\"}\n    addresses: [192.168.77.9/24]\n    nameservers: {addresses: [192.168.77.3]}\n",
 	})
 	cfg := directBoot(t, "berth.autologin")
 	cfg.Extra = append(cfg.Extra, "-drive", "file="+vfatOf(t, seed, "CIDATA")+",format=raw,if=virtio,readonly=on")
+	cfg.Extra = append(cfg.Extra, extraNIC("n1", "52:54:00:be:00:11", "192.168.77.0/24")...)
 	m := boot(t, cfg)
 	m.checkDatasource("nocloud", "cc-nocloud-vfat", pub)
+	m.eventually("ip -o -4 addr", regexp.MustCompile(`inet 192\.168\.77\.9/24`), time.Minute)
+	if out := m.sh("cat /etc/resolv.conf"); !strings.Contains(out, "nameserver 192.168.77.3") {
+		t.Errorf("resolv.conf:\n%s", out)
+	}
 }
 
 func TestDatasourceConfigDrive(t *testing.T) {

@@ -24,6 +24,9 @@ type Data struct {
 	InstanceID string
 	Hostname   string
 	PublicKeys []string
+	// NetworkConfig is cloud-init network configuration (NoCloud's
+	// network-config), nil when the source has none.
+	NetworkConfig []byte
 }
 
 // Source is one datasource.

@@ -41,7 +41,8 @@ func (f File) Fetch(ctx context.Context) (*Data, error) {
 }
 
 // readNoCloud reads a NoCloud seed folder: user-data, meta-data (YAML with
-// instance-id and local-hostname) and network-config (not used yet).
+// instance-id and local-hostname) and network-config (cloud-init's
+// network configuration, version 1 or 2).
 func readNoCloud(dir string) (*Data, error) {
 	d := &Data{}
 	ud, err := os.ReadFile(filepath.Join(dir, "user-data"))
@@ -49,6 +50,9 @@ func readNoCloud(dir string) (*Data, error) {
 		return nil, err
 	}
 	d.UserData = ud
+	if nc, err := os.ReadFile(filepath.Join(dir, "network-config")); err == nil {
+		d.NetworkConfig = nc
+	}
 	if md, err := os.ReadFile(filepath.Join(dir, "meta-data")); err == nil {
 		if err := parseNoCloudMeta(md, d); err != nil {
 			return nil, fmt.Errorf("meta-data: %w", err)

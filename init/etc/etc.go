@@ -106,7 +106,9 @@ func accounts(c Config) (passwd, shadow, group string) {
 	for n := range gids {
 		names = append(names, n)
 	}
-	sort.Slice(names, func(i, j int) bool { return gids[names[i]] < gids[names[j]] || gids[names[i]] == gids[names[j]] && names[i] < names[j] })
+	sort.Slice(names, func(i, j int) bool {
+		return gids[names[i]] < gids[names[j]] || gids[names[i]] == gids[names[j]] && names[i] < names[j]
+	})
 	for _, n := range names {
 		fmt.Fprintf(&gr, "%s:x:%d:%s\n", n, gids[n], strings.Join(members[n], ","))
 	}

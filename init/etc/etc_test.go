@@ -70,9 +70,9 @@ func TestAccountsAndSSH(t *testing.T) {
 		files[f.Path] = f.Content
 	}
 	for file, want := range map[string][]string{
-		"passwd": {"ops:x:1000:1000::/home/ops:/bin/sh\n", "ci:x:1001:1001::/home/ci:/bin/sh\n"},
-		"shadow": {"root:$6$r$h:", "ops:$6$salt$hash:", "ci:!:"},
-		"group":  {"docker:x:999:ops\n", "ops:x:1000:\n", "wheel:x:1002:ops,ci\n"},
+		"passwd":          {"ops:x:1000:1000::/home/ops:/bin/sh\n", "ci:x:1001:1001::/home/ci:/bin/sh\n"},
+		"shadow":          {"root:$6$r$h:", "ops:$6$salt$hash:", "ci:!:"},
+		"group":           {"docker:x:999:ops\n", "ops:x:1000:\n", "wheel:x:1002:ops,ci\n"},
 		"ssh/sshd_config": {"Port 2222\nListenAddress 10.0.0.5\n", "PasswordAuthentication yes\n", "PermitRootLogin yes\n"},
 	} {
 		for _, w := range want {

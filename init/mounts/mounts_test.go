@@ -161,7 +161,7 @@ func TestProbe(t *testing.T) {
 func TestLabel(t *testing.T) {
 	for _, tc := range []struct {
 		name, typ, label string
-		mk              func() []byte
+		mk               func() []byte
 	}{
 		{"ext4", "ext4", "BERTH_STATE", func() []byte {
 			b := make([]byte, 128*1024)
