@@ -75,7 +75,26 @@ func (h *host) phaseConfig(ctx context.Context) error {
 		c.layers = append(c.layers, cloudconfig.Layer{Name: cloudconfig.LayerCmdline, Source: "kernel command line", Tree: tree})
 		c.status.Sources = append(c.status.Sources, cloudconfig.SourceStatus{Layer: cloudconfig.LayerCmdline, Name: "kernel command line", Used: true})
 	}
+	h.noteStateKeys()
 	return h.remerge()
+}
+
+// noteStateKeys warns about berth.state outside the kernel command line:
+// the state partition is mounted before any other layer is read (they live
+// on it), so there it changes nothing.
+func (h *host) noteStateKeys() {
+	c := h.cfg
+	for _, l := range c.layers {
+		b, _ := l.Tree["berth"].(map[string]any)
+		if _, ok := b["state"]; !ok || l.Name == cloudconfig.LayerCmdline {
+			continue
+		}
+		for i := range c.status.Sources {
+			if st := &c.status.Sources[i]; st.Layer == l.Name && st.Used {
+				st.Warnings = append(st.Warnings, "berth.state: read from the kernel command line only (berth.state.dev=...): set here, it changes nothing")
+			}
+		}
+	}
 }
 
 // remerge merges the layers; if the whole is invalid the datasource layer

@@ -6,13 +6,38 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"time"
 
+	"github.com/berth-os/berth/init/cmdline"
 	"github.com/berth-os/berth/init/mounts"
 	"golang.org/x/sys/unix"
 )
 
 // StatePartName is the GPT name of the state partition.
 const StatePartName = "BERTH_STATE"
+
+// stateFlags are berth.state.* from the kernel command line: the state
+// partition is mounted before any other configuration is read.
+type stateFlags struct {
+	dev        string        // a mounts.Find spec
+	autoformat bool          // format the device when it is blank
+	wait       time.Duration // how long to wait for the device to appear
+}
+
+func stateFlagsOf(f cmdline.Flags) stateFlags {
+	sf := stateFlags{dev: "PARTLABEL=" + StatePartName, autoformat: true}
+	if v := f.Get("berth.state.dev"); v != "" {
+		sf.dev = v
+	}
+	if v, err := strconv.ParseBool(f.Get("berth.state.autoformat")); err == nil {
+		sf.autoformat = v
+	}
+	if v, err := strconv.ParseBool(f.Get("berth.state.wait")); err == nil && v {
+		sf.wait = 30 * time.Second
+	}
+	return sf
+}
 
 // bootInfo is what stage 1 leaves in /run/berth/boot.json.
 type bootInfo struct {
@@ -45,17 +70,29 @@ func setupState(h *host) (stateInfo, error) {
 		}
 		return stateInfo{FSType: "tmpfs"}, err
 	}
-	devs, err := mounts.BlockDevices("/sys", "/dev")
-	if err != nil {
-		return tmpfs(fmt.Errorf("list block devices: %w", err))
-	}
-	d, ok := mounts.ByPartName(devs, StatePartName, bi.Disk)
-	if !ok {
-		return tmpfs(nil)
+	sf := stateFlagsOf(h.flags)
+	var d mounts.BlockDevice
+	for deadline := time.Now().Add(sf.wait); ; time.Sleep(250 * time.Millisecond) {
+		devs, err := mounts.BlockDevices("/sys", "/dev")
+		if err != nil {
+			return tmpfs(fmt.Errorf("list block devices: %w", err))
+		}
+		var ok bool
+		if d, ok = mounts.Find(devs, sf.dev, bi.Disk); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			if sf.dev != "PARTLABEL="+StatePartName {
+				return tmpfs(fmt.Errorf("berth.state.dev=%s: no such device", sf.dev))
+			}
+			return tmpfs(nil)
+		}
 	}
 	st := stateInfo{Dev: d.Dev}
 	fstype, err := mounts.ProbeFile(d.Dev)
 	switch {
+	case errors.Is(err, mounts.ErrNoFilesystem) && !sf.autoformat:
+		return tmpfs(fmt.Errorf("%s is blank and berth.state.autoformat=false: not formatting it", d.Dev))
 	case errors.Is(err, mounts.ErrNoFilesystem):
 		h.logf("state: %s is blank; formatting it ext4", d.Dev)
 		cmd := exec.Command("/usr/sbin/mke2fs", "-q", "-F", "-t", "ext4", "-L", StatePartName,

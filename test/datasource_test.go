@@ -217,3 +217,35 @@ func TestDatasourceStateFile(t *testing.T) {
 	m.waitReady()
 	m.checkDatasource("state", "cc-state", pub)
 }
+
+// berth.state.* on the kernel command line: another device for the state
+// partition, not formatted while autoformat is false.
+func TestStateDevFromCmdline(t *testing.T) {
+	t.Parallel()
+	cfg := directBoot(t, "berth.autologin berth.state.dev=/dev/vdb berth.state.autoformat=false")
+	extra := filepath.Join(t.TempDir(), "extra.raw")
+	if err := os.WriteFile(extra, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(extra, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Extra = append(cfg.Extra, "-drive", "file="+extra+",format=raw,if=virtio")
+	m := boot(t, cfg)
+	if !strings.Contains(m.Output(), "/dev/vdb is blank and berth.state.autoformat=false: not formatting it") {
+		t.Error("no word on the console of the blank device left alone")
+	}
+	if out := m.sh("grep ' /var ' /proc/mounts"); !strings.HasPrefix(out, "tmpfs /var tmpfs") {
+		t.Errorf("/var: %q, want a tmpfs", out)
+	}
+	m.poweroffExitsZero()
+
+	cfg.FwCfg["opt/berth/cmdline"] = "berth.autologin berth.state.dev=/dev/vdb"
+	m = boot(t, cfg)
+	if out := m.sh("grep ' /var ' /proc/mounts"); !strings.HasPrefix(out, "/dev/vdb /var ext4") {
+		t.Errorf("/var: %q, want /dev/vdb", out)
+	}
+	if out := m.sh("grep -c vda4 /proc/mounts || true"); strings.TrimSpace(out) != "0" {
+		t.Errorf("BERTH_STATE mounted too: %q", out)
+	}
+}

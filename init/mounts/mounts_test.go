@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -189,6 +190,45 @@ func TestLabel(t *testing.T) {
 		typ, label, err := Label(bytes.NewReader(tc.mk()))
 		if err != nil || typ != tc.typ || label != tc.label {
 			t.Errorf("%s: %q %q %v", tc.name, typ, label, err)
+		}
+	}
+}
+
+func TestFind(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "state.img")
+	const uuid = "3f1c9a52-7e0b-4d8e-9b1a-2c5d7e9f0a1b"
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-L", "MYSTATE", "-U", uuid, img, "8M").CombinedOutput(); err != nil {
+		t.Fatalf("mke2fs: %v\n%s", err, out)
+	}
+	blank := filepath.Join(dir, "blank.img")
+	os.WriteFile(blank, make([]byte, 1<<20), 0o644)
+	f, _ := os.Open(img)
+	if got, err := ExtUUID(f); err != nil || got != uuid {
+		t.Errorf("ExtUUID = %q, %v", got, err)
+	}
+	f.Close()
+	devs := []BlockDevice{
+		{Name: "vdb", Dev: blank, Disk: "vdb"},
+		{Name: "vdc1", Dev: img, Disk: "vdc", IsPart: true, PartName: "DATA"},
+	}
+	for _, tc := range []struct {
+		spec, want string
+	}{
+		{"LABEL=MYSTATE", "vdc1"},
+		{"LABEL=mystate", "vdc1"},
+		{"UUID=" + uuid, "vdc1"},
+		{"PARTLABEL=DATA", "vdc1"},
+		{blank, "vdb"},
+		{"LABEL=OTHER", ""},
+		{"UUID=00000000-0000-0000-0000-000000000000", ""},
+	} {
+		d, ok := Find(devs, tc.spec, "")
+		if d.Name != tc.want || ok != (tc.want != "") {
+			t.Errorf("Find(%q) = %q, %v; want %q", tc.spec, d.Name, ok, tc.want)
 		}
 	}
 }

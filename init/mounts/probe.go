@@ -180,3 +180,53 @@ func Label(r io.ReaderAt) (fstype, label string, err error) {
 	}
 	return fstype, label, err
 }
+
+// ExtUUID returns the UUID of an ext2/3/4 filesystem, as blkid shows it.
+func ExtUUID(r io.ReaderAt) (string, error) {
+	sb := make([]byte, 1024)
+	if _, err := r.ReadAt(sb, 1024); err != nil {
+		return "", err
+	}
+	if binary.LittleEndian.Uint16(sb[56:]) != 0xEF53 {
+		return "", ErrNoFilesystem
+	}
+	u := sb[104:120]
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]), nil
+}
+
+// Find finds the device a spec names: PARTLABEL=<GPT name>, LABEL=<label>
+// (ext4, FAT, ISO 9660), UUID=<ext4 UUID> or a device path (/dev/vdb1). For PARTLABEL,
+// a partition on disk is preferred.
+func Find(devs []BlockDevice, spec, disk string) (BlockDevice, bool) {
+	kind, val, _ := strings.Cut(spec, "=")
+	if strings.HasPrefix(spec, "/") {
+		kind, val = "DEV", spec
+	}
+	if kind == "PARTLABEL" {
+		return ByPartName(devs, val, disk)
+	}
+	for _, d := range devs {
+		if kind == "DEV" {
+			if d.Dev == val {
+				return d, true
+			}
+			continue
+		}
+		f, err := os.Open(d.Dev)
+		if err != nil {
+			continue
+		}
+		var got string
+		switch kind {
+		case "LABEL":
+			_, got, _ = Label(f)
+		case "UUID":
+			got, _ = ExtUUID(f)
+		}
+		f.Close()
+		if got != "" && strings.EqualFold(got, val) {
+			return d, true
+		}
+	}
+	return BlockDevice{}, false
+}
