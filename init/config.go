@@ -140,10 +140,14 @@ func (h *host) imageDefaults() map[string]any {
 // network is up (metadata services, URLs), from berth.datasources or, by
 // default, the local ones plus the cloud the DMI tables name.
 func (h *host) datasources() (local, network []datasource.Source) {
+	// The volume sources wait for block devices once between them.
+	settle := &datasource.Settle{}
+	nocloud, configdrive := datasource.NoCloud(), datasource.ConfigDrive()
+	nocloud.Settle, configdrive.Settle = settle, settle
 	all := map[string]datasource.Source{
 		"fwcfg":       datasource.File{SourceName: "fwcfg", Path: datasource.FwCfgUserData},
-		"nocloud":     datasource.NoCloud(),
-		"configdrive": datasource.ConfigDrive(),
+		"nocloud":     nocloud,
+		"configdrive": configdrive,
 		"state":       datasource.File{SourceName: "state", Path: datasource.StateUserData},
 		"ec2":         &datasource.EC2{URL: datasource.MetadataAddr},
 		"openstack":   &datasource.OpenStack{URL: datasource.MetadataAddr},

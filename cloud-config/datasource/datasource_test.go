@@ -177,3 +177,24 @@ func TestNoCloudCmdline(t *testing.T) {
 		t.Error("ec2 parsed as nocloud")
 	}
 }
+
+// Volume sources that share a Settle wait for devices once between them.
+func TestVolumesWaitOnce(t *testing.T) {
+	sys := t.TempDir()
+	os.MkdirAll(filepath.Join(sys, "class/block"), 0o755)
+	settle := &Settle{}
+	a, b := NoCloud(), ConfigDrive()
+	for _, v := range []*Volume{a, b} {
+		v.Sysfs, v.Wait, v.Settle = sys, time.Second, settle
+	}
+	start := time.Now()
+	for _, v := range []*Volume{a, b} {
+		if _, err := v.Fetch(context.Background()); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s: %v, want not found", v.Name(), err)
+		}
+	}
+	// Each waiting on its own would take 2s at least.
+	if d := time.Since(start); d < time.Second || d >= 2*time.Second {
+		t.Errorf("two volume sources took %s: want one wait of 1s", d)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-os/berth/init/mounts"
@@ -22,6 +23,20 @@ type Volume struct {
 	// Wait is how long to wait for the volume to appear (devices are still
 	// probing early in boot).
 	Wait time.Duration
+	// Settle, shared by volume sources, makes them wait for devices once
+	// in all: the devices that came for the first are all there are.
+	Settle *Settle
+}
+
+// Settle is the one wait for block devices of several volume sources.
+type Settle struct {
+	once  sync.Once
+	until time.Time
+}
+
+func (s *Settle) deadline(wait time.Duration) time.Time {
+	s.once.Do(func() { s.until = time.Now().Add(wait) })
+	return s.until
 }
 
 // NoCloud is the cidata volume.
@@ -65,6 +80,9 @@ func (v *Volume) Find() (dev, fstype string, err error) {
 // Fetch mounts the volume read-only on a temporary folder and reads it.
 func (v *Volume) Fetch(ctx context.Context) (*Data, error) {
 	deadline := time.Now().Add(v.Wait)
+	if v.Settle != nil {
+		deadline = v.Settle.deadline(v.Wait)
+	}
 	var dev, typ string
 	var err error
 	for {
