@@ -2,6 +2,7 @@ package cloudconfig
 
 import (
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -84,7 +85,70 @@ func ParseKey(s string) ([]Seg, error) {
 	if len(segs) == 0 || expectKey {
 		return nil, fmt.Errorf("key %q: empty", s)
 	}
-	return segs, nil
+	return joinMapKeys(reflect.TypeFor[Config](), segs), nil
+}
+
+// joinMapKeys lets a map key that holds dots go unquoted where the schema
+// leaves one reading: berth.sysctl.net.ipv4.ip_forward is
+// berth.sysctl."net.ipv4.ip_forward" (sysctl values are scalars), and
+// berth.network.interfaces.eth0.100.mtu is interfaces."eth0.100".mtu. A
+// shell strips the double quotes of an unquoted argument, so this is what
+// hostctl config set berth.sysctl."vm.swappiness" 10 gets. At a map, the
+// shortest run of plain elements after which the rest of the key fits the
+// schema is the map key; a key the schema does not know is left as it is.
+func joinMapKeys(t reflect.Type, segs []Seg) []Seg {
+	out, ok := fitKey(t, segs)
+	if !ok {
+		return segs
+	}
+	return out
+}
+
+func fitKey(t reflect.Type, segs []Seg) ([]Seg, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if len(segs) == 0 {
+		return nil, true
+	}
+	s := segs[0]
+	switch t.Kind() {
+	case reflect.Struct:
+		if s.Index >= 0 {
+			return nil, false
+		}
+		f, ok := fieldByYAML(t, s.Key)
+		if !ok {
+			return nil, false
+		}
+		rest, ok := fitKey(f.Type, segs[1:])
+		return append([]Seg{s}, rest...), ok
+	case reflect.Slice:
+		if s.Index < 0 {
+			return nil, false
+		}
+		rest, ok := fitKey(t.Elem(), segs[1:])
+		return append([]Seg{s}, rest...), ok
+	case reflect.Map:
+		if s.Index >= 0 {
+			return nil, false
+		}
+		key := s.Key
+		for n := 1; n <= len(segs); n++ {
+			if n > 1 {
+				if segs[n-1].Index >= 0 {
+					break
+				}
+				key += "." + segs[n-1].Key
+			}
+			if rest, ok := fitKey(t.Elem(), segs[n:]); ok {
+				return append([]Seg{{Key: key, Index: -1}}, rest...), true
+			}
+		}
+		return nil, false
+	}
+	// A scalar: nothing may follow.
+	return nil, false
 }
 
 // FormatKey writes segments back in the KEY syntax (the same form errors use).

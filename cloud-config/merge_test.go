@@ -179,3 +179,29 @@ func TestEffects(t *testing.T) {
 		t.Errorf("unknown key: %v", err)
 	}
 }
+
+// A map key with dots may go unquoted where the schema leaves one reading.
+func TestParseKeyJoinsMapKeys(t *testing.T) {
+	for in, want := range map[string]string{
+		`berth.sysctl.net.ipv4.ip_forward`:             `berth.sysctl."net.ipv4.ip_forward"`,
+		`berth.sysctl."net.ipv4.ip_forward"`:           `berth.sysctl."net.ipv4.ip_forward"`,
+		`berth.network.interfaces.eth0.100.mtu`:        `berth.network.interfaces."eth0.100".mtu`,
+		`berth.network.interfaces.eth0.mtu`:            `berth.network.interfaces.eth0.mtu`,
+		`berth.network.interfaces.eth0.100`:            `berth.network.interfaces."eth0.100"`,
+		`berth.registry_mirrors.docker.io[1]`:          `berth.registry_mirrors."docker.io"[1]`,
+		`berth.environment.A.B`:                        `berth.environment."A.B"`,
+		`berth.network.interfaces.bond0.bond_opts.x.y`: `berth.network.interfaces.bond0.bond_opts."x.y"`,
+		`users[0].name`:                                `users[0].name`,
+		`nosuch.a.b`:                                   `nosuch.a.b`,
+		`hostname.x`:                                   `hostname.x`,
+	} {
+		segs, err := ParseKey(in)
+		if err != nil {
+			t.Errorf("ParseKey(%s): %v", in, err)
+			continue
+		}
+		if got := FormatKey(segs); got != want {
+			t.Errorf("ParseKey(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -157,6 +157,30 @@ func TestCloudConfigFwCfg(t *testing.T) {
 	if got := strings.TrimSpace(m.sh("hostname")); got != "cc-live" {
 		t.Errorf("hostname after hostctl config set: %q, want cc-live", got)
 	}
+	// Live too: a sysctl, the name servers, a static address.
+	m.sh(`hostctl config set berth.sysctl."vm.swappiness" 21`)
+	if got := strings.TrimSpace(m.sh("cat /proc/sys/vm/swappiness")); got != "21" {
+		t.Errorf("vm.swappiness after hostctl config set: %q, want 21", got)
+	}
+	m.sh(`hostctl config set berth.network.dns.nameservers '[192.168.76.4]'`)
+	m.eventually("cat /etc/resolv.conf", regexp.MustCompile(`nameserver 192\.168\.76\.4\n`), time.Minute)
+	m.sh(`hostctl config set berth.network.interfaces."mac=52:54:00:be:00:01".addresses '[192.168.76.10/24]'`)
+	m.eventually("ip -o -4 addr", regexp.MustCompile(`inet 192\.168\.76\.10/24`), time.Minute)
+	if out := m.sh("ip -o -4 addr"); strings.Contains(out, "192.168.76.9/") {
+		t.Errorf("the old static address stayed:\n%s", out)
+	}
+	// An invalid change writes nothing and says what is wrong.
+	before := m.sh("md5sum /var/lib/berth/config/local.yaml")
+	out, code := m.shCode("hostctl config set berth.ssh.port 70000")
+	if code == 0 || !strings.Contains(out, "berth.ssh.port: expected 1 to 65535, got 70000") {
+		t.Errorf("invalid hostctl config set: exit %d\n%s", code, out)
+	}
+	if after := m.sh("md5sum /var/lib/berth/config/local.yaml"); after != before {
+		t.Error("an invalid hostctl config set changed local.yaml")
+	}
+	if out := m.sh("hostctl config export --merged"); !strings.Contains(out, "hostname: cc-live") || !strings.Contains(out, "192.168.76.10/24") {
+		t.Errorf("hostctl config export --merged:\n%s", out)
+	}
 	m.Send("hostctl reboot\n")
 	m.waitReady()
 	if got := strings.TrimSpace(m.sh("hostname")); got != "cc-live" {
@@ -180,7 +204,7 @@ func TestCloudConfigFwCfg(t *testing.T) {
 	if !strings.Contains(m2.Output(), "berth.netwrok: unknown key (did you mean berth.network?)") {
 		t.Error("the console does not show the user-data error")
 	}
-	out, code := m2.shCode("hostctl config status")
+	out, code = m2.shCode("hostctl config status")
 	if code != 1 || !strings.Contains(out, "berth.netwrok: unknown key") || !strings.Contains(out, "last valid") {
 		t.Errorf("hostctl config status: exit %d, want 1 with the error\n%s", code, out)
 	}

@@ -22,11 +22,14 @@ func configCmd(client func() *api.Client, stdout, stderr io.Writer) *cobra.Comma
 		Use:   "config",
 		Short: "Host configuration: layers image → datasource → local → kernel command line",
 		Long: `Host configuration (cloud-config). KEY is a dotted path; a map key that
-itself holds dots is written in double quotes, and list entries by index:
+itself holds dots is written in double quotes (and the whole KEY in single
+quotes, for the shell), and list entries by index. Where the schema leaves
+one reading, the quotes may go: sysctl names, VLAN links (eth0.100).
 
   hostctl config get berth.network.dns.nameservers
-  hostctl config set berth.sysctl."net.ipv4.ip_forward" 1
-  hostctl config get users[0].name
+  hostctl config set 'berth.sysctl."net.ipv4.ip_forward"' 1
+  hostctl config set berth.sysctl.net.ipv4.ip_forward 1      # the same
+  hostctl config get 'users[0].name'
 
 VALUE is YAML: 8080 is a number, true a boolean, [a, b] a list, {k: v} a map.
 Writes go to the local layer; every write is validated first and --dry-run
