@@ -48,3 +48,26 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
+
+// network-config of any shape never panics the conversion, and what it
+// gives is a tree the schema decodes or rejects with an error.
+func FuzzNetworkConfig(f *testing.F) {
+	for _, s := range []string{
+		"version: 2\nethernets: {eth0: {dhcp4: true}}\n",
+		"network: {version: 2, ethernets: {a: {match: {macaddress: '52:54:00:00:00:01'}, addresses: [10.0.0.2/24]}}, vlans: {v: {id: 5, link: a}}}\n",
+		"version: 2\nbonds: {bond0: {interfaces: [x, y], parameters: {mode: 1}}}\nbridges: {br0: {interfaces: [z]}}\n",
+		"version: 1\nconfig: [{type: physical, name: eth0, subnets: [{type: static, address: 10.0.0.2, netmask: 255.255.255.0}]}, {type: vlan, vlan_link: eth0, vlan_id: 7}]\n",
+		"version: 1\nconfig: [{type: bond, name: b, bond_interfaces: [e1], params: {bond-mode: 4}}, {type: nameserver, address: 1.1.1.1}]\n",
+		"version: 2\nethernets: {e: {routes: [{to: default}], nameservers: {addresses: 5}}}\n",
+		"{}", "", "version: 9", "- a",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tree, _, err := FromNetworkConfig(data)
+		if err != nil || tree == nil {
+			return
+		}
+		FromTree("fuzz", map[string]any{"berth": map[string]any{"network": tree}})
+	})
+}

@@ -183,3 +183,32 @@ func TestLoad(t *testing.T) {
 		t.Errorf("bad file: %v", err)
 	}
 }
+
+// Parse never panics; what it accepts has a summary and its entries say
+// consistently whether they are static.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		`{"interfaces": {"eth0": {"addresses": ["10.0.0.2/24"], "gateway": "10.0.0.1", "vlans": [5]}}}`,
+		`{"interfaces": {"eth1": {"bond": "b0"}, "b0": {"bond_opts": {"mode": 1, "miimon": "100"}}}, "dns": {"nameservers": ["1.1.1.1"]}}`,
+		`{"interfaces": {"mac=52:54:00:00:00:01": {"dhcp": false, "mtu": 9000}}}`,
+		`{"Interfaces": {"eth0": {"GatewayIPv6": "fd00::1", "Addresses": ["fd00::2/64"]}}}`,
+		`{} {}`, `[`, ``, `null`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, _, err := Parse(data)
+		if err != nil {
+			if c != nil {
+				t.Errorf("a config with an error: %v", err)
+			}
+			return
+		}
+		_ = c.Summary()
+		for k, e := range c.Interfaces {
+			if len(e.Addresses) > 0 && !e.Static() {
+				t.Errorf("%s has addresses but is not static", k)
+			}
+		}
+	})
+}
