@@ -153,6 +153,16 @@ func TestCloudConfigFwCfg(t *testing.T) {
 
 	// A live change through hostctl, kept across a reboot; runcmd does not
 	// run again for the same instance.
+	// --dry-run shows the change and its effect, and changes nothing.
+	if out := m.sh("hostctl config set hostname cc-live --dry-run"); !strings.Contains(out, "hostname") || !strings.Contains(out, "live") {
+		t.Errorf("hostctl config set --dry-run:\n%s", out)
+	}
+	if out := m.sh("hostctl config set berth.ssh.port 2222 --dry-run"); !strings.Contains(out, "restart") || !strings.Contains(out, "console") {
+		t.Errorf("hostctl config set berth.ssh.port --dry-run:\n%s", out)
+	}
+	if got := strings.TrimSpace(m.sh("hostname")); got != "cc-fwcfg" {
+		t.Errorf("hostname after a dry run: %q", got)
+	}
 	m.sh("hostctl config set hostname cc-live")
 	if got := strings.TrimSpace(m.sh("hostname")); got != "cc-live" {
 		t.Errorf("hostname after hostctl config set: %q, want cc-live", got)
