@@ -437,13 +437,13 @@ func writeNetworkConfig(n cloudconfig.Network) error {
 }
 
 // phaseLate runs once the services are up: a network datasource if one is
-// pending (each tried for 2 s at most), and deferred write_files.
+// pending (each tried, with backoff, for 5 s at most), and deferred write_files.
 func (h *host) phaseLate(ctx context.Context) error {
 	if h.cfg == nil || h.cfg.merged == nil {
 		return nil
 	}
 	if len(h.cfg.pending) > 0 {
-		data, attempts := datasource.First(ctx, h.cfg.pending, 2*time.Second)
+		data, attempts := datasource.First(ctx, h.cfg.pending, 5*time.Second)
 		h.noteAttempts(attempts)
 		if data != nil {
 			h.useDatasource(data)

@@ -52,7 +52,7 @@ func First(ctx context.Context, sources []Source, timeout time.Duration) (*Data,
 	for _, s := range sources {
 		start := time.Now()
 		sctx, cancel := context.WithTimeout(ctx, timeout)
-		d, err := s.Fetch(sctx)
+		d, err := fetch(sctx, s)
 		cancel()
 		if err == nil && d == nil {
 			err = ErrNotFound
@@ -67,6 +67,26 @@ func First(ctx context.Context, sources []Source, timeout time.Duration) (*Data,
 		}
 	}
 	return nil, attempts
+}
+
+// fetch asks a source for its data. A network source is asked again, with
+// backoff, while it does not answer: it is tried only where the host
+// expects it (its cloud in the DMI tables, a URL on the command line), and
+// a metadata service may answer only a moment after the network came up.
+func fetch(ctx context.Context, s Source) (*Data, error) {
+	wait := 250 * time.Millisecond
+	for {
+		d, err := s.Fetch(ctx)
+		if err == nil || !s.Network() || !errors.Is(err, ErrNotFound) {
+			return d, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // ParseNoCloudCmdline reads ds=nocloud;s=URL (or nocloud-net) from a kernel

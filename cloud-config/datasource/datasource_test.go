@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,5 +197,39 @@ func TestVolumesWaitOnce(t *testing.T) {
 	// Each waiting on its own would take 2s at least.
 	if d := time.Since(start); d < time.Second || d >= 2*time.Second {
 		t.Errorf("two volume sources took %s: want one wait of 1s", d)
+	}
+}
+
+// A metadata service that answers only after a while is asked again, with
+// backoff, until the source's timeout.
+func TestFirstRetriesNetworkSources(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n < 3 {
+			// Not up yet: the connection drops.
+			hj, _ := w.(http.Hijacker)
+			c, _, _ := hj.Hijack()
+			c.Close()
+			return
+		}
+		w.Write([]byte("#cloud-config\nhostname: late\n"))
+	}))
+	defer srv.Close()
+	d, attempts := First(context.Background(), []Source{&URL{SourceName: "url", Location: srv.URL + "/ud"}}, 10*time.Second)
+	if d == nil || !strings.Contains(string(d.UserData), "hostname: late") {
+		t.Fatalf("got %+v, attempts %+v", d, attempts)
+	}
+	if calls != 3 {
+		t.Errorf("%d requests, want 3", calls)
+	}
+	// A local source is asked once.
+	start := time.Now()
+	if d, _ := First(context.Background(), []Source{File{SourceName: "state", Path: "/nonexistent/ud"}}, 5*time.Second); d != nil || time.Since(start) > time.Second {
+		t.Errorf("a missing local source: %+v after %s", d, time.Since(start))
 	}
 }
