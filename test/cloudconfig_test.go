@@ -34,12 +34,18 @@ func sshKey(t *testing.T) (string, string) {
 // forward on port; it retries while the forward is not through yet.
 func sshRun(t *testing.T, port int, key, cmd string) (string, error) {
 	t.Helper()
+	return sshAs(t, "root", port, key, cmd)
+}
+
+// sshAs is sshRun as another user.
+func sshAs(t *testing.T, user string, port int, key, cmd string) (string, error) {
+	t.Helper()
 	var out []byte
 	var err error
 	for i := 0; i < 5; i++ {
 		out, err = exec.Command("ssh", "-p", fmt.Sprint(port), "-i", key, "-o", "StrictHostKeyChecking=no",
 			"-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=60", "-o", "BatchMode=yes",
-			"-o", "LogLevel=ERROR", "root@127.0.0.1", cmd).CombinedOutput()
+			"-o", "LogLevel=ERROR", user+"@127.0.0.1", cmd).CombinedOutput()
 		if !strings.Contains(string(out), "Connection reset") && !strings.Contains(string(out), "Connection closed") {
 			break
 		}
@@ -61,7 +67,14 @@ func extraNIC(id, mac, subnet string) []string {
 const fwcfgUserData = `#cloud-config
 hostname: cc-fwcfg
 ssh_authorized_keys:
-  - %s
+  - %[1]s
+users:
+  - name: dev
+    groups: [wheel, docker]
+    shell: /bin/sh
+    ssh_authorized_keys: [%[1]s]
+bootcmd:
+  - mkdir -p /var/lib/cc && echo boot >> /var/lib/cc/bootcmd.count
 write_files:
   - path: /var/lib/cc/hello.txt
     content: |
@@ -116,6 +129,12 @@ func TestCloudConfigFwCfg(t *testing.T) {
 	}
 	if out, err := sshRun(t, port, key, "hostname"); err != nil || strings.TrimSpace(out) != "cc-fwcfg" {
 		t.Errorf("ssh with the user-data key: %v\n%s", err, out)
+	}
+	if out, err := sshAs(t, "dev", port, key, "id -un; id -Gn; echo $HOME"); err != nil || !regexp.MustCompile(`^dev\n.*\bwheel\b.*\n/home/dev\n$`).MatchString(out) || !strings.Contains(out, "docker") {
+		t.Errorf("ssh as the cloud-config user dev: %v\n%s", err, out)
+	}
+	if got := m.sh("cat /var/lib/cc/bootcmd.count"); got != "boot\n" {
+		t.Errorf("bootcmd: %q", got)
 	}
 	if out := m.sh("stat -c '%a %s' /var/lib/cc/hello.txt; cat /var/lib/cc/hello.txt"); out != "640 18\nhello from fw_cfg\n" {
 		t.Errorf("write_files: %q", out)
@@ -203,6 +222,9 @@ func TestCloudConfigFwCfg(t *testing.T) {
 	if got := m.sh("cat /var/lib/cc/runcmd.count"); got != "ran\n" {
 		t.Errorf("runcmd ran again after a reboot: %q", got)
 	}
+	if got := m.sh("cat /var/lib/cc/bootcmd.count"); got != "boot\nboot\n" {
+		t.Errorf("bootcmd after a reboot: %q, want it run on every boot", got)
+	}
 	m.poweroffExitsZero()
 
 	// The same disk with broken user-data and another key: the host boots
@@ -231,3 +253,17 @@ func TestCloudConfigFwCfg(t *testing.T) {
 }
 
 var _ = qemu.Config{}
+
+// power_state powers the host off once runcmd is done, with its message.
+func TestPowerState(t *testing.T) {
+	t.Parallel()
+	cfg := directBoot(t, "")
+	cfg.FwCfg["opt/berth/user-data"] = "#cloud-config\nruncmd: [echo about to go]\npower_state: {mode: poweroff, message: 'cc: powering off as asked'}\n"
+	vm := start(t, cfg)
+	if _, _, err := vm.WaitFor(regexp.MustCompile(`cc: powering off as asked`), *readyMax); err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.Wait(3 * time.Minute); err != nil {
+		t.Errorf("after power_state poweroff: %v (want QEMU to exit with status 0)", err)
+	}
+}

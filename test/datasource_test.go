@@ -3,9 +3,12 @@
 package test
 
 import (
+	"compress/gzip"
 	"fmt"
+	"mime/multipart"
 	"net"
 	"net/http"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -168,14 +171,40 @@ func TestDatasourceNoCloudVFAT(t *testing.T) {
 func TestDatasourceConfigDrive(t *testing.T) {
 	t.Parallel()
 	_, pub := sshKey(t)
+	// MIME multipart user-data: the cloud-config and a script, run once
+	// after ready.
 	seed := seedDir(t, map[string]string{
-		"openstack/latest/user_data":      dsUserData("configdrive", "", pub),
+		"openstack/latest/user_data": multipartUserData(t, dsUserData("configdrive", "", pub),
+			"#!/bin/sh\necho script ran as $(id -un) > /var/lib/cc/script\n"),
 		"openstack/latest/meta_data.json": `{"uuid": "5e1f7a3c-0b9d-4b8e-9a54-0d5c1f7e2a11", "hostname": "cc-config2.novalocal", "name": "cc-config2"}`,
 	})
 	cfg := directBoot(t, "berth.autologin")
 	cfg.Extra = append(cfg.Extra, "-drive", "file="+isoOf(t, seed, "config-2")+",media=cdrom,readonly=on,if=ide")
 	m := boot(t, cfg)
 	m.checkDatasource("configdrive", "cc-config2", pub)
+	m.eventually("cat /var/lib/cc/script", regexp.MustCompile(`^script ran as root\n$`), time.Minute)
+}
+
+// multipartUserData is user-data as cloud-init's make-mime writes it.
+func multipartUserData(t *testing.T, cloudConfig, script string) string {
+	var b strings.Builder
+	w := multipart.NewWriter(&b)
+	b.WriteString("Content-Type: multipart/mixed; boundary=\"" + w.Boundary() + "\"\nMIME-Version: 1.0\n\n")
+	for _, p := range []struct{ typ, name, body string }{
+		{"text/cloud-config", "config.yaml", cloudConfig},
+		{"text/x-shellscript", "setup.sh", script},
+	} {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Type", p.typ+`; charset="us-ascii"`)
+		h.Set("Content-Disposition", `attachment; filename="`+p.name+`"`)
+		pw, err := w.CreatePart(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw.Write([]byte(p.body))
+	}
+	w.Close()
+	return b.String()
 }
 
 // berth.cloud_config_url= on the kernel command line: user-data over HTTP
@@ -183,7 +212,12 @@ func TestDatasourceConfigDrive(t *testing.T) {
 func TestDatasourceCmdlineURL(t *testing.T) {
 	t.Parallel()
 	_, pub := sshKey(t)
-	port, asked := serve(t, map[string]string{"/cc/user-data": dsUserData("url", "cc-url", pub)})
+	// gzip-compressed, as clouds that limit user-data size get it.
+	var gz strings.Builder
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(dsUserData("url", "cc-url", pub)))
+	zw.Close()
+	port, asked := serve(t, map[string]string{"/cc/user-data": gz.String()})
 	m := boot(t, directBoot(t, fmt.Sprintf("berth.autologin berth.cloud_config_url=http://10.0.2.2:%d/cc/user-data", port)))
 	m.checkDatasource("url", "cc-url", pub)
 	if got := asked(); len(got) == 0 || got[0] != "/cc/user-data" {
