@@ -367,9 +367,12 @@ func (h *host) etcConfig() etc.Config {
 			shell = "/bin/sh"
 		}
 		// As in cloud-init, the password is locked unless lock_passwd: false.
+		// Locked with "*", not "!": sshd without PAM refuses even key logins
+		// to an account whose hash starts with "!"; no password matches
+		// either.
 		passwd := u.Passwd
 		if u.LockPasswd == nil || *u.LockPasswd {
-			passwd = "!" + passwd
+			passwd = "*" + passwd
 		}
 		c.Users = append(c.Users, etc.User{Name: u.Name, UID: ids[u.Name], Gecos: u.Gecos, Home: apply.Home(u), Shell: shell, Groups: u.Groups, Passwd: passwd})
 	}
