@@ -6,7 +6,7 @@
 # It takes as long as a cold kernel build (about 20-30 min on two cores).
 set -euo pipefail
 cache=${BERTH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth}
-stage=$(ls -td "$cache"/stage/kernel/*/ | head -1)
+stage=${BERTH_KERNEL_STAGE:-$(ls -td "$cache"/stage/kernel/*/ | head -1)}
 stage=${stage%/}
 ver=$(ls "$cache/work/kernel" | grep -v '\.lock$' | head -1)
 tree="$cache/work/kernel/$ver"
@@ -19,6 +19,8 @@ ar p "$cache/dl/$sha" data.tar.xz | tar -xJO --wildcards '*/linux-source-*.tar.x
 cp "$stage/config" "$work/src/.config"
 cd "$work/src"
 export KBUILD_BUILD_TIMESTAMP="$stamp" KBUILD_BUILD_USER=berth KBUILD_BUILD_HOST=berth KBUILD_BUILD_VERSION=1 LC_ALL=C TZ=UTC
+# As kernel/build.go: the build folder (another one here) out of the debug info.
+export KCFLAGS="-fdebug-prefix-map=$work/src=/usr/src/linux" KAFLAGS="-fdebug-prefix-map=$work/src=/usr/src/linux"
 make -s olddefconfig
 cmp -s .config "$stage/config" || { echo "kernel-repro: olddefconfig changed the config"; exit 1; }
 start=$(date +%s)

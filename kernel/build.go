@@ -23,7 +23,7 @@ import (
 )
 
 // recipeVersion changes whenever the steps below change what they produce.
-const recipeVersion = 1
+const recipeVersion = 2
 
 // Result is a built kernel.
 type Result struct {
@@ -112,6 +112,11 @@ func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Sourc
 		"KBUILD_BUILD_USER=berth",
 		"KBUILD_BUILD_HOST=berth",
 		"KBUILD_BUILD_VERSION=1",
+		// The debug info records the build folder (DW_AT_comp_dir), and the
+		// build-ids of vmlinux and every module hash it: without this, the
+		// kernel depends on where the cache is ($HOME).
+		"KCFLAGS=-fdebug-prefix-map="+tree+"=/usr/src/linux",
+		"KAFLAGS=-fdebug-prefix-map="+tree+"=/usr/src/linux",
 		"LC_ALL=C",
 		"TZ=UTC",
 	)
