@@ -107,6 +107,11 @@ func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Sourc
 	if err != nil {
 		return err
 	}
+	// The compiler sees the folder with its symlinks resolved.
+	realTree, err := filepath.EvalSymlinks(tree)
+	if err != nil {
+		return err
+	}
 	env := append(os.Environ(),
 		"KBUILD_BUILD_TIMESTAMP="+marker.Timestamp,
 		"KBUILD_BUILD_USER=berth",
@@ -115,8 +120,8 @@ func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Sourc
 		// The debug info records the build folder (DW_AT_comp_dir), and the
 		// build-ids of vmlinux and every module hash it: without this, the
 		// kernel depends on where the cache is ($HOME).
-		"KCFLAGS=-fdebug-prefix-map="+tree+"=/usr/src/linux",
-		"KAFLAGS=-fdebug-prefix-map="+tree+"=/usr/src/linux",
+		"KCFLAGS=-fdebug-prefix-map="+realTree+"=/usr/src/linux",
+		"KAFLAGS=-fdebug-prefix-map="+realTree+"=/usr/src/linux",
 		"LC_ALL=C",
 		"TZ=UTC",
 	)
