@@ -162,19 +162,7 @@ func (c *netConv) v2(doc map[string]any) {
 			e := mapOf(ms[name])
 			path := kind + "." + name
 			keys[name] = name
-			for _, port := range list(e["interfaces"]) {
-				pk, ok := keys[fmt.Sprint(port)]
-				if !ok {
-					pk = fmt.Sprint(port)
-				}
-				field := "bond"
-				if kind == "bridges" {
-					field = "bridge"
-				}
-				p := c.iface(pk)
-				p[field] = name
-				delete(p, "dhcp")
-			}
+			c.enslave(keys, e["interfaces"], map[string]string{"bonds": "bond", "bridges": "bridge"}[kind], name)
 			if kind == "bonds" {
 				if params := mapOf(e["parameters"]); params != nil {
 					c.iface(name)["bond_opts"] = c.bondParams(path+".parameters", params, map[string]string{
@@ -192,25 +180,9 @@ func (c *netConv) v2(doc map[string]any) {
 	for _, name := range sortedKeys(vlans) {
 		e := mapOf(vlans[name])
 		path := "vlans." + name
-		id, err := strconv.Atoi(fmt.Sprint(e["id"]))
-		if err != nil {
-			c.bad(path+".id", "expected a VLAN id, got %v", e["id"])
-			continue
+		if key, ok := c.vlan(path, "id", e["id"], e["link"], keys, len(e) > 2); ok {
+			c.v2Link(path, key, e, true)
 		}
-		link := fmt.Sprint(e["link"])
-		pk, ok := keys[link]
-		if !ok {
-			pk = link
-		}
-		parent := c.iface(pk)
-		parent["vlans"] = append(list(parent["vlans"]), id)
-		if strings.HasPrefix(pk, "mac=") {
-			if len(e) > 2 {
-				c.warn(path, "a VLAN on a link matched by MAC address gets DHCP: its settings need the link's name")
-			}
-			continue
-		}
-		c.v2Link(path, pk+"."+strconv.Itoa(id), e, true)
 	}
 }
 
@@ -313,15 +285,7 @@ func (c *netConv) v1(doc map[string]any) {
 		case "bond", "bridge":
 			kind := m["type"].(string)
 			keys[name] = name
-			for _, port := range list(m[kind+"_interfaces"]) {
-				pk, ok := keys[fmt.Sprint(port)]
-				if !ok {
-					pk = fmt.Sprint(port)
-				}
-				p := c.iface(pk)
-				p[kind] = name
-				delete(p, "dhcp")
-			}
+			c.enslave(keys, m[kind+"_interfaces"], kind, name)
 			if params := mapOf(m["params"]); params != nil {
 				if kind == "bond" {
 					c.iface(name)["bond_opts"] = c.bondParams(path+".params", params, map[string]string{
@@ -334,23 +298,11 @@ func (c *netConv) v1(doc map[string]any) {
 			}
 			c.v1Link(path, name, m, "type", "name", "mtu", "subnets", kind+"_interfaces", "params", "mac_address")
 		case "vlan":
-			id, err := strconv.Atoi(fmt.Sprint(m["vlan_id"]))
-			if err != nil {
-				c.bad(path+".vlan_id", "expected a VLAN id, got %v", m["vlan_id"])
-				continue
-			}
-			link := fmt.Sprint(m["vlan_link"])
-			pk, ok := keys[link]
+			key, ok := c.vlan(path, "vlan_id", m["vlan_id"], m["vlan_link"], keys, true)
 			if !ok {
-				pk = link
-			}
-			parent := c.iface(pk)
-			parent["vlans"] = append(list(parent["vlans"]), id)
-			if strings.HasPrefix(pk, "mac=") {
-				c.warn(path, "a VLAN on a link matched by MAC address gets DHCP: its settings need the link's name")
 				continue
 			}
-			c.v1Link(path, pk+"."+strconv.Itoa(id), m, "type", "name", "mtu", "subnets", "vlan_link", "vlan_id")
+			c.v1Link(path, key, m, "type", "name", "mtu", "subnets", "vlan_link", "vlan_id")
 		default:
 			c.warn(path+".type", "%v is not supported, ignored", m["type"])
 		}
@@ -410,6 +362,45 @@ func (c *netConv) v1Link(path, key string, m map[string]any, keys ...string) {
 		entry["dhcp"] = true
 	} else if !dhcp && len(addrs) == 0 {
 		entry["dhcp"] = false
+	}
+}
+
+// vlan adds VLAN id to the vlans of its parent link (named by its id in
+// the file, through keys) and returns the key of the VLAN link's own entry.
+// A parent matched by MAC address has no name to form the VLAN link's
+// name from: the VLAN is made but gets DHCP (a warning when it says more).
+func (c *netConv) vlan(path, idField string, idVal, link any, keys map[string]string, settings bool) (string, bool) {
+	id, err := strconv.Atoi(fmt.Sprint(idVal))
+	if err != nil {
+		c.bad(path+"."+idField, "expected a VLAN id, got %v", idVal)
+		return "", false
+	}
+	pk := c.linkKey(keys, link)
+	parent := c.iface(pk)
+	parent["vlans"] = append(list(parent["vlans"]), id)
+	if strings.HasPrefix(pk, "mac=") {
+		if settings {
+			c.warn(path, "a VLAN on a link matched by MAC address gets DHCP: its settings need the link's name")
+		}
+		return "", false
+	}
+	return pk + "." + strconv.Itoa(id), true
+}
+
+// linkKey is the berth.network key of a link the file names by its id.
+func (c *netConv) linkKey(keys map[string]string, id any) string {
+	if k, ok := keys[fmt.Sprint(id)]; ok {
+		return k
+	}
+	return fmt.Sprint(id)
+}
+
+// enslave puts the ports in the bond or bridge (field "bond" or "bridge").
+func (c *netConv) enslave(keys map[string]string, ports any, field, master string) {
+	for _, port := range list(ports) {
+		p := c.iface(c.linkKey(keys, port))
+		p[field] = master
+		delete(p, "dhcp")
 	}
 }
 
