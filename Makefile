@@ -11,7 +11,7 @@ SPEC ?= images/berth.yaml
 # The QEMU matrix runs this many machines at once (each TCG vCPU is a core).
 QEMU_PARALLEL ?= 2
 
-.PHONY: all deps build run test unit-test privileged-test qemu-test bench clean
+.PHONY: all deps tidy-check build run test unit-test privileged-test qemu-test bench clean
 
 all: build
 
@@ -19,6 +19,7 @@ deps:
 	@scripts/install-deps.sh
 	@$(GO) version >/dev/null
 	@$(GO) mod download
+	@cd tools && $(GO) mod download
 
 bin/berth: deps $(shell find . -name '*.go' -not -path './test/*' -not -path './out/*') go.mod go.sum
 	$(GO) build -trimpath -o bin/berth ./cmd/berth
@@ -31,10 +32,16 @@ run: build
 
 # Unit tests, then the privileged network tests (namespaces, as root), then
 # the QEMU boot tests. None is ever skipped.
-test: deps
+test: deps tidy-check
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory privileged-test qemu-test
+
+# go.mod and go.sum of both modules (Berth's own, and tools/ with containerd
+# and runc) say exactly what the code imports.
+tidy-check:
+	$(GO) mod tidy -diff
+	cd tools && $(GO) mod tidy -diff
 
 privileged-test:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "privileged tests need root (network namespaces)"; exit 1; fi

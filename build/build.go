@@ -95,7 +95,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 		defs = append(defs, d)
 	}
-	mv, err := gobin.ModuleVersions(o.ModuleRoot)
+	mv, err := gobin.ModuleVersions(filepath.Join(o.ModuleRoot, gobin.ToolsModule, "go.mod"))
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/berth-os/berth/internal/strictyaml"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // ErrInvalid is the kind of every configuration error.

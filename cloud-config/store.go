@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/berth-os/berth/internal/atomicfile"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // StoreDir is where a host keeps its configuration, on the state partition.

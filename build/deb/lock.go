@@ -14,7 +14,7 @@ import (
 	"github.com/berth-os/berth/internal/atomicfile"
 	"github.com/berth-os/berth/internal/strictyaml"
 	"github.com/ulikunitz/xz"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Request says which Debian packages an image is made of. It lives in

@@ -1,13 +1,19 @@
 // Package gobin builds the Go programs of an image: Berth's own (init,
-// stage1, hostctl, the service programs) and the pinned containerd, its runc
-// shim and runc, all from this module's go.mod, reproducibly.
+// stage1, hostctl, the service programs) from this module, and the pinned
+// containerd, its runc shim and runc from the tools module (tools/go.mod),
+// which keeps their dependency graphs out of Berth's own. Each program is
+// cached on what it is built from (its packages' files in the module, the
+// module's go.mod and go.sum, the flags and the toolchain), so an edit to
+// one program rebuilds that program only.
 package gobin
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
-	"io/fs"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,29 +25,34 @@ import (
 	"github.com/berth-os/berth/build/progress"
 )
 
+// ToolsModule is the folder, under the repository root, of the module that
+// pins containerd and runc.
+const ToolsModule = "tools"
+
 // Binary is one program to build.
 type Binary struct {
 	Name    string   // output file name in the stage dir
 	Pkg     string   // package path, ./init or github.com/...
+	Module  string   // module folder under the repository root: "" (Berth's) or ToolsModule
 	CGO     bool     // link statically against glibc (runc needs libseccomp)
 	Tags    []string // build tags
 	LDFlags []string // extra -ldflags, e.g. -X settings
 }
 
 // recipeVersion changes when the build flags below change.
-const recipeVersion = 2
+const recipeVersion = 3
 
-// Versions are the upstream versions pinned in go.mod.
+// Versions are the upstream versions pinned in tools/go.mod.
 type Versions struct {
 	Containerd string
 	Runc       string
 }
 
-// ModuleVersions reads the containerd and runc versions from go.mod.
-func ModuleVersions(moduleRoot string) (Versions, error) {
-	f, err := os.Open(filepath.Join(moduleRoot, "go.mod"))
+// ModuleVersions reads the containerd and runc versions from a go.mod.
+func ModuleVersions(gomod string) (Versions, error) {
+	f, err := os.Open(gomod)
 	if err != nil {
-		return Versions{}, err
+		return Versions{}, fmt.Errorf("read pinned versions: %w", err)
 	}
 	defer f.Close()
 	var v Versions
@@ -61,8 +72,11 @@ func ModuleVersions(moduleRoot string) (Versions, error) {
 			v.Runc = fields[1]
 		}
 	}
+	if err := sc.Err(); err != nil {
+		return v, fmt.Errorf("read %s: %w", gomod, err)
+	}
 	if v.Containerd == "" || v.Runc == "" {
-		return v, fmt.Errorf("go.mod does not require containerd/v2 and runc")
+		return v, fmt.Errorf("%s does not require containerd/v2 and runc", gomod)
 	}
 	return v, nil
 }
@@ -74,56 +88,68 @@ func Standard(berthVersion string, v Versions) []Binary {
 		{Name: "init", Pkg: "./init", LDFlags: []string{berthX}},
 		{Name: "stage1", Pkg: "./init/stage1"},
 		{Name: "hostctl", Pkg: "./cmd/hostctl", LDFlags: []string{berthX}},
-		{Name: "containerd", Pkg: "github.com/containerd/containerd/v2/cmd/containerd",
+		{Name: "containerd", Pkg: "github.com/containerd/containerd/v2/cmd/containerd", Module: ToolsModule,
 			Tags: []string{"no_cri", "no_devmapper", "no_zfs", "no_tracing", "no_btrfs"},
 			LDFlags: []string{"-X github.com/containerd/containerd/v2/version.Version=" + v.Containerd,
 				"-X github.com/containerd/containerd/v2/version.Revision=berth"}},
-		{Name: "containerd-shim-runc-v2", Pkg: "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+		{Name: "containerd-shim-runc-v2", Pkg: "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2", Module: ToolsModule,
 			LDFlags: []string{"-X github.com/containerd/containerd/v2/version.Version=" + v.Containerd}},
-		{Name: "runc", Pkg: "github.com/opencontainers/runc", CGO: true, Tags: []string{"seccomp", "netgo", "osusergo"},
+		{Name: "runc", Pkg: "github.com/opencontainers/runc", Module: ToolsModule, CGO: true, Tags: []string{"seccomp", "netgo", "osusergo"},
 			LDFlags: []string{"-X main.version=" + strings.TrimPrefix(v.Runc, "v"), "-X main.gitCommit=berth"}},
 	}
 }
 
-// Build builds bins into one cached stage directory and returns it. The key
-// covers every Go source of the module, go.mod and go.sum, the toolchain,
-// and for cgo the C compiler and libseccomp.
+// toolchain is what every key shares: the Go and C compilers.
+type toolchain struct {
+	goTool, goVersion, gccVersion, libseccomp string
+}
+
+// Build builds each of bins in its own cached stage and gathers them in one
+// folder (itself a stage, keyed by theirs), which it returns.
 func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter, moduleRoot string, bins []Binary) (string, error) {
-	tools, err := hosttool.Need("go", "gcc")
+	tools, err := hosttool.Need("go", "gcc", "pkg-config")
 	if err != nil {
 		return "", err
 	}
-	goVer, err := exec.Command(tools["go"], "env", "GOVERSION").Output()
+	tc := toolchain{goTool: tools["go"]}
+	out, err := exec.CommandContext(ctx, tc.goTool, "env", "GOVERSION").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOVERSION: %w", err)
 	}
-	gccVer, _ := exec.Command(tools["gcc"], "-dumpfullversion").Output()
-	k := cache.NewKey("gobin", recipeVersion).
-		String("go", strings.TrimSpace(string(goVer))).
-		String("gcc", strings.TrimSpace(string(gccVer))).
-		File("go.mod", filepath.Join(moduleRoot, "go.mod")).
-		File("go.sum", filepath.Join(moduleRoot, "go.sum"))
+	tc.goVersion = strings.TrimSpace(string(out))
+	if out, err = exec.CommandContext(ctx, tools["gcc"], "-dumpfullversion").Output(); err != nil {
+		return "", fmt.Errorf("gcc -dumpfullversion: %w", err)
+	}
+	tc.gccVersion = strings.TrimSpace(string(out))
 	if lib, err := filepath.Glob("/usr/lib/*/libseccomp.a"); err == nil && len(lib) > 0 {
-		k.File("libseccomp", lib[0])
+		tc.libseccomp = lib[0]
 	}
-	srcs, err := goSources(moduleRoot)
+	keys := make([]string, len(bins))
+	for i, b := range bins {
+		files, err := sources(ctx, tc.goTool, moduleRoot, b)
+		if err != nil {
+			return "", err
+		}
+		if keys[i], err = binaryKey(tc, moduleRoot, b, files); err != nil {
+			return "", fmt.Errorf("cache key of %s: %w", b.Name, err)
+		}
+	}
+	set := cache.NewKey("gobin-set", 1)
+	for i, b := range bins {
+		set.String(b.Name, keys[i])
+	}
+	setKey, err := set.Key()
 	if err != nil {
 		return "", err
 	}
-	for _, s := range srcs {
-		k.File(s, filepath.Join(moduleRoot, s))
-	}
-	for _, b := range bins {
-		k.String("bin", fmt.Sprintf("%+v", b))
-	}
-	key, err := k.Key()
-	if err != nil {
-		return "", err
-	}
-	dir, _, err := c.Reported(rep, "go programs", int64(len(bins)), "gobin", key, "built", func(out string, task progress.Task) error {
-		for _, b := range bins {
-			if err := buildOne(ctx, tools["go"], moduleRoot, out, b); err != nil {
+	dir, _, err := c.Reported(rep, "go programs", int64(len(bins)), "gobin-set", setKey, "built", func(out string, task progress.Task) error {
+		for i, b := range bins {
+			bdir, _, err := c.Stage("gobin", keys[i], func(dir string) error { return buildOne(ctx, tc.goTool, moduleRoot, dir, b) })
+			if err != nil {
 				return err
+			}
+			if err := linkOrCopy(filepath.Join(bdir, b.Name), filepath.Join(out, b.Name)); err != nil {
+				return fmt.Errorf("gather %s: %w", b.Name, err)
 			}
 			task.Add(1)
 		}
@@ -132,17 +158,95 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter, moduleRoo
 	return dir, err
 }
 
-func buildOne(ctx context.Context, goTool, moduleRoot, out string, b Binary) error {
-	ldflags := append([]string{"-s", "-w", "-buildid="}, b.LDFlags...)
+// binaryKey is the cache key of one program.
+func binaryKey(tc toolchain, moduleRoot string, b Binary, files []string) (string, error) {
+	mod := filepath.Join(moduleRoot, b.Module)
+	k := cache.NewKey("gobin", recipeVersion).
+		String("go", tc.goVersion).
+		String("binary", fmt.Sprintf("%+v", b)).
+		File("go.mod", filepath.Join(mod, "go.mod")).
+		File("go.sum", filepath.Join(mod, "go.sum"))
+	if b.CGO {
+		k.String("gcc", tc.gccVersion)
+		if tc.libseccomp != "" {
+			k.File("libseccomp", tc.libseccomp)
+		}
+	}
+	for _, f := range files {
+		rel, err := filepath.Rel(moduleRoot, f)
+		if err != nil {
+			return "", err
+		}
+		k.File(rel, f)
+	}
+	return k.Key()
+}
+
+// listed is what `go list -json` says of a package.
+type listed struct {
+	Dir        string
+	GoFiles    []string
+	CgoFiles   []string
+	CFiles     []string
+	HFiles     []string
+	SFiles     []string
+	EmbedFiles []string
+	Module     *struct{ Main bool }
+}
+
+// sources lists the files of b's module that b is built from: every file of
+// every package it imports from its own module, embedded files included.
+// Packages from other modules are pinned by go.sum.
+func sources(ctx context.Context, goTool, moduleRoot string, b Binary) ([]string, error) {
+	args := []string{"list", "-deps", "-json=Dir,GoFiles,CgoFiles,CFiles,HFiles,SFiles,EmbedFiles,Module"}
+	if len(b.Tags) > 0 {
+		args = append(args, "-tags", strings.Join(b.Tags, ","))
+	}
+	args = append(args, b.Pkg)
+	cmd := exec.CommandContext(ctx, goTool, args...)
+	cmd.Dir = filepath.Join(moduleRoot, b.Module)
+	cmd.Env = buildEnv(b)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list %s: %w\n%s", b.Pkg, err, stderr.Bytes())
+	}
+	var files []string
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p listed
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("go list %s: %w", b.Pkg, err)
+		}
+		if p.Module == nil || !p.Module.Main {
+			continue
+		}
+		for _, list := range [][]string{p.GoFiles, p.CgoFiles, p.CFiles, p.HFiles, p.SFiles, p.EmbedFiles} {
+			for _, f := range list {
+				files = append(files, filepath.Join(p.Dir, f))
+			}
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// buildEnv is the environment of go list and go build for b.
+func buildEnv(b Binary) []string {
 	env := append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-mod=readonly", "GOTOOLCHAIN=local")
 	if b.CGO {
-		if _, err := hosttool.Need("pkg-config"); err != nil {
-			return err
-		}
-		env = append(env, "CGO_ENABLED=1", "CGO_CFLAGS=-O2 -g0", "CGO_LDFLAGS=")
+		return append(env, "CGO_ENABLED=1", "CGO_CFLAGS=-O2 -g0", "CGO_LDFLAGS=")
+	}
+	return append(env, "CGO_ENABLED=0")
+}
+
+func buildOne(ctx context.Context, goTool, moduleRoot, out string, b Binary) error {
+	ldflags := append([]string{"-s", "-w", "-buildid="}, b.LDFlags...)
+	if b.CGO {
 		ldflags = append(ldflags, "-linkmode", "external", "-extldflags", "-static")
-	} else {
-		env = append(env, "CGO_ENABLED=0")
 	}
 	args := []string{"build", "-trimpath", "-buildvcs=false", "-o", filepath.Join(out, b.Name), "-ldflags", strings.Join(ldflags, " ")}
 	if len(b.Tags) > 0 {
@@ -150,38 +254,35 @@ func buildOne(ctx context.Context, goTool, moduleRoot, out string, b Binary) err
 	}
 	args = append(args, b.Pkg)
 	cmd := exec.CommandContext(ctx, goTool, args...)
-	cmd.Dir = moduleRoot
-	cmd.Env = env
+	cmd.Dir = filepath.Join(moduleRoot, b.Module)
+	cmd.Env = buildEnv(b)
 	if o, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", b.Pkg, err, o)
 	}
 	return nil
 }
 
-// goSources lists the module's Go sources and embedded data (relative,
-// sorted), skipping tests, build outputs and hidden folders.
-func goSources(root string) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if d.IsDir() {
-			if rel != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "out" || d.Name() == "testdata" || d.Name() == "bench" || d.Name() == "test") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if strings.HasSuffix(p, "_test.go") {
-			return nil
-		}
-		// Go files, and what go:embed may pull in (kernel config, profiles).
-		if strings.HasSuffix(p, ".go") || strings.HasSuffix(p, ".config") || strings.HasSuffix(p, ".conf") || strings.HasSuffix(p, ".txt") || strings.HasSuffix(p, ".yaml") {
-			out = append(out, rel)
-		}
+// linkOrCopy hard-links src to dst, or copies it where links fail.
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
 		return nil
-	})
-	sort.Strings(out)
-	return out, err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/berth-os/berth/internal/strictyaml"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Spec is one image spec.
