@@ -24,6 +24,7 @@ import (
 	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/build/progress"
 	"github.com/berth-os/berth/internal/atomicfile"
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/version"
 	"github.com/berth-os/berth/kernel"
 	"github.com/berth-os/berth/services"
@@ -51,8 +52,8 @@ type Result struct {
 
 // Manifest is out/manifest.json.
 type Manifest struct {
-	Artifacts []Artifact     `json:"artifacts"`
-	Versions  image.Versions `json:"versions"`
+	Artifacts []Artifact      `json:"artifacts"`
+	Versions  layout.Versions `json:"versions"`
 }
 
 // Artifact is one output file.
@@ -71,7 +72,7 @@ type parts struct {
 	squashfs string
 	boot     string // extracted "boot" package set
 	buildID  string // short hash naming this build's media
-	versions image.Versions
+	versions layout.Versions
 }
 
 // Build runs the pipeline.
@@ -131,7 +132,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 		bundles[d.Name] = dir
 	}
-	p := &parts{spec: spec, epoch: epoch, kernel: kr, versions: image.Versions{
+	p := &parts{spec: spec, epoch: epoch, kernel: kr, versions: layout.Versions{
 		Kernel: kr.Release, Containerd: mv.Containerd, Runc: mv.Runc, Berth: version.Berth,
 	}}
 	if p.squashfs, err = rootfs(ctx, o.Cache, rep, sets, gdir, kr, defs, bundles, p); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-os/berth/build/hosttool"
 	"github.com/berth-os/berth/build/progress"
 	"github.com/berth-os/berth/installer"
+	"github.com/berth-os/berth/internal/layout"
 	"golang.org/x/sys/unix"
 )
 
@@ -95,7 +96,7 @@ func writeISO(ctx context.Context, c *cache.Cache, rep progress.Reporter, p *par
 		files := map[string]string{
 			"boot/vmlinuz":          p.kernel.Vmlinuz,
 			"boot/initrd.img":       p.initrd,
-			"berth/rootfs.squashfs": p.squashfs,
+			layout.ISORoot:          p.squashfs,
 			"isolinux/isolinux.bin": filepath.Join(p.boot, "usr/lib/ISOLINUX/isolinux.bin"),
 			"isolinux/ldlinux.c32":  filepath.Join(p.boot, "usr/lib/syslinux/modules/bios/ldlinux.c32"),
 		}
@@ -138,7 +139,7 @@ func writeISO(ctx context.Context, c *cache.Cache, rep progress.Reporter, p *par
 		}
 		epoch := strconv.FormatInt(p.epoch, 10)
 		cmd := exec.CommandContext(ctx, tools["xorriso"], "-as", "mkisofs",
-			"-o", file, "-V", "BERTH", "-J", "-joliet-long", "-r",
+			"-o", file, "-V", layout.ISOLabel, "-J", "-joliet-long", "-r",
 			"-isohybrid-mbr", filepath.Join(p.boot, "usr/lib/ISOLINUX/isohdpfx.bin"),
 			"-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat",
 			"-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",

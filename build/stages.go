@@ -13,11 +13,11 @@ import (
 
 	"github.com/berth-os/berth/build/cache"
 	"github.com/berth-os/berth/build/deb"
-	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/build/initramfs"
 	"github.com/berth-os/berth/build/progress"
 	"github.com/berth-os/berth/build/squashfs"
 	"github.com/berth-os/berth/build/tree"
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/kernel"
 	"github.com/berth-os/berth/services"
 )
@@ -173,7 +173,7 @@ func rootfs(ctx context.Context, c *cache.Cache, rep progress.Reporter, sets *de
 	if err != nil {
 		return "", err
 	}
-	info := image.Info{Name: p.spec.Name, Hostname: p.spec.Hostname, Sysctl: p.spec.Sysctl, Services: p.spec.Services, Versions: p.versions}
+	info := layout.Info{Name: p.spec.Name, Hostname: p.spec.Hostname, Sysctl: p.spec.Sysctl, Services: p.spec.Services, Versions: p.versions}
 	infoJSON, _ := json.MarshalIndent(info, "", "  ")
 	// /etc template: the host's packages' /etc, and that of services that
 	// share the host's /etc (the console).
@@ -247,7 +247,7 @@ func rootfs(ctx context.Context, c *cache.Cache, rep progress.Reporter, sets *de
 			return err
 		}
 		for _, d := range defs {
-			if err := t.Merge(bundles[d.Name], services.Root+"/"+d.Name); err != nil {
+			if err := t.Merge(bundles[d.Name], layout.ServicesDir+"/"+d.Name); err != nil {
 				return err
 			}
 		}
@@ -258,7 +258,7 @@ func rootfs(ctx context.Context, c *cache.Cache, rep progress.Reporter, sets *de
 				}
 			}
 		}
-		if err := t.File(image.InfoPath, append(infoJSON, '\n'), 0o644); err != nil {
+		if err := t.File(layout.InfoPath, append(infoJSON, '\n'), 0o644); err != nil {
 			return err
 		}
 		osr := fmt.Sprintf("NAME=Berth\nID=berth\nVERSION_ID=%s\nPRETTY_NAME=\"Berth %s\"\n", p.versions.Berth, p.versions.Berth)

@@ -5,16 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/cloud-config/apply"
-	"github.com/berth-os/berth/init/growpart"
+	"github.com/berth-os/berth/installer"
 )
 
 // growWanted says whether the configuration lets the state partition grow:
@@ -37,41 +33,12 @@ func (h *host) growState(ctx context.Context, cfg cloudconfig.Config) error {
 	if !h.state.Persistent || !growWanted(cfg) {
 		return nil
 	}
-	name := filepath.Base(h.state.Dev)
-	sys := filepath.Join("/sys/class/block", name)
-	part, err := readInt(filepath.Join(sys, "partition"))
-	if err != nil {
-		return fmt.Errorf("growpart: %s is not a partition: %w", h.state.Dev, err)
-	}
-	// The parent of the partition's sysfs folder is its disk.
-	real, err := filepath.EvalSymlinks(sys)
+	r, err := installer.GrowPartition("/sys", "/dev", h.state.Dev)
 	if err != nil {
 		return fmt.Errorf("growpart: %w", err)
-	}
-	disk := filepath.Base(filepath.Dir(real))
-	sector, err := readInt(filepath.Join("/sys/block", disk, "queue/logical_block_size"))
-	if err != nil {
-		return fmt.Errorf("growpart: sector size of %s: %w", disk, err)
-	}
-	f, err := os.OpenFile("/dev/"+disk, os.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("growpart: %w", err)
-	}
-	defer f.Close()
-	r, err := growpart.Grow(f, sector, part)
-	if err != nil {
-		return fmt.Errorf("growpart: %s: %w", disk, err)
 	}
 	if !r.Grown {
 		return nil
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("growpart: sync %s: %w", disk, err)
-	}
-	// The partition is in use: tell the kernel its new size alone
-	// (re-reading the whole table is refused while mounted).
-	if err := resizePartition(f, part, r.Start, r.NewSize); err != nil {
-		return fmt.Errorf("growpart: tell the kernel %s%d grew: %w", disk, part, err)
 	}
 	h.logf("growpart: %s grew from %d MiB to %d MiB", h.state.Dev, r.OldSize>>20, r.NewSize>>20)
 	cmd := exec.CommandContext(ctx, "/usr/sbin/resize2fs", h.state.Dev)
@@ -85,25 +52,6 @@ func (h *host) growState(ctx context.Context, cfg cloudconfig.Config) error {
 		h.logf("growpart: /var is now %d MiB", int64(st.Blocks)*st.Bsize>>20)
 	}
 	return nil
-}
-
-// resizePartition is the BLKPG_RESIZE_PARTITION ioctl.
-func resizePartition(disk *os.File, part int, start, length int64) error {
-	p := unix.BlkpgPartition{Start: start, Length: length, Pno: int32(part)}
-	arg := unix.BlkpgIoctlArg{Op: unix.BLKPG_RESIZE_PARTITION, Datalen: int32(unsafe.Sizeof(p)), Data: (*byte)(unsafe.Pointer(&p))}
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, disk.Fd(), unix.BLKPG, uintptr(unsafe.Pointer(&arg)))
-	if errno != 0 {
-		return errno
-	}
-	return nil
-}
-
-func readInt(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
 // swap makes and turns on the swap file that swap: asks for.
@@ -132,19 +80,4 @@ func (h *host) swap(cfg cloudconfig.Config) error {
 	}
 	size := apply.SwapSize(cfg.Swap, int64(si.Totalram)*int64(si.Unit), free)
 	return h.applier().Swap(cfg.Swap, size)
-}
-
-func (o *osHost) Swapon(path string) error {
-	p, err := unix.BytePtrFromString(path)
-	if err != nil {
-		return err
-	}
-	_, _, errno := unix.Syscall(unix.SYS_SWAPON, uintptr(unsafe.Pointer(p)), 0, 0)
-	if errno == unix.EBUSY {
-		return nil // on already
-	}
-	if errno != 0 {
-		return errno
-	}
-	return nil
 }

@@ -39,7 +39,15 @@ func (h *host) Services() []api.Service {
 	if h.sup == nil {
 		return nil
 	}
-	return h.sup.List()
+	var out []api.Service
+	for _, s := range h.sup.List() {
+		a := api.Service{Name: s.Name, State: string(s.State), PID: s.PID, Restarts: s.Restarts, Error: s.Error}
+		if !s.Started.IsZero() {
+			a.Started = &s.Started
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // logSources are the captured outputs besides the services'.

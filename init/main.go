@@ -17,22 +17,22 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/init/cmdline"
 	"github.com/berth-os/berth/init/console"
 	"github.com/berth-os/berth/init/logbuf"
 	"github.com/berth-os/berth/init/reap"
 	"github.com/berth-os/berth/init/supervise"
+	"github.com/berth-os/berth/internal/layout"
 )
 
 // Paths PID 1 uses; variables so tests can root them elsewhere.
 var (
 	shell      = "/bin/sh"
-	infoPath   = image.InfoPath
-	etcTmpl    = "/usr/share/berth/etc"
-	servicesAt = "/usr/lib/berth/services"
-	ingestSock = "/run/berth/log/ingest.sock"
-	resolvConf = "/run/berth/network/resolv.conf"
+	infoPath   = layout.InfoPath
+	etcTmpl    = layout.EtcTemplate
+	servicesAt = layout.ServicesDir
+	ingestSock = layout.LogIngest
+	resolvConf = layout.ResolvConf
 )
 
 // host is PID 1's state.
@@ -44,7 +44,8 @@ type host struct {
 	fwd     *logbuf.Forwarder
 	initLog *logbuf.LineWriter
 	flags   cmdline.Flags
-	info    image.Info
+	info    layout.Info
+	stage1  layout.Boot // what stage 1 says of this boot
 	sup     *supervise.Supervisor
 	ctr     *supervise.Containerd
 	ctrProc *os.Process

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-os/berth/init/etc"
 	"github.com/berth-os/berth/init/mounts"
 	"github.com/berth-os/berth/init/supervise"
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/services"
 	"github.com/berth-os/berth/sysctl"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -57,11 +58,15 @@ func (h *host) phaseMounts(ctx context.Context) error {
 	if err := mounts.EnableControllers("/sys/fs/cgroup"); err != nil {
 		h.logf("%v", err)
 	}
-	for _, d := range []string{"/run/berth", "/run/berth/log", "/run/berth/network", "/run/berth/notify", "/run/udev", "/run/lock"} {
-		os.MkdirAll(d, 0o755)
+	for _, d := range []string{layout.RunDir, layout.LogDir, layout.NetworkDir, layout.NotifyDir, "/run/udev", "/run/lock"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
 	}
 	os.Remove("/dev/log")
-	os.Symlink("/run/berth/log/dev-log", "/dev/log")
+	if err := os.Symlink(layout.Syslog, "/dev/log"); err != nil {
+		h.logf("/dev/log: %v", err)
+	}
 	// Ctrl-Alt-Del sends SIGINT to PID 1 instead of rebooting at once.
 	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
 
@@ -72,13 +77,10 @@ func (h *host) phaseMounts(ctx context.Context) error {
 	if _, err := h.flags.Slot(); err != nil {
 		h.logf("%v", err)
 	}
-	b, err := os.ReadFile(infoPath)
-	if err != nil {
-		return fmt.Errorf("read image info: %w", err)
+	if h.info, err = layout.ReadInfo(infoPath); err != nil {
+		return fmt.Errorf("image info: %w", err)
 	}
-	if err := json.Unmarshal(b, &h.info); err != nil {
-		return fmt.Errorf("read image info %s: %w", infoPath, err)
-	}
+	h.stage1 = h.readBoot()
 	h.handleSignals()
 	h.goSafe("power button", h.watchPowerButton)
 	h.goSafe("log forwarder", func() { h.fwd.Run(h.stop) })
@@ -102,7 +104,7 @@ func (h *host) phaseState(ctx context.Context) error {
 	case st.Persistent:
 		h.logf("state: %s (%s) on /var%s", st.Dev, st.FSType, map[bool]string{true: ", formatted on this boot"}[st.Formatted])
 	default:
-		h.logf("state: no partition named BERTH_STATE: running on tmpfs, nothing persists across reboots")
+		h.logf("state: no partition named %s: running on tmpfs, nothing persists across reboots", layout.PartState)
 	}
 	return layoutState()
 }

@@ -1,32 +1,33 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strconv"
 	"time"
 
 	"github.com/berth-os/berth/init/cmdline"
-	"github.com/berth-os/berth/init/mounts"
+	"github.com/berth-os/berth/internal/blockdev"
+	"github.com/berth-os/berth/internal/layout"
 	"golang.org/x/sys/unix"
 )
-
-// StatePartName is the GPT name of the state partition.
-const StatePartName = "BERTH_STATE"
 
 // stateFlags are berth.state.* from the kernel command line: the state
 // partition is mounted before any other configuration is read.
 type stateFlags struct {
-	dev        string        // a mounts.Find spec
+	dev        string        // a blockdev spec
 	autoformat bool          // format the device when it is blank
 	wait       time.Duration // how long to wait for the device to appear
 }
 
+// defaultStateDev is the state partition of a Berth disk.
+const defaultStateDev = "PARTLABEL=" + layout.PartState
+
 func stateFlagsOf(f cmdline.Flags) stateFlags {
-	sf := stateFlags{dev: "PARTLABEL=" + StatePartName, autoformat: true}
+	sf := stateFlags{dev: defaultStateDev, autoformat: true}
 	if v := f.Get("berth.state.dev"); v != "" {
 		sf.dev = v
 	}
@@ -39,14 +40,6 @@ func stateFlagsOf(f cmdline.Flags) stateFlags {
 	return sf
 }
 
-// bootInfo is what stage 1 leaves in /run/berth/boot.json.
-type bootInfo struct {
-	Medium string `json:"medium"` // disk or iso
-	Root   string `json:"root"`   // device the root squashfs came from
-	Disk   string `json:"disk"`   // its whole disk, e.g. vda
-	Slot   string `json:"slot"`
-}
-
 // stateInfo says where /var lives.
 type stateInfo struct {
 	Dev        string
@@ -55,15 +48,39 @@ type stateInfo struct {
 	Formatted  bool
 }
 
+// readBoot reads stage 1's record of this boot. Without one (PID 1 started
+// some other way) no disk is preferred; a broken one is reported.
+func (h *host) readBoot() layout.Boot {
+	b, err := layout.ReadBoot(layout.BootPath)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		h.alertf("boot record: %v", err)
+	}
+	return b
+}
+
+// findState waits up to sf.wait for the device sf.dev names, preferring
+// the boot disk for a partition name. ok is false when there is none.
+func findState(sysfs, dev string, sf stateFlags, bootDisk string) (d blockdev.Device, ok bool, err error) {
+	spec, err := blockdev.ParseSpec(sf.dev)
+	if err != nil {
+		return d, false, fmt.Errorf("berth.state.dev: %w", err)
+	}
+	for deadline := time.Now().Add(sf.wait); ; time.Sleep(250 * time.Millisecond) {
+		devs, err := blockdev.List(sysfs, dev)
+		if err != nil {
+			return d, false, err
+		}
+		if d, ok = blockdev.Find(devs, spec, bootDisk); ok || !time.Now().Before(deadline) {
+			return d, ok, nil
+		}
+	}
+}
+
 // setupState finds BERTH_STATE (preferring the boot disk), formats it when
 // it holds no filesystem at all, and mounts it on /var. Anything else (no
 // partition, a foreign filesystem, a failed mount) gives a tmpfs /var and an
 // error saying why; a partition with data on it is never formatted.
 func setupState(h *host) (stateInfo, error) {
-	var bi bootInfo
-	if b, err := os.ReadFile("/run/berth/boot.json"); err == nil {
-		json.Unmarshal(b, &bi)
-	}
 	tmpfs := func(err error) (stateInfo, error) {
 		if merr := unix.Mount("tmpfs", "/var", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); merr != nil {
 			return stateInfo{}, errors.Join(err, fmt.Errorf("mount tmpfs on /var: %w", merr))
@@ -71,33 +88,25 @@ func setupState(h *host) (stateInfo, error) {
 		return stateInfo{FSType: "tmpfs"}, err
 	}
 	sf := stateFlagsOf(h.flags)
-	var d mounts.BlockDevice
-	for deadline := time.Now().Add(sf.wait); ; time.Sleep(250 * time.Millisecond) {
-		devs, err := mounts.BlockDevices("/sys", "/dev")
-		if err != nil {
-			return tmpfs(fmt.Errorf("list block devices: %w", err))
-		}
-		var ok bool
-		if d, ok = mounts.Find(devs, sf.dev, bi.Disk); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			if sf.dev != "PARTLABEL="+StatePartName {
-				return tmpfs(fmt.Errorf("berth.state.dev=%s: no such device", sf.dev))
-			}
-			return tmpfs(nil)
-		}
+	d, ok, err := findState("/sys", "/dev", sf, h.stage1.Disk)
+	switch {
+	case err != nil:
+		return tmpfs(err)
+	case !ok && sf.dev != defaultStateDev:
+		return tmpfs(fmt.Errorf("berth.state.dev=%s: %w", sf.dev, blockdev.ErrNoDevice))
+	case !ok:
+		return tmpfs(nil)
 	}
 	st := stateInfo{Dev: d.Dev}
-	fstype, err := mounts.ProbeFile(d.Dev)
+	fstype, err := blockdev.ProbeFile(d.Dev)
 	switch {
-	case errors.Is(err, mounts.ErrNoFilesystem) && !sf.autoformat:
+	case errors.Is(err, blockdev.ErrNoFilesystem) && !sf.autoformat:
 		return tmpfs(fmt.Errorf("%s is blank and berth.state.autoformat=false: not formatting it", d.Dev))
-	case errors.Is(err, mounts.ErrNoFilesystem):
+	case errors.Is(err, blockdev.ErrNoFilesystem):
 		h.logf("state: %s is blank; formatting it ext4", d.Dev)
-		cmd := exec.Command("/usr/sbin/mke2fs", "-q", "-F", "-t", "ext4", "-L", StatePartName,
+		cmd := exec.Command("/usr/sbin/mke2fs", "-q", "-F", "-t", "ext4", "-L", layout.PartState,
 			"-E", "lazy_itable_init=1,lazy_journal_init=1", d.Dev)
-		cmd.Env = []string{"MKE2FS_CONFIG=/usr/share/berth/etc/mke2fs.conf", "PATH=/usr/sbin:/usr/bin"}
+		cmd.Env = []string{"MKE2FS_CONFIG=" + layout.EtcTemplate + "/mke2fs.conf", "PATH=/usr/sbin:/usr/bin"}
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := h.reaper.RunCmd(cmd); err != nil {
 			return tmpfs(fmt.Errorf("format %s: %w", d.Dev, err))
@@ -106,14 +115,16 @@ func setupState(h *host) (stateInfo, error) {
 	case err != nil:
 		return tmpfs(fmt.Errorf("probe %s: %w", d.Dev, err))
 	case fstype != "ext4":
-		return tmpfs(fmt.Errorf("%s (%s) holds %s, not ext4; leaving it alone", d.Dev, StatePartName, fstype))
+		return tmpfs(fmt.Errorf("%s (%s) holds %s, not ext4; leaving it alone", d.Dev, sf.dev, fstype))
 	}
 	st.FSType = fstype
 	if err := unix.Mount(d.Dev, "/var", "ext4", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_RELATIME, ""); err != nil {
 		// A dirty filesystem: repair what e2fsck can repair safely, then retry.
 		fsck := exec.Command("/usr/sbin/e2fsck", "-p", d.Dev)
 		fsck.Stdout, fsck.Stderr = os.Stderr, os.Stderr
-		h.reaper.RunCmd(fsck)
+		if ferr := h.reaper.RunCmd(fsck); ferr != nil {
+			h.logf("state: %v", ferr)
+		}
 		if err2 := unix.Mount(d.Dev, "/var", "ext4", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_RELATIME, ""); err2 != nil {
 			return tmpfs(fmt.Errorf("mount %s on /var: %w", d.Dev, err2))
 		}
@@ -122,27 +133,36 @@ func setupState(h *host) (stateInfo, error) {
 	return st, nil
 }
 
+// stateDirs are the folders that live on the state partition.
+var stateDirs = []struct {
+	path string
+	mode os.FileMode
+}{
+	{"/var/lib/berth", 0o755}, {"/var/lib/containerd", 0o711}, {"/var/log", 0o755},
+	{"/var/home", 0o755}, {"/var/root", 0o700}, {"/var/opt", 0o755}, {"/var/tmp", 0o1777}, {"/var/cache", 0o755},
+}
+
 // layoutState makes the folders that live on the state partition and binds
 // /home, /root and /opt to them.
 func layoutState() error {
-	for _, d := range []struct {
-		path string
-		mode os.FileMode
-	}{
-		{"/var/lib/berth", 0o755}, {"/var/lib/containerd", 0o711}, {"/var/log", 0o755},
-		{"/var/home", 0o755}, {"/var/root", 0o700}, {"/var/opt", 0o755}, {"/var/tmp", 0o1777}, {"/var/cache", 0o755},
-	} {
+	var errs []error
+	for _, d := range stateDirs {
 		if err := os.MkdirAll(d.path, d.mode); err != nil {
-			return err
+			return fmt.Errorf("state layout: %w", err)
 		}
-		os.Chmod(d.path, d.mode)
+		if err := os.Chmod(d.path, d.mode); err != nil {
+			errs = append(errs, fmt.Errorf("state layout: %w", err))
+		}
 	}
-	os.Symlink("../run", "/var/run")
-	os.Symlink("../run/lock", "/var/lock")
+	for _, l := range [][2]string{{"../run", "/var/run"}, {"../run/lock", "/var/lock"}} {
+		if err := os.Symlink(l[0], l[1]); err != nil && !errors.Is(err, fs.ErrExist) {
+			errs = append(errs, fmt.Errorf("state layout: %w", err))
+		}
+	}
 	for _, b := range [][2]string{{"/var/home", "/home"}, {"/var/root", "/root"}, {"/var/opt", "/opt"}} {
 		if err := unix.Mount(b[0], b[1], "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind %s on %s: %w", b[0], b[1], err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

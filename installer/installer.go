@@ -12,14 +12,8 @@ import (
 	"os"
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
-)
 
-// Partition names (GPT partition names; stage 1 and init find them by these).
-const (
-	PartEFI   = "EFI"
-	PartA     = "BERTH_A"
-	PartB     = "BERTH_B"
-	PartState = "BERTH_STATE"
+	"github.com/berth-os/berth/internal/layout"
 )
 
 const (
@@ -61,10 +55,10 @@ func (l Layout) Plan() ([]Part, error) {
 		return nil, fmt.Errorf("layout: EFI and slot sizes must be whole MiB")
 	}
 	parts := []Part{
-		{Name: PartEFI, Size: l.EFISize, Type: gpt.EFISystemPartition, Attr: legacyBIOSBootable},
-		{Name: PartA, Size: l.SlotSize, Type: gpt.LinuxFilesystem},
-		{Name: PartB, Size: l.SlotSize, Type: gpt.LinuxFilesystem},
-		{Name: PartState, Type: gpt.LinuxFilesystem},
+		{Name: layout.PartEFI, Size: l.EFISize, Type: gpt.EFISystemPartition, Attr: legacyBIOSBootable},
+		{Name: layout.PartA, Size: l.SlotSize, Type: gpt.LinuxFilesystem},
+		{Name: layout.PartB, Size: l.SlotSize, Type: gpt.LinuxFilesystem},
+		{Name: layout.PartState, Type: gpt.LinuxFilesystem},
 	}
 	off := int64(align)
 	for i := range parts {
@@ -78,7 +72,7 @@ func (l Layout) Plan() ([]Part, error) {
 		off += parts[i].Size
 	}
 	if last := parts[len(parts)-1]; last.Size < 64<<20 {
-		return nil, fmt.Errorf("layout: a %d MiB disk leaves %d MiB for %s; it needs at least 64 MiB", l.Size>>20, last.Size>>20, PartState)
+		return nil, fmt.Errorf("layout: a %d MiB disk leaves %d MiB for %s; it needs at least 64 MiB", l.Size>>20, last.Size>>20, layout.PartState)
 	}
 	return parts, nil
 }

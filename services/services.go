@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/strictyaml"
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -66,11 +67,8 @@ type Rootfs struct {
 // with the same value from one process.
 const ShimGroupAnnotation = "io.containerd.runc.v2.group"
 
-// Root is where the build installs service bundles in the host root.
-const Root = "/usr/lib/berth/services"
-
 // RootfsPath is the absolute path of a service's rootfs on the host.
-func RootfsPath(name string) string { return Root + "/" + name + "/rootfs" }
+func RootfsPath(name string) string { return layout.ServicesDir + "/" + name + "/rootfs" }
 
 var (
 	nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)

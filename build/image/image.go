@@ -222,23 +222,3 @@ func (s *Spec) Has(output string) bool {
 
 // IsInvalid reports whether err is a spec validation error.
 func IsInvalid(err error) bool { return errors.Is(err, ErrInvalid) }
-
-// InfoPath is where the build puts the image's Info in the root filesystem.
-const InfoPath = "/usr/share/berth/image.json"
-
-// Info is what PID 1 learns about its image at boot.
-type Info struct {
-	Name     string   `json:"name"`
-	Hostname string   `json:"hostname"`
-	Sysctl   string   `json:"sysctl"`
-	Services []string `json:"services"`
-	Versions Versions `json:"versions"`
-}
-
-// Versions of the parts of an image, as manifest.json and hostctl show them.
-type Versions struct {
-	Kernel     string `json:"kernel"`
-	Containerd string `json:"containerd"`
-	Runc       string `json:"runc"`
-	Berth      string `json:"berth"`
-}

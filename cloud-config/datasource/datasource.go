@@ -17,6 +17,27 @@ import (
 // metadata service answering): the next one is tried.
 var ErrNotFound = errors.New("not present")
 
+// ErrUnavailable means nothing answered where a network source was looked
+// for (no route, refused, no answer in time): the next source is tried,
+// and a network source is asked again meanwhile.
+var ErrUnavailable = errors.New("not answering")
+
+// absent is err, from asking a service what a source expected, as the
+// reason the source is absent: ErrUnavailable when nothing answered, else
+// ErrNotFound (something answered, but not as this kind of source would).
+func absent(what string, err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: not %s (%w)", ErrNotFound, what, err)
+}
+
+// Absent says whether err means a source is not there (ErrNotFound or
+// ErrUnavailable) rather than there and broken.
+func Absent(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable)
+}
+
 // Data is what a source provides.
 type Data struct {
 	Source     string // the source's name, e.g. nocloud
@@ -58,7 +79,7 @@ func First(ctx context.Context, sources []Source, timeout time.Duration) (*Data,
 			err = ErrNotFound
 		}
 		if err != nil && sctx.Err() != nil && !errors.Is(err, ErrNotFound) {
-			err = fmt.Errorf("%w: no answer in %s", ErrNotFound, timeout)
+			err = fmt.Errorf("%w: no answer in %s", ErrUnavailable, timeout)
 		}
 		attempts = append(attempts, Attempt{Source: s.Name(), Err: err, Took: time.Since(start)})
 		if err == nil {
@@ -77,7 +98,7 @@ func fetch(ctx context.Context, s Source) (*Data, error) {
 	wait := 250 * time.Millisecond
 	for {
 		d, err := s.Fetch(ctx)
-		if err == nil || !s.Network() || !errors.Is(err, ErrNotFound) {
+		if err == nil || !s.Network() || !Absent(err) {
 			return d, err
 		}
 		select {

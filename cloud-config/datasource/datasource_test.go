@@ -134,9 +134,12 @@ func TestFirstTriesInOrderWithTimeouts(t *testing.T) {
 	var names []string
 	for _, a := range attempts {
 		names = append(names, a.Source)
-		if a.Source != "state" && !errors.Is(a.Err, ErrNotFound) {
-			t.Errorf("%s: %v, want ErrNotFound", a.Source, a.Err)
-		}
+	}
+	if err := attempts[0].Err; !errors.Is(err, ErrNotFound) {
+		t.Errorf("fwcfg without its file: %v, want ErrNotFound", err)
+	}
+	if err := attempts[1].Err; !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no answer in 300ms") {
+		t.Errorf("ec2 that never answers: %v, want ErrUnavailable: no answer in 300ms", err)
 	}
 	if diff := cmp.Diff([]string{"fwcfg", "ec2", "state"}, names); diff != "" {
 		t.Errorf("order (-want +got)\n%s", diff)

@@ -32,19 +32,19 @@ var errMissing = errors.New("404 not found")
 func (g httpGetter) do(ctx context.Context, method, url string, header map[string]string) ([]byte, http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
 	resp, err := g.client.Do(req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrNotFound, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s %s: %w: %w", method, url, ErrUnavailable, err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
@@ -73,7 +73,7 @@ func (e *EC2) Fetch(ctx context.Context) (*Data, error) {
 	switch {
 	case err == nil:
 		header["X-aws-ec2-metadata-token"] = strings.TrimSpace(string(tok))
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrUnavailable):
 		return nil, err // nothing answers
 	default:
 		// IMDSv1: no token endpoint; plain GETs.
@@ -84,7 +84,7 @@ func (e *EC2) Fetch(ctx context.Context) (*Data, error) {
 	}
 	id, err := get("/latest/meta-data/instance-id")
 	if err != nil {
-		return nil, fmt.Errorf("%w: not an EC2 metadata service (%v)", ErrNotFound, err)
+		return nil, absent("an EC2 metadata service", err)
 	}
 	d := &Data{InstanceID: id}
 	d.Hostname, _ = get("/latest/meta-data/local-hostname")
@@ -112,7 +112,7 @@ func (o *OpenStack) Fetch(ctx context.Context) (*Data, error) {
 	base := strings.TrimRight(o.URL, "/") + "/openstack/latest"
 	md, _, err := g.do(ctx, http.MethodGet, base+"/meta_data.json", nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: not an OpenStack metadata service (%v)", ErrNotFound, err)
+		return nil, absent("an OpenStack metadata service", err)
 	}
 	d := &Data{}
 	if err := parseOpenStackMeta(md, d); err != nil {
@@ -167,7 +167,7 @@ func (g *GCE) Fetch(ctx context.Context) (*Data, error) {
 	h := map[string]string{"Metadata-Flavor": "Google"}
 	id, hdr, err := hg.do(ctx, http.MethodGet, base+"/id", h)
 	if err != nil || hdr.Get("Metadata-Flavor") != "Google" {
-		return nil, fmt.Errorf("%w: not a GCE metadata server (%v)", ErrNotFound, err)
+		return nil, absent("a GCE metadata server", err)
 	}
 	d := &Data{InstanceID: strings.TrimSpace(string(id))}
 	if hn, _, err := hg.do(ctx, http.MethodGet, base+"/hostname", h); err == nil {

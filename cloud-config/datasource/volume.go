@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth-os/berth/init/mounts"
+	"github.com/berth-os/berth/internal/blockdev"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,7 +54,7 @@ func (v *Volume) Network() bool { return false }
 
 // Find returns the device holding a filesystem with one of the labels.
 func (v *Volume) Find() (dev, fstype string, err error) {
-	devs, err := mounts.BlockDevices(v.Sysfs, v.Dev)
+	devs, err := blockdev.List(v.Sysfs, v.Dev)
 	if err != nil {
 		return "", "", err
 	}
@@ -63,7 +63,7 @@ func (v *Volume) Find() (dev, fstype string, err error) {
 		if err != nil {
 			continue
 		}
-		typ, label, err := mounts.Label(f)
+		typ, label, err := blockdev.Label(f)
 		f.Close()
 		if err != nil {
 			continue

@@ -15,10 +15,12 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/berth-os/berth/internal/layout"
 )
 
 // SocketPath is where PID 1 listens. The socket is mode 0600, owned by root.
-const SocketPath = "/run/berth/api.sock"
+const SocketPath = layout.APISocket
 
 // Service states, as hostctl service list shows them.
 const (

@@ -1,6 +1,7 @@
-// Package mounts holds the filesystem side of boot as data: the mount table
-// PID 1 sets up, and the probes that find the root, the boot medium and the
-// state partition. Paths are rooted in a parameter so tests run anywhere.
+// Package mounts holds PID 1's mount table as data, the code that applies
+// it, and the cgroup v2 setup that goes with it. Finding devices is
+// internal/blockdev's. Paths are rooted in a parameter so tests run
+// anywhere.
 package mounts
 
 import (

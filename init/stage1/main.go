@@ -7,25 +7,25 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/berth-os/berth/init/cmdline"
 	"github.com/berth-os/berth/init/mounts"
+	"github.com/berth-os/berth/internal/blockdev"
+	"github.com/berth-os/berth/internal/layout"
 	"golang.org/x/sys/unix"
 )
 
 const (
 	newRoot  = "/newroot"
 	media    = "/media"
-	sqfsPath = "berth/rootfs.squashfs"
+	sqfsPath = layout.ISORoot
 	next     = "/sbin/init"
 )
 
@@ -55,57 +55,65 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	boot, err := findRoot(flags, "/sys", "/dev", 30*time.Second)
+	if err != nil {
+		return err
+	}
+	os.MkdirAll(newRoot, 0o755)
+	if boot.Medium == layout.MediumISO {
+		err = mountISORoot(boot.Root)
+	} else if err = unix.Mount(boot.Root, newRoot, "squashfs", unix.MS_RDONLY, ""); err != nil {
+		err = fmt.Errorf("mount %s (%s) on %s: %w", boot.Root, layout.SlotPart(boot.Slot), newRoot, err)
+	}
+	if err != nil {
+		return err
+	}
+	logf("root %s (%s, slot %s)", boot.Root, boot.Medium, boot.Slot)
+	return switchRoot(boot)
+}
+
+// findRoot finds the device of the root filesystem under sysfs and dev,
+// waiting up to timeout for it to appear: the ISO 9660 medium with
+// berth.boot=iso, else the GPT partition of the slot (berth.slot).
+func findRoot(flags cmdline.Flags, sysfs, dev string, timeout time.Duration) (layout.Boot, error) {
 	slot, err := flags.Slot()
 	if err != nil {
 		logf("%v", err)
 	}
-	info := map[string]string{"slot": slot, "medium": "disk"}
-	os.MkdirAll(newRoot, 0o755)
-	timeout := 30 * time.Second
-	if flags.Get("berth.boot") == "iso" {
-		info["medium"] = "iso"
-		dev, err := waitFor(timeout, findISO)
+	boot := layout.Boot{Slot: slot, Medium: layout.MediumDisk}
+	find := func() (blockdev.Device, error) {
+		devs, err := blockdev.List(sysfs, dev)
 		if err != nil {
-			return err
+			return blockdev.Device{}, err
 		}
-		info["root"], info["disk"] = dev.Dev, dev.Disk
-		if err := mountISORoot(dev.Dev); err != nil {
-			return err
+		part := layout.SlotPart(slot)
+		if d, ok := blockdev.ByPartName(devs, part, ""); ok {
+			return d, nil
 		}
-	} else {
-		part := "BERTH_" + strings.ToUpper(slot)
-		dev, err := waitFor(timeout, func() (mounts.BlockDevice, error) {
-			devs, err := mounts.BlockDevices("/sys", "/dev")
-			if err != nil {
-				return mounts.BlockDevice{}, err
-			}
-			if d, ok := mounts.ByPartName(devs, part, ""); ok {
-				return d, nil
-			}
-			return mounts.BlockDevice{}, fmt.Errorf("no GPT partition named %s", part)
-		})
-		if err != nil {
-			return err
-		}
-		info["root"], info["disk"] = dev.Dev, dev.Disk
-		if err := unix.Mount(dev.Dev, newRoot, "squashfs", unix.MS_RDONLY, ""); err != nil {
-			return fmt.Errorf("mount %s (%s) on %s: %w", dev.Dev, part, newRoot, err)
-		}
+		return blockdev.Device{}, fmt.Errorf("no GPT partition named %s", part)
 	}
-	logf("root %s (%s, slot %s)", info["root"], info["medium"], slot)
-	return switchRoot(info)
+	if flags.Get("berth.boot") == "iso" {
+		boot.Medium = layout.MediumISO
+		find = func() (blockdev.Device, error) { return findISO(sysfs, dev) }
+	}
+	d, err := waitFor(timeout, find)
+	if err != nil {
+		return boot, err
+	}
+	boot.Root, boot.Disk = d.Dev, d.Disk
+	return boot, nil
 }
 
 // waitFor polls find until it succeeds or timeout passes: block devices
 // appear as their drivers probe.
-func waitFor(timeout time.Duration, find func() (mounts.BlockDevice, error)) (mounts.BlockDevice, error) {
+func waitFor(timeout time.Duration, find func() (blockdev.Device, error)) (blockdev.Device, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		d, err := find()
 		if err == nil {
 			return d, nil
 		}
-		if time.Now().After(deadline) {
+		if !time.Now().Before(deadline) {
 			return d, fmt.Errorf("%w (waited %s)", err, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -114,23 +122,23 @@ func waitFor(timeout time.Duration, find func() (mounts.BlockDevice, error)) (mo
 
 // findISO finds an ISO 9660 filesystem holding the root squashfs: a CD,
 // or the ISO written to a disk or USB stick (then the whole disk).
-func findISO() (mounts.BlockDevice, error) {
-	devs, err := mounts.BlockDevices("/sys", "/dev")
+func findISO(sysfs, dev string) (blockdev.Device, error) {
+	devs, err := blockdev.List(sysfs, dev)
 	if err != nil {
-		return mounts.BlockDevice{}, err
+		return blockdev.Device{}, err
 	}
 	for _, d := range devs {
 		f, err := os.Open(d.Dev)
 		if err != nil {
 			continue
 		}
-		label, err := mounts.ISOLabel(f)
+		label, err := blockdev.ISOLabel(f)
 		f.Close()
-		if err == nil && strings.HasPrefix(label, "BERTH") {
+		if err == nil && label == layout.ISOLabel {
 			return d, nil
 		}
 	}
-	return mounts.BlockDevice{}, errors.New("no ISO 9660 volume labelled BERTH")
+	return blockdev.Device{}, errors.New("no ISO 9660 volume labelled " + layout.ISOLabel)
 }
 
 // mountISORoot mounts the medium and the squashfs on it, through a loop device.
@@ -186,18 +194,18 @@ func attachLoop(img *os.File) (string, *os.File, error) {
 
 // switchRoot moves the API filesystems into the new root, frees the
 // initramfs, makes the new root / and executes PID 1 there.
-func switchRoot(info map[string]string) error {
+func switchRoot(boot layout.Boot) error {
 	if _, err := os.Stat(filepath.Join(newRoot, next)); err != nil {
 		return fmt.Errorf("new root has no %s: %w", next, err)
 	}
 	if err := unix.Mount("tmpfs", filepath.Join(newRoot, "run"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("mount /run: %w", err)
 	}
-	os.MkdirAll(filepath.Join(newRoot, "run/berth"), 0o755)
-	b, _ := json.Marshal(info)
-	os.WriteFile(filepath.Join(newRoot, "run/berth/boot.json"), b, 0o644)
-	if info["medium"] == "iso" {
-		target := filepath.Join(newRoot, "run/berth/media")
+	if err := layout.WriteBoot(filepath.Join(newRoot, layout.BootPath), boot); err != nil {
+		return err
+	}
+	if boot.Medium == layout.MediumISO {
+		target := filepath.Join(newRoot, layout.Media)
 		os.MkdirAll(target, 0o755)
 		if err := unix.Mount(media, target, "", unix.MS_MOVE, ""); err != nil {
 			return fmt.Errorf("move %s: %w", media, err)

@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/notify"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -81,7 +81,7 @@ type Supervisor struct {
 
 type svcState struct {
 	svc      Service
-	state    string
+	state    State
 	pid      int
 	started  time.Time
 	restarts int
@@ -100,7 +100,7 @@ type svcState struct {
 // New returns a supervisor using rt.
 func New(rt Runtime, opt Options) *Supervisor {
 	if opt.NotifyDir == "" {
-		opt.NotifyDir = "/run/berth/notify"
+		opt.NotifyDir = layout.NotifyDir
 	}
 	if opt.ReadyTimeout == 0 {
 		opt.ReadyTimeout = 2 * time.Minute
@@ -162,7 +162,7 @@ func (s *Supervisor) Start(ctx context.Context, svc Service) error {
 // begin registers svc and starts its supervision loop; the returned
 // function waits for readiness.
 func (s *Supervisor) begin(ctx context.Context, svc Service) func() error {
-	st := &svcState{svc: svc, state: api.StateStarting, stop: make(chan struct{}), done: make(chan struct{}), ready: make(chan error, 1), notifyCh: make(chan struct{}, 4)}
+	st := &svcState{svc: svc, state: StateStarting, stop: make(chan struct{}), done: make(chan struct{}), ready: make(chan error, 1), notifyCh: make(chan struct{}, 4)}
 	s.mu.Lock()
 	if _, dup := s.svcs[svc.Name]; dup {
 		s.mu.Unlock()
@@ -173,7 +173,7 @@ func (s *Supervisor) begin(ctx context.Context, svc Service) func() error {
 	s.mu.Unlock()
 	if svc.Notify {
 		if err := s.listenNotify(st); err != nil {
-			s.set(st, func() { st.state = api.StateFailed; st.err = err.Error() })
+			s.set(st, func() { st.state = StateFailed; st.err = err.Error() })
 			close(st.done)
 			return func() error { return err }
 		}
@@ -229,24 +229,24 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 			s.opt.Logf("service %s: start: %v", name, err)
 			if failures >= s.opt.MaxFailures {
 				s.opt.Alertf("service %s: could not start %d times in a row; giving up: %v", name, failures, err)
-				s.set(st, func() { st.state = api.StateFailed; st.err = err.Error(); st.pid = 0 })
+				s.set(st, func() { st.state = StateFailed; st.err = err.Error(); st.pid = 0 })
 				s.signalReady(st, fmt.Errorf("service %s: %w", name, err))
 				return
 			}
-			s.set(st, func() { st.state = api.StateRestarting; st.err = err.Error(); st.pid = 0 })
+			s.set(st, func() { st.state = StateRestarting; st.err = err.Error(); st.pid = 0 })
 			if !s.sleep(st, backoff) {
-				s.set(st, func() { st.state = api.StateStopped })
+				s.set(st, func() { st.state = StateStopped })
 				return
 			}
 			backoff = min(backoff*2, s.opt.MaxBackoff)
-			s.set(st, func() { st.restarts++; st.state = api.StateStarting })
+			s.set(st, func() { st.restarts++; st.state = StateStarting })
 			continue
 		}
 		started := time.Now()
 		s.set(st, func() {
 			st.task, st.pid, st.started, st.err = task, task.PID(), started, ""
 			if !st.svc.Notify {
-				st.state = api.StateRunning
+				st.state = StateRunning
 			}
 		})
 		if !st.svc.Notify {
@@ -258,7 +258,7 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 		for {
 			select {
 			case <-st.notifyCh:
-				s.set(st, func() { st.state = api.StateRunning })
+				s.set(st, func() { st.state = StateRunning })
 				s.signalReady(st, nil)
 			case exit = <-task.Exited():
 				break wait
@@ -271,7 +271,7 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 		task.Delete(context.WithoutCancel(ctx))
 		ran := time.Since(started)
 		if stopped {
-			s.set(st, func() { st.state = api.StateStopped; st.pid = 0; st.task = nil })
+			s.set(st, func() { st.state = StateStopped; st.pid = 0; st.task = nil })
 			s.signalReady(st, errors.New("stopped"))
 			return
 		}
@@ -285,7 +285,7 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 		st.quickRestart = false
 		s.mu.Unlock()
 		if asked {
-			s.set(st, func() { st.restarts++; st.state = api.StateStarting; st.pid = 0; st.task = nil })
+			s.set(st, func() { st.restarts++; st.state = StateStarting; st.pid = 0; st.task = nil })
 			continue
 		}
 		if ran >= s.opt.StableAfter {
@@ -294,9 +294,9 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 		failures++
 		policy := st.svc.Restart
 		if policy == "never" || (policy == "on-failure" && exit.Code == 0 && exit.Err == nil) {
-			final := api.StateStopped
+			final := StateStopped
 			if exit.Code != 0 || exit.Err != nil {
-				final = api.StateFailed
+				final = StateFailed
 			}
 			s.set(st, func() { st.state = final; st.pid = 0; st.task = nil; st.err = msg })
 			s.signalReady(st, fmt.Errorf("service %s: %s", name, msg))
@@ -304,18 +304,18 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 		}
 		if failures >= s.opt.MaxFailures {
 			s.opt.Alertf("service %s: failed %d times in a row; giving up", name, failures)
-			s.set(st, func() { st.state = api.StateFailed; st.pid = 0; st.task = nil; st.err = msg })
+			s.set(st, func() { st.state = StateFailed; st.pid = 0; st.task = nil; st.err = msg })
 			s.signalReady(st, fmt.Errorf("service %s: %s", name, msg))
 			return
 		}
-		s.set(st, func() { st.state = api.StateRestarting; st.pid = 0; st.task = nil; st.err = msg })
+		s.set(st, func() { st.state = StateRestarting; st.pid = 0; st.task = nil; st.err = msg })
 		s.opt.Logf("service %s: restarting in %s", name, backoff)
 		if !s.sleep(st, backoff) {
-			s.set(st, func() { st.state = api.StateStopped })
+			s.set(st, func() { st.state = StateStopped })
 			return
 		}
 		backoff = min(backoff*2, s.opt.MaxBackoff)
-		s.set(st, func() { st.restarts++; st.state = api.StateStarting })
+		s.set(st, func() { st.restarts++; st.state = StateStarting })
 	}
 }
 
@@ -411,17 +411,38 @@ func (s *Supervisor) listenNotify(st *svcState) error {
 	return nil
 }
 
+// State is where a service is in its life.
+type State string
+
+// Service states, as hostctl service list shows them.
+const (
+	StateStarting   State = "starting"
+	StateRunning    State = "running"
+	StateRestarting State = "restarting"
+	StateStopped    State = "stopped"
+	StateFailed     State = "failed"
+)
+
+// Status is one service's state, as the supervisor sees it.
+type Status struct {
+	Name     string
+	State    State
+	PID      int
+	Started  time.Time // zero unless a process is up
+	Restarts int
+	Error    string
+}
+
 // List returns every service's status in start order.
-func (s *Supervisor) List() []api.Service {
+func (s *Supervisor) List() []Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]api.Service, 0, len(s.order))
+	out := make([]Status, 0, len(s.order))
 	for _, n := range s.order {
 		st := s.svcs[n]
-		a := api.Service{Name: n, State: st.state, PID: st.pid, Restarts: st.restarts, Error: st.err}
-		if st.state == api.StateRunning || st.state == api.StateStarting && st.pid > 0 {
-			t := st.started
-			a.Started = &t
+		a := Status{Name: n, State: st.state, PID: st.pid, Restarts: st.restarts, Error: st.err}
+		if st.state == StateRunning || st.state == StateStarting && st.pid > 0 {
+			a.Started = st.started
 		}
 		out = append(out, a)
 	}

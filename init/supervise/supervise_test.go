@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-os/berth/init/api"
 	"github.com/google/go-cmp/cmp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -117,8 +116,8 @@ func TestStartOrderReadyAndStop(t *testing.T) {
 	list := s.List()
 	var got []string
 	for _, l := range list {
-		got = append(got, l.Name+"="+l.State)
-		if l.PID == 0 || l.Started == nil {
+		got = append(got, l.Name+"="+string(l.State))
+		if l.PID == 0 || l.Started.IsZero() {
 			t.Errorf("%s: pid %d started %v", l.Name, l.PID, l.Started)
 		}
 	}
@@ -130,7 +129,7 @@ func TestStartOrderReadyAndStop(t *testing.T) {
 		t.Errorf("stop order (-want +got)\n%s", diff)
 	}
 	for _, l := range s.List() {
-		if l.State != api.StateStopped {
+		if l.State != StateStopped {
 			t.Errorf("%s after stop: %s", l.Name, l.State)
 		}
 	}
@@ -167,7 +166,7 @@ func TestNotReadyTimesOut(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not ready after") {
 		t.Errorf("err = %v", err)
 	}
-	if st := s.List()[0].State; st != api.StateStarting {
+	if st := s.List()[0].State; st != StateStarting {
 		t.Errorf("state = %s, want starting", st)
 	}
 	s.StopAll()
@@ -178,7 +177,7 @@ func TestCrashLoopBacksOffThenFails(t *testing.T) {
 	s := New(rt, testOptions(t))
 	s.Start(context.Background(), Service{Name: "crashy", Spec: &specs.Spec{Process: &specs.Process{}}})
 	deadline := time.Now().Add(5 * time.Second)
-	for s.List()[0].State != api.StateFailed {
+	for s.List()[0].State != StateFailed {
 		if time.Now().After(deadline) {
 			t.Fatalf("never failed: %+v", s.List()[0])
 		}
@@ -215,7 +214,7 @@ func TestRestartAfterExitKeepsRunning(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		l := s.List()[0]
-		if l.State == api.StateRunning && l.Restarts == 1 {
+		if l.State == StateRunning && l.Restarts == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -230,11 +229,11 @@ func TestRestartPolicies(t *testing.T) {
 	for _, tc := range []struct {
 		policy string
 		code   int
-		want   string
+		want   State
 	}{
-		{"never", 0, api.StateStopped},
-		{"never", 3, api.StateFailed},
-		{"on-failure", 0, api.StateStopped},
+		{"never", 0, StateStopped},
+		{"never", 3, StateFailed},
+		{"on-failure", 0, StateStopped},
 	} {
 		rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) { t.exited <- Exit{Code: tc.code} }}
 		s := New(rt, testOptions(t))
@@ -257,7 +256,7 @@ func TestStartErrorFails(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "exec format error") {
 		t.Errorf("err = %v", err)
 	}
-	if l := s.List()[0]; l.State != api.StateFailed {
+	if l := s.List()[0]; l.State != StateFailed {
 		t.Errorf("state %s", l.State)
 	}
 	s.StopAll()
@@ -315,7 +314,7 @@ func TestRestartStartsAgainAtOnce(t *testing.T) {
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		l := s.List()[0]
-		if l.State == api.StateRunning && l.PID != first && l.Restarts == 1 {
+		if l.State == StateRunning && l.PID != first && l.Restarts == 1 {
 			break
 		}
 		if time.Now().After(deadline) {

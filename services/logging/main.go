@@ -21,6 +21,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/berth-os/berth/internal/layout"
 )
 
 func main() {
@@ -57,8 +59,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.dir, "dir", "/var/log", "`directory` of the log files")
-	fs.StringVar(&cfg.ingest, "ingest", "/run/berth/log/ingest.sock", "unix stream socket where PID 1 sends service output")
-	fs.StringVar(&cfg.syslog, "syslog", "/run/berth/log/dev-log", "unix datagram socket for syslog messages (/dev/log links here)")
+	fs.StringVar(&cfg.ingest, "ingest", layout.LogIngest, "unix stream socket where PID 1 sends service output")
+	fs.StringVar(&cfg.syslog, "syslog", layout.Syslog, "unix datagram socket for syslog messages (/dev/log links here)")
 	fs.StringVar(&cfg.kmsg, "kmsg", "/dev/kmsg", "kernel log device; empty disables the kernel log")
 	fs.StringVar(&cfg.bootID, "boot-id", "/proc/sys/kernel/random/boot_id", "file holding the boot id, to tell a restart from a reboot")
 	fs.Var(&cfg.maxSize, "max-size", "rotate a file before it grows past this `size` (bytes, or with KiB, MiB, GiB)")

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/notify"
 )
 
@@ -65,8 +66,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
-	resolv := fs.String("resolv", "/run/berth/network/resolv.conf", "`path` of the resolv.conf to write")
-	configPath := fs.String("config", "/run/berth/network/config.json", "`path` of the network configuration (JSON) PID 1 writes; absent: DHCP everywhere")
+	resolv := fs.String("resolv", layout.ResolvConf, "`path` of the resolv.conf to write")
+	configPath := fs.String("config", layout.NetworkConfig, "`path` of the network configuration (JSON) PID 1 writes; absent: DHCP everywhere")
 	readyTimeout := fs.Duration("ready-timeout", 10*time.Second, "report readiness after this long even without every lease")
 	interfaces := fs.String("interfaces", "", "comma-separated name `patterns` (path.Match) of links to configure; empty: every ethernet device")
 	if err := fs.Parse(args); err != nil {

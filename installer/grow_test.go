@@ -1,4 +1,4 @@
-package growpart
+package installer
 
 import (
 	"bytes"
@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
-
-	"github.com/berth-os/berth/installer"
 )
 
 const mib = 1 << 20
@@ -24,8 +22,8 @@ func image(t *testing.T, size, grown int64) *os.File {
 	if err := os.WriteFile(boot, bytes.Repeat([]byte{0xB8}, 440), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l := installer.Layout{Size: size, EFISize: 8 * mib, SlotSize: 32 * mib, Seed: "test"}
-	if _, err := installer.WriteImage(path, l, installer.Content{BootCode: boot}); err != nil {
+	l := Layout{Size: size, EFISize: 8 * mib, SlotSize: 32 * mib, Seed: "test"}
+	if _, err := WriteImage(path, l, Content{BootCode: boot}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Truncate(path, grown); err != nil {

@@ -1,0 +1,131 @@
+package datasource
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Selection says which sources a host tries, from its kernel command line
+// and what its firmware says of the machine.
+type Selection struct {
+	// Order is berth.datasources: source names, replacing the default
+	// order when not empty.
+	Order []string
+	// URL is berth.cloud_config_url: user-data at a URL.
+	URL string
+	// NoCloudSeed is the ds= flag (ds=nocloud;s=URL), as the kernel
+	// command line gives it.
+	NoCloudSeed string
+	// DMI is the firmware's DMI folder (/sys/class/dmi/id on a host): the
+	// cloud it names adds that cloud's metadata service.
+	DMI string
+	// Sysfs, Dev root the volume sources' block device scan (/sys and /dev).
+	Sysfs, Dev string
+}
+
+// sourcesOf is the table of every source a Selection can pick, by name. The
+// volume sources wait for block devices once between them.
+func (sel Selection) sourcesOf() map[string]Source {
+	settle := &Settle{}
+	nocloud, configdrive := NoCloud(), ConfigDrive()
+	for _, v := range []*Volume{nocloud, configdrive} {
+		v.Settle = settle
+		if sel.Sysfs != "" {
+			v.Sysfs, v.Dev = sel.Sysfs, sel.Dev
+		}
+	}
+	all := map[string]Source{
+		"fwcfg":       File{SourceName: "fwcfg", Path: FwCfgUserData},
+		"nocloud":     nocloud,
+		"configdrive": configdrive,
+		"state":       File{SourceName: "state", Path: StateUserData},
+		"ec2":         &EC2{URL: MetadataAddr},
+		"openstack":   &OpenStack{URL: MetadataAddr},
+		"gce":         &GCE{URL: MetadataAddr},
+		"url":         &URL{SourceName: "url", Location: sel.URL},
+		"nocloud-net": &URL{SourceName: "nocloud-net", Seed: true},
+	}
+	if seed, ok := ParseNoCloudCmdline(sel.NoCloudSeed); ok {
+		all["nocloud-net"] = &URL{SourceName: "nocloud-net", Location: seed, Seed: true}
+	}
+	return all
+}
+
+// Names lists every source name berth.datasources takes, sorted.
+func Names() []string {
+	var out []string
+	for n := range (Selection{}).sourcesOf() {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Select returns the sources to try now (local ones) and once the network
+// is up (metadata services, URLs), in order: berth.datasources when given,
+// else the local ones, a URL or seed from the command line, and the cloud
+// the DMI tables name. Unknown names, and URL sources without a URL, are
+// reported in problems and left out.
+func (sel Selection) Select() (local, network []Source, problems []string) {
+	all := sel.sourcesOf()
+	order := sel.Order
+	if len(order) == 0 {
+		order = []string{"fwcfg", "nocloud", "configdrive", "state"}
+		if sel.URL != "" {
+			order = append(order, "url")
+		}
+		if _, ok := ParseNoCloudCmdline(sel.NoCloudSeed); ok {
+			order = append(order, "nocloud-net")
+		}
+		if cloud := CloudFromDMI(sel.DMI); cloud != "" {
+			order = append(order, cloud)
+		}
+	}
+	for _, name := range order {
+		name = strings.TrimSpace(name)
+		s, ok := all[name]
+		switch {
+		case !ok:
+			problems = append(problems, "berth.datasources: unknown datasource "+quote(name)+" (known: "+strings.Join(Names(), ", ")+")")
+			continue
+		case name == "url" && sel.URL == "":
+			problems = append(problems, "berth.datasources: url needs berth.cloud_config_url=URL")
+			continue
+		case name == "nocloud-net" && all[name].(*URL).Location == "":
+			problems = append(problems, "berth.datasources: nocloud-net needs ds=nocloud;s=URL")
+			continue
+		}
+		if s.Network() {
+			network = append(network, s)
+		} else {
+			local = append(local, s)
+		}
+	}
+	return local, network, problems
+}
+
+func quote(s string) string { return `"` + s + `"` }
+
+// CloudFromDMI names the cloud whose metadata service the DMI tables in
+// dir promise: ec2, gce, openstack, or "" for none.
+func CloudFromDMI(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	read := func(f string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		return strings.TrimSpace(string(b))
+	}
+	vendor, product, asset := read("sys_vendor"), read("product_name"), read("chassis_asset_tag")
+	switch {
+	case strings.HasPrefix(vendor, "Amazon EC2") || strings.HasPrefix(read("bios_vendor"), "Amazon EC2"):
+		return "ec2"
+	case vendor == "Google" || product == "Google Compute Engine":
+		return "gce"
+	case strings.Contains(product, "OpenStack") || strings.Contains(vendor, "OpenStack") || asset == "OpenTelekomCloud":
+		return "openstack"
+	}
+	return ""
+}

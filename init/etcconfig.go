@@ -1,0 +1,56 @@
+package main
+
+import (
+	"github.com/berth-os/berth/cloud-config/apply"
+	"github.com/berth-os/berth/init/etc"
+	"github.com/berth-os/berth/internal/layout"
+)
+
+// etcConfig turns the merged configuration into what /etc is made of.
+func (h *host) etcConfig() etc.Config {
+	id, err := etc.MachineID(layout.MachineID)
+	if err != nil {
+		h.logf("machine id: %v", err)
+	}
+	c := etc.Config{
+		Hostname:   h.info.Hostname,
+		MachineID:  id,
+		Version:    h.info.Versions.Berth,
+		ResolvConf: resolvConf,
+		SSHKeyDir:  layout.SSHKeyDir,
+	}
+	if h.cfg == nil || h.cfg.merged == nil {
+		if c.Hostname == "" {
+			c.Hostname = "berth"
+		}
+		return c
+	}
+	cfg := h.cfg.merged.Config
+	if cfg.Hostname != "" {
+		c.Hostname = cfg.Hostname
+	}
+	c.SSHPort = cfg.Berth.SSH.Port
+	c.SSHListen = cfg.Berth.SSH.ListenAddress
+	c.SSHPasswords = cfg.SSHPwauth != nil && *cfg.SSHPwauth
+	ids := apply.UserIDs(cfg.Users)
+	for _, u := range cfg.Users {
+		if u.Name == "root" {
+			c.RootPasswd = u.Passwd
+			continue
+		}
+		shell := u.Shell
+		if shell == "" {
+			shell = "/bin/sh"
+		}
+		// As in cloud-init, the password is locked unless lock_passwd: false.
+		// Locked with "*", not "!": sshd without PAM refuses even key logins
+		// to an account whose hash starts with "!"; no password matches
+		// either.
+		passwd := u.Passwd
+		if u.LockPasswd == nil || *u.LockPasswd {
+			passwd = "*" + passwd
+		}
+		c.Users = append(c.Users, etc.User{Name: u.Name, UID: ids[u.Name], Gecos: u.Gecos, Home: apply.Home(u), Shell: shell, Groups: u.Groups, Passwd: passwd})
+	}
+	return c
+}

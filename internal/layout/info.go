@@ -1,0 +1,89 @@
+package layout
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Info is what PID 1 learns about its image at boot; the build writes it
+// to InfoPath.
+type Info struct {
+	Name     string   `json:"name"`
+	Hostname string   `json:"hostname"`
+	Sysctl   string   `json:"sysctl"`
+	Services []string `json:"services"`
+	Versions Versions `json:"versions"`
+}
+
+// Versions of the parts of an image, as manifest.json and hostctl show them.
+type Versions struct {
+	Kernel     string `json:"kernel"`
+	Containerd string `json:"containerd"`
+	Runc       string `json:"runc"`
+	Berth      string `json:"berth"`
+}
+
+// ReadInfo reads an image's Info.
+func ReadInfo(path string) (Info, error) {
+	var i Info
+	return i, readJSON(path, &i)
+}
+
+// Boot is what stage 1 tells stage 2 about this boot: the medium, the
+// device the root came from and its disk, and the slot.
+type Boot struct {
+	Medium string `json:"medium"` // MediumDisk or MediumISO
+	Root   string `json:"root"`   // the device the root squashfs came from, e.g. /dev/vda2
+	Disk   string `json:"disk"`   // its whole disk's kernel name, e.g. vda
+	Slot   string `json:"slot"`   // "a" or "b"
+}
+
+// Boot media.
+const (
+	MediumDisk = "disk"
+	MediumISO  = "iso"
+)
+
+// WriteBoot writes b to path (stage 1 writes it into the new root's /run,
+// a fresh tmpfs: nothing to keep atomic).
+func WriteBoot(path string, b Boot) error {
+	data, err := json.Marshal(b)
+	if err != nil {
+		return fmt.Errorf("write boot record: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write boot record: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write boot record: %w", err)
+	}
+	return nil
+}
+
+// ReadBoot reads the record stage 1 left. A missing file is an error of
+// kind fs.ErrNotExist (PID 1 started without stage 1, as in a test).
+func ReadBoot(path string) (Boot, error) {
+	var b Boot
+	return b, readJSON(path, &b)
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields() // the build and the host share these types
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return fmt.Errorf("read %s: offset %d: %w", path, se.Offset, err)
+		}
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+// Package layout is the contract between the build and the host: where
+// things live in the root filesystem, under /run and on the state
+// partition, the GPT names of the partitions, the image info the build
+// leaves for PID 1, and the record stage 1 leaves for stage 2. Each fact is
+// defined here once; the build writes what the host reads.
+package layout
+
+// GPT partition names of a Berth disk.
+const (
+	PartEFI   = "EFI"
+	PartA     = "BERTH_A"
+	PartB     = "BERTH_B"
+	PartState = "BERTH_STATE"
+)
+
+// SlotPart is the GPT name of a root slot ("a" or "b").
+func SlotPart(slot string) string {
+	if slot == "b" {
+		return PartB
+	}
+	return PartA
+}
+
+// In the read-only root filesystem.
+const (
+	// InfoPath is the image's Info.
+	InfoPath = "/usr/share/berth/image.json"
+	// ServicesDir holds a bundle (rootfs/, config.json, service.json) per
+	// system service.
+	ServicesDir = "/usr/lib/berth/services"
+	// EtcTemplate is what /etc is rendered from at every boot.
+	EtcTemplate = "/usr/share/berth/etc"
+	// Init is PID 1 (stage 2); /usr/sbin/init links to it.
+	Init = "/usr/lib/berth/init"
+	// ISORoot is the root squashfs on an ISO, relative to the medium.
+	ISORoot = "berth/rootfs.squashfs"
+	// ISOLabel is the volume label of a Berth ISO; stage 1 looks for it.
+	ISOLabel = "BERTH"
+)
+
+// Under /run, made at every boot.
+const (
+	RunDir = "/run/berth"
+	// BootPath is where stage 1 leaves the Boot record.
+	BootPath = "/run/berth/boot.json"
+	// Media is where an ISO boot's medium stays mounted.
+	Media = "/run/berth/media"
+	// APISocket is the host API's root-only socket.
+	APISocket = "/run/berth/api.sock"
+	// NotifyDir holds the services' sd_notify sockets.
+	NotifyDir = "/run/berth/notify"
+	// LogDir holds the logging service's sockets.
+	LogDir = "/run/berth/log"
+	// LogIngest is where PID 1 sends service output to the logging service.
+	LogIngest = "/run/berth/log/ingest.sock"
+	// Syslog is the logging service's syslog socket (/dev/log links here).
+	Syslog = "/run/berth/log/dev-log"
+	// NetworkDir is shared by PID 1 and the network service.
+	NetworkDir = "/run/berth/network"
+	// NetworkConfig is berth.network as PID 1 writes it for the network
+	// service.
+	NetworkConfig = "/run/berth/network/config.json"
+	// ResolvConf is written by the network service; /etc/resolv.conf
+	// links here.
+	ResolvConf = "/run/berth/network/resolv.conf"
+)
+
+// On the state partition, mounted on /var.
+const (
+	StateDir  = "/var/lib/berth"
+	MachineID = "/var/lib/berth/machine-id"
+	SSHKeyDir = "/var/lib/berth/ssh"
+	// ConfigDir is cloud-config's store (layers, status, last user-data).
+	ConfigDir = "/var/lib/berth/config"
+)
