@@ -99,6 +99,10 @@ func TestParseErrors(t *testing.T) {
 			`u (x):5: write_files[2].content: not valid base64: illegal base64 data at input byte 0`,
 			`u (x):6: write_files[3].encoding: encoding "rot13": expected b64, gzip or gz+b64`,
 		}},
+		{"mount devices Berth cannot find", "#cloud-config\nmounts:\n  - [PARTUUID=0a1b, /mnt/a]\n  - [LABEL=, /mnt/b]\n  - [UUID=3f1c9a52-7e0b-4d8e-9b1a-2c5d7e9f0a1b, /mnt/c]\n  - [tmpfs, /mnt/d, tmpfs]\n", []string{
+			`u (x):3: mounts[0][0]: not a device name: "PARTUUID=0a1b" (expected LABEL=, UUID=, PARTLABEL=, a path under /dev or a kernel name such as vdb1)`,
+			`u (x):4: mounts[1][0]: not a device name: LABEL= needs a value`,
+		}},
 		{"passwd", "#cloud-config\nusers: [{name: a, passwd: hunter2}]\n", []string{"u (x):2: users[0].passwd: expected a crypt(3) hash such as $6$..., not a plain password"}},
 		{"not yaml", "#cloud-config\nhostname: [\n", []string{"u (x):2: not valid YAML: did not find expected node content"}},
 		{"unknown format", "hello\n", []string{`u (x): user-data: not user-data Berth knows (expected a first line of #cloud-config or #!, got "hello")`}},

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/berth-os/berth/internal/blockdev"
 	"github.com/berth-os/berth/internal/netconfig"
 	"github.com/berth-os/berth/internal/strictyaml"
 )
@@ -113,6 +114,8 @@ func (v *validator) config(c *Config) {
 		switch {
 		case len(m) < 2 || len(m) > 6:
 			v.bad(p, "expected [device, mount point, type, options, dump, pass] with at least two entries")
+		case badDeviceSpec(m[0]) != nil:
+			v.bad(p+"[0]", "%v", badDeviceSpec(m[0]))
 		case !path.IsAbs(m[1]) && m[1] != "none" && m[1] != "swap":
 			v.bad(p+"[1]", "expected an absolute mount point, got %q", m[1])
 		case underReadOnly(m[1]):
@@ -388,4 +391,17 @@ func validCert(text string) error {
 		return fmt.Errorf("no PEM certificate")
 	}
 	return nil
+}
+
+// badDeviceSpec checks a mount's device where it names one by a tag:
+// KEY=value must be LABEL=, UUID= or PARTLABEL=, which Berth can find.
+// Anything else (a path, a kernel name, tmpfs, host:/export) is the
+// filesystem's to read.
+func badDeviceSpec(dev string) error {
+	tag, _, ok := strings.Cut(dev, "=")
+	if !ok || tag == "" || strings.ToUpper(tag) != tag || strings.ContainsAny(tag, "/:") {
+		return nil
+	}
+	_, err := blockdev.ParseSpec(dev)
+	return err
 }

@@ -48,7 +48,7 @@ type host struct {
 	stage1  layout.Boot // what stage 1 says of this boot
 	sup     *supervise.Supervisor
 	ctr     *supervise.Containerd
-	ctrProc *os.Process
+	procs   *supervise.Supervisor // host processes: the system containerd
 	state   stateInfo
 	cfg     *hostConfig
 	stop    chan struct{}

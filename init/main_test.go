@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,10 +39,56 @@ func TestReadyLine(t *testing.T) {
 	}
 }
 
+// Children go before their parents, the latest mount on a path before an
+// earlier one, and the root and the kernel's filesystems stay.
 func TestUnmountOrderDeepestFirst(t *testing.T) {
-	for _, m := range unmountOrder() {
-		if m == "/" || m == "/proc" || strings.HasPrefix(m, "/sys/") {
-			t.Errorf("would unmount %s", m)
-		}
+	mountinfo := filepath.Join(t.TempDir(), "mountinfo")
+	lines := []string{
+		"22 1 0:21 / / ro,relatime - squashfs /dev/vda2 ro",
+		"23 22 0:5 / /dev rw,nosuid - devtmpfs devtmpfs rw",
+		"24 22 0:22 / /proc rw - proc proc rw",
+		"25 22 0:23 / /sys rw - sysfs sysfs rw",
+		"26 25 0:24 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw",
+		"27 22 0:25 / /run rw - tmpfs tmpfs rw",
+		"28 22 254:4 / /var rw,relatime - ext4 /dev/vda4 rw",
+		"29 28 254:4 /home /home rw - ext4 /dev/vda4 rw",
+		"30 22 0:26 / /etc rw - tmpfs tmpfs rw",
+		"31 28 0:27 / /var/lib/containerd/io.containerd.runtime.v2.task/system/udev/rootfs rw - overlay overlay rw",
+		"32 22 0:28 / /mnt/my\\040disk rw - ext4 /dev/vdb1 rw",
+		"33 22 0:29 / /etc rw - tmpfs tmpfs rw",
+		"34 23 0:30 / /dev/pts rw - devpts devpts rw",
+	}
+	if err := os.WriteFile(mountinfo, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := unmountOrder(mountinfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"/var/lib/containerd/io.containerd.runtime.v2.task/system/udev/rootfs",
+		"/mnt/my disk",
+		"/etc", // the later of the two /etc mounts
+		"/etc",
+		"/home",
+		"/var",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("unmount order (-want +got)\n%s", diff)
+	}
+	if _, err := unmountOrder(filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "unmount order") {
+		t.Errorf("missing mountinfo: got %v", err)
+	}
+}
+
+// Kernel threads and zombies (empty cmdline) and PID 1 are not waited for.
+func TestUserProcesses(t *testing.T) {
+	proc := t.TempDir()
+	for pid, cmdline := range map[string]string{"1": "/sbin/init", "2": "", "57": "containerd\x00--config", "58": "", "self": "x"} {
+		os.MkdirAll(filepath.Join(proc, pid), 0o755)
+		os.WriteFile(filepath.Join(proc, pid, "cmdline"), []byte(cmdline), 0o644)
+	}
+	if diff := cmp.Diff([]int{57}, userProcesses(proc)); diff != "" {
+		t.Errorf("user processes (-want +got)\n%s", diff)
 	}
 }

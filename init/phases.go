@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
+	"math"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/berth-os/berth/init/api"
@@ -160,59 +159,28 @@ func (h *host) phaseContainerd(ctx context.Context) error {
 	return nil
 }
 
-// startContainerd runs containerd under PID 1 and restarts it if it dies.
+// startContainerd runs the system containerd as a host process under a
+// supervisor of its own, which restarts it with the services' backoff if
+// it dies, and never gives up on it.
 func (h *host) startContainerd() error {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	out := h.serviceOutput("containerd", "stdout")
-	h.goSafe("containerd output", func() {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := r.Read(buf)
-			out.Write(buf[:n])
-			if err != nil {
-				return
-			}
-		}
+	h.procs = supervise.New(supervise.Processes{Spawn: h.reaper.Start}, supervise.Options{
+		Logf:        h.logf,
+		Alertf:      h.alertf,
+		Output:      h.serviceOutput,
+		MaxFailures: math.MaxInt,
 	})
-	start := func() (<-chan syscall.WaitStatus, error) {
-		cmd := exec.Command("/usr/bin/containerd", "--config", "/etc/containerd/config.toml")
-		cmd.Stdout, cmd.Stderr = w, w
-		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
-		ch, err := h.reaper.Start(cmd)
-		if err != nil {
-			return nil, err
-		}
-		h.mu.Lock()
-		h.ctrProc = cmd.Process
-		h.mu.Unlock()
-		return ch, nil
-	}
-	ch, err := start()
-	if err != nil {
-		return fmt.Errorf("start containerd: %w", err)
-	}
-	h.goSafe("containerd", func() {
-		backoff := time.Second
-		for {
-			ws := <-ch
-			select {
-			case <-h.stop:
-				return
-			default:
-			}
-			h.alertf("containerd exited (%v); restarting in %s", ws, backoff)
-			time.Sleep(backoff)
-			backoff = min(backoff*2, 30*time.Second)
-			if ch, err = start(); err != nil {
-				h.logf("start containerd: %v", err)
-				return
-			}
-		}
-	})
-	return nil
+	return h.procs.Start(context.Background(), containerdService)
+}
+
+// containerdService is the system containerd.
+var containerdService = supervise.Service{
+	Name:    "containerd",
+	Restart: "always",
+	Spec: &specs.Spec{Process: &specs.Process{
+		Args: []string{"/usr/bin/containerd", "--config", "/etc/containerd/config.toml"},
+		Env:  []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"},
+		Cwd:  "/",
+	}},
 }
 
 // phaseServices starts the image's system services. They start together

@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-os/berth/init/mounts"
 )
 
 // handleSignals: SIGTERM and SIGPWR power off, SIGINT (Ctrl-Alt-Del) and
@@ -90,26 +94,30 @@ func (h *host) shutdown(reboot bool) {
 		what = "reboot"
 	}
 	h.alertf("shutting down to %s", what)
+	start := time.Now()
+	// The reaper runs until every process is gone: an exit it does not
+	// reap is a zombie that still looks alive to kill(pid, 0), and
+	// shutdown would wait out every timeout for it.
 	if h.sup != nil {
 		h.sup.StopAll()
 	}
-	close(h.stop)
-	h.mu.Lock()
-	ctr := h.ctrProc
-	h.mu.Unlock()
-	if ctr != nil {
-		ctr.Signal(syscall.SIGTERM)
-		waitGone(ctr.Pid, 10*time.Second)
-		ctr.Kill()
+	if h.procs != nil {
+		h.procs.StopAll() // containerd: SIGTERM, then SIGKILL after 10 s
 	}
 	// Everything else: TERM, a grace period, KILL.
 	unix.Kill(-1, syscall.SIGTERM)
-	waitAllGone(5 * time.Second)
+	waitAllGone("/proc", 5*time.Second)
 	unix.Kill(-1, syscall.SIGKILL)
-	waitAllGone(2 * time.Second)
+	waitAllGone("/proc", 2*time.Second)
+	close(h.stop)
 	h.reaper.ReapAll()
+	h.logf("shutdown: processes stopped in %.2fs", time.Since(start).Seconds())
 	unix.Sync()
-	for _, m := range unmountOrder() {
+	order, err := unmountOrder("/proc/self/mountinfo")
+	if err != nil {
+		h.logf("shutdown: %v", err)
+	}
+	for _, m := range order {
 		if err := unix.Unmount(m, 0); err != nil {
 			// Busy: at least make it read-only so the journal is clean.
 			unix.Mount("", m, "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
@@ -128,12 +136,14 @@ func (h *host) shutdown(reboot bool) {
 	select {}
 }
 
-// unmountOrder lists the mounts to take down, deepest first, leaving the
-// root and the kernel's API filesystems.
-func unmountOrder() []string {
-	f, err := os.Open("/proc/self/mountinfo")
+// unmountOrder lists the mounts of a mountinfo file to take down: every
+// one but the root and the kernel's API filesystems, children before their
+// parents (the deepest paths first; among mounts on the same path, the
+// latest first).
+func unmountOrder(mountinfo string) ([]string, error) {
+	f, err := os.Open(mountinfo)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("unmount order: %w", err)
 	}
 	defer f.Close()
 	keep := map[string]bool{"/": true, "/proc": true, "/sys": true, "/dev": true, "/run": true}
@@ -144,38 +154,28 @@ func unmountOrder() []string {
 		if len(fields) < 5 {
 			continue
 		}
-		mp := fields[4]
+		mp := mounts.Unescape(fields[4])
 		if keep[mp] || strings.HasPrefix(mp, "/proc/") || strings.HasPrefix(mp, "/sys/") || strings.HasPrefix(mp, "/dev/") {
 			continue
 		}
 		out = append(out, mp)
 	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("unmount order: %w", err)
+	}
 	// Mount order reversed, then deeper paths first.
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	sort.SliceStable(out, func(i, j int) bool { return strings.Count(out[i], "/") > strings.Count(out[j], "/") })
-	return out
+	slices.Reverse(out)
+	sort.SliceStable(out, func(i, j int) bool { return depth(out[i]) > depth(out[j]) })
+	return out, nil
 }
 
-func waitGone(pid int, d time.Duration) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if err := unix.Kill(pid, 0); err == unix.ESRCH {
-			return
-		}
-		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+func depth(p string) int { return strings.Count(strings.TrimSuffix(p, "/"), "/") }
 
-// waitAllGone waits until PID 1 is the only user process left.
-func waitAllGone(d time.Duration) {
+// waitAllGone waits until PID 1 is the only user process left in proc.
+func waitAllGone(proc string, d time.Duration) {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		if len(userProcesses()) == 0 {
+		if len(userProcesses(proc)) == 0 {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -183,8 +183,8 @@ func waitAllGone(d time.Duration) {
 }
 
 // userProcesses lists processes other than PID 1 and kernel threads.
-func userProcesses() []int {
-	ents, _ := os.ReadDir("/proc")
+func userProcesses(proc string) []int {
+	ents, _ := os.ReadDir(proc)
 	var out []int
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -192,7 +192,7 @@ func userProcesses() []int {
 			continue
 		}
 		// Kernel threads have an empty cmdline; zombies too, and are reaped.
-		b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		b, _ := os.ReadFile(filepath.Join(proc, e.Name(), "cmdline"))
 		if len(b) > 0 {
 			out = append(out, pid)
 		}

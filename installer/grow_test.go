@@ -118,3 +118,34 @@ func TestGrowOnlyTheLast(t *testing.T) {
 		t.Error("table changed by a refused grow")
 	}
 }
+
+// GrowPartition finds the disk of a partition through sysfs, grows the GPT
+// on it and then tells the kernel with BLKPG, which a disk image (a plain
+// file) refuses: the table is written, the ioctl's failure reported.
+func TestGrowPartitionThroughSysfs(t *testing.T) {
+	f := image(t, 192*mib, 512*mib)
+	sys, dev := t.TempDir(), t.TempDir()
+	if err := os.Symlink(f.Name(), filepath.Join(dev, "vdz")); err != nil {
+		t.Fatal(err)
+	}
+	diskDir := filepath.Join(sys, "devices/virtio/block/vdz")
+	os.MkdirAll(filepath.Join(diskDir, "queue"), 0o755)
+	os.WriteFile(filepath.Join(diskDir, "queue/logical_block_size"), []byte("512\n"), 0o644)
+	os.MkdirAll(filepath.Join(diskDir, "vdz4"), 0o755)
+	os.WriteFile(filepath.Join(diskDir, "vdz4/partition"), []byte("4\n"), 0o644)
+	os.MkdirAll(filepath.Join(sys, "class/block"), 0o755)
+	os.MkdirAll(filepath.Join(sys, "block"), 0o755)
+	os.Symlink(filepath.Join(diskDir, "vdz4"), filepath.Join(sys, "class/block/vdz4"))
+	os.Symlink(diskDir, filepath.Join(sys, "block/vdz"))
+
+	r, err := GrowPartition(sys, dev, "/dev/vdz4")
+	if err == nil || !strings.Contains(err.Error(), "grow /dev/vdz4: tell the kernel vdz4 grew") {
+		t.Fatalf("got %+v, %v; want the BLKPG ioctl refused on a file", r, err)
+	}
+	if !r.Grown || table(t, f).Partitions[3].Size != uint64(r.NewSize) || r.NewSize <= r.OldSize {
+		t.Errorf("the GPT was not grown: %+v", r)
+	}
+	if _, err := GrowPartition(sys, dev, "/dev/vdz9"); err == nil || !strings.Contains(err.Error(), "grow /dev/vdz9: not a partition") {
+		t.Errorf("unknown partition: %v", err)
+	}
+}

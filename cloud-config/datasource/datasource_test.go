@@ -3,6 +3,7 @@ package datasource
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -234,5 +235,25 @@ func TestFirstRetriesNetworkSources(t *testing.T) {
 	start := time.Now()
 	if d, _ := First(context.Background(), []Source{File{SourceName: "state", Path: "/nonexistent/ud"}}, 5*time.Second); d != nil || time.Since(start) > time.Second {
 		t.Errorf("a missing local source: %+v after %s", d, time.Since(start))
+	}
+}
+
+// Nothing listening where a metadata service should be is "not
+// answering", not "not present": the fetch loop asks again meanwhile.
+func TestTransportFailureIsUnavailable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String()
+	l.Close()
+	for _, s := range []Source{&EC2{URL: url}, &OpenStack{URL: url}, &GCE{URL: url}, &URL{SourceName: "url", Location: url + "/ud"}} {
+		_, err := s.Fetch(context.Background())
+		if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("%s: got %v, want ErrUnavailable with the cause", s.Name(), err)
+		}
+		if !Absent(err) {
+			t.Errorf("%s: Absent(%v) = false", s.Name(), err)
+		}
 	}
 }

@@ -87,13 +87,14 @@ func Mounted(mountinfo string) (map[string]bool, error) {
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) > 4 {
-			out[unescape(fields[4])] = true
+			out[Unescape(fields[4])] = true
 		}
 	}
 	return out, sc.Err()
 }
 
-func unescape(s string) string {
+// Unescape undoes mountinfo's octal escapes (\040 for a space).
+func Unescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}

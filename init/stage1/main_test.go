@@ -1,0 +1,83 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-os/berth/init/cmdline"
+	"github.com/berth-os/berth/internal/layout"
+)
+
+// machine makes a sysfs and a /dev: disks with partitions (name → GPT
+// name) and whole-disk images (name → file content).
+func machine(t *testing.T, parts map[string]string, disks map[string][]byte) (sys, dev string) {
+	t.Helper()
+	sys, dev = t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(sys, "class/block"), 0o755)
+	link := func(name, dir, uevent string) {
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "uevent"), []byte(uevent), 0o644)
+		if err := os.Symlink(dir, filepath.Join(sys, "class/block", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, data := range disks {
+		link(name, filepath.Join(sys, "devices/block", name), "DEVTYPE=disk\n")
+		os.WriteFile(filepath.Join(dev, name), data, 0o644)
+	}
+	for name, partname := range parts {
+		disk := strings.TrimRight(name, "0123456789")
+		link(name, filepath.Join(sys, "devices/block", disk, name), "DEVTYPE=partition\nPARTNAME="+partname+"\n")
+		os.WriteFile(filepath.Join(dev, name), nil, 0o644)
+	}
+	return sys, dev
+}
+
+// iso is the start of an ISO 9660 image with a volume label.
+func iso(label string) []byte {
+	b := make([]byte, 20*2048)
+	pvd := b[16*2048:]
+	pvd[0] = 1
+	copy(pvd[1:], "CD001")
+	copy(pvd[40:72], label+strings.Repeat(" ", 32-len(label)))
+	return b
+}
+
+func TestFindRoot(t *testing.T) {
+	sys, dev := machine(t,
+		map[string]string{"vda1": layout.PartEFI, "vda2": layout.PartA, "vda3": layout.PartB, "vda4": layout.PartState},
+		map[string][]byte{"vda": nil, "sr0": iso(layout.ISOLabel), "sr1": iso("CIDATA")})
+	for _, tc := range []struct {
+		cmdline string
+		want    layout.Boot
+	}{
+		{"console=ttyS0", layout.Boot{Medium: layout.MediumDisk, Root: dev + "/vda2", Disk: "vda", Slot: "a"}},
+		{"berth.slot=b", layout.Boot{Medium: layout.MediumDisk, Root: dev + "/vda3", Disk: "vda", Slot: "b"}},
+		{"berth.boot=iso", layout.Boot{Medium: layout.MediumISO, Root: dev + "/sr0", Disk: "sr0", Slot: "a"}},
+	} {
+		t.Run(tc.cmdline, func(t *testing.T) {
+			got, err := findRoot(cmdline.Parse(tc.cmdline), sys, dev, 0)
+			if err != nil || got != tc.want {
+				t.Errorf("findRoot = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestFindRootMissing(t *testing.T) {
+	sys, dev := machine(t, map[string]string{"vdb1": "OTHER"}, map[string][]byte{"vdb": nil, "sr0": iso("CIDATA")})
+	for cl, want := range map[string]string{
+		"":               "no GPT partition named BERTH_A (waited 100ms)",
+		"berth.slot=b":   "no GPT partition named BERTH_B (waited 100ms)",
+		"berth.boot=iso": "no ISO 9660 volume labelled BERTH (waited 100ms)",
+	} {
+		if _, err := findRoot(cmdline.Parse(cl), sys, dev, 100e6); err == nil || err.Error() != want {
+			t.Errorf("%q: got %v, want %q", cl, err, want)
+		}
+	}
+	if _, err := findRoot(cmdline.Parse(""), filepath.Join(sys, "gone"), dev, 0); err == nil || !strings.Contains(err.Error(), "list block devices") {
+		t.Errorf("no sysfs: %v", err)
+	}
+}

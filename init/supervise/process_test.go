@@ -1,0 +1,121 @@
+package supervise
+
+import (
+	"context"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// spawn stands in for PID 1's reaper.
+func spawn(cmd *exec.Cmd) (<-chan syscall.WaitStatus, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	ch := make(chan syscall.WaitStatus, 1)
+	go func() {
+		cmd.Wait()
+		ch <- cmd.ProcessState.Sys().(syscall.WaitStatus)
+	}()
+	return ch, nil
+}
+
+// syncBuf is an io.Writer safe for the supervisor's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A host process that dies is restarted with the services' backoff, its
+// output (both streams) reaches the service's writer, and StopAll ends it
+// with SIGTERM.
+func TestProcessesRestartAndStop(t *testing.T) {
+	dir := t.TempDir()
+	count := filepath.Join(dir, "starts")
+	// The first two runs die at once; the third stays up until SIGTERM.
+	script := `trap 'echo bye; exit 0' TERM
+echo run >> ` + count + `; echo "out $(wc -l < ` + count + `)"; echo err >&2
+n=$(wc -l < ` + count + `); [ "$n" -lt 3 ] && exit 7
+while :; do sleep 0.05; done`
+	out := &syncBuf{}
+	opt := testOptions(t)
+	opt.Output = func(string, string) io.Writer { return out }
+	s := New(Processes{Spawn: spawn}, opt)
+	svc := Service{Name: "daemon", Restart: "always", Spec: &specs.Spec{Process: &specs.Process{Args: []string{"/bin/sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"}, Cwd: dir}}}
+	start := time.Now()
+	if err := s.Start(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l := s.List()[0]
+		if l.State == StateRunning && l.Restarts == 2 && strings.Contains(out.String(), "out 3") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not running after two restarts: %+v\n%s", l, out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Backoff: 20 ms, then 40 ms, between the starts.
+	if took := time.Since(start); took < 60*time.Millisecond {
+		t.Errorf("three starts in %s: no backoff", took)
+	}
+	if !strings.Contains(out.String(), "err\n") {
+		t.Errorf("stderr not captured:\n%s", out.String())
+	}
+	pid := s.List()[0].PID
+	s.StopAll()
+	if l := s.List()[0]; l.State != StateStopped {
+		t.Errorf("after StopAll: %+v", l)
+	}
+	if !strings.Contains(out.String(), "bye") {
+		t.Errorf("no SIGTERM handler output:\n%s", out.String())
+	}
+	if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
+		t.Errorf("pid %d still there after StopAll: %v", pid, err)
+	}
+}
+
+func TestProcessesErrors(t *testing.T) {
+	p := Processes{Spawn: spawn}
+	if _, err := p.Start(context.Background(), "x", &specs.Spec{}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "process x: no args") {
+		t.Errorf("no process: %v", err)
+	}
+	_, err := p.Start(context.Background(), "x", &specs.Spec{Process: &specs.Process{Args: []string{"/nonexistent/containerd"}}}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "process x: start /nonexistent/containerd") {
+		t.Errorf("missing program: %v", err)
+	}
+	for _, tc := range []struct {
+		ws   syscall.WaitStatus
+		code int
+		err  string
+	}{
+		{syscall.WaitStatus(3 << 8), 3, ""},
+		{syscall.WaitStatus(syscall.SIGKILL), 128 + 9, "killed by killed"},
+	} {
+		e := exitOf(tc.ws)
+		if e.Code != tc.code || (tc.err == "") != (e.Err == nil) || (e.Err != nil && e.Err.Error() != tc.err) {
+			t.Errorf("exitOf(%#x) = %+v, want code %d err %q", uint32(tc.ws), e, tc.code, tc.err)
+		}
+	}
+}
