@@ -16,11 +16,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-os/berth/internal/errkind"
 	"go.yaml.in/yaml/v3"
 )
 
-// ErrInvalid is the kind of every error this package returns.
-var ErrInvalid = errors.New("invalid")
+// ErrInvalid is the kind of every error this package returns: invalid
+// configuration, which the CLIs exit 3 for and the host API answers 422.
+var ErrInvalid = errkind.ErrInvalidConfig
 
 // FieldError is one problem at one place in a document.
 type FieldError struct {
