@@ -12,6 +12,7 @@ import (
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/init/etc"
+	"github.com/berth-os/berth/internal/errkind"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,18 +42,18 @@ func (h *host) ConfigValue(key string) (api.ConfigValue, error) {
 	configMu.Lock()
 	defer configMu.Unlock()
 	if h.cfg == nil || h.cfg.merged == nil {
-		return api.ConfigValue{}, errors.New("no configuration yet")
+		return api.ConfigValue{}, errkind.Mark(errkind.ErrUnavailable, errors.New("no configuration yet"))
 	}
 	segs, err := cloudconfig.ParseKey(key)
 	if err != nil {
-		return api.ConfigValue{}, err
+		return api.ConfigValue{}, api.BadRequest(err)
 	}
 	if _, err := cloudconfig.EffectOf(key); err != nil {
-		return api.ConfigValue{}, err
+		return api.ConfigValue{}, api.BadRequest(err)
 	}
 	v, ok := cloudconfig.Get(h.cfg.merged.Tree, segs)
 	if !ok {
-		return api.ConfigValue{}, fmt.Errorf("%s: not set", cloudconfig.FormatKey(segs))
+		return api.ConfigValue{}, errkind.Mark(errkind.ErrNotFound, fmt.Errorf("%s: not set", cloudconfig.FormatKey(segs)))
 	}
 	src, err := h.cfg.merged.Source(key)
 	if err != nil {
@@ -80,7 +81,7 @@ func (h *host) ConfigChange(req api.ConfigChangeRequest) (api.ConfigChangeResult
 	defer configMu.Unlock()
 	var res api.ConfigChangeResult
 	if h.cfg == nil || h.cfg.merged == nil {
-		return res, errors.New("no configuration yet")
+		return res, errkind.Mark(errkind.ErrUnavailable, errors.New("no configuration yet"))
 	}
 	local := map[string]any{}
 	idx := -1

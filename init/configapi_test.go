@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/internal/errkind"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -51,5 +54,45 @@ func TestChangeTreeAndDiff(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.req, err, tc.want)
 		}
+	}
+}
+
+// TestConfigErrorKinds checks the kind of each error the configuration API
+// answers with, which the host API turns into its HTTP status.
+func TestConfigErrorKinds(t *testing.T) {
+	layers := []cloudconfig.Layer{{Name: cloudconfig.LayerImage, Source: "image", Tree: map[string]any{"hostname": "a"}}}
+	merged, err := cloudconfig.Merge(layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	booted := &host{cfg: &hostConfig{layers: layers, merged: merged}}
+	get := func(h *host, key string) func() error {
+		return func() error { _, err := h.ConfigValue(key); return err }
+	}
+	set := func(h *host, key, value string) func() error {
+		return func() error {
+			_, err := h.ConfigChange(api.ConfigChangeRequest{Op: "set", Key: key, Value: value, DryRun: true})
+			return err
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		call func() error
+		kind error
+		msg  string
+	}{
+		{"get before the config phase", get(&host{}, "hostname"), errkind.ErrUnavailable, "no configuration yet"},
+		{"set before the config phase", set(&host{}, "hostname", "b"), errkind.ErrUnavailable, "no configuration yet"},
+		{"get of a key not set", get(booted, "timezone"), errkind.ErrNotFound, "timezone: not set"},
+		{"get of an unknown key", get(booted, "berth.netwrok"), errkind.ErrInvalidConfig, "berth.netwrok: unknown key (did you mean berth.network?)"},
+		{"get of a bad key", get(booted, "users[x]"), errkind.ErrInvalidConfig, `key "users[x]": [x] is not a list index`},
+		{"set of an invalid value", set(booted, "berth.ssh.port", "70000"), errkind.ErrInvalidConfig, "berth.ssh.port: expected 1 to 65535, got 70000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if !errors.Is(err, tc.kind) || !strings.Contains(fmt.Sprint(err), tc.msg) {
+				t.Errorf("err = %v, want %q of kind %v", err, tc.msg, tc.kind)
+			}
+		})
 	}
 }

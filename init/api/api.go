@@ -1,9 +1,11 @@
 // Package api is the host API that PID 1 serves on a root-only unix socket
-// and hostctl uses: JSON over HTTP, one writer of host state (PID 1).
+// and hostctl uses: JSON over HTTP, one writer of host state (PID 1). A
+// failed request's status carries the error's kind (errkind): 404 not
+// found, 422 invalid configuration, 503 unavailable.
 package api
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +18,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/berth-os/berth/internal/errkind"
 	"github.com/berth-os/berth/internal/layout"
 )
 
@@ -57,17 +60,12 @@ type Version struct {
 	Runc       string `json:"runc"`
 }
 
-// Error is the body of a failed request.
-type Error struct {
-	Error string `json:"error"`
-}
-
-// ErrNotFound is returned for an unknown service.
-var ErrNotFound = errors.New("not found")
-
-// Client talks to the host API.
+// Client talks to the host API. Its errors are of the kind the host
+// answered (errkind.ErrNotFound for an unknown service, ...), or
+// errkind.ErrUnavailable when nobody answers on the socket.
 type Client struct {
-	hc *http.Client
+	hc   *http.Client
+	path string
 }
 
 // NewClient connects to the socket at path (SocketPath when empty).
@@ -75,7 +73,7 @@ func NewClient(path string) *Client {
 	if path == "" {
 		path = SocketPath
 	}
-	return &Client{hc: &http.Client{Transport: &http.Transport{
+	return &Client{path: path, hc: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
@@ -83,54 +81,75 @@ func NewClient(path string) *Client {
 	}}}
 }
 
-func (c *Client) do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://berth"+path, nil)
+// send makes a request (with a JSON body unless body is nil) and returns
+// the response when it succeeded; the caller closes its body.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://berth"+path, body)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("host API: %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
-			return fmt.Errorf("host API at %s: %w (hostctl must run as root on a Berth host)", SocketPath, err)
+		err = fmt.Errorf("host API at %s: %w", c.path, err)
+		switch {
+		case ctx.Err() != nil:
+			return nil, err
+		case errors.Is(err, os.ErrPermission):
+			return nil, fmt.Errorf("%w (hostctl must run as root)", err)
+		case errors.Is(err, os.ErrNotExist):
+			err = fmt.Errorf("%w (hostctl must run on a Berth host)", err)
 		}
-		return fmt.Errorf("host API: %w", err)
+		return nil, errkind.Mark(errkind.ErrUnavailable, err)
 	}
-	defer resp.Body.Close()
-	if err := checkStatus(resp); err != nil {
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		var e Error
+		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("host API: %s %s: %s", method, path, resp.Status)
+		}
+		return nil, &remoteError{msg: e.Error, kind: kindOf(resp.StatusCode)}
+	}
+	return resp, nil
+}
+
+// do makes a request and decodes the JSON answer into out, unless out is nil.
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("host API: %s %s: %w", method, path, err)
+		}
+		r = bytes.NewReader(b)
+	}
+	resp, err := c.send(ctx, method, path, r)
+	if err != nil {
 		return err
 	}
+	defer resp.Body.Close()
 	if out == nil {
 		return nil
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
-}
-
-func checkStatus(resp *http.Response) error {
-	if resp.StatusCode < 300 {
-		return nil
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("host API: %s %s: decode the answer: %w", method, path, err)
 	}
-	var e Error
-	json.NewDecoder(resp.Body).Decode(&e)
-	if e.Error == "" {
-		e.Error = resp.Status
-	}
-	if resp.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%s: %w", e.Error, ErrNotFound)
-	}
-	return errors.New(e.Error)
+	return nil
 }
 
 // Version asks the host what it runs.
 func (c *Client) Version(ctx context.Context) (Version, error) {
 	var v Version
-	err := c.do(ctx, http.MethodGet, "/v1/version", &v)
+	err := c.do(ctx, http.MethodGet, "/v1/version", nil, &v)
 	return v, err
 }
 
 // Services lists the system services in start order.
 func (c *Client) Services(ctx context.Context) ([]Service, error) {
 	var s []Service
-	err := c.do(ctx, http.MethodGet, "/v1/services", &s)
+	err := c.do(ctx, http.MethodGet, "/v1/services", nil, &s)
 	return s, err
 }
 
@@ -142,32 +161,23 @@ func (c *Client) Logs(ctx context.Context, name string, tail int, follow bool, w
 	if follow {
 		q.Set("follow", "1")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://berth/v1/services/"+url.PathEscape(name)+"/logs?"+q.Encode(), nil)
+	resp, err := c.send(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(name)+"/logs?"+q.Encode(), nil)
 	if err != nil {
 		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("host API: %w", err)
 	}
 	defer resp.Body.Close()
-	if err := checkStatus(resp); err != nil {
-		return err
+	if _, err := io.Copy(w, resp.Body); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("host API: logs of %s: %w", name, err)
 	}
-	br := bufio.NewReader(resp.Body)
-	_, err = io.Copy(w, br)
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
+	return nil
 }
 
 // Reboot asks PID 1 to stop everything cleanly and reboot.
 func (c *Client) Reboot(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/v1/reboot", nil)
+	return c.do(ctx, http.MethodPost, "/v1/reboot", nil, nil)
 }
 
 // Poweroff asks PID 1 to stop everything cleanly and power off.
 func (c *Client) Poweroff(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/v1/poweroff", nil)
+	return c.do(ctx, http.MethodPost, "/v1/poweroff", nil, nil)
 }

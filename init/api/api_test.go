@@ -4,12 +4,21 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	cloudconfig "github.com/berth-os/berth/cloud-config"
+	"github.com/berth-os/berth/internal/errkind"
+	"github.com/berth-os/berth/internal/strictyaml"
 )
 
 type fakeHost struct {
@@ -73,7 +82,7 @@ func TestAPI(t *testing.T) {
 		t.Errorf("logs %q %v", buf.String(), err)
 	}
 	err = c.Logs(ctx, "nope", 0, false, &buf)
-	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), `no service "nope"`) {
+	if !errors.Is(err, errkind.ErrNotFound) || !strings.Contains(err.Error(), `no service "nope"`) {
 		t.Errorf("unknown service: %v", err)
 	}
 	// Follow: a new line arrives after the tail.
@@ -111,9 +120,124 @@ func TestAPI(t *testing.T) {
 }
 
 func TestClientNoSocket(t *testing.T) {
-	c := NewClient(filepath.Join(t.TempDir(), "absent.sock"))
-	_, err := c.Services(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "host API") {
-		t.Errorf("err = %v", err)
+	dir := t.TempDir()
+	// A socket file nobody listens on, as PID 1 leaves it when it stops.
+	stale := filepath.Join(dir, "stale.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	l.Close()
+	for _, tc := range []struct{ name, path, want string }{
+		{"no socket", filepath.Join(dir, "absent.sock"), "host API at " + filepath.Join(dir, "absent.sock") + `: Get "http://berth/v1/services": dial unix ` + filepath.Join(dir, "absent.sock") + ": connect: no such file or directory (hostctl must run on a Berth host)"},
+		{"nobody listens", stale, "connect: connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewClient(tc.path).Services(context.Background())
+			if !errors.Is(err, errkind.ErrUnavailable) || !strings.Contains(fmt.Sprint(err), tc.want) {
+				t.Errorf("err = %v, want %q of kind unavailable", err, tc.want)
+			}
+		})
+	}
+}
+
+// kindHost answers ConfigValue with an error of the kind its key names.
+type kindHost struct{ fakeHost }
+
+func (*kindHost) ConfigTree(bool) map[string]any { return nil }
+func (*kindHost) ConfigValue(key string) (ConfigValue, error) {
+	switch key {
+	case "invalid":
+		return ConfigValue{}, BadRequest(errors.New("invalid: unknown key"))
+	case "strictyaml":
+		return ConfigValue{}, strictyaml.Errors{{Source: "local config", Path: "berth.ssh.port", Msg: "expected 1 to 65535, got 70000"}}
+	case "notfound":
+		return ConfigValue{}, errkind.Mark(errkind.ErrNotFound, errors.New("notfound: not set"))
+	case "invalid+notfound":
+		return ConfigValue{}, BadRequest(errkind.Mark(errkind.ErrNotFound, errors.New("x: not set in the local config")))
+	case "unavailable":
+		return ConfigValue{}, errkind.Mark(errkind.ErrUnavailable, errors.New("no configuration yet"))
+	}
+	return ConfigValue{}, errors.New("write local config: disk full")
+}
+func (*kindHost) ConfigStatus() cloudconfig.Status { return cloudconfig.Status{} }
+func (*kindHost) ConfigChange(ConfigChangeRequest) (ConfigChangeResult, error) {
+	return ConfigChangeResult{}, nil
+}
+
+// TestErrorKinds checks that the host's error kinds reach the client
+// through the HTTP status, with the host's message.
+func TestErrorKinds(t *testing.T) {
+	c := serve(t, &kindHost{})
+	for _, tc := range []struct {
+		key  string
+		kind error // nil: none
+		msg  string
+	}{
+		{"invalid", errkind.ErrInvalidConfig, "invalid: unknown key"},
+		{"strictyaml", errkind.ErrInvalidConfig, "local config: berth.ssh.port: expected 1 to 65535, got 70000"},
+		{"notfound", errkind.ErrNotFound, "notfound: not set"},
+		{"invalid+notfound", errkind.ErrInvalidConfig, "x: not set in the local config"},
+		{"unavailable", errkind.ErrUnavailable, "no configuration yet"},
+		{"other", nil, "write local config: disk full"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			_, err := c.ConfigValue(context.Background(), tc.key)
+			if err == nil || err.Error() != tc.msg {
+				t.Fatalf("err = %v, want %q", err, tc.msg)
+			}
+			for _, k := range errkind.Kinds {
+				if got, want := errors.Is(err, k.Err), k.Err == tc.kind; got != want {
+					t.Errorf("errors.Is(err, %v) = %v, want %v", k.Err, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestStatusKinds checks the client's reading of each status, also from
+// a host of before 422 (400 for an invalid value) and without a JSON body.
+func TestStatusKinds(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.URL.Query().Get("key"))
+		if code == http.StatusTeapot {
+			w.WriteHeader(code)
+			io.WriteString(w, "not JSON")
+			return
+		}
+		writeJSON(w, code, Error{Error: "status " + strconv.Itoa(code)})
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	c := NewClient(sock)
+	for _, tc := range []struct {
+		status int
+		kind   error
+		msg    string
+	}{
+		{400, errkind.ErrInvalidConfig, "status 400"},
+		{404, errkind.ErrNotFound, "status 404"},
+		{422, errkind.ErrInvalidConfig, "status 422"},
+		{503, errkind.ErrUnavailable, "status 503"},
+		{500, nil, "status 500"},
+		{418, nil, "host API: GET /v1/config/value?key=418: 418 I'm a teapot"},
+	} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			_, err := c.ConfigValue(context.Background(), strconv.Itoa(tc.status))
+			if err == nil || err.Error() != tc.msg {
+				t.Fatalf("err = %v, want %q", err, tc.msg)
+			}
+			for _, k := range errkind.Kinds {
+				if got, want := errors.Is(err, k.Err), k.Err == tc.kind; got != want {
+					t.Errorf("errors.Is(err, %v) = %v, want %v", k.Err, got, want)
+				}
+			}
+		})
 	}
 }

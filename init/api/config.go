@@ -1,10 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 
@@ -54,12 +52,6 @@ type ConfigHost interface {
 	ConfigChange(req ConfigChangeRequest) (ConfigChangeResult, error)
 }
 
-// ErrBadRequest marks errors caused by the request (an invalid value).
-type badRequest struct{ error }
-
-// BadRequest wraps an error the caller caused.
-func BadRequest(err error) error { return badRequest{err} }
-
 func configRoutes(mux *http.ServeMux, h ConfigHost) {
 	mux.HandleFunc("GET /v1/config", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.ConfigTree(r.URL.Query().Get("merged") == "1"))
@@ -67,7 +59,7 @@ func configRoutes(mux *http.ServeMux, h ConfigHost) {
 	mux.HandleFunc("GET /v1/config/value", func(w http.ResponseWriter, r *http.Request) {
 		v, err := h.ConfigValue(r.URL.Query().Get("key"))
 		if err != nil {
-			writeJSON(w, http.StatusNotFound, Error{Error: err.Error()})
+			writeError(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, v)
@@ -83,11 +75,7 @@ func configRoutes(mux *http.ServeMux, h ConfigHost) {
 		}
 		res, err := h.ConfigChange(req)
 		if err != nil {
-			code := http.StatusInternalServerError
-			if _, ok := err.(badRequest); ok {
-				code = http.StatusBadRequest
-			}
-			writeJSON(w, code, Error{Error: err.Error()})
+			writeError(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, res)
@@ -101,40 +89,27 @@ func (c *Client) ConfigTree(ctx context.Context, merged bool) (map[string]any, e
 	if merged {
 		p += "?merged=1"
 	}
-	err := c.do(ctx, http.MethodGet, p, &t)
+	err := c.do(ctx, http.MethodGet, p, nil, &t)
 	return t, err
 }
 
 // ConfigValue returns a key's merged value and its source layer.
 func (c *Client) ConfigValue(ctx context.Context, key string) (ConfigValue, error) {
 	var v ConfigValue
-	err := c.do(ctx, http.MethodGet, "/v1/config/value?key="+url.QueryEscape(key), &v)
+	err := c.do(ctx, http.MethodGet, "/v1/config/value?key="+url.QueryEscape(key), nil, &v)
 	return v, err
 }
 
 // ConfigStatus returns what the host made of its configuration sources.
 func (c *Client) ConfigStatus(ctx context.Context) (cloudconfig.Status, error) {
 	var s cloudconfig.Status
-	err := c.do(ctx, http.MethodGet, "/v1/config/status", &s)
+	err := c.do(ctx, http.MethodGet, "/v1/config/status", nil, &s)
 	return s, err
 }
 
 // ConfigChange changes the local layer (or, with DryRun, says what would change).
 func (c *Client) ConfigChange(ctx context.Context, req ConfigChangeRequest) (ConfigChangeResult, error) {
 	var res ConfigChangeResult
-	b, _ := json.Marshal(req)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://berth/v1/config/change", bytes.NewReader(b))
-	if err != nil {
-		return res, err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(hreq)
-	if err != nil {
-		return res, fmt.Errorf("host API: %w", err)
-	}
-	defer resp.Body.Close()
-	if err := checkStatus(resp); err != nil {
-		return res, err
-	}
-	return res, json.NewDecoder(resp.Body).Decode(&res)
+	err := c.do(ctx, http.MethodPost, "/v1/config/change", req, &res)
+	return res, err
 }

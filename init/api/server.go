@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/berth-os/berth/internal/errkind"
 )
 
 // Host is what PID 1 exposes through the API.
@@ -37,7 +39,7 @@ func Handler(h Host) http.Handler {
 	mux.HandleFunc("GET /v1/services/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		if !h.HasService(name) {
-			writeJSON(w, http.StatusNotFound, Error{Error: fmt.Sprintf("no service %q", name)})
+			writeError(w, errkind.Mark(errkind.ErrNotFound, fmt.Errorf("no service %q", name)))
 			return
 		}
 		tail, _ := strconv.Atoi(r.URL.Query().Get("tail"))
