@@ -23,7 +23,7 @@ func buildCmd(stdout, stderr io.Writer) *cobra.Command {
 			wd, _ := os.Getwd()
 			root, err := build.FindModuleRoot(wd)
 			if err != nil {
-				return err
+				return err // names the folder and what it looked for
 			}
 			specPath := filepath.Join(root, "images", "berth.yaml")
 			if len(args) == 1 {
@@ -31,17 +31,17 @@ func buildCmd(stdout, stderr io.Writer) *cobra.Command {
 			}
 			spec, err := image.Load(specPath, filepath.Join(root, "services"))
 			if err != nil {
-				return err
+				return err // names the spec, and each field with its problem
 			}
 			cc, err := cache.Open(cacheDir)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s: %w", cacheDir, err)
 			}
 			rep := progress.New(stderr)
 			defer rep.Close()
 			res, err := build.Build(cmd.Context(), build.Options{Spec: spec, OutDir: out, Cache: cc, Progress: rep, ModuleRoot: root})
 			if err != nil {
-				return err
+				return fmt.Errorf("build %s: %w", specPath, err)
 			}
 			for _, a := range res.Manifest.Artifacts {
 				fmt.Fprintf(stdout, "%-20s %10d  %s\n", a.Name, a.Size, a.SHA256)

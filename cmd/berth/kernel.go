@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/berth-os/berth/build/deb"
 	"github.com/berth-os/berth/internal/atomicfile"
+	"github.com/berth-os/berth/internal/errkind"
 	"github.com/berth-os/berth/kernel"
 	"github.com/spf13/cobra"
 )
@@ -21,20 +23,20 @@ func kernelCmd(stdout io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if latest == (version != "") {
-				return fmt.Errorf("give exactly one of --latest and --version")
+				return errkind.Mark(errkind.ErrUsage, errors.New("give exactly one of --latest and --version"))
 			}
 			cur, err := kernel.LoadPin(pinPath)
 			if err != nil {
-				return err
+				return err // names the pin file
 			}
 			// The same mirrors and suites as every other package.
 			r, err := deb.LoadRequest(req)
 			if err != nil {
-				return err
+				return err // names the file, and each field with its problem
 			}
 			pkgs, err := deb.FetchIndexes(cmd.Context(), r)
 			if err != nil {
-				return err
+				return err // names the index
 			}
 			var found *deb.Package
 			for i, p := range pkgs {
@@ -50,7 +52,7 @@ func kernelCmd(stdout io.Writer) *cobra.Command {
 				}
 			}
 			if found == nil {
-				return fmt.Errorf("%s %s is not in the indexes of %s", cur.Source.Package, version, req)
+				return fmt.Errorf("%s %s is not in the indexes of %s: %w", cur.Source.Package, version, req, errkind.ErrNotFound)
 			}
 			src := kernel.Source{Package: found.Name, Version: found.Version, SHA256: found.SHA256,
 				URL: strings.TrimRight(found.MirrorBase, "/") + "/" + found.Filename}
@@ -59,7 +61,7 @@ func kernelCmd(stdout io.Writer) *cobra.Command {
 				return nil
 			}
 			if err := atomicfile.Write(pinPath, []byte(kernel.FormatPin(src)), 0o644); err != nil {
-				return err
+				return err // names the file
 			}
 			fmt.Fprintf(stdout, "kernel pin moved from %s to %s in %s; commit it\n", cur.Source.Version, src.Version, pinPath)
 			return nil

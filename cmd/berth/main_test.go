@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berth-os/berth/cmd/internal/clitest"
+	"github.com/berth-os/berth/internal/errkind"
 )
 
 func TestBuildRejectsBadSpec(t *testing.T) {
@@ -67,12 +72,97 @@ func TestConfigValidate(t *testing.T) {
 	if !strings.Contains(out.String(), "valid: 1 keys, 0 scripts, 1 warnings") || !strings.Contains(errb.String(), "warning: "+good+":3: packages: ignored") {
 		t.Errorf("out %q err %q", out.String(), errb.String())
 	}
-	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("#cloud-config\nberth:\n  netwrok: {}\n"), 0o644)
-	out.Reset()
-	errb.Reset()
-	err := run(context.Background(), []string{"config", "validate", "-i", bad}, &out, &errb)
-	if err == nil || !strings.Contains(errb.String(), bad+":3: berth.netwrok: unknown key (did you mean berth.network?)") {
-		t.Errorf("err %v stderr %q", err, errb.String())
+}
+
+func TestMain(m *testing.M) { clitest.Main(m, main) }
+
+// TestExitStatus runs each case through run and through the real main (in
+// a child process): the error's kind and its exit status, and what the
+// user reads.
+func TestExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "#cloud-config\nhostname: n1\n")
+	bad := write("bad.yaml", "#cloud-config\nberth:\n  netwrok: {}\n")
+	badSpec := write("spec.yaml", "name: x\nservices: [udev]\ndisk: {size: lots}\n")
+	missing := filepath.Join(dir, "missing.yaml")
+	broken := filepath.Join(dir, "broken")
+	os.Mkdir(broken, 0o755)
+	write("broken/manifest.json", "{")
+	built := filepath.Join(dir, "built")
+	os.Mkdir(built, 0o755)
+	write("built/manifest.json", `{"artifacts":[{"name":"x.iso"}]}`)
+	// A mirror nobody listens on.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	req := write("packages.yaml", fmt.Sprintf("mirrors: {debian: http://%s/debian}\nsuites: [{mirror: debian, suite: bookworm}]\n", l.Addr()))
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		err  string // in the error, and after "berth: " on stderr
+		out  string // on stdout
+		help string // on stderr, before the error
+	}{
+		{name: "valid", args: []string{"config", "validate", "-i", good}, code: 0, out: good + ": valid: 1 keys"},
+		{name: "help", args: []string{"--help"}, code: 0, out: "Exit status:\n  0  success\n  1  any other error\n  2  usage"},
+		{name: "help of a subcommand", args: []string{"help", "config", "validate"}, code: 0, out: "Check user-data offline"},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, err: `unknown command "frobnicate" for "berth"`},
+		{name: "unknown subcommand", args: []string{"config", "frob"}, code: 2, err: `unknown command "frob" for "berth config"`},
+		{name: "unknown subcommand, a suggestion", args: []string{"config", "validat"}, code: 2, err: `unknown command "validat" for "berth config"` + "\n\nDid you mean this?\n\tvalidate"},
+		{name: "unknown subcommand of completion", args: []string{"completion", "tcsh"}, code: 2, err: `unknown command "tcsh" for "berth completion"`},
+		{name: "unknown help topic", args: []string{"help", "kernel", "unpin"}, code: 2, err: `unknown command "unpin" for "berth kernel"`},
+		{name: "bare group", args: []string{"kernel"}, code: 2, err: `missing command for "berth kernel"`, help: "Usage:\n  berth kernel [command]\n\nAvailable Commands:\n  pin"},
+		{name: "extra argument", args: []string{"config", "validate", "x"}, code: 2, err: `unknown command "x" for "berth config validate"`},
+		{name: "too many arguments", args: []string{"run", "a", "b"}, code: 2, err: "accepts at most 1 arg(s), received 2"},
+		{name: "unknown flag", args: []string{"build", "--frob"}, code: 2, err: "unknown flag: --frob"},
+		{name: "bad flag value", args: []string{"run", "--memory", "lots", broken}, code: 2, err: `invalid argument "lots" for "--memory"`},
+		{name: "no -i", args: []string{"config", "validate"}, code: 2, err: "-i: give a file"},
+		{name: "one of two flags", args: []string{"kernel", "pin"}, code: 2, err: "give exactly one of --latest and --version"},
+		{name: "invalid user-data", args: []string{"config", "validate", "-i", bad}, code: 3, err: bad + ":3: berth.netwrok: unknown key (did you mean berth.network?)"},
+		{name: "invalid user-data for a VM", args: []string{"run", "--cloud-config", bad, built}, code: 3, err: "--cloud-config: " + bad + ":3: berth.netwrok: unknown key"},
+		{name: "invalid spec", args: []string{"build", badSpec}, code: 3, err: badSpec + `:3: disk.size: expected a size such as 512MiB or 2GiB, got "lots"`},
+		{name: "missing user-data", args: []string{"config", "validate", "-i", missing}, code: 4, err: "open " + missing + ": no such file or directory"},
+		{name: "missing spec", args: []string{"build", missing}, code: 4, err: "read image spec: open " + missing + ": no such file or directory"},
+		{name: "no build", args: []string{"run", dir}, code: 4, err: "no build in " + dir},
+		{name: "mirror down", args: []string{"debs", "lock", "--request", req, "--lock", filepath.Join(dir, "lock")}, code: 5, err: "fetch index http://" + l.Addr().String()},
+		{name: "other", args: []string{"run", broken}, code: 1, err: broken + "/manifest.json: unexpected end of JSON input"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := run(context.Background(), tc.args, &out, &errb)
+			if got := errkind.ExitCode(err); got != tc.code {
+				t.Errorf("run: exit status %d, want %d (err %v)", got, tc.code, err)
+			}
+			checkOutput(t, "run", tc.err, fmt.Sprint(err), tc.out, out.String(), tc.help, errb.String())
+			r := clitest.Run(t, tc.args...)
+			if r.Code != tc.code {
+				t.Errorf("main: exit status %d, want %d\nstderr: %s", r.Code, tc.code, r.Stderr)
+			}
+			// main prints run's error last, after the program's name.
+			if err != nil && !strings.HasSuffix(r.Stderr, "berth: "+err.Error()+"\n") {
+				t.Errorf("main: stderr does not end with the error %q:\n%s", err, r.Stderr)
+			}
+			checkOutput(t, "main", tc.err, r.Stderr, tc.out, r.Stdout, tc.help, r.Stderr)
+		})
+	}
+}
+
+func checkOutput(t *testing.T, how, wantErr, gotErr, wantOut, gotOut, wantHelp, gotHelp string) {
+	t.Helper()
+	for _, c := range []struct{ what, want, got string }{{"error", wantErr, gotErr}, {"stdout", wantOut, gotOut}, {"stderr", wantHelp, gotHelp}} {
+		if !strings.Contains(c.got, c.want) {
+			t.Errorf("%s: %s lacks %q:\n%s", how, c.what, c.want, c.got)
+		}
 	}
 }

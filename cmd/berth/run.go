@@ -9,7 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	cloudconfig "github.com/berth-os/berth/cloud-config"
+	"github.com/berth-os/berth/cmd/internal/cli"
+	"github.com/berth-os/berth/internal/errkind"
 	"github.com/berth-os/berth/internal/qemu"
 	"github.com/spf13/cobra"
 )
@@ -41,7 +42,7 @@ and the VM's state persists from one run to the next (--fresh discards it).`,
 			}
 			work := filepath.Join(dir, "run")
 			if err := os.MkdirAll(work, 0o755); err != nil {
-				return err
+				return fmt.Errorf("create the VM's folder: %w", err)
 			}
 			cfg := qemu.Config{Memory: memory, UEFI: uefi, Net: true, Interactive: true,
 				HostFwd: []string{fmt.Sprintf("tcp:127.0.0.1:%d-:22", sshPort)}, FwCfg: map[string]string{}}
@@ -54,17 +55,9 @@ and the VM's state persists from one run to the next (--fresh discards it).`,
 			}
 			if cloudConfig != "" {
 				// Checked here first: a typo is better caught before a boot.
-				data, err := os.ReadFile(cloudConfig)
+				_, data, err := cli.LoadUserData(cmd, cloudConfig)
 				if err != nil {
-					return err
-				}
-				doc, err := cloudconfig.Parse(cloudConfig, data)
-				if err != nil {
-					fmt.Fprintln(stderr, err)
-					return errInvalidConfig
-				}
-				for _, w := range doc.Warnings {
-					fmt.Fprintf(stderr, "warning: %v\n", w)
+					return fmt.Errorf("--cloud-config: %w", err)
 				}
 				cfg.FwCfg["opt/berth/user-data"] = string(data)
 			}
@@ -85,20 +78,23 @@ and the VM's state persists from one run to the next (--fresh discards it).`,
 				}
 				cfg.Disks = []qemu.Disk{{Path: overlay, Format: "qcow2"}}
 			default:
-				return fmt.Errorf("--format: expected iso, raw or qcow2, got %q", format)
+				return errkind.Mark(errkind.ErrUsage, fmt.Errorf("--format: expected iso, raw or qcow2, got %q", format))
 			}
 			args2, err := cfg.Args(work)
 			if err != nil {
-				return err
+				return fmt.Errorf("qemu arguments: %w", err)
 			}
 			bin, err := qemu.Binary()
 			if err != nil {
-				return err
+				return err // says how to install it
 			}
 			fmt.Fprintf(stderr, "berth: booting %s (%s, %s) under TCG; ssh -p %d root@127.0.0.1; Ctrl-A X quits\n", name, format, map[bool]string{true: "UEFI", false: "BIOS"}[uefi], sshPort)
 			q := exec.CommandContext(cmd.Context(), bin, args2...)
 			q.Stdin, q.Stdout, q.Stderr = os.Stdin, os.Stdout, os.Stderr
-			return q.Run()
+			if err := q.Run(); err != nil {
+				return fmt.Errorf("%s: %w", bin, err)
+			}
+			return nil
 		},
 	}
 	c.Flags().StringVar(&format, "format", "qcow2", "iso, raw or qcow2")

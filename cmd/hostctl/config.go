@@ -5,19 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
+	"github.com/berth-os/berth/cmd/internal/cli"
 	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/internal/errkind"
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 )
 
-// errFailed makes hostctl exit 1 after printing what failed.
-var errFailed = errors.New("failed")
-
-func configCmd(client func() *api.Client, stdout, stderr io.Writer) *cobra.Command {
+func configCmd(client func() *api.Client, stdout io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "config",
 		Short: "Host configuration: layers image → datasource → local → kernel command line",
@@ -44,11 +42,11 @@ needs a reboot.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, err := client().ConfigValue(cmd.Context(), args[0])
 			if err != nil {
-				return err
+				return err // the host's errors name the key; the client's, the socket
 			}
 			out, err := renderValue(v.Value)
 			if err != nil {
-				return err
+				return fmt.Errorf("print %s: %w", v.Key, err)
 			}
 			if source {
 				fmt.Fprintf(stdout, "%s (from %s)\n", strings.TrimRight(out, "\n"), v.Source)
@@ -65,14 +63,11 @@ needs a reboot.`,
 		req.DryRun = dryRun
 		res, err := client().ConfigChange(cmd.Context(), req)
 		if err != nil {
-			return err
+			return err // the host's errors name the key or the file; the client's, the socket
 		}
 		printChanges(stdout, res)
 		if len(res.Errors) > 0 {
-			for _, e := range res.Errors {
-				fmt.Fprintln(stderr, "error:", e)
-			}
-			return errFailed
+			return fmt.Errorf("the change is written, but applying it failed:\n%s", strings.Join(res.Errors, "\n"))
 		}
 		return nil
 	}
@@ -98,7 +93,7 @@ needs a reboot.`,
 		Short: "Merge a cloud-config document into the local layer",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			data, err := readInput(input)
+			data, err := cli.ReadInput(cmd, input)
 			if err != nil {
 				return err
 			}
@@ -117,53 +112,30 @@ needs a reboot.`,
 		Short: "Print the local layer, or the merged configuration",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "yaml" && output != "json" {
+				return errkind.Mark(errkind.ErrUsage, fmt.Errorf("-o: expected yaml or json, got %q", output))
+			}
 			t, err := client().ConfigTree(cmd.Context(), merged)
 			if err != nil {
-				return err
+				return fmt.Errorf("export config: %w", err)
 			}
 			switch output {
 			case "yaml":
 				b, err := yaml.Marshal(t)
 				if err != nil {
-					return err
+					return fmt.Errorf("export config as YAML: %w", err)
 				}
 				fmt.Fprint(stdout, "#cloud-config\n"+string(b))
 			case "json":
 				enc := json.NewEncoder(stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(t)
-			default:
-				return fmt.Errorf("-o: expected yaml or json, got %q", output)
 			}
 			return nil
 		},
 	}
 	export.Flags().StringVarP(&output, "output", "o", "yaml", "yaml or json")
 	export.Flags().BoolVar(&merged, "merged", false, "all layers merged, not only the local one")
-
-	var vinput string
-	validate := &cobra.Command{
-		Use:   "validate -i FILE",
-		Short: "Check user-data offline: every error and warning, with its line and field",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			data, err := readInput(vinput)
-			if err != nil {
-				return err
-			}
-			doc, err := cloudconfig.Parse(vinput, data)
-			if err != nil {
-				fmt.Fprintln(stderr, err)
-				return errFailed
-			}
-			for _, w := range doc.Warnings {
-				fmt.Fprintf(stderr, "warning: %v\n", w)
-			}
-			fmt.Fprintf(stdout, "%s: valid: %d keys, %d scripts, %d warnings\n", vinput, len(doc.Keys()), len(doc.Scripts), len(doc.Warnings))
-			return nil
-		},
-	}
-	validate.Flags().StringVarP(&vinput, "input", "i", "", "user-data file (- for standard input)")
 
 	status := &cobra.Command{
 		Use:   "status",
@@ -172,27 +144,17 @@ needs a reboot.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := client().ConfigStatus(cmd.Context())
 			if err != nil {
-				return err
+				return fmt.Errorf("config status: %w", err)
 			}
 			printStatus(stdout, st)
 			if st.HasErrors() {
-				return errFailed
+				return errors.New("the host's configuration has errors (listed above)")
 			}
 			return nil
 		},
 	}
-	c.AddCommand(get, set, unset, merge, export, validate, status)
+	c.AddCommand(get, set, unset, merge, export, cli.ValidateCmd(), status)
 	return c
-}
-
-func readInput(p string) ([]byte, error) {
-	switch p {
-	case "":
-		return nil, errors.New("-i: give a file (- for standard input)")
-	case "-":
-		return io.ReadAll(os.Stdin)
-	}
-	return os.ReadFile(p)
 }
 
 func renderValue(v any) (string, error) {

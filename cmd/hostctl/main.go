@@ -6,55 +6,36 @@
 //	hostctl logs [-f] [-n LINES] SERVICE
 //	hostctl config get|set|unset|merge|export|validate|status
 //	hostctl reboot | poweroff
+//
+// Its exit status says what kind of error stopped it (errkind.Help); the
+// host API carries the kind of PID 1's errors.
 package main
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/berth-os/berth/cmd/internal/cli"
 	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/internal/errkind"
 	"github.com/berth-os/berth/internal/version"
 	"github.com/spf13/cobra"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if errors.Is(err, errFailed) {
-		os.Exit(1) // what failed is printed already
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "hostctl:", err)
-		os.Exit(1)
-	}
-}
+func main() { errkind.Main("hostctl", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	root := newRoot(stdout, stderr)
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	return root.ExecuteContext(ctx)
+	return cli.Execute(ctx, newRoot(stdout), args, stdout, stderr)
 }
 
-func newRoot(stdout, stderr io.Writer) *cobra.Command {
+func newRoot(stdout io.Writer) *cobra.Command {
 	var socket string
 	client := func() *api.Client { return api.NewClient(socket) }
-	root := &cobra.Command{
-		Use:           "hostctl",
-		Short:         "Manage this Berth host",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
+	root := &cobra.Command{Use: "hostctl", Short: "Manage this Berth host"}
 	root.PersistentFlags().StringVar(&socket, "socket", api.SocketPath, "host API socket")
 
 	root.AddCommand(&cobra.Command{
@@ -65,7 +46,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 			fmt.Fprintf(stdout, "hostctl     %s\n", version.Berth)
 			v, err := client().Version(cmd.Context())
 			if err != nil {
-				return err
+				return fmt.Errorf("host version: %w", err)
 			}
 			fmt.Fprintf(stdout, "berth       %s\nkernel      %s\ncontainerd  %s\nrunc        %s\n", v.Berth, v.Kernel, v.Containerd, v.Runc)
 			return nil
@@ -80,11 +61,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
-				return fmt.Errorf("-o: expected table or json, got %q", output)
+				return errkind.Mark(errkind.ErrUsage, fmt.Errorf("-o: expected table or json, got %q", output))
 			}
 			s, err := client().Services(cmd.Context())
 			if err != nil {
-				return err
+				return fmt.Errorf("list services: %w", err)
 			}
 			if output == "json" {
 				enc := json.NewEncoder(stdout)
@@ -106,6 +87,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Show a service's output (stdout and stderr)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The host's errors name the service; the client's, the socket.
 			return client().Logs(cmd.Context(), args[0], tail, follow, stdout)
 		},
 	}
@@ -113,14 +95,17 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	logs.Flags().IntVarP(&tail, "lines", "n", 0, "only the last N lines (0: all kept)")
 	root.AddCommand(logs)
 
-	root.AddCommand(configCmd(client, stdout, stderr))
+	root.AddCommand(configCmd(client, stdout))
 
 	root.AddCommand(&cobra.Command{
 		Use:   "reboot",
 		Short: "Stop services cleanly and reboot",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return client().Reboot(cmd.Context())
+			if err := client().Reboot(cmd.Context()); err != nil {
+				return fmt.Errorf("reboot: %w", err)
+			}
+			return nil
 		},
 	})
 	root.AddCommand(&cobra.Command{
@@ -128,7 +113,10 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Stop services cleanly and power off",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return client().Poweroff(cmd.Context())
+			if err := client().Poweroff(cmd.Context()); err != nil {
+				return fmt.Errorf("poweroff: %w", err)
+			}
+			return nil
 		},
 	})
 	return root
