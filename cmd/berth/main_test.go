@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/berth-os/berth/cmd/internal/clitest"
-	"github.com/berth-os/berth/internal/errkind"
 )
 
 func TestBuildRejectsBadSpec(t *testing.T) {
@@ -138,31 +137,6 @@ func TestExitStatus(t *testing.T) {
 		{name: "mirror down", args: []string{"debs", "lock", "--request", req, "--lock", filepath.Join(dir, "lock")}, code: 5, err: "fetch index http://" + l.Addr().String()},
 		{name: "other", args: []string{"run", broken}, code: 1, err: broken + "/manifest.json: unexpected end of JSON input"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			err := run(context.Background(), tc.args, &out, &errb)
-			if got := errkind.ExitCode(err); got != tc.code {
-				t.Errorf("run: exit status %d, want %d (err %v)", got, tc.code, err)
-			}
-			checkOutput(t, "run", tc.err, fmt.Sprint(err), tc.out, out.String(), tc.help, errb.String())
-			r := clitest.Run(t, tc.args...)
-			if r.Code != tc.code {
-				t.Errorf("main: exit status %d, want %d\nstderr: %s", r.Code, tc.code, r.Stderr)
-			}
-			// main prints run's error last, after the program's name.
-			if err != nil && !strings.HasSuffix(r.Stderr, "berth: "+err.Error()+"\n") {
-				t.Errorf("main: stderr does not end with the error %q:\n%s", err, r.Stderr)
-			}
-			checkOutput(t, "main", tc.err, r.Stderr, tc.out, r.Stdout, tc.help, r.Stderr)
-		})
-	}
-}
-
-func checkOutput(t *testing.T, how, wantErr, gotErr, wantOut, gotOut, wantHelp, gotHelp string) {
-	t.Helper()
-	for _, c := range []struct{ what, want, got string }{{"error", wantErr, gotErr}, {"stdout", wantOut, gotOut}, {"stderr", wantHelp, gotHelp}} {
-		if !strings.Contains(c.got, c.want) {
-			t.Errorf("%s: %s lacks %q:\n%s", how, c.what, c.want, c.got)
-		}
+		clitest.Check(t, tc.name, "berth", run, tc.args, clitest.Want{Code: tc.code, Err: tc.err, Stdout: tc.out, Stderr: tc.help})
 	}
 }

@@ -38,7 +38,8 @@ func (h *host) LogTail(string, int) []string             { return []string{"cold
 func (h *host) LogFollow(string) (<-chan string, func()) { return make(chan string), func() {} }
 func (h *host) Shutdown(reboot bool)                     { h.shut = append(h.shut, reboot) }
 
-func start(t *testing.T) string {
+// start serves the host API for h on a socket, until the test ends.
+func start(t *testing.T, h api.Host) string {
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	l, err := api.Listen(sock)
 	if err != nil {
@@ -46,12 +47,12 @@ func start(t *testing.T) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go api.Serve(ctx, l, &host{})
+	go api.Serve(ctx, l, h)
 	return sock
 }
 
 func TestServiceList(t *testing.T) {
-	sock := start(t)
+	sock := start(t, &host{})
 	var out, errb bytes.Buffer
 	if err := run(context.Background(), []string{"--socket", sock, "service", "list"}, &out, &errb); err != nil {
 		t.Fatal(err)
@@ -76,14 +77,7 @@ func TestMain(m *testing.M) { clitest.Main(m, main) }
 // a child process), against a host API server with a fake host: the
 // error's kind and its exit status, and what the user reads.
 func TestExitStatus(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "api.sock")
-	l, err := api.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go api.Serve(ctx, l, &configHost{local: map[string]any{}})
+	sock := start(t, &configHost{local: map[string]any{}})
 
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
@@ -134,42 +128,17 @@ func TestExitStatus(t *testing.T) {
 		{name: "change applied in part", args: []string{"config", "set", "late", "x"}, code: 1, err: "applying it failed:\nlate: apply: timeout"},
 		{name: "configuration with errors", args: []string{"config", "status"}, code: 1, err: "the host's configuration has errors", out: "error: user-data (nocloud):3: berth.netwrok"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			socket := tc.socket
-			if socket == "" {
-				socket = sock
-			}
-			args := append([]string{"--socket", socket}, tc.args...)
-			var out, errb bytes.Buffer
-			err := run(context.Background(), args, &out, &errb)
-			if got := errkind.ExitCode(err); got != tc.code {
-				t.Errorf("run: exit status %d, want %d (err %v)", got, tc.code, err)
-			}
-			checkOutput(t, "run", tc.err, fmt.Sprint(err), tc.out, out.String(), tc.help, errb.String())
-			r := clitest.Run(t, args...)
-			if r.Code != tc.code {
-				t.Errorf("main: exit status %d, want %d\nstderr: %s", r.Code, tc.code, r.Stderr)
-			}
-			// main prints run's error last, after the program's name.
-			if err != nil && !strings.HasSuffix(r.Stderr, "hostctl: "+err.Error()+"\n") {
-				t.Errorf("main: stderr does not end with the error %q:\n%s", err, r.Stderr)
-			}
-			checkOutput(t, "main", tc.err, r.Stderr, tc.out, r.Stdout, tc.help, r.Stderr)
-		})
-	}
-}
-
-func checkOutput(t *testing.T, how, wantErr, gotErr, wantOut, gotOut, wantHelp, gotHelp string) {
-	t.Helper()
-	for _, c := range []struct{ what, want, got string }{{"error", wantErr, gotErr}, {"stdout", wantOut, gotOut}, {"stderr", wantHelp, gotHelp}} {
-		if !strings.Contains(c.got, c.want) {
-			t.Errorf("%s: %s lacks %q:\n%s", how, c.what, c.want, c.got)
+		socket := tc.socket
+		if socket == "" {
+			socket = sock
 		}
+		clitest.Check(t, tc.name, "hostctl", run, append([]string{"--socket", socket}, tc.args...),
+			clitest.Want{Code: tc.code, Err: tc.err, Stdout: tc.out, Stderr: tc.help})
 	}
 }
 
 func TestVersionAndLogs(t *testing.T) {
-	sock := start(t)
+	sock := start(t, &host{})
 	var out, errb bytes.Buffer
 	if err := run(context.Background(), []string{"--socket", sock, "version"}, &out, &errb); err != nil {
 		t.Fatal(err)
@@ -228,15 +197,8 @@ func (c *configHost) ConfigChange(req api.ConfigChangeRequest) (api.ConfigChange
 }
 
 func TestConfigVerbs(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "api.sock")
-	l, err := api.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	h := &configHost{local: map[string]any{"hostname": "b"}}
-	go api.Serve(ctx, l, h)
+	sock := start(t, h)
 	hc := func(args ...string) (string, string, error) {
 		var out, errb bytes.Buffer
 		err := run(context.Background(), append([]string{"--socket", sock}, args...), &out, &errb)
