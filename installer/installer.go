@@ -96,6 +96,14 @@ type Content struct {
 // boot code and the filesystems in content. BERTH_B and BERTH_STATE stay
 // blank (init formats the state partition at first boot).
 func WriteImage(path string, l Layout, c Content) ([]Part, error) {
+	parts, err := writeImage(path, l, c)
+	if err != nil {
+		return nil, fmt.Errorf("write disk image %s: %w", path, err)
+	}
+	return parts, nil
+}
+
+func writeImage(path string, l Layout, c Content) ([]Part, error) {
 	parts, err := l.Plan()
 	if err != nil {
 		return nil, err
@@ -117,7 +125,7 @@ func WriteImage(path string, l Layout, c Content) ([]Part, error) {
 		})
 	}
 	if err := t.Write(f, l.Size); err != nil {
-		return nil, fmt.Errorf("write GPT to %s: %w", path, err)
+		return nil, fmt.Errorf("write GPT: %w", err)
 	}
 	if c.BootCode != "" {
 		code, err := os.ReadFile(c.BootCode)
@@ -128,7 +136,7 @@ func WriteImage(path string, l Layout, c Content) ([]Part, error) {
 			code = code[:440]
 		}
 		if _, err := f.WriteAt(code, 0); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("write boot code: %w", err)
 		}
 	}
 	for _, fill := range []struct {
@@ -139,7 +147,7 @@ func WriteImage(path string, l Layout, c Content) ([]Part, error) {
 			continue
 		}
 		if err := copyInto(f, fill.src, fill.part); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("partition %s: %w", fill.part.Name, err)
 		}
 	}
 	return parts, f.Sync()
