@@ -1,85 +1,14 @@
-// Package strictyaml decodes YAML into Go values strictly: an unknown key, a
-// duplicate key or a value of the wrong type is an error that names the
-// source, the line, the field path and what was expected. Every problem in a
-// document is reported at once, not only the first.
-//
-// It walks a yaml.v3 node tree itself (rather than yaml.Decoder.KnownFields)
-// so that errors carry a field path such as kernel.cmdline or services[2].name.
 package strictyaml
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/berth-os/berth/internal/errkind"
 	"go.yaml.in/yaml/v3"
 )
-
-// ErrInvalid is the kind of every error this package returns: invalid
-// configuration, which the CLIs exit 3 for and the host API answers 422.
-var ErrInvalid = errkind.ErrInvalidConfig
-
-// FieldError is one problem at one place in a document.
-type FieldError struct {
-	Source string // file name or other origin, e.g. "images/berth.yaml"
-	Line   int    // 1-based; 0 when unknown
-	Path   string // field path, e.g. "disk.size"; "" for the document itself
-	Msg    string
-}
-
-func (e *FieldError) Error() string {
-	var b strings.Builder
-	if e.Source != "" {
-		b.WriteString(e.Source)
-		if e.Line > 0 {
-			fmt.Fprintf(&b, ":%d", e.Line)
-		}
-		b.WriteString(": ")
-	} else if e.Line > 0 {
-		fmt.Fprintf(&b, "line %d: ", e.Line)
-	}
-	if e.Path != "" {
-		b.WriteString(e.Path)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-func (e *FieldError) Unwrap() error { return ErrInvalid }
-
-// Errors is every problem found in one document, in document order.
-type Errors []*FieldError
-
-func (es Errors) Error() string {
-	s := make([]string, len(es))
-	for i, e := range es {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "\n")
-}
-
-// Unwrap lets errors.Is and errors.As see each FieldError.
-func (es Errors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
-
-// Err returns es as an error, or nil when it is empty.
-func (es Errors) Err() error {
-	if len(es) == 0 {
-		return nil
-	}
-	return es
-}
 
 // Unmarshaler is implemented by types that decode themselves from a node.
 // An error it returns is reported at the node's path and line.
@@ -147,24 +76,6 @@ func (dc *Decoder) Error(path, format string, args ...any) *FieldError {
 		line = dc.Lines[p]
 	}
 	return &FieldError{Source: dc.Source, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)}
-}
-
-// parent strips the last element of a field path: a.b[2] → a.b, a.b → a.
-func parent(p string) string {
-	if strings.HasSuffix(p, "]") {
-		if i := strings.LastIndex(p, "["); i >= 0 {
-			return p[:i]
-		}
-	}
-	if strings.HasSuffix(p, "\"") {
-		if i := strings.LastIndex(p[:len(p)-1], ".\""); i >= 0 {
-			return p[:i]
-		}
-	}
-	if i := strings.LastIndexAny(p, ".["); i >= 0 {
-		return p[:i]
-	}
-	return ""
 }
 
 type decoder struct {
@@ -470,113 +381,4 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 	default:
 		panic(fmt.Sprintf("strictyaml: unsupported type %s", v.Type()))
 	}
-}
-
-// Join appends a key to a field path. Keys that are not plain identifiers
-// (a sysctl name such as net.ipv4.ip_forward) are quoted: sysctl."net.ipv4.ip_forward".
-func Join(path, key string) string {
-	k := key
-	if !plainKey(key) {
-		k = strconv.Quote(key)
-	}
-	if path == "" {
-		return k
-	}
-	return path + "." + k
-}
-
-func plainKey(k string) bool {
-	if k == "" {
-		return false
-	}
-	for _, r := range k {
-		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// SuggestPath is Suggest with the suggestion written as a full field path:
-// " (did you mean berth.network?)".
-func SuggestPath(parent, key string, known []string) string {
-	s := Suggest(key, known)
-	if parent != "" && strings.HasPrefix(s, " (did you mean ") {
-		return " (did you mean " + parent + "." + strings.TrimPrefix(s, " (did you mean ")
-	}
-	return s
-}
-
-// Suggest returns " (did you mean X?)" when a known name is close to key,
-// and otherwise lists the known names.
-func Suggest(key string, known []string) string {
-	best, bestD := "", 1<<30
-	for _, k := range known {
-		if dist := editDistance(strings.ToLower(key), strings.ToLower(k)); dist < bestD {
-			best, bestD = k, dist
-		}
-	}
-	if best != "" && bestD <= max(1, len(best)/3) {
-		return fmt.Sprintf(" (did you mean %s?)", best)
-	}
-	if len(known) == 0 {
-		return ""
-	}
-	s := append([]string(nil), known...)
-	sort.Strings(s)
-	return " (known keys: " + strings.Join(s, ", ") + ")"
-}
-
-// editDistance is the Damerau-Levenshtein (optimal string alignment) distance.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
-}
-
-func yamlErrLine(err error) int {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		return 0
-	}
-	msg := err.Error()
-	if i := strings.Index(msg, "line "); i >= 0 {
-		rest := msg[i+5:]
-		j := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
-		if j > 0 {
-			if l, err := strconv.Atoi(rest[:j]); err == nil {
-				return l
-			}
-		}
-	}
-	return 0
-}
-
-func yamlErrMsg(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if i := strings.Index(msg, "line "); i == 0 {
-		if j := strings.Index(msg, ": "); j > 0 {
-			return msg[j+2:]
-		}
-	}
-	return msg
 }
