@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-os/berth/internal/strictyaml"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -60,23 +61,8 @@ func (c Command) String() string {
 }
 
 // Scalar is a value written as a string or a number, as sysctl values,
-// bond options and environment values are: vm.swappiness: 10 and
-// vm.swappiness: "10" are the same. It keeps the text as written.
-type Scalar string
-
-func (Scalar) Expected() string { return "a string or a number" }
-
-func (s *Scalar) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		got := map[yaml.Kind]string{yaml.SequenceNode: "a list", yaml.MappingNode: "a map", yaml.ScalarNode: "null"}[n.Kind]
-		if got == "" {
-			got = "something else"
-		}
-		return fmt.Errorf("expected %s, got %s", s.Expected(), got)
-	}
-	*s = Scalar(n.Value)
-	return nil
-}
+// bond options and environment values are; see strictyaml.Scalar.
+type Scalar = strictyaml.Scalar
 
 // Strings is a map of scalars as plain strings.
 func Strings(m map[string]Scalar) map[string]string {

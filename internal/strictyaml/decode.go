@@ -57,6 +57,14 @@ func (dc *Decoder) Decode(data []byte, v any) error {
 
 // DecodeNode decodes one node (not a document node) into v.
 func (dc *Decoder) DecodeNode(n *yaml.Node, v any) error {
+	return dc.DecodeNodeAt(n, "", v)
+}
+
+// DecodeNodeAt decodes one node of a document, found at field path, into
+// v: errors, warnings and lines name the fields below path. It lets a
+// caller decode parts of a document into types it picks as it goes, such as
+// the entries of a list whose type field says what they are.
+func (dc *Decoder) DecodeNodeAt(n *yaml.Node, path string, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		panic("strictyaml: Decode needs a non-nil pointer")
@@ -65,7 +73,7 @@ func (dc *Decoder) DecodeNode(n *yaml.Node, v any) error {
 		dc.Lines = map[string]int{}
 	}
 	d := &decoder{source: dc.Source, opt: dc}
-	d.decode(n, rv.Elem(), "")
+	d.decode(n, rv.Elem(), path)
 	return d.errs.Err()
 }
 
@@ -240,10 +248,6 @@ func structFields(t reflect.Type) []fieldInfo {
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind != yaml.MappingNode {
-		d.expect(n, v.Type(), path)
-		return
-	}
 	fields := structFields(v.Type())
 	byName := make(map[string]fieldInfo, len(fields))
 	names := make([]string, len(fields))
@@ -251,59 +255,31 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		byName[f.name] = f
 		names[i] = f.name
 	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.fail(k, path, "a key must be a string, got %s", kindName(k))
-			continue
-		}
-		p := Join(path, k.Value)
-		if seen[k.Value] {
-			d.fail(k, p, "duplicate key")
-			continue
-		}
-		seen[k.Value] = true
+	d.mapping(n, v.Type(), path, func(k, val *yaml.Node, p string) {
 		f, ok := byName[k.Value]
 		if !ok {
 			if d.opt != nil && d.opt.Ignore != nil {
 				if reason := d.opt.Ignore(path, k.Value); reason != "" {
 					d.opt.Warnings = append(d.opt.Warnings, &FieldError{Source: d.source, Line: k.Line, Path: p, Msg: reason})
-					continue
+					return
 				}
 			}
 			d.fail(k, p, "unknown key%s", SuggestPath(path, k.Value, names))
-			continue
+			return
 		}
 		d.decode(val, v.FieldByIndex(f.index), p)
-	}
+	})
 }
 
 func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind != yaml.MappingNode {
-		d.expect(n, v.Type(), path)
-		return
+	if v.Type().Key().Kind() != reflect.String {
+		panic("strictyaml: map keys must be strings")
 	}
-	if v.IsNil() {
+	if n.Kind == yaml.MappingNode && v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
 	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.fail(k, path, "a key must be a string, got %s", kindName(k))
-			continue
-		}
-		p := Join(path, k.Value)
-		if seen[k.Value] {
-			d.fail(k, p, "duplicate key")
-			continue
-		}
-		seen[k.Value] = true
+	d.mapping(n, v.Type(), path, func(k, val *yaml.Node, p string) {
 		kv := reflect.New(v.Type().Key()).Elem()
-		if kv.Kind() != reflect.String {
-			panic("strictyaml: map keys must be strings")
-		}
 		kv.SetString(k.Value)
 		ev := reflect.New(v.Type().Elem()).Elem()
 		before := len(d.errs)
@@ -311,6 +287,32 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 		if len(d.errs) == before {
 			v.SetMapIndex(kv, ev)
 		}
+	})
+}
+
+// mapping calls f with each key of the mapping node n, its value and its
+// field path, in document order. A node that is not a mapping is an error
+// (t is what was expected), and so are keys that are not strings or are
+// given twice: f does not see them.
+func (d *decoder) mapping(n *yaml.Node, t reflect.Type, path string, f func(k, val *yaml.Node, p string)) {
+	if n.Kind != yaml.MappingNode {
+		d.expect(n, t, path)
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.fail(k, path, "a key must be a string, got %s", kindName(k))
+			continue
+		}
+		p := Join(path, k.Value)
+		if seen[k.Value] {
+			d.fail(k, p, "duplicate key")
+			continue
+		}
+		seen[k.Value] = true
+		f(k, val, p)
 	}
 }
 

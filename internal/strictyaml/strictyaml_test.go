@@ -92,6 +92,9 @@ func TestDecodeErrors(t *testing.T) {
 			`t.yaml:2: count: expected an integer, got the string "x"`,
 			"t.yaml:3: nope: unknown key (known keys: count, items, kernel, list, name, ptr, ratio, size, sysctl)",
 		}},
+		{"duplicate map key", "sysctl:\n  a: x\n  a: y\n", []string{"t.yaml:3: sysctl.a: duplicate key"}},
+		{"map key not a string", "sysctl:\n  [a]: x\n", []string{"t.yaml:2: sysctl: a key must be a string, got a list"}},
+		{"struct key not a string", "{a: 1}: x\n", []string{"t.yaml:1: a key must be a string, got a map"}},
 		{"bad yaml", "name: [\n", []string{"t.yaml:1: not valid YAML: did not find expected node content"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,5 +191,52 @@ func TestParent(t *testing.T) {
 		if got := parent(in); got != want {
 			t.Errorf("parent(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// DecodeNodeAt names fields below the path it is given, in errors,
+// warnings and lines, and asks Ignore with that path.
+func TestDecodeNodeAt(t *testing.T) {
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte("items:\n  - cmdline: a\n    debug: maybe\n    color: red\n"), &root); err != nil {
+		t.Fatal(err)
+	}
+	item := root.Content[0].Content[1].Content[0]
+	var asked []string
+	dc := Decoder{Source: "t.yaml", Ignore: func(path, key string) string {
+		asked = append(asked, path+" "+key)
+		return "not supported, ignored"
+	}}
+	var got inner
+	err := dc.DecodeNodeAt(item, "items[0]", &got)
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 || es[0].Error() != `t.yaml:3: items[0].debug: expected a boolean (true or false), got the string "maybe"` {
+		t.Errorf("errors: %v", err)
+	}
+	if len(dc.Warnings) != 1 || dc.Warnings[0].Error() != "t.yaml:4: items[0].color: not supported, ignored" {
+		t.Errorf("warnings: %v", dc.Warnings)
+	}
+	if diff := cmp.Diff([]string{"items[0] color"}, asked); diff != "" {
+		t.Errorf("Ignore asked (-want +got):\n%s", diff)
+	}
+	if got.Cmdline != "a" || dc.Lines["items[0].cmdline"] != 2 {
+		t.Errorf("decoded %+v, lines %v", got, dc.Lines)
+	}
+}
+
+func TestScalar(t *testing.T) {
+	var got struct {
+		Opts map[string]Scalar `yaml:"opts"`
+	}
+	if err := Decode([]byte("opts: {a: 1, b: fast, c: true, d: 1.50}\n"), "t.yaml", &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]Scalar{"a": "1", "b": "fast", "c": "true", "d": "1.50"}, got.Opts); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+	err := Decode([]byte("opts: {a: [1], b: {c: d}}\n"), "t.yaml", &got)
+	want := "t.yaml:1: opts.a: expected a string or a number, got a list\nt.yaml:1: opts.b: expected a string or a number, got a map"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
 	}
 }
