@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/berth-os/berth/internal/strictyaml"
 )
 
 // Seg is one element of a KEY: a map key, or a list index.
@@ -151,36 +153,18 @@ func fitKey(t reflect.Type, segs []Seg) ([]Seg, bool) {
 	return nil, false
 }
 
-// FormatKey writes segments back in the KEY syntax (the same form errors use).
+// FormatKey writes segments back in the KEY syntax, which is the field
+// path errors use (strictyaml.Join).
 func FormatKey(segs []Seg) string {
-	var b strings.Builder
-	for i, s := range segs {
+	var path string
+	for _, s := range segs {
 		if s.Index >= 0 {
-			fmt.Fprintf(&b, "[%d]", s.Index)
+			path += fmt.Sprintf("[%d]", s.Index)
 			continue
 		}
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		if plain(s.Key) {
-			b.WriteString(s.Key)
-		} else {
-			b.WriteString(strconv.Quote(s.Key))
-		}
+		path = strictyaml.Join(path, s.Key)
 	}
-	return b.String()
-}
-
-func plain(k string) bool {
-	if k == "" {
-		return false
-	}
-	for _, r := range k {
-		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
+	return path
 }
 
 // Get returns the value at a key.
