@@ -88,6 +88,14 @@ func TestParseErrors(t *testing.T) {
 			`u (x):9: berth.network.interfaces.bond0.bond_opts.mode: "fastest" is not a valid mode`,
 			`u (x):7: berth.network.interfaces.eth1.bridge: x0 is a bond (interfaces.eth0.bond)`,
 		}},
+		{"berth.network decoded strictly", "#cloud-config\nberth:\n  network:\n    interfaces:\n      eth0:\n        adresses: [10.0.0.2/24]\n        mtu: jumbo\n        vlans: [\"7\"]\n        bond_opts: {mode: [1]}\n      eth1: {dhcp: yes}\n    dns: {search: example.org}\n", []string{
+			`u (x):6: berth.network.interfaces.eth0.adresses: unknown key (did you mean berth.network.interfaces.eth0.addresses?)`,
+			`u (x):7: berth.network.interfaces.eth0.mtu: expected an integer, got the string "jumbo"`,
+			`u (x):8: berth.network.interfaces.eth0.vlans[0]: expected an integer, got the string "7"`,
+			`u (x):9: berth.network.interfaces.eth0.bond_opts.mode: expected a string or a number, got a list`,
+			`u (x):10: berth.network.interfaces.eth1.dhcp: expected a boolean (true or false), got the string "yes"`,
+			`u (x):11: berth.network.dns.search: expected a list, got the string "example.org"`,
+		}},
 		{"decode and validation errors together", "#cloud-config\nwrite_files:\n  - path: usr/x\n  - {path: /etc/z, permissions: '0999'}\nusers:\n  - name: [a]\n", []string{
 			`u (x):4: write_files[1].permissions: expected a file mode in octal such as '0644', got "0999"`,
 			`u (x):6: users[0].name: expected a string, got a list`,

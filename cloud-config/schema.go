@@ -1,6 +1,6 @@
 package cloudconfig
 
-import "encoding/json"
+import "github.com/berth-os/berth/internal/netconfig"
 
 // Config is one layer of configuration, or the merged result.
 //
@@ -103,40 +103,15 @@ type Berth struct {
 	Autologin       Autologin           `yaml:"autologin,omitempty" effect:"reboot"`
 }
 
-// Network is berth.network.
-type Network struct {
-	Interfaces map[string]Interface `yaml:"interfaces,omitempty"`
-	DNS        DNS                  `yaml:"dns,omitempty"`
-}
+// Network is berth.network: the model the network service shares, with
+// its checks (package netconfig).
+type Network = netconfig.Network
 
 // Interface configures one link, named by its kernel name or mac=<address>.
-type Interface struct {
-	DHCP        *bool             `yaml:"dhcp,omitempty"`
-	DHCP6       *bool             `yaml:"dhcp6,omitempty"`
-	Addresses   []string          `yaml:"addresses,omitempty"`
-	Gateway     string            `yaml:"gateway,omitempty"`
-	GatewayIPv6 string            `yaml:"gateway_ipv6,omitempty"`
-	MTU         int               `yaml:"mtu,omitempty"`
-	VLANs       []int             `yaml:"vlans,omitempty"`
-	Bond        string            `yaml:"bond,omitempty"`
-	BondOpts    map[string]Scalar `yaml:"bond_opts,omitempty"`
-	Bridge      string            `yaml:"bridge,omitempty"`
-}
-
-// ServiceJSON is berth.network as PID 1 writes it for the network service
-// (see package netconfig).
-func (n Network) ServiceJSON() ([]byte, error) {
-	return json.MarshalIndent(struct {
-		Interfaces map[string]Interface `json:"interfaces,omitempty"`
-		DNS        DNS                  `json:"dns"`
-	}{n.Interfaces, n.DNS}, "", "  ")
-}
+type Interface = netconfig.Interface
 
 // DNS is berth.network.dns.
-type DNS struct {
-	Nameservers []string `yaml:"nameservers,omitempty"`
-	Search      []string `yaml:"search,omitempty"`
-}
+type DNS = netconfig.DNS
 
 // Services is berth.services.
 type Services struct {

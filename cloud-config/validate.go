@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -240,16 +241,10 @@ func (v *validator) command(p string, c Command) {
 func (v *validator) berth(b *Berth) {
 	// berth.network is checked as the network service checks it, so that
 	// what validates here is what the service takes.
-	if data, err := b.Network.ServiceJSON(); err != nil {
-		v.bad("berth.network", "%v", err)
-	} else if _, _, err := netconfig.Parse(data); err != nil {
-		fes := netconfig.FieldErrors(err)
-		for _, fe := range fes {
-			v.bad("berth.network."+fe.Path, "%s", fe.Msg)
-		}
-		if len(fes) == 0 {
-			v.bad("berth.network", "%v", err)
-		}
+	if _, err := netconfig.Validate(&b.Network, v.dc, "berth.network"); err != nil {
+		var es strictyaml.Errors
+		errors.As(err, &es)
+		v.errs = append(v.errs, es...)
 	}
 	for k := range b.Sysctl {
 		if !validSysctl(k) {

@@ -1,36 +1,49 @@
 package netconfig
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/berth-os/berth/internal/strictyaml"
 )
 
 func TestParseFull(t *testing.T) {
-	// The keys as PID 1 writes them (Go field names) and as cloud-config
-	// spells them are one.
 	c, warnings, err := Parse([]byte(`{
-		"Interfaces": {
-			"eth0": {"Addresses": ["192.168.1.10/24", "fd00::10/64"], "Gateway": "192.168.1.1", "GatewayIPv6": "fd00::1", "MTU": 9000, "VLANs": [100, 200], "DHCP": null},
+		"interfaces": {
+			"eth0": {"addresses": ["192.168.1.10/24", "fd00::10/64"], "gateway": "192.168.1.1", "gateway_ipv6": "fd00::1", "mtu": 9000, "vlans": [100, 200], "dhcp": null},
 			"MAC=52:54:00:AB:CD:EF": {"dhcp": true},
 			"eth1": {"bond": "bond0"},
 			"bond0": {"bond_opts": {"mode": 1, "miimon": "100", "lacp-rate": "fast"}, "dhcp": false},
-			"future": {"dhcp": true, "wol": true}
+			"future": {"dhcp": true, "wol": true, "dhcp6": true}
 		},
 		"dns": {"nameservers": ["1.1.1.1", "2606:4700:4700::1111"], "search": ["example.org."]}
-	}`))
+	}`), "config.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{`interfaces.future.wol: unknown field, ignored`}, warnings); diff != "" {
+	var got []string
+	for _, w := range warnings {
+		got = append(got, w.Error())
+	}
+	// An unknown field is a warning (a newer cloud-config may write it), as
+	// is what the service ignores.
+	want := []string{
+		`config.json:7: interfaces.future.wol: unknown field, ignored`,
+		`config.json:7: interfaces.future.dhcp6: DHCPv6 is not supported, ignored`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
 	yes, no := true, false
-	want := &Config{
+	wantConfig := &Config{
 		Interfaces: map[string]Iface{
 			"eth0": {
 				Addresses: []netip.Prefix{netip.MustParsePrefix("192.168.1.10/24"), netip.MustParsePrefix("fd00::10/64")},
@@ -44,12 +57,12 @@ func TestParseFull(t *testing.T) {
 			"bond0":                 {DHCP: &no, BondOpts: map[string]string{"mode": "active-backup", "miimon": "100", "lacp_rate": "fast"}},
 			"future":                {DHCP: &yes},
 		},
-		DNS: DNS{
+		DNS: Resolver{
 			Nameservers: []netip.Addr{netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("2606:4700:4700::1111")},
 			Search:      []string{"example.org"},
 		},
 	}
-	if diff := cmp.Diff(want, c, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+	if diff := cmp.Diff(wantConfig, c, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
 	if !c.Interfaces["eth0"].Static() || c.Interfaces["mac=52:54:00:ab:cd:ef"].Static() || !c.Interfaces["bond0"].Static() {
@@ -66,7 +79,7 @@ func TestParseFull(t *testing.T) {
 
 func TestParseEmpty(t *testing.T) {
 	for _, in := range []string{"", "  \n", "null", "{}", `{"interfaces": null, "dns": {}}`} {
-		c, w, err := Parse([]byte(in))
+		c, w, err := Parse([]byte(in), "config.json")
 		if err != nil || len(w) != 0 || len(c.Interfaces) != 0 || c.Summary() != "nothing configured, dhcp everywhere" {
 			t.Errorf("Parse(%q) = %+v, %q, %v", in, c, w, err)
 		}
@@ -76,21 +89,21 @@ func TestParseEmpty(t *testing.T) {
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
-		want     []string // each a whole error line
+		want     []string // each a problem as the service logs it
 	}{
-		{"syntax", `{"interfaces": {"eth0": }}`, []string{"invalid JSON at line 1, column 25: invalid character '}' looking for beginning of value"}},
-		{"trailing", `{} {}`, []string{"invalid JSON at line 1, column 4: more after the value"}},
-		{"not object", `[]`, []string{"the file: expected an object, got a list"}},
+		{"syntax", `{"interfaces": {"eth0": }}`, []string{"line 1: not valid JSON at column 25: invalid character '}' looking for beginning of value"}},
+		{"trailing", `{} {}`, []string{"line 1: not valid JSON at column 4: more after the value"}},
+		{"not object", `[]`, []string{"line 1: expected a map, got a list"}},
 		{"address", `{"interfaces": {"eth0": {"addresses": ["10.0.0.1", "127.0.0.1/8", "10.0.0.2/24", "10.0.0.2/24"]}}}`, []string{
 			`interfaces.eth0.addresses[0]: "10.0.0.1" is not an address with a prefix length such as 192.168.1.10/24`,
 			`interfaces.eth0.addresses[1]: 127.0.0.1 cannot be the address of a link`,
 			`interfaces.eth0.addresses[3]: 10.0.0.2/24 given twice`,
 		}},
 		{"types", `{"interfaces": {"eth0": {"dhcp": "yes", "mtu": 1.5, "addresses": "10.0.0.1/24", "vlans": [1, "2"]}}}`, []string{
-			`interfaces.eth0.dhcp: expected true or false, got "yes"`,
-			`interfaces.eth0.addresses: expected a list, got "10.0.0.1/24"`,
-			`interfaces.eth0.mtu: expected a whole number, got the number 1.5`,
-			`interfaces.eth0.vlans[1]: expected a whole number, got "2"`,
+			`interfaces.eth0.dhcp: expected a boolean (true or false), got the string "yes"`,
+			`interfaces.eth0.mtu: expected an integer, got the number 1.5`,
+			`interfaces.eth0.addresses: expected a list, got the string "10.0.0.1/24"`,
+			`interfaces.eth0.vlans[1]: expected an integer, got the string "2"`,
 		}},
 		{"ranges", `{"interfaces": {"eth0": {"mtu": 60, "vlans": [0, 4095, 7, 7]}}}`, []string{
 			`interfaces.eth0.mtu: expected 68 to 65535, got 60`,
@@ -105,6 +118,9 @@ func TestParseErrors(t *testing.T) {
 			`interfaces."a b": "a b" is not an interface name or mac=<address>`,
 			`interfaces.lo: the service sets up lo itself`,
 			`interfaces."mac=52:54": "mac=52:54" is not mac= and an ethernet address such as mac=52:54:00:12:34:56`,
+		}},
+		{"same link twice", `{"interfaces": {"mac=52:54:00:AB:CD:EF": {}, "mac=52:54:00:ab:cd:ef": {}}}`, []string{
+			`interfaces."mac=52:54:00:ab:cd:ef": the same link as another key: mac=52:54:00:ab:cd:ef`,
 		}},
 		{"gateways", `{"interfaces": {"eth0": {"gateway": "fd00::1", "gateway_ipv6": "10.0.0.1"}, "eth1": {"gateway": "10.0.0.1"}}}`, []string{
 			`interfaces.eth0.gateway: "fd00::1" is not an IPv4 address`,
@@ -124,48 +140,89 @@ func TestParseErrors(t *testing.T) {
 			`interfaces.bond1.bond: bond1 is a bond (interfaces.eth2.bond): bonds do not go in bonds`,
 			`interfaces.br0.bond: br0 is a bridge (interfaces.eth3.bridge): bridges are not enslaved`,
 		}},
-		{"bond options", `{"interfaces": {"bond0": {"bond_opts": {"mode": "fastest", "miimon": -1, "color": "red", "updelay": true}}, "eth0": {"bond": "bond0"}}}`, []string{
+		{"bond options", `{"interfaces": {"bond0": {"bond_opts": {"mode": "fastest", "miimon": -1, "color": "red", "updelay": true, "lacp_rate": 2, "xmit_hash_policy": 1}}, "eth0": {"bond": "bond0"}}}`, []string{
 			`interfaces.bond0.bond_opts.color: unknown bond option (supported: downdelay, lacp_rate, miimon, min_links, mode, updelay, xmit_hash_policy)`,
+			`interfaces.bond0.bond_opts.lacp_rate: "2" is not a valid lacp_rate`,
 			`interfaces.bond0.bond_opts.miimon: "-1" is not a valid miimon`,
 			`interfaces.bond0.bond_opts.mode: "fastest" is not a valid mode`,
-			`interfaces.bond0.bond_opts.updelay: expected a string or a number, got true`,
+			`interfaces.bond0.bond_opts.updelay: "true" is not a valid updelay`,
+			`interfaces.bond0.bond_opts.xmit_hash_policy: "1" is not a valid xmit_hash_policy`,
+		}},
+		{"bond options not scalars", `{"interfaces": {"bond0": {"bond_opts": {"mode": [1]}}}}`, []string{
+			`interfaces.bond0.bond_opts.mode: expected a string or a number, got a list`,
 		}},
 		{"dns", `{"dns": {"nameservers": ["1.1.1", "8.8.8.8", "8.8.8.8"], "search": ["a b", "ok.example"]}}`, []string{
 			`dns.nameservers[0]: "1.1.1" is not an IP address`,
 			`dns.nameservers[2]: 8.8.8.8 given twice`,
 			`dns.search[0]: "a b" is not a domain name`,
 		}},
-		{"duplicate field", `{"interfaces": {"eth0": {"mtu": 1500, "MTU": 9000}}}`, []string{
-			`interfaces.eth0.mtu: given twice, as "MTU" and "mtu"`,
+		{"duplicate field", `{"interfaces": {"eth0": {"mtu": 1500, "mtu": 9000}}}`, []string{
+			`interfaces.eth0.mtu: duplicate key`,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, _, err := Parse([]byte(tc.in))
-			if err == nil {
-				t.Fatalf("no error; config %+v", c)
-			}
+			c, _, err := Parse([]byte(tc.in), "config.json")
 			if c != nil {
 				t.Errorf("a config with the error: %+v", c)
 			}
-			if diff := cmp.Diff(tc.want, strings.Split(err.Error(), "\n")); diff != "" {
+			if diff := cmp.Diff(tc.want, problems(t, err)); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-func TestFieldErrors(t *testing.T) {
-	_, _, err := Parse([]byte(`{"interfaces": {"eth0": {"mtu": 1, "gateway": "x"}}}`))
-	var got []string
-	for _, fe := range FieldErrors(err) {
-		got = append(got, fe.Path+"|"+fe.Msg)
+// problems are the FieldErrors of err, which must be strictyaml.ErrInvalid,
+// as the service logs them: "path: what", or "line L: what" without a path.
+func problems(t *testing.T, err error) []string {
+	t.Helper()
+	if !errors.Is(err, strictyaml.ErrInvalid) {
+		t.Fatalf("error %v is not strictyaml.ErrInvalid", err)
 	}
-	want := []string{
-		`interfaces.eth0.gateway|"x" is not an IPv4 address`,
-		`interfaces.eth0.mtu|expected 68 to 65535, got 1`,
+	var es strictyaml.Errors
+	errors.As(err, &es)
+	var out []string
+	for _, e := range es {
+		if e.Source != "config.json" {
+			t.Errorf("%v: source %q, want config.json", e, e.Source)
+		}
+		if e.Path != "" {
+			out = append(out, e.Path+": "+e.Msg)
+		} else {
+			out = append(out, fmt.Sprintf("line %d: %s", e.Line, e.Msg))
+		}
+	}
+	return out
+}
+
+// Problems in a file of several lines carry the line of their field.
+func TestParseErrorLines(t *testing.T) {
+	_, _, err := Parse([]byte("{\n  \"interfaces\": {\n    \"eth0\": {\n      \"mtu\": 1,\n      \"gateway\": \"x\"\n    },\n    \"eth1\": {\"mtu\": \"big\"}\n  }\n}\n"), "config.json")
+	var es strictyaml.Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("error %T %v, want strictyaml.Errors", err, err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, e.Error())
+	}
+	want := []string{`config.json:7: interfaces.eth1.mtu: expected an integer, got the string "big"`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("decoding errors (-want +got):\n%s", diff)
+	}
+	_, _, err = Parse([]byte("{\n  \"interfaces\": {\n    \"eth0\": {\n      \"mtu\": 1,\n      \"gateway\": \"x\"\n    }\n  }\n}\n"), "config.json")
+	got = nil
+	es = nil
+	errors.As(err, &es)
+	for _, e := range es {
+		got = append(got, e.Error())
+	}
+	want = []string{
+		`config.json:5: interfaces.eth0.gateway: "x" is not an IPv4 address`,
+		`config.json:4: interfaces.eth0.mtu: expected 68 to 65535, got 1`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("field errors (-want +got):\n%s", diff)
+		t.Errorf("validation errors (-want +got):\n%s", diff)
 	}
 }
 
@@ -179,8 +236,11 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`{"dns": {"nameservers": ["x"]}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Load(bad); err == nil || err.Error() != "config "+bad+`: dns.nameservers[0]: "x" is not an IP address` {
+	if _, _, err := Load(bad); err == nil || err.Error() != bad+`:1: dns.nameservers[0]: "x" is not an IP address` {
 		t.Errorf("bad file: %v", err)
+	}
+	if _, _, err := Load(dir); !errors.Is(err, syscall.EISDIR) || !strings.HasPrefix(err.Error(), "read network config: ") {
+		t.Errorf("a folder: %v", err)
 	}
 }
 
@@ -197,7 +257,7 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, _, err := Parse(data)
+		c, _, err := Parse(data, "fuzz.json")
 		if err != nil {
 			if c != nil {
 				t.Errorf("a config with an error: %v", err)

@@ -13,7 +13,7 @@ const resolvHeader = "# written by berth network\n"
 
 // resolvers are the name servers and search domains for resolv.conf: those
 // of the configuration, each where given, else those of the leases.
-func resolvers(leases map[string]linkConfig, dns netconfig.DNS) (nameservers, search []string) {
+func resolvers(leases map[string]linkConfig, dns netconfig.Resolver) (nameservers, search []string) {
 	nameservers, search = leaseResolvers(leases)
 	if len(dns.Nameservers) > 0 {
 		nameservers = nil
@@ -49,7 +49,7 @@ func leaseResolvers(leases map[string]linkConfig) (nameservers, search []string)
 // renderResolv is the resolv.conf for the given leases and configuration.
 // Without any name server it holds only the header, and resolvers fall back
 // to their defaults.
-func renderResolv(leases map[string]linkConfig, dns netconfig.DNS) []byte {
+func renderResolv(leases map[string]linkConfig, dns netconfig.Resolver) []byte {
 	var b strings.Builder
 	b.WriteString(resolvHeader)
 	nameservers, search := resolvers(leases, dns)

@@ -19,7 +19,7 @@ func TestRenderResolv(t *testing.T) {
 	tests := []struct {
 		name   string
 		leases map[string]linkConfig
-		dns    netconfig.DNS
+		dns    netconfig.Resolver
 	}{
 		{name: "none"},
 		{
@@ -49,7 +49,7 @@ func TestRenderResolv(t *testing.T) {
 			leases: map[string]linkConfig{
 				"eth0": {DNS: []netip.Addr{ipa("192.168.77.53")}, Search: []string{"example.test"}},
 			},
-			dns: netconfig.DNS{Nameservers: []netip.Addr{ipa("1.1.1.1"), ipa("2606:4700:4700::1111")}, Search: []string{"example.com", "lab.example.com"}},
+			dns: netconfig.Resolver{Nameservers: []netip.Addr{ipa("1.1.1.1"), ipa("2606:4700:4700::1111")}, Search: []string{"example.com", "lab.example.com"}},
 		},
 		{
 			// Name servers only: the search domains are the leases'.
@@ -57,7 +57,7 @@ func TestRenderResolv(t *testing.T) {
 			leases: map[string]linkConfig{
 				"eth0": {DNS: []netip.Addr{ipa("192.168.77.53")}, Search: []string{"example.test"}},
 			},
-			dns: netconfig.DNS{Nameservers: []netip.Addr{ipa("9.9.9.9")}},
+			dns: netconfig.Resolver{Nameservers: []netip.Addr{ipa("9.9.9.9")}},
 		},
 	}
 	for _, tc := range tests {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log"
 	"maps"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/berth-os/berth/internal/netconfig"
+	"github.com/berth-os/berth/internal/strictyaml"
 )
 
 // baseMetric is the route metric of the first link; each link adds its
@@ -141,20 +143,34 @@ func (s *service) run(ctx context.Context, links <-chan linkEvent) {
 func (s *service) readConfig(instead string) (*netconfig.Config, bool) {
 	c, warnings, err := netconfig.Load(s.configPath)
 	for _, w := range warnings {
-		s.log.Printf("config %s: %s", s.configPath, w)
+		s.log.Printf("config %s: %s", s.configPath, problem(w))
 	}
 	if err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			if !strings.HasPrefix(line, "config ") {
-				line = "config " + s.configPath + ": " + line
+		var es strictyaml.Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				s.log.Printf("config %s: %s", s.configPath, problem(e))
 			}
-			s.log.Printf("%s", line)
+		} else {
+			s.log.Printf("config %s: %v", s.configPath, err)
 		}
 		s.log.Printf("config %s: %s", s.configPath, instead)
 		return nil, false
 	}
 	s.log.Printf("config %s: %s", s.configPath, c.Summary())
 	return c, true
+}
+
+// problem is how a problem with the configuration file shows after its
+// name: the field and what is wrong, or, for a file that is not JSON, the
+// line and what is wrong.
+func problem(e *strictyaml.FieldError) string {
+	fe := *e
+	fe.Source = ""
+	if fe.Path != "" {
+		fe.Line = 0
+	}
+	return fe.Error()
 }
 
 func (s *service) linkEvent(ctx context.Context, ev linkEvent) {
@@ -410,7 +426,7 @@ func (s *service) writeResolv() {
 	s.log.Printf("wrote %s: %s", s.resolvPath, resolvSummary(s.leases, dns))
 }
 
-func resolvSummary(leases map[string]linkConfig, dns netconfig.DNS) string {
+func resolvSummary(leases map[string]linkConfig, dns netconfig.Resolver) string {
 	ns, search := resolvers(leases, dns)
 	if len(ns) == 0 && len(search) == 0 {
 		return "no name servers"

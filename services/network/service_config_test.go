@@ -215,7 +215,7 @@ func TestServiceMakesVLANsBondsBridges(t *testing.T) {
 
 func parseOrFail(t *testing.T, s string) *netconfig.Config {
 	t.Helper()
-	c, _, err := netconfig.Parse([]byte(s))
+	c, _, err := netconfig.Parse([]byte(s), "config.json")
 	if err != nil {
 		t.Fatal(err)
 	}
