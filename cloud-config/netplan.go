@@ -3,51 +3,127 @@ package cloudconfig
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/berth-os/berth/internal/netconfig"
+	"github.com/berth-os/berth/internal/strictyaml"
 )
 
 // FromNetworkConfig turns cloud-init network configuration (the
 // network-config file of a NoCloud seed: version 1, or version 2, which is
-// netplan's format) into a berth.network tree. What Berth cannot do
-// (renaming links, routes other than default, DHCPv6 options...) is left
-// out with a warning, so that generic templates still give a network. The
-// tree is validated with the rest of the layer.
+// netplan's format) into a berth.network tree. The file is decoded
+// strictly into the types of netplan_v1.go and netplan_v2.go, except that a
+// key Berth does not know is a warning. What Berth cannot do (renaming
+// links, routes other than default, DHCPv6 options...) is left out with a
+// warning too, so that generic templates still give a network. The tree is
+// validated with the rest of the layer.
 func FromNetworkConfig(data []byte) (map[string]any, []string, error) {
-	var doc map[string]any
+	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, nil, fmt.Errorf("network-config: %w", err)
 	}
-	if inner, ok := doc["network"].(map[string]any); ok {
-		doc = inner
-	}
-	if len(doc) == 0 {
+	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, nil, nil
 	}
-	c := &netConv{ifaces: map[string]map[string]any{}}
-	switch v := fmt.Sprint(doc["version"]); v {
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, nil, fmt.Errorf("network-config: expected a map, got %s", strictyaml.Describe(root))
+	}
+	if inner := valueOf(root, "network"); inner != nil && inner.Kind == yaml.MappingNode {
+		root = inner
+	}
+	if len(root.Content) == 0 {
+		return nil, nil, nil
+	}
+	c := &netConv{ifaces: map[string]*netconfig.Interface{}}
+	c.dc = strictyaml.Decoder{Ignore: c.ignore}
+	switch v := versionOf(root); v {
 	case "1":
-		c.v1(doc)
+		var d v1Doc
+		c.decode(root, "", &d)
+		c.v1(&d)
 	case "2":
-		c.v2(doc)
+		var d v2Doc
+		c.decode(root, "", &d)
+		c.v2(&d)
 	default:
 		return nil, nil, fmt.Errorf("network-config: version: expected 1 or 2, got %s", v)
 	}
 	if len(c.errs) > 0 {
 		return nil, c.warnings, fmt.Errorf("network-config: %s", strings.Join(c.errs, "; "))
 	}
-	return c.tree(), c.warnings, nil
+	tree, err := c.tree()
+	if err != nil {
+		return nil, c.warnings, fmt.Errorf("network-config: %w", err)
+	}
+	return tree, c.warnings, nil
 }
 
+// valueOf is the value of key in a mapping node, or nil.
+func valueOf(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Kind == yaml.ScalarNode && m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// versionOf is the version a network-config document says it is.
+func versionOf(root *yaml.Node) string {
+	v := valueOf(root, "version")
+	switch {
+	case v == nil || v.Tag == "!!null":
+		return "nothing"
+	case v.Kind != yaml.ScalarNode:
+		return strictyaml.Describe(v)
+	}
+	// 2.0 is 2, as it always was.
+	if f, err := strconv.ParseFloat(v.Value, 64); err == nil && (f == 1 || f == 2) {
+		return strconv.Itoa(int(f))
+	}
+	return v.Value
+}
+
+// netConv gathers the berth.network a document converts to, with the
+// warnings and errors on the way.
 type netConv struct {
-	ifaces      map[string]map[string]any
-	nameservers []any
-	search      []any
+	dc          strictyaml.Decoder
+	ifaces      map[string]*netconfig.Interface
+	nameservers []string
+	search      []string
 	warnings    []string
 	errs        []string
+}
+
+// uncheckedRe matches the field paths of netplan's routes and name
+// servers: Berth reads what it uses there and has never warned about the
+// rest.
+var uncheckedRe = regexp.MustCompile(`\.routes\[[0-9]+\]$|\.nameservers$`)
+
+// ignore makes the keys the types do not have warnings.
+func (c *netConv) ignore(path, key string) string {
+	if !uncheckedRe.MatchString(path) {
+		if path == "" {
+			path = "network"
+		}
+		c.warn(strictyaml.Join(path, key), "not supported, ignored")
+	}
+	return "not supported, ignored"
+}
+
+// decode decodes the node at path into v, keeping the errors.
+func (c *netConv) decode(n *yaml.Node, path string, v any) {
+	if es, ok := c.dc.DecodeNodeAt(n, path, v).(strictyaml.Errors); ok {
+		for _, e := range es {
+			c.errs = append(c.errs, fmt.Sprintf("%s: %s", e.Path, e.Msg))
+		}
+	}
 }
 
 func (c *netConv) warn(path, format string, args ...any) {
@@ -58,38 +134,41 @@ func (c *netConv) bad(path, format string, args ...any) {
 	c.errs = append(c.errs, fmt.Sprintf("%s: %s", path, fmt.Sprintf(format, args...)))
 }
 
-func (c *netConv) iface(key string) map[string]any {
+// iface is the entry of a link, made when first named.
+func (c *netConv) iface(key string) *netconfig.Interface {
 	e, ok := c.ifaces[key]
 	if !ok {
-		e = map[string]any{}
+		e = &netconfig.Interface{}
 		c.ifaces[key] = e
 	}
 	return e
 }
 
-func (c *netConv) tree() map[string]any {
-	n := map[string]any{}
+// enslaved says whether the entry is a port of a bond or bridge, which has
+// no settings of its own.
+func enslaved(e *netconfig.Interface) bool { return e.Bond != "" || e.Bridge != "" }
+
+// tree is the berth.network converted, as a tree for a layer.
+func (c *netConv) tree() (map[string]any, error) {
+	n := netconfig.Network{DNS: netconfig.DNS{Nameservers: c.nameservers, Search: c.search}}
 	if len(c.ifaces) > 0 {
-		ifaces := map[string]any{}
-		for k, v := range c.ifaces {
-			ifaces[k] = v
+		n.Interfaces = map[string]netconfig.Interface{}
+		for k, e := range c.ifaces {
+			n.Interfaces[k] = *e
 		}
-		n["interfaces"] = ifaces
 	}
-	dns := map[string]any{}
-	if len(c.nameservers) > 0 {
-		dns["nameservers"] = c.nameservers
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return nil, err
 	}
-	if len(c.search) > 0 {
-		dns["search"] = c.search
+	tree := map[string]any{}
+	if err := yaml.Unmarshal(b, &tree); err != nil {
+		return nil, err
 	}
-	if len(dns) > 0 {
-		n["dns"] = dns
-	}
-	return n
+	return tree, nil
 }
 
-func (c *netConv) addDNS(servers, search []any) {
+func (c *netConv) addDNS(servers, search []string) {
 	for _, s := range servers {
 		if !slices.Contains(c.nameservers, s) {
 			c.nameservers = append(c.nameservers, s)
@@ -102,305 +181,60 @@ func (c *netConv) addDNS(servers, search []any) {
 	}
 }
 
-func list(v any) []any {
-	switch v := v.(type) {
-	case []any:
-		return v
-	case nil:
-		return nil
-	}
-	return []any{v}
-}
-
-func mapOf(v any) map[string]any {
-	m, _ := v.(map[string]any)
-	return m
-}
-
-// known warns about the keys of m that are not in keys.
-func (c *netConv) known(path string, m map[string]any, keys ...string) {
-	for k := range m {
-		if !slices.Contains(keys, k) {
-			c.warn(path+"."+k, "not supported, ignored")
-		}
-	}
-}
-
-// --- version 2 (netplan) ---
-
-var v2Common = []string{"dhcp4", "dhcp6", "addresses", "gateway4", "gateway6", "routes", "mtu", "nameservers", "match", "set-name", "critical", "optional"}
-
-func (c *netConv) v2(doc map[string]any) {
-	c.known("network", doc, "version", "ethernets", "vlans", "bonds", "bridges", "renderer")
-	// ids name links; a link matched by MAC is keyed mac=.
-	keys := map[string]string{}
-	eths := mapOf(doc["ethernets"])
-	for _, id := range sortedKeys(eths) {
-		e := mapOf(eths[id])
-		path := "ethernets." + id
-		key := id
-		if m := mapOf(e["match"]); m != nil {
-			c.known(path+".match", m, "macaddress", "name", "driver")
-			switch {
-			case m["macaddress"] != nil:
-				key = "mac=" + strings.ToLower(fmt.Sprint(m["macaddress"]))
-			case m["name"] != nil && !strings.ContainsAny(fmt.Sprint(m["name"]), "*?["):
-				key = fmt.Sprint(m["name"])
-			default:
-				c.warn(path+".match", "only macaddress or an exact name can be matched; %s taken as the link's name", id)
-			}
-		}
-		if e["set-name"] != nil {
-			c.warn(path+".set-name", "Berth does not rename links; the link keeps its kernel name")
-		}
-		keys[id] = key
-		c.v2Link(path, key, e, false)
-	}
-	for _, kind := range []string{"bonds", "bridges"} {
-		ms := mapOf(doc[kind])
-		for _, name := range sortedKeys(ms) {
-			e := mapOf(ms[name])
-			path := kind + "." + name
-			keys[name] = name
-			c.enslave(keys, e["interfaces"], map[string]string{"bonds": "bond", "bridges": "bridge"}[kind], name)
-			if kind == "bonds" {
-				if params := mapOf(e["parameters"]); params != nil {
-					c.iface(name)["bond_opts"] = c.bondParams(path+".parameters", params, map[string]string{
-						"mode": "mode", "mii-monitor-interval": "miimon", "lacp-rate": "lacp_rate",
-						"transmit-hash-policy": "xmit_hash_policy", "up-delay": "updelay", "down-delay": "downdelay", "min-links": "min_links",
-					})
-				}
-			} else if e["parameters"] != nil {
-				c.warn(path+".parameters", "bridge parameters are not supported, ignored")
-			}
-			c.v2Link(path, name, e, true)
-		}
-	}
-	vlans := mapOf(doc["vlans"])
-	for _, name := range sortedKeys(vlans) {
-		e := mapOf(vlans[name])
-		path := "vlans." + name
-		if key, ok := c.vlan(path, "id", e["id"], e["link"], keys, len(e) > 2); ok {
-			c.v2Link(path, key, e, true)
-		}
-	}
-}
-
-// v2Link converts the settings every netplan link has.
-func (c *netConv) v2Link(path, key string, e map[string]any, virtual bool) {
-	known := append([]string{}, v2Common...)
-	if virtual {
-		known = append(known, "interfaces", "parameters", "id", "link")
-	}
-	c.known(path, e, known...)
-	entry := c.iface(key)
-	if _, enslaved := entry["bond"]; enslaved {
-		return
-	}
-	if _, enslaved := entry["bridge"]; enslaved {
-		return
-	}
-	addrs := list(e["addresses"])
-	if len(addrs) > 0 {
-		entry["addresses"] = addrs
-	}
-	switch dhcp := e["dhcp4"]; {
-	case dhcp == true || dhcp == "yes" || dhcp == "true":
-		entry["dhcp"] = true
-	case len(addrs) == 0:
-		entry["dhcp"] = false
-	}
-	if e["dhcp6"] == true {
-		entry["dhcp6"] = true
-	}
-	if g := e["gateway4"]; g != nil {
-		entry["gateway"] = g
-	}
-	if g := e["gateway6"]; g != nil {
-		entry["gateway_ipv6"] = g
-	}
-	for i, r := range list(e["routes"]) {
-		rm := mapOf(r)
-		to := fmt.Sprint(rm["to"])
-		via := rm["via"]
-		switch {
-		case via != nil && (to == "default" || to == "0.0.0.0/0"):
-			entry["gateway"] = via
-		case via != nil && to == "::/0":
-			entry["gateway_ipv6"] = via
-		default:
-			c.warn(fmt.Sprintf("%s.routes[%d]", path, i), "only default routes are supported, ignored")
-		}
-	}
-	if m := e["mtu"]; m != nil {
-		entry["mtu"] = m
-	}
-	if ns := mapOf(e["nameservers"]); ns != nil {
-		c.addDNS(list(ns["addresses"]), list(ns["search"]))
-	}
-}
-
-func (c *netConv) bondParams(path string, params map[string]any, names map[string]string) map[string]any {
-	out := map[string]any{}
+// bondParams turns bond parameters into bond_opts, by the names table; the
+// others are warnings.
+func (c *netConv) bondParams(path string, params map[string]any, names map[string]string) netconfig.BondOptions {
+	out := netconfig.BondOptions{}
 	for _, k := range sortedKeys(params) {
 		name, ok := names[k]
 		if !ok {
-			c.warn(path+"."+k, "not supported, ignored")
+			c.warn(strictyaml.Join(path, k), "not supported, ignored")
 			continue
 		}
-		out[name] = fmt.Sprint(params[k])
+		out[name] = strictyaml.Scalar(fmt.Sprint(params[k]))
 	}
 	return out
-}
-
-// --- version 1 ---
-
-func (c *netConv) v1(doc map[string]any) {
-	c.known("network", doc, "version", "config")
-	keys := map[string]string{}
-	items := list(doc["config"])
-	// Physical links first, so that the others can name them.
-	for i, it := range items {
-		m := mapOf(it)
-		if m["type"] != "physical" {
-			continue
-		}
-		name := fmt.Sprint(m["name"])
-		key := name
-		if mac := m["mac_address"]; mac != nil {
-			key = "mac=" + strings.ToLower(fmt.Sprint(mac))
-		}
-		keys[name] = key
-		c.v1Link(fmt.Sprintf("config[%d]", i), key, m, "type", "name", "mac_address", "mtu", "subnets")
-	}
-	for i, it := range items {
-		m := mapOf(it)
-		path := fmt.Sprintf("config[%d]", i)
-		name := fmt.Sprint(m["name"])
-		switch m["type"] {
-		case "physical":
-		case "nameserver":
-			c.known(path, m, "type", "address", "search")
-			c.addDNS(list(m["address"]), list(m["search"]))
-		case "bond", "bridge":
-			kind := m["type"].(string)
-			keys[name] = name
-			c.enslave(keys, m[kind+"_interfaces"], kind, name)
-			if params := mapOf(m["params"]); params != nil {
-				if kind == "bond" {
-					c.iface(name)["bond_opts"] = c.bondParams(path+".params", params, map[string]string{
-						"bond-mode": "mode", "bond-miimon": "miimon", "bond-lacp-rate": "lacp_rate",
-						"bond-xmit-hash-policy": "xmit_hash_policy", "bond-updelay": "updelay", "bond-downdelay": "downdelay", "bond-min-links": "min_links",
-					})
-				} else {
-					c.warn(path+".params", "bridge parameters are not supported, ignored")
-				}
-			}
-			c.v1Link(path, name, m, "type", "name", "mtu", "subnets", kind+"_interfaces", "params", "mac_address")
-		case "vlan":
-			key, ok := c.vlan(path, "vlan_id", m["vlan_id"], m["vlan_link"], keys, true)
-			if !ok {
-				continue
-			}
-			c.v1Link(path, key, m, "type", "name", "mtu", "subnets", "vlan_link", "vlan_id")
-		default:
-			c.warn(path+".type", "%v is not supported, ignored", m["type"])
-		}
-	}
-}
-
-func (c *netConv) v1Link(path, key string, m map[string]any, keys ...string) {
-	c.known(path, m, keys...)
-	entry := c.iface(key)
-	if mtu := m["mtu"]; mtu != nil {
-		entry["mtu"] = mtu
-	}
-	if _, enslaved := entry["bond"]; enslaved {
-		return
-	}
-	if _, enslaved := entry["bridge"]; enslaved {
-		return
-	}
-	var addrs []any
-	dhcp := false
-	for i, s := range list(m["subnets"]) {
-		sm := mapOf(s)
-		sp := fmt.Sprintf("%s.subnets[%d]", path, i)
-		c.known(sp, sm, "type", "address", "netmask", "gateway", "dns_nameservers", "dns_search", "control")
-		switch sm["type"] {
-		case "dhcp", "dhcp4":
-			dhcp = true
-		case "dhcp6", "ipv6_dhcpv6-stateful", "ipv6_slaac":
-			entry["dhcp6"] = true
-		case "static", "static6":
-			a := fmt.Sprint(sm["address"])
-			if mask := sm["netmask"]; mask != nil && !strings.Contains(a, "/") {
-				bits, err := maskBits(fmt.Sprint(mask))
-				if err != nil {
-					c.bad(sp+".netmask", "%v", err)
-					continue
-				}
-				a += "/" + strconv.Itoa(bits)
-			}
-			addrs = append(addrs, a)
-			if g := sm["gateway"]; g != nil {
-				if ip, err := netip.ParseAddr(fmt.Sprint(g)); err == nil && ip.Is6() {
-					entry["gateway_ipv6"] = g
-				} else {
-					entry["gateway"] = g
-				}
-			}
-		default:
-			c.warn(sp+".type", "%v is not supported, ignored", sm["type"])
-		}
-		c.addDNS(list(sm["dns_nameservers"]), list(sm["dns_search"]))
-	}
-	if len(addrs) > 0 {
-		entry["addresses"] = addrs
-	}
-	if dhcp && len(addrs) == 0 {
-		entry["dhcp"] = true
-	} else if !dhcp && len(addrs) == 0 {
-		entry["dhcp"] = false
-	}
 }
 
 // vlan adds VLAN id to the vlans of its parent link (named by its id in
 // the file, through keys) and returns the key of the VLAN link's own entry.
 // A parent matched by MAC address has no name to form the VLAN link's
 // name from: the VLAN is made but gets DHCP (a warning when it says more).
-func (c *netConv) vlan(path, idField string, idVal, link any, keys map[string]string, settings bool) (string, bool) {
-	id, err := strconv.Atoi(fmt.Sprint(idVal))
-	if err != nil {
-		c.bad(path+"."+idField, "expected a VLAN id, got %v", idVal)
+func (c *netConv) vlan(path, idField string, id *vlanID, link string, keys map[string]string, settings bool) (string, bool) {
+	if id == nil {
+		c.bad(path+"."+idField, "expected a VLAN id, got nothing")
 		return "", false
 	}
-	pk := c.linkKey(keys, link)
+	pk := linkKey(keys, link)
 	parent := c.iface(pk)
-	parent["vlans"] = append(list(parent["vlans"]), id)
+	parent.VLANs = append(parent.VLANs, int(*id))
 	if strings.HasPrefix(pk, "mac=") {
 		if settings {
 			c.warn(path, "a VLAN on a link matched by MAC address gets DHCP: its settings need the link's name")
 		}
 		return "", false
 	}
-	return pk + "." + strconv.Itoa(id), true
+	return netconfig.VLANName(pk, int(*id)), true
 }
 
 // linkKey is the berth.network key of a link the file names by its id.
-func (c *netConv) linkKey(keys map[string]string, id any) string {
-	if k, ok := keys[fmt.Sprint(id)]; ok {
+func linkKey(keys map[string]string, id string) string {
+	if k, ok := keys[id]; ok {
 		return k
 	}
-	return fmt.Sprint(id)
+	return id
 }
 
-// enslave puts the ports in the bond or bridge (field "bond" or "bridge").
-func (c *netConv) enslave(keys map[string]string, ports any, field, master string) {
-	for _, port := range list(ports) {
-		p := c.iface(c.linkKey(keys, port))
-		p[field] = master
-		delete(p, "dhcp")
+// enslave puts the ports in the bond or bridge master.
+func (c *netConv) enslave(keys map[string]string, ports []string, bridge bool, master string) {
+	for _, port := range ports {
+		p := c.iface(linkKey(keys, port))
+		if bridge {
+			p.Bridge = master
+		} else {
+			p.Bond = master
+		}
+		p.DHCP = nil
 	}
 }
 
@@ -424,4 +258,64 @@ func maskBits(mask string) (int, error) {
 		return 0, fmt.Errorf("%q is not a netmask", mask)
 	}
 	return ones, nil
+}
+
+// oneOrMore is a list of values that may also be written as one value.
+type oneOrMore []string
+
+func (oneOrMore) Expected() string { return "a value or a list of values" }
+
+func (l *oneOrMore) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*l = oneOrMore{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				return fmt.Errorf("expected %s, got %s in the list", l.Expected(), strictyaml.Describe(item))
+			}
+			*l = append(*l, item.Value)
+		}
+		return nil
+	}
+	return fmt.Errorf("expected %s, got %s", l.Expected(), strictyaml.Describe(n))
+}
+
+// flag is a boolean as netplan writes them: true or false, or yes, no, on
+// and off.
+type flag bool
+
+func (flag) Expected() string { return "true or false" }
+
+func (f *flag) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		switch strings.ToLower(n.Value) {
+		case "true", "yes", "on":
+			*f = true
+			return nil
+		case "false", "no", "off":
+			*f = false
+			return nil
+		}
+	}
+	return fmt.Errorf("expected %s, got %s", f.Expected(), strictyaml.Describe(n))
+}
+
+// vlanID is a VLAN id, a number that may be written as a string. Its range
+// is checked with the rest of berth.network.
+type vlanID int
+
+func (vlanID) Expected() string { return "a VLAN id" }
+
+func (id *vlanID) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("expected %s, got %s", id.Expected(), strictyaml.Describe(n))
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil {
+		return fmt.Errorf("expected %s, got %s", id.Expected(), n.Value)
+	}
+	*id = vlanID(v)
+	return nil
 }

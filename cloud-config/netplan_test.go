@@ -136,6 +136,12 @@ func TestNetworkConfigErrors(t *testing.T) {
 		{"version: 2\nvlans: {v: {id: x, link: eth0}}", "network-config: vlans.v.id: expected a VLAN id, got x"},
 		{"version: 1\nconfig: [{type: physical, name: eth0, subnets: [{type: static, address: 10.0.0.1, netmask: 255.0.255.0}]}]", `network-config: config[0].subnets[0].netmask: "255.0.255.0" is not a netmask`},
 		{"[1, 2", "network-config: yaml: line 1: did not find expected ',' or ']'"},
+		{"version: 2\nethernets: {eth0: {mtu: jumbo, dhcp4: 1}}", `network-config: ethernets.eth0.mtu: expected an integer, got the string "jumbo"; ethernets.eth0.dhcp4: expected true or false, got the integer 1`},
+		{"version: 2\nethernets: {eth0: {addresses: [{10.0.0.2/24: {label: a}}]}}", "network-config: ethernets.eth0.addresses: expected a value or a list of values, got a map in the list"},
+		{"version: 2\nvlans: {v: {link: eth0}}", "network-config: vlans.v.id: expected a VLAN id, got nothing"},
+		{"version: 1\nconfig: [{type: physical, name: eth0, subnets: {type: dhcp}}]", "network-config: config[0].subnets: expected a list, got a map"},
+		{"version: 1\nconfig: [{type: vlan, vlan_link: eth0, vlan_id: [7]}]", "network-config: config[0].vlan_id: expected a VLAN id, got a list"},
+		{"- a", "network-config: expected a map, got a list"},
 	} {
 		_, _, err := FromNetworkConfig([]byte(tc.in))
 		if err == nil || err.Error() != tc.want {
@@ -143,7 +149,58 @@ func TestNetworkConfigErrors(t *testing.T) {
 		}
 	}
 	// An empty file asks for nothing.
+	if tree, _, err := FromNetworkConfig([]byte("network: {}\n")); err != nil || tree != nil {
+		t.Errorf("empty network: %v %v", tree, err)
+	}
 	if tree, _, err := FromNetworkConfig(nil); err != nil || tree != nil {
 		t.Errorf("empty: %v %v", tree, err)
+	}
+}
+
+// netplan writes booleans as YAML 1.1 did too: yes, no, on and off; and
+// version 2.0 is 2.
+func TestNetworkConfigV2Booleans(t *testing.T) {
+	tree, _ := checkNetwork(t, "version: 2.0\nethernets:\n  a: {dhcp4: 'yes'}\n  b: {dhcp4: on}\n  c: {dhcp4: off}\n  d: {dhcp4: no, addresses: [10.0.0.2/24]}\n")
+	want := map[string]any{"interfaces": map[string]any{
+		"a": map[string]any{"dhcp": true},
+		"b": map[string]any{"dhcp": true},
+		"c": map[string]any{"dhcp": false},
+		"d": map[string]any{"addresses": []any{"10.0.0.2/24"}},
+	}}
+	if diff := cmp.Diff(want, tree); diff != "" {
+		t.Errorf("berth.network (-want +got):\n%s", diff)
+	}
+}
+
+// A bond whose parameters Berth does not set is still a bond, and a v1
+// item without a type is left out with a warning.
+func TestNetworkConfigEdges(t *testing.T) {
+	tree, warnings := checkNetwork(t, "version: 2\nbonds: {bond0: {interfaces: [eth0], parameters: {gratuitous-arp: 5}}}\n")
+	want := map[string]any{"interfaces": map[string]any{
+		"eth0":  map[string]any{"bond": "bond0"},
+		"bond0": map[string]any{"bond_opts": map[string]any{}, "dhcp": false},
+	}}
+	if diff := cmp.Diff(want, tree); diff != "" {
+		t.Errorf("berth.network (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"network-config: bonds.bond0.parameters.gratuitous-arp: not supported, ignored"}, warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	// Berth never warned about what routes and name servers say besides
+	// what it uses.
+	tree, warnings = checkNetwork(t, "version: 2\nethernets: {eth0: {addresses: [10.0.0.2/24, 'fd00::2/64'], routes: [{to: default, via: 10.0.0.1, on-link: true, metric: 5}, {to: '::/0', via: 'fd00::1'}], nameservers: {addresses: [1.1.1.1], search: [], x: 1}}}\n")
+	want = map[string]any{
+		"interfaces": map[string]any{"eth0": map[string]any{"addresses": []any{"10.0.0.2/24", "fd00::2/64"}, "gateway": "10.0.0.1", "gateway_ipv6": "fd00::1"}},
+		"dns":        map[string]any{"nameservers": []any{"1.1.1.1"}},
+	}
+	if diff := cmp.Diff(want, tree); diff != "" {
+		t.Errorf("berth.network (-want +got):\n%s", diff)
+	}
+	if len(warnings) != 0 {
+		t.Errorf("warnings %q", warnings)
+	}
+	_, warnings = checkNetwork(t, "version: 1\nconfig: [x, {type: physical, name: eth0}]\n")
+	if diff := cmp.Diff([]string{"network-config: config[0]: an item without a type is not supported, ignored"}, warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
 }

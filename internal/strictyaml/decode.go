@@ -151,8 +151,9 @@ func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
-// kindName says what a node is, for "expected X, got Y" messages.
-func kindName(n *yaml.Node) string {
+// Describe says what a node is, for "expected X, got Y" messages: a map,
+// a list, the string "x", the integer 3...
+func Describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a map"
@@ -203,7 +204,7 @@ func TypeName(t reflect.Type) string {
 }
 
 func (d *decoder) expect(n *yaml.Node, t reflect.Type, path string) {
-	d.fail(n, path, "expected %s, got %s", TypeName(t), kindName(n))
+	d.fail(n, path, "expected %s, got %s", TypeName(t), Describe(n))
 }
 
 type fieldInfo struct {
@@ -303,7 +304,7 @@ func (d *decoder) mapping(n *yaml.Node, t reflect.Type, path string, f func(k, v
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			d.fail(k, path, "a key must be a string, got %s", kindName(k))
+			d.fail(k, path, "a key must be a string, got %s", Describe(k))
 			continue
 		}
 		p := Join(path, k.Value)
