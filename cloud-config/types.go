@@ -1,11 +1,13 @@
 package cloudconfig
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/berth-os/berth/internal/bytesize"
 	"github.com/berth-os/berth/internal/strictyaml"
 	"go.yaml.in/yaml/v3"
 )
@@ -108,44 +110,33 @@ func (m *Mode) UnmarshalYAML(n *yaml.Node) error {
 
 func (m Mode) MarshalYAML() (any, error) { return fmt.Sprintf("%04o", uint32(m)), nil }
 
-// Size is a swap size: bytes, with an optional K/M/G suffix, or "auto".
-type Size string
+// Size is a swap size in bytes, written with an optional binary unit (2G,
+// 512M, 1048576: see package bytesize) or as auto, which is 0.
+type Size int64
 
 func (Size) Expected() string { return "a size such as 2G or 512M, or auto" }
 
-var sizeRe = regexp.MustCompile(`^(auto|[0-9]+[KMGT]?B?)$`)
-
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode || !sizeRe.MatchString(n.Value) {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("expected %s, got %s", s.Expected(), strictyaml.Describe(n))
+	}
+	if n.Value == "auto" {
+		*s = 0
+		return nil
+	}
+	b, err := bytesize.Parse(n.Value)
+	switch {
+	case errors.Is(err, bytesize.ErrRange):
+		return fmt.Errorf("size %q is too large (at most 4EiB)", n.Value)
+	case err != nil:
 		return fmt.Errorf("expected %s, got %q", s.Expected(), n.Value)
 	}
-	*s = Size(n.Value)
+	*s = Size(b)
 	return nil
 }
 
 // Bytes is the size in bytes (0 for auto).
-func (s Size) Bytes() int64 {
-	v := strings.TrimSuffix(string(s), "B")
-	if v == "auto" || v == "" {
-		return 0
-	}
-	mult := int64(1)
-	switch v[len(v)-1] {
-	case 'K':
-		mult = 1 << 10
-	case 'M':
-		mult = 1 << 20
-	case 'G':
-		mult = 1 << 30
-	case 'T':
-		mult = 1 << 40
-	}
-	if mult > 1 {
-		v = v[:len(v)-1]
-	}
-	n, _ := strconv.ParseInt(v, 10, 64)
-	return n * mult
-}
+func (s Size) Bytes() int64 { return int64(s) }
 
 // List is a list of strings that may also be written as one
 // comma-separated string ("docker, wheel"), as cloud-init allows.

@@ -8,9 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 
+	"github.com/berth-os/berth/internal/bytesize"
 	"github.com/berth-os/berth/internal/strictyaml"
 	"go.yaml.in/yaml/v3"
 )
@@ -41,34 +41,28 @@ type Disk struct {
 	EFISize  Size `yaml:"efi_size"`
 }
 
-// Size is a byte count written as 512MiB, 2GiB, 64M or plain bytes.
+// Size is a byte count written as 512MiB, 2GiB, 64M or plain bytes: see
+// package bytesize.
 type Size int64
 
 // Expected says what a Size looks like, for error messages.
 func (Size) Expected() string { return "a size such as 512MiB or 2GiB" }
 
-var sizeRe = regexp.MustCompile(`^([0-9]+)\s*(|B|K|KB|KiB|M|MB|MiB|G|GB|GiB|T|TiB)$`)
-
-// ParseSize reads a size with a binary unit suffix (K/M/G/T mean KiB/MiB/...).
+// ParseSize reads a size with a binary unit (K, KB and KiB are all 1024).
 func ParseSize(s string) (Size, error) {
-	m := sizeRe.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
-		return 0, fmt.Errorf("expected a size such as 512MiB or 2GiB, got %q", s)
+	n, err := bytesize.Parse(s)
+	switch {
+	case errors.Is(err, bytesize.ErrRange):
+		return 0, fmt.Errorf("size %q is too large (at most 4EiB)", s)
+	case err != nil:
+		return 0, fmt.Errorf("expected %s, got %q", Size(0).Expected(), s)
 	}
-	n, err := strconv.ParseInt(m[1], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("expected a size such as 512MiB or 2GiB, got %q", s)
-	}
-	shift := map[string]uint{"": 0, "B": 0, "K": 10, "KB": 10, "KiB": 10, "M": 20, "MB": 20, "MiB": 20, "G": 30, "GB": 30, "GiB": 30, "T": 40, "TiB": 40}[m[2]]
-	if n > (1<<62)>>shift {
-		return 0, fmt.Errorf("size %q is too large", s)
-	}
-	return Size(n << shift), nil
+	return Size(n), nil
 }
 
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("expected a size such as 512MiB or 2GiB")
+		return fmt.Errorf("expected %s, got %s", s.Expected(), strictyaml.Describe(n))
 	}
 	v, err := ParseSize(n.Value)
 	if err != nil {

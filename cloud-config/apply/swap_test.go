@@ -18,15 +18,15 @@ func TestSwapSize(t *testing.T) {
 		mem, free int64
 		want      int64
 	}{
-		{"", "", 2 * g, 100 * g, 2 * g},         // auto: the memory
-		{"auto", "1G", 2 * g, 100 * g, 1 * g},   // capped by maxsize
-		{"512M", "", 2 * g, 100 * g, 512 << 20}, // as given
-		{"8G", "", 2 * g, 10 * g, 5 * g},        // half the free space at most
-		{"1000", "", 2 * g, 10 * g, 0},          // under a page
+		{0, 0, 2 * g, 100 * g, 2 * g},             // auto: the memory
+		{0, 1 * g, 2 * g, 100 * g, 1 * g},         // capped by maxsize
+		{512 << 20, 0, 2 * g, 100 * g, 512 << 20}, // as given
+		{8 * g, 0, 2 * g, 10 * g, 5 * g},          // half the free space at most
+		{1000, 0, 2 * g, 10 * g, 0},               // under a page
 	} {
 		got := SwapSize(&cloudconfig.Swap{Size: tc.size, MaxSize: tc.max}, tc.mem, tc.free)
 		if got != tc.want {
-			t.Errorf("SwapSize(size %q max %q mem %d free %d) = %d, want %d", tc.size, tc.max, tc.mem, tc.free, got, tc.want)
+			t.Errorf("SwapSize(size %d max %d mem %d free %d) = %d, want %d", tc.size, tc.max, tc.mem, tc.free, got, tc.want)
 		}
 	}
 }
@@ -34,7 +34,7 @@ func TestSwapSize(t *testing.T) {
 func TestSwapFile(t *testing.T) {
 	a, h, out := newApplier(t)
 	os.MkdirAll(filepath.Join(a.Root, "var"), 0o755)
-	s := &cloudconfig.Swap{Size: "1M"}
+	s := &cloudconfig.Swap{Size: 1 << 20}
 	if err := a.Swap(s, 1<<20); err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.syslog, "syslog", layout.Syslog, "unix datagram socket for syslog messages (/dev/log links here)")
 	fs.StringVar(&cfg.kmsg, "kmsg", "/dev/kmsg", "kernel log device; empty disables the kernel log")
 	fs.StringVar(&cfg.bootID, "boot-id", "/proc/sys/kernel/random/boot_id", "file holding the boot id, to tell a restart from a reboot")
-	fs.Var(&cfg.maxSize, "max-size", "rotate a file before it grows past this `size` (bytes, or with KiB, MiB, GiB)")
+	fs.Var(&cfg.maxSize, "max-size", "rotate a file before it grows past this `size` (bytes, or with a binary unit: KiB, MiB, GiB...)")
 	fs.IntVar(&cfg.keep, "keep", 4, "rotated files to keep per log (`n`: .1 ... .n; 0 keeps none)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -37,7 +37,8 @@ func TestByteSize(t *testing.T) {
 		{in: "MiB", wantErr: true},
 		{in: "-1", wantErr: true},
 		{in: "1.5MiB", wantErr: true},
-		{in: "1TiB", wantErr: true},
+		{in: "1TiB", want: 1 << 40, wantStr: "1024GiB"},
+		{in: "64kib", want: 64 << 10, wantStr: "64KiB"},
 		{in: "99999999999GiB", wantErr: true},
 	}
 	for _, tc := range tests {

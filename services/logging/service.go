@@ -11,10 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/berth-os/berth/internal/bytesize"
 	"github.com/berth-os/berth/internal/notify"
 )
 
@@ -51,36 +51,28 @@ func (c config) validate() error {
 	return errors.Join(errs...)
 }
 
-// byteSize is a flag value: a number of bytes, optionally with a binary unit.
+// byteSize is a flag value: a number of bytes, optionally with a binary
+// unit (package bytesize).
 type byteSize int64
 
-var sizeUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
-	{"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1},
-}
-
 func (s *byteSize) Set(v string) error {
-	num, mult := v, int64(1)
-	for _, u := range sizeUnits {
-		if n, ok := strings.CutSuffix(v, u.suffix); ok {
-			num, mult = n, u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
+	n, err := bytesize.Parse(v)
+	if err != nil {
 		return fmt.Errorf("parse size %q: want bytes like 1048576 or 1MiB", v)
 	}
-	*s = byteSize(n * mult)
+	*s = byteSize(n)
 	return nil
 }
 
+// sizeUnits are the units String writes, largest first.
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}}
+
 func (s *byteSize) String() string {
 	n := int64(*s)
-	for _, u := range sizeUnits[:3] {
+	for _, u := range sizeUnits {
 		if n >= u.mult && n%u.mult == 0 {
 			return strconv.FormatInt(n/u.mult, 10) + u.suffix
 		}
