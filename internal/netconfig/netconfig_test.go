@@ -197,32 +197,32 @@ func problems(t *testing.T, err error) []string {
 
 // Problems in a file of several lines carry the line of their field.
 func TestParseErrorLines(t *testing.T) {
-	_, _, err := Parse([]byte("{\n  \"interfaces\": {\n    \"eth0\": {\n      \"mtu\": 1,\n      \"gateway\": \"x\"\n    },\n    \"eth1\": {\"mtu\": \"big\"}\n  }\n}\n"), "config.json")
-	var es strictyaml.Errors
-	if !errors.As(err, &es) {
-		t.Fatalf("error %T %v, want strictyaml.Errors", err, err)
-	}
-	var got []string
-	for _, e := range es {
-		got = append(got, e.Error())
-	}
-	want := []string{`config.json:7: interfaces.eth1.mtu: expected an integer, got the string "big"`}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("decoding errors (-want +got):\n%s", diff)
-	}
-	_, _, err = Parse([]byte("{\n  \"interfaces\": {\n    \"eth0\": {\n      \"mtu\": 1,\n      \"gateway\": \"x\"\n    }\n  }\n}\n"), "config.json")
-	got = nil
-	es = nil
-	errors.As(err, &es)
-	for _, e := range es {
-		got = append(got, e.Error())
-	}
-	want = []string{
-		`config.json:5: interfaces.eth0.gateway: "x" is not an IPv4 address`,
-		`config.json:4: interfaces.eth0.mtu: expected 68 to 65535, got 1`,
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("validation errors (-want +got):\n%s", diff)
+	for _, tc := range []struct {
+		name, in string
+		want     []string
+	}{
+		{"decoding", "{\n  \"interfaces\": {\n    \"eth0\": {\n      \"mtu\": 1,\n      \"gateway\": \"x\"\n    },\n    \"eth1\": {\"mtu\": \"big\"}\n  }\n}\n", []string{
+			`config.json:7: interfaces.eth1.mtu: expected an integer, got the string "big"`,
+		}},
+		{"validation", "{\n  \"interfaces\": {\n    \"eth0\": {\n      \"mtu\": 1,\n      \"gateway\": \"x\"\n    }\n  }\n}\n", []string{
+			`config.json:5: interfaces.eth0.gateway: "x" is not an IPv4 address`,
+			`config.json:4: interfaces.eth0.mtu: expected 68 to 65535, got 1`,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Parse([]byte(tc.in), "config.json")
+			var es strictyaml.Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("error %T %v, want strictyaml.Errors", err, err)
+			}
+			var got []string
+			for _, e := range es {
+				got = append(got, e.Error())
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -1,7 +1,6 @@
 package strictyaml
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -55,16 +54,7 @@ func TestDecodeJSONErrors(t *testing.T) {
 			var d doc
 			dc := Decoder{Source: "t.json"}
 			err := dc.DecodeJSON([]byte(tc.src), &d)
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("error %v is not ErrInvalid", err)
-			}
-			var es Errors
-			errors.As(err, &es)
-			var got []string
-			for _, e := range es {
-				got = append(got, e.Error())
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			if diff := cmp.Diff(tc.want, errorLines(t, err)); diff != "" {
 				t.Errorf("(-want +got)\n%s", diff)
 			}
 		})

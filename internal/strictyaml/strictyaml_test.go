@@ -103,18 +103,7 @@ func TestDecodeErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("error is not ErrInvalid: %v", err)
-			}
-			var got []string
-			var es Errors
-			if !errors.As(err, &es) {
-				t.Fatalf("error is %T, want Errors", err)
-			}
-			for _, e := range es {
-				got = append(got, e.Error())
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			if diff := cmp.Diff(tc.want, errorLines(t, err)); diff != "" {
 				t.Errorf("(-want +got)\n%s", diff)
 			}
 		})
@@ -239,4 +228,22 @@ func TestScalar(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("error %v, want %s", err, want)
 	}
+}
+
+// errorLines are the problems of err, an Errors of kind ErrInvalid, each
+// as it reads.
+func errorLines(t *testing.T, err error) []string {
+	t.Helper()
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("error is not ErrInvalid: %v", err)
+	}
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("error is %T, want Errors", err)
+	}
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Error())
+	}
+	return out
 }
