@@ -17,6 +17,10 @@ import (
 // by everyone, since service output can hold secrets.
 const fileMode = 0o640
 
+// errBadFileName is the kind of error Append returns for a name that is not
+// a plain file name in the log directory (empty, hidden, or with a slash).
+var errBadFileName = errors.New("not a log file name")
+
 // fileSet appends lines to the log files of one directory. It keeps up to
 // maxOpen handles open (closing the least recently used), and rotates a file
 // to name.1 ... name.keep before a write would make it larger than maxSize.
@@ -76,7 +80,7 @@ func (s *fileSet) Append(name, line string) error {
 
 func (s *fileSet) append(name, line string) error {
 	if name == "" || name[0] == '.' || strings.ContainsRune(name, '/') {
-		return fmt.Errorf("write %q: not a log file name", name)
+		return fmt.Errorf("write %q: %w", name, errBadFileName)
 	}
 	f, err := s.get(name)
 	if err != nil {

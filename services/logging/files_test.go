@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -181,8 +183,8 @@ func TestFailedWriteIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if err := s.Append("svc.log", "lost\n"); err == nil {
-			t.Fatal("no error writing over a directory")
+		if err := s.Append("svc.log", "lost\n"); !errors.Is(err, syscall.EISDIR) || !strings.Contains(err.Error(), blocker) {
+			t.Fatalf("writing over a directory: %v, want EISDIR naming %s", err, blocker)
 		}
 	}
 	if err := os.Remove(blocker); err != nil {
@@ -206,8 +208,8 @@ func TestUnsafeFileNameIsRefused(t *testing.T) {
 	s := newFileSet(dir, 1<<20, 1, 8, log.New(io.Discard, "", 0))
 	defer s.Close()
 	for _, name := range []string{"", "../x", "a/b", ".kernel.seq"} {
-		if err := s.Append(name, "x\n"); err == nil {
-			t.Errorf("Append(%q) succeeded", name)
+		if err := s.Append(name, "x\n"); !errors.Is(err, errBadFileName) {
+			t.Errorf("Append(%q) = %v, want %v", name, err, errBadFileName)
 		}
 	}
 	if got := readDir(t, dir); len(got) != 0 {
@@ -224,8 +226,8 @@ func TestFileIsReopenedAfterAFailedWrite(t *testing.T) {
 	}
 	// Break the open handle behind the set's back: the next write fails.
 	s.open["svc.log"].f.Close()
-	if err := s.Append("svc.log", "lost\n"); err == nil {
-		t.Fatal("no error writing to a closed file")
+	if err := s.Append("svc.log", "lost\n"); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("writing to a closed file: %v, want %v", err, os.ErrClosed)
 	}
 	if err := s.Append("svc.log", "two\n"); err != nil {
 		t.Fatalf("write after a failed write: %v", err)
