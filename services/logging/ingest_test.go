@@ -87,13 +87,26 @@ func TestParseRecord(t *testing.T) {
 }
 
 func TestCheckName(t *testing.T) {
-	for name, ok := range map[string]bool{
-		"a": true, "network": true, "0day": true, "a_b.c-d": true, strings.Repeat("x", 64): true,
-		"": false, "-a": false, "_a": false, ".": false, "..": false, "a/b": false, "a b": false,
-		"a\x00": false, "é": false, strings.Repeat("x", 65): false,
+	// want is "" for a good name, else the error.
+	for name, want := range map[string]string{
+		"a": "", "network": "", "0day": "", "a_b.c-d": "", strings.Repeat("x", 64): "",
+		"":                      "missing",
+		"-a":                    `"-a": not a safe file name ([a-z0-9][a-z0-9_.-]*)`,
+		"_a":                    `"_a": not a safe file name ([a-z0-9][a-z0-9_.-]*)`,
+		".":                     `".": not a safe file name ([a-z0-9][a-z0-9_.-]*)`,
+		"..":                    `"..": not a safe file name ([a-z0-9][a-z0-9_.-]*)`,
+		"a/b":                   `"a/b": not a safe file name ([a-z0-9][a-z0-9_.-]*)`,
+		"a b":                   `"a b": not a safe file name ([a-z0-9][a-z0-9_.-]*)`,
+		"a\x00":                 `"a\x00": not a safe file name ([a-z0-9][a-z0-9_.-]*)`,
+		"é":                     `"é": not a safe file name ([a-z0-9][a-z0-9_.-]*)`,
+		strings.Repeat("x", 65): `"` + strings.Repeat("x", 64) + `"...: longer than 64 bytes`,
 	} {
-		if err := checkName(name); (err == nil) != ok {
-			t.Errorf("checkName(%q) = %v, want ok=%v", name, err, ok)
+		got := ""
+		if err := checkName(name); err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("checkName(%q) = %q, want %q", name, got, want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"os"
@@ -24,7 +25,7 @@ func TestByteSize(t *testing.T) {
 		in      string
 		want    int64
 		wantStr string
-		wantErr bool
+		wantErr bool // the error names the value and the expected form
 	}{
 		{in: "1048576", want: 1 << 20, wantStr: "1MiB"},
 		{in: "1MiB", want: 1 << 20, wantStr: "1MiB"},
@@ -46,8 +47,9 @@ func TestByteSize(t *testing.T) {
 			var s byteSize
 			err := s.Set(tc.in)
 			if tc.wantErr {
-				if err == nil {
-					t.Fatalf("Set(%q) = %d, want an error", tc.in, s)
+				want := fmt.Sprintf("parse size %q: want bytes like 1048576 or 1MiB", tc.in)
+				if err == nil || err.Error() != want {
+					t.Fatalf("Set(%q) = %d, %v; want error %q", tc.in, s, err, want)
 				}
 				return
 			}
