@@ -107,8 +107,14 @@ func TestApply(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			j := &journal{}
 			err := apply(&recorder{j: j, fail: tc.fail}, "eth0", tc.old, tc.new)
-			if (err != nil) != (tc.fail != nil) {
-				t.Errorf("apply error %v, want an error: %v", err, tc.fail != nil)
+			// apply returns every failure it met, and nothing else.
+			if len(tc.fail) == 0 && err != nil {
+				t.Errorf("apply error %v, want none", err)
+			}
+			for call, want := range tc.fail {
+				if !errors.Is(err, want) {
+					t.Errorf("apply error %v, want it to hold the failure of %q", err, call)
+				}
 			}
 			if diff := cmp.Diff(tc.want, j.get()); diff != "" {
 				t.Errorf("apply calls (-want +got):\n%s", diff)

@@ -176,17 +176,19 @@ func TestConfigFromACK(t *testing.T) {
 func TestConfigFromACKRefuses(t *testing.T) {
 	tests := []struct {
 		name string
-		ip   net.IP
+		mods []dhcpv4.Modifier
+		want string
 	}{
-		{"no address", net.IPv4zero},
-		{"loopback", net.IPv4(127, 0, 0, 9)},
-		{"broadcast", net.IPv4bcast},
+		{"no address", []dhcpv4.Modifier{dhcpv4.WithYourIP(net.IPv4zero)}, "lease without a usable address (0.0.0.0)"},
+		{"loopback", []dhcpv4.Modifier{dhcpv4.WithYourIP(net.IPv4(127, 0, 0, 9))}, "lease without a usable address (127.0.0.9)"},
+		{"broadcast", []dhcpv4.Modifier{dhcpv4.WithYourIP(net.IPv4bcast)}, "lease without a usable address (255.255.255.255)"},
+		{"non-contiguous mask", []dhcpv4.Modifier{dhcpv4.WithNetmask(net.IPv4Mask(255, 0, 255, 0))}, "lease of 192.168.77.50 with invalid subnet mask ff00ff00"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ack := newACK(t, dhcpv4.WithYourIP(tc.ip))
-			if c, err := configFromACK(ack, 0); err == nil {
-				t.Errorf("configFromACK = %v, want an error", c)
+			c, err := configFromACK(newACK(t, tc.mods...), 0)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("configFromACK = %v, %v; want error %q", c, err, tc.want)
 			}
 		})
 	}

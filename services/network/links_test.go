@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"net"
 	"net/netip"
+	"path"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -51,18 +53,21 @@ func TestParsePatterns(t *testing.T) {
 	tests := []struct {
 		in      string
 		want    []string
-		wantErr bool
+		wantErr string
 	}{
 		{in: "", want: nil},
 		{in: "eth0", want: []string{"eth0"}},
 		{in: " eth* , ,veth?", want: []string{"eth*", "veth?"}},
-		{in: "eth[", wantErr: true},
+		{in: "eth0,eth[", wantErr: `interface pattern "eth[": syntax error in pattern`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := parsePatterns(tc.in)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("parsePatterns(%q) error %v, want error %v", tc.in, err, tc.wantErr)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("parsePatterns(%q): %v", tc.in, err)
+			case tc.wantErr != "" && (err == nil || err.Error() != tc.wantErr || !errors.Is(err, path.ErrBadPattern)):
+				t.Fatalf("parsePatterns(%q) error %v, want %q (a path.ErrBadPattern)", tc.in, err, tc.wantErr)
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("parsePatterns(%q) (-want +got):\n%s", tc.in, diff)
