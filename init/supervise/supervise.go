@@ -24,6 +24,13 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// Error kinds of Restart, for callers that map them (an unknown service is
+// "not found" to the host API).
+var (
+	ErrUnknown    = errors.New("unknown")
+	ErrNotRunning = errors.New("not running")
+)
+
 // Runtime starts containers.
 type Runtime interface {
 	// Start replaces any container left with that name and starts a new task.
@@ -460,10 +467,10 @@ func (s *Supervisor) Signal(name string, sig syscall.Signal) error {
 	}
 	s.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("service %s: unknown", name)
+		return fmt.Errorf("service %s: %w", name, ErrUnknown)
 	}
 	if t == nil {
-		return fmt.Errorf("service %s: not running", name)
+		return fmt.Errorf("service %s: %w", name, ErrNotRunning)
 	}
 	return t.Signal(context.Background(), sig)
 }
@@ -480,10 +487,10 @@ func (s *Supervisor) Restart(ctx context.Context, name string) error {
 	}
 	s.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("service %s: unknown", name)
+		return fmt.Errorf("service %s: %w", name, ErrUnknown)
 	}
 	if t == nil {
-		return fmt.Errorf("service %s: not running", name)
+		return fmt.Errorf("service %s: %w", name, ErrNotRunning)
 	}
 	return t.Signal(ctx, syscall.SIGTERM)
 }

@@ -283,8 +283,8 @@ func TestStartAllWaitsForEachInOrder(t *testing.T) {
 		{Name: "fast", Spec: &specs.Spec{Process: &specs.Process{}}},
 		{Name: "bad", Spec: &specs.Spec{Process: &specs.Process{}}, Notify: true},
 	})
-	if errs[0] != nil || errs[1] != nil || errs[2] == nil {
-		t.Errorf("errs = %v", errs)
+	if errs[0] != nil || errs[1] != nil || errs[2] == nil || !strings.HasPrefix(errs[2].Error(), "service bad: exited with status 1 after ") {
+		t.Errorf("errs = %v, want only bad's exit", errs)
 	}
 	if time.Since(start) < 100*time.Millisecond {
 		t.Error("StartAll returned before the slow service was ready")
@@ -322,8 +322,31 @@ func TestRestartStartsAgainAtOnce(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := s.Restart(context.Background(), "nope"); err == nil {
-		t.Error("restart of an unknown service")
+	if err := s.Restart(context.Background(), "nope"); !errors.Is(err, ErrUnknown) || err.Error() != "service nope: unknown" {
+		t.Errorf("restart of an unknown service: %v, want %v", err, ErrUnknown)
 	}
 	s.StopAll()
+}
+
+// A service that gave up has no task to restart: the caller is told so.
+func TestRestartOfAFailedService(t *testing.T) {
+	rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) { t.exited <- Exit{Code: 1} }}
+	opt := testOptions(t)
+	opt.MaxFailures = 1
+	s := New(rt, opt)
+	defer s.StopAll()
+	// Without notify the service is ready once started; it fails after.
+	if err := s.Start(context.Background(), Service{Name: "bad", Spec: &specs.Spec{Process: &specs.Process{}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for s.List()[0].State != api.StateFailed {
+		if time.Now().After(deadline) {
+			t.Fatalf("not failed: %+v", s.List()[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Restart(context.Background(), "bad"); !errors.Is(err, ErrNotRunning) || err.Error() != "service bad: not running" {
+		t.Errorf("restart of a failed service: %v, want %v", err, ErrNotRunning)
+	}
 }
