@@ -1,8 +1,11 @@
 package cmdline
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -33,25 +36,30 @@ func TestReadMergesFwCfg(t *testing.T) {
 	if s, _ := f.Slot(); s != "b" {
 		t.Errorf("fw_cfg did not override slot: %q", s)
 	}
-	if _, err := Read(t.TempDir()); err == nil {
-		t.Error("no /proc/cmdline: no error")
+	empty := t.TempDir()
+	if _, err := Read(empty); !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "read kernel command line: ") {
+		t.Errorf("no /proc/cmdline: %v, want read kernel command line: ...: %v", err, fs.ErrNotExist)
 	}
 }
 
 func TestAccessors(t *testing.T) {
 	for _, tc := range []struct {
-		line, auto, slot string
-		slotErr, debug   bool
+		line, auto, slot, slotErr string
+		debug                     bool
 	}{
-		{"", "", "a", false, false},
-		{"berth.autologin", "all", "a", false, false},
-		{"berth.autologin=ttyS0,tty0 berth.debug", "ttyS0,tty0", "a", false, true},
-		{"berth.autologin=0 berth.slot=B", "", "b", false, false},
-		{"berth.slot=c berth.debug=0", "", "a", true, false},
+		{"", "", "a", "", false},
+		{"berth.autologin", "all", "a", "", false},
+		{"berth.autologin=ttyS0,tty0 berth.debug", "ttyS0,tty0", "a", "", true},
+		{"berth.autologin=0 berth.slot=B", "", "b", "", false},
+		{"berth.slot=c berth.debug=0", "", "a", "berth.slot=c: expected a or b; booting slot a", false},
 	} {
 		f := Parse(tc.line)
 		slot, err := f.Slot()
-		if f.Autologin() != tc.auto || slot != tc.slot || (err != nil) != tc.slotErr || f.Debug() != tc.debug {
+		gotErr := ""
+		if err != nil {
+			gotErr = err.Error()
+		}
+		if f.Autologin() != tc.auto || slot != tc.slot || gotErr != tc.slotErr || f.Debug() != tc.debug {
 			t.Errorf("%q: autologin=%q slot=%q err=%v debug=%v", tc.line, f.Autologin(), slot, err, f.Debug())
 		}
 	}
