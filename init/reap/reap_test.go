@@ -49,8 +49,8 @@ func TestStartRejectsPipes(t *testing.T) {
 	r := New()
 	cmd := exec.Command("/bin/true")
 	cmd.Stdout = &strings.Builder{}
-	if _, err := r.Start(cmd); err == nil {
-		t.Error("a non-file stdout was accepted")
+	if _, err := r.Start(cmd); err == nil || err.Error() != "reap: /bin/true: stdio must be *os.File, got *strings.Builder" {
+		t.Errorf("a non-file stdout: %v, want the stdio error", err)
 	}
 	cmd = exec.Command("/bin/true")
 	cmd.Stdout = os.Stderr
