@@ -67,7 +67,7 @@ var sourceNameRe = regexp.MustCompile(`^[a-z0-9-]+$`)
 
 func (s Store) userDataPath(source string) (string, error) {
 	if !sourceNameRe.MatchString(source) {
-		return "", fmt.Errorf("datasource name %q", source)
+		return "", fmt.Errorf("datasource name %q: not a name of [a-z0-9-] (it names the file of its user-data)", source)
 	}
 	return filepath.Join(s.Dir, "datasource", source+".user-data"), nil
 }

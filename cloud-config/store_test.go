@@ -1,6 +1,8 @@
 package cloudconfig
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,8 +42,34 @@ func TestStoreLocal(t *testing.T) {
 	if b, err := s.LastUserData("nocloud"); err != nil || string(b) != "#cloud-config\n" {
 		t.Errorf("last user-data %q %v", b, err)
 	}
-	if err := s.SaveUserData("../etc", nil); err == nil {
-		t.Error("a path-like source name was accepted")
+}
+
+// A datasource name is part of a file name: one that is a path, or could
+// become one, is refused before anything is written.
+func TestUserDataRefusesPathNames(t *testing.T) {
+	root := t.TempDir()
+	s := Store{Dir: filepath.Join(root, "var/lib/berth/config")}
+	for _, name := range []string{"../etc", "../../../escape", "a/b", "/abs", "..", "", "Nocloud", "x.y"} {
+		want := fmt.Sprintf("datasource name %q: not a name of [a-z0-9-] (it names the file of its user-data)", name)
+		if err := s.SaveUserData(name, []byte("#cloud-config\n")); err == nil || err.Error() != want {
+			t.Errorf("SaveUserData(%q) = %v, want %q", name, err, want)
+		}
+		if _, err := s.LastUserData(name); err == nil || err.Error() != want {
+			t.Errorf("LastUserData(%q) = %v, want %q", name, err, want)
+		}
+	}
+	var written []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Error(err)
+		}
+		if p != root {
+			written = append(written, strings.TrimPrefix(p, root))
+		}
+		return nil
+	})
+	if len(written) != 0 {
+		t.Errorf("written: %q", written)
 	}
 }
 
