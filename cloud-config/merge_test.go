@@ -118,8 +118,8 @@ func TestSetGetUnset(t *testing.T) {
 	if got, ok := Get(tr, must("berth.network.dns.nameservers[1]")); !ok || got != "8.8.8.8" {
 		t.Errorf("get list element: %v %v", got, ok)
 	}
-	if err := Set(tr, must("berth.network.dns.nameservers[5]"), "x"); err == nil {
-		t.Error("set past the end of a list")
+	if err := Set(tr, must("berth.network.dns.nameservers[5]"), "x"); err == nil || err.Error() != "berth.network.dns.nameservers[5]: the list has 2 entries" {
+		t.Errorf("set past the end of a list: %v", err)
 	}
 	if err := Set(tr, must("berth.network.dns.nameservers.x"), "x"); err == nil || !strings.Contains(err.Error(), "is a list, not a map") {
 		t.Errorf("map key on a list: %v", err)
@@ -149,8 +149,8 @@ func TestParseValue(t *testing.T) {
 			t.Errorf("ParseValue(%q) (-want +got)\n%s", in, diff)
 		}
 	}
-	if _, err := ParseValue("[unclosed"); err == nil {
-		t.Error("bad YAML accepted")
+	if _, err := ParseValue("[unclosed"); err == nil || !strings.HasPrefix(err.Error(), `value "[unclosed": not valid YAML: `) {
+		t.Errorf("bad YAML: %v", err)
 	}
 }
 

@@ -140,8 +140,11 @@ func TestSysctlModulesTimezoneMounts(t *testing.T) {
 	if l, _ := os.Readlink(filepath.Join(a.Root, "etc/localtime")); l != "/usr/share/zoneinfo/Europe/Paris" {
 		t.Errorf("localtime -> %q", l)
 	}
-	if err := a.Timezone("Mars/Olympus"); err == nil {
-		t.Error("unknown zone accepted")
+	if err := a.Timezone("Mars/Olympus"); err == nil || err.Error() != "timezone Mars/Olympus: not in /usr/share/zoneinfo" {
+		t.Errorf("unknown zone: %v", err)
+	}
+	if l, _ := os.Readlink(filepath.Join(a.Root, "etc/localtime")); l != "/usr/share/zoneinfo/Europe/Paris" {
+		t.Errorf("an unknown zone changed localtime -> %q", l)
 	}
 	h.fail["mount /dev/vdz"] = errors.New("no such device")
 	err = a.Mounts([][]string{{"/dev/vdz", "/mnt/gone"}, {"/dev/vdb", "/mnt/data", "ext4", "defaults,nofail"}})

@@ -1,8 +1,11 @@
 package notify
 
 import (
+	"errors"
+	"io/fs"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,8 +41,9 @@ func TestNoSocketIsNoop(t *testing.T) {
 }
 
 func TestMissingSocketFails(t *testing.T) {
-	t.Setenv(Env, filepath.Join(t.TempDir(), "absent.sock"))
-	if err := Ready(""); err == nil {
-		t.Fatal("no error for a missing socket")
+	path := filepath.Join(t.TempDir(), "absent.sock")
+	t.Setenv(Env, path)
+	if err := Ready(""); !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "notify "+path+": ") {
+		t.Fatalf("missing socket: %v, want notify %s: ...: %v", err, path, fs.ErrNotExist)
 	}
 }
