@@ -42,19 +42,19 @@ func TestPlan(t *testing.T) {
 
 func TestWriteImage(t *testing.T) {
 	dir := t.TempDir()
-	efi := filepath.Join(dir, "efi.img")
-	os.WriteFile(efi, bytes.Repeat([]byte("E"), 4096), 0o644)
-	root := filepath.Join(dir, "root.sqfs")
-	os.WriteFile(root, append([]byte("hsqs"), bytes.Repeat([]byte("R"), 8188)...), 0o644)
-	mbr := filepath.Join(dir, "gptmbr.bin")
-	os.WriteFile(mbr, bytes.Repeat([]byte{0xEB}, 440), 0o644)
+	efi := writeFile(t, filepath.Join(dir, "efi.img"), bytes.Repeat([]byte("E"), 4096))
+	root := writeFile(t, filepath.Join(dir, "root.sqfs"), append([]byte("hsqs"), bytes.Repeat([]byte("R"), 8188)...))
+	mbr := writeFile(t, filepath.Join(dir, "gptmbr.bin"), bytes.Repeat([]byte{0xEB}, 440))
 	l := Layout{Size: 400 << 20, EFISize: 64 << 20, SlotSize: 128 << 20, Seed: "build-1"}
 	img := filepath.Join(dir, "disk.raw")
 	parts, err := WriteImage(img, l, Content{BootCode: mbr, EFI: efi, RootA: root})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, _ := os.Open(img)
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer f.Close()
 	tbl, err := gpt.Read(f, 512, 512)
 	if err != nil {
@@ -69,12 +69,16 @@ func TestWriteImage(t *testing.T) {
 		t.Error("attribute lost")
 	}
 	head := make([]byte, 512)
-	f.ReadAt(head, 0)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		t.Fatal(err)
+	}
 	if head[0] != 0xEB || head[439] != 0xEB || head[510] != 0x55 || head[511] != 0xAA || head[450] != 0xEE {
 		t.Errorf("MBR: boot code or protective entry wrong: % x", head[440:])
 	}
 	magic := make([]byte, 4)
-	f.ReadAt(magic, parts[1].Start)
+	if _, err := f.ReadAt(magic, parts[1].Start); err != nil {
+		t.Fatal(err)
+	}
 	if string(magic) != "hsqs" {
 		t.Errorf("BERTH_A starts with %q", magic)
 	}
@@ -86,21 +90,48 @@ func TestWriteImage(t *testing.T) {
 	if sum(t, img) != sum(t, img2) {
 		t.Error("two writes with the same seed differ")
 	}
+	// Another seed, other partition GUIDs: the comparison above can fail.
+	other := l
+	other.Seed = "build-2"
+	img3 := filepath.Join(dir, "disk3.raw")
+	if _, err := WriteImage(img3, other, Content{BootCode: mbr, EFI: efi, RootA: root}); err != nil {
+		t.Fatal(err)
+	}
+	if sum(t, img) == sum(t, img3) {
+		t.Error("two writes with different seeds are the same")
+	}
 	// A root too big for its slot is an error naming the partition.
-	big := filepath.Join(dir, "big")
-	os.WriteFile(big, nil, 0o644)
-	os.Truncate(big, 129<<20)
+	big := writeFile(t, filepath.Join(dir, "big"), nil)
+	if err := os.Truncate(big, 129<<20); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := WriteImage(filepath.Join(dir, "x.raw"), l, Content{RootA: big}); err == nil || !strings.Contains(err.Error(), "BERTH_A") {
 		t.Errorf("oversize root: %v", err)
 	}
 }
 
+// sum is the sha256 of the file p; a file it cannot read fails the test.
 func sum(t *testing.T, p string) [32]byte {
-	f, _ := os.Open(p)
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer f.Close()
 	h := sha256.New()
-	io.Copy(h, f)
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatalf("read %s: %v", p, err)
+	}
 	var s [32]byte
 	copy(s[:], h.Sum(nil))
 	return s
+}
+
+// writeFile writes data to p and returns p.
+func writeFile(t *testing.T, p string, data []byte) string {
+	t.Helper()
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
