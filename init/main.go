@@ -125,7 +125,7 @@ func (h *host) boot() {
 	}()
 	ctx := context.Background()
 	breakAt := func() string { return h.flags.Get("berth.break") }
-	if err := h.plan().Run(ctx, h.logf, breakAt); err != nil {
+	if err := h.plan().Run(ctx, h.logf, h.debugf, breakAt); err != nil {
 		h.rescue(err.Error())
 	}
 }
