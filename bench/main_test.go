@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-os/berth/init/boot"
+)
+
+func TestPhaseSeconds(t *testing.T) {
+	tests := []struct {
+		name   string
+		log    string
+		want   float64
+		wantOK bool
+	}{
+		{name: "the line", log: "phase 3/10 config done in 0.412s\n", want: 0.412, wantOK: true},
+		{name: "among others", log: "phase 2/10 state done in 1.250s\nphase 3/10 config done in 2.031s\r\nphase 4/10 etc done in 0.010s\n", want: 2.031, wantOK: true},
+		{name: "console prefix", log: "berth: phase 3/10 config done in 0.007s", want: 0.007, wantOK: true},
+		{name: "no line", log: "phase 3/10 config\nphase 4/10 etc done in 0.010s\n"},
+		{name: "empty log", log: ""},
+		{name: "fatal failure is no duration", log: "phase 3/10 config failed in 0.500s\n"},
+		{name: "another phase of a similar name", log: "phase 3/10 configure done in 0.500s\n"},
+		{name: "the old slow-phase line", log: "berth: phase config took 0.80s\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := phaseSeconds(tc.log, "config")
+			if got != tc.want || ok != tc.wantOK {
+				t.Errorf("phaseSeconds = %v, %v; want %v, %v", got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+}
+
+func TestPhaseMeasure(t *testing.T) {
+	line := func(secs string) string { return "phase 3/10 config done in " + secs + "s\n" }
+	tests := []struct {
+		name      string
+		logs      []string
+		wantValue string
+		wantNote  string
+	}{
+		{"median", []string{line("0.412"), line("3.000"), line("0.300")}, "0.41 s", "median of 3"},
+		{"one boot lacks the line", []string{line("0.412"), "phase 3/10 config\n", line("0.300")}, "missing", `1 of 3 boots logged no "phase N/M config done in" duration line`},
+		{"no boot has it", []string{"", ""}, "missing", `2 of 2 boots logged no "phase N/M config done in" duration line`},
+		{"no boots", nil, "missing", `0 of 0 boots logged no "phase N/M config done in" duration line`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			value, note := phaseMeasure(tc.logs, "config")
+			if value != tc.wantValue || note != tc.wantNote {
+				t.Errorf("phaseMeasure = %q, %q; want %q, %q", value, note, tc.wantValue, tc.wantNote)
+			}
+		})
+	}
+}
+
+// bench reads the very line PID 1's phase runner writes.
+func TestPhaseSecondsReadsTheRunnersLine(t *testing.T) {
+	plan := boot.Plan{
+		{Name: "state", Run: func(context.Context) error { return nil }},
+		{Name: "config", Run: func(context.Context) error { time.Sleep(50 * time.Millisecond); return nil }},
+	}
+	var initLog strings.Builder
+	logf := func(f string, a ...any) { fmt.Fprintf(&initLog, f+"\n", a...) }
+	if err := plan.Run(context.Background(), logf, logf, nil); err != nil {
+		t.Fatal(err)
+	}
+	secs, ok := phaseSeconds(initLog.String(), "config")
+	if !ok || secs < 0.05 || secs > 5 {
+		t.Errorf("phaseSeconds = %v, %v from the log:\n%s", secs, ok, initLog.String())
+	}
+}
