@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -27,67 +28,109 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, log io.Writer) error {
+// config is what the flags set.
+type config struct {
+	udevd   string // the systemd-udevd binary
+	udevadm string // the udevadm binary
+	control string // udevd's control socket, present once it listens
+	settle  time.Duration
+}
+
+const usage = `usage: berth-udev [flags]
+
+Runs systemd-udevd, replays the coldplug events and reports READY=1 once
+they are triggered; logs when they have settled, and stays with udevd.`
+
+// parseFlags reads the command line.
+func parseFlags(args []string, log io.Writer) (config, error) {
+	var c config
 	fs := flag.NewFlagSet("berth-udev", flag.ContinueOnError)
 	fs.SetOutput(log)
-	udevd := fs.String("udevd", "/usr/lib/systemd/systemd-udevd", "udevd binary")
-	udevadm := fs.String("udevadm", "/usr/bin/udevadm", "udevadm binary")
-	control := fs.String("control", "/run/udev/control", "udevd control socket, present once it listens")
-	settle := fs.Duration("settle", 120*time.Second, "how long to wait for coldplug to settle")
+	fs.StringVar(&c.udevd, "udevd", "/usr/lib/systemd/systemd-udevd", "udevd binary")
+	fs.StringVar(&c.udevadm, "udevadm", "/usr/bin/udevadm", "udevadm binary")
+	fs.StringVar(&c.control, "control", "/run/udev/control", "udevd control socket, present once it listens")
+	fs.DurationVar(&c.settle, "settle", 120*time.Second, "how long to wait for coldplug to settle")
 	fs.Usage = func() {
-		fmt.Fprintln(log, "usage: berth-udev [flags]\n\nRuns systemd-udevd with coldplug; reports READY=1 once events settle.")
+		fmt.Fprintln(log, usage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	return c, nil
+}
+
+// coldplug are the udevadm calls that replay the kernel's add events, as
+// systemd-udev-trigger.service makes them: subsystems first, then devices.
+var coldplug = [][]string{
+	{"trigger", "--type=subsystems", "--action=add"},
+	{"trigger", "--type=devices", "--action=add"},
+}
+
+// settleArgs is the udevadm call that waits for the event queue to empty.
+func settleArgs(timeout time.Duration) []string {
+	return []string{"settle", fmt.Sprintf("--timeout=%d", int(timeout.Seconds()))}
+}
+
+// run runs udevd until SIGTERM or SIGINT, which it passes on, or until ctx
+// ends (SIGTERM then).
+func run(ctx context.Context, args []string, log io.Writer) error {
+	c, err := parseFlags(args, log)
+	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll("/run/udev", 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(c.control), 0o755); err != nil {
 		return err
 	}
-	d := exec.Command(*udevd)
+	d := exec.Command(c.udevd)
 	d.Stdout, d.Stderr = os.Stdout, os.Stderr
 	if err := d.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", *udevd, err)
+		return fmt.Errorf("start %s: %w", c.udevd, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- d.Wait() }()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 
-	if err := waitFor(*control, 30*time.Second, exited); err != nil {
+	if err := waitFor(c.control, 30*time.Second, exited); err != nil {
 		return err
 	}
 	start := time.Now()
-	udevadmRun := func(args ...string) {
-		c := exec.Command(*udevadm, args...)
-		c.Stdout, c.Stderr = os.Stdout, os.Stderr
-		if err := c.Run(); err != nil {
+	udevadm := func(args ...string) {
+		cmd := exec.Command(c.udevadm, args...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(log, "berth-udev: udevadm %v: %v\n", args, err)
 		}
 	}
-	udevadmRun("trigger", "--type=subsystems", "--action=add")
-	udevadmRun("trigger", "--type=devices", "--action=add")
+	for _, a := range coldplug {
+		udevadm(a...)
+	}
 	if err := notify.Ready("coldplug triggered"); err != nil {
 		fmt.Fprintln(log, "berth-udev:", err)
 	}
 	go func() {
 		// A slow settle is not fatal: devices keep arriving as events.
-		udevadmRun("settle", fmt.Sprintf("--timeout=%d", int(settle.Seconds())))
+		udevadm(settleArgs(c.settle)...)
 		fmt.Fprintf(log, "berth-udev: coldplug settled in %.2fs\n", time.Since(start).Seconds())
 	}()
+	var sig os.Signal
 	select {
-	case sig := <-sigs:
-		d.Process.Signal(sig)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			d.Process.Kill()
-			<-exited
-		}
-		return nil
+	case sig = <-sigs:
+	case <-ctx.Done():
+		sig = syscall.SIGTERM
 	case err := <-exited:
-		return fmt.Errorf("systemd-udevd exited: %v", err)
+		return fmt.Errorf("systemd-udevd exited: %v", err) // err is nil on status 0
 	}
+	d.Process.Signal(sig)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		d.Process.Kill()
+		<-exited
+	}
+	return nil
 }
 
 // waitFor waits until path exists, failing early if udevd exits.

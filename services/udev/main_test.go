@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/berth-os/berth/internal/notify"
+)
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    config
+		wantErr string
+	}{
+		{name: "defaults", want: config{udevd: "/usr/lib/systemd/systemd-udevd", udevadm: "/usr/bin/udevadm", control: "/run/udev/control", settle: 120 * time.Second}},
+		{name: "all set", args: []string{"-udevd", "/d", "-udevadm", "/a", "-control", "/c/s", "-settle", "5s"}, want: config{udevd: "/d", udevadm: "/a", control: "/c/s", settle: 5 * time.Second}},
+		{name: "bad duration", args: []string{"-settle", "soon"}, wantErr: `invalid value "soon" for flag -settle: parse error`},
+		{name: "unknown flag", args: []string{"-bogus"}, wantErr: "flag provided but not defined: -bogus"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseFlags(tc.args, &bytes.Buffer{})
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(config{})); diff != "" {
+				t.Errorf("(-want +got)\n%s", diff)
+			}
+		})
+	}
+}
+
+// The usage says when READY=1 goes out: once coldplug is triggered, not
+// once it has settled.
+func TestUsage(t *testing.T) {
+	var out bytes.Buffer
+	if _, err := parseFlags([]string{"-h"}, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, want := range []string{"usage: berth-udev [flags]", "reports READY=1 once\nthey are triggered; logs when they have settled", "-settle duration"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestColdplugCalls(t *testing.T) {
+	var got [][]string
+	got = append(got, coldplug...)
+	got = append(got, settleArgs(90*time.Second))
+	want := [][]string{
+		{"trigger", "--type=subsystems", "--action=add"},
+		{"trigger", "--type=devices", "--action=add"},
+		{"settle", "--timeout=90"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+}
+
+func TestWaitFor(t *testing.T) {
+	dir := t.TempDir()
+	t.Run("appears", func(t *testing.T) {
+		path := filepath.Join(dir, "control")
+		time.AfterFunc(50*time.Millisecond, func() { os.WriteFile(path, nil, 0o644) })
+		if err := waitFor(path, 5*time.Second, make(chan error)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("udevd exits", func(t *testing.T) {
+		exited := make(chan error, 1)
+		exited <- errors.New("exit status 3")
+		err := waitFor(filepath.Join(dir, "never"), 5*time.Second, exited)
+		if err == nil || err.Error() != "systemd-udevd exited before listening: exit status 3" {
+			t.Fatalf("error %v", err)
+		}
+	})
+	t.Run("times out", func(t *testing.T) {
+		path := filepath.Join(dir, "never")
+		err := waitFor(path, 60*time.Millisecond, make(chan error))
+		if err == nil || err.Error() != "systemd-udevd did not create "+path+" in 60ms" {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
+
+// fakeTools writes a udevd that makes its control socket and records
+// SIGTERM, and a udevadm that records its arguments, one call a line.
+func fakeTools(t *testing.T, udevdExit string) (dir, udevd, udevadm string) {
+	t.Helper()
+	dir = t.TempDir()
+	udevd = filepath.Join(dir, "udevd")
+	udevadm = filepath.Join(dir, "udevadm")
+	scripts := map[string]string{
+		udevd: "#!/bin/sh\n" + udevdExit + "\ntrap 'echo SIGTERM >" + dir + "/udevd.log; exit 0' TERM\n" +
+			": >" + dir + "/run/control\nwhile :; do sleep 0.02; done\n",
+		udevadm: "#!/bin/sh\necho \"$*\" >>" + dir + "/udevadm.log\n",
+	}
+	for p, s := range scripts {
+		if err := os.WriteFile(p, []byte(s), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, udevd, udevadm
+}
+
+// syncBuffer is a log that run's goroutines write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRun(t *testing.T) {
+	dir, udevd, udevadm := fakeTools(t, "")
+	sock := filepath.Join(dir, "notify.sock")
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	t.Setenv(notify.Env, sock)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var log syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-udevd", udevd, "-udevadm", udevadm, "-control", filepath.Join(dir, "run/control"), "-settle", "7s"}, &log)
+	}()
+	l.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 256)
+	n, err := l.Read(buf)
+	if err != nil {
+		t.Fatalf("no readiness: %v", err)
+	}
+	if got := string(buf[:n]); got != "READY=1\nSTATUS=coldplug triggered" {
+		t.Errorf("notify = %q", got)
+	}
+	// Ready comes after both triggers; settle runs after.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(log.String(), "berth-udev: coldplug settled in ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no settle line; log:\n%s", log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	calls, _ := os.ReadFile(filepath.Join(dir, "udevadm.log"))
+	want := "trigger --type=subsystems --action=add\ntrigger --type=devices --action=add\nsettle --timeout=7\n"
+	if diff := cmp.Diff(want, string(calls)); diff != "" {
+		t.Errorf("udevadm calls (-want +got)\n%s", diff)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after its context ended")
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "udevd.log")); string(b) != "SIGTERM\n" {
+		t.Errorf("udevd log %q, want SIGTERM passed on", b)
+	}
+}
+
+func TestRunUdevdExitsEarly(t *testing.T) {
+	dir, udevd, udevadm := fakeTools(t, "exit 3")
+	err := run(context.Background(), []string{"-udevd", udevd, "-udevadm", udevadm, "-control", filepath.Join(dir, "run/control")}, &syncBuffer{})
+	if err == nil || err.Error() != "systemd-udevd exited before listening: exit status 3" {
+		t.Fatalf("run: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "udevadm.log")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("udevadm ran without udevd: %v", err)
+	}
+}
+
+func TestRunNoUdevd(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "absent")
+	err := run(context.Background(), []string{"-udevd", missing, "-control", filepath.Join(dir, "run/control")}, &syncBuffer{})
+	if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "start "+missing+": ") {
+		t.Fatalf("run: %v", err)
+	}
+}
