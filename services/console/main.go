@@ -34,6 +34,7 @@ type config struct {
 	sysfs     string // root of /sys, for the active console list
 	dev       string // root of /dev
 	keyDir    string // persistent ssh host keys
+	sshdRun   string // sshd's privilege-separation folder
 	sshd      string
 	keygen    string
 	getty     []string // argv prefix of the getty; the tty is appended
@@ -42,7 +43,9 @@ type config struct {
 	noSSH     bool
 }
 
-func run(ctx context.Context, args []string, log io.Writer) error {
+// parseFlags reads the command line; -autologin defaults to the
+// BERTH_AUTOLOGIN variable PID 1 sets from berth.autologin.
+func parseFlags(args []string, log io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("berth-console", flag.ContinueOnError)
 	fs.SetOutput(log)
@@ -58,10 +61,19 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return config{}, err
 	}
+	c.sshdRun = "/run/sshd"
 	c.getty = []string{"/bin/busybox", "getty", "-L", "115200"}
 	c.login = []string{"/bin/login", "-f", "root"}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, log io.Writer) error {
+	c, err := parseFlags(args, log)
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -72,7 +84,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 		if err := ensureHostKeys(c.keygen, c.keyDir, []string{"ed25519"}, log); err != nil {
 			fmt.Fprintln(log, "berth-console: ssh host keys:", err)
 		}
-		os.MkdirAll("/run/sshd", 0o755)
+		os.MkdirAll(c.sshdRun, 0o755)
 		sshd := make(chan *os.Process, 1)
 		wg.Add(1)
 		go func() {
@@ -119,6 +131,17 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 			}, nil)
 		}()
 	}
+	list := consoleModes(ttys, auto)
+	fmt.Fprintf(log, "berth-console: consoles %s, sshd %v\n", list, !c.noSSH)
+	notify.Ready("consoles " + list)
+	<-ctx.Done()
+	wg.Wait()
+	return nil
+}
+
+// consoleModes describes what runs on each console: "ttyS0=autologin
+// tty1=getty".
+func consoleModes(ttys []string, auto map[string]bool) string {
 	var list []string
 	for _, t := range ttys {
 		mode := "getty"
@@ -127,11 +150,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 		}
 		list = append(list, t+"="+mode)
 	}
-	fmt.Fprintf(log, "berth-console: consoles %s, sshd %v\n", strings.Join(list, " "), !c.noSSH)
-	notify.Ready("consoles " + strings.Join(list, " "))
-	<-ctx.Done()
-	wg.Wait()
-	return nil
+	return strings.Join(list, " ")
 }
 
 // consoles lists the kernel's active consoles (console= on the command
@@ -186,7 +205,7 @@ func loginOn(ttyPath string, argv []string) *exec.Cmd {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	f, err := os.OpenFile(ttyPath, os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		cmd.Err = fmt.Errorf("open %s: %w", ttyPath, err)
+		cmd.Err = err // "open <tty>: <cause>"
 		return cmd
 	}
 	sane(int(f.Fd()))
@@ -210,8 +229,8 @@ func sane(fd int) {
 }
 
 // respawn keeps a process running until ctx ends, waiting longer between
-// starts when it keeps dying quickly (1s doubling to 30s, reset after a
-// minute of uptime). started, if set, hears of each new process.
+// starts when it keeps dying quickly (see nextDelay). started, if set, hears
+// of each new process.
 func respawn(ctx context.Context, log io.Writer, name string, mk func() *exec.Cmd, started func(*os.Process)) {
 	delay := time.Second
 	for ctx.Err() == nil {
@@ -240,17 +259,26 @@ func respawn(ctx context.Context, log io.Writer, name string, mk func() *exec.Cm
 		if f, ok := cmd.Stdin.(*os.File); ok && f != os.Stdin {
 			f.Close()
 		}
-		if time.Since(start) > time.Minute {
-			delay = time.Second
-		}
-		fmt.Fprintf(log, "berth-console: %s exited (%v); restarting in %s\n", name, err, delay)
+		var wait time.Duration
+		wait, delay = nextDelay(delay, time.Since(start))
+		fmt.Fprintf(log, "berth-console: %s exited (%v); restarting in %s\n", name, err, wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(delay):
+		case <-time.After(wait):
 		}
-		delay = min(delay*2, 30*time.Second)
 	}
+}
+
+// nextDelay is respawn's backoff: given the delay due and how long the
+// process ran, it returns the wait before the next start and the delay due
+// after that. The delay starts at 1s and doubles up to 30s; a run of over a
+// minute starts it again at 1s.
+func nextDelay(delay, ran time.Duration) (wait, next time.Duration) {
+	if ran > time.Minute {
+		delay = time.Second
+	}
+	return delay, min(delay*2, 30*time.Second)
 }
 
 // waitListening waits until a TCP connection to addr succeeds.
@@ -290,7 +318,10 @@ func ensureHostKeys(keygen, dir string, types []string, log io.Writer) error {
 			args = append(args, "-b", "3072")
 		}
 		if out, err := exec.Command(keygen, args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("ssh-keygen -t %s: %w: %s", typ, err, out)
+			if out := strings.TrimSpace(string(out)); out != "" {
+				return fmt.Errorf("ssh-keygen -t %s: %w: %s", typ, err, out)
+			}
+			return fmt.Errorf("ssh-keygen -t %s: %w", typ, err)
 		}
 		for _, suffix := range []string{".pub", ""} {
 			if err := syncFile(tmp + suffix); err != nil {

@@ -1,10 +1,18 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -50,8 +58,27 @@ func TestEnsureHostKeysKeepsExisting(t *testing.T) {
 	if err := ensureHostKeys("/nonexistent/ssh-keygen", dir, all, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
-	if err := ensureHostKeys("/nonexistent/ssh-keygen", t.TempDir(), all, os.Stderr); err == nil {
-		t.Error("missing keys and no ssh-keygen: no error")
+	err := ensureHostKeys("/nonexistent/ssh-keygen", t.TempDir(), all, os.Stderr)
+	if !errors.Is(err, fs.ErrNotExist) || err.Error() != "ssh-keygen -t ed25519: fork/exec /nonexistent/ssh-keygen: no such file or directory" {
+		t.Errorf("missing keys and no ssh-keygen: %v", err)
+	}
+}
+
+// A failing ssh-keygen's own words are in the error, and no key is left.
+func TestEnsureHostKeysReportsKeygen(t *testing.T) {
+	bin := t.TempDir()
+	keygen := filepath.Join(bin, "ssh-keygen")
+	if err := os.WriteFile(keygen, []byte("#!/bin/sh\necho 'unknown key type' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	err := ensureHostKeys(keygen, dir, []string{"ed25519"}, os.Stderr)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || err.Error() != "ssh-keygen -t ed25519: exit status 1: unknown key type" {
+		t.Errorf("failing ssh-keygen: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left in the key folder: %v", ents)
 	}
 }
 
@@ -75,5 +102,203 @@ func TestEnsureHostKeysReplacesBroken(t *testing.T) {
 	}
 	if _, err := os.Stat(key + ".new"); !os.IsNotExist(err) {
 		t.Error("temporary key left behind")
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	t.Setenv("BERTH_AUTOLOGIN", "ttyS0")
+	got, err := parseFlags(nil, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{sysfs: "/sys", dev: "/dev", keyDir: "/var/lib/berth/ssh", sshdRun: "/run/sshd", sshd: "/usr/sbin/sshd", keygen: "/usr/bin/ssh-keygen",
+		getty: []string{"/bin/busybox", "getty", "-L", "115200"}, login: []string{"/bin/login", "-f", "root"}, autologin: "ttyS0"}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(config{})); diff != "" {
+		t.Errorf("defaults (-want +got)\n%s", diff)
+	}
+	got, err = parseFlags([]string{"-autologin", "all", "-no-ssh", "-sysfs", "/s", "-dev", "/d"}, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.autologin != "all" || !got.noSSH || got.sysfs != "/s" || got.dev != "/d" {
+		t.Errorf("flags: %+v", got)
+	}
+	if _, err := parseFlags([]string{"-bogus"}, &strings.Builder{}); err == nil || err.Error() != "flag provided but not defined: -bogus" {
+		t.Errorf("unknown flag: %v", err)
+	}
+}
+
+func TestConsoleModes(t *testing.T) {
+	tests := []struct {
+		name string
+		ttys []string
+		auto map[string]bool
+		want string
+	}{
+		{"none", nil, nil, ""},
+		{"getty", []string{"tty1"}, map[string]bool{}, "tty1=getty"},
+		{"mixed, in console order", []string{"ttyS0", "tty1"}, map[string]bool{"tty1": true, "ttyS9": true}, "ttyS0=getty tty1=autologin"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := consoleModes(tc.ttys, tc.auto); got != tc.want {
+				t.Errorf("consoleModes = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNextDelay(t *testing.T) {
+	const s = time.Second
+	tests := []struct {
+		name               string
+		delay, ran         time.Duration
+		wantWait, wantNext time.Duration
+	}{
+		{"first quick exit", 1 * s, 0, 1 * s, 2 * s},
+		{"doubles", 8 * s, 3 * s, 8 * s, 16 * s},
+		{"capped at 30s", 16 * s, 0, 16 * s, 30 * s},
+		{"stays at 30s", 30 * s, 0, 30 * s, 30 * s},
+		{"a minute is not long enough", 30 * s, time.Minute, 30 * s, 30 * s},
+		{"a long run starts again at 1s", 30 * s, 2 * time.Minute, 1 * s, 2 * s},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			wait, next := nextDelay(tc.delay, tc.ran)
+			if wait != tc.wantWait || next != tc.wantNext {
+				t.Errorf("nextDelay(%s, %s) = %s, %s; want %s, %s", tc.delay, tc.ran, wait, next, tc.wantWait, tc.wantNext)
+			}
+		})
+	}
+}
+
+// syncBuffer is a log that goroutines write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// respawn starts the process again after it exits, and stops it with
+// SIGTERM when its context ends.
+func TestRespawn(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var log syncBuffer
+	var cmds []*exec.Cmd
+	starts := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		respawn(ctx, &log, "svc", func() *exec.Cmd {
+			// The first exits at once; the second runs until stopped.
+			cmd := exec.Command("/bin/sh", "-c", "exit 3")
+			if len(cmds) > 0 {
+				cmd = exec.Command("/bin/sleep", "60")
+			}
+			cmds = append(cmds, cmd)
+			return cmd
+		}, func(*os.Process) {
+			starts++
+			if starts == 2 {
+				cancel()
+			}
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("respawn did not return after its context ended")
+	}
+	if len(cmds) != 2 {
+		t.Fatalf("%d starts, want 2", len(cmds))
+	}
+	if got, want := log.String(), "berth-console: svc exited (exit status 3); restarting in 1s\n"; got != want {
+		t.Errorf("log %q, want %q", got, want)
+	}
+	ws := cmds[1].ProcessState.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("second process ended with %v, want SIGTERM", cmds[1].ProcessState)
+	}
+}
+
+func TestWaitListening(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := waitListening(addr, time.Second); err != nil {
+		t.Errorf("listening: %v", err)
+	}
+	l.Close()
+	err = waitListening(addr, 200*time.Millisecond)
+	if !errors.Is(err, syscall.ECONNREFUSED) || !strings.HasPrefix(err.Error(), "not listening on "+addr+" after 200ms: ") {
+		t.Errorf("closed: %v", err)
+	}
+}
+
+// run starts a login on every console and reports them when ready.
+func TestRunWithoutSSH(t *testing.T) {
+	sys, dev := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(sys, "class/tty/console"), 0o755)
+	if err := os.WriteFile(filepath.Join(sys, "class/tty/console/active"), []byte("ttyS0 tty0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var log syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-no-ssh", "-sysfs", sys, "-dev", dev, "-autologin", "ttyS0"}, &log)
+	}()
+	l.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 256)
+	n, err := l.Read(buf)
+	if err != nil {
+		t.Fatalf("no readiness: %v", err)
+	}
+	if got := string(buf[:n]); got != "READY=1\nSTATUS=consoles ttyS0=autologin tty1=getty" {
+		t.Errorf("notify %q", got)
+	}
+	// The tty is not in the test's /dev: login cannot start there.
+	for _, want := range []string{
+		"berth-console: consoles ttyS0=autologin tty1=getty, sshd false\n",
+		"berth-console: ttyS0 exited (open " + filepath.Join(dev, "ttyS0") + ": no such file or directory); restarting in 1s\n",
+	} {
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(log.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("log lacks %q:\n%s", want, log.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after its context ended")
 	}
 }
