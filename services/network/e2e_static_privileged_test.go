@@ -4,14 +4,14 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/berth-os/berth/internal/netnstest"
 )
 
 // staticConfig is berth.network as PID 1 writes it: static addresses and
@@ -32,7 +32,7 @@ const staticConfig = `{
 // configuration, keeping the one in force when the new one is not valid.
 func TestEndToEndStatic(t *testing.T) {
 	needRoot(t)
-	ns, h := newNS(t)
+	ns, h := netnstest.New(t)
 	// Four veth pairs inside the namespace: the service configures the
 	// sa ends; the sp ends only give them a carrier.
 	for i := range 3 {
@@ -101,14 +101,11 @@ func TestEndToEndStatic(t *testing.T) {
 		return err
 	})
 	eventually(t, "old address gone", 10*time.Second, func() error {
-		if _, err := hasAddr(h, "sa0", "10.10.0.2/24"); err == nil {
-			return fmt.Errorf("10.10.0.2/24 still on sa0")
-		}
-		return nil
+		return lacksAddr(h, "sa0", "10.10.0.2/24")
 	})
 	eventually(t, "bridge gone, ports released", 10*time.Second, func() error {
-		if _, err := h.LinkByName("sbr0"); err == nil {
-			return fmt.Errorf("sbr0 still there")
+		if err := linkGone(h, "sbr0"); err != nil {
+			return err
 		}
 		for _, port := range []string{"sa1", "sa2"} {
 			if m := link(t, h, port).Attrs().MasterIndex; m != 0 {
@@ -131,31 +128,4 @@ func TestEndToEndStatic(t *testing.T) {
 	// Without name servers in the configuration or a lease, none.
 	eventually(t, "resolv.conf", 10*time.Second, fileIs(svc.resolv, resolvHeader))
 	svc.stop(t)
-}
-
-func link(t *testing.T, h *netlink.Handle, name string) netlink.Link {
-	t.Helper()
-	l, err := h.LinkByName(name)
-	if err != nil {
-		t.Fatalf("link %s: %v", name, err)
-	}
-	return l
-}
-
-func writeFile(t *testing.T, path, data string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func hup(t *testing.T, p *serviceProcess) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
 }

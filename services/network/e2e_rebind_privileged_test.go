@@ -1,0 +1,57 @@
+//go:build privileged
+
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/berth-os/berth/internal/netnstest"
+)
+
+// TestEndToEndRebind: the server does not hear unicast, so the renewal at
+// T1 fails and the lease is kept by a broadcast REQUEST at T2.
+func TestEndToEndRebind(t *testing.T) {
+	needRoot(t)
+	srvNS, srvH := netnstest.New(t)
+	cliNS, cliH := netnstest.New(t)
+	srv := &testServer{sub: lan77, dropUnicast: true}
+	cli := addPair(t, srvNS, srvH, "bsrv0", "bcli0", srv)
+	if err := srvH.LinkSetNsFd(cli, int(cliNS)); err != nil {
+		t.Fatalf("move bcli0: %v", err)
+	}
+	svc := startServiceProcess(t, cliNS, "-interfaces", "bcli0")
+	svc.waitReady(t, "leases: bcli0 192.168.77.50/24")
+
+	// T2 of the 30s lease is 26.25s after it began.
+	select {
+	case m := <-srv.renewed:
+		if !m.ciaddr.Equal(lan77.client) {
+			t.Errorf("rebinding REQUEST with ciaddr %s, want %s", m.ciaddr, lan77.client)
+		}
+		if d := time.Since(svc.start); d < 26*time.Second {
+			t.Errorf("rebound after %s, before T2", d)
+		}
+		t.Logf("rebound %s after start", svc.since())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no rebinding; server got %+v", srv.messages())
+	}
+	unicast := 0
+	for _, m := range srv.messages() {
+		if m.typ == dhcpv4.MessageTypeRequest && m.from.Equal(lan77.client) {
+			unicast++
+		}
+	}
+	if unicast == 0 {
+		t.Errorf("no unicast renewal before rebinding; server got %+v", srv.messages())
+	}
+	leaseKept(t, cliH, "bcli0", lan77)
+	svc.stop(t)
+	svc.logHas(t, "context deadline exceeded; rebinding now", "network: bcli0: rebound 192.168.77.50/24", "network: stopped")
+	if strings.Contains(svc.output(), "expired") {
+		t.Error("the lease expired")
+	}
+}
