@@ -9,12 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/berth-os/berth/internal/notify"
+	"github.com/berth-os/berth/internal/servicetest"
 )
 
 func TestConsoles(t *testing.T) {
@@ -172,30 +174,12 @@ func TestNextDelay(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log that goroutines write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // respawn starts the process again after it exits, and stops it with
 // SIGTERM when its context ends.
 func TestRespawn(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var log syncBuffer
+	var log servicetest.Log
 	var cmds []*exec.Cmd
 	starts := 0
 	done := make(chan struct{})
@@ -256,28 +240,17 @@ func TestRunWithoutSSH(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(sys, "class/tty/console/active"), []byte("ttyS0 tty0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), "notify.sock")
-	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	t.Setenv("NOTIFY_SOCKET", sock)
+	ready := servicetest.ListenNotify(t)
+	t.Setenv(notify.Env, ready.Path)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var log syncBuffer
+	var log servicetest.Log
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-no-ssh", "-sysfs", sys, "-dev", dev, "-autologin", "ttyS0"}, &log)
 	}()
-	l.SetReadDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, 256)
-	n, err := l.Read(buf)
-	if err != nil {
-		t.Fatalf("no readiness: %v", err)
-	}
-	if got := string(buf[:n]); got != "READY=1\nSTATUS=consoles ttyS0=autologin tty1=getty" {
-		t.Errorf("notify %q", got)
+	if got, err := ready.Read(10 * time.Second); err != nil || got != "READY=1\nSTATUS=consoles ttyS0=autologin tty1=getty" {
+		t.Errorf("notify %q, %v", got, err)
 	}
 	// The tty is not in the test's /dev: login cannot start there.
 	for _, want := range []string{

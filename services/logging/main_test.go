@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/berth-os/berth/internal/notify"
+	"github.com/berth-os/berth/internal/servicetest"
 )
 
 func TestByteSize(t *testing.T) {
@@ -115,24 +115,6 @@ func TestRefusesToReplaceAFile(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the service's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // waitFor polls until check returns "", or fails the test with its last
 // complaint.
 func waitFor(t *testing.T, what string, check func() string) {
@@ -167,17 +149,12 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
-	notifyPath := filepath.Join(tmp, "notify.sock")
-	notifyConn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer notifyConn.Close()
-	t.Setenv(notify.Env, notifyPath)
+	ready := servicetest.ListenNotify(t)
+	t.Setenv(notify.Env, ready.Path)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	stderr := &syncBuffer{}
+	stderr := &servicetest.Log{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{
@@ -187,14 +164,12 @@ func TestEndToEnd(t *testing.T) {
 	}()
 
 	// Ready comes only once both sockets listen.
-	notifyConn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	buf := make([]byte, 512)
-	n, err := notifyConn.Read(buf)
+	msg, err := ready.Read(30 * time.Second)
 	if err != nil {
 		t.Fatalf("no readiness notification: %v\nstderr:\n%s", err, stderr.String())
 	}
-	if got := notify.Parse(buf[:n]); got["READY"] != "1" {
-		t.Fatalf("notification %q, want READY=1", buf[:n])
+	if got := notify.Parse([]byte(msg)); got["READY"] != "1" {
+		t.Fatalf("notification %q, want READY=1", msg)
 	}
 	for _, p := range []string{ingestPath, syslogPath} {
 		fi, err := os.Stat(p)

@@ -18,7 +18,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/berth-os/berth/internal/netnstest"
 	"github.com/berth-os/berth/internal/notify"
+	"github.com/berth-os/berth/internal/servicetest"
 )
 
 // serviceEnv makes the test binary be the service, for the child process.
@@ -64,7 +64,7 @@ type serviceProcess struct {
 	cmd     *exec.Cmd
 	start   time.Time
 	resolv  string
-	notify  *net.UnixConn
+	notify  *servicetest.NotifySocket
 	exited  chan error
 	mu      sync.Mutex
 	out     bytes.Buffer
@@ -75,20 +75,13 @@ type serviceProcess struct {
 // a resolv.conf under a directory that does not exist yet.
 func startServiceProcess(t *testing.T, ns netns.NsHandle, args ...string) *serviceProcess {
 	t.Helper()
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "notify.sock")
-	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
 	p := &serviceProcess{
-		resolv: filepath.Join(dir, "run", "berth", "network", "resolv.conf"),
-		notify: l,
+		resolv: filepath.Join(t.TempDir(), "run", "berth", "network", "resolv.conf"),
+		notify: servicetest.ListenNotify(t),
 		exited: make(chan error, 1),
 	}
 	p.cmd = exec.Command(os.Args[0], append([]string{"-resolv", p.resolv}, args...)...)
-	p.cmd.Env = append(os.Environ(), serviceEnv+"=1", notify.Env+"="+sock)
+	p.cmd.Env = append(os.Environ(), serviceEnv+"=1", notify.Env+"="+p.notify.Path)
 	p.cmd.Stdout = writerFunc(func(b []byte) (int, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -122,15 +115,13 @@ func (p *serviceProcess) since() time.Duration { return time.Since(p.start).Roun
 // waitReady waits for the readiness message and checks its status.
 func (p *serviceProcess) waitReady(t *testing.T, status string) {
 	t.Helper()
-	buf := make([]byte, 4096)
-	p.notify.SetReadDeadline(time.Now().Add(90 * time.Second))
-	n, err := p.notify.Read(buf)
+	msg, err := p.notify.Read(90 * time.Second)
 	if err != nil {
 		t.Fatalf("no readiness: %v", err)
 	}
-	f := notify.Parse(buf[:n])
+	f := notify.Parse([]byte(msg))
 	if f["READY"] != "1" || f["STATUS"] != status {
-		t.Errorf("readiness message %q, want READY=1 with STATUS=%s", buf[:n], status)
+		t.Errorf("readiness message %q, want READY=1 with STATUS=%s", msg, status)
 	}
 	t.Logf("ready after %s", p.since())
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log"
 	"net"
@@ -17,6 +16,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-os/berth/internal/servicetest"
 )
 
 // instantLeaser has a lease at once; a nil lease never comes.
@@ -38,23 +39,6 @@ func (l instantLeaser) Rebind(ctx context.Context, _ *nclient4.Lease) (*nclient4
 	return l.Discover(ctx)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness runs a service on fakes.
 type harness struct {
 	t       *testing.T
@@ -64,7 +48,7 @@ type harness struct {
 	config  string
 	reload  chan struct{}
 	journal *journal
-	logs    *syncBuffer
+	logs    *servicetest.Log
 	stop    func()
 }
 
@@ -85,7 +69,7 @@ func startServiceWith(t *testing.T, leases map[string]*nclient4.Lease, readyTime
 		config:  filepath.Join(dir, "config.json"),
 		reload:  make(chan struct{}),
 		journal: &journal{},
-		logs:    &syncBuffer{},
+		logs:    &servicetest.Log{},
 	}
 	if config != "" {
 		h.writeConfig(config)

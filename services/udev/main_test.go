@@ -5,17 +5,16 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/berth-os/berth/internal/notify"
+	"github.com/berth-os/berth/internal/servicetest"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -123,48 +122,19 @@ func fakeTools(t *testing.T, udevdExit string) (dir, udevd, udevadm string) {
 	return dir, udevd, udevadm
 }
 
-// syncBuffer is a log that run's goroutines write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRun(t *testing.T) {
 	dir, udevd, udevadm := fakeTools(t, "")
-	sock := filepath.Join(dir, "notify.sock")
-	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	t.Setenv(notify.Env, sock)
+	ready := servicetest.ListenNotify(t)
+	t.Setenv(notify.Env, ready.Path)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var log syncBuffer
+	var log servicetest.Log
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-udevd", udevd, "-udevadm", udevadm, "-control", filepath.Join(dir, "run/control"), "-settle", "7s"}, &log)
 	}()
-	l.SetReadDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, 256)
-	n, err := l.Read(buf)
-	if err != nil {
-		t.Fatalf("no readiness: %v", err)
-	}
-	if got := string(buf[:n]); got != "READY=1\nSTATUS=coldplug triggered" {
-		t.Errorf("notify = %q", got)
+	if got, err := ready.Read(10 * time.Second); err != nil || got != "READY=1\nSTATUS=coldplug triggered" {
+		t.Errorf("notify = %q, %v", got, err)
 	}
 	// Ready comes after both triggers; settle runs after.
 	deadline := time.Now().Add(10 * time.Second)
@@ -195,7 +165,7 @@ func TestRun(t *testing.T) {
 
 func TestRunUdevdExitsEarly(t *testing.T) {
 	dir, udevd, udevadm := fakeTools(t, "exit 3")
-	err := run(context.Background(), []string{"-udevd", udevd, "-udevadm", udevadm, "-control", filepath.Join(dir, "run/control")}, &syncBuffer{})
+	err := run(context.Background(), []string{"-udevd", udevd, "-udevadm", udevadm, "-control", filepath.Join(dir, "run/control")}, &servicetest.Log{})
 	if err == nil || err.Error() != "systemd-udevd exited before listening: exit status 3" {
 		t.Fatalf("run: %v", err)
 	}
@@ -207,7 +177,7 @@ func TestRunUdevdExitsEarly(t *testing.T) {
 func TestRunNoUdevd(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "absent")
-	err := run(context.Background(), []string{"-udevd", missing, "-control", filepath.Join(dir, "run/control")}, &syncBuffer{})
+	err := run(context.Background(), []string{"-udevd", missing, "-control", filepath.Join(dir, "run/control")}, &servicetest.Log{})
 	if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "start "+missing+": ") {
 		t.Fatalf("run: %v", err)
 	}

@@ -1,0 +1,67 @@
+// Package servicetest helps the tests of Berth's service programs, which
+// run a service's main loop in goroutines or a child process: a log the
+// service writes while the test reads it, and the sd_notify socket that PID
+// 1 listens on for the service's readiness.
+package servicetest
+
+import (
+	"bytes"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Log is a bytes.Buffer that is safe to write from the service's
+// goroutines while the test reads it.
+type Log struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns what was written so far.
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// NotifySocket is where a service sends its readiness (NOTIFY_SOCKET), in
+// a folder of the test's own.
+type NotifySocket struct {
+	Path string
+	conn *net.UnixConn
+}
+
+// ListenNotify listens on a new notify socket until the test ends.
+func ListenNotify(t testing.TB) *NotifySocket {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatalf("listen on a notify socket: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &NotifySocket{Path: path, conn: conn}
+}
+
+// Read waits up to timeout for the next message, such as
+// "READY=1\nSTATUS=...".
+func (s *NotifySocket) Read(timeout time.Duration) (string, error) {
+	if err := s.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 4096)
+	n, err := s.conn.Read(buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
