@@ -233,7 +233,8 @@ func TestWaitListening(t *testing.T) {
 	}
 }
 
-// run starts a login on every console and reports them when ready.
+// run starts a login on every console (tty0 is tty1) and reports them when
+// ready.
 func TestRunWithoutSSH(t *testing.T) {
 	sys, dev := t.TempDir(), t.TempDir()
 	os.MkdirAll(filepath.Join(sys, "class/tty/console"), 0o755)
@@ -247,15 +248,17 @@ func TestRunWithoutSSH(t *testing.T) {
 	var log servicetest.Log
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-no-ssh", "-sysfs", sys, "-dev", dev, "-autologin", "ttyS0"}, &log)
+		done <- run(ctx, []string{"-no-ssh", "-sysfs", sys, "-dev", dev, "-autologin", "all"}, &log)
 	}()
-	if got, err := ready.Read(10 * time.Second); err != nil || got != "READY=1\nSTATUS=consoles ttyS0=autologin tty1=getty" {
+	if got, err := ready.Read(10 * time.Second); err != nil || got != "READY=1\nSTATUS=consoles ttyS0=autologin tty1=autologin" {
 		t.Errorf("notify %q, %v", got, err)
 	}
-	// The tty is not in the test's /dev: login cannot start there.
+	// The ttys are not in the test's /dev: login cannot start there (and
+	// no getty runs on the machine's own ttys).
 	for _, want := range []string{
-		"berth-console: consoles ttyS0=autologin tty1=getty, sshd false\n",
+		"berth-console: consoles ttyS0=autologin tty1=autologin, sshd false\n",
 		"berth-console: ttyS0 exited (open " + filepath.Join(dev, "ttyS0") + ": no such file or directory); restarting in 1s\n",
+		"berth-console: tty1 exited (open " + filepath.Join(dev, "tty1") + ": no such file or directory); restarting in 1s\n",
 	} {
 		deadline := time.Now().Add(10 * time.Second)
 		for !strings.Contains(log.String(), want) {

@@ -111,7 +111,8 @@ func fakeTools(t *testing.T, udevdExit string) (dir, udevd, udevadm string) {
 	udevadm = filepath.Join(dir, "udevadm")
 	scripts := map[string]string{
 		udevd: "#!/bin/sh\n" + udevdExit + "\ntrap 'echo SIGTERM >" + dir + "/udevd.log; exit 0' TERM\n" +
-			": >" + dir + "/run/control\nwhile :; do sleep 0.02; done\n",
+			": >" + dir + "/run/control\n" +
+			"while kill -0 $PPID 2>/dev/null; do sleep 0.02; done\n", // gone with the test
 		udevadm: "#!/bin/sh\necho \"$*\" >>" + dir + "/udevadm.log\n",
 	}
 	for p, s := range scripts {
@@ -133,6 +134,13 @@ func TestRun(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"-udevd", udevd, "-udevadm", udevadm, "-control", filepath.Join(dir, "run/control"), "-settle", "7s"}, &log)
 	}()
+	stopped := false
+	t.Cleanup(func() { // stop udevd also when the test fails early
+		if !stopped {
+			cancel()
+			<-done
+		}
+	})
 	if got, err := ready.Read(10 * time.Second); err != nil || got != "READY=1\nSTATUS=coldplug triggered" {
 		t.Errorf("notify = %q, %v", got, err)
 	}
@@ -152,6 +160,7 @@ func TestRun(t *testing.T) {
 	cancel()
 	select {
 	case err := <-done:
+		stopped = true
 		if err != nil {
 			t.Errorf("run: %v", err)
 		}
