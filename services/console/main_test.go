@@ -245,6 +245,7 @@ func TestRunWithoutSSH(t *testing.T) {
 	t.Setenv(notify.Env, ready.Path)
 
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var log servicetest.Log
 	done := make(chan error, 1)
 	go func() {
