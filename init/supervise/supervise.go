@@ -24,8 +24,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// Error kinds of Restart, for callers that map them (an unknown service is
-// "not found" to the host API).
+// Error kinds of Restart and Signal, for callers that map them (an unknown
+// service is "not found" to the host API).
 var (
 	ErrUnknown    = errors.New("unknown")
 	ErrNotRunning = errors.New("not running")

@@ -325,6 +325,9 @@ func TestRestartStartsAgainAtOnce(t *testing.T) {
 	if err := s.Restart(context.Background(), "nope"); !errors.Is(err, ErrUnknown) || err.Error() != "service nope: unknown" {
 		t.Errorf("restart of an unknown service: %v, want %v", err, ErrUnknown)
 	}
+	if err := s.Signal("nope", syscall.SIGHUP); !errors.Is(err, ErrUnknown) || err.Error() != "service nope: unknown" {
+		t.Errorf("signal to an unknown service: %v, want %v", err, ErrUnknown)
+	}
 	s.StopAll()
 }
 
@@ -340,7 +343,7 @@ func TestRestartOfAFailedService(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(3 * time.Second)
-	for s.List()[0].State != api.StateFailed {
+	for s.List()[0].State != StateFailed {
 		if time.Now().After(deadline) {
 			t.Fatalf("not failed: %+v", s.List()[0])
 		}
@@ -348,5 +351,8 @@ func TestRestartOfAFailedService(t *testing.T) {
 	}
 	if err := s.Restart(context.Background(), "bad"); !errors.Is(err, ErrNotRunning) || err.Error() != "service bad: not running" {
 		t.Errorf("restart of a failed service: %v, want %v", err, ErrNotRunning)
+	}
+	if err := s.Signal("bad", syscall.SIGHUP); !errors.Is(err, ErrNotRunning) || err.Error() != "service bad: not running" {
+		t.Errorf("signal to a failed service: %v, want %v", err, ErrNotRunning)
 	}
 }
