@@ -6,12 +6,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-os/berth/internal/servicetest"
 )
 
 // spawn stands in for PID 1's reaper.
@@ -27,24 +28,6 @@ func spawn(cmd *exec.Cmd) (<-chan syscall.WaitStatus, error) {
 	return ch, nil
 }
 
-// syncBuf is an io.Writer safe for the supervisor's goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A host process that dies is restarted with the services' backoff, its
 // output (both streams) reaches the service's writer, and StopAll ends it
 // with SIGTERM.
@@ -56,7 +39,7 @@ func TestProcessesRestartAndStop(t *testing.T) {
 echo run >> ` + count + `; echo "out $(wc -l < ` + count + `)"; echo err >&2
 n=$(wc -l < ` + count + `); [ "$n" -lt 3 ] && exit 7
 while :; do sleep 0.05; done`
-	out := &syncBuf{}
+	out := &servicetest.Log{}
 	opt := testOptions(t)
 	opt.Output = func(string, string) io.Writer { return out }
 	s := New(Processes{Spawn: spawn}, opt)

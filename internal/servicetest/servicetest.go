@@ -1,7 +1,7 @@
-// Package servicetest helps the tests of Berth's service programs, which
-// run a service's main loop in goroutines or a child process: a log the
-// service writes while the test reads it, and the sd_notify socket that PID
-// 1 listens on for the service's readiness.
+// Package servicetest helps the tests of Berth's service programs and of
+// their supervisor, which run services in goroutines or child processes: a
+// log the service writes while the test reads it, and the sd_notify socket
+// that PID 1 listens on for a service's readiness.
 package servicetest
 
 import (

@@ -9,23 +9,18 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-
-	"github.com/berth-os/berth/internal/netnstest"
 )
 
 // TestEndToEnd: lease, readiness, resolv.conf, a link that comes and goes,
 // a unicast renewal at T1, a clean stop.
 func TestEndToEnd(t *testing.T) {
 	needRoot(t)
-	srvNS, srvH := netnstest.New(t)
-	cliNS, cliH := netnstest.New(t)
+	n := newDHCPNet(t)
+	cliH := n.cliH
 	srv0 := &testServer{sub: lan77}
-	cli0 := addPair(t, srvNS, srvH, "bsrv0", "bcli0", srv0)
-	if err := srvH.LinkSetNsFd(cli0, int(cliNS)); err != nil {
-		t.Fatalf("move bcli0: %v", err)
-	}
+	n.addServer(t, "bsrv0", "bcli0", srv0)
 
-	svc := startServiceProcess(t, cliNS, "-interfaces", "bcli*", "-ready-timeout", "2m")
+	svc := startServiceProcess(t, n.cliNS, "-interfaces", "bcli*", "-ready-timeout", "2m")
 	// READY comes once bcli0 has its lease.
 	svc.waitReady(t, "leases: bcli0 192.168.77.50/24")
 	for _, m := range srv0.messages() {
@@ -67,10 +62,7 @@ func TestEndToEnd(t *testing.T) {
 		dns:    net.IPv4(192, 168, 78, 53).To4(),
 		lease:  time.Hour,
 	}
-	cli1 := addPair(t, srvNS, srvH, "bsrv1", "bcli1", &testServer{sub: lan78})
-	if err := srvH.LinkSetNsFd(cli1, int(cliNS)); err != nil {
-		t.Fatalf("move bcli1: %v", err)
-	}
+	n.addServer(t, "bsrv1", "bcli1", &testServer{sub: lan78})
 	eventually(t, "lease on bcli1", 60*time.Second, func() error {
 		_, err := hasAddr(cliH, "bcli1", "192.168.78.50/24")
 		return err
@@ -86,9 +78,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// And when it goes, so does its name server.
-	if l, err := srvH.LinkByName("bsrv1"); err != nil {
+	if l, err := n.srvH.LinkByName("bsrv1"); err != nil {
 		t.Fatal(err)
-	} else if err := srvH.LinkDel(l); err != nil {
+	} else if err := n.srvH.LinkDel(l); err != nil {
 		t.Fatalf("delete bsrv1: %v", err)
 	}
 	eventually(t, "resolv.conf without bcli1", 10*time.Second, fileIs(svc.resolv, resolv77))

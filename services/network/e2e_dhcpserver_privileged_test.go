@@ -106,34 +106,51 @@ func (s *testServer) messages() []seen {
 	return append([]seen(nil), s.got...)
 }
 
-// addPair makes the veth pair srv/cli in srvNS, gives srv the server's
-// address and starts a DHCP server on it. The caller moves cli.
-func addPair(t *testing.T, srvNS netns.NsHandle, srvH *netlink.Handle, srv, cli string, ts *testServer) netlink.Link {
+// dhcpNet is two network namespaces, one for DHCP servers and one for the
+// service, joined by a veth pair for each server.
+type dhcpNet struct {
+	srvNS, cliNS netns.NsHandle
+	srvH, cliH   *netlink.Handle
+}
+
+func newDHCPNet(t *testing.T) *dhcpNet {
+	t.Helper()
+	n := &dhcpNet{}
+	n.srvNS, n.srvH = netnstest.New(t)
+	n.cliNS, n.cliH = netnstest.New(t)
+	return n
+}
+
+// addServer makes the veth pair srv/cli, gives srv the server's address,
+// serves ts on it and moves cli to the service's namespace.
+func (n *dhcpNet) addServer(t *testing.T, srv, cli string, ts *testServer) {
 	t.Helper()
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: srv}, PeerName: cli}
-	if err := srvH.LinkAdd(veth); err != nil {
+	if err := n.srvH.LinkAdd(veth); err != nil {
 		t.Fatalf("add veth %s/%s: %v", srv, cli, err)
 	}
-	l, err := srvH.LinkByName(srv)
+	l, err := n.srvH.LinkByName(srv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts.renewed = make(chan seen, 10)
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: ts.sub.server, Mask: net.CIDRMask(24, 32)}}
-	if err := srvH.AddrAdd(l, addr); err != nil {
+	if err := n.srvH.AddrAdd(l, addr); err != nil {
 		t.Fatalf("add %s to %s: %v", addr, srv, err)
 	}
-	if err := srvH.LinkSetUp(l); err != nil {
+	if err := n.srvH.LinkSetUp(l); err != nil {
 		t.Fatal(err)
 	}
-	if err := netnstest.ServeDHCPv4(t, srvNS, srv, ts.handle); err != nil {
+	if err := netnstest.ServeDHCPv4(t, n.srvNS, srv, ts.handle); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := srvH.LinkByName(cli)
+	cl, err := n.srvH.LinkByName(cli)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cl
+	if err := n.srvH.LinkSetNsFd(cl, int(n.cliNS)); err != nil {
+		t.Fatalf("move %s: %v", cli, err)
+	}
 }
 
 var lan77 = subnet{

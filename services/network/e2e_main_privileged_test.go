@@ -16,11 +16,8 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -40,13 +37,7 @@ const serviceEnv = "BERTH_NETWORK_TEST_SERVICE"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(serviceEnv) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		err := run(ctx, os.Args[1:], os.Stdout)
-		stop()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "network: %v\n", err)
-			os.Exit(1)
-		}
+		main() // exits 1 on an error
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

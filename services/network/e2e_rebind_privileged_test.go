@@ -8,22 +8,16 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-
-	"github.com/berth-os/berth/internal/netnstest"
 )
 
 // TestEndToEndRebind: the server does not hear unicast, so the renewal at
 // T1 fails and the lease is kept by a broadcast REQUEST at T2.
 func TestEndToEndRebind(t *testing.T) {
 	needRoot(t)
-	srvNS, srvH := netnstest.New(t)
-	cliNS, cliH := netnstest.New(t)
+	n := newDHCPNet(t)
 	srv := &testServer{sub: lan77, dropUnicast: true}
-	cli := addPair(t, srvNS, srvH, "bsrv0", "bcli0", srv)
-	if err := srvH.LinkSetNsFd(cli, int(cliNS)); err != nil {
-		t.Fatalf("move bcli0: %v", err)
-	}
-	svc := startServiceProcess(t, cliNS, "-interfaces", "bcli0")
+	n.addServer(t, "bsrv0", "bcli0", srv)
+	svc := startServiceProcess(t, n.cliNS, "-interfaces", "bcli0")
 	svc.waitReady(t, "leases: bcli0 192.168.77.50/24")
 
 	// T2 of the 30s lease is 26.25s after it began.
@@ -48,7 +42,7 @@ func TestEndToEndRebind(t *testing.T) {
 	if unicast == 0 {
 		t.Errorf("no unicast renewal before rebinding; server got %+v", srv.messages())
 	}
-	leaseKept(t, cliH, "bcli0", lan77)
+	leaseKept(t, n.cliH, "bcli0", lan77)
 	svc.stop(t)
 	svc.logHas(t, "context deadline exceeded; rebinding now", "network: bcli0: rebound 192.168.77.50/24", "network: stopped")
 	if strings.Contains(svc.output(), "expired") {
