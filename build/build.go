@@ -1,33 +1,28 @@
 // Package build is Berth's image pipeline: from an image spec it builds the
 // kernel, the Go programs, the service bundles, the root squashfs and the
 // initramfs, then writes every output format through an explicit table of
-// writers. Every stage is cached by a content hash of its inputs, so a
-// rebuild with nothing changed does no work, and the same inputs give the
-// same bytes.
+// writers. The pipeline is data: a list of named stages (plan.go), and the
+// root filesystem is a list of layout steps (rootfs.go); tests compare both
+// with golden lists.
+//
+// Every stage is cached by a content hash of its inputs, so a rebuild with
+// nothing changed does no work, and the same inputs give the same bytes
+// wherever, whenever and by whomever the build runs. A successful build
+// prunes the cache of what it no longer needs.
 package build
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/berth-os/berth/build/cache"
-	"github.com/berth-os/berth/build/deb"
-	"github.com/berth-os/berth/build/gobin"
+	"github.com/berth-os/berth/build/hosttool"
 	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/build/progress"
-	"github.com/berth-os/berth/internal/atomicfile"
-	"github.com/berth-os/berth/internal/layout"
-	"github.com/berth-os/berth/internal/version"
-	"github.com/berth-os/berth/kernel"
-	"github.com/berth-os/berth/services"
 )
 
 // DefaultEpoch is the time stamp of every file in an image whose spec sets
@@ -41,6 +36,9 @@ type Options struct {
 	Cache      *cache.Cache
 	Progress   progress.Reporter
 	ModuleRoot string // the repository root: go.mod, services/, images/
+	// NoPrune leaves the cache as it is after the build; otherwise what
+	// cache.DefaultPolicy does not keep is removed.
+	NoPrune bool
 }
 
 // Result is a finished build.
@@ -50,181 +48,41 @@ type Result struct {
 	Files map[string]string
 }
 
-// Manifest is out/manifest.json.
-type Manifest struct {
-	Artifacts []Artifact      `json:"artifacts"`
-	Versions  layout.Versions `json:"versions"`
+// StageError is the failure of one stage of the build.
+type StageError struct {
+	Stage string
+	Err   error
 }
 
-// Artifact is one output file.
-type Artifact struct {
-	Name   string `json:"name"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-}
+func (e *StageError) Error() string { return fmt.Sprintf("build stage %s: %v", e.Stage, e.Err) }
+func (e *StageError) Unwrap() error { return e.Err }
 
-// parts are the intermediate products the output writers use.
-type parts struct {
-	spec     *image.Spec
-	epoch    int64
-	kernel   kernel.Result
-	initrd   string
-	squashfs string
-	boot     string // extracted "boot" package set
-	buildID  string // short hash naming this build's media
-	versions layout.Versions
-}
-
-// Build runs the pipeline.
+// Build runs the pipeline: it checks the spec's outputs and every host tool
+// the plan needs, then runs the stages in order.
 func Build(ctx context.Context, o Options) (*Result, error) {
 	start := time.Now()
-	rep := o.Progress
-	spec := o.Spec
-	epoch := spec.SourceDateEpoch
-	if epoch == 0 {
-		epoch = DefaultEpoch
-	}
-	lock, err := deb.LoadLock(filepath.Join(o.ModuleRoot, "images", "packages.lock"))
-	if err != nil {
+	if err := checkOutputs(o.Spec); err != nil {
 		return nil, err
 	}
-	var defs []*services.Definition
-	for _, name := range spec.Services {
-		d, err := services.Load(filepath.Join(o.ModuleRoot, "services"), name)
-		if err != nil {
-			return nil, err
-		}
-		defs = append(defs, d)
+	stages := plan(o.Spec, !o.NoPrune)
+	if _, err := hosttool.Need(planTools(stages)...); err != nil {
+		return nil, fmt.Errorf("build %s: %w", o.Spec.Name, err)
 	}
-	mv, err := gobin.ModuleVersions(filepath.Join(o.ModuleRoot, gobin.ToolsModule, "go.mod"))
-	if err != nil {
-		return nil, err
+	c := o.Cache.Session()
+	defer c.Release()
+	j := &job{o: o, c: c, rep: o.Progress, spec: o.Spec, epoch: o.Spec.SourceDateEpoch,
+		res: &Result{Files: map[string]string{}}}
+	if j.epoch == 0 {
+		j.epoch = DefaultEpoch
 	}
-
-	kr, err := kernel.Build(ctx, o.Cache, rep)
-	if err != nil {
-		return nil, err
-	}
-	bins := gobin.Standard(version.Berth, mv)
-	seen := map[string]bool{}
-	for _, b := range bins {
-		seen[b.Pkg] = true
-	}
-	for _, d := range defs {
-		for _, dst := range sortedKeys(d.Rootfs.Go) {
-			pkg := d.Rootfs.Go[dst]
-			if !seen[pkg] {
-				seen[pkg] = true
-				bins = append(bins, gobin.Binary{Name: filepath.Base(dst), Pkg: pkg})
-			}
+	for i, s := range stages {
+		j.rep.Logf("build: stage %d/%d %s", i+1, len(stages), s.Name)
+		if err := s.Run(j, ctx); err != nil {
+			return nil, &StageError{Stage: s.Name, Err: err}
 		}
 	}
-	gdir, err := gobin.Build(ctx, o.Cache, rep, o.ModuleRoot, bins)
-	if err != nil {
-		return nil, err
-	}
-	sets := &debSets{cache: o.Cache, lock: lock, rep: rep, dirs: map[string]string{}}
-	bundles := map[string]string{}
-	for _, d := range defs {
-		dir, err := serviceBundle(ctx, o.Cache, rep, sets, gdir, d)
-		if err != nil {
-			return nil, fmt.Errorf("service %s: %w", d.Name, err)
-		}
-		bundles[d.Name] = dir
-	}
-	p := &parts{spec: spec, epoch: epoch, kernel: kr, versions: layout.Versions{
-		Kernel: kr.Release, Containerd: mv.Containerd, Runc: mv.Runc, Berth: version.Berth,
-	}}
-	if p.squashfs, err = rootfs(ctx, o.Cache, rep, sets, gdir, kr, defs, bundles, p); err != nil {
-		return nil, err
-	}
-	if p.initrd, err = makeInitramfs(ctx, o.Cache, rep, sets, gdir); err != nil {
-		return nil, err
-	}
-	if p.boot, err = sets.get(ctx, "boot"); err != nil {
-		return nil, err
-	}
-	idh := sha256.New()
-	for _, f := range []string{kr.Vmlinuz, p.initrd, p.squashfs} {
-		s, err := cache.FileSHA256(f)
-		if err != nil {
-			return nil, err
-		}
-		idh.Write([]byte(s))
-	}
-	fmt.Fprintf(idh, "%s\x00%s\x00%d", spec.Name, spec.Cmdline, epoch)
-	p.buildID = hex.EncodeToString(idh.Sum(nil))[:16]
-
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-		return nil, err
-	}
-	res := &Result{Files: map[string]string{}, Manifest: Manifest{Versions: p.versions}}
-	for _, w := range writers {
-		if !spec.Has(w.Output) {
-			continue
-		}
-		files, err := w.Write(ctx, o.Cache, rep, p)
-		if err != nil {
-			return nil, fmt.Errorf("output %s: %w", w.Output, err)
-		}
-		for _, f := range files {
-			name := w.Name(spec.Name, f)
-			dst := filepath.Join(o.OutDir, name)
-			if err := sparseCopy(f, dst); err != nil {
-				return nil, fmt.Errorf("output %s: %w", name, err)
-			}
-			a, err := artifact(f, name)
-			if err != nil {
-				return nil, err
-			}
-			res.Manifest.Artifacts = append(res.Manifest.Artifacts, a)
-			res.Files[name] = dst
-		}
-	}
-	sort.Slice(res.Manifest.Artifacts, func(i, j int) bool { return res.Manifest.Artifacts[i].Name < res.Manifest.Artifacts[j].Name })
-	mb, _ := json.MarshalIndent(res.Manifest, "", "  ")
-	if err := atomicfile.Write(filepath.Join(o.OutDir, "manifest.json"), append(mb, '\n'), 0o644); err != nil {
-		return nil, err
-	}
-	rep.Logf("build: %s done in %.1fs: %d artifacts in %s", spec.Name, time.Since(start).Seconds(), len(res.Manifest.Artifacts), o.OutDir)
-	return res, nil
-}
-
-// artifact describes a file, using the sha256 recorded beside it in its
-// stage when there is one (hashing a 2 GiB raw image on every warm build
-// would be most of the work).
-func artifact(path, name string) (Artifact, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return Artifact{}, err
-	}
-	sum, err := cachedSHA(path)
-	if err != nil {
-		return Artifact{}, err
-	}
-	return Artifact{Name: name, Size: st.Size(), SHA256: sum}, nil
-}
-
-// cachedSHA reads path.sha256, writing it first when missing.
-func cachedSHA(path string) (string, error) {
-	if b, err := os.ReadFile(path + ".sha256"); err == nil && len(b) >= 64 {
-		return string(b[:64]), nil
-	}
-	s, err := cache.FileSHA256(path)
-	if err != nil {
-		return "", err
-	}
-	os.WriteFile(path+".sha256", []byte(s+"\n"), 0o644)
-	return s, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	j.rep.Logf("build: %s done in %.1fs: %d artifacts in %s", o.Spec.Name, time.Since(start).Seconds(), len(j.res.Manifest.Artifacts), o.OutDir)
+	return j.res, nil
 }
 
 // FindModuleRoot walks up from dir to the folder holding Berth's go.mod.

@@ -2,72 +2,130 @@ package build
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"time"
 
-	"github.com/berth-os/berth/build/bootloader"
 	"github.com/berth-os/berth/build/cache"
-	"github.com/berth-os/berth/build/hosttool"
+	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/build/progress"
-	"github.com/berth-os/berth/installer"
-	"github.com/berth-os/berth/internal/layout"
-	"golang.org/x/sys/unix"
+	"github.com/berth-os/berth/build/tree"
 )
 
-// writer makes one output format from the build's parts.
+// writer makes one output format from the build's parts. A new format is
+// a file with its Write function and a row in the table below.
 type writer struct {
 	Output string
-	// Write returns the files it made (in a cache stage).
-	Write func(ctx context.Context, c *cache.Cache, rep progress.Reporter, p *parts) ([]string, error)
-	// Name is the artifact name of a file it made.
+	// Default formats are written when a spec lists no outputs.
+	Default bool
+	// Tools are the host programs Write runs.
+	Tools []string
+	// Write makes the format's files (in a cache stage) and returns them.
+	Write func(ctx context.Context, j *job) ([]string, error)
+	// Name is the artifact name of a file Write made.
 	Name func(spec, file string) string
-}
-
-func fixedName(_, file string) string { return filepath.Base(file) }
-
-func specName(ext string) func(string, string) string {
-	return func(spec, _ string) string { return spec + "." + ext }
 }
 
 // writers is the table of output formats, in the order they are written.
 var writers = []writer{
-	{Output: "kernel", Name: fixedName, Write: func(_ context.Context, _ *cache.Cache, _ progress.Reporter, p *parts) ([]string, error) {
-		return []string{p.kernel.Vmlinuz}, nil
-	}},
-	{Output: "initrd", Name: fixedName, Write: func(_ context.Context, _ *cache.Cache, _ progress.Reporter, p *parts) ([]string, error) {
-		return []string{p.initrd}, nil
-	}},
-	{Output: "squashfs", Name: fixedName, Write: func(_ context.Context, _ *cache.Cache, _ progress.Reporter, p *parts) ([]string, error) {
-		return []string{p.squashfs}, nil
-	}},
-	{Output: "iso", Name: specName("iso"), Write: writeISO},
-	{Output: "raw", Name: specName("raw"), Write: writeRaw},
-	{Output: "qcow2", Name: specName("qcow2"), Write: writeQcow2},
+	{Output: "kernel", Default: true, Name: fileName, Write: writeKernel},
+	{Output: "initrd", Default: true, Name: fileName, Write: writeInitrd},
+	{Output: "squashfs", Default: true, Name: fileName, Write: writeSquashfs},
+	{Output: "iso", Default: true, Name: specName("iso"), Write: writeISO, Tools: isoTools},
+	{Output: "raw", Default: true, Name: specName("raw"), Write: writeRaw, Tools: rawTools},
+	{Output: "qcow2", Default: true, Name: specName("qcow2"), Write: writeQcow2, Tools: qcow2Tools},
 }
 
-// partsKey hashes what every media output depends on.
-func partsKey(stage string, version int, p *parts) *cache.Hasher {
-	return cache.NewKey(stage, version).String("build", p.buildID).String("boot", filepath.Base(p.boot)).
-		String("cmdline", p.spec.Cmdline).String("epoch", strconv.FormatInt(p.epoch, 10)).
-		String("disk", fmt.Sprintf("%+v", p.spec.Disk))
+// fileName names an artifact after the file in its stage (vmlinuz).
+func fileName(_, file string) string { return filepath.Base(file) }
+
+// specName names an artifact after the image (berth.iso).
+func specName(ext string) func(string, string) string {
+	return func(spec, _ string) string { return spec + "." + ext }
 }
 
-func (p *parts) marker() string { return "/berth/" + p.buildID + ".id" }
+// Outputs lists the formats the build can write, in table order.
+func Outputs() []string {
+	out := make([]string, len(writers))
+	for i, w := range writers {
+		out[i] = w.Output
+	}
+	return out
+}
 
-func stageFile(c *cache.Cache, rep progress.Reporter, title, stage string, k *cache.Hasher, name string, build func(out, file string) error) (string, error) {
+// wanted are the writers a spec asks for, in table order.
+func wanted(spec *image.Spec) []writer {
+	asked := map[string]bool{}
+	for _, o := range spec.Outputs {
+		asked[o] = true
+	}
+	var out []writer
+	for _, w := range writers {
+		if asked[w.Output] || len(spec.Outputs) == 0 && w.Default {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// checkOutputs reports every output of the spec the table has no writer for.
+func checkOutputs(spec *image.Spec) error { return image.CheckOutputs(spec, Outputs()).Err() }
+
+// LoadSpec reads an image spec and checks it completely, its outputs
+// against the table of writers included. moduleRoot holds services/.
+func LoadSpec(path, moduleRoot string) (*image.Spec, error) {
+	return image.Load(path, filepath.Join(moduleRoot, "services"), image.KnownOutputs(Outputs()))
+}
+
+// run writes the format and copies its files to the output folder.
+func (w writer) run(j *job, ctx context.Context) error {
+	files, err := w.Write(ctx, j)
+	if err != nil {
+		return err
+	}
+	if err := tree.MkdirAll(j.o.OutDir); err != nil {
+		return fmt.Errorf("output folder: %w", err)
+	}
+	for _, f := range files {
+		name := w.Name(j.spec.Name, f)
+		dst := filepath.Join(j.o.OutDir, name)
+		if err := sparseCopy(f, dst); err != nil {
+			return fmt.Errorf("copy %s to %s: %w", name, j.o.OutDir, err)
+		}
+		a, err := artifact(f, name)
+		if err != nil {
+			return err
+		}
+		j.res.Manifest.Artifacts = append(j.res.Manifest.Artifacts, a)
+		j.res.Files[name] = dst
+	}
+	return nil
+}
+
+// media describes one file a media writer makes in its own cache stage.
+type media struct {
+	Stage   string
+	Version int    // of the stage's recipe
+	Title   string // of the progress task
+	File    string // its name in the stage
+}
+
+// mediaKey hashes what every media output depends on.
+func (j *job) mediaKey(m media, boot string) *cache.Hasher {
+	return cache.NewKey(m.Stage, m.Version).String("build", j.buildID).String("boot", filepath.Base(boot)).
+		String("cmdline", j.spec.Cmdline).String("epoch", strconv.FormatInt(j.epoch, 10)).
+		String("disk", fmt.Sprintf("%+v", j.spec.Disk))
+}
+
+// makeMedia returns the file m names, running build(out, file) to make
+// it when its stage is not cached.
+func (j *job) makeMedia(m media, k *cache.Hasher, build func(out, file string) error) (string, error) {
 	key, err := k.Key()
 	if err != nil {
 		return "", err
 	}
-	dir, _, err := c.Reported(rep, title, 0, stage, key, "built", func(out string, _ progress.Task) error {
-		file := filepath.Join(out, name)
+	dir, _, err := j.c.Reported(j.rep, cache.Step{Stage: m.Stage, Key: key, Title: m.Title, Made: "built"}, func(out string, _ progress.Task) error {
+		file := filepath.Join(out, m.File)
 		if err := build(out, file); err != nil {
 			return err
 		}
@@ -77,249 +135,12 @@ func stageFile(c *cache.Cache, rep progress.Reporter, title, stage string, k *ca
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, name), nil
+	return filepath.Join(dir, m.File), nil
 }
 
-// writeISO makes a hybrid ISO: isolinux for BIOS (from CD, or from a disk
-// through the isohybrid MBR) and GRUB for UEFI (El Torito EFI image, and a
-// GPT entry for it when written to a disk).
-func writeISO(ctx context.Context, c *cache.Cache, rep progress.Reporter, p *parts) ([]string, error) {
-	iso, err := stageFile(c, rep, "iso (hybrid, BIOS+UEFI)", "iso", partsKey("iso", 1, p), "image.iso", func(out, file string) error {
-		tools, err := hosttool.Need("xorriso")
-		if err != nil {
-			return err
-		}
-		stg := filepath.Join(out, "staging")
-		defer cache.RemoveAll(stg)
-		menu := bootloader.Menu{Timeout: 1, Marker: p.marker(),
-			Entries: bootloader.NewMenu("/boot/vmlinuz", "/boot/initrd.img", "berth.boot=iso "+p.spec.Cmdline, "", "")}
-		files := map[string]string{
-			"boot/vmlinuz":          p.kernel.Vmlinuz,
-			"boot/initrd.img":       p.initrd,
-			layout.ISORoot:          p.squashfs,
-			"isolinux/isolinux.bin": filepath.Join(p.boot, "usr/lib/ISOLINUX/isolinux.bin"),
-			"isolinux/ldlinux.c32":  filepath.Join(p.boot, "usr/lib/syslinux/modules/bios/ldlinux.c32"),
-		}
-		for dst, src := range files {
-			if err := linkOrCopy(src, filepath.Join(stg, dst)); err != nil {
-				return err
-			}
-		}
-		data := map[string]string{
-			"isolinux/isolinux.cfg": menu.SyslinuxConfig(),
-			"boot/grub/grub.cfg":    menu.GrubConfig(),
-			p.marker()[1:]:          p.buildID + "\n",
-		}
-		for dst, s := range data {
-			if err := writeFile(filepath.Join(stg, dst), []byte(s)); err != nil {
-				return err
-			}
-		}
-		// The El Torito EFI image: a small FAT with GRUB.
-		efi := filepath.Join(out, "bootx64.efi")
-		if err := bootloader.GrubEFI(ctx, filepath.Join(p.boot, "usr/lib/grub/x86_64-efi"), p.marker(), efi); err != nil {
-			return err
-		}
-		st, err := os.Stat(efi)
-		if err != nil {
-			return err
-		}
-		// GRUB and a quarter of slack, in whole MiB.
-		size := (st.Size()*5/4 + 256<<10 + 1<<20 - 1) / (1 << 20) * (1 << 20)
-		fat, err := bootloader.NewFAT(ctx, filepath.Join(stg, "boot/efiboot.img"), size, "BERTH_EFI", 0, p.epoch)
-		if err != nil {
-			return err
-		}
-		if err := fat.Copy(ctx, efi, "/EFI/BOOT/BOOTX64.EFI"); err != nil {
-			return err
-		}
-		// ISO 9660 records each file's time: make them all the epoch.
-		if err := setTimes(stg, p.epoch); err != nil {
-			return err
-		}
-		epoch := strconv.FormatInt(p.epoch, 10)
-		cmd := exec.CommandContext(ctx, tools["xorriso"], "-as", "mkisofs",
-			"-o", file, "-V", layout.ISOLabel, "-J", "-joliet-long", "-r",
-			"-isohybrid-mbr", filepath.Join(p.boot, "usr/lib/ISOLINUX/isohdpfx.bin"),
-			"-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat",
-			"-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
-			"-eltorito-alt-boot", "-e", "boot/efiboot.img", "-no-emul-boot", "-isohybrid-gpt-basdat",
-			stg)
-		cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH="+epoch)
-		if o, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("xorriso: %w\n%s", err, o)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return []string{iso}, nil
-}
+// boot is the extracted "boot" package set: GRUB's modules, isolinux,
+// syslinux.
+func (j *job) boot(ctx context.Context) (string, error) { return j.sets.get(ctx, "boot") }
 
-// writeRaw makes the GPT disk: EFI (GRUB for UEFI, syslinux for BIOS, the
-// kernel and initrd of slot A), BERTH_A (the squashfs), BERTH_B, BERTH_STATE.
-func writeRaw(ctx context.Context, c *cache.Cache, rep progress.Reporter, p *parts) ([]string, error) {
-	raw, err := stageFile(c, rep, "raw disk (GPT, BIOS+UEFI)", "raw", partsKey("raw", 1, p), "disk.raw", func(out, file string) error {
-		l := installer.Layout{Size: int64(p.spec.Disk.Size), EFISize: int64(p.spec.Disk.EFISize), SlotSize: int64(p.spec.Disk.SlotSize), Seed: p.buildID}
-		plan, err := l.Plan()
-		if err != nil {
-			return err
-		}
-		efiPart := plan[0]
-		entries := bootloader.NewMenu("/berth/a/vmlinuz", "/berth/a/initrd.img", "berth.slot=a "+p.spec.Cmdline, "", "")
-		for _, e := range bootloader.NewMenu("/berth/b/vmlinuz", "/berth/b/initrd.img", "berth.slot=b "+p.spec.Cmdline, "slot-b-", " slot B") {
-			e.IfExists = true
-			entries = append(entries, e)
-		}
-		menu := bootloader.Menu{Timeout: 1, Marker: p.marker(), Entries: entries}
-		efi := filepath.Join(out, "bootx64.efi")
-		if err := bootloader.GrubEFI(ctx, filepath.Join(p.boot, "usr/lib/grub/x86_64-efi"), p.marker(), efi); err != nil {
-			return err
-		}
-		fat, err := bootloader.NewFAT(ctx, filepath.Join(out, "efi.img"), efiPart.Size, "EFI", efiPart.Start/512, p.epoch)
-		if err != nil {
-			return err
-		}
-		defer os.Remove(fat.Path)
-		for _, f := range [][2]string{
-			{efi, "/EFI/BOOT/BOOTX64.EFI"},
-			{p.kernel.Vmlinuz, "/berth/a/vmlinuz"},
-			{p.initrd, "/berth/a/initrd.img"},
-		} {
-			if err := fat.Copy(ctx, f[0], f[1]); err != nil {
-				return err
-			}
-		}
-		// In a fixed order: FAT places files in the order they come.
-		for _, f := range [][2]string{
-			{"/boot/grub/grub.cfg", menu.GrubConfig()},
-			{"/syslinux/syslinux.cfg", menu.SyslinuxConfig()},
-			{p.marker(), p.buildID + "\n"},
-		} {
-			if err := fat.CopyData(ctx, []byte(f[1]), f[0]); err != nil {
-				return err
-			}
-		}
-		if err := fat.InstallSyslinux(ctx, filepath.Join(p.boot, "usr/bin/syslinux"), "/syslinux"); err != nil {
-			return err
-		}
-		_, err = installer.WriteImage(file, l, installer.Content{
-			BootCode: filepath.Join(p.boot, "usr/lib/syslinux/mbr/gptmbr.bin"),
-			EFI:      fat.Path,
-			RootA:    p.squashfs,
-		})
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return []string{raw}, nil
-}
-
-// writeQcow2 converts the raw disk with qemu-img.
-func writeQcow2(ctx context.Context, c *cache.Cache, rep progress.Reporter, p *parts) ([]string, error) {
-	raws, err := writeRaw(ctx, c, rep, p)
-	if err != nil {
-		return nil, err
-	}
-	q, err := stageFile(c, rep, "qcow2", "qcow2", partsKey("qcow2", 1, p).String("raw", filepath.Dir(raws[0])), "disk.qcow2", func(out, file string) error {
-		tools, err := hosttool.Need("qemu-img")
-		if err != nil {
-			return err
-		}
-		cmd := exec.CommandContext(ctx, tools["qemu-img"], "convert", "-q", "-f", "raw", "-O", "qcow2", "-c", "-o", "compat=1.1", raws[0], file)
-		if o, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("qemu-img convert: %w\n%s", err, o)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return []string{q}, nil
-}
-
-// setTimes sets the mtime and atime of everything under dir to epoch.
-func setTimes(dir string, epoch int64) error {
-	t := time.Unix(epoch, 0)
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			return nil
-		}
-		return os.Chtimes(p, t, t)
-	})
-}
-
-func writeFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, 0o644)
-}
-
-func linkOrCopy(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	os.Remove(dst)
-	if os.Link(src, dst) == nil {
-		return nil
-	}
-	return sparseCopy(src, dst)
-}
-
-// sparseCopy copies src to dst through a temp file, skipping holes, so a
-// 2 GiB raw image with 100 MiB of data costs 100 MiB of writes.
-func sparseCopy(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	if err := out.Truncate(st.Size()); err != nil {
-		out.Close()
-		return err
-	}
-	var off int64
-	for off < st.Size() {
-		data, err := unix.Seek(int(in.Fd()), off, unix.SEEK_DATA)
-		if errors.Is(err, unix.ENXIO) {
-			break // only a hole is left
-		}
-		if err != nil {
-			return err
-		}
-		hole, err := unix.Seek(int(in.Fd()), data, unix.SEEK_HOLE)
-		if err != nil {
-			return err
-		}
-		if _, err := in.Seek(data, io.SeekStart); err != nil {
-			return err
-		}
-		if _, err := out.Seek(data, io.SeekStart); err != nil {
-			return err
-		}
-		if _, err := io.CopyN(out, in, hole-data); err != nil {
-			return err
-		}
-		off = hole
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dst)
-}
+// marker is the file only this build's medium has; GRUB finds its root by it.
+func (j *job) marker() string { return "/berth/" + j.buildID + ".id" }

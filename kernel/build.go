@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/berth-os/berth/build/cache"
@@ -42,6 +42,14 @@ type sourceMarker struct {
 	Timestamp string `json:"timestamp"` // KBUILD_BUILD_TIMESTAMP: the source tarball's mtime
 }
 
+// Tools are the host programs the kernel stage runs (gcc's version is part
+// of its cache key, so even a cached kernel asks for them).
+var Tools = []string{"gcc", "make", "flex", "bison", "bc", "pahole", "depmod", "tar", "xz", "perl"}
+
+// WorkName is the kernel's work tree in the cache (under work/) for a
+// source version: a prune keeps the pinned one.
+func WorkName(version string) string { return filepath.Join("kernel", version) }
+
 // Build returns the tuned kernel, building it when the cache lacks it. The
 // cache key is the source's sha256, the fragments, the recipe and the
 // compiler version. The build tree stays at a fixed path, so that a rebuild
@@ -51,7 +59,7 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	tools, err := hosttool.Need("gcc", "make", "flex", "bison", "bc", "pahole", "depmod", "tar", "xz", "perl")
+	tools, err := hosttool.Need(Tools...)
 	if err != nil {
 		return Result{}, fmt.Errorf("kernel: %w", err)
 	}
@@ -69,7 +77,8 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	dir, hit, err := c.Reported(rep, "kernel "+pin.Source.Version, 0, "kernel", key, "built", func(out string, _ progress.Task) error {
+	step := cache.Step{Stage: "kernel", Key: key, Title: "kernel " + pin.Source.Version, Made: "built"}
+	dir, hit, err := c.Reported(rep, step, func(out string, _ progress.Task) error {
 		return build(ctx, c, rep, pin.Source, out)
 	})
 	if err != nil {
@@ -97,10 +106,10 @@ func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Sourc
 		return err
 	}
 
-	tree := c.WorkDir(filepath.Join("kernel", src.Version))
-	unlock, err := lockDir(tree + ".lock")
+	tree := c.WorkDir(WorkName(src.Version))
+	unlock, err := c.LockWork(WorkName(src.Version))
 	if err != nil {
-		return err
+		return fmt.Errorf("kernel: %w", err)
 	}
 	defer unlock()
 	marker, err := prepareTree(rep, debPath, src, tree)
@@ -205,8 +214,34 @@ func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Sourc
 		return err
 	}
 	// How long this stage took, for `make bench` (not an input to anything).
-	os.WriteFile(filepath.Join(out, "build-seconds"), []byte(fmt.Sprintf("%.0f\n", time.Since(began).Seconds())), 0o644)
-	return os.WriteFile(filepath.Join(out, "release"), []byte(release+"\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(out, "build-seconds"), []byte(fmt.Sprintf("%.0f\n", time.Since(began).Seconds())), 0o644); err != nil {
+		return fmt.Errorf("kernel: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "release"), []byte(release+"\n"), 0o644); err != nil {
+		return fmt.Errorf("kernel: %w", err)
+	}
+	return normalizeModes(out)
+}
+
+// normalizeModes gives the stage's files mode 0644 and its folders 0755:
+// make modules_install and the writes above follow the umask, and the
+// modules go into the root squashfs.
+func normalizeModes(dir string) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir():
+			return os.Chmod(p, 0o755)
+		case d.Type().IsRegular():
+			return os.Chmod(p, 0o644)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("kernel: set modes: %w", err)
+	}
+	return nil
 }
 
 // fetchSource downloads the pinned source package. A pin Debian's pool no
@@ -315,21 +350,6 @@ func runLogged(ctx context.Context, dir string, env []string, logPath string, ta
 		return fmt.Errorf("kernel: %s %s: %w (log: %s)\n%s", name, strings.Join(args, " "), err, logPath, strings.Join(last, "\n"))
 	}
 	return nil
-}
-
-func lockDir(path string) (func(), error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
 func copyFile(src, dst string) error {

@@ -8,10 +8,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berth-os/berth/build/hosttool"
 )
@@ -104,54 +104,71 @@ func GrubEFI(ctx context.Context, modDir, marker, out string) error {
 	embedded := fmt.Sprintf("search --no-floppy --set=root --file %s\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n", marker)
 	cfg := out + ".cfg"
 	if err := os.WriteFile(cfg, []byte(embedded), 0o644); err != nil {
-		return err
+		return fmt.Errorf("grub-mkimage: %w", err)
 	}
 	defer os.Remove(cfg)
 	args := append([]string{"-O", "x86_64-efi", "-d", modDir, "-p", "/boot/grub", "-c", cfg, "-o", out}, grubModules...)
-	if o, err := exec.CommandContext(ctx, tools["grub-mkimage"], args...).CombinedOutput(); err != nil {
+	if o, err := hosttool.Command(ctx, nil, tools["grub-mkimage"], args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("grub-mkimage: %w\n%s", err, o)
 	}
 	return nil
 }
 
+// Tools are the host programs of this package: GrubEFI's, and NewFAT's and
+// its methods' (syslinux comes from the boot package set).
+var Tools = []string{"grub-mkimage", "mkfs.fat", "mmd", "mcopy"}
+
 // FAT is a FAT filesystem image being filled.
 type FAT struct {
 	Path  string
 	Epoch int64
+	dirs  map[string]bool // folders made so far
 }
 
-// NewFAT makes a FAT image of size bytes (FAT32 from 34 MiB, FAT16 from
-// 16 MiB, FAT12 below)
-// with a fixed volume id. hidden is the partition's start sector on its
-// disk (BIOS boot code adds it), 0 for a standalone image.
-func NewFAT(ctx context.Context, path string, size int64, label string, hidden int64, epoch int64) (*FAT, error) {
+// FATOptions say what NewFAT makes.
+type FATOptions struct {
+	Size  int64  // bytes: FAT32 from 34 MiB, FAT16 from 16 MiB, FAT12 below
+	Label string // volume label
+	// Hidden is the partition's start sector on its disk (BIOS boot code
+	// adds it); 0 for a standalone image.
+	Hidden int64
+	// Epoch is the time stamp of the filesystem and of every file copied in.
+	Epoch int64
+}
+
+// NewFAT makes a FAT image at path with a fixed volume id.
+func NewFAT(ctx context.Context, path string, o FATOptions) (*FAT, error) {
 	tools, err := hosttool.Need("mkfs.fat")
 	if err != nil {
 		return nil, err
 	}
-	os.Remove(path)
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("make FAT image: %w", err)
 	}
-	f.Close()
-	if err := os.Truncate(path, size); err != nil {
-		return nil, err
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("make FAT image: %w", err)
+	}
+	err = f.Truncate(o.Size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("make FAT image: %w", err)
 	}
 	fatBits := "12"
 	switch {
-	case size >= 34<<20:
+	case o.Size >= 34<<20:
 		fatBits = "32"
-	case size >= 16<<20:
+	case o.Size >= 16<<20:
 		fatBits = "16"
 	}
-	args := []string{"-F", fatBits, "-n", label, "--invariant", "-i", "B3A7B001", "-h", strconv.FormatInt(hidden, 10), path}
-	cmd := exec.CommandContext(ctx, tools["mkfs.fat"], args...)
-	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH="+strconv.FormatInt(epoch, 10))
+	args := []string{"-F", fatBits, "-n", o.Label, "--invariant", "-i", "B3A7B001", "-h", strconv.FormatInt(o.Hidden, 10), path}
+	cmd := hosttool.Command(ctx, []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(o.Epoch, 10)}, tools["mkfs.fat"], args...)
 	if o, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("mkfs.fat %s: %w\n%s", path, err, o)
 	}
-	return &FAT{Path: path, Epoch: epoch}, nil
+	return &FAT{Path: path, Epoch: o.Epoch, dirs: map[string]bool{}}, nil
 }
 
 func (f *FAT) mtools(ctx context.Context, tool string, args ...string) error {
@@ -159,8 +176,7 @@ func (f *FAT) mtools(ctx context.Context, tool string, args ...string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, tools[tool], append([]string{"-i", f.Path}, args...)...)
-	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH="+strconv.FormatInt(f.Epoch, 10), "MTOOLS_SKIP_CHECK=1")
+	cmd := hosttool.Command(ctx, f.env(), tools[tool], append([]string{"-i", f.Path}, args...)...)
 	if o, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%s %s: %w\n%s", tool, strings.Join(args, " "), err, o)
 	}
@@ -168,47 +184,61 @@ func (f *FAT) mtools(ctx context.Context, tool string, args ...string) error {
 }
 
 // Copy puts the host file src at dst (an absolute path in the image),
-// making parent folders.
+// making parent folders. src is read, not touched: it may be a cache
+// entry, even one that belongs to another user.
 func (f *FAT) Copy(ctx context.Context, src, dst string) error {
-	dir := filepath.Dir(dst)
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("copy %s into %s: %w", src, f.Path, err)
+	}
+	return f.CopyData(ctx, data, dst)
+}
+
+// CopyData writes data at dst in the image, dated the epoch.
+func (f *FAT) CopyData(ctx context.Context, data []byte, dst string) error {
 	var parts []string
-	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+	for d := filepath.Dir(dst); d != "/" && d != "."; d = filepath.Dir(d) {
 		parts = append([]string{d}, parts...)
 	}
 	for _, d := range parts {
-		// mmd fails on an existing folder; that is fine.
-		f.mtools(ctx, "mmd", "-D", "s", "::"+d)
+		if f.dirs[d] {
+			continue // mmd fails on an existing folder
+		}
+		if err := f.mtools(ctx, "mmd", "::"+d); err != nil {
+			return err
+		}
+		f.dirs[d] = true
 	}
-	if err := touch(src, f.Epoch); err != nil {
-		return err
-	}
-	return f.mtools(ctx, "mcopy", "-o", "-m", src, "::"+dst)
-}
-
-// CopyData writes data at dst in the image.
-func (f *FAT) CopyData(ctx context.Context, data []byte, dst string) error {
-	tmp, err := os.CreateTemp("", "berth-fat-*")
+	tmp, err := os.CreateTemp(filepath.Dir(f.Path), ".fat-*")
 	if err != nil {
-		return err
+		return fmt.Errorf("copy data to %s: %w", dst, err)
 	}
 	defer os.Remove(tmp.Name())
-	tmp.Write(data)
-	tmp.Close()
-	return f.Copy(ctx, tmp.Name(), dst)
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		// mcopy -m keeps the file's mtime.
+		err = os.Chtimes(tmp.Name(), time.Unix(f.Epoch, 0), time.Unix(f.Epoch, 0))
+	}
+	if err != nil {
+		return fmt.Errorf("copy data to %s: %w", dst, err)
+	}
+	return f.mtools(ctx, "mcopy", "-o", "-m", tmp.Name(), "::"+dst)
 }
 
-// touch sets a file's mtime to the epoch, since mcopy -m keeps it.
-func touch(p string, epoch int64) error {
-	t := unixTime(epoch)
-	return os.Chtimes(p, t, t)
+// env is the environment of mtools and syslinux: the epoch, and no check
+// of the image's geometry.
+func (f *FAT) env() []string {
+	return []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(f.Epoch, 10), "MTOOLS_SKIP_CHECK=1"}
 }
 
 // InstallSyslinux installs syslinux's BIOS boot sector and ldlinux into
 // the FAT image, using the installer from the pinned package so that
 // ldlinux.sys matches its modules.
 func (f *FAT) InstallSyslinux(ctx context.Context, syslinux, dir string) error {
-	cmd := exec.CommandContext(ctx, syslinux, "--install", "--directory", dir, f.Path)
-	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH="+strconv.FormatInt(f.Epoch, 10), "MTOOLS_SKIP_CHECK=1")
+	cmd := hosttool.Command(ctx, f.env(), syslinux, "--install", "--directory", dir, f.Path)
 	if o, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("syslinux --install: %w\n%s", err, o)
 	}

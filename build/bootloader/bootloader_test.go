@@ -45,7 +45,8 @@ func TestSyslinuxConfig(t *testing.T) {
 	}
 }
 
-// FAT images made twice from the same files are the same bytes.
+// FAT images made twice from the same files are the same bytes, whatever
+// the builder's time zone (FAT records local time) and locale.
 func TestFATReproducible(t *testing.T) {
 	for _, tool := range []string{"mkfs.fat", "mcopy"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -56,8 +57,10 @@ func TestFATReproducible(t *testing.T) {
 	src := filepath.Join(dir, "kernel")
 	os.WriteFile(src, []byte("kernel bytes"), 0o644)
 	var sums []string
-	for _, name := range []string{"a.img", "b.img"} {
-		f, err := NewFAT(context.Background(), filepath.Join(dir, name), 8<<20, "EFI", 2048, 1735689600)
+	for _, b := range []struct{ name, tz, locale string }{{"a.img", "UTC", "C"}, {"b.img", "Asia/Tokyo", "fr_FR.UTF-8"}} {
+		t.Setenv("TZ", b.tz)
+		t.Setenv("LC_ALL", b.locale)
+		f, err := NewFAT(context.Background(), filepath.Join(dir, b.name), FATOptions{Size: 8 << 20, Label: "EFI", Hidden: 2048, Epoch: 1735689600})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +74,7 @@ func TestFATReproducible(t *testing.T) {
 		sums = append(sums, string(b))
 	}
 	if sums[0] != sums[1] {
-		t.Error("two FAT images from the same input differ")
+		t.Error("FAT images from the same input differ between time zones")
 	}
 	out, err := exec.Command("mtype", "-i", filepath.Join(dir, "a.img"), "::/berth/a/vmlinuz").CombinedOutput()
 	if err != nil || string(out) != "kernel bytes" {

@@ -4,31 +4,48 @@
 //
 // Layout under the root ($XDG_CACHE_HOME/berth or ~/.cache/berth):
 //
-//	dl/<sha256>            verified downloads
-//	stage/<stage>/<key>/   one finished stage output, made atomically
-//	work/                  fixed-path work trees (the kernel build tree)
+//	dl/<sha256>               verified downloads
+//	stage/<stage>/<key>/      one finished stage output, made atomically
+//	stage/<stage>/<key>.lock  held (shared) by every build using the entry;
+//	                          its mtime is when the entry was last used
+//	work/                     fixed-path work trees (the kernel build tree),
+//	                          each with a <tree>.lock held while it is used
+//
+// A Cache value records the entries it uses and holds their locks until
+// Release, so that Prune (in this process or another) never removes an
+// entry a build is using. Prune removes what no build holds: entries beyond
+// the few most recently used of each stage, or unused for days.
 package cache
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
+	"sync"
 
 	"github.com/berth-os/berth/build/progress"
+	"github.com/berth-os/berth/build/tree"
 )
 
-// Cache is a cache root.
+// Cache is a cache root, and the entries this value has used.
 type Cache struct {
 	Root string
+
+	mu   sync.Mutex
+	held map[Entry]*os.File // shared locks on the entries used
+	dl   map[string]bool    // downloads used, by sha256
 }
+
+// Entry names one stage output.
+type Entry struct {
+	Stage, Key string
+}
+
+func (e Entry) String() string { return e.Stage + "/" + e.Key }
 
 // DefaultRoot is $BERTH_CACHE, else $XDG_CACHE_HOME/berth, else ~/.cache/berth.
 func DefaultRoot() string {
@@ -47,31 +64,107 @@ func DefaultRoot() string {
 // Open makes the cache root if needed.
 func Open(root string) (*Cache, error) {
 	for _, d := range []string{"dl", "stage", "work"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			return nil, fmt.Errorf("open cache: %w", err)
+		if err := tree.MkdirAll(filepath.Join(root, d)); err != nil {
+			return nil, fmt.Errorf("open cache %s: %w", root, err)
 		}
 	}
 	return &Cache{Root: root}, nil
 }
 
+// Session returns a Cache on the same root that records its own uses: a
+// build takes one, and releases it when done.
+func (c *Cache) Session() *Cache { return &Cache{Root: c.Root} }
+
+// Used lists the entries this value has used, sorted.
+func (c *Cache) Used() []Entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Entry, 0, len(c.held))
+	for e := range c.held {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// Release lets go of every entry this value holds: a prune may remove them
+// from now on.
+func (c *Cache) Release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e, f := range c.held {
+		f.Close()
+		delete(c.held, e)
+	}
+}
+
 // WorkDir is a fixed path, under work/, for trees that must not move
-// between builds (the kernel's objtool records absolute paths).
+// between builds (the kernel's objtool records absolute paths). Whoever
+// uses one holds LockWork on it.
 func (c *Cache) WorkDir(name string) string { return filepath.Join(c.Root, "work", name) }
+
+// LockWork takes the exclusive lock of a work tree (waiting for another
+// build that holds it); Prune never removes a held tree.
+func (c *Cache) LockWork(name string) (unlock func(), err error) {
+	dir := c.WorkDir(name)
+	if err := tree.MkdirAll(filepath.Dir(dir)); err != nil {
+		return nil, fmt.Errorf("lock work tree %s: %w", name, err)
+	}
+	f, err := lockFile(dir+".lock", lockExclusive)
+	if err != nil {
+		return nil, fmt.Errorf("lock work tree %s: %w", name, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+func (c *Cache) entryDir(e Entry) string { return filepath.Join(c.Root, "stage", e.Stage, e.Key) }
+
+// hold takes the shared lock of an entry for this value and stamps its
+// use, once per entry.
+func (c *Cache) hold(e Entry) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.held[e]; ok {
+		return nil
+	}
+	dir := c.entryDir(e)
+	if err := tree.MkdirAll(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	f, err := lockFile(dir+".lock", lockShared)
+	if err != nil {
+		return err
+	}
+	if err := stamp(dir + ".lock"); err != nil {
+		f.Close()
+		return err
+	}
+	if c.held == nil {
+		c.held = map[Entry]*os.File{}
+	}
+	c.held[e] = f
+	return nil
+}
 
 // Stage returns the output directory of stage for key, running build into a
 // fresh temporary directory and renaming it into place when it is missing.
-// hit says whether the output was already there.
+// hit says whether the output was already there. The entry stays held
+// until Release.
 func (c *Cache) Stage(stage, key string, build func(dir string) error) (dir string, hit bool, err error) {
-	dir = filepath.Join(c.Root, "stage", stage, key)
+	e := Entry{stage, key}
+	if err := c.hold(e); err != nil {
+		return "", false, fmt.Errorf("stage %s: %w", e, err)
+	}
+	dir = c.entryDir(e)
 	if st, err := os.Stat(dir); err == nil && st.IsDir() {
 		return dir, true, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", false, fmt.Errorf("stage %s: %w", stage, err)
-	}
 	tmp := dir + ".tmp-" + randHex(6)
 	if err := os.Mkdir(tmp, 0o755); err != nil {
-		return "", false, fmt.Errorf("stage %s: %w", stage, err)
+		return "", false, fmt.Errorf("stage %s: %w", e, err)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil { // whatever the umask
+		return "", false, fmt.Errorf("stage %s: %w", e, err)
 	}
 	if err := build(tmp); err != nil {
 		RemoveAll(tmp)
@@ -82,9 +175,47 @@ func (c *Cache) Stage(stage, key string, build func(dir string) error) (dir stri
 		if _, serr := os.Stat(dir); serr == nil {
 			return dir, false, nil // a concurrent build won the race
 		}
-		return "", false, fmt.Errorf("stage %s: %w", stage, err)
+		return "", false, fmt.Errorf("stage %s: %w", e, err)
 	}
 	return dir, false, nil
+}
+
+// Use holds an entry that exists, as Stage would, without building it: a
+// stage whose output is gathered from others (the Go programs) uses them
+// even when its own output is cached. ok is false when it is missing.
+func (c *Cache) Use(stage, key string) (dir string, ok bool, err error) {
+	e := Entry{stage, key}
+	if err := c.hold(e); err != nil {
+		return "", false, fmt.Errorf("use %s: %w", e, err)
+	}
+	dir = c.entryDir(e)
+	st, err := os.Stat(dir)
+	return dir, err == nil && st.IsDir(), nil
+}
+
+// Step describes a stage entry and its progress task.
+type Step struct {
+	Stage string // the folder under stage/
+	Key   string
+	Title string // what the progress task is called
+	Total int64  // what the task counts up to; 0 for a spinner
+	Made  string // what the task says when it made the entry ("built"); "cached" otherwise
+}
+
+// Reported is Stage with a progress task. build gets the task to count on.
+func (c *Cache) Reported(rep progress.Reporter, s Step, build func(dir string, task progress.Task) error) (dir string, hit bool, err error) {
+	task := rep.Start(s.Title, s.Total)
+	dir, hit, err = c.Stage(s.Stage, s.Key, func(out string) error { return build(out, task) })
+	if err != nil {
+		task.Fail(err)
+		return "", false, err
+	}
+	made := s.Made
+	if hit {
+		made = "cached"
+	}
+	task.Done(made)
+	return dir, hit, nil
 }
 
 // RemoveAll removes a tree even where directories were made read-only.
@@ -104,101 +235,10 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Hasher builds a cache key from named inputs. Every input is framed with
-// its name and length, so different inputs cannot collide by concatenation.
-type Hasher struct {
-	h   hashWriter
-	err error
-}
-
-type hashWriter interface {
-	io.Writer
-	Sum([]byte) []byte
-}
-
-// NewKey starts a key for a stage; bump version when the stage's recipe changes.
-func NewKey(stage string, version int) *Hasher {
-	k := &Hasher{h: sha256.New()}
-	k.String("stage", stage+"/"+strconv.Itoa(version))
-	return k
-}
-
-// String adds a named string.
-func (k *Hasher) String(name, v string) *Hasher {
-	fmt.Fprintf(k.h, "%s\x00%d\x00%s\x00", name, len(v), v)
-	return k
-}
-
-// Bytes adds named bytes.
-func (k *Hasher) Bytes(name string, v []byte) *Hasher { return k.String(name, string(v)) }
-
-// File adds a file's content and mode.
-func (k *Hasher) File(name, path string) *Hasher {
-	f, err := os.Open(path)
-	if err != nil {
-		k.err = errors.Join(k.err, fmt.Errorf("hash %s: %w", path, err))
-		return k
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	h := sha256.New()
-	io.Copy(h, f)
-	return k.String(name, fmt.Sprintf("%o:%x", st.Mode()&fs.ModePerm, h.Sum(nil)))
-}
-
-// Dir adds every file under a directory: relative paths, modes, symlink
-// targets and contents, in sorted order.
-func (k *Hasher) Dir(name, root string) *Hasher {
-	var entries []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			t, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			entries = append(entries, fmt.Sprintf("%s l %s", rel, t))
-		case d.IsDir():
-			entries = append(entries, fmt.Sprintf("%s d %o", rel, info.Mode()&fs.ModePerm))
-		case d.Type().IsRegular():
-			sum, err := FileSHA256(p)
-			if err != nil {
-				return err
-			}
-			entries = append(entries, fmt.Sprintf("%s f %o %s", rel, info.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid), sum))
-		}
-		return nil
-	})
-	if err != nil {
-		k.err = errors.Join(k.err, fmt.Errorf("hash %s: %w", root, err))
-	}
-	sort.Strings(entries)
-	h := sha256.New()
-	for _, e := range entries {
-		fmt.Fprintln(h, e)
-	}
-	return k.String(name, hex.EncodeToString(h.Sum(nil)))
-}
-
-// Key returns the hex key, or the first error met while hashing.
-func (k *Hasher) Key() (string, error) {
-	if k.err != nil {
-		return "", k.err
-	}
-	return hex.EncodeToString(k.h.Sum(nil))[:32], nil
-}
-
 // Fork makes an empty cache at dir that shares the listed parts of c (for
 // instance "dl" and "stage/kernel") through symbolic links: a build in it
-// redoes everything else from scratch.
+// redoes everything else from scratch. Prune leaves shared parts alone:
+// they belong to c.
 func (c *Cache) Fork(dir string, share ...string) (*Cache, error) {
 	RemoveAll(dir)
 	f, err := Open(dir)
@@ -207,48 +247,19 @@ func (c *Cache) Fork(dir string, share ...string) (*Cache, error) {
 	}
 	for _, s := range share {
 		src := filepath.Join(c.Root, s)
-		if err := os.MkdirAll(src, 0o755); err != nil {
-			return nil, err
+		if err := tree.MkdirAll(src); err != nil {
+			return nil, fmt.Errorf("fork cache: %w", err)
 		}
 		dst := filepath.Join(dir, s)
-		os.RemoveAll(dst)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return nil, err
+		if err := os.RemoveAll(dst); err != nil {
+			return nil, fmt.Errorf("fork cache: %w", err)
+		}
+		if err := tree.MkdirAll(filepath.Dir(dst)); err != nil {
+			return nil, fmt.Errorf("fork cache: %w", err)
 		}
 		if err := os.Symlink(src, dst); err != nil {
 			return nil, fmt.Errorf("fork cache: %w", err)
 		}
 	}
 	return f, nil
-}
-
-// Reported is Stage with a progress task named title: it ends "cached" when
-// the output was there already, and made (e.g. "built") otherwise. build
-// gets the task to count on (total sizes it; 0 for a spinner).
-func (c *Cache) Reported(rep progress.Reporter, title string, total int64, stage, key, made string, build func(dir string, task progress.Task) error) (string, bool, error) {
-	task := rep.Start(title, total)
-	dir, hit, err := c.Stage(stage, key, func(out string) error { return build(out, task) })
-	if err != nil {
-		task.Fail(err)
-		return "", false, err
-	}
-	if hit {
-		made = "cached"
-	}
-	task.Done(made)
-	return dir, hit, nil
-}
-
-// FileSHA256 is the hex sha256 of a file's content.
-func FileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -18,6 +18,10 @@ import (
 // Debian's pool drops superseded versions, so a pin can go stale.
 var ErrGone = errors.New("no longer available upstream")
 
+// ErrHTTP means the server answered with another error status; Fetch
+// tries again.
+var ErrHTTP = errors.New("unexpected HTTP status")
+
 // ErrChecksum means a download did not match its pinned sha256.
 var ErrChecksum = errors.New("sha256 mismatch")
 
@@ -34,8 +38,13 @@ func (c *Cache) Fetch(ctx context.Context, d Download, progress io.Writer) (stri
 	if len(d.SHA256) != 64 || strings.Trim(strings.ToLower(d.SHA256), "0123456789abcdef") != "" {
 		return "", fmt.Errorf("fetch %s: pinned sha256 %q is not 64 hex digits", d.URL, d.SHA256)
 	}
-	path := filepath.Join(c.Root, "dl", strings.ToLower(d.SHA256))
+	sum := strings.ToLower(d.SHA256)
+	path := filepath.Join(c.Root, "dl", sum)
 	if _, err := os.Stat(path); err == nil {
+		if err := stamp(path); err != nil {
+			return "", fmt.Errorf("fetch %s: %w", d.URL, err)
+		}
+		c.useDownload(sum)
 		return path, nil
 	}
 	var err error
@@ -55,7 +64,18 @@ func (c *Cache) Fetch(ctx context.Context, d Download, progress io.Writer) (stri
 	if err != nil {
 		return "", err
 	}
+	c.useDownload(sum)
 	return path, nil
+}
+
+// useDownload records that this value used a download: Prune keeps it.
+func (c *Cache) useDownload(sum string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dl == nil {
+		c.dl = map[string]bool{}
+	}
+	c.dl[sum] = true
 }
 
 func (c *Cache) fetchOnce(ctx context.Context, d Download, path string, progress io.Writer) error {
@@ -72,7 +92,7 @@ func (c *Cache) fetchOnce(ctx context.Context, d Download, path string, progress
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
 		return fmt.Errorf("fetch %s: %s: %w", d.URL, resp.Status, ErrGone)
 	case resp.StatusCode != http.StatusOK:
-		return fmt.Errorf("fetch %s: %s", d.URL, resp.Status)
+		return fmt.Errorf("fetch %s: %s: %w", d.URL, resp.Status, ErrHTTP)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".dl-*")
 	if err != nil {
@@ -93,6 +113,10 @@ func (c *Cache) fetchOnce(ctx context.Context, d Download, path string, progress
 		return fmt.Errorf("fetch %s: got sha256 %s (%d bytes), pinned %s: %w", d.URL, got, n, d.SHA256, ErrChecksum)
 	}
 	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("fetch %s: %w", d.URL, err)
+	}
+	// Readable by all, like the stages: a cache may be shared read-only.
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return fmt.Errorf("fetch %s: %w", d.URL, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {

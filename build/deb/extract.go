@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-os/berth/build/tree"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 )
@@ -163,7 +164,8 @@ func untar(r io.Reader, dst string, opt Options) error {
 			continue
 		}
 		target := filepath.Join(dst, rel)
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		// Folders the archive does not list get 0755, whatever the umask.
+		if err := tree.MkdirAll(filepath.Dir(target)); err != nil {
 			return err
 		}
 		mode := os.FileMode(h.Mode) & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
@@ -175,7 +177,7 @@ func untar(r io.Reader, dst string, opt Options) error {
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
+			if err := tree.MkdirAll(target); err != nil {
 				return err
 			}
 			if err := os.Chmod(target, mode|0o200); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/berth-os/berth/build/cache"
 	"github.com/berth-os/berth/build/hosttool"
 	"github.com/berth-os/berth/build/progress"
+	"github.com/berth-os/berth/internal/layout"
 )
 
 // ToolsModule is the folder, under the repository root, of the module that
@@ -37,6 +38,18 @@ type Binary struct {
 	CGO     bool     // link statically against glibc (runc needs libseccomp)
 	Tags    []string // build tags
 	LDFlags []string // extra -ldflags, e.g. -X settings
+	// Host is where the program goes in the host root; "" when it is not
+	// there (stage 1 goes in the initramfs, service programs in their
+	// service's rootfs). Not part of the cache key.
+	Host string
+}
+
+// recipe is what a program is built with: the fields of Binary that make
+// its bytes (the cache key prints it).
+type recipe struct {
+	Name, Pkg, Module string
+	CGO               bool
+	Tags, LDFlags     []string
 }
 
 // recipeVersion changes when the build flags below change.
@@ -85,16 +98,16 @@ func ModuleVersions(gomod string) (Versions, error) {
 func Standard(berthVersion string, v Versions) []Binary {
 	berthX := "-X github.com/berth-os/berth/internal/version.Berth=" + berthVersion
 	return []Binary{
-		{Name: "init", Pkg: "./init", LDFlags: []string{berthX}},
+		{Name: "init", Pkg: "./init", LDFlags: []string{berthX}, Host: layout.Init},
 		{Name: "stage1", Pkg: "./init/stage1"},
-		{Name: "hostctl", Pkg: "./cmd/hostctl", LDFlags: []string{berthX}},
-		{Name: "containerd", Pkg: "github.com/containerd/containerd/v2/cmd/containerd", Module: ToolsModule,
+		{Name: "hostctl", Pkg: "./cmd/hostctl", LDFlags: []string{berthX}, Host: "/usr/bin/hostctl"},
+		{Name: "containerd", Pkg: "github.com/containerd/containerd/v2/cmd/containerd", Module: ToolsModule, Host: "/usr/bin/containerd",
 			Tags: []string{"no_cri", "no_devmapper", "no_zfs", "no_tracing", "no_btrfs"},
 			LDFlags: []string{"-X github.com/containerd/containerd/v2/version.Version=" + v.Containerd,
 				"-X github.com/containerd/containerd/v2/version.Revision=berth"}},
-		{Name: "containerd-shim-runc-v2", Pkg: "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2", Module: ToolsModule,
+		{Name: "containerd-shim-runc-v2", Pkg: "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2", Module: ToolsModule, Host: "/usr/bin/containerd-shim-runc-v2",
 			LDFlags: []string{"-X github.com/containerd/containerd/v2/version.Version=" + v.Containerd}},
-		{Name: "runc", Pkg: "github.com/opencontainers/runc", Module: ToolsModule, CGO: true, Tags: []string{"seccomp", "netgo", "osusergo"},
+		{Name: "runc", Pkg: "github.com/opencontainers/runc", Module: ToolsModule, CGO: true, Host: "/usr/bin/runc", Tags: []string{"seccomp", "netgo", "osusergo"},
 			LDFlags: []string{"-X main.version=" + strings.TrimPrefix(v.Runc, "v"), "-X main.gitCommit=berth"}},
 	}
 }
@@ -104,10 +117,13 @@ type toolchain struct {
 	goTool, goVersion, gccVersion, libseccomp string
 }
 
+// Tools are the host programs Build runs.
+var Tools = []string{"go", "gcc", "pkg-config"}
+
 // Build builds each of bins in its own cached stage and gathers them in one
 // folder (itself a stage, keyed by theirs), which it returns.
 func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter, moduleRoot string, bins []Binary) (string, error) {
-	tools, err := hosttool.Need("go", "gcc", "pkg-config")
+	tools, err := hosttool.Need(Tools...)
 	if err != nil {
 		return "", err
 	}
@@ -142,7 +158,8 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter, moduleRoo
 	if err != nil {
 		return "", err
 	}
-	dir, _, err := c.Reported(rep, "go programs", int64(len(bins)), "gobin-set", setKey, "built", func(out string, task progress.Task) error {
+	step := cache.Step{Stage: "gobin-set", Key: setKey, Title: "go programs", Total: int64(len(bins)), Made: "built"}
+	dir, hit, err := c.Reported(rep, step, func(out string, task progress.Task) error {
 		for i, b := range bins {
 			bdir, _, err := c.Stage("gobin", keys[i], func(dir string) error { return buildOne(ctx, tc.goTool, moduleRoot, dir, b) })
 			if err != nil {
@@ -155,7 +172,19 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter, moduleRoo
 		}
 		return nil
 	})
-	return dir, err
+	if err != nil {
+		return "", err
+	}
+	if hit {
+		// The set is made of the programs' own entries: they are in use
+		// too, so that a prune keeps them for the next set that shares them.
+		for i := range bins {
+			if _, _, err := c.Use("gobin", keys[i]); err != nil {
+				return "", err
+			}
+		}
+	}
+	return dir, nil
 }
 
 // binaryKey is the cache key of one program.
@@ -163,7 +192,7 @@ func binaryKey(tc toolchain, moduleRoot string, b Binary, files []string) (strin
 	mod := filepath.Join(moduleRoot, b.Module)
 	k := cache.NewKey("gobin", recipeVersion).
 		String("go", tc.goVersion).
-		String("binary", fmt.Sprintf("%+v", b)).
+		String("binary", fmt.Sprintf("%+v", recipe{b.Name, b.Pkg, b.Module, b.CGO, b.Tags, b.LDFlags})).
 		File("go.mod", filepath.Join(mod, "go.mod")).
 		File("go.sum", filepath.Join(mod, "go.sum"))
 	if b.CGO {
@@ -235,8 +264,10 @@ func sources(ctx context.Context, goTool, moduleRoot string, b Binary) ([]string
 }
 
 // buildEnv is the environment of go list and go build for b.
+// It is the caller's (the go command needs HOME or GOCACHE, GOPATH,
+// GOPROXY), with the time zone and locale fixed as for every host tool.
 func buildEnv(b Binary) []string {
-	env := append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-mod=readonly", "GOTOOLCHAIN=local")
+	env := append(os.Environ(), "TZ=UTC", "LC_ALL=C", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-mod=readonly", "GOTOOLCHAIN=local")
 	if b.CGO {
 		return append(env, "CGO_ENABLED=1", "CGO_CFLAGS=-O2 -g0", "CGO_LDFLAGS=")
 	}
@@ -258,6 +289,9 @@ func buildOne(ctx context.Context, goTool, moduleRoot, out string, b Binary) err
 	cmd.Env = buildEnv(b)
 	if o, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", b.Pkg, err, o)
+	}
+	if err := os.Chmod(filepath.Join(out, b.Name), 0o755); err != nil { // whatever the umask
+		return fmt.Errorf("go build %s: %w", b.Pkg, err)
 	}
 	return nil
 }

@@ -23,9 +23,11 @@ type Spec struct {
 	Services []string `yaml:"services"`
 	Sysctl   string   `yaml:"sysctl"`
 	// Compression of the root squashfs: zstd (fast to boot) or xz (small).
-	Compression string   `yaml:"compression"`
-	Outputs     []string `yaml:"outputs"`
-	Disk        Disk     `yaml:"disk"`
+	Compression string `yaml:"compression"`
+	// Outputs are the artifacts to write, by format name (the build's
+	// table of writers checks them); empty means the default formats.
+	Outputs []string `yaml:"outputs"`
+	Disk    Disk     `yaml:"disk"`
 	// SourceDateEpoch is the time stamped on every file the build makes
 	// (seconds since 1970). Defaults to the kernel source's date.
 	SourceDateEpoch int64 `yaml:"source_date_epoch"`
@@ -84,17 +86,27 @@ func (s Size) String() string {
 	return fmt.Sprintf("%dB", int64(s))
 }
 
-// Output formats the build can write. The table of writers lives in build.
-var Outputs = []string{"kernel", "initrd", "squashfs", "iso", "raw", "qcow2"}
-
 // ErrInvalid is the kind of a spec that fails validation.
 var ErrInvalid = strictyaml.ErrInvalid
 
 var nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
+// Option is an optional check of Load.
+type Option func(*checks)
+
+type checks struct {
+	outputs []string
+}
+
+// KnownOutputs makes Load check the spec's outputs against the formats the
+// build can write (build.Outputs), with the spec's other problems.
+func KnownOutputs(names []string) Option {
+	return func(c *checks) { c.outputs = names }
+}
+
 // Load reads, decodes strictly and validates a spec. servicesDir is where
 // service folders live (for checking names); empty skips that check.
-func Load(path, servicesDir string) (*Spec, error) {
+func Load(path, servicesDir string, opts ...Option) (*Spec, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read image spec: %w", err)
@@ -104,10 +116,34 @@ func Load(path, servicesDir string) (*Spec, error) {
 		return nil, err
 	}
 	s.Path = path
-	if err := s.Validate(path, servicesDir); err != nil {
+	var c checks
+	for _, o := range opts {
+		o(&c)
+	}
+	errs := s.validate(path, servicesDir)
+	if c.outputs != nil {
+		errs = append(errs, CheckOutputs(s, c.outputs)...)
+	}
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// CheckOutputs lists the outputs of s that are not among known.
+func CheckOutputs(s *Spec, known []string) strictyaml.Errors {
+	var errs strictyaml.Errors
+	for i, o := range s.Outputs {
+		found := false
+		for _, k := range known {
+			found = found || k == o
+		}
+		if !found {
+			errs = append(errs, &strictyaml.FieldError{Source: s.Path, Path: fmt.Sprintf("outputs[%d]", i),
+				Msg: fmt.Sprintf("unknown output %q%s", o, strictyaml.Suggest(o, known))})
+		}
+	}
+	return errs
 }
 
 // Defaults is a spec before the file is applied.
@@ -117,13 +153,17 @@ func Defaults() *Spec {
 		Cmdline:     "console=tty0 console=ttyS0,115200n8",
 		Sysctl:      "container-host",
 		Compression: "zstd",
-		Outputs:     append([]string(nil), Outputs...),
 		Disk:        Disk{Size: 2 << 30, SlotSize: 512 << 20, EFISize: 64 << 20},
 	}
 }
 
-// Validate checks every field and reports every problem at once.
+// Validate checks every field and reports every problem at once. The
+// outputs' names are the build's to check (CheckOutputs).
 func (s *Spec) Validate(source, servicesDir string) error {
+	return s.validate(source, servicesDir).Err()
+}
+
+func (s *Spec) validate(source, servicesDir string) strictyaml.Errors {
 	var errs strictyaml.Errors
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, &strictyaml.FieldError{Source: source, Path: path, Msg: fmt.Sprintf(format, args...)})
@@ -154,14 +194,12 @@ func (s *Spec) Validate(source, servicesDir string) error {
 		}
 		seen[svc] = true
 	}
-	known := map[string]bool{}
-	for _, o := range Outputs {
-		known[o] = true
-	}
+	seenOut := map[string]bool{}
 	for i, o := range s.Outputs {
-		if !known[o] {
-			bad(fmt.Sprintf("outputs[%d]", i), "unknown output %q%s", o, strictyaml.Suggest(o, Outputs))
+		if seenOut[o] {
+			bad(fmt.Sprintf("outputs[%d]", i), "%s is listed twice", o)
 		}
+		seenOut[o] = true
 	}
 	if s.Compression != "zstd" && s.Compression != "xz" {
 		bad("compression", "expected zstd or xz, got %q", s.Compression)
@@ -181,10 +219,7 @@ func (s *Spec) Validate(source, servicesDir string) error {
 	if strings.ContainsAny(s.Cmdline, "\n\"") {
 		bad("cmdline", "must be one line without double quotes")
 	}
-	if err := errs.Err(); err != nil {
-		return err
-	}
-	return nil
+	return errs
 }
 
 func hostnameOK(h string) bool {
@@ -202,16 +237,6 @@ func hostnameOK(h string) bool {
 		}
 	}
 	return true
-}
-
-// Has says whether the spec asks for an output.
-func (s *Spec) Has(output string) bool {
-	for _, o := range s.Outputs {
-		if o == output {
-			return true
-		}
-	}
-	return false
 }
 
 // IsInvalid reports whether err is a spec validation error.

@@ -2,6 +2,7 @@ package image
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,7 @@ func TestLoadDefaultSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Name != "berth" || len(s.Services) == 0 || !s.Has("iso") || !s.Has("raw") || !s.Has("qcow2") {
+	if s.Name != "berth" || len(s.Services) == 0 || strings.Join(s.Outputs, " ") != "kernel initrd squashfs iso raw qcow2" {
 		t.Errorf("spec = %+v", s)
 	}
 	if s.Disk.Size != 2<<30 || s.Disk.SlotSize != 512<<20 || s.Disk.EFISize != 64<<20 {
@@ -39,13 +40,14 @@ func TestLoadErrors(t *testing.T) {
 			`spec.yaml: outputs[1]: unknown output "qcow" (did you mean qcow2?)`,
 		}},
 		{"missing name", "services: [udev]\n", []string{"spec.yaml: name: missing"}},
+		{"output twice", "name: x\nservices: [udev]\noutputs: [iso, iso]\n", []string{"spec.yaml: outputs[1]: iso is listed twice"}},
 		{"disk too small", "name: x\nservices: [udev]\ndisk: {size: 512MiB}\n", []string{"spec.yaml: disk.size: must be at least"}},
 		{"bad hostname", "name: x\nhostname: -bad-\nservices: [udev]\n", []string{`spec.yaml: hostname: expected a host name`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(dir, "spec.yaml")
 			os.WriteFile(p, []byte(tc.body), 0o644)
-			_, err := Load(p, filepath.Join(dir, "services"))
+			_, err := Load(p, filepath.Join(dir, "services"), KnownOutputs([]string{"iso", "raw", "qcow2"}))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -72,9 +74,13 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "1.5GiB", "-1M", "12 parsecs"} {
-		if _, err := ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) accepted", in)
+		_, err := ParseSize(in)
+		if want := fmt.Sprintf("expected a size such as 512MiB or 2GiB, got %q", in); err == nil || err.Error() != want {
+			t.Errorf("ParseSize(%q): err = %v, want %q", in, err, want)
 		}
+	}
+	if _, err := ParseSize("99999999999TiB"); err == nil || !strings.Contains(err.Error(), "is too large") {
+		t.Errorf("ParseSize(huge): err = %v, want too large", err)
 	}
 	if s := Size(512 << 20).String(); s != "512MiB" {
 		t.Errorf("String = %s", s)

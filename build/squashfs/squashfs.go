@@ -14,9 +14,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 
 	"github.com/berth-os/berth/build/hosttool"
 )
@@ -26,6 +24,9 @@ var Compressions = map[string][]string{
 	"zstd": {"-comp", "zstd", "-Xcompression-level", "19"},
 	"xz":   {"-comp", "xz", "-Xbcj", "x86"},
 }
+
+// Tools are the host programs Make runs.
+var Tools = []string{"mksquashfs"}
 
 // Make writes the squashfs of dir to out.
 func Make(ctx context.Context, dir, out string, epoch int64, compression string) error {
@@ -37,17 +38,14 @@ func Make(ctx context.Context, dir, out string, epoch int64, compression string)
 	if err != nil {
 		return err
 	}
-	os.Remove(out)
+	if err := os.Remove(out); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("squashfs: %w", err)
+	}
 	ts := strconv.FormatInt(epoch, 10)
 	args := append([]string{dir, out, "-noappend", "-no-progress", "-quiet", "-b", "1M",
 		"-all-root", "-no-xattrs", "-all-time", ts, "-mkfs-time", ts}, comp...)
-	cmd := exec.CommandContext(ctx, tools["mksquashfs"], args...)
-	// mksquashfs refuses SOURCE_DATE_EPOCH together with -all-time.
-	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "SOURCE_DATE_EPOCH=") {
-			cmd.Env = append(cmd.Env, e)
-		}
-	}
+	// No SOURCE_DATE_EPOCH: mksquashfs refuses it together with -all-time.
+	cmd := hosttool.Command(ctx, nil, tools["mksquashfs"], args...)
 	if o, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mksquashfs %s: %w\n%s", dir, err, o)
 	}

@@ -1,6 +1,11 @@
 // Package tree assembles a root filesystem in a staging directory: the
 // merged-/usr skeleton, files copied or hard-linked from cached stages,
-// generated files, and busybox applet links.
+// generated files, and busybox applet links. A layout is data: a list of
+// steps (Skeleton, Merge, Install, File, Dir, Symlink...), each printing
+// itself, applied in order (steps.go).
+//
+// Every file and folder gets the mode asked for, whatever the umask: the
+// tree becomes a squashfs, and its bytes must not depend on who builds.
 package tree
 
 import (
@@ -20,16 +25,27 @@ type Tree struct {
 
 // Skeleton makes the merged-/usr layout and the usual top-level folders.
 func (t *Tree) Skeleton() error {
-	for _, d := range []string{"usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "etc", "proc", "sys", "dev", "run", "tmp", "var", "root", "home", "opt", "mnt", "media", "srv"} {
-		if err := t.Dir(d, 0o755); err != nil {
-			return err
+	if err := MkdirAll(t.Root); err != nil {
+		return fmt.Errorf("skeleton: %w", err)
+	}
+	if err := os.Chmod(t.Root, 0o755); err != nil {
+		return fmt.Errorf("skeleton: %w", err)
+	}
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{
+		{"usr", 0o755}, {"usr/bin", 0o755}, {"usr/sbin", 0o755}, {"usr/lib", 0o755}, {"usr/lib64", 0o755},
+		{"etc", 0o755}, {"proc", 0o755}, {"sys", 0o755}, {"dev", 0o755}, {"run", 0o755}, {"tmp", os.ModeSticky | 0o777},
+		{"var", 0o755}, {"root", 0o700}, {"home", 0o755}, {"opt", 0o755}, {"mnt", 0o755}, {"media", 0o755}, {"srv", 0o755},
+	} {
+		if err := t.Dir(d.path, d.mode); err != nil {
+			return fmt.Errorf("skeleton: %w", err)
 		}
 	}
-	os.Chmod(filepath.Join(t.Root, "tmp"), 0o1777)
-	os.Chmod(filepath.Join(t.Root, "root"), 0o700)
 	for _, l := range [][2]string{{"bin", "usr/bin"}, {"sbin", "usr/sbin"}, {"lib", "usr/lib"}, {"lib64", "usr/lib64"}} {
 		if err := t.Symlink(l[0], l[1]); err != nil {
-			return err
+			return fmt.Errorf("skeleton: %w", err)
 		}
 	}
 	return nil
@@ -39,41 +55,85 @@ func (t *Tree) path(rel string) string {
 	return filepath.Join(t.Root, strings.TrimPrefix(rel, "/"))
 }
 
+// MkdirAll makes dir and its missing parents with mode 0755, whatever the
+// umask.
+func MkdirAll(dir string) error {
+	if st, err := os.Stat(dir); err == nil {
+		if !st.IsDir() {
+			return &os.PathError{Op: "mkdir", Path: dir, Err: fs.ErrExist}
+		}
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := MkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if os.IsExist(err) {
+			return nil
+		}
+		return err
+	}
+	return os.Chmod(dir, 0o755)
+}
+
+// WriteFile writes a file with exactly mode, making its folder.
+func WriteFile(path string, data []byte, mode os.FileMode) error {
+	if err := MkdirAll(filepath.Dir(path)); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, data, mode); err != nil {
+		return err
+	}
+	return os.Chmod(path, mode)
+}
+
 // Dir makes a directory and its parents.
 func (t *Tree) Dir(rel string, mode os.FileMode) error {
 	p := t.path(rel)
-	if err := os.MkdirAll(p, 0o755); err != nil {
-		return err
+	if err := MkdirAll(p); err != nil {
+		return fmt.Errorf("dir %s: %w", rel, err)
 	}
-	return os.Chmod(p, mode)
+	if err := os.Chmod(p, mode); err != nil {
+		return fmt.Errorf("dir %s: %w", rel, err)
+	}
+	return nil
 }
 
 // File writes a file.
 func (t *Tree) File(rel string, data []byte, mode os.FileMode) error {
 	p := t.path(rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
+	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("file %s: %w", rel, err)
 	}
-	os.Remove(p)
-	if err := os.WriteFile(p, data, mode); err != nil {
-		return err
+	if err := WriteFile(p, data, mode); err != nil {
+		return fmt.Errorf("file %s: %w", rel, err)
 	}
-	return os.Chmod(p, mode)
+	return nil
 }
 
 // Symlink makes rel point at target, replacing what is there.
 func (t *Tree) Symlink(rel, target string) error {
 	p := t.path(rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
+	if err := MkdirAll(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("symlink %s: %w", rel, err)
 	}
-	os.Remove(p)
-	return os.Symlink(target, p)
+	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("symlink %s: %w", rel, err)
+	}
+	if err := os.Symlink(target, p); err != nil {
+		return fmt.Errorf("symlink %s: %w", rel, err)
+	}
+	return nil
 }
 
 // Remove deletes rel and everything under it.
 func (t *Tree) Remove(rel string) error {
-	return os.RemoveAll(t.path(rel))
+	if err := os.RemoveAll(t.path(rel)); err != nil {
+		return fmt.Errorf("remove %s: %w", rel, err)
+	}
+	return nil
 }
 
 // Exists says whether rel exists (a dangling symlink counts).
@@ -82,14 +142,16 @@ func (t *Tree) Exists(rel string) bool {
 	return err == nil
 }
 
-// Install copies (or hard-links, when on the same filesystem) the file src
-// to rel with mode.
+// Install copies (or hard-links, when on the same filesystem and the mode
+// is already right) the file src to rel with mode.
 func (t *Tree) Install(src, rel string, mode os.FileMode) error {
 	p := t.path(rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
+	if err := MkdirAll(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("install %s: %w", rel, err)
 	}
-	os.Remove(p)
+	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("install %s: %w", rel, err)
+	}
 	if err := copyFile(src, p, mode); err != nil {
 		return fmt.Errorf("install %s: %w", rel, err)
 	}
@@ -101,11 +163,14 @@ func (t *Tree) Install(src, rel string, mode os.FileMode) error {
 // cache stage, so nothing writes through the link).
 func (t *Tree) Merge(src, rel string) error {
 	dst := t.path(rel)
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		r, _ := filepath.Rel(src, p)
+		r, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
 		target := filepath.Join(dst, r)
 		info, err := d.Info()
 		if err != nil {
@@ -116,7 +181,7 @@ func (t *Tree) Merge(src, rel string) error {
 			if st, err := os.Lstat(target); err == nil && st.Mode()&fs.ModeSymlink != 0 {
 				return nil // e.g. bin → usr/bin: merge through the link
 			}
-			if err := os.MkdirAll(target, 0o755); err != nil {
+			if err := MkdirAll(target); err != nil {
 				return err
 			}
 			return os.Chmod(target, info.Mode()&(fs.ModePerm|fs.ModeSticky|fs.ModeSetgid))
@@ -128,25 +193,35 @@ func (t *Tree) Merge(src, rel string) error {
 			if st, err := os.Lstat(target); err == nil && st.IsDir() {
 				return nil // keep a real directory over a link
 			}
-			os.Remove(target)
+			if err := os.Remove(target); err != nil && !os.IsNotExist(err) {
+				return err
+			}
 			return os.Symlink(l, target)
 		default:
-			os.Remove(target)
+			if err := os.Remove(target); err != nil && !os.IsNotExist(err) {
+				return err
+			}
 			if err := os.Link(p, target); err == nil {
 				return nil
 			}
 			return copyFile(p, target, info.Mode())
 		}
 	})
+	if err != nil {
+		return fmt.Errorf("merge %s into %s: %w", src, rel, err)
+	}
+	return nil
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {
 	if err := os.Link(src, dst); err == nil {
-		st, _ := os.Stat(dst)
-		if st.Mode().Perm() == mode.Perm() {
+		st, err := os.Stat(dst)
+		if err == nil && st.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid) == mode&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid) {
 			return nil
 		}
-		os.Remove(dst)
+		if err := os.Remove(dst); err != nil {
+			return err
+		}
 	}
 	in, err := os.Open(src)
 	if err != nil {
@@ -180,7 +255,10 @@ func (t *Tree) BusyboxLinks(busybox string) (int, error) {
 		if t.Exists(rel) {
 			continue
 		}
-		target, _ := filepath.Rel(filepath.Dir("/"+rel), "/"+strings.TrimPrefix(busybox, "/"))
+		target, err := filepath.Rel(filepath.Dir("/"+rel), "/"+strings.TrimPrefix(busybox, "/"))
+		if err != nil {
+			return n, fmt.Errorf("busybox link %s: %w", rel, err)
+		}
 		if err := t.Symlink(rel, target); err != nil {
 			return n, err
 		}

@@ -8,13 +8,13 @@ import (
 
 	"github.com/berth-os/berth/build"
 	"github.com/berth-os/berth/build/cache"
-	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/build/progress"
 	"github.com/spf13/cobra"
 )
 
 func buildCmd(stdout, stderr io.Writer) *cobra.Command {
 	var out, cacheDir string
+	var noPrune bool
 	c := &cobra.Command{
 		Use:   "build [SPEC]",
 		Short: "Build an image from a spec (default images/berth.yaml): kernel, initrd, squashfs, ISO, raw, qcow2",
@@ -29,7 +29,7 @@ func buildCmd(stdout, stderr io.Writer) *cobra.Command {
 			if len(args) == 1 {
 				specPath = args[0]
 			}
-			spec, err := image.Load(specPath, filepath.Join(root, "services"))
+			spec, err := build.LoadSpec(specPath, root)
 			if err != nil {
 				return err // names the spec, and each field with its problem
 			}
@@ -39,7 +39,7 @@ func buildCmd(stdout, stderr io.Writer) *cobra.Command {
 			}
 			rep := progress.New(stderr)
 			defer rep.Close()
-			res, err := build.Build(cmd.Context(), build.Options{Spec: spec, OutDir: out, Cache: cc, Progress: rep, ModuleRoot: root})
+			res, err := build.Build(cmd.Context(), build.Options{Spec: spec, OutDir: out, Cache: cc, Progress: rep, ModuleRoot: root, NoPrune: noPrune})
 			if err != nil {
 				return fmt.Errorf("build %s: %w", specPath, err)
 			}
@@ -51,5 +51,6 @@ func buildCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	c.Flags().StringVarP(&out, "out", "o", "out", "output folder")
 	c.Flags().StringVar(&cacheDir, "cache", cache.DefaultRoot(), "cache folder ($BERTH_CACHE, $XDG_CACHE_HOME/berth or ~/.cache/berth)")
+	c.Flags().BoolVar(&noPrune, "no-prune", false, "leave the cache as it is (by default a successful build removes what it did not use and the cache policy does not keep)")
 	return c
 }

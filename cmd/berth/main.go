@@ -5,6 +5,7 @@
 //	berth run [--format iso|raw|qcow2] [DIR]
 //	berth kernel pin [--latest | --version V]
 //	berth debs lock
+//	berth cache du | prune [--all] [--dry-run]
 //	berth config validate -i FILE
 //
 // Its exit status says what kind of error stopped it (errkind.Help).
@@ -23,6 +24,6 @@ func main() { errkind.Main("berth", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := &cobra.Command{Use: "berth", Short: "Build and run Berth images"}
-	root.AddCommand(buildCmd(stdout, stderr), runCmd(stdout, stderr), kernelCmd(stdout), debsCmd(stdout), configCmd())
+	root.AddCommand(buildCmd(stdout, stderr), runCmd(stdout, stderr), kernelCmd(stdout), debsCmd(stdout), configCmd(), cacheCmd(stdout))
 	return cli.Execute(ctx, root, args, stdout, stderr)
 }

@@ -1,0 +1,323 @@
+package cache
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// entry makes a finished entry last used age ago.
+func entry(t *testing.T, c *Cache, stage, key string, age time.Duration) {
+	t.Helper()
+	s := c.Session()
+	if _, _, err := s.Stage(stage, key, func(d string) error { return os.WriteFile(filepath.Join(d, "f"), []byte(key), 0o644) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Release()
+	when := time.Now().Add(-age)
+	if err := os.Chtimes(c.entryDir(Entry{stage, key})+".lock", when, when); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// download makes a download last used age ago.
+func download(t *testing.T, c *Cache, sum string, age time.Duration) {
+	t.Helper()
+	p := filepath.Join(c.Root, "dl", sum)
+	if err := os.WriteFile(p, []byte(sum), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	when := time.Now().Add(-age)
+	if err := os.Chtimes(p, when, when); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// contents lists what is left: entries, downloads, work trees.
+func contents(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		parts := strings.Split(rel, string(filepath.Separator))
+		switch {
+		case parts[0] == "stage" && len(parts) == 3 && d.IsDir(),
+			parts[0] == "stage" && len(parts) == 3 && strings.Contains(parts[2], ".tmp-"),
+			parts[0] == "dl" && len(parts) == 2,
+			parts[0] == "work" && len(parts) == 3 && d.IsDir():
+			out = append(out, rel)
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+const day = 24 * time.Hour
+
+func TestPrunePolicy(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		policy   Policy
+		setup    func(t *testing.T, c, build, other *Cache)
+		want     []string
+		wantBusy []string
+	}{
+		{
+			name:   "keeps what the build used and the two most recent others",
+			policy: DefaultPolicy,
+			setup: func(t *testing.T, c, build, _ *Cache) {
+				for i, k := range []string{"b", "c", "d"} {
+					entry(t, c, "rootfs", k, time.Duration(i+1)*time.Hour)
+				}
+				entry(t, c, "rootfs", "a", 5*day)
+				build.Use("rootfs", "a")
+				entry(t, c, "iso", "x", time.Hour)
+			},
+			want: []string{"stage/iso/x", "stage/rootfs/a", "stage/rootfs/b", "stage/rootfs/c"},
+		},
+		{
+			name:   "entries unused for longer than MaxAge go even among the recent",
+			policy: DefaultPolicy,
+			setup: func(t *testing.T, c, _, _ *Cache) {
+				entry(t, c, "rootfs", "new", time.Hour)
+				entry(t, c, "rootfs", "old", 8*day)
+			},
+			want: []string{"stage/rootfs/new"},
+		},
+		{
+			name:   "all removes everything no build uses",
+			policy: Policy{},
+			setup: func(t *testing.T, c, build, _ *Cache) {
+				entry(t, c, "rootfs", "a", time.Hour)
+				entry(t, c, "rootfs", "b", time.Minute)
+				entry(t, c, "gobin", "g", time.Minute)
+				build.Use("gobin", "g")
+			},
+			want: []string{"stage/gobin/g"},
+		},
+		{
+			name:   "an entry another build holds stays",
+			policy: Policy{},
+			setup: func(t *testing.T, c, _, other *Cache) {
+				entry(t, c, "raw", "theirs", 30*day)
+				entry(t, c, "raw", "stale", 30*day)
+				other.Use("raw", "theirs")
+			},
+			want:     []string{"stage/raw/theirs"},
+			wantBusy: []string{"stage/raw/theirs"},
+		},
+		{
+			name:   "what is left of an unfinished build goes, what is being built stays",
+			policy: Policy{},
+			setup: func(t *testing.T, c, _, other *Cache) {
+				for _, k := range []string{"crashed", "building"} {
+					os.MkdirAll(filepath.Join(c.Root, "stage", "iso", k+".tmp-0001"), 0o755)
+					os.WriteFile(filepath.Join(c.Root, "stage", "iso", k+".lock"), nil, 0o644)
+				}
+				other.hold(Entry{"iso", "building"})
+			},
+			want: []string{"stage/iso/building.tmp-0001"},
+		},
+		{
+			name:   "downloads the build used or anyone used lately stay",
+			policy: DefaultPolicy,
+			setup: func(t *testing.T, c, build, _ *Cache) {
+				download(t, c, "aa", 30*day)
+				build.useDownload("aa")
+				download(t, c, "bb", 30*day)
+				download(t, c, "cc", day)
+			},
+			want: []string{"dl/aa", "dl/cc"},
+		},
+		{
+			name:   "all keeps downloads within the grace period",
+			policy: Policy{},
+			setup: func(t *testing.T, c, _, _ *Cache) {
+				download(t, c, "recent", time.Minute)
+				download(t, c, "old", 2*time.Hour)
+			},
+			want: []string{"dl/recent"},
+		},
+		{
+			name:   "work trees: the pinned one and a held one stay",
+			policy: Policy{Work: []string{"kernel/2"}},
+			setup: func(t *testing.T, c, _, other *Cache) {
+				for _, v := range []string{"1", "2", "3"} {
+					os.MkdirAll(c.WorkDir("kernel/"+v), 0o755)
+					os.WriteFile(c.WorkDir("kernel/"+v)+".lock", nil, 0o644)
+				}
+				unlock, err := other.LockWork("kernel/3")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(unlock)
+			},
+			want:     []string{"work/kernel/2", "work/kernel/3"},
+			wantBusy: []string{"work/kernel/3"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			build, other := c.Session(), c.Session()
+			defer build.Release()
+			defer other.Release()
+			tc.setup(t, c, build, other)
+			r, err := build.Prune(tc.policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, contents(t, c.Root)); diff != "" {
+				t.Errorf("left after prune (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantBusy, r.Busy); diff != "" {
+				t.Errorf("busy (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A symbolic link into another cache (Fork) is that cache's: pruning the
+// fork leaves it alone.
+func TestPruneLeavesSharedParts(t *testing.T) {
+	main, _ := Open(filepath.Join(t.TempDir(), "main"))
+	entry(t, main, "kernel", "k", 30*day)
+	download(t, main, "dd", 30*day)
+	fork, err := main.Fork(filepath.Join(t.TempDir(), "fork"), "dl", "stage/kernel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fork.Prune(Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"dl/dd", "stage/kernel/k"}, contents(t, main.Root)); diff != "" {
+		t.Errorf("main cache after pruning the fork (-want +got):\n%s", diff)
+	}
+}
+
+// Builds and prunes at once: an entry Stage returned is there until the
+// build releases it, however often a prune runs meanwhile.
+func TestPruneConcurrentWithBuilds(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var pruned atomic.Int64
+	var pruner sync.WaitGroup
+	pruner.Add(1)
+	go func() {
+		defer pruner.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r, err := c.Prune(Policy{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			pruned.Add(int64(len(r.Removed)))
+		}
+	}()
+	var builds sync.WaitGroup
+	var missing atomic.Int64
+	for w := 0; w < 4; w++ {
+		builds.Add(1)
+		go func() {
+			defer builds.Done()
+			for i := 0; i < 200; i++ {
+				s := c.Session()
+				key := fmt.Sprint(i % 3)
+				dir, _, err := s.Stage("s", key, func(d string) error { return os.WriteFile(filepath.Join(d, "f"), []byte(key), 0o644) })
+				if err != nil {
+					t.Error(err)
+					s.Release()
+					return
+				}
+				for j := 0; j < 3; j++ {
+					if b, err := os.ReadFile(filepath.Join(dir, "f")); err != nil || string(b) != key {
+						missing.Add(1)
+					}
+					time.Sleep(50 * time.Microsecond)
+				}
+				s.Release()
+			}
+		}()
+	}
+	builds.Wait()
+	close(stop)
+	pruner.Wait()
+	if n := missing.Load(); n > 0 {
+		t.Errorf("%d reads of an entry a build held failed: a prune removed it", n)
+	}
+	if pruned.Load() == 0 {
+		t.Error("the prune never removed anything: the test proved nothing")
+	}
+}
+
+func TestUsage(t *testing.T) {
+	c, _ := Open(t.TempDir())
+	s := c.Session()
+	dir, _, err := s.Stage("raw", "r", func(d string) error {
+		f, err := os.Create(filepath.Join(d, "disk.raw"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := f.Truncate(1 << 30); err != nil { // sparse: 1 GiB with 64 KiB of data
+			return err
+		}
+		_, err = f.WriteAt(make([]byte, 64<<10), 1<<20)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same file linked into a second stage counts once.
+	if _, _, err := s.Stage("qcow2", "q", func(d string) error {
+		return os.Link(filepath.Join(dir, "disk.raw"), filepath.Join(d, "disk.raw"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Release()
+	parts, err := c.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Part{}
+	for _, p := range parts {
+		got[p.Name] = p
+	}
+	raw, q := got["stage/raw"], got["stage/qcow2"]
+	if raw.Entries != 1 || q.Entries != 1 {
+		t.Errorf("entries: raw %d, qcow2 %d; want 1 each", raw.Entries, q.Entries)
+	}
+	// 64 KiB of data, counted once (not 128 KiB), and not the 1 GiB size.
+	if sum := raw.Bytes + q.Bytes; sum < 64<<10 || sum >= 128<<10 {
+		t.Errorf("raw %d + qcow2 %d bytes, want 64 KiB of data counted once", raw.Bytes, q.Bytes)
+	}
+}

@@ -1,0 +1,96 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/berth-os/berth/build/bootloader"
+	"github.com/berth-os/berth/build/cache"
+	"github.com/berth-os/berth/build/hosttool"
+	"github.com/berth-os/berth/internal/layout"
+)
+
+var isoTools = append([]string{"xorriso"}, bootloader.Tools...)
+
+// writeISO makes a hybrid ISO: isolinux for BIOS (from CD, or from a disk
+// through the isohybrid MBR) and GRUB for UEFI (El Torito EFI image, and a
+// GPT entry for it when written to a disk).
+func writeISO(ctx context.Context, j *job) ([]string, error) {
+	boot, err := j.boot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := media{Stage: "iso", Version: 1, Title: "iso (hybrid, BIOS+UEFI)", File: "image.iso"}
+	iso, err := j.makeMedia(m, j.mediaKey(m, boot), func(out, file string) error {
+		tools, err := hosttool.Need("xorriso")
+		if err != nil {
+			return err
+		}
+		stg := filepath.Join(out, "staging")
+		defer cache.RemoveAll(stg)
+		menu := bootloader.Menu{Timeout: 1, Marker: j.marker(),
+			Entries: bootloader.NewMenu("/boot/vmlinuz", "/boot/initrd.img", "berth.boot=iso "+j.spec.Cmdline, "", "")}
+		files := map[string]string{
+			"boot/vmlinuz":          j.kernel.Vmlinuz,
+			"boot/initrd.img":       j.initrd,
+			layout.ISORoot:          j.rootfs,
+			"isolinux/isolinux.bin": filepath.Join(boot, "usr/lib/ISOLINUX/isolinux.bin"),
+			"isolinux/ldlinux.c32":  filepath.Join(boot, "usr/lib/syslinux/modules/bios/ldlinux.c32"),
+		}
+		for _, dst := range sortedKeys(files) {
+			if err := linkOrCopy(files[dst], filepath.Join(stg, dst)); err != nil {
+				return fmt.Errorf("stage %s: %w", dst, err)
+			}
+		}
+		data := map[string]string{
+			"isolinux/isolinux.cfg": menu.SyslinuxConfig(),
+			"boot/grub/grub.cfg":    menu.GrubConfig(),
+			j.marker()[1:]:          j.buildID + "\n",
+		}
+		for _, dst := range sortedKeys(data) {
+			if err := writeFile(filepath.Join(stg, dst), []byte(data[dst])); err != nil {
+				return fmt.Errorf("stage %s: %w", dst, err)
+			}
+		}
+		// The El Torito EFI image: a small FAT with GRUB.
+		efi := filepath.Join(out, "bootx64.efi")
+		if err := bootloader.GrubEFI(ctx, filepath.Join(boot, "usr/lib/grub/x86_64-efi"), j.marker(), efi); err != nil {
+			return err
+		}
+		st, err := os.Stat(efi)
+		if err != nil {
+			return fmt.Errorf("GRUB EFI image: %w", err)
+		}
+		// GRUB and a quarter of slack, in whole MiB.
+		size := (st.Size()*5/4 + 256<<10 + 1<<20 - 1) / (1 << 20) * (1 << 20)
+		fat, err := bootloader.NewFAT(ctx, filepath.Join(stg, "boot/efiboot.img"), bootloader.FATOptions{Size: size, Label: "BERTH_EFI", Epoch: j.epoch})
+		if err != nil {
+			return err
+		}
+		if err := fat.Copy(ctx, efi, "/EFI/BOOT/BOOTX64.EFI"); err != nil {
+			return err
+		}
+		// ISO 9660 records each file's time: make them all the epoch.
+		if err := setTimes(stg, j.epoch); err != nil {
+			return err
+		}
+		cmd := hosttool.Command(ctx, []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(j.epoch, 10)}, tools["xorriso"], "-as", "mkisofs",
+			"-o", file, "-V", layout.ISOLabel, "-J", "-joliet-long", "-r",
+			"-isohybrid-mbr", filepath.Join(boot, "usr/lib/ISOLINUX/isohdpfx.bin"),
+			"-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat",
+			"-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
+			"-eltorito-alt-boot", "-e", "boot/efiboot.img", "-no-emul-boot", "-isohybrid-gpt-basdat",
+			stg)
+		if o, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("xorriso: %w\n%s", err, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []string{iso}, nil
+}

@@ -1,0 +1,211 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/berth-os/berth/build/cache"
+	"github.com/berth-os/berth/build/deb"
+	"github.com/berth-os/berth/build/gobin"
+	"github.com/berth-os/berth/build/image"
+	"github.com/berth-os/berth/build/progress"
+	"github.com/berth-os/berth/build/squashfs"
+	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/version"
+	"github.com/berth-os/berth/kernel"
+	"github.com/berth-os/berth/services"
+)
+
+// stage is one named step of the pipeline.
+type stage struct {
+	Name string
+	// Tools are the host programs it runs; Build checks them all before
+	// the first stage.
+	Tools []string
+	Run   func(j *job, ctx context.Context) error // a method expression: (*job).buildKernel
+}
+
+func (s stage) String() string {
+	if len(s.Tools) == 0 {
+		return s.Name
+	}
+	return s.Name + " [" + strings.Join(s.Tools, " ") + "]"
+}
+
+// job is one build's state, filled in by the stages in order.
+type job struct {
+	o     Options
+	c     *cache.Cache // this build's session: what it uses stays until the end
+	rep   progress.Reporter
+	spec  *image.Spec
+	epoch int64
+
+	lock     *deb.Lock
+	defs     []*services.Definition
+	bins     []gobin.Binary
+	versions layout.Versions
+
+	kernel  kernel.Result
+	gobin   string // the folder of every Go program
+	sets    *debSets
+	bundles map[string]string // service name → bundle folder
+	rootfs  string            // rootfs.squashfs
+	initrd  string
+	buildID string // short hash naming this build's media
+
+	res *Result
+}
+
+// plan is the list of stages that builds spec: the parts every image has,
+// then one stage per output the spec asks for (the table of writers, in
+// its order), the manifest, and pruning the cache.
+func plan(spec *image.Spec, prune bool) []stage {
+	stages := []stage{
+		{Name: "inputs", Run: (*job).loadInputs},
+		{Name: "kernel", Tools: kernel.Tools, Run: (*job).buildKernel},
+		{Name: "go programs", Tools: gobin.Tools, Run: (*job).buildGo},
+		{Name: "service bundles", Run: (*job).buildBundles},
+		{Name: "root filesystem", Tools: squashfs.Tools, Run: (*job).buildRootfs},
+		{Name: "initramfs", Run: (*job).buildInitramfs},
+		{Name: "build id", Run: (*job).makeBuildID},
+	}
+	for _, w := range wanted(spec) {
+		stages = append(stages, stage{Name: "output " + w.Output, Tools: w.Tools, Run: w.run})
+	}
+	stages = append(stages, stage{Name: "manifest", Run: (*job).writeManifest})
+	if prune {
+		stages = append(stages, stage{Name: "prune cache", Run: (*job).prune})
+	}
+	return stages
+}
+
+// planTools lists every host tool the stages run, once each, sorted.
+func planTools(stages []stage) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range stages {
+		for _, t := range s.Tools {
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// loadInputs reads the package lock, the service definitions and the
+// pinned containerd and runc, and lists the Go programs.
+func (j *job) loadInputs(_ context.Context) error {
+	root := j.o.ModuleRoot
+	lockPath := filepath.Join(root, "images", "packages.lock")
+	lock, err := deb.LoadLock(lockPath)
+	if err != nil {
+		return err
+	}
+	j.lock = lock
+	for _, name := range j.spec.Services {
+		d, err := services.Load(filepath.Join(root, "services"), name)
+		if err != nil {
+			return err
+		}
+		j.defs = append(j.defs, d)
+	}
+	mv, err := gobin.ModuleVersions(filepath.Join(root, gobin.ToolsModule, "go.mod"))
+	if err != nil {
+		return err
+	}
+	j.versions = layout.Versions{Containerd: mv.Containerd, Runc: mv.Runc, Berth: version.Berth}
+	j.bins = programs(gobin.Standard(version.Berth, mv), j.defs)
+	j.sets = &debSets{cache: j.c, lock: lock, rep: j.rep, dirs: map[string]string{}}
+	j.bundles = map[string]string{}
+	return nil
+}
+
+// programs are the standard Go programs and those of the services, each
+// package once.
+func programs(std []gobin.Binary, defs []*services.Definition) []gobin.Binary {
+	bins := append([]gobin.Binary(nil), std...)
+	seen := map[string]bool{}
+	for _, b := range bins {
+		seen[b.Pkg] = true
+	}
+	for _, d := range defs {
+		for _, dst := range sortedKeys(d.Rootfs.Go) {
+			pkg := d.Rootfs.Go[dst]
+			if !seen[pkg] {
+				seen[pkg] = true
+				bins = append(bins, gobin.Binary{Name: filepath.Base(dst), Pkg: pkg})
+			}
+		}
+	}
+	return bins
+}
+
+func (j *job) buildKernel(ctx context.Context) error {
+	kr, err := kernel.Build(ctx, j.c, j.rep)
+	if err != nil {
+		return err
+	}
+	j.kernel = kr
+	j.versions.Kernel = kr.Release
+	return nil
+}
+
+func (j *job) buildGo(ctx context.Context) error {
+	dir, err := gobin.Build(ctx, j.c, j.rep, j.o.ModuleRoot, j.bins)
+	if err != nil {
+		return err
+	}
+	j.gobin = dir
+	return nil
+}
+
+// makeBuildID names this build's media: the hash of what boots (kernel,
+// initrd, root) and how (name, command line, epoch). The boot menus find
+// their medium by a marker file of that name.
+func (j *job) makeBuildID(_ context.Context) error {
+	h := sha256.New()
+	for _, f := range []string{j.kernel.Vmlinuz, j.initrd, j.rootfs} {
+		s, err := cachedSHA(f)
+		if err != nil {
+			return err
+		}
+		h.Write([]byte(s))
+	}
+	fmt.Fprintf(h, "%s\x00%s\x00%d", j.spec.Name, j.spec.Cmdline, j.epoch)
+	j.buildID = hex.EncodeToString(h.Sum(nil))[:16]
+	return nil
+}
+
+// prune removes from the cache what this build did not use and the
+// default policy does not keep; the kernel tree of the pinned source
+// stays. A failure is reported, not fatal: the build is done.
+func (j *job) prune(_ context.Context) error {
+	p := cache.DefaultPolicy
+	p.Work = []string{kernel.WorkName(j.kernel.Version)}
+	r, err := j.c.Prune(p)
+	if err != nil {
+		j.rep.Logf("build: prune cache: %v (the build itself is done)", err)
+		return nil
+	}
+	if len(r.Removed) > 0 {
+		j.rep.Logf("build: pruned %d cache entries, %.1f MiB freed", len(r.Removed), float64(r.Freed())/(1<<20))
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,251 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/berth-os/berth/build/cache"
+	"github.com/berth-os/berth/build/gobin"
+	"github.com/berth-os/berth/build/progress"
+	"github.com/berth-os/berth/build/squashfs"
+	"github.com/berth-os/berth/build/tree"
+	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/services"
+)
+
+// Sources of layout steps.
+func packages(set string) tree.Source { return tree.Source{Kind: "packages", Name: set} }
+func program(name string) tree.Source { return tree.Source{Kind: "go", Name: name} }
+func bundle(service string) tree.Source {
+	return tree.Source{Kind: "service", Name: service}
+}
+
+var kernelModules = tree.Source{Kind: "kernel", Name: "modules"}
+
+// caBundle is the CA bundle the host and cloud-config's ca_certs read.
+const caBundle = "/usr/share/berth/ca-certificates.crt"
+
+// hostLayout is the host's root filesystem, built from the image's parts:
+// the host packages, firmware, time zones and CA certificates, the
+// kernel's modules, the Go programs that run on the host, a bundle per
+// service, the /etc template and the image info.
+func hostLayout(bins []gobin.Binary, defs []*services.Definition, info layout.Info) (tree.Layout, error) {
+	infoJSON, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("image info: %w", err)
+	}
+	l := tree.Layout{
+		tree.Skeleton{},
+		tree.Merge{From: packages("host"), To: "/"},
+		// The packages' /etc is the template /etc is rendered from (below).
+		tree.Remove{Path: "/etc"},
+		tree.Dir{Path: "/etc", Mode: 0o755},
+		tree.BusyboxLinks{Busybox: "/usr/bin/busybox"},
+		tree.Merge{From: packages("firmware"), To: "/"},
+		tree.Merge{From: packages("tzdata"), Sub: "usr/share/zoneinfo", To: "/usr/share/zoneinfo"},
+		// ca-certificates' postinst never runs: make its bundle here.
+		tree.Concat{From: packages("certs"), Sub: "usr/share/ca-certificates", Suffix: ".crt", To: caBundle, Mode: 0o644},
+		tree.Concat{From: packages("certs"), Sub: "usr/share/ca-certificates", Suffix: ".crt", To: layout.EtcTemplate + "/ssl/certs/ca-certificates.crt", Mode: 0o644},
+		tree.Merge{From: kernelModules, To: "/"},
+	}
+	for _, b := range bins {
+		if b.Host != "" {
+			l = append(l, tree.Install{From: program(b.Name), To: b.Host, Mode: 0o755})
+		}
+	}
+	initLink, err := filepath.Rel("/usr/sbin", layout.Init)
+	if err != nil {
+		return nil, fmt.Errorf("link /usr/sbin/init: %w", err)
+	}
+	l = append(l, tree.Symlink{Path: "/usr/sbin/init", Target: initLink})
+	for _, d := range defs {
+		l = append(l, tree.Merge{From: bundle(d.Name), To: layout.ServicesDir + "/" + d.Name})
+	}
+	// The /etc template: the host packages' /etc, and that of services that
+	// share the host's /etc (the console).
+	l = append(l, tree.Merge{From: packages("host"), Sub: "etc", To: layout.EtcTemplate, IfExists: true})
+	for _, d := range defs {
+		for _, b := range d.Binds {
+			if pb, err := services.ParseBind(b); err == nil && pb.Source == "/etc" {
+				l = append(l, tree.Merge{From: bundle(d.Name), Sub: "rootfs/etc", To: layout.EtcTemplate, IfExists: true})
+			}
+		}
+	}
+	osRelease := fmt.Sprintf("NAME=Berth\nID=berth\nVERSION_ID=%s\nPRETTY_NAME=\"Berth %s\"\n", info.Versions.Berth, info.Versions.Berth)
+	return append(l,
+		tree.File{Path: layout.InfoPath, Mode: 0o644, Data: append(infoJSON, '\n'), What: "image info (name, services, versions)"},
+		tree.File{Path: "/usr/lib/os-release", Mode: 0o644, Data: []byte(osRelease), What: "os-release"},
+	), nil
+}
+
+// resolver finds the sources of layout steps among the build's parts.
+func (j *job) resolver(ctx context.Context) tree.Resolver {
+	return func(s tree.Source) (string, error) {
+		switch s.Kind {
+		case "packages":
+			return j.sets.get(ctx, s.Name)
+		case "go":
+			return filepath.Join(j.gobin, s.Name), nil
+		case "service":
+			if d, ok := j.bundles[s.Name]; ok {
+				return d, nil
+			}
+		case "kernel":
+			if s.Name == "modules" {
+				return j.kernel.Modules, nil
+			}
+		case "files":
+			for _, d := range j.defs {
+				if d.Name == s.Name && d.Rootfs.Files != "" {
+					return filepath.Join(d.Dir, d.Rootfs.Files), nil
+				}
+			}
+		}
+		return "", fmt.Errorf("no source %s in this build", s)
+	}
+}
+
+// layoutKey adds a layout to a cache key: its steps, the data of its
+// files, and what each source is (the cache entry it is, or the content of
+// a repository folder).
+func (j *job) layoutKey(k *cache.Hasher, l tree.Layout, r tree.Resolver) error {
+	for _, line := range l.Lines() {
+		k.String("step", line)
+	}
+	for _, s := range l {
+		if f, ok := s.(tree.File); ok {
+			k.Bytes(f.Path, f.Data)
+		}
+	}
+	for _, src := range l.Sources() {
+		p, err := r(src)
+		if err != nil {
+			return err
+		}
+		switch src.Kind {
+		case "files":
+			k.Dir(src.String(), p)
+		case "go":
+			k.String(src.String(), filepath.Base(j.gobin)+"/"+src.Name)
+		case "kernel":
+			k.String(src.String(), filepath.Base(j.kernel.Dir))
+		default: // a cache entry: its key names its content
+			k.String(src.String(), filepath.Base(p))
+		}
+	}
+	return nil
+}
+
+// buildRootfs assembles the host root and squashes it.
+func (j *job) buildRootfs(ctx context.Context) error {
+	info := layout.Info{Name: j.spec.Name, Hostname: j.spec.Hostname, Sysctl: j.spec.Sysctl, Services: j.spec.Services, Versions: j.versions}
+	l, err := hostLayout(j.bins, j.defs, info)
+	if err != nil {
+		return err
+	}
+	r := j.resolver(ctx)
+	k := cache.NewKey("rootfs", 4).String("epoch", strconv.FormatInt(j.epoch, 10)).String("compression", j.spec.Compression)
+	if err := j.layoutKey(k, l, r); err != nil {
+		return err
+	}
+	key, err := k.Key()
+	if err != nil {
+		return err
+	}
+	step := cache.Step{Stage: "rootfs", Key: key, Title: "root filesystem (squashfs)", Made: "built"}
+	dir, _, err := j.c.Reported(j.rep, step, func(out string, _ progress.Task) error {
+		t := &tree.Tree{Root: filepath.Join(out, "tree")}
+		defer cache.RemoveAll(t.Root)
+		if err := l.Apply(t, r); err != nil {
+			return err
+		}
+		return squashfs.Make(ctx, t.Root, filepath.Join(out, "rootfs.squashfs"), j.epoch, j.spec.Compression)
+	})
+	if err != nil {
+		return err
+	}
+	j.rootfs = filepath.Join(dir, "rootfs.squashfs")
+	return nil
+}
+
+// bundleLayout is a service's rootfs: its package set less what it
+// excludes, its Go programs, its files, and the mount points runc cannot
+// make in a read-only root.
+func bundleLayout(d *services.Definition, mountDirs, mountFiles []string) tree.Layout {
+	l := tree.Layout{tree.Skeleton{}}
+	if d.Rootfs.Debs != "" {
+		l = append(l, tree.Merge{From: packages(d.Rootfs.Debs), To: "/"})
+		for _, x := range d.Rootfs.Exclude {
+			l = append(l, tree.Remove{Path: x})
+		}
+		l = append(l, tree.BusyboxLinks{Busybox: "/usr/bin/busybox", IfExists: true})
+	}
+	for _, dst := range sortedKeys(d.Rootfs.Go) {
+		l = append(l, tree.Install{From: program(filepath.Base(dst)), To: dst, Mode: 0o755})
+	}
+	if d.Rootfs.Files != "" {
+		l = append(l, tree.Merge{From: tree.Source{Kind: "files", Name: d.Name}, To: "/"})
+	}
+	for _, m := range mountDirs {
+		l = append(l, tree.Dir{Path: m, Mode: 0o755, IfMissing: true})
+	}
+	for _, m := range mountFiles {
+		l = append(l, tree.File{Path: m, Mode: 0o644, What: "mount point", IfMissing: true})
+	}
+	return l
+}
+
+// buildBundles makes /usr/lib/berth/services/<name> for each service:
+// rootfs/, config.json (its OCI spec) and service.json (how PID 1 runs it).
+func (j *job) buildBundles(ctx context.Context) error {
+	for _, d := range j.defs {
+		dir, err := j.serviceBundle(ctx, d)
+		if err != nil {
+			return fmt.Errorf("service %s: %w", d.Name, err)
+		}
+		j.bundles[d.Name] = dir
+	}
+	return nil
+}
+
+func (j *job) serviceBundle(ctx context.Context, d *services.Definition) (string, error) {
+	spec, err := d.Spec()
+	if err != nil {
+		return "", err
+	}
+	specJSON, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("OCI spec: %w", err)
+	}
+	rtJSON, err := json.MarshalIndent(d.Runtime(), "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("runtime settings: %w", err)
+	}
+	mountDirs, mountFiles := services.Mountpoints(spec)
+	l := bundleLayout(d, mountDirs, mountFiles)
+	r := j.resolver(ctx)
+	k := cache.NewKey("service", 3).String("name", d.Name).Bytes("spec", specJSON).Bytes("runtime", rtJSON)
+	if err := j.layoutKey(k, l, r); err != nil {
+		return "", err
+	}
+	key, err := k.Key()
+	if err != nil {
+		return "", err
+	}
+	step := cache.Step{Stage: "service", Key: key, Title: "service " + d.Name, Made: "assembled"}
+	dir, _, err := j.c.Reported(j.rep, step, func(out string, _ progress.Task) error {
+		if err := l.Apply(&tree.Tree{Root: filepath.Join(out, "rootfs")}, r); err != nil {
+			return err
+		}
+		for name, data := range map[string][]byte{"config.json": specJSON, "service.json": rtJSON} {
+			if err := tree.WriteFile(filepath.Join(out, name), append(data, '\n'), 0o644); err != nil {
+				return fmt.Errorf("write %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	return dir, err
+}
