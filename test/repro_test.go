@@ -3,53 +3,314 @@
 package test
 
 import (
-	"context"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/berth-os/berth/build"
 	"github.com/berth-os/berth/build/cache"
-	"github.com/berth-os/berth/build/image"
-	"github.com/berth-os/berth/build/progress"
 )
 
-// Two builds of the same input give the same bytes: the second build runs
-// with an empty cache except for the downloads and the kernel stage, and
-// every artifact's sha256 must match the first build's.
+// The second build of TestReproducible differs from the first in what
+// reprotest varies.
+const (
+	reproTZ     = "Asia/Tokyo"
+	reproLocale = "fr_CH.UTF-8"
+	reproUmask  = "077"
+)
+
+// builder is who runs the second build.
+type builder struct {
+	name     string
+	uid, gid int
+	other    bool // another user than the test's
+}
+
+// Two builds of the same sources give the same bytes, however differently
+// they run. The second build varies what reprotest varies: it builds a
+// copy of the repository in another folder, as another user (nobody, when
+// the test runs as root; otherwise the same uid with another HOME, USER
+// and LOGNAME), with its own HOME, Go build cache and temporary folder,
+// in another time zone, umask and locale. Its cache is empty but for the
+// downloads and the kernel stage (compiling the kernel again costs half an
+// hour), hard-linked so that another user reads them and cannot change
+// them; everything else is built from scratch, the Go programs by a cold
+// Go build cache. Every artifact's sha256 must match the first build's.
 func TestReproducible(t *testing.T) {
 	t.Parallel()
 	artifact(t, "berth.iso") // fails the test if the main build failed
-	spec, err := image.Load(filepath.Join(moduleRoot, "images", "berth.yaml"), filepath.Join(moduleRoot, "services"))
+	b := reproBuilder(t)
+	work, err := os.MkdirTemp("", "berth-repro-")
 	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.RemoveAll(work)
+	dirs := map[string]string{}
+	for _, d := range []string{"src", "home", "tmp", "cache", "out"} {
+		dirs[d] = filepath.Join(work, d)
+	}
+	for _, d := range []string{work, dirs["home"], dirs["tmp"]} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, b.uid, b.gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := copyRepo(moduleRoot, dirs["src"], b); err != nil {
 		t.Fatal(err)
 	}
 	main, err := cache.Open(cache.DefaultRoot())
 	if err != nil {
 		t.Fatal(err)
 	}
-	forkDir, err := os.MkdirTemp("", "berth-repro-cache-")
+	for _, part := range []string{"dl", "stage/kernel"} {
+		if err := linkTree(filepath.Join(main.Root, part), filepath.Join(dirs["cache"], part), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, part := range []string{"", "stage", "work"} {
+		if err := mkdirOwned(filepath.Join(dirs["cache"], part), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cache.RemoveAll(forkDir)
-	fork, err := main.Fork(forkDir, "dl", "stage/kernel")
+	modCache := goEnv(t, goTool, "GOMODCACHE")
+	if b.other {
+		// The test user's module cache is out of reach (its HOME): link it.
+		own := filepath.Join(work, "gomod")
+		if err := linkTree(modCache, own, b); err != nil {
+			t.Fatal(err)
+		}
+		modCache = own
+	}
+	env := []string{
+		"PATH=" + filepath.Dir(goTool) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=" + dirs["home"], "USER=" + b.name, "LOGNAME=" + b.name, "TMPDIR=" + dirs["tmp"],
+		"TZ=" + reproTZ, "LANG=" + reproLocale, "LC_ALL=" + reproLocale, "LANGUAGE=fr",
+		"GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly", "GOPROXY=off", "GOMODCACHE=" + modCache,
+		"GOCACHE=" + filepath.Join(dirs["home"], ".cache", "go-build"),
+	}
+	script := `umask ` + reproUmask + ` && go build -trimpath -o "$HOME/berth" ./cmd/berth && exec "$HOME/berth" build images/berth.yaml -o "$1" --cache "$2"`
+	cmd := exec.Command("/bin/sh", "-c", script, "sh", dirs["out"], dirs["cache"])
+	cmd.Dir = dirs["src"]
+	cmd.Env = env
+	if b.other {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(b.uid), Gid: uint32(b.gid), Groups: []uint32{}}}
+	}
+	logPath := filepath.Join(*logDir, "repro-build.log")
+	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := build.Build(context.Background(), build.Options{Spec: spec, OutDir: t.TempDir(), Cache: fork, Progress: &progress.Plain{W: os.Stderr}, ModuleRoot: moduleRoot})
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	t.Logf("second build: %s (uid %d) in %s, TZ=%s, umask %s, LC_ALL=%s; log in %s", b.name, b.uid, dirs["src"], reproTZ, reproUmask, reproLocale, logPath)
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("second build: %v\n%s", err, tailOf(logPath, 30))
+	}
+	data, err := os.ReadFile(filepath.Join(dirs["out"], "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Manifest.Artifacts) != len(mainManifest.Artifacts) {
-		t.Fatalf("second build made %d artifacts, first %d", len(res.Manifest.Artifacts), len(mainManifest.Artifacts))
+	var second build.Manifest
+	if err := json.Unmarshal(data, &second); err != nil {
+		t.Fatal(err)
 	}
-	for i, a := range res.Manifest.Artifacts {
-		b := mainManifest.Artifacts[i]
-		if a != b {
-			t.Errorf("%s differs between builds: %s (%d bytes) vs %s (%d bytes)", a.Name, b.SHA256, b.Size, a.SHA256, a.Size)
+	first := map[string]build.Artifact{}
+	for _, a := range mainManifest.Artifacts {
+		first[a.Name] = a
+	}
+	if len(second.Artifacts) != len(mainManifest.Artifacts) {
+		t.Errorf("second build made %d artifacts, first %d", len(second.Artifacts), len(mainManifest.Artifacts))
+	}
+	for _, a := range second.Artifacts {
+		if f := first[a.Name]; a != f {
+			t.Errorf("%s differs between builds: %s (%d bytes) vs %s (%d bytes)", a.Name, f.SHA256, f.Size, a.SHA256, a.Size)
 		} else {
 			t.Logf("%s: same sha256 %s", a.Name, a.SHA256)
 		}
 	}
+}
+
+// reproBuilder is nobody when the test runs as root, else the test's user.
+func reproBuilder(t *testing.T) builder {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("nobody")
+		if err != nil {
+			t.Fatalf("running as root, the second build runs as nobody: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		return builder{name: u.Username, uid: uid, gid: gid, other: true}
+	}
+	t.Logf("not root: the second build runs as the same uid, with another HOME, USER and LOGNAME")
+	return builder{name: "berth-repro", uid: os.Getuid(), gid: os.Getgid()}
+}
+
+// copyRepo copies the repository's files (tracked, and untracked but not
+// ignored) to dst, owned by b.
+func copyRepo(root, dst string, b builder) error {
+	out, err := exec.Command("git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		return fmt.Errorf("git ls-files: %w", err)
+	}
+	if err := mkdirOwned(dst, b); err != nil {
+		return err
+	}
+	for _, rel := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		src := filepath.Join(root, rel)
+		st, err := os.Lstat(src)
+		if os.IsNotExist(err) {
+			continue // deleted in the work tree
+		}
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if err := mkdirParents(dst, rel, b); err != nil {
+			return err
+		}
+		if st.Mode()&fs.ModeSymlink != 0 {
+			l, err := os.Readlink(src)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(l, target); err != nil {
+				return err
+			}
+		} else if err := copyOwned(src, target, st.Mode().Perm(), b); err != nil {
+			return err
+		}
+		if err := os.Lchown(target, b.uid, b.gid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mkdirParents makes the folders of rel under dst, top down, owned by b.
+func mkdirParents(dst, rel string, b builder) error {
+	var parts []string
+	for d := filepath.Dir(rel); d != "."; d = filepath.Dir(d) {
+		parts = append([]string{d}, parts...)
+	}
+	for _, d := range parts {
+		if err := mkdirOwned(filepath.Join(dst, d), b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mkdirOwned(dir string, b builder) error {
+	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+		return err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	return os.Lchown(dir, b.uid, b.gid)
+}
+
+func copyOwned(src, dst string, mode fs.FileMode, b builder) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(dst, mode); err != nil {
+		return err
+	}
+	return os.Lchown(dst, b.uid, b.gid)
+}
+
+// linkTree gives b a tree of its own at dst whose files are src's, hard
+// linked: b owns the folders, and reads but cannot change the files (they
+// stay the test user's). Files b could not read are copied. Lock files and
+// unfinished stage entries are left out.
+func linkTree(src, dst string, b builder) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(rel, ".lock") || strings.Contains(rel, ".tmp-") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			return mkdirOwned(target, b)
+		case d.Type()&fs.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(l, target); err != nil {
+				return err
+			}
+			return os.Lchown(target, b.uid, b.gid)
+		case !b.other || info.Mode().Perm()&0o004 != 0:
+			return os.Link(p, target)
+		default:
+			return copyOwned(p, target, info.Mode().Perm()|0o044, b)
+		}
+	})
+}
+
+func goEnv(t *testing.T, goTool, name string) string {
+	t.Helper()
+	out, err := exec.Command(goTool, "env", name).Output()
+	if err != nil {
+		t.Fatalf("go env %s: %v", name, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func tailOf(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
 }

@@ -321,3 +321,23 @@ func TestUsage(t *testing.T) {
 		t.Errorf("raw %d + qcow2 %d bytes, want 64 KiB of data counted once", raw.Bytes, q.Bytes)
 	}
 }
+
+func TestPruneDryRun(t *testing.T) {
+	c, _ := Open(t.TempDir())
+	entry(t, c, "raw", "old", 30*day)
+	download(t, c, "dd", 30*day)
+	r, err := c.Prune(Policy{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var said []string
+	for _, x := range r.Removed {
+		said = append(said, x.Path)
+	}
+	if diff := cmp.Diff([]string{"stage/raw/old", "dl/dd"}, said); diff != "" {
+		t.Errorf("would remove (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"dl/dd", "stage/raw/old"}, contents(t, c.Root)); diff != "" {
+		t.Errorf("a dry run removed something (-want +got):\n%s", diff)
+	}
+}

@@ -53,26 +53,7 @@ func MergedUsr(rel string) string {
 // Ownership is not kept (the squashfs writer makes everything root's);
 // modes, symlinks and hard links are.
 func Extract(debPath, dst string, opt Options) error {
-	f, err := os.Open(debPath)
-	if err != nil {
-		return fmt.Errorf("extract %s: %w", debPath, err)
-	}
-	defer f.Close()
-	found := false
-	err = readAr(f, func(m arMember, body io.Reader) error {
-		if !strings.HasPrefix(m.Name, "data.tar") {
-			return nil
-		}
-		found = true
-		r, err := decompress(m.Name, body)
-		if err != nil {
-			return err
-		}
-		return untar(r, dst, opt)
-	})
-	if err == nil && !found {
-		err = errors.New("no data.tar member")
-	}
+	err := walkData(debPath, func(h *tar.Header, r io.Reader) error { return extractEntry(h, r, dst, opt) })
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", filepath.Base(debPath), err)
 	}
@@ -83,7 +64,7 @@ func Extract(debPath, dst string, opt Options) error {
 func Control(debPath string) (map[string]string, error) {
 	f, err := os.Open(debPath)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read control: %w", err)
 	}
 	defer f.Close()
 	var ctl map[string]string
@@ -142,91 +123,92 @@ func decompress(name string, r io.Reader) (io.Reader, error) {
 	return nil, fmt.Errorf("unknown compression: %s", name)
 }
 
-func untar(r io.Reader, dst string, opt Options) error {
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
+// extractEntry writes one entry of a data archive under dst.
+func extractEntry(h *tar.Header, r io.Reader, dst string, opt Options) error {
+	rel := path.Clean(strings.TrimPrefix(h.Name, "./"))
+	if rel == "." || rel == "/" {
+		return nil
+	}
+	if strings.HasPrefix(rel, "../") || rel == ".." || strings.HasPrefix(rel, "/") {
+		return fmt.Errorf("unsafe path %q", h.Name)
+	}
+	rel = MergedUsr(rel)
+	if opt.Keep != nil && !opt.Keep(rel) {
+		return nil
+	}
+	target := filepath.Join(dst, rel)
+	// Folders the archive does not list get 0755, whatever the umask.
+	if err := tree.MkdirAll(filepath.Dir(target)); err != nil {
+		return err
+	}
+	mode := os.FileMode(h.Mode) & os.ModePerm
+	if h.Mode&0o4000 != 0 {
+		mode |= os.ModeSetuid
+	}
+	if h.Mode&0o2000 != 0 {
+		mode |= os.ModeSetgid
+	}
+	if h.Mode&0o1000 != 0 {
+		mode |= os.ModeSticky
+	}
+	switch h.Typeflag {
+	case tar.TypeDir:
+		if err := tree.MkdirAll(target); err != nil {
+			return err
 		}
+		return os.Chmod(target, mode|0o200)
+	case tar.TypeReg:
+		if err := os.Remove(target); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 		if err != nil {
 			return err
 		}
-		rel := path.Clean(strings.TrimPrefix(h.Name, "./"))
-		if rel == "." || rel == "/" {
-			continue
-		}
-		if strings.HasPrefix(rel, "../") || strings.HasPrefix(rel, "/") {
-			return fmt.Errorf("unsafe path %q", h.Name)
-		}
-		rel = MergedUsr(rel)
-		if opt.Keep != nil && !opt.Keep(rel) {
-			continue
-		}
-		target := filepath.Join(dst, rel)
-		// Folders the archive does not list get 0755, whatever the umask.
-		if err := tree.MkdirAll(filepath.Dir(target)); err != nil {
+		if _, err := io.Copy(f, r); err != nil {
+			f.Close()
 			return err
 		}
-		mode := os.FileMode(h.Mode) & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
-		if h.Mode&0o4000 != 0 {
-			mode |= os.ModeSetuid
+		if err := f.Close(); err != nil {
+			return err
 		}
-		if h.Mode&0o2000 != 0 {
-			mode |= os.ModeSetgid
+		return os.Chmod(target, mode)
+	case tar.TypeSymlink:
+		if err := os.Remove(target); err != nil && !os.IsNotExist(err) {
+			return err
 		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := tree.MkdirAll(target); err != nil {
-				return err
-			}
-			if err := os.Chmod(target, mode|0o200); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			os.Remove(target)
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(f, tr); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-			if err := os.Chmod(target, mode); err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			os.Remove(target)
-			if err := os.Symlink(h.Linkname, target); err != nil {
-				return err
-			}
-		case tar.TypeLink:
-			src := filepath.Join(dst, MergedUsr(path.Clean(strings.TrimPrefix(h.Linkname, "./"))))
-			os.Remove(target)
-			if err := os.Link(src, target); err != nil {
-				return err
-			}
-		default:
-			// Device nodes and fifos are not shipped in the packages we use.
+		return os.Symlink(h.Linkname, target)
+	case tar.TypeLink:
+		src := filepath.Join(dst, MergedUsr(path.Clean(strings.TrimPrefix(h.Linkname, "./"))))
+		if err := os.Remove(target); err != nil && !os.IsNotExist(err) {
+			return err
 		}
+		return os.Link(src, target)
 	}
+	// Device nodes and fifos are not shipped in the packages we use.
+	return nil
 }
 
 // WalkData calls fn for every entry of the .deb's data archive, in order.
 func WalkData(debPath string, fn func(h *tar.Header, r io.Reader) error) error {
+	if err := walkData(debPath, fn); err != nil {
+		return fmt.Errorf("read data of %s: %w", filepath.Base(debPath), err)
+	}
+	return nil
+}
+
+func walkData(debPath string, fn func(h *tar.Header, r io.Reader) error) error {
 	f, err := os.Open(debPath)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return readAr(f, func(m arMember, body io.Reader) error {
+	found := false
+	err = readAr(f, func(m arMember, body io.Reader) error {
 		if !strings.HasPrefix(m.Name, "data.tar") {
 			return nil
 		}
+		found = true
 		r, err := decompress(m.Name, body)
 		if err != nil {
 			return err
@@ -245,4 +227,8 @@ func WalkData(debPath string, fn func(h *tar.Header, r io.Reader) error) error {
 			}
 		}
 	})
+	if err == nil && !found {
+		err = errors.New("no data.tar member")
+	}
+	return err
 }

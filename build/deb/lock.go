@@ -58,7 +58,7 @@ type Pinned struct {
 func LoadRequest(path string) (*Request, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read package request: %w", err)
 	}
 	var r Request
 	if err := strictyaml.Decode(data, path, &r); err != nil {
@@ -76,7 +76,7 @@ func LoadRequest(path string) (*Request, error) {
 func LoadLock(path string) (*Lock, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read package lock: %w", err)
 	}
 	var l Lock
 	if err := strictyaml.Decode(data, path, &l); err != nil {
@@ -94,9 +94,12 @@ func (l *Lock) Save(path, header string) error {
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(l); err != nil {
-		return err
+		return fmt.Errorf("encode package lock: %w", err)
 	}
-	return atomicfile.Write(path, buf.Bytes(), 0o644)
+	if err := atomicfile.Write(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write package lock: %w", err)
+	}
+	return nil
 }
 
 // Set returns the pinned packages of a set, in lock order.

@@ -112,6 +112,8 @@ func Standard(berthVersion string, v Versions) []Binary {
 	}
 }
 
+func recipeOf(b Binary) recipe { return recipe{b.Name, b.Pkg, b.Module, b.CGO, b.Tags, b.LDFlags} }
+
 // toolchain is what every key shares: the Go and C compilers.
 type toolchain struct {
 	goTool, goVersion, gccVersion, libseccomp string
@@ -192,7 +194,7 @@ func binaryKey(tc toolchain, moduleRoot string, b Binary, files []string) (strin
 	mod := filepath.Join(moduleRoot, b.Module)
 	k := cache.NewKey("gobin", recipeVersion).
 		String("go", tc.goVersion).
-		String("binary", fmt.Sprintf("%+v", recipe{b.Name, b.Pkg, b.Module, b.CGO, b.Tags, b.LDFlags})).
+		String("binary", fmt.Sprintf("%+v", recipeOf(b))).
 		File("go.mod", filepath.Join(mod, "go.mod")).
 		File("go.sum", filepath.Join(mod, "go.sum"))
 	if b.CGO {

@@ -2,11 +2,14 @@ package gobin
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // repoRoot is the repository root, two folders up from this package.
@@ -102,6 +105,31 @@ func TestSourcesPerBinary(t *testing.T) {
 	}
 }
 
+// The key's recipe line is the one Binary printed before it had Host: the
+// programs cached by earlier builds stay valid.
+func TestRecipeFormat(t *testing.T) {
+	b := Binary{Name: "runc", Pkg: "github.com/opencontainers/runc", Module: ToolsModule, CGO: true, Tags: []string{"seccomp"}, LDFlags: []string{"-X main.version=1"}, Host: "/usr/bin/runc"}
+	got := fmt.Sprintf("%+v", recipeOf(b))
+	want := "{Name:runc Pkg:github.com/opencontainers/runc Module:tools CGO:true Tags:[seccomp] LDFlags:[-X main.version=1]}"
+	if got != want {
+		t.Errorf("recipe = %s\nwant      %s", got, want)
+	}
+}
+
+// Every standard program but stage 1 (the initramfs's) has a place in the
+// host root.
+func TestStandardPlaces(t *testing.T) {
+	got := map[string]string{}
+	for _, b := range Standard("test", Versions{Containerd: "v2", Runc: "v1"}) {
+		got[b.Name] = b.Host
+	}
+	want := map[string]string{"init": "/usr/lib/berth/init", "stage1": "", "hostctl": "/usr/bin/hostctl",
+		"containerd": "/usr/bin/containerd", "containerd-shim-runc-v2": "/usr/bin/containerd-shim-runc-v2", "runc": "/usr/bin/runc"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("host places (-want +got):\n%s", diff)
+	}
+}
+
 func TestBinaryKeyChangesWithInputs(t *testing.T) {
 	root := t.TempDir()
 	os.WriteFile(filepath.Join(root, "go.mod"), []byte("module x\n"), 0o644)
@@ -140,6 +168,17 @@ func TestBinaryKeyChangesWithInputs(t *testing.T) {
 	flags.LDFlags = []string{"-X a=b"}
 	if key(tc, flags) == base {
 		t.Error("the key ignores the flags")
+	}
+	tags := b
+	tags.Tags = []string{"seccomp"}
+	if key(tc, tags) == base {
+		t.Error("the key ignores the build tags")
+	}
+	// Where the program goes in the host root does not change its bytes.
+	placed := b
+	placed.Host = "/usr/bin/x"
+	if key(tc, placed) != base {
+		t.Error("the key depends on where the program is installed")
 	}
 	os.WriteFile(src, []byte("package main // edited\n"), 0o644)
 	if key(tc, b) == base {

@@ -57,7 +57,7 @@ func Write(w io.Writer, c Contents) error {
 	}
 	enc, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
 	if err != nil {
-		return err
+		return fmt.Errorf("initramfs: %w", err)
 	}
 	var raw bytes.Buffer
 	cw := cpio.Newc.Writer(&raw)
@@ -67,10 +67,13 @@ func Write(w io.Writer, c Contents) error {
 		}
 	}
 	if err := cpio.WriteTrailer(cw); err != nil {
-		return err
+		return fmt.Errorf("initramfs: %w", err)
 	}
 	if _, err := enc.Write(raw.Bytes()); err != nil {
-		return err
+		return fmt.Errorf("initramfs: compress: %w", err)
 	}
-	return enc.Close()
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("initramfs: compress: %w", err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package initramfs
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -52,7 +53,10 @@ func TestWriteIsReproducibleAndComplete(t *testing.T) {
 	if got["init"].Mode&0o111 == 0 {
 		t.Error("init not executable")
 	}
-	if err := Write(&a, Contents{Stage1: c.Stage1, Busybox: c.Busybox, Applets: []string{"../evil"}}); err == nil {
-		t.Error("bad applet accepted")
+	for _, bad := range []string{"../evil", "sbin/x", ""} {
+		err := Write(&a, Contents{Stage1: c.Stage1, Busybox: c.Busybox, Applets: []string{bad}})
+		if want := fmt.Sprintf("initramfs: bad applet name %q", bad); err == nil || err.Error() != want {
+			t.Errorf("applet %q: err = %v, want %q", bad, err, want)
+		}
 	}
 }

@@ -46,7 +46,7 @@ func TestMakeReproducible(t *testing.T) {
 
 func TestUnknownCompression(t *testing.T) {
 	err := Make(context.Background(), t.TempDir(), filepath.Join(t.TempDir(), "x"), 0, "brotli")
-	if err == nil {
-		t.Error("unknown compression accepted")
+	if want := `squashfs: unknown compression "brotli"`; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
 	}
 }
