@@ -2,10 +2,7 @@ package deb
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -13,7 +10,6 @@ import (
 	"github.com/berth-os/berth/build/cache"
 	"github.com/berth-os/berth/internal/atomicfile"
 	"github.com/berth-os/berth/internal/strictyaml"
-	"github.com/ulikunitz/xz"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -126,35 +122,6 @@ func (l *Lock) Set(name string) ([]Pinned, error) {
 // Download is the cache download of a pinned package.
 func (p Pinned) Download() cache.Download {
 	return cache.Download{URL: p.URL, SHA256: p.SHA256, Size: p.Size}
-}
-
-// FetchIndexes downloads and parses the Packages index of every suite.
-func FetchIndexes(ctx context.Context, r *Request) ([]Package, error) {
-	var all []Package
-	for _, s := range r.Suites {
-		base := strings.TrimRight(r.Mirrors[s.Mirror], "/")
-		url := fmt.Sprintf("%s/dists/%s/main/binary-amd64/Packages.xz", base, s.Suite)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("fetch index %s: %w", url, err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("fetch index %s: %s %v", url, resp.Status, err)
-		}
-		xr, err := xz.NewReader(bytes.NewReader(body))
-		if err != nil {
-			return nil, fmt.Errorf("fetch index %s: %w", url, err)
-		}
-		text, err := io.ReadAll(xr)
-		if err != nil {
-			return nil, fmt.Errorf("fetch index %s: %w", url, err)
-		}
-		all = append(all, ParseIndex(string(text), base)...)
-	}
-	return all, nil
 }
 
 // Resolve pins every set of the request against the universe.
