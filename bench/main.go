@@ -113,6 +113,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	add("build, warm (nothing changed)", fmt.Sprintf("%.1f s", d.Seconds()), "target < 10 s")
+	if parts, err := main.Usage(); err == nil {
+		var total int64
+		for _, p := range parts {
+			total += p.Bytes
+		}
+		add("build cache on disk (after the build's prune)", mib(total), "downloads, stages, kernel work tree")
+	}
 	if s := kernelBuildSeconds(main); s > 0 {
 		add("kernel compile (last cold build of the stage)", fmt.Sprintf("%.0f s", s), "make -j2 bzImage modules")
 	}
