@@ -34,20 +34,6 @@ func setTimes(dir string, epoch int64) error {
 // writeFile writes a file with mode 0644, making its folder.
 func writeFile(path string, data []byte) error { return tree.WriteFile(path, data, 0o644) }
 
-// linkOrCopy puts src at dst: a hard link when it can, else a copy.
-func linkOrCopy(src, dst string) error {
-	if err := tree.MkdirAll(filepath.Dir(dst)); err != nil {
-		return err
-	}
-	if err := os.Remove(dst); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	if os.Link(src, dst) == nil {
-		return nil
-	}
-	return sparseCopy(src, dst)
-}
-
 // sparseCopy copies src to dst (mode 0644) through a temp file, skipping
 // holes, so a 2 GiB raw image with 100 MiB of data costs 100 MiB of writes.
 func sparseCopy(src, dst string) error {

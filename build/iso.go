@@ -10,6 +10,7 @@ import (
 	"github.com/berth-os/berth/build/bootloader"
 	"github.com/berth-os/berth/build/cache"
 	"github.com/berth-os/berth/build/hosttool"
+	"github.com/berth-os/berth/build/tree"
 	"github.com/berth-os/berth/internal/layout"
 )
 
@@ -41,7 +42,7 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 			"isolinux/ldlinux.c32":  filepath.Join(boot, "usr/lib/syslinux/modules/bios/ldlinux.c32"),
 		}
 		for _, dst := range sortedKeys(files) {
-			if err := linkOrCopy(files[dst], filepath.Join(stg, dst)); err != nil {
+			if err := tree.LinkOrCopy(files[dst], filepath.Join(stg, dst)); err != nil {
 				return fmt.Errorf("stage %s: %w", dst, err)
 			}
 		}

@@ -37,8 +37,8 @@ type builder struct {
 }
 
 // Two builds of the same sources give the same bytes, however differently
-// they run. The second build varies what reprotest varies: it builds a
-// copy of the repository in another folder, as another user (nobody, when
+// they run. The second build varies what reprotest varies: it builds the
+// repository's files placed in another folder, as another user (nobody, when
 // the test runs as root; otherwise the same uid with another HOME, USER
 // and LOGNAME), with its own HOME, Go build cache and temporary folder,
 // in another time zone, umask and locale. Its cache is empty but for the
@@ -162,8 +162,8 @@ func reproBuilder(t *testing.T) builder {
 	return builder{name: "berth-repro", uid: os.Getuid(), gid: os.Getgid()}
 }
 
-// copyRepo copies the repository's files (tracked, and untracked but not
-// ignored) to dst, owned by b.
+// copyRepo puts the repository's files (tracked, and untracked but not
+// ignored) under dst for b, as placeFile does.
 func copyRepo(root, dst string, b builder) error {
 	out, err := exec.Command("git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
 	if err != nil {
@@ -173,87 +173,32 @@ func copyRepo(root, dst string, b builder) error {
 		return err
 	}
 	for _, rel := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
-		src := filepath.Join(root, rel)
-		st, err := os.Lstat(src)
+		info, err := os.Lstat(filepath.Join(root, rel))
 		if os.IsNotExist(err) {
 			continue // deleted in the work tree
 		}
 		if err != nil {
 			return err
 		}
-		target := filepath.Join(dst, rel)
-		if err := mkdirParents(dst, rel, b); err != nil {
-			return err
+		var dirs []string
+		for d := filepath.Dir(rel); d != "."; d = filepath.Dir(d) {
+			dirs = append([]string{d}, dirs...)
 		}
-		if st.Mode()&fs.ModeSymlink != 0 {
-			l, err := os.Readlink(src)
-			if err != nil {
+		for _, d := range dirs {
+			if err := mkdirOwned(filepath.Join(dst, d), b); err != nil {
 				return err
 			}
-			if err := os.Symlink(l, target); err != nil {
-				return err
-			}
-		} else if err := copyOwned(src, target, st.Mode().Perm(), b); err != nil {
-			return err
 		}
-		if err := os.Lchown(target, b.uid, b.gid); err != nil {
+		if err := placeFile(filepath.Join(root, rel), filepath.Join(dst, rel), info, b); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// mkdirParents makes the folders of rel under dst, top down, owned by b.
-func mkdirParents(dst, rel string, b builder) error {
-	var parts []string
-	for d := filepath.Dir(rel); d != "."; d = filepath.Dir(d) {
-		parts = append([]string{d}, parts...)
-	}
-	for _, d := range parts {
-		if err := mkdirOwned(filepath.Join(dst, d), b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func mkdirOwned(dir string, b builder) error {
-	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
-		return err
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return err
-	}
-	return os.Lchown(dir, b.uid, b.gid)
-}
-
-func copyOwned(src, dst string, mode fs.FileMode, b builder) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(dst, mode); err != nil {
-		return err
-	}
-	return os.Lchown(dst, b.uid, b.gid)
-}
-
-// linkTree gives b a tree of its own at dst whose files are src's, hard
-// linked: b owns the folders, and reads but cannot change the files (they
-// stay the test user's). Files b could not read are copied. Lock files and
-// unfinished stage entries are left out.
+// linkTree gives b a tree of its own at dst with src's files, as
+// placeFile puts them. Lock files and unfinished stage entries are left
+// out.
 func linkTree(src, dst string, b builder) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -270,31 +215,67 @@ func linkTree(src, dst string, b builder) error {
 			return nil
 		}
 		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
+		if d.IsDir() {
 			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 				return err
 			}
 			return mkdirOwned(target, b)
-		case d.Type()&fs.ModeSymlink != 0:
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			if err := os.Symlink(l, target); err != nil {
-				return err
-			}
-			return os.Lchown(target, b.uid, b.gid)
-		case !b.other || info.Mode().Perm()&0o004 != 0:
-			return os.Link(p, target)
-		default:
-			return copyOwned(p, target, info.Mode().Perm()|0o044, b)
 		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return placeFile(p, target, info, b)
 	})
+}
+
+// placeFile puts the file p at target for b: a hard link when b can read
+// it (b cannot change it: it stays the test user's), else a copy b owns.
+// The folders are b's.
+func placeFile(p, target string, info fs.FileInfo, b builder) error {
+	switch {
+	case info.Mode()&fs.ModeSymlink != 0:
+		l, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(l, target); err != nil {
+			return err
+		}
+		return os.Lchown(target, b.uid, b.gid)
+	case !b.other || info.Mode().Perm()&0o004 != 0:
+		return os.Link(p, target)
+	}
+	in, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(target, info.Mode().Perm()|0o444); err != nil {
+		return err
+	}
+	return os.Lchown(target, b.uid, b.gid)
+}
+
+func mkdirOwned(dir string, b builder) error {
+	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+		return err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	return os.Lchown(dir, b.uid, b.gid)
 }
 
 func goEnv(t *testing.T, goTool, name string) string {

@@ -23,6 +23,7 @@ import (
 	"github.com/berth-os/berth/build/cache"
 	"github.com/berth-os/berth/build/hosttool"
 	"github.com/berth-os/berth/build/progress"
+	"github.com/berth-os/berth/build/tree"
 	"github.com/berth-os/berth/internal/layout"
 )
 
@@ -167,7 +168,7 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter, moduleRoo
 			if err != nil {
 				return err
 			}
-			if err := linkOrCopy(filepath.Join(bdir, b.Name), filepath.Join(out, b.Name)); err != nil {
+			if err := tree.LinkOrCopy(filepath.Join(bdir, b.Name), filepath.Join(out, b.Name)); err != nil {
 				return fmt.Errorf("gather %s: %w", b.Name, err)
 			}
 			task.Add(1)
@@ -296,29 +297,4 @@ func buildOne(ctx context.Context, goTool, moduleRoot, out string, b Binary) err
 		return fmt.Errorf("go build %s: %w", b.Pkg, err)
 	}
 	return nil
-}
-
-// linkOrCopy hard-links src to dst, or copies it where links fail.
-func linkOrCopy(src, dst string) error {
-	if err := os.Link(src, dst); err == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -213,6 +213,22 @@ func (t *Tree) Merge(src, rel string) error {
 	return nil
 }
 
+// LinkOrCopy puts the file src at dst, making dst's folder: a hard link
+// when it can, else a copy with src's mode.
+func LinkOrCopy(src, dst string) error {
+	st, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if err := MkdirAll(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	if err := os.Remove(dst); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return copyFile(src, dst, st.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid))
+}
+
 func copyFile(src, dst string, mode os.FileMode) error {
 	if err := os.Link(src, dst); err == nil {
 		st, err := os.Stat(dst)
