@@ -50,6 +50,9 @@ func TestReproducible(t *testing.T) {
 	t.Parallel()
 	artifact(t, "berth.iso") // fails the test if the main build failed
 	b := reproBuilder(t)
+	if out, err := exec.Command("locale", "-a").Output(); err == nil && !strings.Contains(strings.ToLower(string(out)), "fr_ch.utf8") {
+		t.Logf("locale %s is not installed, so C programs fall back to C (`localedef -i fr_CH -f UTF-8 fr_CH.UTF-8` installs it)", reproLocale)
+	}
 	work, err := os.MkdirTemp("", "berth-repro-")
 	if err != nil {
 		t.Fatal(err)
