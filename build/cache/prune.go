@@ -39,6 +39,11 @@ var DefaultPolicy = Policy{Recent: 2, MaxAge: 7 * 24 * time.Hour}
 // policy.
 const Grace = time.Hour
 
+// StrayAge is how long what is left of an unfinished entry (a temporary
+// folder) is kept after its last change when no build holds the entry:
+// a build by an older berth, which took no locks, may still be making it.
+const StrayAge = 24 * time.Hour
+
 // Removed is one thing a prune removed, or would have but for a build
 // holding it.
 type Removed struct {
@@ -108,7 +113,7 @@ func (c *Cache) Prune(p Policy) (*Report, error) {
 			errs = append(errs, c.removeEntry(r, cand.e, p.DryRun))
 		}
 		for _, key := range strays {
-			errs = append(errs, c.removeStray(r, Entry{stage, key}, p.DryRun))
+			errs = append(errs, c.removeStray(r, Entry{stage, key}, now, p.DryRun))
 		}
 	}
 	errs = append(errs, c.pruneDownloads(r, keepDL, max(p.MaxAge, Grace), now, p.DryRun))
@@ -219,8 +224,9 @@ func (c *Cache) removeEntry(r *Report, e Entry, dry bool) error {
 }
 
 // removeStray removes the temporary folders and lock file of an entry
-// that was never finished, unless a build is making it now.
-func (c *Cache) removeStray(r *Report, e Entry, dry bool) error {
+// that was never finished, unless a build is making it now or a folder
+// changed within StrayAge.
+func (c *Cache) removeStray(r *Report, e Entry, now time.Time, dry bool) error {
 	dir := c.entryDir(e)
 	f, err := lockFile(dir+".lock", tryExclusive)
 	if errors.Is(err, errBusy) {
@@ -234,7 +240,16 @@ func (c *Cache) removeStray(r *Report, e Entry, dry bool) error {
 	if err != nil {
 		return fmt.Errorf("prune %s: %w", e, err)
 	}
+	kept := false
 	for _, t := range tmps {
+		st, err := os.Stat(t)
+		if err != nil {
+			return fmt.Errorf("prune %s: %w", e, err)
+		}
+		if now.Sub(st.ModTime()) < StrayAge {
+			kept = true
+			continue
+		}
 		rel, err := filepath.Rel(c.Root, t)
 		if err != nil {
 			return fmt.Errorf("prune %s: %w", e, err)
@@ -247,7 +262,7 @@ func (c *Cache) removeStray(r *Report, e Entry, dry bool) error {
 			return fmt.Errorf("prune %s: %w", e, err)
 		}
 	}
-	if _, err := os.Stat(dir); !dry && errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(dir); !dry && !kept && errors.Is(err, fs.ErrNotExist) {
 		if err := os.Remove(dir + ".lock"); err != nil {
 			return fmt.Errorf("prune %s: %w", e, err)
 		}

@@ -129,13 +129,19 @@ func TestPrunePolicy(t *testing.T) {
 			name:   "what is left of an unfinished build goes, what is being built stays",
 			policy: Policy{},
 			setup: func(t *testing.T, c, _, other *Cache) {
-				for _, k := range []string{"crashed", "building"} {
-					os.MkdirAll(filepath.Join(c.Root, "stage", "iso", k+".tmp-0001"), 0o755)
-					os.WriteFile(filepath.Join(c.Root, "stage", "iso", k+".lock"), nil, 0o644)
+				for _, k := range []string{"crashed", "building", "old-berth-building"} {
+					tmp := filepath.Join(c.Root, "stage", "iso", k+".tmp-0001")
+					os.MkdirAll(tmp, 0o755)
+					if k != "old-berth-building" {
+						os.WriteFile(filepath.Join(c.Root, "stage", "iso", k+".lock"), nil, 0o644)
+						when := time.Now().Add(-2 * day)
+						os.Chtimes(tmp, when, when)
+					}
 				}
 				other.hold(Entry{"iso", "building"})
 			},
-			want: []string{"stage/iso/building.tmp-0001"},
+			// A berth that takes no locks may be making the recent one.
+			want: []string{"stage/iso/building.tmp-0001", "stage/iso/old-berth-building.tmp-0001"},
 		},
 		{
 			name:   "downloads the build used or anyone used lately stay",
