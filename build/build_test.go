@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/berth-os/berth/build/cache"
 	"github.com/berth-os/berth/build/gobin"
 	"github.com/berth-os/berth/build/hosttool"
 	"github.com/berth-os/berth/build/image"
@@ -142,7 +143,11 @@ func TestBuildChecksToolsFirst(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	spec := defaultSpec(t)
 	out := filepath.Join(t.TempDir(), "out")
-	_, err := Build(context.Background(), Options{Spec: spec, OutDir: out, Progress: progress.Discard{}, ModuleRoot: repo})
+	c, err := cache.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Build(context.Background(), Options{Spec: spec, OutDir: out, Cache: c, Progress: progress.Discard{}, ModuleRoot: repo})
 	if !errors.Is(err, hosttool.ErrMissing) {
 		t.Fatalf("err = %v, want ErrMissing", err)
 	}
