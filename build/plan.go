@@ -184,10 +184,15 @@ func (j *job) makeBuildID(_ context.Context) error {
 	return nil
 }
 
-// prune removes from the cache what this build did not use and the
-// default policy does not keep; the kernel tree of the pinned source
-// stays. A failure is reported, not fatal: the build is done.
+// prune records what this build used, then removes from the cache what
+// neither it nor the last builds used (cache.DefaultPolicy); the kernel
+// tree of the pinned source stays. A failure is reported, not fatal: the
+// build is done.
 func (j *job) prune(_ context.Context) error {
+	if err := j.c.Record(); err != nil {
+		j.rep.Logf("build: prune cache: %v (the build itself is done)", err)
+		return nil
+	}
 	p := cache.DefaultPolicy
 	p.Work = []string{kernel.WorkName(j.kernel.Version)}
 	r, err := j.c.Prune(p)

@@ -15,13 +15,15 @@ import (
 // entries and downloads the pruning Cache value used, and every entry or
 // work tree a build holds.
 type Policy struct {
-	// Recent is how many of each stage's other entries are kept, the most
-	// recently used first.
-	Recent int
-	// MaxAge: entries and downloads unused for longer go, even among the
-	// Recent ones. Downloads are also kept for Grace after their last use
-	// (they are not locked while a build unpacks them).
+	// Builds: what the last Builds successful builds used (their records,
+	// see Record) is kept: another image variant, another branch.
+	Builds int
+	// MaxAge: a build record older than this keeps nothing.
 	MaxAge time.Duration
+	// Grace: entries and downloads used this recently are kept. A build by
+	// an older berth takes no locks and writes no record, and a build
+	// does not lock the downloads it unpacks.
+	Grace time.Duration
 	// Work lists the work trees kept (relative to work/, such as
 	// "kernel/6.12.57-1"): the kernel tree of the pinned source, which a
 	// config change rebuilds incrementally.
@@ -30,14 +32,8 @@ type Policy struct {
 	DryRun bool
 }
 
-// DefaultPolicy is what a build prunes with when it succeeds: another
-// image variant or branch keeps its last two entries of every stage for a
-// week.
-var DefaultPolicy = Policy{Recent: 2, MaxAge: 7 * 24 * time.Hour}
-
-// Grace is how long a download is kept after its last use, whatever the
-// policy.
-const Grace = time.Hour
+// DefaultPolicy is what a build prunes with when it succeeds.
+var DefaultPolicy = Policy{Builds: 3, MaxAge: 7 * 24 * time.Hour, Grace: time.Hour}
 
 // StrayAge is how long what is left of an unfinished entry (a temporary
 // folder) is kept after its last change when no build holds the entry:
@@ -75,20 +71,13 @@ type candidate struct {
 // Prune removes what p does not keep. Parts of the cache that are
 // symbolic links (shared from another cache by Fork) are left alone.
 func (c *Cache) Prune(p Policy) (*Report, error) {
-	c.mu.Lock()
-	keep := map[Entry]bool{}
-	for e := range c.held {
-		keep[e] = true
-	}
-	keepDL := map[string]bool{}
-	for s := range c.dl {
-		keepDL[s] = true
-	}
-	c.mu.Unlock()
-	r := &Report{}
 	now := time.Now()
+	keep, keepDL, err := c.kept(p, now)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{}
 	var errs []error
-
 	stages, err := c.ownDirs("stage")
 	if err != nil {
 		return nil, err
@@ -99,25 +88,18 @@ func (c *Cache) Prune(p Policy) (*Report, error) {
 			errs = append(errs, err)
 			continue
 		}
-		var others []candidate
 		for _, cand := range entries {
-			if !keep[cand.e] {
-				others = append(others, cand)
+			if !keep[cand.e] && now.Sub(cand.used) >= p.Grace {
+				errs = append(errs, c.removeEntry(r, cand.e, p.DryRun))
 			}
-		}
-		sort.Slice(others, func(i, j int) bool { return others[i].used.After(others[j].used) })
-		for i, cand := range others {
-			if i < p.Recent && now.Sub(cand.used) <= p.MaxAge {
-				continue
-			}
-			errs = append(errs, c.removeEntry(r, cand.e, p.DryRun))
 		}
 		for _, key := range strays {
 			errs = append(errs, c.removeStray(r, Entry{stage, key}, now, p.DryRun))
 		}
 	}
-	errs = append(errs, c.pruneDownloads(r, keepDL, max(p.MaxAge, Grace), now, p.DryRun))
+	errs = append(errs, c.pruneDownloads(r, keepDL, p.Grace, now, p.DryRun))
 	errs = append(errs, c.pruneWork(r, p.Work, p.DryRun))
+	errs = append(errs, c.pruneRecords(p, now))
 	return r, errors.Join(errs...)
 }
 
@@ -270,9 +252,9 @@ func (c *Cache) removeStray(r *Report, e Entry, now time.Time, dry bool) error {
 	return nil
 }
 
-// pruneDownloads removes downloads this value did not use and nobody used
-// for maxAge.
-func (c *Cache) pruneDownloads(r *Report, keep map[string]bool, maxAge time.Duration, now time.Time, dry bool) error {
+// pruneDownloads removes the downloads not in keep that nobody used
+// within grace.
+func (c *Cache) pruneDownloads(r *Report, keep map[string]bool, grace time.Duration, now time.Time, dry bool) error {
 	dir := filepath.Join(c.Root, "dl")
 	if st, err := os.Lstat(dir); err != nil || !st.IsDir() {
 		return nil // missing, or shared from another cache
@@ -291,7 +273,7 @@ func (c *Cache) pruneDownloads(r *Report, keep map[string]bool, maxAge time.Dura
 			errs = append(errs, fmt.Errorf("prune download %s: %w", e.Name(), err))
 			continue
 		}
-		if now.Sub(info.ModTime()) <= maxAge {
+		if now.Sub(info.ModTime()) < grace {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())

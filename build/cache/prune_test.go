@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -73,6 +74,25 @@ func contents(t *testing.T, root string) []string {
 
 const day = 24 * time.Hour
 
+// recordBuild writes the record of a build that ended age ago having used
+// entries ("stage/key") and downloads ("dl/sum").
+func recordBuild(t *testing.T, c *Cache, age time.Duration, used ...string) {
+	t.Helper()
+	r := record{Time: time.Now().Add(-age).UTC()}
+	for _, u := range used {
+		if sum, ok := strings.CutPrefix(u, "dl/"); ok {
+			r.Downloads = append(r.Downloads, sum)
+		} else {
+			r.Entries = append(r.Entries, u)
+		}
+	}
+	data, _ := json.Marshal(r)
+	os.MkdirAll(filepath.Join(c.Root, "builds"), 0o755)
+	if err := os.WriteFile(filepath.Join(c.Root, "builds", fmt.Sprintf("%d.json", r.Time.UnixNano())), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPrunePolicy(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -82,26 +102,39 @@ func TestPrunePolicy(t *testing.T) {
 		wantBusy []string
 	}{
 		{
-			name:   "keeps what the build used and the two most recent others",
+			name:   "keeps what this build and the last three builds used, every entry of a stage",
 			policy: DefaultPolicy,
 			setup: func(t *testing.T, c, build, _ *Cache) {
-				for i, k := range []string{"b", "c", "d"} {
-					entry(t, c, "rootfs", k, time.Duration(i+1)*time.Hour)
+				for _, k := range []string{"udev", "console", "b1", "b2", "b3", "b4", "none"} {
+					entry(t, c, "service", k, 5*day)
 				}
-				entry(t, c, "rootfs", "a", 5*day)
-				build.Use("rootfs", "a")
-				entry(t, c, "iso", "x", time.Hour)
+				build.Use("service", "udev")
+				build.Use("service", "console")
+				for i, k := range []string{"b1", "b2", "b3", "b4"} {
+					recordBuild(t, c, time.Duration(i+1)*time.Hour, "service/"+k)
+				}
 			},
-			want: []string{"stage/iso/x", "stage/rootfs/a", "stage/rootfs/b", "stage/rootfs/c"},
+			want: []string{"stage/service/b1", "stage/service/b2", "stage/service/b3", "stage/service/console", "stage/service/udev"},
 		},
 		{
-			name:   "entries unused for longer than MaxAge go even among the recent",
+			name:   "a build older than MaxAge keeps nothing",
 			policy: DefaultPolicy,
 			setup: func(t *testing.T, c, _, _ *Cache) {
-				entry(t, c, "rootfs", "new", time.Hour)
-				entry(t, c, "rootfs", "old", 8*day)
+				entry(t, c, "rootfs", "new", 2*time.Hour)
+				entry(t, c, "rootfs", "old", 9*day)
+				recordBuild(t, c, 2*time.Hour, "rootfs/new")
+				recordBuild(t, c, 8*day, "rootfs/old")
 			},
 			want: []string{"stage/rootfs/new"},
+		},
+		{
+			name:   "entries used within the grace period stay (an older berth records nothing)",
+			policy: DefaultPolicy,
+			setup: func(t *testing.T, c, _, _ *Cache) {
+				entry(t, c, "rootfs", "recent", 10*time.Minute)
+				entry(t, c, "rootfs", "stale", 2*time.Hour)
+			},
+			want: []string{"stage/rootfs/recent"},
 		},
 		{
 			name:   "all removes everything no build uses",
@@ -110,6 +143,7 @@ func TestPrunePolicy(t *testing.T) {
 				entry(t, c, "rootfs", "a", time.Hour)
 				entry(t, c, "rootfs", "b", time.Minute)
 				entry(t, c, "gobin", "g", time.Minute)
+				recordBuild(t, c, time.Minute, "rootfs/b")
 				build.Use("gobin", "g")
 			},
 			want: []string{"stage/gobin/g"},
@@ -144,24 +178,17 @@ func TestPrunePolicy(t *testing.T) {
 			want: []string{"stage/iso/building.tmp-0001", "stage/iso/old-berth-building.tmp-0001"},
 		},
 		{
-			name:   "downloads the build used or anyone used lately stay",
+			name:   "downloads the build or the last builds used, or anyone used lately, stay",
 			policy: DefaultPolicy,
 			setup: func(t *testing.T, c, build, _ *Cache) {
-				download(t, c, "aa", 30*day)
+				for _, sum := range []string{"aa", "bb", "cc", "dd"} {
+					download(t, c, sum, 30*day)
+				}
 				build.useDownload("aa")
-				download(t, c, "bb", 30*day)
-				download(t, c, "cc", day)
+				recordBuild(t, c, day, "dl/bb")
+				download(t, c, "ee", time.Minute)
 			},
-			want: []string{"dl/aa", "dl/cc"},
-		},
-		{
-			name:   "all keeps downloads within the grace period",
-			policy: Policy{},
-			setup: func(t *testing.T, c, _, _ *Cache) {
-				download(t, c, "recent", time.Minute)
-				download(t, c, "old", 2*time.Hour)
-			},
-			want: []string{"dl/recent"},
+			want: []string{"dl/aa", "dl/bb", "dl/ee"},
 		},
 		{
 			name:   "work trees: the pinned one and a held one stay",
@@ -201,6 +228,37 @@ func TestPrunePolicy(t *testing.T) {
 				t.Errorf("busy (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A build's record keeps what it used for the next builds, and a prune
+// drops records beyond the policy's count.
+func TestRecord(t *testing.T) {
+	c, _ := Open(t.TempDir())
+	entry(t, c, "rootfs", "r", 5*day)
+	download(t, c, "dd", 5*day)
+	b := c.Session()
+	b.Use("rootfs", "r")
+	b.useDownload("dd")
+	if err := b.Record(); err != nil {
+		t.Fatal(err)
+	}
+	b.Release()
+	for i := 0; i < 3; i++ {
+		recordBuild(t, c, time.Duration(i+1)*time.Hour) // three older builds that used nothing
+	}
+	if _, err := c.Prune(Policy{Builds: 1, MaxAge: day}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"dl/dd", "stage/rootfs/r"}, contents(t, c.Root)); diff != "" {
+		t.Errorf("left after prune (-want +got):\n%s", diff)
+	}
+	recs, err := c.records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || !cmp.Equal(recs[0].Entries, []string{"rootfs/r"}) {
+		t.Errorf("records left: %+v, want the newest one only", recs)
 	}
 }
 

@@ -38,14 +38,14 @@ func cacheCmd(stdout io.Writer) *cobra.Command {
 	prune := &cobra.Command{
 		Use:   "prune [--all] [--dry-run]",
 		Short: "Remove cache entries no build uses",
-		Long: fmt.Sprintf(`Remove what the cache policy does not keep: of each stage, the entries
-beyond the %d most recently used, and entries and downloads unused for %s.
-With --all, every entry and download no running build uses.
+		Long: fmt.Sprintf(`Remove the stage entries and downloads that none of the last %d successful
+builds of the past %s used, and that nobody used in the last %s.
+With --all, every entry and download no running build holds.
 
-Never removed: what a running build holds, downloads used in the last
-%s, and the kernel work tree of the pinned source (a config change
-rebuilds it incrementally). A successful build prunes the same way,
-keeping what it used.`, cache.DefaultPolicy.Recent, days(cache.DefaultPolicy.MaxAge), cache.Grace),
+Never removed: what a running build holds, and the kernel work tree of
+the pinned source (a config change rebuilds it incrementally). A
+successful build prunes the same way, keeping what it used.`,
+			cache.DefaultPolicy.Builds, days(cache.DefaultPolicy.MaxAge), cache.DefaultPolicy.Grace),
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			cc, err := cache.Open(dir)
