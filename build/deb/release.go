@@ -157,23 +157,23 @@ func fetchIndexes(ctx context.Context, r *Request, keys openpgp.KeyRing, now tim
 	return all, nil
 }
 
-// get fetches a URL whole.
+// get fetches an index (InRelease, Packages.xz) whole.
 func get(ctx context.Context, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", url, err)
+		return nil, fmt.Errorf("fetch index %s: %w", url, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", url, err)
+		return nil, fmt.Errorf("fetch index %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch %s: %s: %w", url, resp.Status, cache.ErrHTTP)
+		return nil, fmt.Errorf("fetch index %s: %s: %w", url, resp.Status, cache.ErrHTTP)
 	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", url, err)
+		return nil, fmt.Errorf("fetch index %s: %w", url, err)
 	}
 	return body, nil
 }
