@@ -35,7 +35,7 @@ func (s *debSets) get(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("package set %s: %w", name, err)
 	}
 	step := cache.Step{Stage: "debs", Key: key, Title: "packages " + name, Total: int64(len(pkgs)), Made: "extracted"}
-	dir, _, err := s.cache.Reported(s.rep, step, func(out string, task progress.Task) error {
+	dir, hit, err := s.cache.Reported(s.rep, step, func(out string, task progress.Task) error {
 		for _, p := range pkgs {
 			path, err := s.cache.Fetch(ctx, p.Download(), nil)
 			if err != nil {
@@ -50,6 +50,13 @@ func (s *debSets) get(ctx context.Context, name string) (string, error) {
 	})
 	if err != nil {
 		return "", fmt.Errorf("package set %s: %w", name, err)
+	}
+	if hit {
+		for _, p := range pkgs {
+			if _, err := s.cache.UseDownload(p.SHA256); err != nil {
+				return "", fmt.Errorf("package set %s: %w", name, err)
+			}
+		}
 	}
 	s.dirs[name] = dir
 	return dir, nil

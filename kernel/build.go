@@ -84,6 +84,11 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
+	if hit { // keep the source for the next config change
+		if _, err := c.UseDownload(pin.Source.SHA256); err != nil {
+			return Result{}, fmt.Errorf("kernel: %w", err)
+		}
+	}
 	release, err := os.ReadFile(filepath.Join(dir, "release"))
 	if err != nil {
 		return Result{}, fmt.Errorf("kernel: %w", err)

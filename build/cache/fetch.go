@@ -68,6 +68,23 @@ func (c *Cache) Fetch(ctx context.Context, d Download, progress io.Writer) (stri
 	return path, nil
 }
 
+// UseDownload marks a download as used, when the cache has it, without
+// fetching it: a stage found in the cache uses what it was made from, so
+// that the downloads live as long as the stages built from them (the
+// kernel source, 150 MB, is needed again when the kernel config changes).
+func (c *Cache) UseDownload(sha256 string) (bool, error) {
+	sum := strings.ToLower(sha256)
+	path := filepath.Join(c.Root, "dl", sum)
+	if _, err := os.Stat(path); err != nil {
+		return false, nil
+	}
+	if err := stamp(path); err != nil {
+		return false, fmt.Errorf("use download %s: %w", sum, err)
+	}
+	c.useDownload(sum)
+	return true, nil
+}
+
 // useDownload records that this value used a download: Prune keeps it.
 func (c *Cache) useDownload(sum string) {
 	c.mu.Lock()

@@ -405,3 +405,24 @@ func TestPruneDryRun(t *testing.T) {
 		t.Errorf("a dry run removed something (-want +got):\n%s", diff)
 	}
 }
+
+// A stage found in the cache marks the downloads it was made from: a
+// prune keeps them, however old.
+func TestUseDownload(t *testing.T) {
+	c, _ := Open(t.TempDir())
+	download(t, c, "aa", 30*day)
+	download(t, c, "bb", 30*day)
+	b := c.Session()
+	if ok, err := b.UseDownload("AA"); !ok || err != nil {
+		t.Fatalf("UseDownload(present) = %v, %v", ok, err)
+	}
+	if ok, err := b.UseDownload("cc"); ok || err != nil {
+		t.Errorf("UseDownload(absent) = %v, %v; want false, nil", ok, err)
+	}
+	if _, err := b.Prune(Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"dl/aa"}, contents(t, c.Root)); diff != "" {
+		t.Errorf("left after prune (-want +got):\n%s", diff)
+	}
+}
