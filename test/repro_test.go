@@ -50,14 +50,23 @@ func TestReproducible(t *testing.T) {
 	t.Parallel()
 	artifact(t, "berth.iso") // fails the test if the main build failed
 	b := reproBuilder(t)
-	if out, err := exec.Command("locale", "-a").Output(); err == nil && !strings.Contains(strings.ToLower(string(out)), "fr_ch.utf8") {
-		t.Logf("locale %s is not installed, so C programs fall back to C (`localedef -i fr_CH -f UTF-8 fr_CH.UTF-8` installs it)", reproLocale)
-	}
 	work, err := os.MkdirTemp("", "berth-repro-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cache.RemoveAll(work)
+	// The locale is compiled for this test (LOCPATH), so that it is there
+	// whatever the machine has installed: the locales package's sources.
+	locPath := filepath.Join(work, "locale")
+	if err := os.MkdirAll(locPath, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("localedef", "-i", "fr_CH", "-f", "UTF-8", filepath.Join(locPath, reproLocale)).CombinedOutput(); err != nil {
+		t.Fatalf("localedef %s: %v\n%s", reproLocale, err, out)
+	}
+	if _, err := os.Stat(filepath.Join(locPath, reproLocale, "LC_CTYPE")); err != nil {
+		t.Fatalf("locale %s not compiled: %v", reproLocale, err)
+	}
 	dirs := map[string]string{}
 	for _, d := range []string{"src", "home", "tmp", "cache", "out"} {
 		dirs[d] = filepath.Join(work, d)
@@ -103,7 +112,7 @@ func TestReproducible(t *testing.T) {
 	env := []string{
 		"PATH=" + filepath.Dir(goTool) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=" + dirs["home"], "USER=" + b.name, "LOGNAME=" + b.name, "TMPDIR=" + dirs["tmp"],
-		"TZ=" + reproTZ, "LANG=" + reproLocale, "LC_ALL=" + reproLocale, "LANGUAGE=fr",
+		"TZ=" + reproTZ, "LANG=" + reproLocale, "LC_ALL=" + reproLocale, "LANGUAGE=fr", "LOCPATH=" + locPath,
 		"GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly", "GOPROXY=off", "GOMODCACHE=" + modCache,
 		"GOCACHE=" + filepath.Join(dirs["home"], ".cache", "go-build"),
 	}
