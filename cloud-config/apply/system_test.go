@@ -7,10 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
+	"github.com/berth-os/berth/internal/servicetest"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 )
@@ -44,19 +44,6 @@ func flagString(f uintptr) string {
 	return "[" + strings.Join(out, ",") + "]"
 }
 
-// spawn is PID 1's reaper for tests: start, and deliver the wait status.
-func spawn(cmd *exec.Cmd) (<-chan syscall.WaitStatus, error) {
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	ch := make(chan syscall.WaitStatus, 1)
-	go func() {
-		cmd.Wait()
-		ch <- cmd.ProcessState.Sys().(syscall.WaitStatus)
-	}()
-	return ch, nil
-}
-
 // testSystem is a System on a temp root with a sysfs holding one disk vdc
 // whose partitions are filesystem images made with the host's tools.
 func testSystem(t *testing.T) (*System, *recKernel) {
@@ -86,7 +73,7 @@ func testSystem(t *testing.T) (*System, *recKernel) {
 		os.Symlink(d, filepath.Join(sys, "class/block", name))
 	}
 	k := &recKernel{}
-	return &System{Root: root, Sysfs: sys, Dev: dev, ModprobePath: filepath.Join(root, "sbin/modprobe"), Spawn: spawn, Kernel: k}, k
+	return &System{Root: root, Sysfs: sys, Dev: dev, ModprobePath: filepath.Join(root, "sbin/modprobe"), Spawn: servicetest.Spawn, Kernel: k}, k
 }
 
 func TestSystemMount(t *testing.T) {

@@ -3,7 +3,6 @@ package supervise
 import (
 	"context"
 	"io"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -14,19 +13,6 @@ import (
 
 	"github.com/berth-os/berth/internal/servicetest"
 )
-
-// spawn stands in for PID 1's reaper.
-func spawn(cmd *exec.Cmd) (<-chan syscall.WaitStatus, error) {
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	ch := make(chan syscall.WaitStatus, 1)
-	go func() {
-		cmd.Wait()
-		ch <- cmd.ProcessState.Sys().(syscall.WaitStatus)
-	}()
-	return ch, nil
-}
 
 // A host process that dies is restarted with the services' backoff, its
 // output (both streams) reaches the service's writer, and StopAll ends it
@@ -42,7 +28,7 @@ while :; do sleep 0.05; done`
 	out := &servicetest.Log{}
 	opt := testOptions(t)
 	opt.Output = func(string, string) io.Writer { return out }
-	s := New(Processes{Spawn: spawn}, opt)
+	s := New(Processes{Spawn: servicetest.Spawn}, opt)
 	svc := Service{Name: "daemon", Restart: "always", Spec: &specs.Spec{Process: &specs.Process{Args: []string{"/bin/sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"}, Cwd: dir}}}
 	start := time.Now()
 	if err := s.Start(context.Background(), svc); err != nil {
@@ -80,7 +66,7 @@ while :; do sleep 0.05; done`
 }
 
 func TestProcessesErrors(t *testing.T) {
-	p := Processes{Spawn: spawn}
+	p := Processes{Spawn: servicetest.Spawn}
 	if _, err := p.Start(context.Background(), "x", &specs.Spec{}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "process x: no args") {
 		t.Errorf("no process: %v", err)
 	}

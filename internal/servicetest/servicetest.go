@@ -1,14 +1,17 @@
 // Package servicetest helps the tests of Berth's service programs and of
 // their supervisor, which run services in goroutines or child processes: a
-// log the service writes while the test reads it, and the sd_notify socket
-// that PID 1 listens on for a service's readiness.
+// log the service writes while the test reads it, the sd_notify socket
+// that PID 1 listens on for a service's readiness, and a stand-in for PID
+// 1's reaper.
 package servicetest
 
 import (
 	"bytes"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -64,4 +67,18 @@ func (s *NotifySocket) Read(timeout time.Duration) (string, error) {
 		return "", err
 	}
 	return string(buf[:n]), nil
+}
+
+// Spawn starts cmd and delivers its wait status on the channel, as PID 1's
+// reaper (init/reap) does for the code that starts processes through it.
+func Spawn(cmd *exec.Cmd) (<-chan syscall.WaitStatus, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	ch := make(chan syscall.WaitStatus, 1)
+	go func() {
+		cmd.Wait()
+		ch <- cmd.ProcessState.Sys().(syscall.WaitStatus)
+	}()
+	return ch, nil
 }
