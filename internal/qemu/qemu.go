@@ -53,6 +53,9 @@ type Config struct {
 	Interactive bool
 	// Binary overrides qemu-system-x86_64.
 	Binary string
+	// Incoming resumes the machine that VM.Save wrote to this file instead
+	// of booting it. The rest of the Config must describe the same devices.
+	Incoming string
 }
 
 // OVMF firmware files on Debian 12.
@@ -181,6 +184,9 @@ func (c Config) Args(workDir string) ([]string, error) {
 			return nil, err
 		}
 		args = append(args, "-fw_cfg", "name="+n+",file="+p)
+	}
+	if c.Incoming != "" {
+		args = append(args, "-incoming", "exec:cat "+shellQuote(c.Incoming))
 	}
 	if c.QMP != "" {
 		args = append(args, "-qmp", "unix:"+c.QMP+",server=on,wait=off")

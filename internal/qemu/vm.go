@@ -203,38 +203,112 @@ func (vm *VM) Kill() {
 	}
 }
 
-// QMP sends one QMP command (e.g. system_powerdown) and returns its reply.
+// QMP sends one QMP command without arguments (e.g. system_powerdown) and
+// returns its reply line.
 func (vm *VM) QMP(command string) (string, error) {
+	return vm.QMPArgs(command, nil)
+}
+
+// QMPArgs sends one QMP command with arguments (nil for none) and returns
+// its reply line: {"return": ...} or {"error": ...}.
+func (vm *VM) QMPArgs(command string, args any) (string, error) {
 	if vm.qmp == "" {
 		return "", errors.New("no QMP socket configured")
 	}
 	c, err := net.DialTimeout("unix", vm.qmp, 5*time.Second)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("qmp %s: %w", command, err)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReader(c)
 	if _, err := r.ReadString('\n'); err != nil { // greeting
-		return "", err
+		return "", fmt.Errorf("qmp %s: greeting: %w", command, err)
 	}
-	for _, cmd := range []string{"qmp_capabilities", command} {
-		b, _ := json.Marshal(map[string]string{"execute": cmd})
+	type request struct {
+		Execute   string `json:"execute"`
+		Arguments any    `json:"arguments,omitempty"`
+	}
+	for _, req := range []request{{Execute: "qmp_capabilities"}, {Execute: command, Arguments: args}} {
+		b, err := json.Marshal(req)
+		if err != nil {
+			return "", fmt.Errorf("qmp %s: %w", command, err)
+		}
 		if _, err := c.Write(append(b, '\n')); err != nil {
-			return "", err
+			return "", fmt.Errorf("qmp %s: %w", command, err)
 		}
 		for {
 			line, err := r.ReadString('\n')
 			if err != nil {
-				return "", err
+				return "", fmt.Errorf("qmp %s: %w", command, err)
 			}
-			if strings.Contains(line, `"return"`) || strings.Contains(line, `"error"`) {
-				if cmd == command {
-					return line, nil
-				}
+			// Events ({"event": ...}) may come between; the reply has
+			// "return" or "error" at its top level.
+			var reply struct {
+				Return json.RawMessage `json:"return"`
+				Error  *struct {
+					Desc string `json:"desc"`
+				} `json:"error"`
+			}
+			if json.Unmarshal([]byte(line), &reply) != nil || (reply.Return == nil && reply.Error == nil) {
+				continue
+			}
+			if req.Execute != command {
 				break
 			}
+			if reply.Error != nil {
+				return line, fmt.Errorf("qmp %s: %s", command, reply.Error.Desc)
+			}
+			return line, nil
 		}
 	}
 	return "", nil
+}
+
+// Save writes the machine's state (devices, RAM, the CPU) to
+// path through QEMU's migration, then ends QEMU. A machine started with
+// Config.Incoming set to path resumes where this one stopped: a fork. The
+// disks are not in the file: each fork must see them as they were at the
+// save, e.g. through a qcow2 overlay of its own over a disk nobody writes
+// again.
+func (vm *VM) Save(path string, timeout time.Duration) error {
+	// No stop first: the destination resumes in the state the source was
+	// in when the migration ended, so a stopped source would give paused
+	// forks. The migration stops the source itself for its last pass.
+	if _, err := vm.QMPArgs("migrate", map[string]string{"uri": "exec:cat > " + shellQuote(path)}); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		line, err := vm.QMP("query-migrate")
+		if err != nil {
+			return err
+		}
+		var st struct {
+			Return struct {
+				Status    string `json:"status"`
+				ErrorDesc string `json:"error-desc"`
+			} `json:"return"`
+		}
+		if err := json.Unmarshal([]byte(line), &st); err != nil {
+			return fmt.Errorf("query-migrate: %w: %s", err, line)
+		}
+		switch st.Return.Status {
+		case "completed":
+			// The disks were flushed when the migration completed.
+			vm.QMP("quit")
+			return vm.Wait(time.Minute)
+		case "failed", "cancelled":
+			return fmt.Errorf("saving the machine to %s: migration %s: %s", path, st.Return.Status, st.Return.ErrorDesc)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("saving the machine to %s: still %q after %s", path, st.Return.Status, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// shellQuote quotes s for /bin/sh, which runs QEMU's exec: migrations.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,0 +1,157 @@
+package qemu
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestArgs(t *testing.T) {
+	work := t.TempDir()
+	c := Config{
+		Memory: 256, CPUs: 2, Net: true, HostFwd: []string{"tcp:127.0.0.1:2222-:22"},
+		Disks: []Disk{
+			{Path: "/a.qcow2", Format: "qcow2"},
+			{Path: "/b.iso", If: "cdrom", ReadOnly: true},
+			{Path: "/c.img", If: "usb", Snapshot: true},
+			{Path: "/d.img", If: "usb"},
+		},
+		FwCfg:    map[string]string{"opt/z": "last", "opt/a": "first"},
+		QMP:      "/run/q.sock",
+		Incoming: "/tmp/it's.state",
+	}
+	args, err := c.Args(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(args, " ")
+	for _, want := range []string{
+		"-m 256 -smp 2",
+		"-M q35,accel=tcg",
+		"-drive if=none,id=disk0,format=qcow2,file=/a.qcow2 -device virtio-blk-pci,drive=disk0,bootindex=1",
+		"-drive if=none,id=disk1,format=raw,file=/b.iso,readonly=on -device ide-cd,drive=disk1,bootindex=2",
+		"file=/c.img,snapshot=on",
+		"-netdev user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22 -device virtio-net-pci,netdev=net0,romfile=",
+		"-incoming exec:cat '/tmp/it'\\''s.state'",
+		"-qmp unix:/run/q.sock,server=on,wait=off",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("args lack %q:\n%s", want, got)
+		}
+	}
+	// One xHCI controller for both USB disks.
+	if n := strings.Count(got, "qemu-xhci"); n != 1 {
+		t.Errorf("%d xHCI controllers, want 1:\n%s", n, got)
+	}
+	if strings.Contains(got, "accel=kvm") || strings.Contains(got, "pflash") {
+		t.Errorf("KVM or firmware flash not asked for:\n%s", got)
+	}
+	// fw_cfg entries in name order, each from a file with its contents.
+	a, z := strings.Index(got, "name=opt/a,file="), strings.Index(got, "name=opt/z,file=")
+	if a < 0 || z < 0 || a > z {
+		t.Fatalf("fw_cfg entries missing or out of order:\n%s", got)
+	}
+	b, err := os.ReadFile(filepath.Join(work, "fwcfg0"))
+	if err != nil || string(b) != "first" {
+		t.Errorf("fwcfg0 = %q, %v; want the contents of opt/a", b, err)
+	}
+}
+
+func TestArgsMicrovmUEFI(t *testing.T) {
+	work := t.TempDir()
+	args, err := Config{Machine: "microvm", Net: true, KVM: true, Disks: []Disk{{Path: "/r", If: "virtio-mmio"}}}.Args(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(args, " ")
+	for _, want := range []string{"-M microvm,acpi=on,pit=off,pic=off,rtc=on,accel=kvm", "-device virtio-blk-device,drive=disk0", "-device virtio-net-device,netdev=net0"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("args lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "romfile") || strings.Contains(got, "bootindex") {
+		t.Errorf("a microvm has no option ROMs or boot order:\n%s", got)
+	}
+	if _, err := os.Stat(OVMFVars); err == nil {
+		args, err := Config{UEFI: true}.Args(work)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(args, " "); !strings.Contains(got, "if=pflash,format=raw,unit=1,file="+filepath.Join(work, "OVMF_VARS.fd")) {
+			t.Errorf("UEFI without a vars file gets a writable copy in the work folder:\n%s", got)
+		}
+	}
+}
+
+func TestArgsUnknownInterface(t *testing.T) {
+	_, err := Config{Disks: []Disk{{Path: "/x", If: "scsi"}}}.Args(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), `disk /x: unknown interface "scsi"`) {
+		t.Fatalf("err = %v, want the disk and its interface named", err)
+	}
+}
+
+// fakeQMP answers like QEMU's monitor: a greeting, events between
+// replies, and an error for unknown commands.
+func fakeQMP(t *testing.T, seen chan<- map[string]any) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "qmp.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Write([]byte(`{"QMP": {"version": {}, "capabilities": []}}` + "\n"))
+				r := bufio.NewScanner(c)
+				for r.Scan() {
+					var req map[string]any
+					json.Unmarshal(r.Bytes(), &req)
+					seen <- req
+					c.Write([]byte(`{"event": "RESUME", "timestamp": {}}` + "\n"))
+					switch req["execute"] {
+					case "qmp_capabilities", "stop", "migrate":
+						c.Write([]byte(`{"return": {}}` + "\n"))
+					case "query-migrate":
+						c.Write([]byte(`{"return": {"status": "failed", "error-desc": "disk full"}}` + "\n"))
+					default:
+						c.Write([]byte(`{"error": {"class": "CommandNotFound", "desc": "The command nope has not been found"}}` + "\n"))
+					}
+				}
+			}()
+		}
+	}()
+	return sock
+}
+
+func TestQMP(t *testing.T) {
+	seen := make(chan map[string]any, 16)
+	vm := &VM{qmp: fakeQMP(t, seen)}
+	line, err := vm.QMPArgs("stop", map[string]int{"x": 1})
+	if err != nil || !strings.Contains(line, `"return"`) {
+		t.Fatalf("stop: %q, %v", line, err)
+	}
+	if caps, req := <-seen, <-seen; caps["execute"] != "qmp_capabilities" || req["execute"] != "stop" || req["arguments"].(map[string]any)["x"] != 1.0 {
+		t.Errorf("requests %v, %v", caps, req)
+	}
+	if _, err := vm.QMP("nope"); err == nil || !strings.Contains(err.Error(), "qmp nope: The command nope has not been found") {
+		t.Errorf("unknown command: %v", err)
+	}
+	// A failed migration is reported with QEMU's reason.
+	if err := vm.Save("/tmp/x", 0); err == nil || !strings.Contains(err.Error(), "migration failed: disk full") {
+		t.Errorf("Save: %v, want the migration's failure", err)
+	}
+	if _, err := (&VM{}).QMP("stop"); err == nil || !strings.Contains(err.Error(), "no QMP socket") {
+		t.Errorf("no socket: %v", err)
+	}
+}
