@@ -38,7 +38,8 @@ type Definition struct {
 	// HostNamespaces shared with the host: net, pid, ipc, uts.
 	HostNamespaces []string `yaml:"host_namespaces"`
 	// Binds are host paths mounted into the container: "SRC:DST[:OPTS]",
-	// OPTS a comma list of ro, rw, rbind. PID 1 makes missing source folders.
+	// OPTS a comma list of ro, rw, rbind, rslave (rbind, and later host
+	// mounts under SRC show). PID 1 makes missing source folders.
 	Binds []string `yaml:"binds"`
 	// Tmpfs are paths given a fresh tmpfs.
 	Tmpfs []string `yaml:"tmpfs"`
@@ -168,6 +169,9 @@ type Bind struct {
 	Source, Target string
 	ReadOnly       bool
 	Recursive      bool
+	// Slave: mounts made later under the source on the host show in the
+	// container (the source must be a shared mount).
+	Slave bool
 }
 
 // ParseBind reads "SRC:DST[:OPTS]".
@@ -188,8 +192,10 @@ func ParseBind(s string) (Bind, error) {
 			case "rw":
 			case "rbind":
 				b.Recursive = true
+			case "rslave":
+				b.Recursive, b.Slave = true, true
 			default:
-				return Bind{}, fmt.Errorf("unknown option %q in %q (expected ro, rw, rbind)", o, s)
+				return Bind{}, fmt.Errorf("unknown option %q in %q (expected ro, rw, rbind, rslave)", o, s)
 			}
 		}
 	}
@@ -320,6 +326,9 @@ func (d *Definition) Spec() (*specs.Spec, error) {
 			opts = append(opts, "ro")
 		} else {
 			opts = append(opts, "rw")
+		}
+		if pb.Slave {
+			opts = append(opts, "rslave")
 		}
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: pb.Target, Type: "bind", Source: pb.Source, Options: opts})
 	}

@@ -62,6 +62,16 @@ func TestSpecCapabilitiesAndNamespaces(t *testing.T) {
 			t.Errorf("console has its own %s namespace", n.Type)
 		}
 	}
+	// The console sees disks mounted under /mnt and /media, also later ones.
+	var mnt []string
+	for _, m := range cs.Mounts {
+		if m.Destination == "/mnt" || m.Destination == "/media" {
+			mnt = append(mnt, m.Source+" "+strings.Join(m.Options, ","))
+		}
+	}
+	if diff := cmp.Diff([]string{"/mnt rbind,rw,rslave", "/media rbind,rw,rslave"}, mnt); diff != "" {
+		t.Errorf("console's /mnt and /media (-want +got)\n%s", diff)
+	}
 }
 
 func TestSpecLoggingDevice(t *testing.T) {
@@ -124,5 +134,15 @@ func TestParseBind(t *testing.T) {
 	}
 	if diff := cmp.Diff(Bind{Source: "/dev", Target: "/dev", ReadOnly: true, Recursive: true}, b); diff != "" {
 		t.Error(diff)
+	}
+	b, err = ParseBind("/mnt:/mnt:rslave,rw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Bind{Source: "/mnt", Target: "/mnt", Recursive: true, Slave: true}, b); diff != "" {
+		t.Error(diff)
+	}
+	if _, err := ParseBind("/mnt:/mnt:shared"); err == nil || !strings.Contains(err.Error(), `unknown option "shared" in "/mnt:/mnt:shared" (expected ro, rw, rbind, rslave)`) {
+		t.Errorf("unknown option: %v", err)
 	}
 }

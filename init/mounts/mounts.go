@@ -26,6 +26,9 @@ type Mount struct {
 	// Optional mounts are skipped when the kernel lacks the filesystem or
 	// the target's parent does not exist (efivarfs on a BIOS machine).
 	Optional bool
+	// Shared makes the mount a shared one once it is made, so that what is
+	// mounted under it later shows in services that bind it with rslave.
+	Shared bool
 }
 
 func (m Mount) String() string {
@@ -34,6 +37,9 @@ func (m Mount) String() string {
 		opts = append(opts, m.Data)
 	}
 	s := fmt.Sprintf("%s on %s type %s", m.Source, m.Target, m.Type)
+	if m.Shared {
+		opts = append(opts, "shared")
+	}
 	if len(opts) > 0 {
 		s += " (" + strings.Join(opts, ",") + ")"
 	}
@@ -69,6 +75,12 @@ var Early = []Mount{
 	{Source: "mqueue", Target: "/dev/mqueue", Type: "mqueue", Flags: nsnde},
 	{Source: "tmpfs", Target: "/run", Type: "tmpfs", Flags: nsnd, Data: "mode=0755"},
 	{Source: "tmpfs", Target: "/tmp", Type: "tmpfs", Flags: nsnd, Data: "mode=1777"},
+	// Mount points for cloud-config's mounts, which the validator allows
+	// under /mnt and /media: the root is read-only, so their folders are
+	// made on a tmpfs. Shared, so that the console sees what is mounted
+	// there (it binds them rslave).
+	{Source: "tmpfs", Target: "/mnt", Type: "tmpfs", Flags: nsnd, Data: "mode=0755", Shared: true},
+	{Source: "tmpfs", Target: "/media", Type: "tmpfs", Flags: nsnd, Data: "mode=0755", Shared: true},
 	{Source: "cgroup2", Target: "/sys/fs/cgroup", Type: "cgroup2", Flags: nsnde, Data: "nsdelegate,memory_recursiveprot"},
 	{Source: "securityfs", Target: "/sys/kernel/security", Type: "securityfs", Flags: nsnde, Optional: true},
 	{Source: "bpf", Target: "/sys/fs/bpf", Type: "bpf", Flags: nsnde, Data: "mode=0700", Optional: true},
@@ -148,6 +160,11 @@ func Apply(m Mounter, root string, table []Mount, mounted map[string]bool) ([]st
 				continue
 			}
 			return did, fmt.Errorf("mount %s: %w", e, err)
+		}
+		if e.Shared {
+			if err := m.Mount("", target, "", unix.MS_SHARED, ""); err != nil {
+				return did, fmt.Errorf("make %s shared: %w", e.Target, err)
+			}
 		}
 		did = append(did, e.String())
 	}

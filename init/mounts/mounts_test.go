@@ -35,12 +35,13 @@ func TestApplySkipsMountedAndOptional(t *testing.T) {
 	}
 	want := []string{
 		"devpts " + root + "/dev/pts", "tmpfs " + root + "/dev/shm", "mqueue " + root + "/dev/mqueue",
-		"tmpfs " + root + "/tmp", "cgroup2 " + root + "/sys/fs/cgroup", "bpf " + root + "/sys/fs/bpf",
+		"tmpfs " + root + "/tmp", "tmpfs " + root + "/mnt", " " + root + "/mnt", "tmpfs " + root + "/media", " " + root + "/media",
+		"cgroup2 " + root + "/sys/fs/cgroup", "bpf " + root + "/sys/fs/bpf",
 	}
 	if diff := cmp.Diff(want, r.calls); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)
 	}
-	if len(did) != len(want) || !strings.Contains(did[4], "cgroup2 on /sys/fs/cgroup type cgroup2 (nosuid,nodev,noexec,nsdelegate") {
+	if len(did) != 8 || !strings.Contains(did[4], "tmpfs on /mnt type tmpfs (nosuid,nodev,mode=0755,shared)") || !strings.Contains(did[6], "cgroup2 on /sys/fs/cgroup type cgroup2 (nosuid,nodev,noexec,nsdelegate") {
 		t.Errorf("log lines: %q", did)
 	}
 	// A required mount that fails stops boot with an error naming it.
