@@ -26,63 +26,67 @@ func runCmd(name string, args ...string) error {
 
 // The ISO from a CD under SeaBIOS: a live system with /var on tmpfs. This
 // boot also checks the kernel's config and the ACPI power button.
-func TestISOBIOS(t *testing.T) {
-	t.Parallel()
+func isoBIOS(t *testing.T) {
 	m := boot(t, qemu.Config{Net: true, Disks: []qemu.Disk{{Path: artifact(t, "berth.iso"), If: "cdrom", ReadOnly: true}}})
-	m.checkHost()
-	if out := m.sh("cat /proc/cmdline"); !strings.Contains(out, "berth.boot=iso") {
-		t.Errorf("cmdline %q lacks berth.boot=iso", out)
-	}
-	if out := m.sh("grep ' /var ' /proc/mounts"); !strings.HasPrefix(out, "tmpfs /var tmpfs") {
-		t.Errorf("/var on a live ISO with no state disk: %q, want tmpfs", out)
-	}
-	if out := m.sh("grep -c 'nothing persists' /var/log/init.log"); strings.TrimSpace(out) == "0" {
-		t.Error("init did not say that state is on tmpfs")
-	}
+	m.check("host", (*machine).checkHost)
+	m.check("cmdline", func(m *machine) {
+		if out := m.sh("cat /proc/cmdline"); !strings.Contains(out, "berth.boot=iso") {
+			m.t.Errorf("cmdline %q lacks berth.boot=iso", out)
+		}
+	})
+	m.check("live-var", func(m *machine) {
+		if out := m.sh("grep ' /var ' /proc/mounts"); !strings.HasPrefix(out, "tmpfs /var tmpfs") {
+			m.t.Errorf("/var on a live ISO with no state disk: %q, want tmpfs", out)
+		}
+		if out := m.sh("grep -c 'nothing persists' /var/log/init.log"); strings.TrimSpace(out) == "0" {
+			m.t.Error("init did not say that state is on tmpfs")
+		}
+	})
 	// The booted kernel has every option Berth requires.
-	cfg := kernel.ParseConfig([]byte(m.sh("zcat /proc/config.gz")))
-	if bad := kernel.Check(cfg, kernel.Required()); len(bad) > 0 {
-		t.Errorf("booted kernel lacks required options:\n%s", strings.Join(bad, "\n"))
-	}
+	m.check("kernel-config", func(m *machine) {
+		cfg := kernel.ParseConfig([]byte(m.sh("zcat /proc/config.gz")))
+		if bad := kernel.Check(cfg, kernel.Required()); len(bad) > 0 {
+			m.t.Errorf("booted kernel lacks required options:\n%s", strings.Join(bad, "\n"))
+		}
+	})
 	// ACPI power button (QMP system_powerdown): a clean shutdown, exit 0.
-	if _, err := m.QMP("system_powerdown"); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := m.WaitFor(regexp.MustCompile(`power button pressed`), time.Minute); err != nil {
-		t.Error(err)
-	}
-	if err := m.Wait(3 * time.Minute); err != nil {
-		t.Errorf("after the power button: %v (want QEMU to exit with status 0)", err)
-	}
+	m.check("power-button", func(m *machine) {
+		if _, err := m.QMP("system_powerdown"); err != nil {
+			m.t.Fatal(err)
+		}
+		if _, _, err := m.WaitFor(regexp.MustCompile(`power button pressed`), time.Minute); err != nil {
+			m.t.Error(err)
+		}
+		if err := m.Wait(3 * time.Minute); err != nil {
+			m.t.Errorf("after the power button: %v (want QEMU to exit with status 0)", err)
+		}
+	})
 }
 
 // The ISO from a CD under OVMF (UEFI).
-func TestISOUEFI(t *testing.T) {
-	t.Parallel()
+func isoUEFI(t *testing.T) {
 	m := boot(t, qemu.Config{UEFI: true, Net: true, Disks: []qemu.Disk{{Path: artifact(t, "berth.iso"), If: "cdrom", ReadOnly: true}}})
-	m.checkHost()
-	m.sh("test -d /sys/firmware/efi")
+	m.check("host", (*machine).checkHost)
+	m.check("efi", func(m *machine) { m.sh("test -d /sys/firmware/efi") })
 }
 
 // The ISO written to a disk (or USB stick): the isohybrid MBR under BIOS.
-func TestISOAsDiskBIOS(t *testing.T) {
-	t.Parallel()
+func isoAsDiskBIOS(t *testing.T) {
 	m := boot(t, qemu.Config{Net: true, Disks: []qemu.Disk{{Path: artifact(t, "berth.iso"), Snapshot: true}}})
-	m.checkHost()
+	m.check("host", (*machine).checkHost)
 }
 
 // The ISO written to a disk under UEFI: the isohybrid GPT's EFI partition.
-func TestISOAsDiskUEFI(t *testing.T) {
-	t.Parallel()
+func isoAsDiskUEFI(t *testing.T) {
 	m := boot(t, qemu.Config{UEFI: true, Net: true, Disks: []qemu.Disk{{Path: artifact(t, "berth.iso"), Snapshot: true}}})
-	m.checkHost()
+	m.check("host", (*machine).checkHost)
+	m.check("efi", func(m *machine) { m.sh("test -d /sys/firmware/efi") })
 }
 
 // The raw disk under SeaBIOS (syslinux through gptmbr.bin). This boot also
 // checks module autoload by udev and the /dev/disk links: a USB stick
 // (usb-storage is a module) and an e1000e NIC (a module too).
-func TestRawBIOS(t *testing.T) {
-	t.Parallel()
+func rawBIOS(t *testing.T) {
 	stick := filepath.Join(t.TempDir(), "stick.img")
 	if err := runCmd("truncate", "-s", "16M", stick); err != nil {
 		t.Fatal(err)
@@ -95,51 +99,57 @@ func TestRawBIOS(t *testing.T) {
 		{Path: stick, If: "usb"},
 	}, Extra: []string{"-netdev", "user,id=net1", "-device", "e1000e,netdev=net1,romfile="}}
 	m := boot(t, cfg)
-	m.checkHost()
-	if out := m.sh("grep ' /var ' /proc/mounts"); !strings.HasPrefix(out, "/dev/vda4 /var ext4") {
-		t.Errorf("/var: %q, want the BERTH_STATE partition (ext4)", out)
+	m.check("host", (*machine).checkHost)
+	m.check("state-partition", func(m *machine) {
+		if out := m.sh("grep ' /var ' /proc/mounts"); !strings.HasPrefix(out, "/dev/vda4 /var ext4") {
+			m.t.Errorf("/var: %q, want the BERTH_STATE partition (ext4)", out)
+		}
+	})
+	m.check("module-autoload", func(m *machine) {
+		m.eventually("cat /proc/modules", regexp.MustCompile(`(?m)^usb_storage `), time.Minute)
+		m.eventually("cat /proc/modules", regexp.MustCompile(`(?m)^e1000e `), time.Minute)
+		m.eventually("ls /sys/class/net", regexp.MustCompile(`eth1`), time.Minute)
+	})
+	m.check("disk-links", func(m *machine) {
+		m.eventually("ls -l /dev/disk/by-label/", regexp.MustCompile(`BERTHSTICK -> \.\./\.\./sd[a-z]`), time.Minute)
+		m.sh("test -e /dev/disk/by-uuid/CAFE-1234")
+		m.eventually("ls /dev/disk/by-path/", regexp.MustCompile(`usb-0:1:1\.0-scsi-0:0:0:0`), time.Minute)
+	})
+	persistence(m)
+}
+
+// persistence reboots with hostctl, checks that /var/lib kept its file,
+// then powers off.
+func persistence(m *machine) {
+	if m.check("reboot-keeps-state", (*machine).rebootKeepsState) {
+		m.check("poweroff", (*machine).poweroffExitsZero)
 	}
-	m.eventually("cat /proc/modules", regexp.MustCompile(`(?m)^usb_storage `), time.Minute)
-	m.eventually("cat /proc/modules", regexp.MustCompile(`(?m)^e1000e `), time.Minute)
-	m.eventually("ls -l /dev/disk/by-label/", regexp.MustCompile(`BERTHSTICK -> \.\./\.\./sd[a-z]`), time.Minute)
-	m.sh("test -e /dev/disk/by-uuid/CAFE-1234")
-	m.eventually("ls /dev/disk/by-path/", regexp.MustCompile(`usb-0:1:1\.0-scsi-0:0:0:0`), time.Minute)
-	m.eventually("ls /sys/class/net", regexp.MustCompile(`eth1`), time.Minute)
-	m.rebootKeepsState()
-	m.poweroffExitsZero()
 }
 
 // The raw disk under OVMF (GRUB from the EFI partition).
-func TestRawUEFI(t *testing.T) {
-	t.Parallel()
+func rawUEFI(t *testing.T) {
 	m := boot(t, qemu.Config{UEFI: true, Net: true, Disks: []qemu.Disk{{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2"}}})
-	m.checkHost()
-	m.sh("test -d /sys/firmware/efi")
-	m.rebootKeepsState()
-	m.poweroffExitsZero()
+	m.check("host", (*machine).checkHost)
+	m.check("efi", func(m *machine) { m.sh("test -d /sys/firmware/efi") })
+	persistence(m)
 }
 
-func TestQcow2BIOS(t *testing.T) {
-	t.Parallel()
+func qcow2BIOS(t *testing.T) {
 	m := boot(t, qemu.Config{Net: true, Disks: []qemu.Disk{{Path: overlay(t, artifact(t, "berth.qcow2"), "qcow2"), Format: "qcow2"}}})
-	m.checkHost()
-	m.rebootKeepsState()
-	m.poweroffExitsZero()
+	m.check("host", (*machine).checkHost)
+	persistence(m)
 }
 
-func TestQcow2UEFI(t *testing.T) {
-	t.Parallel()
+func qcow2UEFI(t *testing.T) {
 	m := boot(t, qemu.Config{UEFI: true, Net: true, Disks: []qemu.Disk{{Path: overlay(t, artifact(t, "berth.qcow2"), "qcow2"), Format: "qcow2"}}})
-	m.checkHost()
-	m.rebootKeepsState()
-	m.poweroffExitsZero()
+	m.check("host", (*machine).checkHost)
+	persistence(m)
 }
 
 // The Firecracker-style path: -M microvm, no firmware and no bootloader,
 // the kernel and initrd given directly, the raw disk and the NIC on
 // virtio-mmio.
-func TestMicrovm(t *testing.T) {
-	t.Parallel()
+func microvm(t *testing.T) {
 	khz := qemu.HostTSCKHz()
 	if khz == 0 {
 		t.Fatal("cannot read the host TSC frequency for tsc_early_khz")
@@ -150,8 +160,8 @@ func TestMicrovm(t *testing.T) {
 		Append: fmt.Sprintf("console=ttyS0 tsc_early_khz=%d panic=10", khz),
 		Disks:  []qemu.Disk{{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2", If: "virtio-mmio"}},
 	})
-	m.checkHost()
-	m.poweroffExitsZero()
+	m.check("host", (*machine).checkHost)
+	m.check("poweroff", (*machine).poweroffExitsZero)
 }
 
 // The manifest lists every artifact with its size and sha256, and the

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/berth-os/berth/internal/qemu"
 )
 
 // sshKey makes an ed25519 key pair and returns the private key's path and
@@ -85,6 +83,9 @@ runcmd:
 swap:
   filename: /var/swap.img
   size: 16M
+mounts:
+  - [UUID=%[2]s, /mnt/byuuid]
+  - [LABEL=BERTHDATA, /media/bylabel, vfat, ro]
 berth:
   sysctl:
     vm.swappiness: "13"
@@ -102,12 +103,11 @@ berth:
       nameservers: [192.168.76.3]
 `
 
-// TestCloudConfigFwCfg hands user-data to the VM through fw_cfg, as
+// cloudConfigFwCfg hands user-data to the VM through fw_cfg, as
 // berth run --cloud-config does, and checks each part of it, the state
 // partition grown to a bigger disk, a live hostctl config set that outlives
 // a reboot, then a broken user-data that boots with the last good one.
-func TestCloudConfigFwCfg(t *testing.T) {
-	t.Parallel()
+func cloudConfigFwCfg(t *testing.T) {
 	key, pub := sshKey(t)
 	port := freePort(t)
 	cfg := directBoot(t, "berth.autologin")
@@ -115,7 +115,9 @@ func TestCloudConfigFwCfg(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.HostFwd = []string{fmt.Sprintf("tcp:127.0.0.1:%d-:22", port)}
-	cfg.FwCfg["opt/berth/user-data"] = fmt.Sprintf(fwcfgUserData, pub)
+	cfg.FwCfg["opt/berth/user-data"] = fmt.Sprintf(fwcfgUserData, pub, dataUUID)
+	cfg.Extra = append(cfg.Extra, "-drive", "file="+dataDisks(t, "ext4")+",format=raw,if=virtio")
+	cfg.Extra = append(cfg.Extra, "-drive", "file="+dataDisks(t, "vfat")+",format=raw,if=virtio")
 	cfg.Extra = append(cfg.Extra, extraNIC("n1", "52:54:00:be:00:01", "192.168.76.0/24")...)
 	cfg.Extra = append(cfg.Extra, extraNIC("n2", "52:54:00:be:00:02", "192.168.91.0/24")...)
 	cfg.Extra = append(cfg.Extra, extraNIC("n3", "52:54:00:be:00:03", "192.168.92.0/24")...)
@@ -146,6 +148,7 @@ func TestCloudConfigFwCfg(t *testing.T) {
 	if out := m.sh("cat /proc/swaps"); !strings.Contains(out, "/var/swap.img") {
 		t.Errorf("no swap file in /proc/swaps:\n%s", out)
 	}
+	m.check("mounts-by-uuid-and-label", checkDataMounts)
 	// The static address, the VLAN on its link, the bond of two links.
 	m.eventually("ip -o -4 addr", regexp.MustCompile(`inet 192\.168\.76\.9/24`), time.Minute)
 	m.eventually("ip -o -4 addr show dev bond0", regexp.MustCompile(`inet 192\.168\.90\.2/24`), time.Minute)
@@ -225,6 +228,7 @@ func TestCloudConfigFwCfg(t *testing.T) {
 	if got := m.sh("cat /var/lib/cc/bootcmd.count"); got != "boot\nboot\n" {
 		t.Errorf("bootcmd after a reboot: %q, want it run on every boot", got)
 	}
+	m.check("mounts-after-reboot", checkDataMounts)
 	m.poweroffExitsZero()
 
 	// The same disk with broken user-data and another key: the host boots
@@ -252,11 +256,57 @@ func TestCloudConfigFwCfg(t *testing.T) {
 	}
 }
 
-var _ = qemu.Config{}
+// dataUUID is the ext4 data disk's UUID that the user-data mounts by.
+const dataUUID = "3f1c7a52-8d4e-4b0e-9c61-2b7f6f0e9a10"
+
+// dataDisks makes a small data disk for the mounts of the user-data: ext4
+// with dataUUID, or vfat labelled BERTHDATA, each holding a file that says
+// which it is.
+func dataDisks(t *testing.T, fs string) string {
+	t.Helper()
+	dir := t.TempDir()
+	img := filepath.Join(dir, fs+".img")
+	if err := runCmd("truncate", "-s", "16M", img); err != nil {
+		t.Fatal(err)
+	}
+	content := filepath.Join(dir, "content")
+	os.MkdirAll(content, 0o755)
+	if err := os.WriteFile(filepath.Join(content, "which"), []byte("data on "+fs+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	switch fs {
+	case "ext4":
+		if err := runCmd("mke2fs", "-q", "-F", "-t", "ext4", "-U", dataUUID, "-d", content, img); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		if err := runCmd("mkfs.fat", "-n", "BERTHDATA", img); err != nil {
+			t.Fatal(err)
+		}
+		if err := runCmd("mcopy", "-i", img, filepath.Join(content, "which"), "::which"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return img
+}
+
+// checkDataMounts checks the user-data's mounts: the ext4 disk by UUID on
+// /mnt/byuuid, the vfat disk by LABEL read-only on /media/bylabel.
+func checkDataMounts(m *machine) {
+	mounts := m.sh("cat /proc/mounts")
+	if !regexp.MustCompile(`(?m)^/dev/vd[b-z] /mnt/byuuid ext4 rw`).MatchString(mounts) {
+		m.t.Errorf("no ext4 disk mounted by UUID on /mnt/byuuid:\n%s", mounts)
+	}
+	if !regexp.MustCompile(`(?m)^/dev/vd[b-z] /media/bylabel vfat ro`).MatchString(mounts) {
+		m.t.Errorf("no vfat disk mounted read-only by LABEL on /media/bylabel:\n%s", mounts)
+	}
+	if out := m.sh("cat /mnt/byuuid/which /media/bylabel/which"); out != "data on ext4\ndata on vfat\n" {
+		m.t.Errorf("the mounted disks hold %q", out)
+	}
+}
 
 // power_state powers the host off once runcmd is done, with its message.
-func TestPowerState(t *testing.T) {
-	t.Parallel()
+func powerState(t *testing.T) {
 	cfg := directBoot(t, "")
 	cfg.FwCfg["opt/berth/user-data"] = "#cloud-config\nruncmd: [echo about to go]\npower_state: {mode: poweroff, message: 'cc: powering off as asked'}\n"
 	vm := start(t, cfg)

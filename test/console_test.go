@@ -3,7 +3,6 @@
 package test
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -32,29 +31,12 @@ func directBoot(t *testing.T, flags string) qemu.Config {
 // start boots without waiting for the ready line.
 func start(t *testing.T, cfg qemu.Config) *qemu.VM {
 	t.Helper()
-	work := t.TempDir()
-	logf, err := os.Create(filepath.Join(*logDir, strings.ReplaceAll(t.Name(), "/", "_")+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm, err := qemu.Start(context.Background(), cfg, work, logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		vm.Kill()
-		logf.Close()
-		if t.Failed() {
-			t.Logf("console log: %s\n%s", logf.Name(), lastLines(vm.Output(), 60))
-		}
-	})
-	return vm
+	return launch(t, cfg, qemu.Start).VM
 }
 
 // Without berth.autologin the serial console has a getty, and root has no
 // password to log in with.
-func TestGettyWithoutAutologin(t *testing.T) {
-	t.Parallel()
+func gettyWithoutAutologin(t *testing.T) {
 	vm := start(t, directBoot(t, ""))
 	if _, _, err := vm.WaitFor(readyRe, *readyMax); err != nil {
 		t.Fatal(err)
@@ -79,8 +61,7 @@ func TestGettyWithoutAutologin(t *testing.T) {
 
 // berth.break=PHASE stops boot before that phase with a rescue shell on
 // the console; PID 1 stays alive under it.
-func TestBreakToRescueShell(t *testing.T) {
-	t.Parallel()
+func breakToRescueShell(t *testing.T) {
 	vm := start(t, directBoot(t, "berth.break=containerd"))
 	if _, _, err := vm.WaitFor(regexp.MustCompile(`rescue shell on /dev/console`), *readyMax); err != nil {
 		t.Fatal(err)
@@ -102,9 +83,9 @@ func TestBreakToRescueShell(t *testing.T) {
 }
 
 // SIGTERM to PID 1 shuts the host down cleanly: QEMU exits with status 0.
-func TestSIGTERMPowersOff(t *testing.T) {
-	t.Parallel()
-	m := boot(t, directBoot(t, "berth.autologin"))
+// A fork of the saved ready machine.
+func sigtermPowersOff(t *testing.T) {
+	m := fork(t, nil)
 	m.Send("kill -TERM 1\n")
 	if _, _, err := m.WaitFor(regexp.MustCompile(`shutting down to power off`), time.Minute); err != nil {
 		t.Fatal(err)
@@ -120,13 +101,13 @@ func TestSIGTERMPowersOff(t *testing.T) {
 }
 
 // sshd takes keys only: a password login is refused, a key in
-// /root/.ssh/authorized_keys works.
-func TestSSHKeysOnly(t *testing.T) {
-	t.Parallel()
+// /root/.ssh/authorized_keys works. A fork of the saved ready machine, with
+// a host forward of its own.
+func sshKeysOnly(t *testing.T) {
 	port := freePort(t)
-	cfg := directBoot(t, "berth.autologin")
-	cfg.HostFwd = []string{fmt.Sprintf("tcp:127.0.0.1:%d-:22", port)}
-	m := boot(t, cfg)
+	m := fork(t, func(cfg *qemu.Config) {
+		cfg.HostFwd = []string{fmt.Sprintf("tcp:127.0.0.1:%d-:22", port)}
+	})
 	dir := t.TempDir()
 	key := filepath.Join(dir, "id_ed25519")
 	if err := runCmd("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key); err != nil {
@@ -171,8 +152,7 @@ func freePort(t *testing.T) int {
 // A power cut right after the first boot (QEMU killed at the ready line,
 // while first-boot files such as the ssh host keys are fresh) must not
 // break the next boot: it reaches ready, not degraded, as fast as usual.
-func TestPowerCutAfterFirstBoot(t *testing.T) {
-	t.Parallel()
+func powerCutAfterFirstBoot(t *testing.T) {
 	cfg := directBoot(t, "berth.autologin")
 	vm := start(t, cfg)
 	if _, _, err := vm.WaitFor(readyRe, *readyMax); err != nil {

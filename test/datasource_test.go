@@ -127,8 +127,7 @@ func serve(t *testing.T, files map[string]string) (int, func() []string) {
 	}
 }
 
-func TestDatasourceNoCloudISO(t *testing.T) {
-	t.Parallel()
+func datasourceNoCloudISO(t *testing.T) {
 	_, pub := sshKey(t)
 	// runcmd output goes to the log service; a failing command is
 	// reported and boot goes on.
@@ -147,8 +146,7 @@ func TestDatasourceNoCloudISO(t *testing.T) {
 	}
 }
 
-func TestDatasourceNoCloudVFAT(t *testing.T) {
-	t.Parallel()
+func datasourceNoCloudVFAT(t *testing.T) {
 	_, pub := sshKey(t)
 	// network-config (netplan, version 2) gives the second NIC, matched by
 	// its MAC address, a static address.
@@ -168,8 +166,7 @@ func TestDatasourceNoCloudVFAT(t *testing.T) {
 	}
 }
 
-func TestDatasourceConfigDrive(t *testing.T) {
-	t.Parallel()
+func datasourceConfigDrive(t *testing.T) {
 	_, pub := sshKey(t)
 	// MIME multipart user-data: the cloud-config and a script, run once
 	// after ready.
@@ -209,8 +206,7 @@ func multipartUserData(t *testing.T, cloudConfig, script string) string {
 
 // berth.cloud_config_url= on the kernel command line: user-data over HTTP
 // once the network is up.
-func TestDatasourceCmdlineURL(t *testing.T) {
-	t.Parallel()
+func datasourceCmdlineURL(t *testing.T) {
 	_, pub := sshKey(t)
 	// gzip-compressed, as clouds that limit user-data size get it.
 	var gz strings.Builder
@@ -226,8 +222,7 @@ func TestDatasourceCmdlineURL(t *testing.T) {
 }
 
 // ds=nocloud;s=URL: a NoCloud seed over HTTP, user-data and meta-data.
-func TestDatasourceNoCloudNet(t *testing.T) {
-	t.Parallel()
+func datasourceNoCloudNet(t *testing.T) {
 	_, pub := sshKey(t)
 	port, asked := serve(t, map[string]string{
 		"/seed/user-data": dsUserData("nocloud-net", "", pub),
@@ -240,11 +235,11 @@ func TestDatasourceNoCloudNet(t *testing.T) {
 	}
 }
 
-// User-data kept on the state partition is read at the next boot.
-func TestDatasourceStateFile(t *testing.T) {
-	t.Parallel()
+// User-data kept on the state partition is read at the next boot. A fork
+// of the saved ready machine, rebooted.
+func datasourceStateFile(t *testing.T) {
 	_, pub := sshKey(t)
-	m := boot(t, directBoot(t, "berth.autologin"))
+	m := fork(t, nil)
 	ud := dsUserData("state", "cc-state", pub)
 	m.sh(fmt.Sprintf("mkdir -p /var/lib/berth/config && printf '%%s' '%s' > /var/lib/berth/config/user-data", ud))
 	m.Send("hostctl reboot\n")
@@ -254,8 +249,7 @@ func TestDatasourceStateFile(t *testing.T) {
 
 // berth.state.* on the kernel command line: another device for the state
 // partition, not formatted while autoformat is false.
-func TestStateDevFromCmdline(t *testing.T) {
-	t.Parallel()
+func stateDevFromCmdline(t *testing.T) {
 	cfg := directBoot(t, "berth.autologin berth.state.dev=/dev/vdb berth.state.autoformat=false")
 	extra := filepath.Join(t.TempDir(), "extra.raw")
 	if err := os.WriteFile(extra, nil, 0o644); err != nil {

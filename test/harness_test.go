@@ -127,6 +127,15 @@ type starter func(ctx context.Context, cfg qemu.Config, work string, log io.Writ
 
 func bootWith(t *testing.T, cfg qemu.Config, start starter) *machine {
 	t.Helper()
+	m := launch(t, cfg, start)
+	m.waitReady()
+	return m
+}
+
+// launch starts QEMU with berth.autologin unless cfg says otherwise, logs
+// its console to -berth.logs, and kills it when the test ends.
+func launch(t *testing.T, cfg qemu.Config, start starter) *machine {
+	t.Helper()
 	if cfg.FwCfg == nil {
 		cfg.FwCfg = map[string]string{}
 	}
@@ -154,8 +163,20 @@ func bootWith(t *testing.T, cfg qemu.Config, start starter) *machine {
 			t.Logf("console log: %s\n--- last console lines ---\n%s", logf.Name(), lastLines(vm.Output(), 60))
 		}
 	})
-	m.waitReady()
 	return m
+}
+
+// with is m driven by t, a subtest: its checks fail that subtest.
+func (m *machine) with(t *testing.T) *machine {
+	c := *m
+	c.t = t
+	return &c
+}
+
+// check runs f as the subtest name of the scenario that booted m.
+func (m *machine) check(name string, f func(m *machine)) bool {
+	m.t.Helper()
+	return m.t.Run(name, func(t *testing.T) { f(m.with(t)) })
 }
 
 // waitReady waits for the next ready line and the shell prompt after it.

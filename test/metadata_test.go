@@ -259,8 +259,7 @@ func ec2Server(ds, pub string, v2 bool) *metadataServer {
 	return s
 }
 
-func TestDatasourceEC2IMDSv2(t *testing.T) {
-	t.Parallel()
+func datasourceEC2IMDSv2(t *testing.T) {
 	_, pub := sshKey(t)
 	srv := ec2Server("ec2", pub, true)
 	m := bootCloud(t, srv, "type=1,manufacturer=Amazon EC2,product=t3.micro")
@@ -270,8 +269,7 @@ func TestDatasourceEC2IMDSv2(t *testing.T) {
 	}
 }
 
-func TestDatasourceEC2IMDSv1(t *testing.T) {
-	t.Parallel()
+func datasourceEC2IMDSv1(t *testing.T) {
 	_, pub := sshKey(t)
 	srv := ec2Server("ec2", pub, false)
 	m := bootCloud(t, srv, "type=1,manufacturer=Amazon EC2,product=t2.micro")
@@ -281,8 +279,7 @@ func TestDatasourceEC2IMDSv1(t *testing.T) {
 	}
 }
 
-func TestDatasourceOpenStack(t *testing.T) {
-	t.Parallel()
+func datasourceOpenStack(t *testing.T) {
 	_, pub := sshKey(t)
 	srv := &metadataServer{files: map[string]string{
 		"GET /openstack/latest/meta_data.json": fmt.Sprintf(`{"uuid": "83679162-1378-4288-a2d4-70e13ec132aa", "hostname": "cc-openstack.novalocal", "public_keys": {"mykey": %q}}`, pub),
@@ -292,8 +289,7 @@ func TestDatasourceOpenStack(t *testing.T) {
 	m.checkDatasource("openstack", "cc-openstack", pub)
 }
 
-func TestDatasourceGCE(t *testing.T) {
-	t.Parallel()
+func datasourceGCE(t *testing.T) {
 	_, pub := sshKey(t)
 	srv := &metadataServer{
 		files: map[string]string{

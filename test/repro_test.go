@@ -46,8 +46,7 @@ type builder struct {
 // hour), hard-linked so that another user reads them and cannot change
 // them; everything else is built from scratch, the Go programs by a cold
 // Go build cache. Every artifact's sha256 must match the first build's.
-func TestReproducible(t *testing.T) {
-	t.Parallel()
+func reproducible(t *testing.T) {
 	artifact(t, "berth.iso") // fails the test if the main build failed
 	b := reproBuilder(t)
 	work, err := os.MkdirTemp("", "berth-repro-")

@@ -1,0 +1,103 @@
+//go:build qemu
+
+package test
+
+import (
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-os/berth/internal/qemu"
+)
+
+// The saved ready machine: ForkBase boots the raw image once (direct
+// kernel boot, berth.autologin), checks it, and saves it with QEMU's
+// migration to a file. A fork resumes that file over a qcow2 overlay of its
+// own on the saved disk: it starts at the root prompt of a host that has
+// reached ready, a few seconds instead of a boot.
+var forkBase = struct {
+	done  chan struct{}
+	ok    bool
+	cfg   qemu.Config // the saved machine's devices; Disks[0] is its disk
+	state string      // the migration file
+
+	mu     sync.Mutex
+	waited map[string]time.Duration // per fork scenario
+}{done: make(chan struct{}), waited: map[string]time.Duration{}}
+
+func makeForkBase(t *testing.T) {
+	defer close(forkBase.done)
+	dir := filepath.Join(*outDir, "fork-base")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := directBoot(t, "berth.autologin")
+	disk := filepath.Join(dir, "disk.qcow2")
+	if err := runCmd("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", artifact(t, "berth.raw"), disk); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Disks[0].Path = disk
+	m := boot(t, cfg)
+	m.check("host", (*machine).checkHost)
+	if t.Failed() {
+		t.Fatal("the machine to save is not healthy; no fork scenario can run")
+	}
+	m.sh("sync")
+	state := filepath.Join(dir, "ready.state")
+	begin := time.Now()
+	if err := m.Save(state, 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("saved the ready machine in %.1fs (%d MiB)", time.Since(begin).Seconds(), fi.Size()>>20)
+	cfg.QMP = ""
+	forkBase.cfg, forkBase.state, forkBase.ok = cfg, state, true
+}
+
+// fork resumes the saved ready machine. edit may change what the saved
+// state does not hold (host forwards, the QMP socket); the devices must
+// stay as they were. A fork's disk is its own: the saved disk stays as it
+// was for the next.
+func fork(t *testing.T, edit func(*qemu.Config)) *machine {
+	t.Helper()
+	begin := time.Now()
+	select {
+	case <-forkBase.done:
+	case <-time.After(10 * time.Minute):
+		t.Fatal("the saved ready machine was not made within 10 minutes")
+	}
+	forkBase.mu.Lock()
+	forkBase.waited[t.Name()] = time.Since(begin)
+	forkBase.mu.Unlock()
+	if !forkBase.ok {
+		t.Fatal("the saved ready machine was not made (see ForkBase)")
+	}
+	cfg := forkBase.cfg
+	cfg.Disks = slices.Clone(cfg.Disks)
+	cfg.Disks[0] = qemu.Disk{Path: overlay(t, forkBase.cfg.Disks[0].Path, "qcow2"), Format: "qcow2"}
+	cfg.FwCfg = maps.Clone(cfg.FwCfg)
+	cfg.Incoming = forkBase.state
+	if edit != nil {
+		edit(&cfg)
+	}
+	m := launch(t, cfg, qemu.Start)
+	m.waitShell()
+	return m
+}
+
+// forkWait is how long the fork scenario t waited for the saved machine.
+func forkWait(t *testing.T) time.Duration {
+	forkBase.mu.Lock()
+	defer forkBase.mu.Unlock()
+	return forkBase.waited[t.Name()]
+}

@@ -1,0 +1,223 @@
+//go:build qemu
+
+package test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	vms    = flag.Int("berth.vms", 2, "how many scenarios (each a VM or a build) run at once; under TCG each vCPU takes a core")
+	budget = flag.Duration("berth.budget", 40*time.Minute, "the suite fails, naming its slowest scenarios, when it takes longer")
+)
+
+// A scenario is one unit of the QEMU suite: a VM (booted, or forked from
+// the saved ready machine) that runs many checks as subtests, or a build.
+// The scheduler keeps -berth.vms of them busy, longest first, so the last
+// to finish is a short one.
+type scenario struct {
+	name string
+	// expect is how long the scenario took on the reference machine (2
+	// cores, TCG, another scenario beside it): the scheduler's order. The
+	// timing table shows the new figures; keep them roughly current.
+	expect time.Duration
+	run    func(t *testing.T)
+}
+
+// scenarios is the whole QEMU suite. `go test -tags qemu -run
+// 'TestQEMU/RawBIOS' ./test/` runs one of them.
+var scenarios = []scenario{
+	// The saved ready machine that the fork scenarios resume; it comes
+	// first so that they never wait long for it.
+	{"ForkBase", 45 * time.Second, makeForkBase},
+
+	// Every output format under every firmware it supports.
+	{"ISOBIOS", 17 * time.Second, isoBIOS},
+	{"ISOUEFI", 20 * time.Second, isoUEFI},
+	{"ISOAsDiskBIOS", 14 * time.Second, isoAsDiskBIOS},
+	{"ISOAsDiskUEFI", 19 * time.Second, isoAsDiskUEFI},
+	{"RawBIOS", 52 * time.Second, rawBIOS},
+	{"RawUEFI", 55 * time.Second, rawUEFI},
+	{"Qcow2BIOS", 51 * time.Second, qcow2BIOS},
+	{"Qcow2UEFI", 48 * time.Second, qcow2UEFI},
+	{"Microvm", 17 * time.Second, microvm},
+	{"VariantXZ", 80 * time.Second, variantXZ},
+
+	// Consoles, power and the state partition.
+	{"GettyWithoutAutologin", 16 * time.Second, gettyWithoutAutologin},
+	{"BreakToRescueShell", 8 * time.Second, breakToRescueShell},
+	{"SIGTERMPowersOff", 7 * time.Second, sigtermPowersOff},
+	{"SSHKeysOnly", 6 * time.Second, sshKeysOnly},
+	{"PowerCutAfterFirstBoot", 32 * time.Second, powerCutAfterFirstBoot},
+	{"StateDevFromCmdline", 28 * time.Second, stateDevFromCmdline},
+
+	// cloud-config and its datasources.
+	{"CloudConfigFwCfg", 120 * time.Second, cloudConfigFwCfg},
+	{"PowerState", 15 * time.Second, powerState},
+	{"DatasourceNoCloudISO", 15 * time.Second, datasourceNoCloudISO},
+	{"DatasourceNoCloudVFAT", 16 * time.Second, datasourceNoCloudVFAT},
+	{"DatasourceConfigDrive", 17 * time.Second, datasourceConfigDrive},
+	{"DatasourceCmdlineURL", 16 * time.Second, datasourceCmdlineURL},
+	{"DatasourceNoCloudNet", 16 * time.Second, datasourceNoCloudNet},
+	{"DatasourceStateFile", 19 * time.Second, datasourceStateFile},
+	{"DatasourceEC2IMDSv2", 16 * time.Second, datasourceEC2IMDSv2},
+	{"DatasourceEC2IMDSv1", 18 * time.Second, datasourceEC2IMDSv1},
+	{"DatasourceOpenStack", 19 * time.Second, datasourceOpenStack},
+	{"DatasourceGCE", 19 * time.Second, datasourceGCE},
+
+	// A second build of a copy of the repository, compared byte for byte.
+	{"Reproducible", 200 * time.Second, reproducible},
+}
+
+// timing is one line of the table printed at the end.
+type timing struct {
+	name    string
+	expect  time.Duration
+	took    time.Duration
+	waited  time.Duration // for the saved machine, in fork scenarios
+	failed  bool
+	started time.Duration // after the suite started
+}
+
+// TestQEMU runs the scenarios on a pool of -berth.vms workers, longest
+// first (the saved machine before all), prints a timing table, and fails
+// when the whole suite passes its budget.
+func TestQEMU(t *testing.T) {
+	if *vms < 1 {
+		t.Fatalf("-berth.vms %d: want at least 1", *vms)
+	}
+	queue := order(scenarios)
+	start := time.Now()
+	work := make(chan scenario)
+	var (
+		mu      sync.Mutex
+		timings []timing
+		running = map[string]time.Time{}
+		wg      sync.WaitGroup
+	)
+	for i := 0; i < *vms; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for sc := range work {
+				begin := time.Now()
+				mu.Lock()
+				running[sc.name] = begin
+				mu.Unlock()
+				var waited time.Duration
+				ran := false
+				ok := t.Run(sc.name, func(t *testing.T) {
+					ran = true
+					t.Cleanup(func() { waited = forkWait(t) })
+					sc.run(t)
+				})
+				mu.Lock()
+				delete(running, sc.name)
+				if ran { // -run may leave it out
+					timings = append(timings, timing{sc.name, sc.expect, time.Since(begin), waited, !ok, begin.Sub(start)})
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	// Progress for CI, and a watchdog: every minute, what runs and for how
+	// long, so a hang names itself before go test's timeout kills the run.
+	stop := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(time.Minute)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				mu.Lock()
+				var s []string
+				for n, b := range running {
+					s = append(s, fmt.Sprintf("%s %s", n, time.Since(b).Round(time.Second)))
+				}
+				done := len(timings)
+				mu.Unlock()
+				sort.Strings(s)
+				fmt.Fprintf(os.Stderr, "qemu suite: %s, %d done, running: %s\n", time.Since(start).Round(time.Second), done, strings.Join(s, ", "))
+			}
+		}
+	}()
+	for _, sc := range queue {
+		work <- sc
+	}
+	close(work)
+	wg.Wait()
+	close(stop)
+	total := time.Since(start)
+	t.Log("\n" + timingTable(timings, total))
+	if total > *budget {
+		sort.Slice(timings, func(i, j int) bool { return timings[i].took > timings[j].took })
+		var slow []string
+		for _, tm := range timings[:min(3, len(timings))] {
+			slow = append(slow, fmt.Sprintf("%s (%s)", tm.name, tm.took.Round(time.Second)))
+		}
+		t.Errorf("the QEMU suite took %s, over its budget of %s; the slowest: %s", total.Round(time.Second), *budget, strings.Join(slow, ", "))
+	}
+}
+
+// order puts the saved machine first, then the rest longest first.
+func order(all []scenario) []scenario {
+	q := append([]scenario(nil), all...)
+	sort.SliceStable(q, func(i, j int) bool {
+		if (q[i].name == "ForkBase") != (q[j].name == "ForkBase") {
+			return q[i].name == "ForkBase"
+		}
+		return q[i].expect > q[j].expect
+	})
+	return q
+}
+
+func timingTable(ts []timing, total time.Duration) string {
+	sort.Slice(ts, func(i, j int) bool { return ts[i].started < ts[j].started })
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-26s %8s %8s %8s %8s  %s\n", "scenario", "start", "took", "expect", "waited", "result")
+	var sum time.Duration
+	for _, tm := range ts {
+		res := "ok"
+		if tm.failed {
+			res = "FAIL"
+		}
+		sum += tm.took
+		fmt.Fprintf(&b, "%-26s %8s %8s %8s %8s  %s\n", tm.name, secs(tm.started), secs(tm.took), secs(tm.expect), secs(tm.waited), res)
+	}
+	fmt.Fprintf(&b, "%d scenarios in %s on %d workers (%s of scenario time)\n", len(ts), total.Round(time.Second), *vms, sum.Round(time.Second))
+	return b.String()
+}
+
+func secs(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0fs", d.Seconds())
+}
+
+func TestScenarioOrder(t *testing.T) {
+	q := order([]scenario{{"A", time.Second, nil}, {"B", time.Minute, nil}, {"ForkBase", time.Second, nil}, {"C", time.Hour, nil}})
+	var names []string
+	for _, s := range q {
+		names = append(names, s.name)
+	}
+	if got := strings.Join(names, " "); got != "ForkBase C B A" {
+		t.Errorf("order %q, want the saved machine first, then longest first", got)
+	}
+	seen := map[string]bool{}
+	for _, s := range scenarios {
+		if seen[s.name] || s.run == nil || s.expect <= 0 {
+			t.Errorf("scenario %q: duplicate, no function or no expected time", s.name)
+		}
+		seen[s.name] = true
+	}
+}
