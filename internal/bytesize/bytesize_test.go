@@ -11,14 +11,14 @@ func TestParse(t *testing.T) {
 		want int64
 	}{
 		// As Berth's own files and tests write them.
-		{"2GiB", 2 << 30},       // images/berth.yaml disk.size
-		{"512MiB", 512 << 20},   // images/berth.yaml disk.slot_size
-		{"64M", 64 << 20},       // build/image tests
-		{"1 GiB", 1 << 30},      // a space before the unit
-		{"16M", 16 << 20},       // swap.size in the QEMU test
-		{"10485760", 10485760},  // cloud-init's maxsize example
-		{"1MiB", 1 << 20},       // logging -max-size default
-		{"64KiB", 64 << 10},     // logging tests
+		{"2GiB", 2 << 30},      // images/berth.yaml disk.size
+		{"512MiB", 512 << 20},  // images/berth.yaml disk.slot_size
+		{"64M", 64 << 20},      // build/image tests
+		{"1 GiB", 1 << 30},     // a space before the unit
+		{"16M", 16 << 20},      // swap.size in the QEMU test
+		{"10485760", 10485760}, // cloud-init's maxsize example
+		{"1MiB", 1 << 20},      // logging -max-size default
+		{"64KiB", 64 << 10},    // logging tests
 		{"100B", 100},
 		{"0", 0},
 		// Any case, and KB is KiB.
