@@ -53,9 +53,10 @@ func (h *host) final(ctx context.Context) {
 
 // powerState powers off or reboots once per instance after runcmd, as
 // power_state asks: after its delay ("now" or +minutes), with its message;
-// not at all when its condition is false. halt is a power-off.
+// not at all when its condition is false, or is a command that fails.
+// halt is a power-off.
 func (h *host) powerState(ctx context.Context, ps *cloudconfig.PowerState, a *apply.Applier) {
-	if ps == nil || h.cfg.instance == "" || (ps.Condition != nil && !*ps.Condition) {
+	if ps == nil || h.cfg.instance == "" || (ps.Condition != nil && ps.Condition.Bool != nil && !*ps.Condition.Bool) {
 		return
 	}
 	// Recorded before the delay: a host that reboots by itself meanwhile
@@ -63,6 +64,13 @@ func (h *host) powerState(ctx context.Context, ps *cloudconfig.PowerState, a *ap
 	ran, err := a.Once(h.cfg.instance, "power_state", func() error { return nil })
 	if err != nil || !ran {
 		return
+	}
+	if c := ps.Condition; c != nil && c.Command != nil {
+		// As in cloud-init, the condition is checked once per instance.
+		if err := h.system().Run(ctx, *c.Command, h.commandEnv(), h.logs.Writer("cloud-config", "stdout")); err != nil {
+			h.alertf("config: power_state %s skipped: condition %s: %v", ps.Mode, c.Command, err)
+			return
+		}
 	}
 	var delay time.Duration
 	if m, err := strconv.Atoi(strings.TrimPrefix(ps.Delay, "+")); err == nil {
