@@ -1,6 +1,7 @@
 package cloudconfig
 
 import (
+	"encoding/pem"
 	"strings"
 	"testing"
 
@@ -145,4 +146,52 @@ func TestFromTreeBlankFirstLine(t *testing.T) {
 	if c.WriteFiles[0].Content != "\n  [[ -z \"$X\" ]] && y\n" {
 		t.Errorf("content %q", c.WriteFiles[0].Content)
 	}
+}
+
+// opensshKey is a PEM block shaped like ssh-keygen's, with cipher.
+func opensshKey(cipher string) string {
+	b := []byte("openssh-key-v1\x00")
+	b = append(b, 0, 0, 0, byte(len(cipher)))
+	b = append(b, cipher...)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "OPENSSH PRIVATE KEY", Bytes: b}))
+}
+
+// ssh_keys: host keys are checked offline; certificates are warnings.
+func TestSSHKeys(t *testing.T) {
+	pub := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl root@host"
+	src := "#cloud-config\nssh_keys:\n  ed25519_private: |\n" + indent(opensshKey("none"), "    ") + "  ed25519_public: " + pub + "\n  ed25519_certificate: ssh-ed25519-cert-v01@openssh.com AAAA\n"
+	doc, err := Parse("u", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Config.SSHKeys["ed25519_public"] != pub || !strings.HasPrefix(doc.Config.SSHKeys["ed25519_private"], "-----BEGIN OPENSSH PRIVATE KEY-----") {
+		t.Errorf("ssh_keys %v", doc.Config.SSHKeys)
+	}
+	if diff := cmp.Diff([]string{"u:8: ssh_keys.ed25519_certificate: ignored: Berth's sshd takes no host certificates; the host key is used without one"}, warningsOf(doc)); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	for _, tc := range []struct{ name, keys, want string }{
+		{"placeholder", "  rsa_private: '-----BEGIN RSA PRIVATE KEY-----\n    ...'\n", "u:3: ssh_keys.rsa_private: expected a PEM private key (-----BEGIN OPENSSH PRIVATE KEY-----, as ssh-keygen writes)"},
+		{"passphrase", "  ed25519_private: |\n" + indent(opensshKey("aes256-ctr"), "    "), "u:3: ssh_keys.ed25519_private: the key has a passphrase; sshd needs host keys without one"},
+		{"public alone", "  rsa_public: " + pub + "\n", "u:3: ssh_keys.rsa_public: a public host key needs its private key, rsa_private"},
+		{"public of another type", "  ecdsa_private: |\n" + indent(opensshKey("none"), "    ") + "  ecdsa_public: " + pub + "\n", "ssh_keys.ecdsa_public: expected a ecdsa key, got ssh-ed25519"},
+		{"unknown type", "  dsa_private: x\n", "u:3: ssh_keys.dsa_private: expected ecdsa, ed25519 or rsa, then _private or _public, such as ed25519_private"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("u", []byte("#cloud-config\nssh_keys:\n"+tc.keys))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func indent(s, prefix string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(s, "\n") {
+		if l != "" {
+			b.WriteString(prefix + l)
+		}
+	}
+	return b.String()
 }

@@ -36,7 +36,15 @@ type Config struct {
 	SSHPort      int
 	SSHListen    string
 	SSHPasswords bool
+	// SSHHostKeys are host keys given in cloud-config's ssh_keys, by file
+	// name (ssh_host_ed25519_key, ssh_host_ed25519_key.pub...): rendered
+	// in HostKeysDir, from which the console service installs them.
+	SSHHostKeys map[string]string
 }
+
+// HostKeysDir is where, under /etc, the host keys of cloud-config are
+// rendered for the console service.
+const HostKeysDir = "ssh/given-host-keys"
 
 // User is an account in /etc/passwd, /etc/shadow and /etc/group.
 type User struct {
@@ -154,6 +162,13 @@ func Files(c Config) []File {
 		{Path: "ssh/sshd_config", Mode: 0o644, Content: sshdConfig(c)},
 		{Path: "containerd/config.toml", Mode: 0o644, Content: containerdConfig},
 	}
+	for name, key := range c.SSHHostKeys {
+		mode := os.FileMode(0o600)
+		if strings.HasSuffix(name, ".pub") {
+			mode = 0o644
+		}
+		fs = append(fs, File{Path: HostKeysDir + "/" + filepath.Base(name), Mode: mode, Content: strings.TrimSpace(key) + "\n"})
+	}
 	sort.Slice(fs, func(i, j int) bool { return fs[i].Path < fs[j].Path })
 	return fs
 }
@@ -219,6 +234,10 @@ func Render(dir, template string, c Config) error {
 		if err := copyTree(template, dir); err != nil {
 			return fmt.Errorf("render /etc: copy template: %w", err)
 		}
+	}
+	// Host keys no longer in config go: the folder holds only these.
+	if err := os.RemoveAll(filepath.Join(dir, HostKeysDir)); err != nil {
+		return err
 	}
 	for _, f := range Files(c) {
 		p := filepath.Join(dir, f.Path)
