@@ -188,7 +188,7 @@ var CloudInitUserKeys = []CloudInitKey{
 	{"primary_group", Applied, "", "/etc/passwd"},
 	{"selinux-user", Alias, "selinux_user", ""},
 	{"selinux_user", Ignored, "", "there is no SELinux policy on Berth"},
-	{"shell", Applied, "", "an absolute path; default /bin/sh"},
+	{"shell", Applied, "", "an absolute path; default /bin/sh; a shell Berth lacks (bash, zsh...) is /bin/sh, with a warning"},
 	{"snapuser", Ignored, "", "there is no snapd on Berth; give name and ssh_authorized_keys instead"},
 	{"ssh-authorized-keys", Alias, "ssh_authorized_keys", ""},
 	{"ssh-import-id", Alias, "ssh_import_id", ""},

@@ -57,7 +57,7 @@ func conformanceOutcome(name string, data []byte) (string, bool) {
 	}
 	fmt.Fprintf(&b, "%s: accepted, %d warnings\n", name, len(doc.Warnings))
 	for _, w := range doc.Warnings {
-		fmt.Fprintf(&b, "  warning: %s\n", strings.TrimPrefix(w.Error(), name))
+		fmt.Fprintf(&b, "  warning: %s\n", strings.TrimPrefix(w.Error(), name+":"))
 	}
 	return b.String(), true
 }

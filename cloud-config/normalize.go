@@ -174,7 +174,7 @@ func (n *normalizer) users(u *yaml.Node) {
 	}
 	var out []*yaml.Node
 	for i, it := range items {
-		p := fmt.Sprintf("users[%d]", i)
+		p := fmt.Sprintf("users[%d]", i) // of the list as written
 		switch it.Kind {
 		case yaml.ScalarNode:
 			if it.Value == "default" {
@@ -193,6 +193,9 @@ func (n *normalizer) users(u *yaml.Node) {
 			n.warn(it, p+".snapuser", "ignored: there is no snapd on Berth, so no snap user is made; give name and ssh_authorized_keys instead")
 			continue
 		}
+		// The entry's keys are named by its place in the list Berth keeps,
+		// as the decoder names them.
+		p = fmt.Sprintf("users[%d]", len(out))
 		n.aliases(it, p, CloudInitUserKeys)
 		// hashed_passwd is the hash cloud-init sets even on an existing
 		// user; Berth renders /etc at every boot, so it is passwd.
@@ -203,6 +206,10 @@ func (n *normalizer) users(u *yaml.Node) {
 					it.Content[j].Value = "passwd"
 				}
 			}
+		}
+		if sh := valueOf(it, "shell"); sh != nil && sh.Kind == yaml.ScalarNode && strings.HasPrefix(sh.Value, "/") && !berthShells[sh.Value] {
+			n.warn(sh, p+".shell", fmt.Sprintf("%s is not on Berth: the login shell is /bin/sh (busybox ash); run other shells in a container", sh.Value))
+			sh.Value = "/bin/sh"
 		}
 		if uid := valueOf(it, "uid"); uid != nil && uid.Kind == yaml.ScalarNode && uid.Tag == "!!str" && digitsRe.MatchString(uid.Value) {
 			uid.Tag = "!!int"
@@ -217,6 +224,13 @@ func (n *normalizer) users(u *yaml.Node) {
 		out = append(out, it)
 	}
 	*u = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: u.Line, Column: u.Column, Content: out}
+}
+
+// berthShells are the login shells of Berth's console (and the ones that
+// refuse a login, for system users).
+var berthShells = map[string]bool{
+	"/bin/sh": true, "/bin/ash": true, "/usr/bin/sh": true,
+	"/bin/false": true, "/usr/bin/false": true, "/sbin/nologin": true, "/usr/sbin/nologin": true,
 }
 
 var digitsRe = regexp.MustCompile(`^[0-9]+$`)
