@@ -29,9 +29,7 @@ func (h *host) etcConfig() etc.Config {
 		return c
 	}
 	cfg := h.cfg.merged.Config
-	if cfg.Hostname != "" {
-		c.Hostname = cfg.Hostname
-	}
+	c.Hostname, c.FQDN = hostNames(c.Hostname, cfg.Hostname, cfg.FQDN)
 	c.SSHPort = cfg.Berth.SSH.Port
 	c.SSHListen = cfg.Berth.SSH.ListenAddress
 	c.SSHPasswords = cfg.SSHPwauth != nil && *cfg.SSHPwauth
@@ -75,4 +73,19 @@ func hostKeyFiles(keys cloudconfig.SSHKeys) map[string]string {
 		out[file] = key
 	}
 	return out
+}
+
+// hostNames is the host name and FQDN from config, as cloud-init sets
+// them: hostname wins; without it, fqdn's first label is the host name.
+// fallback is the name from meta-data or the default.
+func hostNames(fallback, hostname, fqdn string) (string, string) {
+	fqdn = strings.TrimSuffix(fqdn, ".")
+	switch {
+	case hostname != "":
+		return hostname, fqdn
+	case fqdn != "":
+		short, _, _ := strings.Cut(fqdn, ".")
+		return short, fqdn
+	}
+	return fallback, ""
 }

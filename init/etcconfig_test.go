@@ -17,3 +17,17 @@ func TestHostKeyFiles(t *testing.T) {
 		t.Error("no keys, yet files")
 	}
 }
+
+func TestHostNames(t *testing.T) {
+	for _, tc := range []struct{ fallback, hostname, fqdn, wantHost, wantFQDN string }{
+		{"meta", "", "", "meta", ""},
+		{"meta", "", "dev.local", "dev", "dev.local"},
+		{"meta", "web", "web.example.com.", "web", "web.example.com"},
+		{"meta", "web", "", "web", ""},
+	} {
+		h, f := hostNames(tc.fallback, tc.hostname, tc.fqdn)
+		if h != tc.wantHost || f != tc.wantFQDN {
+			t.Errorf("hostNames(%q, %q, %q) = %q, %q; want %q, %q", tc.fallback, tc.hostname, tc.fqdn, h, f, tc.wantHost, tc.wantFQDN)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 // Config is what the generated files are made from.
 type Config struct {
 	Hostname  string
+	FQDN      string // with Hostname in /etc/hosts, when set
 	MachineID string
 	Version   string // Berth version
 	// ResolvConf is where the network service writes resolv.conf.
@@ -145,7 +146,7 @@ func Files(c Config) []File {
 	passwd, shadow, group := accounts(c)
 	fs := []File{
 		{Path: "hostname", Mode: 0o644, Content: c.Hostname + "\n"},
-		{Path: "hosts", Mode: 0o644, Content: fmt.Sprintf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n", c.Hostname)},
+		{Path: "hosts", Mode: 0o644, Content: fmt.Sprintf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n", strings.TrimSpace(c.FQDN+" "+c.Hostname))},
 		{Path: "passwd", Mode: 0o644, Content: passwd},
 		{Path: "group", Mode: 0o644, Content: group},
 		// Root has no password unless cloud-config gives a hash: consoles

@@ -108,3 +108,12 @@ func TestRenderGivenHostKeys(t *testing.T) {
 		t.Errorf("a key no longer in config is still there: %v", err)
 	}
 }
+
+// /etc/hosts names the host by its FQDN too, when config gives one.
+func TestHostsFQDN(t *testing.T) {
+	for _, f := range Files(Config{Hostname: "dev", FQDN: "dev.local"}) {
+		if f.Path == "hosts" && !strings.Contains(f.Content, "127.0.1.1\tdev.local dev\n") {
+			t.Errorf("hosts:\n%s", f.Content)
+		}
+	}
+}
