@@ -170,7 +170,7 @@ var CloudInitUserKeys = []CloudInitKey{
 	{"groups", Applied, "", "a list, a comma-separated string, or a map of names"},
 	{"hashed-passwd", Alias, "hashed_passwd", ""},
 	{"hashed_passwd", Applied, "", "read as passwd (Berth renders /etc at every boot: the hash applies to an existing user too)"},
-	{"homedir", Applied, "", "made at boot"},
+	{"homedir", Applied, "", "made at boot; one on the read-only root (not under /home, /var, /opt or /root) is a warning, and the home is /home/<name>"},
 	{"inactive", Ignored, "", "Berth does not expire accounts"},
 	{"lock-passwd", Alias, "lock_passwd", ""},
 	{"lock_passwd", Applied, "", "default true: the password cannot log in"},

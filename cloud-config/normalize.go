@@ -2,6 +2,7 @@ package cloudconfig
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 
@@ -211,6 +212,14 @@ func (n *normalizer) users(u *yaml.Node) {
 			n.warn(sh, p+".shell", fmt.Sprintf("%s is not on Berth: the login shell is /bin/sh (busybox ash); run other shells in a container", sh.Value))
 			sh.Value = "/bin/sh"
 		}
+		if h := valueOf(it, "homedir"); h != nil && h.Kind == yaml.ScalarNode && path.IsAbs(h.Value) && !writableHome(h.Value) {
+			name := "<name>"
+			if nm := valueOf(it, "name"); nm != nil {
+				name = nm.Value
+			}
+			n.warn(h, p+".homedir", fmt.Sprintf("ignored: %s is on Berth's read-only root, so the home is /home/%s; give one under /home, /var, /opt or /root", h.Value, name))
+			deleteKey(it, "homedir")
+		}
 		if uid := valueOf(it, "uid"); uid != nil && uid.Kind == yaml.ScalarNode && uid.Tag == "!!str" && digitsRe.MatchString(uid.Value) {
 			uid.Tag = "!!int"
 		}
@@ -231,6 +240,17 @@ func (n *normalizer) users(u *yaml.Node) {
 var berthShells = map[string]bool{
 	"/bin/sh": true, "/bin/ash": true, "/usr/bin/sh": true,
 	"/bin/false": true, "/usr/bin/false": true, "/sbin/nologin": true, "/usr/sbin/nologin": true,
+}
+
+// writableHome says whether a home folder is on the state partition.
+func writableHome(p string) bool {
+	p = path.Clean(p)
+	for _, dir := range []string{"/home", "/root", "/var", "/opt"} {
+		if p == dir || strings.HasPrefix(p, dir+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 var digitsRe = regexp.MustCompile(`^[0-9]+$`)

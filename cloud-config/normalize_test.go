@@ -34,6 +34,9 @@ func TestCloudInitForms(t *testing.T) {
 		{"a shell Berth lacks", "users:\n  - {name: ops, shell: /bin/bash}\n  - {name: svc, shell: /usr/sbin/nologin}\n", func(c *Config) string {
 			return cmp.Diff("/bin/sh", c.Users[0].Shell) + cmp.Diff("/usr/sbin/nologin", c.Users[1].Shell)
 		}, []string{"u:3: users[0].shell: /bin/bash is not on Berth: the login shell is /bin/sh (busybox ash); run other shells in a container"}},
+		{"a home on the read-only root", "users:\n  - {name: ops, homedir: /local/ops}\n  - {name: dev, homedir: /var/dev}\n", func(c *Config) string {
+			return cmp.Diff("", c.Users[0].Homedir) + cmp.Diff("/var/dev", c.Users[1].Homedir)
+		}, []string{"u:3: users[0].homedir: ignored: /local/ops is on Berth's read-only root, so the home is /home/ops; give one under /home, /var, /opt or /root"}},
 		{"user names and a snapuser", "users:\n  - ops\n  - [a, b]\n  - snapuser: joe@example.com\n", func(c *Config) string {
 			return cmp.Diff([]string{"ops", "a", "b"}, names(c))
 		}, []string{"u:5: users[3].snapuser: ignored: there is no snapd on Berth, so no snap user is made; give name and ssh_authorized_keys instead"}},
