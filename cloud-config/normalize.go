@@ -23,6 +23,13 @@ func normalize(source string, root *yaml.Node) strictyaml.Errors {
 	}
 	n := &normalizer{source: source}
 	n.aliases(root, "", CloudInitKeys)
+	// As in cloud-init, fqdn without hostname names the host by its first
+	// label; in this layer, so it wins over the image's default name.
+	if f := valueOf(root, "fqdn"); f != nil && f.Kind == yaml.ScalarNode && valueOf(root, "hostname") == nil {
+		if short, _, _ := strings.Cut(f.Value, "."); short != "" {
+			root.Content = append(root.Content, scalar("hostname", f.Line), scalar(short, f.Line))
+		}
+	}
 	if cc := valueOf(root, "ca_certs"); cc != nil && cc.Kind == yaml.MappingNode {
 		n.rename(cc, "ca_certs", "remove-defaults", "remove_defaults")
 	}

@@ -31,6 +31,12 @@ func TestCloudInitForms(t *testing.T) {
 		{"users as a map", "users:\n  ops: {gecos: O}\n  dev: {}\n", func(c *Config) string {
 			return cmp.Diff([]string{"ops", "dev"}, names(c)) + cmp.Diff("O", c.Users[0].Gecos)
 		}, nil},
+		{"fqdn without hostname", "fqdn: dev.local\n", func(c *Config) string {
+			return cmp.Diff("dev", c.Hostname) + cmp.Diff("dev.local", c.FQDN)
+		}, nil},
+		{"fqdn with hostname", "fqdn: web.example.com\nhostname: www\n", func(c *Config) string {
+			return cmp.Diff("www", c.Hostname)
+		}, nil},
 		{"a shell Berth lacks", "users:\n  - {name: ops, shell: /bin/bash}\n  - {name: svc, shell: /usr/sbin/nologin}\n", func(c *Config) string {
 			return cmp.Diff("/bin/sh", c.Users[0].Shell) + cmp.Diff("/usr/sbin/nologin", c.Users[1].Shell)
 		}, []string{"u:3: users[0].shell: /bin/bash is not on Berth: the login shell is /bin/sh (busybox ash); run other shells in a container"}},
