@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -65,12 +66,13 @@ func (h *host) powerState(ctx context.Context, ps *cloudconfig.PowerState, a *ap
 	if err != nil || !ran {
 		return
 	}
-	if c := ps.Condition; c != nil && c.Command != nil {
-		// As in cloud-init, the condition is checked once per instance.
-		if err := h.system().Run(ctx, *c.Command, h.commandEnv(), h.logs.Writer("cloud-config", "stdout")); err != nil {
-			h.alertf("config: power_state %s skipped: condition %s: %v", ps.Mode, c.Command, err)
-			return
-		}
+	// As in cloud-init, the condition is checked once per instance.
+	run := func(ctx context.Context, c cloudconfig.Command) error {
+		return h.system().Run(ctx, c, h.commandEnv(), h.logs.Writer("cloud-config", "stdout"))
+	}
+	if ok, err := powerCondition(ctx, ps.Condition, run); !ok {
+		h.alertf("config: power_state %s skipped: condition: %v", ps.Mode, err)
+		return
 	}
 	var delay time.Duration
 	if m, err := strconv.Atoi(strings.TrimPrefix(ps.Delay, "+")); err == nil {
@@ -87,6 +89,23 @@ func (h *host) powerState(ctx context.Context, ps *cloudconfig.PowerState, a *ap
 		return
 	}
 	h.Shutdown(ps.Mode == "reboot")
+}
+
+// powerCondition says whether power_state's condition lets the power
+// change go ahead: none or true does, false does not, and a command does
+// when it exits 0 (run runs it); the error says why not.
+func powerCondition(ctx context.Context, c *cloudconfig.Condition, run func(context.Context, cloudconfig.Command) error) (bool, error) {
+	switch {
+	case c == nil:
+		return true, nil
+	case c.Bool != nil && !*c.Bool:
+		return false, errors.New("false")
+	case c.Command != nil:
+		if err := run(ctx, *c.Command); err != nil {
+			return false, fmt.Errorf("%s: %w", c.Command, err)
+		}
+	}
+	return true, nil
 }
 
 // runScript runs a #! user-data script from the state partition.
