@@ -130,7 +130,8 @@ func FromTree(source string, tree map[string]any) (*Config, error) {
 	return &cfg, nil
 }
 
-// treeNode is the YAML node of a tree of maps, lists and scalars.
+// treeNode is the YAML node of a tree of maps, lists and scalars, which
+// yaml.v3 writes as text it reads back.
 func treeNode(v any) (*yaml.Node, error) {
 	switch x := v.(type) {
 	case map[string]any:
@@ -159,7 +160,13 @@ func treeNode(v any) (*yaml.Node, error) {
 		}
 		return n, nil
 	case string:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: x}, nil
+		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: x}
+		if strings.Contains(x, "\n") && (x[0] == '\n' || x[0] == ' ' || x[0] == '\t') {
+			// yaml.v3 writes these as a block scalar with an indentation
+			// indicator, wrongly when nested: it cannot read them back.
+			n.Style = yaml.DoubleQuotedStyle
+		}
+		return n, nil
 	}
 	// Numbers, booleans, null and anything else: yaml.v3 writes one
 	// scalar, which it reads back.
