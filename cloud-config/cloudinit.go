@@ -147,7 +147,7 @@ var CloudInitKeys = []CloudInitKey{
 	{"ubuntu_pro", Ignored, "", noSubscr},
 	{"updates", Ignored, "", "the network service applies the network config at boot and on hotplug"},
 	{"user", Ignored, "", "Berth's default user is root; list other users in users"},
-	{"users", Applied, "", "/etc rendered at every boot; the shapes and keys of entries are in the next table"},
+	{"users", Applied, "", "/etc rendered at every boot; a list, a comma-separated string or a map of names; the entry default is root; entry keys are the users[] rows"},
 	{"vendor_data", Ignored, "", "Berth reads no vendor-data"},
 	{"version", Ignored, "", "Berth reads one cloud-config format; the version is not needed"},
 	{"wireguard", Ignored, "", "Berth does not set up WireGuard from user-data; run it in a container with the host network"},
