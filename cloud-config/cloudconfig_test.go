@@ -47,9 +47,9 @@ func TestParseFull(t *testing.T) {
 		w = append(w, x.Error())
 	}
 	want := []string{
-		"user-data (nocloud):5: users[0]: ignored: the default user is the distribution's; Berth has none",
+		"user-data (nocloud):5: users[0]: default is root on Berth, which has no distribution user: top-level ssh_authorized_keys are root's; log in as root",
 		"user-data (nocloud):10: users[0].sudo: ignored: there is no sudo on Berth; the console logs in as root",
-		"user-data (nocloud):16: packages: ignored: a container host installs no packages; run software in containers",
+		"user-data (nocloud):16: packages: ignored: a container host installs no packages; run software in containers, or build an image variant",
 	}
 	if diff := cmp.Diff(want, w); diff != "" {
 		t.Errorf("warnings (-want +got)\n%s", diff)
@@ -114,7 +114,7 @@ func TestParseErrors(t *testing.T) {
 		{"passwd", "#cloud-config\nusers: [{name: a, passwd: hunter2}]\n", []string{"u (x):2: users[0].passwd: expected a crypt(3) hash such as $6$..., not a plain password"}},
 		{"not yaml", "#cloud-config\nhostname: [\n", []string{"u (x):2: not valid YAML: did not find expected node content"}},
 		{"unknown format", "hello\n", []string{`u (x): user-data: not user-data Berth knows (expected a first line of #cloud-config or #!, got "hello")`}},
-		{"include", "#include http://x\n", []string{"u (x): user-data: #include user-data is not supported on Berth (give the document itself)"}},
+		{"include", "#include http://x\n", []string{"u (x): user-data: #include user-data is not supported on Berth (Berth fetches no user-data from URLs at boot; give the documents themselves, as MIME multipart if there are several)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("u (x)", []byte(tc.src))

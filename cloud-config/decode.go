@@ -2,7 +2,6 @@ package cloudconfig
 
 import (
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -23,100 +22,6 @@ type Document struct {
 	Warnings strictyaml.Errors
 }
 
-// unsupported are cloud-init keys a container host cannot honour. They are
-// warnings, not errors, so that generic user-data templates still work.
-var unsupported = map[string]string{
-	"packages":                   "a container host installs no packages; run software in containers",
-	"package_update":             "a container host installs no packages",
-	"package_upgrade":            "a container host installs no packages; Berth upgrades as a whole image",
-	"package_reboot_if_required": "a container host installs no packages",
-	"apt":                        "there is no apt on Berth",
-	"apt_pipelining":             "there is no apt on Berth",
-	"yum_repos":                  "there is no yum on Berth",
-	"zypper":                     "there is no zypper on Berth",
-	"snap":                       "there is no snapd on Berth",
-	"apk_repos":                  "there is no apk on Berth",
-	"chef":                       "configuration management agents run as containers on Berth",
-	"puppet":                     "configuration management agents run as containers on Berth",
-	"salt_minion":                "configuration management agents run as containers on Berth",
-	"ansible":                    "configuration management agents run as containers on Berth",
-	"landscape":                  "not available on Berth",
-	"mcollective":                "not available on Berth",
-	"byobu_by_default":           "not available on Berth",
-	"keyboard":                   "Berth keeps the kernel's keymap",
-	"locale":                     "Berth runs in the C.UTF-8 locale",
-	"locale_configfile":          "Berth runs in the C.UTF-8 locale",
-	"rsyslog":                    "Berth's logging service writes /var/log",
-	"phone_home":                 "not supported on Berth",
-	"final_message":              "Berth prints its own ready line",
-	"disable_root":               "root is the only login on Berth's console",
-	"disable_ec2_metadata":       "not supported on Berth",
-	"manage_etc_hosts":           "Berth renders /etc/hosts at every boot",
-	"manage_resolv_conf":         "set berth.network.dns instead",
-	"resolv_conf":                "set berth.network.dns instead",
-	"preserve_hostname":          "Berth sets the hostname from config at every boot",
-	"prefer_fqdn_over_hostname":  "not supported on Berth",
-	"ssh_deletekeys":             "Berth keeps its ssh host keys on the state partition",
-	"ssh_genkeytypes":            "Berth makes ed25519, ecdsa and rsa host keys",
-	"ssh_keys":                   "Berth makes its own ssh host keys",
-	"ssh_publish_hostkeys":       "not supported on Berth",
-	"ssh_quiet_keygen":           "not supported on Berth",
-	"chpasswd":                   "set users[].passwd (a hash) instead",
-	"password":                   "set users[].passwd (a hash) instead",
-	"groups":                     "Berth has a fixed set of groups",
-	"random_seed":                "not supported on Berth",
-	"seed_random":                "not supported on Berth",
-	"device_aliases":             "not supported on Berth",
-	"disk_setup":                 "not supported on Berth",
-	"fs_setup":                   "not supported on Berth",
-	"lxd":                        "not supported on Berth",
-	"wireguard":                  "not supported on Berth",
-	"vendor_data":                "not supported on Berth",
-	"merge_how":                  "Berth merges layers its own way: maps merge, lists and values replace",
-	"merge_type":                 "Berth merges layers its own way: maps merge, lists and values replace",
-	"system_info":                "not supported on Berth",
-	"datasource":                 "choose datasources with berth.datasources",
-	"cloud_init_modules":         "not supported on Berth",
-	"cloud_config_modules":       "not supported on Berth",
-	"cloud_final_modules":        "not supported on Berth",
-	"output":                     "Berth's logging service keeps script output",
-}
-
-// unsupportedUser are cloud-init keys of users[] entries Berth ignores.
-var unsupportedUser = map[string]string{
-	"sudo":              "there is no sudo on Berth; the console logs in as root",
-	"ssh_import_id":     "not supported on Berth; list the keys in ssh_authorized_keys",
-	"ssh_redirect_user": "not supported on Berth",
-	"selinux_user":      "not supported on Berth",
-	"expiredate":        "not supported on Berth",
-	"inactive":          "not supported on Berth",
-	"no_create_home":    "Berth always makes the home folder",
-	"no_user_group":     "not supported on Berth",
-	"no_log_init":       "not supported on Berth",
-	"create_groups":     "not supported on Berth",
-	"snapuser":          "there is no snapd on Berth",
-	"plain_text_passwd": "give a hash in passwd",
-	"hashed_passwd":     "give the hash in passwd",
-	"lock-passwd":       "spelled lock_passwd",
-	"doas":              "there is no doas on Berth",
-}
-
-// ignore tells the strict decoder which unknown keys are warnings.
-func ignore(path, key string) string {
-	if path == "" {
-		if r, ok := unsupported[key]; ok {
-			return "ignored: " + r
-		}
-		return ""
-	}
-	if strings.HasPrefix(path, "users[") && !strings.Contains(path[len("users["):], ".") {
-		if r, ok := unsupportedUser[key]; ok {
-			return "ignored: " + r
-		}
-	}
-	return ""
-}
-
 // Parse reads user-data from source (a name for messages, such as
 // "user-data (nocloud)"). It reports every problem at once: decoding and
 // validation errors as strictyaml.Errors, with each field's path and line.
@@ -135,6 +40,10 @@ func Parse(source string, data []byte) (*Document, error) {
 		}
 		if p.Kind == KindScript {
 			doc.Scripts = append(doc.Scripts, p)
+			continue
+		}
+		if p.Kind == KindIgnored {
+			doc.Warnings = append(doc.Warnings, &strictyaml.FieldError{Source: source + " " + p.Name, Msg: string(p.Data)})
 			continue
 		}
 		cfg, tree, warnings, err := decodePart(src, p.Data)
@@ -166,7 +75,7 @@ func Parse(source string, data []byte) (*Document, error) {
 
 // decodePart strictly decodes and validates one #cloud-config document.
 func decodePart(source string, data []byte) (*Config, map[string]any, strictyaml.Errors, error) {
-	dc := strictyaml.Decoder{Source: source, Ignore: ignore}
+	dc := strictyaml.Decoder{Source: source, Ignore: ignore, Known: knownKeys}
 	tree := map[string]any{}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -176,61 +85,43 @@ func decodePart(source string, data []byte) (*Config, map[string]any, strictyaml
 		return &Config{}, tree, nil, nil
 	}
 	root := doc.Content[0]
-	dc.Warnings = append(dc.Warnings, dropDefaultUser(source, root)...)
+	// normalize's warnings name what it has already left out of root.
+	normWarnings := normalize(source, root)
 	var cfg Config
 	decErr := dc.DecodeNode(root, &cfg)
 	// Validate what did decode too, so every problem shows at once; a field
 	// that failed to decode is not reported again as invalid.
+	warnings := append(normWarnings, dc.Warnings...)
+	sort.SliceStable(warnings, func(i, j int) bool { return warnings[i].Line < warnings[j].Line })
 	if err := joinFieldErrors(decErr, Validate(&cfg, &dc)); err != nil {
-		return nil, nil, dc.Warnings, err
+		return nil, nil, warnings, err
 	}
 	if err := root.Decode(&tree); err != nil {
-		return nil, nil, dc.Warnings, err
+		return nil, nil, warnings, err
 	}
 	if tree == nil {
 		tree = map[string]any{}
 	}
 	for _, w := range dc.Warnings {
-		deletePath(tree, w.Path)
-	}
-	return &cfg, tree, dc.Warnings, nil
-}
-
-// dropDefaultUser removes cloud-init's "default" entries from users (the
-// distribution's default user; Berth has none) with a warning each.
-func dropDefaultUser(source string, root *yaml.Node) strictyaml.Errors {
-	if root.Kind != yaml.MappingNode {
-		return nil
-	}
-	var out strictyaml.Errors
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value != "users" || root.Content[i+1].Kind != yaml.SequenceNode {
-			continue
+		if segs, err := ParseKey(w.Path); err == nil && w.Path != "" {
+			Unset(tree, segs)
 		}
-		seq := root.Content[i+1]
-		var keep []*yaml.Node
-		for j, u := range seq.Content {
-			if u.Kind == yaml.ScalarNode && u.Value == "default" {
-				out = append(out, &strictyaml.FieldError{Source: source, Line: u.Line, Path: fmt.Sprintf("users[%d]", j),
-					Msg: "ignored: the default user is the distribution's; Berth has none"})
-				continue
-			}
-			keep = append(keep, u)
-		}
-		seq.Content = keep
 	}
-	return out
+	return &cfg, tree, warnings, nil
 }
 
 // FromTree decodes and validates a tree (a merged configuration).
 func FromTree(source string, tree map[string]any) (*Config, error) {
-	b, err := yaml.Marshal(tree)
+	// Made into a node directly, not through text: yaml.v3 writes some
+	// strings (a blank first line, then indented lines) as block scalars
+	// it cannot read back, and Node.Encode goes through that text.
+	n, err := treeNode(tree)
 	if err != nil {
 		return nil, err
 	}
-	dc := strictyaml.Decoder{Source: source, Ignore: ignore}
+	dc := strictyaml.Decoder{Source: source, Ignore: ignore, Known: knownKeys}
 	var cfg Config
-	if err := dc.Decode(b, &cfg); err != nil {
+	if err := dc.DecodeNode(n, &cfg); err != nil {
 		return nil, err
 	}
 	if err := Validate(&cfg, &dc); err != nil {
@@ -239,21 +130,51 @@ func FromTree(source string, tree map[string]any) (*Config, error) {
 	return &cfg, nil
 }
 
-// deletePath removes a top-level or users[i] key named by a warning path.
-func deletePath(tree map[string]any, path string) {
-	if !strings.Contains(path, ".") && !strings.Contains(path, "[") {
-		delete(tree, path)
-		return
-	}
-	var i int
-	var key string
-	if n, _ := fmt.Sscanf(strings.Replace(path, "].", "] ", 1), "users[%d] %s", &i, &key); n == 2 {
-		if users, ok := tree["users"].([]any); ok && i < len(users) {
-			if u, ok := users[i].(map[string]any); ok {
-				delete(u, key)
-			}
+// treeNode is the YAML node of a tree of maps, lists and scalars, which
+// yaml.v3 writes as text it reads back.
+func treeNode(v any) (*yaml.Node, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
 		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			c, err := treeNode(x[k])
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k}, c)
+		}
+		return n, nil
+	case []any:
+		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		for _, e := range x {
+			c, err := treeNode(e)
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, c)
+		}
+		return n, nil
+	case string:
+		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: x}
+		if strings.Contains(x, "\n") && (x[0] == '\n' || x[0] == ' ' || x[0] == '\t') {
+			// yaml.v3 writes these as a block scalar with an indentation
+			// indicator, wrongly when nested: it cannot read them back.
+			n.Style = yaml.DoubleQuotedStyle
+		}
+		return n, nil
 	}
+	// Numbers, booleans, null and anything else: yaml.v3 writes one
+	// scalar, which it reads back.
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
+		return nil, err
+	}
+	return &n, nil
 }
 
 // Keys lists the top-level keys a document sets, sorted.

@@ -17,6 +17,9 @@ func FuzzParse(f *testing.F) {
 		"#cloud-config\nwrite_files: [{path: /etc/a, encoding: gz+b64, content: H4sI}]\n",
 		"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/cloud-config\n\n#cloud-config\nhostname: m\n--b--\n",
 		"#cloud-config\nberth: {network: {interfaces: {eth0: {addresses: [10.0.0.2/24], gateway: 10.0.0.1}}}}\n",
+		"#cloud-config\nusers: {a: {shell: /bin/bash, homedir: /x}, b: null}\nchpasswd: {list: 'root:$6$x$y', users: [{name: a, password: '$6$x$y'}]}\n",
+		"#cloud-config\npower_state: {mode: reboot, condition: [test, -e, /x], delay: 5}\nruncmd: [null, [], a]\nca-certs: {remove-defaults: true}\n",
+		"#cloud-config-archive\n- {type: text/cloud-config, content: '#cloud-config\\nhostname: a'}\n- text\n",
 		"\x1f\x8b\x08\x00",
 		"",
 	} {

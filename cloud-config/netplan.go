@@ -234,7 +234,12 @@ func (c *netConv) enslave(keys map[string]string, ports []string, bridge bool, m
 		} else {
 			p.Bond = master
 		}
-		p.DHCP = nil
+		// A port carries no addresses of its own (netplan's own examples
+		// give some): they are left out, not the whole file.
+		if len(p.Addresses) > 0 || p.Gateway != "" || p.GatewayIPv6 != "" || (p.DHCP != nil && *p.DHCP) || (p.DHCP6 != nil && *p.DHCP6) {
+			c.warn(port, "addresses, DHCP and gateways of a port of %s are ignored: set them on %s", master, master)
+		}
+		p.Addresses, p.Gateway, p.GatewayIPv6, p.DHCP, p.DHCP6 = nil, "", "", nil, nil
 	}
 }
 

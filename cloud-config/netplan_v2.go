@@ -126,8 +126,16 @@ func (c *netConv) v2Link(path, key string, e *v2Link) {
 	if enslaved(entry) {
 		return
 	}
-	if len(e.Addresses) > 0 {
-		entry.Addresses = e.Addresses
+	for i, a := range e.Addresses {
+		// cloud-init also takes address/netmask.
+		if ip, mask, ok := strings.Cut(a, "/"); ok && strings.Contains(mask, ".") {
+			if bits, err := maskBits(mask); err == nil {
+				a = fmt.Sprintf("%s/%d", ip, bits)
+			} else {
+				c.bad(fmt.Sprintf("%s.addresses[%d]", path, i), "%v", err)
+			}
+		}
+		entry.Addresses = append(entry.Addresses, a)
 	}
 	switch {
 	case bool(e.DHCP4):

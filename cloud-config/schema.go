@@ -24,6 +24,7 @@ type Config struct {
 	Growpart          *Growpart   `yaml:"growpart,omitempty" effect:"reboot"`
 	ResizeRootfs      *bool       `yaml:"resize_rootfs,omitempty" effect:"reboot"`
 	PowerState        *PowerState `yaml:"power_state,omitempty" effect:"reboot"`
+	SSHKeys           SSHKeys     `yaml:"ssh_keys,omitempty" effect:"restart=console"`
 	Berth             Berth       `yaml:"berth,omitempty"`
 }
 
@@ -82,12 +83,17 @@ type Growpart struct {
 
 // PowerState powers off or reboots once the config is applied.
 type PowerState struct {
-	Mode      string `yaml:"mode"`
-	Delay     string `yaml:"delay,omitempty"`
-	Message   string `yaml:"message,omitempty"`
-	Timeout   int    `yaml:"timeout,omitempty"`
-	Condition *bool  `yaml:"condition,omitempty"`
+	Mode      string     `yaml:"mode"`
+	Delay     string     `yaml:"delay,omitempty"`
+	Message   string     `yaml:"message,omitempty"`
+	Timeout   int        `yaml:"timeout,omitempty"`
+	Condition *Condition `yaml:"condition,omitempty"`
 }
+
+// SSHKeys are ssh_keys: sshd host keys given by the user, by
+// <type>_private and <type>_public with type ecdsa, ed25519 or rsa. The
+// console service installs them instead of making its own.
+type SSHKeys map[string]string
 
 // Berth is the berth: namespace; keys follow RancherOS's rancher: where one exists.
 type Berth struct {

@@ -47,7 +47,11 @@ func (s Store) WriteLocal(tree map[string]any) error {
 	if _, err := FromTree(filepath.Join(s.Dir, localFile), tree); err != nil {
 		return err
 	}
-	b, err := yaml.Marshal(tree)
+	n, err := treeNode(tree)
+	if err != nil {
+		return err
+	}
+	b, err := yaml.Marshal(n)
 	if err != nil {
 		return err
 	}

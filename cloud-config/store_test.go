@@ -96,3 +96,21 @@ func TestCmdlineLayer(t *testing.T) {
 		t.Errorf("bad value: %v", err)
 	}
 }
+
+// A string yaml.v3 would write as a block scalar it cannot read back (a
+// blank first line, nested in a list) is written so that it reads back.
+func TestStoreLocalReadsBack(t *testing.T) {
+	s := Store{Dir: filepath.Join(t.TempDir(), "config")}
+	content := "\n[[ -z \"${X}\" ]] && export X=1\n\nif true; then\n  echo\nfi\n"
+	tree := map[string]any{"write_files": []any{map[string]any{"path": "/home/u/.bashrc", "content": content, "append": true}}, "ntp": map[string]any{"servers": []any{"a.example"}, "enabled": true}}
+	if err := s.WriteLocal(tree); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Local()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(tree, got); diff != "" {
+		t.Errorf("local.yaml read back (-written +read):\n%s", diff)
+	}
+}

@@ -197,3 +197,42 @@ func (a *Autologin) UnmarshalYAML(n *yaml.Node) error {
 }
 
 var ttyRe = regexp.MustCompile(`^(tty[A-Za-z]*[0-9]+|hvc[0-9]+|all)$`)
+
+// Condition is power_state.condition: a boolean, or a command (a shell
+// string or an argv list) whose exit status 0 lets the power change go
+// ahead.
+type Condition struct {
+	Bool    *bool
+	Command *Command
+}
+
+func (Condition) Expected() string {
+	return "true, false, or a command: a string for the shell or a list of arguments"
+}
+
+func (c *Condition) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
+		b, err := strconv.ParseBool(strings.ToLower(n.Value))
+		if err != nil {
+			return fmt.Errorf("expected %s, got %s", c.Expected(), n.Value)
+		}
+		c.Bool = &b
+		return nil
+	}
+	var cmd Command
+	if err := cmd.UnmarshalYAML(n); err != nil {
+		return fmt.Errorf("expected %s", c.Expected())
+	}
+	c.Command = &cmd
+	return nil
+}
+
+func (c Condition) MarshalYAML() (any, error) {
+	if c.Command != nil {
+		return c.Command.MarshalYAML()
+	}
+	if c.Bool != nil {
+		return *c.Bool, nil
+	}
+	return true, nil
+}

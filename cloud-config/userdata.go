@@ -11,12 +11,18 @@ import (
 	"mime/multipart"
 	"net/mail"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Part kinds.
 const (
 	KindCloudConfig = "cloud-config"
 	KindScript      = "script"
+	// KindIgnored is a part of a type cloud-init has no handler for
+	// either (a #cloud-config-archive or MIME part of type foo/bar): left
+	// out with a warning, Data holding the reason.
+	KindIgnored = "ignored"
 )
 
 // Part is one piece of user-data: a #cloud-config document or a script.
@@ -55,6 +61,9 @@ func SplitUserData(data []byte) ([]Part, error) {
 	if isMIME(trimmed) {
 		return splitMIME(trimmed)
 	}
+	if first, _, _ := strings.Cut(string(trimmed), "\n"); strings.TrimSpace(first) == "#cloud-config-archive" {
+		return splitArchive(trimmed)
+	}
 	p, err := classify("user-data", "", trimmed)
 	if err != nil {
 		return nil, err
@@ -67,6 +76,17 @@ func classify(name, mimeType string, data []byte) (Part, error) {
 	first, _, _ := strings.Cut(string(data), "\n")
 	first = strings.TrimSpace(first)
 	switch {
+	case strings.HasPrefix(first, "## template:") || mimeType == "text/jinja2":
+		return Part{}, fmt.Errorf("%s: %s: templates are not rendered on Berth (it has no instance data to fill them with); render the template before you hand it over, with the values written in, or read them at run time in a runcmd script", name, first)
+	case mimeType == "text/cloud-config-archive" || first == "#cloud-config-archive":
+		parts, err := splitArchive(data)
+		if err != nil {
+			return Part{}, err
+		}
+		if len(parts) != 1 {
+			return Part{}, fmt.Errorf("%s: a #cloud-config-archive inside MIME is not supported on Berth; give its parts as MIME parts", name)
+		}
+		return parts[0], nil
 	case mimeType == "text/cloud-config" || strings.HasPrefix(first, "#cloud-config"):
 		return Part{Kind: KindCloudConfig, Name: name, Data: data}, nil
 	case mimeType == "text/x-shellscript" || strings.HasPrefix(first, "#!"):
@@ -75,11 +95,14 @@ func classify(name, mimeType string, data []byte) (Part, error) {
 		}
 		return Part{Kind: KindScript, Name: name, Data: data}, nil
 	case strings.HasPrefix(first, "#include") || mimeType == "text/x-include-url":
-		return Part{}, fmt.Errorf("%s: #include user-data is not supported on Berth (give the document itself)", name)
+		return Part{}, fmt.Errorf("%s: #include user-data is not supported on Berth (Berth fetches no user-data from URLs at boot; give the documents themselves, as MIME multipart if there are several)", name)
 	case strings.HasPrefix(first, "#cloud-boothook") || mimeType == "text/cloud-boothook":
-		return Part{}, fmt.Errorf("%s: #cloud-boothook is not supported on Berth (use bootcmd)", name)
+		return Part{}, fmt.Errorf("%s: #cloud-boothook is not supported on Berth (put the commands in bootcmd, which runs at every boot before services)", name)
 	case strings.HasPrefix(first, "#part-handler") || mimeType == "text/part-handler":
-		return Part{}, fmt.Errorf("%s: part handlers are not supported on Berth", name)
+		return Part{}, fmt.Errorf("%s: part handlers are not supported on Berth (Berth runs no Python; give #cloud-config and #! script parts)", name)
+	}
+	if mimeType != "" && mimeType != "text/plain" && mimeType != "application/octet-stream" {
+		return Part{Kind: KindIgnored, Name: name, Data: []byte(fmt.Sprintf("ignored: a part of type %s has no handler, on Berth as in cloud-init", mimeType))}, nil
 	}
 	return Part{}, fmt.Errorf("%s: not user-data Berth knows (expected a first line of #cloud-config or #!, got %q)", name, truncate(first, 40))
 }
@@ -157,6 +180,57 @@ func splitMIME(data []byte) ([]Part, error) {
 		part, err := classify(name, ptype, bytes.TrimLeft(body, " \t\r\n"))
 		if err != nil {
 			return nil, err
+		}
+		parts = append(parts, part)
+	}
+	return parts, nil
+}
+
+// splitArchive reads a #cloud-config-archive: a YAML list of parts, each
+// the part's content as a string, or a map of content, type and filename
+// (and launch-index, which Berth does not filter on). A part's type
+// defaults to what its first line says.
+func splitArchive(data []byte) ([]Part, error) {
+	var items []yaml.Node
+	if err := yaml.Unmarshal(data, &items); err != nil {
+		return nil, fmt.Errorf("#cloud-config-archive: expected a list of parts: %v", err)
+	}
+	var parts []Part
+	for i, it := range items {
+		name := fmt.Sprintf("part-%03d", i+1)
+		var p struct {
+			Content     string `yaml:"content"`
+			Type        string `yaml:"type"`
+			Filename    string `yaml:"filename"`
+			LaunchIndex *int   `yaml:"launch-index"`
+		}
+		switch it.Kind {
+		case yaml.ScalarNode:
+			p.Content = it.Value
+		case yaml.MappingNode:
+			if err := it.Decode(&p); err != nil {
+				return nil, fmt.Errorf("#cloud-config-archive: %s (line %d): %v", name, it.Line, err)
+			}
+		default:
+			return nil, fmt.Errorf("#cloud-config-archive: %s (line %d): expected a string or a map of content, type and filename", name, it.Line)
+		}
+		if p.Filename != "" {
+			name = p.Filename
+		}
+		content := []byte(strings.TrimLeft(p.Content, " \t\r\n"))
+		if len(content) == 0 {
+			continue
+		}
+		if p.Type == "" {
+			first, _, _ := strings.Cut(string(content), "\n")
+			if !strings.HasPrefix(first, "#") {
+				parts = append(parts, Part{Kind: KindIgnored, Name: name, Data: []byte("ignored: a part without a type or a #cloud-config or #! first line has no handler, on Berth as in cloud-init")})
+				continue
+			}
+		}
+		part, err := classify(name, p.Type, content)
+		if err != nil {
+			return nil, fmt.Errorf("#cloud-config-archive: %w", err)
 		}
 		parts = append(parts, part)
 	}

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/berth-os/berth/internal/blockdev"
@@ -160,7 +161,64 @@ func (v *validator) config(c *Config) {
 			v.bad("power_state.delay", "expected now, or minutes such as +5, got %q", d)
 		}
 	}
+	v.sshKeys(c.SSHKeys)
 	v.berth(&c.Berth)
+}
+
+var sshKeyNameRe = regexp.MustCompile(`^(ecdsa|ed25519|rsa)_(public|private)$`)
+
+// sshKeyAlgos are the public key algorithms of each ssh_keys type.
+var sshKeyAlgos = map[string][]string{
+	"ed25519": {"ssh-ed25519"},
+	"ecdsa":   {"ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"},
+	"rsa":     {"ssh-rsa"},
+}
+
+// sshKeys checks ssh_keys: a private key is one PEM private key block, not
+// encrypted; a public key is given with its private key and is of its
+// type. (The console service, which has ssh-keygen, checks that the pair
+// matches when it installs them.)
+func (v *validator) sshKeys(keys SSHKeys) {
+	for name, text := range keys {
+		p := strictyaml.Join("ssh_keys", name)
+		m := sshKeyNameRe.FindStringSubmatch(name)
+		if m == nil {
+			v.bad(p, "expected ecdsa, ed25519 or rsa, then _private or _public, such as ed25519_private")
+			continue
+		}
+		typ := m[1]
+		if m[2] == "public" {
+			switch {
+			case keys[typ+"_private"] == "":
+				v.bad(p, "a public host key needs its private key, %s_private", typ)
+			case validSSHKey(text) != nil:
+				v.bad(p, "not an ssh public key: %v", validSSHKey(text))
+			case !slices.Contains(sshKeyAlgos[typ], strings.Fields(text)[0]):
+				v.bad(p, "expected a %s key, got %s", typ, strings.Fields(text)[0])
+			}
+			continue
+		}
+		b, rest := pem.Decode([]byte(strings.TrimSpace(text)))
+		switch {
+		case b == nil || !strings.HasSuffix(b.Type, "PRIVATE KEY"):
+			v.bad(p, "expected a PEM private key (-----BEGIN OPENSSH PRIVATE KEY-----, as ssh-keygen writes)")
+		case len(strings.TrimSpace(string(rest))) > 0:
+			v.bad(p, "expected one PEM private key, got more after it")
+		case b.Headers["Proc-Type"] != "" || b.Type == "ENCRYPTED PRIVATE KEY" || encryptedOpenSSH(b):
+			v.bad(p, "the key has a passphrase; sshd needs host keys without one")
+		}
+	}
+}
+
+// encryptedOpenSSH says whether an OpenSSH private key block has a cipher.
+func encryptedOpenSSH(b *pem.Block) bool {
+	const magic = "openssh-key-v1\x00"
+	if b.Type != "OPENSSH PRIVATE KEY" || len(b.Bytes) < len(magic)+4 || string(b.Bytes[:len(magic)]) != magic {
+		return false
+	}
+	rest := b.Bytes[len(magic):]
+	n := binary.BigEndian.Uint32(rest)
+	return int(n)+4 <= len(rest) && string(rest[4:4+n]) != "none"
 }
 
 func (v *validator) keys(p string, keys []string) {

@@ -201,11 +201,14 @@ func (h *host) useDatasource(d *datasource.Data) {
 	// Meta-data: a hostname and keys the user-data does not give. Clouds
 	// give a fully qualified name (host.novalocal, ip-10-0-0-1.ec2.internal)
 	// where cloud-config has hostname and fqdn, so it is split as
-	// cloud-init does.
-	if _, ok := tree["hostname"]; !ok && d.Hostname != "" {
+	// cloud-init does. A user-data fqdn names the host too (its first
+	// label), as in cloud-init.
+	_, hasHost := tree["hostname"]
+	_, hasFQDN := tree["fqdn"]
+	if !hasHost && !hasFQDN && d.Hostname != "" {
 		host, _, dotted := strings.Cut(d.Hostname, ".")
 		tree["hostname"] = host
-		if _, ok := tree["fqdn"]; !ok && dotted {
+		if dotted {
 			tree["fqdn"] = d.Hostname
 		}
 		if _, err := cloudconfig.FromTree(src, tree); err != nil {

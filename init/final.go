@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,15 +54,24 @@ func (h *host) final(ctx context.Context) {
 
 // powerState powers off or reboots once per instance after runcmd, as
 // power_state asks: after its delay ("now" or +minutes), with its message;
-// not at all when its condition is false. halt is a power-off.
+// not at all when its condition is false, or is a command that fails.
+// halt is a power-off.
 func (h *host) powerState(ctx context.Context, ps *cloudconfig.PowerState, a *apply.Applier) {
-	if ps == nil || h.cfg.instance == "" || (ps.Condition != nil && !*ps.Condition) {
+	if ps == nil || h.cfg.instance == "" || (ps.Condition != nil && ps.Condition.Bool != nil && !*ps.Condition.Bool) {
 		return
 	}
 	// Recorded before the delay: a host that reboots by itself meanwhile
 	// does not do it again.
 	ran, err := a.Once(h.cfg.instance, "power_state", func() error { return nil })
 	if err != nil || !ran {
+		return
+	}
+	// As in cloud-init, the condition is checked once per instance.
+	run := func(ctx context.Context, c cloudconfig.Command) error {
+		return h.system().Run(ctx, c, h.commandEnv(), h.logs.Writer("cloud-config", "stdout"))
+	}
+	if ok, err := powerCondition(ctx, ps.Condition, run); !ok {
+		h.alertf("config: power_state %s skipped: condition: %v", ps.Mode, err)
 		return
 	}
 	var delay time.Duration
@@ -79,6 +89,23 @@ func (h *host) powerState(ctx context.Context, ps *cloudconfig.PowerState, a *ap
 		return
 	}
 	h.Shutdown(ps.Mode == "reboot")
+}
+
+// powerCondition says whether power_state's condition lets the power
+// change go ahead: none or true does, false does not, and a command does
+// when it exits 0 (run runs it); the error says why not.
+func powerCondition(ctx context.Context, c *cloudconfig.Condition, run func(context.Context, cloudconfig.Command) error) (bool, error) {
+	switch {
+	case c == nil:
+		return true, nil
+	case c.Bool != nil && !*c.Bool:
+		return false, errors.New("false")
+	case c.Command != nil:
+		if err := run(ctx, *c.Command); err != nil {
+			return false, fmt.Errorf("%s: %w", c.Command, err)
+		}
+	}
+	return true, nil
 }
 
 // runScript runs a #! user-data script from the state partition.

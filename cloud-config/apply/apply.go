@@ -50,6 +50,12 @@ func UserIDs(users []cloudconfig.User) map[string]int {
 	ids := map[string]int{}
 	taken := map[int]bool{}
 	for _, u := range users {
+		if u.Name == "root" {
+			// root may be listed, for its password or keys: it stays 0.
+			ids[u.Name] = 0
+			taken[0] = true
+			continue
+		}
 		if u.UID != nil {
 			ids[u.Name] = *u.UID
 			taken[*u.UID] = true
@@ -73,6 +79,9 @@ func UserIDs(users []cloudconfig.User) map[string]int {
 func Home(u cloudconfig.User) string {
 	if u.Homedir != "" {
 		return u.Homedir
+	}
+	if u.Name == "root" {
+		return "/root"
 	}
 	return "/home/" + u.Name
 }

@@ -195,3 +195,17 @@ func TestCACerts(t *testing.T) {
 		t.Error("remove_defaults kept the defaults")
 	}
 }
+
+// root may be listed in users (for its password, or by chpasswd): it keeps
+// uid 0 and /root, and takes no uid from the others.
+func TestRootInUsers(t *testing.T) {
+	uid := 1000
+	users := []cloudconfig.User{{Name: "ops"}, {Name: "root"}, {Name: "dev", UID: &uid}}
+	ids := UserIDs(users)
+	if ids["root"] != 0 || ids["dev"] != 1000 || ids["ops"] != 1001 {
+		t.Errorf("ids %v", ids)
+	}
+	if Home(users[1]) != "/root" || Home(users[0]) != "/home/ops" {
+		t.Errorf("homes %s %s", Home(users[1]), Home(users[0]))
+	}
+}

@@ -21,6 +21,7 @@ import (
 // Config is what the generated files are made from.
 type Config struct {
 	Hostname  string
+	FQDN      string // with Hostname in /etc/hosts, when set
 	MachineID string
 	Version   string // Berth version
 	// ResolvConf is where the network service writes resolv.conf.
@@ -36,7 +37,15 @@ type Config struct {
 	SSHPort      int
 	SSHListen    string
 	SSHPasswords bool
+	// SSHHostKeys are host keys given in cloud-config's ssh_keys, by file
+	// name (ssh_host_ed25519_key, ssh_host_ed25519_key.pub...): rendered
+	// in HostKeysDir, from which the console service installs them.
+	SSHHostKeys map[string]string
 }
+
+// HostKeysDir is where, under /etc, the host keys of cloud-config are
+// rendered for the console service.
+const HostKeysDir = "ssh/given-host-keys"
 
 // User is an account in /etc/passwd, /etc/shadow and /etc/group.
 type User struct {
@@ -137,7 +146,7 @@ func Files(c Config) []File {
 	passwd, shadow, group := accounts(c)
 	fs := []File{
 		{Path: "hostname", Mode: 0o644, Content: c.Hostname + "\n"},
-		{Path: "hosts", Mode: 0o644, Content: fmt.Sprintf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n", c.Hostname)},
+		{Path: "hosts", Mode: 0o644, Content: fmt.Sprintf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n", strings.TrimSpace(c.FQDN+" "+c.Hostname))},
 		{Path: "passwd", Mode: 0o644, Content: passwd},
 		{Path: "group", Mode: 0o644, Content: group},
 		// Root has no password unless cloud-config gives a hash: consoles
@@ -153,6 +162,13 @@ func Files(c Config) []File {
 		{Path: "resolv.conf", Link: c.ResolvConf},
 		{Path: "ssh/sshd_config", Mode: 0o644, Content: sshdConfig(c)},
 		{Path: "containerd/config.toml", Mode: 0o644, Content: containerdConfig},
+	}
+	for name, key := range c.SSHHostKeys {
+		mode := os.FileMode(0o600)
+		if strings.HasSuffix(name, ".pub") {
+			mode = 0o644
+		}
+		fs = append(fs, File{Path: HostKeysDir + "/" + filepath.Base(name), Mode: mode, Content: strings.TrimSpace(key) + "\n"})
 	}
 	sort.Slice(fs, func(i, j int) bool { return fs[i].Path < fs[j].Path })
 	return fs
@@ -219,6 +235,10 @@ func Render(dir, template string, c Config) error {
 		if err := copyTree(template, dir); err != nil {
 			return fmt.Errorf("render /etc: copy template: %w", err)
 		}
+	}
+	// Host keys no longer in config go: the folder holds only these.
+	if err := os.RemoveAll(filepath.Join(dir, HostKeysDir)); err != nil {
+		return err
 	}
 	for _, f := range Files(c) {
 		p := filepath.Join(dir, f.Path)

@@ -82,3 +82,38 @@ func TestAccountsAndSSH(t *testing.T) {
 		}
 	}
 }
+
+// Host keys from cloud-config's ssh_keys are rendered for the console
+// service, private ones readable by root only; a key no longer in config
+// is gone after the next render.
+func TestRenderGivenHostKeys(t *testing.T) {
+	dir := t.TempDir()
+	c := Config{Hostname: "h", SSHHostKeys: map[string]string{"ssh_host_ed25519_key": "PRIVATE\n", "ssh_host_ed25519_key.pub": "ssh-ed25519 AAAA"}}
+	if err := Render(dir, "", c); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, HostKeysDir, "ssh_host_ed25519_key")
+	st, err := os.Stat(key)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("private key: %v %v", st, err)
+	}
+	if b, _ := os.ReadFile(key + ".pub"); string(b) != "ssh-ed25519 AAAA\n" {
+		t.Errorf("public key %q", b)
+	}
+	c.SSHHostKeys = nil
+	if err := Render(dir, "", c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(key); !os.IsNotExist(err) {
+		t.Errorf("a key no longer in config is still there: %v", err)
+	}
+}
+
+// /etc/hosts names the host by its FQDN too, when config gives one.
+func TestHostsFQDN(t *testing.T) {
+	for _, f := range Files(Config{Hostname: "dev", FQDN: "dev.local"}) {
+		if f.Path == "hosts" && !strings.Contains(f.Content, "127.0.1.1\tdev.local dev\n") {
+			t.Errorf("hosts:\n%s", f.Content)
+		}
+	}
+}

@@ -36,6 +36,10 @@ type Decoder struct {
 	// Ignore, when set, is asked about each unknown key. A non-empty reason
 	// makes the key a warning (the key is skipped) instead of an error.
 	Ignore func(path, key string) (reason string)
+	// Known, when set, adds names to the "did you mean" of an unknown key
+	// at path: keys that are known, though not fields of the type (such
+	// as the ones Ignore warns about).
+	Known func(path string) []string
 	// Warnings collects the ignored keys.
 	Warnings Errors
 	// Lines maps each decoded field path to its line, for errors found
@@ -265,7 +269,15 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 					return
 				}
 			}
-			d.fail(k, p, "unknown key%s", SuggestPath(path, k.Value, names))
+			hint := SuggestPath(path, k.Value, names)
+			if d.opt != nil && d.opt.Known != nil && !strings.Contains(hint, "did you mean") {
+				// A close known key is suggested; otherwise the type's own
+				// fields are listed.
+				if h := SuggestPath(path, k.Value, d.opt.Known(path)); strings.Contains(h, "did you mean") {
+					hint = h
+				}
+			}
+			d.fail(k, p, "unknown key%s", hint)
 			return
 		}
 		d.decode(val, v.FieldByIndex(f.index), p)

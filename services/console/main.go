@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,6 +35,7 @@ type config struct {
 	sysfs     string // root of /sys, for the active console list
 	dev       string // root of /dev
 	keyDir    string // persistent ssh host keys
+	givenKeys string // host keys given by cloud-config (ssh_keys), rendered by PID 1
 	sshdRun   string // sshd's privilege-separation folder
 	sshd      string
 	keygen    string
@@ -52,6 +54,7 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 	fs.StringVar(&c.sysfs, "sysfs", "/sys", "sysfs root")
 	fs.StringVar(&c.dev, "dev", "/dev", "device directory")
 	fs.StringVar(&c.keyDir, "key-dir", "/var/lib/berth/ssh", "where ssh host keys persist")
+	fs.StringVar(&c.givenKeys, "given-keys", "/etc/ssh/given-host-keys", "host keys given by cloud-config's ssh_keys, installed in place of made ones")
 	fs.StringVar(&c.sshd, "sshd", "/usr/sbin/sshd", "sshd binary")
 	fs.StringVar(&c.keygen, "ssh-keygen", "/usr/bin/ssh-keygen", "ssh-keygen binary")
 	fs.StringVar(&c.autologin, "autologin", os.Getenv("BERTH_AUTOLOGIN"), `consoles that log root in without a password: "all" or a list such as ttyS0,tty1`)
@@ -79,6 +82,11 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 	defer stop()
 	var wg sync.WaitGroup
 	if !c.noSSH {
+		// Keys the user gives are installed first, so none is made for
+		// their types.
+		if err := installGivenKeys(c.keygen, c.givenKeys, c.keyDir, log); err != nil {
+			fmt.Fprintln(log, "berth-console: ssh host keys:", err)
+		}
 		// The ed25519 key is made before sshd starts (it takes milliseconds);
 		// ECDSA and RSA (seconds under emulation) after, then sshd reloads.
 		if err := ensureHostKeys(c.keygen, c.keyDir, []string{"ed25519"}, log); err != nil {
@@ -339,11 +347,85 @@ func ensureHostKeys(keygen, dir string, types []string, log io.Writer) error {
 	return nil
 }
 
-// validKey says whether a private key file looks whole.
+// validKey says whether a private key file looks whole: ssh-keygen's
+// OpenSSH form, or a PEM form a user gave in ssh_keys.
 func validKey(path string) bool {
 	b, err := os.ReadFile(path)
-	return err == nil && strings.HasPrefix(string(b), "-----BEGIN OPENSSH PRIVATE KEY-----") &&
-		strings.Contains(string(b), "-----END OPENSSH PRIVATE KEY-----")
+	s := string(b)
+	return err == nil && strings.HasPrefix(s, "-----BEGIN ") && strings.Contains(s, "PRIVATE KEY-----") &&
+		strings.Contains(s, "-----END ")
+}
+
+// installGivenKeys installs the host keys cloud-config gives (ssh_keys,
+// which PID 1 renders in given) as the persistent host keys, in place of
+// made ones. ssh-keygen -y checks each private key and gives its public
+// key; a public key given with it must be the same.
+func installGivenKeys(keygen, given, dir string, log io.Writer) error {
+	ents, err := os.ReadDir(given)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		if name := e.Name(); strings.HasPrefix(name, "ssh_host_") && strings.HasSuffix(name, "_key") {
+			errs = append(errs, installKey(keygen, filepath.Join(given, name), filepath.Join(dir, name), log))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func installKey(keygen, src, dst string, log io.Writer) error {
+	name := filepath.Base(src)
+	priv, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	out, err := exec.Command(keygen, "-y", "-f", src).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ssh_keys: %s: ssh-keygen -y: %w: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	pub := strings.TrimSpace(string(out))
+	if given, err := os.ReadFile(src + ".pub"); err == nil && keyBody(string(given)) != keyBody(pub) {
+		return fmt.Errorf("ssh_keys: %s.pub is not the public key of %s; neither is installed", name, name)
+	}
+	if old, err := os.ReadFile(dst); err == nil && string(old) == string(priv) {
+		return nil
+	}
+	tmp := dst + ".new"
+	if err := os.WriteFile(tmp, priv, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(tmp+".pub", []byte(pub+"\n"), 0o644); err != nil {
+		return err
+	}
+	for _, suffix := range []string{".pub", ""} {
+		if err := syncFile(tmp + suffix); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp+suffix, dst+suffix); err != nil {
+			return err
+		}
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "berth-console: installed ssh host key %s from cloud-config ssh_keys\n", dst)
+	return nil
+}
+
+// keyBody is a public key line's type and key, without its comment.
+func keyBody(line string) string {
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return line
+	}
+	return f[0] + " " + f[1]
 }
 
 func syncFile(path string) error {

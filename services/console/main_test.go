@@ -113,7 +113,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{sysfs: "/sys", dev: "/dev", keyDir: "/var/lib/berth/ssh", sshdRun: "/run/sshd", sshd: "/usr/sbin/sshd", keygen: "/usr/bin/ssh-keygen",
+	want := config{sysfs: "/sys", dev: "/dev", keyDir: "/var/lib/berth/ssh", givenKeys: "/etc/ssh/given-host-keys", sshdRun: "/run/sshd", sshd: "/usr/sbin/sshd", keygen: "/usr/bin/ssh-keygen",
 		getty: []string{"/bin/busybox", "getty", "-L", "115200"}, login: []string{"/bin/login", "-f", "root"}, autologin: "ttyS0"}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(config{})); diff != "" {
 		t.Errorf("defaults (-want +got)\n%s", diff)
@@ -277,5 +277,54 @@ func TestRunWithoutSSH(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return after its context ended")
+	}
+}
+
+// Host keys given in cloud-config's ssh_keys are installed as the host
+// keys, once; none is made for their type; a public key that is not the
+// private key's own is refused.
+func TestInstallGivenKeys(t *testing.T) {
+	keygen, err := exec.LookPath("ssh-keygen")
+	if err != nil {
+		t.Fatal("ssh-keygen missing: run make deps")
+	}
+	given, dir := t.TempDir(), t.TempDir()
+	src := filepath.Join(given, "ssh_host_ed25519_key")
+	if out, err := exec.Command(keygen, "-q", "-N", "", "-t", "ed25519", "-f", src, "-C", "given").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var log strings.Builder
+	if err := installGivenKeys(keygen, given, dir, &log); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(src)
+	got, _ := os.ReadFile(filepath.Join(dir, "ssh_host_ed25519_key"))
+	if string(got) != string(want) {
+		t.Error("the given private key was not installed")
+	}
+	pub, _ := os.ReadFile(src + ".pub")
+	gotPub, _ := os.ReadFile(filepath.Join(dir, "ssh_host_ed25519_key.pub"))
+	if keyBody(string(gotPub)) != keyBody(string(pub)) {
+		t.Errorf("public key %q, want %q", gotPub, pub)
+	}
+	// ensureHostKeys keeps it: a keygen that fails would be noticed.
+	if err := ensureHostKeys("/nonexistent/ssh-keygen", dir, []string{"ed25519"}, &log); err != nil {
+		t.Errorf("a key was made for a given type: %v", err)
+	}
+	if !strings.Contains(log.String(), "installed ssh host key") {
+		t.Errorf("log %q", log.String())
+	}
+	// A .pub of another key: refused, nothing changes.
+	other := filepath.Join(t.TempDir(), "k")
+	exec.Command(keygen, "-q", "-N", "", "-t", "ed25519", "-f", other).Run()
+	otherPub, _ := os.ReadFile(other + ".pub")
+	os.WriteFile(src+".pub", otherPub, 0o644)
+	err = installGivenKeys(keygen, given, t.TempDir(), &log)
+	if err == nil || err.Error() != "ssh_keys: ssh_host_ed25519_key.pub is not the public key of ssh_host_ed25519_key; neither is installed" {
+		t.Errorf("mismatched pair: %v", err)
+	}
+	// No folder: nothing to do.
+	if err := installGivenKeys(keygen, filepath.Join(given, "none"), dir, &log); err != nil {
+		t.Error(err)
 	}
 }

@@ -101,6 +101,12 @@ func TestValidateCmd(t *testing.T) {
 		{name: "every problem with file, line and path", args: []string{"-i", bad}, kind: errkind.ErrInvalidConfig,
 			err: bad + ":2: hostnme: unknown key (did you mean hostname?)\n" + bad + ":4: berth.netwrok: unknown key (did you mean berth.network?)"},
 		{name: "no file", args: nil, kind: errkind.ErrUsage, err: "-i: give a file (- for standard input)"},
+		{name: "network-config v2", args: []string{"--network-config", "-"}, stdin: "network:\n  version: 2\n  ethernets:\n    eth0: {dhcp4: true, wakeonlan: true}\n",
+			out: "-: valid network-config: 1 warnings\n", warn: "warning: -: network-config: ethernets.eth0.wakeonlan: not supported, ignored"},
+		{name: "network-config v1 with a bad address", args: []string{"--network-config", "-"}, stdin: "version: 1\nconfig:\n  - {type: physical, name: eth0, subnets: [{type: static, address: 10.0.0.300/24}]}\n",
+			kind: errkind.ErrInvalidConfig, err: `- (as berth.network): berth.network.interfaces.eth0.addresses[0]: "10.0.0.300/24" is not an address with a prefix length such as 192.168.1.10/24`},
+		{name: "network-config of an unknown version", args: []string{"--network-config", "-"}, stdin: "version: 3\n",
+			kind: errkind.ErrInvalidConfig, err: "-: network-config: version: expected 1 or 2, got 3"},
 		{name: "missing file", args: []string{"-i", filepath.Join(dir, "none")}, kind: errkind.ErrNotFound, err: "open " + filepath.Join(dir, "none") + ": no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

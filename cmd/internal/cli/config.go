@@ -14,24 +14,50 @@ import (
 // ValidateCmd is `config validate -i FILE` of both CLIs: it checks
 // user-data offline and prints every warning; an invalid file is an error
 // of kind errkind.ErrInvalidConfig that lists every problem with its file,
-// line and field path.
+// line and field path. --network-config FILE checks a cloud-init
+// network-config file (version 1 or 2) the same way, alone or with -i.
 func ValidateCmd() *cobra.Command {
-	var input string
+	var input, netcfg string
 	c := &cobra.Command{
-		Use:   "validate -i FILE",
-		Short: "Check user-data offline: every error and warning, with its line and field",
+		Use:   "validate -i FILE | --network-config FILE",
+		Short: "Check user-data offline, or network-config (--network-config): every error and warning, with its line and field",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if input == "" && netcfg != "" {
+				return validateNetworkConfig(cmd, netcfg)
+			}
 			doc, _, err := LoadUserData(cmd, input)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid: %d keys, %d scripts, %d warnings\n", input, len(doc.Keys()), len(doc.Scripts), len(doc.Warnings))
+			if netcfg != "" {
+				return validateNetworkConfig(cmd, netcfg)
+			}
 			return nil
 		},
 	}
 	c.Flags().StringVarP(&input, "input", "i", "", "user-data file (- for standard input)")
+	c.Flags().StringVar(&netcfg, "network-config", "", "cloud-init network-config file, version 1 or 2 (- for standard input)")
 	return c
+}
+
+// validateNetworkConfig checks a network-config file and prints its
+// warnings on stderr.
+func validateNetworkConfig(cmd *cobra.Command, path string) error {
+	data, err := ReadInput(cmd, path)
+	if err != nil {
+		return err
+	}
+	warnings, err := cloudconfig.ValidateNetworkConfig(path, data)
+	for _, w := range warnings {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %s\n", path, w)
+	}
+	if err != nil {
+		return errkind.Mark(errkind.ErrInvalidConfig, err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: valid network-config: %d warnings\n", path, len(warnings))
+	return nil
 }
 
 // LoadUserData reads user-data from path (see ReadInput) and parses it,
