@@ -72,6 +72,10 @@ var scenarios = []scenario{
 	{"DatasourceOpenStack", 19 * time.Second, datasourceOpenStack},
 	{"DatasourceGCE", 19 * time.Second, datasourceGCE},
 
+	// Real-world cloud-config files from the shared corpus (issue 11).
+	{"CompatMultipass", 30 * time.Second, compatMultipass},
+	{"CompatCloudInitDoc", 45 * time.Second, compatCloudInitDoc},
+
 	// A second build of a copy of the repository, compared byte for byte.
 	{"Reproducible", 200 * time.Second, reproducible},
 }
