@@ -22,6 +22,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// asPID1 guards what changes the machine itself (/etc, the hostname,
+// mounts, sysctls): only PID 1 of a Berth host may, so that a test that
+// reaches such a path on a developer's machine gets an error instead of
+// rewriting its /etc. Tests apply to a temporary root (apply.System).
+func asPID1() error {
+	if os.Getpid() != 1 {
+		return errors.New("not PID 1: Berth's init changes the machine it runs on only as PID 1")
+	}
+	return nil
+}
+
 // system is apply's Host on this machine.
 func (h *host) system() *apply.System {
 	return &apply.System{Root: "/", Sysfs: "/sys", Dev: "/dev", ModprobePath: "/usr/sbin/modprobe", Spawn: h.reaper.Start, Kernel: apply.Linux{}}
@@ -38,6 +49,9 @@ func (h *host) applier() *apply.Applier {
 func (h *host) phaseApply(ctx context.Context) error {
 	if h.cfg == nil || h.cfg.merged == nil {
 		return nil
+	}
+	if err := asPID1(); err != nil {
+		return err
 	}
 	cfg := h.cfg.merged.Config
 	errs := []error{h.growState(ctx, cfg)}

@@ -226,6 +226,10 @@ func (h *host) applyChanges(res *api.ConfigChangeResult) {
 	}
 	cfg := h.cfg.merged.Config
 	var errs []error
+	if err := asPID1(); err != nil && (live || len(restart) > 0) {
+		res.Errors = append(res.Errors, err.Error())
+		return
+	}
 	if live || len(restart) > 0 {
 		ec := h.etcConfig()
 		if err := etc.Render("/etc", "", ec); err != nil {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -94,5 +96,27 @@ func TestConfigErrorKinds(t *testing.T) {
 				t.Errorf("err = %v, want %q of kind %v", err, tc.msg, tc.kind)
 			}
 		})
+	}
+}
+
+// A change that would apply live refuses to touch the machine the test runs
+// on: only PID 1 changes /etc and the hostname.
+func TestLiveChangeOnlyAsPID1(t *testing.T) {
+	layers := []cloudconfig.Layer{{Name: cloudconfig.LayerImage, Source: "image", Tree: map[string]any{"hostname": "a"}}}
+	merged, err := cloudconfig.Merge(layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &host{cfg: &hostConfig{layers: layers, merged: merged}}
+	res := api.ConfigChangeResult{Changes: []api.ConfigChange{{Key: "hostname", Before: "a", After: "b"}}}
+	h.applyChanges(&res)
+	if len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "not PID 1") {
+		t.Errorf("errors %q, want the PID 1 guard's", res.Errors)
+	}
+	if name, _ := os.Hostname(); name == "b" {
+		t.Error("the test changed this machine's hostname")
+	}
+	if err := h.phaseApply(context.Background()); err == nil || !strings.Contains(err.Error(), "not PID 1") {
+		t.Errorf("phaseApply: %v, want the PID 1 guard's error", err)
 	}
 }
