@@ -62,12 +62,7 @@ func TestChangeTreeAndDiff(t *testing.T) {
 // TestConfigErrorKinds checks the kind of each error the configuration API
 // answers with, which the host API turns into its HTTP status.
 func TestConfigErrorKinds(t *testing.T) {
-	layers := []cloudconfig.Layer{{Name: cloudconfig.LayerImage, Source: "image", Tree: map[string]any{"hostname": "a"}}}
-	merged, err := cloudconfig.Merge(layers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	booted := &host{cfg: &hostConfig{layers: layers, merged: merged}}
+	booted := bootedHost(t)
 	get := func(h *host, key string) func() error {
 		return func() error { _, err := h.ConfigValue(key); return err }
 	}
@@ -102,12 +97,7 @@ func TestConfigErrorKinds(t *testing.T) {
 // A change that would apply live refuses to touch the machine the test runs
 // on: only PID 1 changes /etc and the hostname.
 func TestLiveChangeOnlyAsPID1(t *testing.T) {
-	layers := []cloudconfig.Layer{{Name: cloudconfig.LayerImage, Source: "image", Tree: map[string]any{"hostname": "a"}}}
-	merged, err := cloudconfig.Merge(layers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &host{cfg: &hostConfig{layers: layers, merged: merged}}
+	h := bootedHost(t)
 	res := api.ConfigChangeResult{Changes: []api.ConfigChange{{Key: "hostname", Before: "a", After: "b"}}}
 	h.applyChanges(&res)
 	if len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "not PID 1") {
@@ -119,4 +109,15 @@ func TestLiveChangeOnlyAsPID1(t *testing.T) {
 	if err := h.phaseApply(context.Background()); err == nil || !strings.Contains(err.Error(), "not PID 1") {
 		t.Errorf("phaseApply: %v, want the PID 1 guard's error", err)
 	}
+}
+
+// bootedHost is a host past its config phase, whose image names it "a".
+func bootedHost(t *testing.T) *host {
+	t.Helper()
+	layers := []cloudconfig.Layer{{Name: cloudconfig.LayerImage, Source: "image", Tree: map[string]any{"hostname": "a"}}}
+	merged, err := cloudconfig.Merge(layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &host{cfg: &hostConfig{layers: layers, merged: merged}}
 }
