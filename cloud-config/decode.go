@@ -20,6 +20,10 @@ type Document struct {
 	Tree     map[string]any // the same, as a tree, for merging layers
 	Scripts  []Part
 	Warnings strictyaml.Errors
+	// Origins maps each key translated from RancherOS's rancher: to the
+	// rancher key it came from (see rancher.go), for hostctl config get
+	// --source.
+	Origins map[string]string
 }
 
 // Parse reads user-data from source (a name for messages, such as
@@ -46,7 +50,7 @@ func Parse(source string, data []byte) (*Document, error) {
 			doc.Warnings = append(doc.Warnings, &strictyaml.FieldError{Source: source + " " + p.Name, Msg: string(p.Data)})
 			continue
 		}
-		cfg, tree, warnings, err := decodePart(src, p.Data)
+		cfg, tree, origins, warnings, err := decodePart(src, p.Data)
 		doc.Warnings = append(doc.Warnings, warnings...)
 		if err != nil {
 			var es strictyaml.Errors
@@ -59,6 +63,7 @@ func Parse(source string, data []byte) (*Document, error) {
 		}
 		_ = cfg
 		mergeTree(doc.Tree, tree, nil, "")
+		doc.Origins = mergeOrigins(doc.Origins, tree, origins)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -74,30 +79,46 @@ func Parse(source string, data []byte) (*Document, error) {
 }
 
 // decodePart strictly decodes and validates one #cloud-config document.
-func decodePart(source string, data []byte) (*Config, map[string]any, strictyaml.Errors, error) {
+// RancherOS's rancher: is translated first (fromRancher); problems of the
+// translated keys are reported at the rancher key they came from.
+func decodePart(source string, data []byte) (*Config, map[string]any, map[string]string, strictyaml.Errors, error) {
 	dc := strictyaml.Decoder{Source: source, Ignore: ignore, Known: knownKeys}
 	tree := map[string]any{}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, nil, dc.Decode(data, &Config{}) // reports the YAML error
+		return nil, nil, nil, nil, dc.Decode(data, &Config{}) // reports the YAML error
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return &Config{}, tree, nil, nil
+		return &Config{}, tree, nil, nil, nil
 	}
 	root := doc.Content[0]
-	// normalize's warnings name what it has already left out of root.
-	normWarnings := normalize(source, root)
+	// RancherOS's keys, then cloud-init's forms: their warnings name what
+	// they have already left out of root.
+	early, rancherErrs, origins := fromRancher(source, root)
+	fileWarnings, dropFiles := rancherWriteFiles(source, root)
+	early = append(early, fileWarnings...)
+	early = append(early, normalize(source, root)...)
 	var cfg Config
 	decErr := dc.DecodeNode(root, &cfg)
+	warnings := append(early, dc.Warnings...)
+	sort.SliceStable(warnings, func(i, j int) bool { return warnings[i].Line < warnings[j].Line })
 	// Validate what did decode too, so every problem shows at once; a field
 	// that failed to decode is not reported again as invalid.
-	warnings := append(normWarnings, dc.Warnings...)
-	sort.SliceStable(warnings, func(i, j int) bool { return warnings[i].Line < warnings[j].Line })
-	if err := joinFieldErrors(decErr, Validate(&cfg, &dc)); err != nil {
-		return nil, nil, warnings, err
+	err := joinFieldErrors(decErr, Validate(&cfg, &dc))
+	if len(rancherErrs) > 0 {
+		var es strictyaml.Errors
+		errors.As(err, &es)
+		err = append(rancherErrs, es...).Err()
+	}
+	if err != nil {
+		var es strictyaml.Errors
+		errors.As(err, &es)
+		atOrigin(es, origins)
+		atOrigin(warnings, origins)
+		return nil, nil, nil, warnings, err
 	}
 	if err := root.Decode(&tree); err != nil {
-		return nil, nil, warnings, err
+		return nil, nil, nil, warnings, err
 	}
 	if tree == nil {
 		tree = map[string]any{}
@@ -107,7 +128,9 @@ func decodePart(source string, data []byte) (*Config, map[string]any, strictyaml
 			Unset(tree, segs)
 		}
 	}
-	return &cfg, tree, warnings, nil
+	dropEntries(tree, "write_files", dropFiles)
+	atOrigin(warnings, origins)
+	return &cfg, tree, origins, warnings, nil
 }
 
 // FromTree decodes and validates a tree (a merged configuration).

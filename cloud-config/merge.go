@@ -21,6 +21,9 @@ type Layer struct {
 	Name   string // image, datasource, local or cmdline
 	Source string // where it came from, for messages: "user-data (nocloud)"
 	Tree   map[string]any
+	// Origins maps keys translated from RancherOS's rancher: to the key
+	// they came from (Document.Origins).
+	Origins map[string]string
 }
 
 // Merged is layers merged: maps merge key by key, lists and values of a
@@ -30,13 +33,18 @@ type Merged struct {
 	Config Config
 	// from maps each leaf's path (a value or a list) to its layer.
 	from map[string]string
+	// origins are each layer's Origins, by layer name.
+	origins map[string]map[string]string
 }
 
 // Merge merges layers in order and validates the result.
 func Merge(layers ...Layer) (*Merged, error) {
-	m := &Merged{Tree: map[string]any{}, from: map[string]string{}}
+	m := &Merged{Tree: map[string]any{}, from: map[string]string{}, origins: map[string]map[string]string{}}
 	for _, l := range layers {
 		mergeTree(m.Tree, l.Tree, m.from, l.Name)
+		if len(l.Origins) > 0 {
+			m.origins[l.Name] = l.Origins
+		}
 	}
 	cfg, err := FromTree("merged configuration", m.Tree)
 	if err != nil {
@@ -93,7 +101,9 @@ func recordLeaves(from map[string]string, p string, v any, layer string) {
 func MergeInto(dst, src map[string]any) { mergeTree(dst, src, nil, "") }
 
 // Source says which layer a key's value came from. A map filled by several
-// layers names them all, e.g. "image, local".
+// layers names them all, e.g. "image, local". A value translated from
+// RancherOS's rancher: names the key it came from too:
+// "datasource, as rancher.network.dns.nameservers".
 func (m *Merged) Source(key string) (string, error) {
 	segs, err := ParseKey(key)
 	if err != nil {
@@ -106,6 +116,9 @@ func (m *Merged) Source(key string) (string, error) {
 	// A leaf, or inside one (a list element).
 	for p := path; p != ""; p = parentKey(p) {
 		if l, ok := m.from[p]; ok {
+			if from, ok := originOf(m.origins[l], path); ok {
+				return l + ", as " + from, nil
+			}
 			return l, nil
 		}
 	}

@@ -235,7 +235,7 @@ func (h *host) useDatasource(d *datasource.Data) {
 		sum := sha256.Sum256(d.UserData)
 		c.instance = "ud-" + hex.EncodeToString(sum[:8])
 	}
-	c.layers = append(c.layers, cloudconfig.Layer{Name: cloudconfig.LayerDatasource, Source: src, Tree: tree})
+	c.layers = append(c.layers, cloudconfig.Layer{Name: cloudconfig.LayerDatasource, Source: src, Tree: tree, Origins: doc.Origins})
 	c.status.Sources = append(c.status.Sources, st)
 }
 
