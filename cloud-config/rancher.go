@@ -800,3 +800,17 @@ func dropEntries(tree map[string]any, key string, drop []int) {
 	}
 	tree[key] = keep
 }
+
+// RancherTable is the README's table of RancherKeys, in Markdown.
+func RancherTable() string {
+	var b strings.Builder
+	b.WriteString("| `rancher.` key | on Berth | note |\n|---|---|---|\n")
+	for _, k := range RancherKeys {
+		to := "warned, ignored"
+		if k.Translated() {
+			to = "`" + k.Berth + "`"
+		}
+		fmt.Fprintf(&b, "| `rancher.%s` | %s | %s |\n", k.Key, to, strings.ReplaceAll(k.Note, "|", "\\|"))
+	}
+	return b.String()
+}

@@ -2,6 +2,7 @@ package cloudconfig
 
 import (
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -277,5 +278,23 @@ func TestRancherSource(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("Source(%s) = %q, %v; want %q", key, got, err, want)
 		}
+	}
+}
+
+// The README's table of rancher.* keys is RancherTable: the README cannot
+// drift from what the code translates.
+func TestRancherREADME(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- rancher keys: begin -->\n", "<!-- rancher keys: end -->\n"
+	s := string(b)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md has no %q ... %q section", strings.TrimSpace(begin), strings.TrimSpace(end))
+	}
+	if diff := cmp.Diff(RancherTable(), s[i+len(begin):j]); diff != "" {
+		t.Errorf("README.md's rancher keys differ from RancherKeys (-want +got); put RancherTable() between the markers:\n%s", diff)
 	}
 }
