@@ -81,6 +81,10 @@ func TestParseErrors(t *testing.T) {
 			`u (x):2: swap.filename: /swap.img is not on the state partition; Berth's root is read-only: use a path under /var, such as /var/swap.img`,
 			`u (x):3: growpart.devices[0]: expected / or /var (both are the state partition, the one that grows), got "/usr"`,
 		}},
+		{"datasources", "#cloud-config\nberth:\n  datasources: [nocloud, azure, \"url:ftp://x\"]\n", []string{
+			`u (x):3: berth.datasources[1]: unknown datasource "azure" (expected one of configdrive, ec2, fwcfg, gce, nocloud, nocloud-net, openstack, state, url, url:URL or file:PATH)`,
+			`u (x):3: berth.datasources[2]: "url:ftp://x": expected url: and an http:// or https:// URL`,
+		}},
 		{"sysctl value not a scalar", "#cloud-config\nberth:\n  sysctl:\n    vm.swappiness: [1]\n", []string{
 			`u (x):4: berth.sysctl."vm.swappiness": expected a string or a number, got a list`,
 		}},
@@ -149,15 +153,15 @@ func TestUserDataFormats(t *testing.T) {
 		t.Fatalf("gzip: %v %+v", err, doc)
 	}
 	mime := "Content-Type: multipart/mixed; boundary=\"XX\"\nMIME-Version: 1.0\n\n" +
-		"--XX\nContent-Type: text/cloud-config; charset=\"us-ascii\"\nContent-Disposition: attachment; filename=\"a.yaml\"\n\n#cloud-config\nhostname: one\nberth: {sysctl: {a.b: \"1\"}}\n" +
+		"--XX\nContent-Type: text/cloud-config; charset=\"us-ascii\"\nContent-Disposition: attachment; filename=\"a.yaml\"\n\n#cloud-config\nhostname: one\nberth: {sysctl: {vm.swappiness: \"1\"}}\n" +
 		"--XX\nContent-Type: text/x-shellscript\nContent-Disposition: attachment; filename=\"s.sh\"\n\n#!/bin/sh\necho hi\n" +
-		"--XX\nContent-Type: text/cloud-config\nContent-Transfer-Encoding: base64\n\n" + "I2Nsb3VkLWNvbmZpZwpob3N0bmFtZTogdHdvCmJlcnRoOiB7c3lzY3RsOiB7Yy5kOiAiMiJ9fQo=\n" +
+		"--XX\nContent-Type: text/cloud-config\nContent-Transfer-Encoding: base64\n\n" + "I2Nsb3VkLWNvbmZpZwpob3N0bmFtZTogdHdvCmJlcnRoOiB7c3lzY3RsOiB7dm0ub3ZlcmNvbW1pdF9tZW1vcnk6ICIyIn19Cg==\n" +
 		"--XX--\n"
 	doc, err = Parse("u", []byte(mime))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc.Config.Hostname != "two" || doc.Config.Berth.Sysctl["a.b"] != "1" || doc.Config.Berth.Sysctl["c.d"] != "2" {
+	if doc.Config.Hostname != "two" || doc.Config.Berth.Sysctl["vm.swappiness"] != "1" || doc.Config.Berth.Sysctl["vm.overcommit_memory"] != "2" {
 		t.Errorf("multipart merge: %+v", doc.Config)
 	}
 	if len(doc.Scripts) != 1 || doc.Scripts[0].Name != "s.sh" || !strings.HasPrefix(string(doc.Scripts[0].Data), "#!/bin/sh") {

@@ -100,7 +100,7 @@ var RancherKeys = []RancherKey{
 	{Key: "state.wait", Berth: "berth.state.wait", Note: "read from the kernel command line only"},
 	{Key: "state.autoformat", Berth: "berth.state.autoformat", Note: "a list of disks becomes true: Berth formats a blank state partition of its own disk, never another disk"},
 	{Key: "state.*", Note: whyStateDev + " (ext4, no RAID, LVM or encryption yet)"},
-	{Key: "cloud_init.datasources", Note: "set the order with berth.datasources=a,b on the kernel command line (configdrive is configdrive, url: is berth.cloud_config_url=URL)"},
+	{Key: "cloud_init.datasources", Berth: "berth.datasources", Note: "the order from the next boot on: configdrive[:PATH], ec2, gce, url:URL and file:PATH are kept; * keeps Berth's default order; cmdline and clouds Berth has no source for are left out, with a warning"},
 	{Key: "upgrade.*", Note: whyUpgrade},
 	{Key: "autologin", Berth: "berth.autologin"},
 	{Key: "password", Note: "set a hash in users[].passwd (root's console needs none)"},
@@ -304,6 +304,7 @@ var rancherConvs = map[string]func(c *rancherConv, v *yaml.Node, p string, e Ran
 	"bootstrap_docker.registry_mirror": (*rancherConv).registryMirror,
 	"state.autoformat":                 (*rancherConv).autoformat,
 	"ssh.keys":                         (*rancherConv).sshKeys,
+	"cloud_init.datasources":           (*rancherConv).datasources,
 }
 
 // put sets the value at a path (berth first: berth.x.y; else a top-level
@@ -813,4 +814,43 @@ func RancherTable() string {
 		fmt.Fprintf(&b, "| `rancher.%s` | %s | %s |\n", k.Key, to, strings.ReplaceAll(k.Note, "|", "\\|"))
 	}
 	return b.String()
+}
+
+// datasources translates RancherOS's datasource list into Berth's.
+func (c *rancherConv) datasources(v *yaml.Node, p string, e RancherKey) {
+	if v.Kind != yaml.SequenceNode {
+		c.bad(v, p, "expected a list of datasources, got %s", strictyaml.Describe(v))
+		return
+	}
+	list := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: v.Line}
+	for i, d := range v.Content {
+		ip := fmt.Sprintf("%s[%d]", p, i)
+		s, ok := scalarText(d)
+		if !ok {
+			c.bad(d, ip, "expected a datasource such as configdrive or url:URL, got %s", strictyaml.Describe(d))
+			continue
+		}
+		kind, _, _ := strings.Cut(s, ":")
+		switch kind {
+		case "*":
+			c.warn(d, ip, "ignored with the whole list: * asks for every datasource, which is Berth's default order")
+			return
+		case "configdrive":
+			list.Content = append(list.Content, scalar("configdrive", d.Line))
+		case "url", "file":
+			list.Content = append(list.Content, d)
+		case "ec2", "gce":
+			if kind != s {
+				c.warn(d, ip, "the address is ignored: Berth asks %s's own metadata service", kind)
+			}
+			list.Content = append(list.Content, scalar(kind, d.Line))
+		case "cmdline":
+			c.warn(d, ip, "ignored: Berth reads a URL from the kernel command line as berth.cloud_config_url=URL (the url source, in the default order)")
+		default:
+			c.warn(d, ip, "ignored: Berth has no %s datasource", kind)
+		}
+	}
+	if len(list.Content) > 0 {
+		c.put(p, list, false, berthPath(e.Berth)...)
+	}
 }

@@ -66,6 +66,8 @@ rancher:
     mdadm_scan: true
   upgrade:
     url: https://releases.rancher.com/os/releases.yml
+  cloud_init:
+    datasources: [configdrive:/media/config-2, "url:https://example.org/ud", digitalocean]
   services:
     web: {image: nginx}
   registry_auths:
@@ -99,6 +101,7 @@ func TestRancherTranslation(t *testing.T) {
 		"services":         map[string]any{"enable": []any{"kernel-headers"}, "disable": []any{"ntp"}},
 		"registry_mirrors": map[string]any{"docker.io": []any{"http://10.10.10.23:5555"}},
 		"state":            map[string]any{"dev": "LABEL=RANCHER_STATE", "autoformat": true},
+		"datasources":      []any{"configdrive", "url:https://example.org/ud"},
 	}
 	if diff := cmp.Diff(want, doc.Tree["berth"]); diff != "" {
 		t.Errorf("berth (-want +got)\n%s", diff)
@@ -122,8 +125,9 @@ func TestRancherTranslation(t *testing.T) {
 		`u:50: rancher.state.autoformat: translated to berth.state.autoformat: true: Berth formats a blank state partition of its own disk, not /dev/vda`,
 		`u:51: rancher.state.mdadm_scan: ignored: Berth finds its state partition by its label BERTH_STATE (ext4, no RAID, LVM or encryption yet)`,
 		`u:53: rancher.upgrade.url: ignored: ` + whyUpgrade,
-		`u:54: rancher.services: ignored: ` + whyServices,
-		`u:56: rancher.registry_auths: ignored: registry credentials come with the services work (image pulls); there is no key for them yet`,
+		`u:55: rancher.cloud_init.datasources[2]: ignored: Berth has no digitalocean datasource`,
+		`u:56: rancher.services: ignored: ` + whyServices,
+		`u:58: rancher.registry_auths: ignored: registry credentials come with the services work (image pulls); there is no key for them yet`,
 	}
 	// ssh_keys is cloud-init's: what Berth does with it is not this test's.
 	got = slices.DeleteFunc(got, func(w string) bool { return strings.Contains(w, "(ssh_keys") })
@@ -186,6 +190,8 @@ func TestRancherErrors(t *testing.T) {
 			`u:9: rancher.ssh.port (berth.ssh.port): expected 1 to 65535, got 70000`,
 		}},
 		{"vlans", "rancher:\n  network:\n    interfaces:\n      eth1: {vlans: \"100,x\"}\n", []string{`u:5: rancher.network.interfaces.eth1.vlans: "x" is not a VLAN id such as 100`}},
+		{"datasources", "rancher:\n  cloud_init:\n    datasources: [\"url:ftp://x/ud\"]\n", []string{
+			`u:4: rancher.cloud_init.datasources (berth.datasources[0]): "url:ftp://x/ud": expected url: and an http:// or https:// URL`}},
 		{"services_include", "rancher:\n  services_include: {zfs: maybe}\n", []string{`u:3: rancher.services_include.zfs: expected true or false, got the string "maybe"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

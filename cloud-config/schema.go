@@ -107,6 +107,10 @@ type Berth struct {
 	RegistryMirrors map[string][]string `yaml:"registry_mirrors,omitempty" effect:"stored"`
 	Environment     map[string]Scalar   `yaml:"environment,omitempty" effect:"reboot"`
 	Autologin       Autologin           `yaml:"autologin,omitempty" effect:"reboot"`
+	// Datasources is the order datasources are tried in from the next
+	// boot: names, url:URL and file:PATH (berth.datasources= on the kernel
+	// command line wins).
+	Datasources []string `yaml:"datasources,omitempty" effect:"reboot"`
 }
 
 // Network is berth.network: the model the network service shares, with

@@ -133,6 +133,34 @@ func (s Status) HasErrors() bool {
 
 const statusFile = "status.json"
 
+const datasourcesFile = "datasources"
+
+// SaveDatasources keeps the merged configuration's berth.datasources, the
+// order the next boot tries datasources in (none: the default order).
+func (s Store) SaveDatasources(order []string) error {
+	p := filepath.Join(s.Dir, datasourcesFile)
+	if len(order) == 0 {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return err
+	}
+	return atomicfile.Write(p, []byte(strings.Join(order, "\n")+"\n"), 0o600)
+}
+
+// Datasources is the order the last boot kept (SaveDatasources), nil for
+// none.
+func (s Store) Datasources() []string {
+	b, err := os.ReadFile(filepath.Join(s.Dir, datasourcesFile))
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b))
+}
+
 // SaveStatus writes the status.
 func (s Store) SaveStatus(st Status) error {
 	b, err := json.MarshalIndent(st, "", "  ")

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-os/berth/cloud-config/datasource"
 	"github.com/berth-os/berth/internal/blockdev"
 	"github.com/berth-os/berth/internal/netconfig"
 	"github.com/berth-os/berth/internal/strictyaml"
@@ -346,6 +347,11 @@ func (v *validator) berth(b *Berth) {
 			if !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
 				v.bad(fmt.Sprintf("%s[%d]", strictyaml.Join("berth.registry_mirrors", reg), i), "expected an http:// or https:// URL, got %q", m)
 			}
+		}
+	}
+	for i, d := range b.Datasources {
+		if err := datasource.CheckEntry(d); err != nil {
+			v.bad(fmt.Sprintf("berth.datasources[%d]", i), "%v", err)
 		}
 	}
 	for k := range b.Environment {

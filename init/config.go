@@ -114,6 +114,9 @@ func (h *host) remerge() error {
 	}
 	c.merged = m
 	c.status.Stored = cloudconfig.StoredKeys(m.Tree)
+	if err := c.store.SaveDatasources(m.Config.Berth.Datasources); err != nil {
+		h.logf("config: keep berth.datasources: %v", err)
+	}
 	if err := c.store.SaveStatus(c.status); err != nil {
 		h.logf("config: save status: %v", err)
 	}
@@ -139,14 +142,34 @@ func (h *host) datasources() (local, network []datasource.Source) {
 		Sysfs:       "/sys",
 		Dev:         "/dev",
 	}
-	if v := h.flags.Get("berth.datasources"); v != "" {
-		sel.Order = strings.Split(v, ",")
-	}
+	sel.Order = datasourceOrder(h.flags.Get("berth.datasources"), h.cfg.store)
 	local, network, problems := sel.Select()
 	for _, p := range problems {
 		h.alertf("config: %s", p)
 	}
 	return local, network
+}
+
+// datasourceOrder is the order datasources are tried in: berth.datasources=
+// on the kernel command line, else berth.datasources of the local layer,
+// else the one the last boot's merged configuration had (a datasource's
+// user-data may set it, for the boots after); nil for the default order.
+func datasourceOrder(flag string, store cloudconfig.Store) []string {
+	if flag != "" {
+		return strings.Split(flag, ",")
+	}
+	if local, err := store.Local(); err == nil {
+		if b, ok := local["berth"].(map[string]any); ok {
+			if l, ok := b["datasources"].([]any); ok && len(l) > 0 {
+				out := make([]string, len(l))
+				for i, e := range l {
+					out[i] = fmt.Sprint(e)
+				}
+				return out
+			}
+		}
+	}
+	return store.Datasources()
 }
 
 func (h *host) noteAttempts(attempts []datasource.Attempt) {

@@ -119,6 +119,7 @@ func (h *host) ConfigChange(req api.ConfigChangeRequest) (api.ConfigChangeResult
 	h.cfg.layers, h.cfg.merged = layers, merged
 	h.cfg.status.Stored = cloudconfig.StoredKeys(merged.Tree)
 	h.cfg.store.SaveStatus(h.cfg.status)
+	h.cfg.store.SaveDatasources(merged.Config.Berth.Datasources)
 	h.applyChanges(&res)
 	return res, nil
 }

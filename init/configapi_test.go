@@ -121,3 +121,31 @@ func bootedHost(t *testing.T) *host {
 	}
 	return &host{cfg: &hostConfig{layers: layers, merged: merged}}
 }
+
+// berth.datasources takes effect at the next boot: the kernel command line
+// wins, then the local layer, then what the last boot's merged
+// configuration had (a datasource's user-data may set it).
+func TestDatasourceOrder(t *testing.T) {
+	store := cloudconfig.Store{Dir: t.TempDir()}
+	if got := datasourceOrder("", store); got != nil {
+		t.Errorf("nothing set: %v, want the default order", got)
+	}
+	if err := store.SaveDatasources([]string{"url:http://10.0.2.2/ud", "nocloud"}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"url:http://10.0.2.2/ud", "nocloud"}, datasourceOrder("", store)); diff != "" {
+		t.Errorf("the last boot's order (-want +got)\n%s", diff)
+	}
+	if err := store.WriteLocal(map[string]any{"berth": map[string]any{"datasources": []any{"state", "file:/var/lib/ud"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"state", "file:/var/lib/ud"}, datasourceOrder("", store)); diff != "" {
+		t.Errorf("the local layer's order (-want +got)\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"gce", "nocloud"}, datasourceOrder("gce,nocloud", store)); diff != "" {
+		t.Errorf("the command line's order (-want +got)\n%s", diff)
+	}
+	if err := store.SaveDatasources(nil); err != nil || store.Datasources() != nil {
+		t.Errorf("an empty order removes the saved one: %v %v", err, store.Datasources())
+	}
+}

@@ -1,6 +1,8 @@
 package datasource
 
 import (
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,8 +12,9 @@ import (
 // Selection says which sources a host tries, from its kernel command line
 // and what its firmware says of the machine.
 type Selection struct {
-	// Order is berth.datasources: source names, replacing the default
-	// order when not empty.
+	// Order is berth.datasources: source names, url:URL (user-data at a
+	// URL) and file:PATH (user-data in a file), replacing the default order
+	// when not empty.
 	Order []string
 	// URL is berth.cloud_config_url: user-data at a URL.
 	URL string
@@ -86,6 +89,13 @@ func (sel Selection) Select() (local, network []Source, problems []string) {
 	for _, name := range order {
 		name = strings.TrimSpace(name)
 		s, ok := all[name]
+		if src, isEntry, err := entrySource(name); isEntry {
+			if err != nil {
+				problems = append(problems, "berth.datasources: "+err.Error())
+				continue
+			}
+			s, ok = src, true
+		}
 		switch {
 		case !ok:
 			problems = append(problems, "berth.datasources: unknown datasource "+quote(name)+" (known: "+strings.Join(Names(), ", ")+")")
@@ -107,6 +117,40 @@ func (sel Selection) Select() (local, network []Source, problems []string) {
 }
 
 func quote(s string) string { return `"` + s + `"` }
+
+// CheckEntry checks one entry of berth.datasources: a source's name (see
+// Names), url:URL with an http or https URL, or file:PATH with an absolute
+// path.
+func CheckEntry(e string) error {
+	if _, isEntry, err := entrySource(e); isEntry {
+		return err
+	}
+	for _, n := range Names() {
+		if e == n {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown datasource %s (expected one of %s, url:URL or file:PATH)", quote(e), strings.Join(Names(), ", "))
+}
+
+// entrySource is the source of an url: or file: entry; isEntry is false
+// for any other (a source's name).
+func entrySource(e string) (s Source, isEntry bool, err error) {
+	if u, ok := strings.CutPrefix(e, "url:"); ok {
+		p, perr := url.Parse(u)
+		if perr != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return nil, true, fmt.Errorf("%s: expected url: and an http:// or https:// URL", quote(e))
+		}
+		return &URL{SourceName: "url", Location: u}, true, nil
+	}
+	if f, ok := strings.CutPrefix(e, "file:"); ok {
+		if !filepath.IsAbs(f) || filepath.Clean(f) != f {
+			return nil, true, fmt.Errorf("%s: expected file: and an absolute, clean path", quote(e))
+		}
+		return File{SourceName: "file", Path: f}, true, nil
+	}
+	return nil, false, nil
+}
 
 // CloudFromDMI names the cloud whose metadata service the DMI tables in
 // dir promise: ec2, gce, openstack, or "" for none.

@@ -1,6 +1,8 @@
 package datasource
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +48,10 @@ func TestSelect(t *testing.T) {
 			local: []string{"state", "nocloud"}, network: []string{"gce"}},
 		{name: "unknown names are reported with the known ones", sel: Selection{Order: []string{"state", "azure"}},
 			local: []string{"state"}, problemsContains: []string{`unknown datasource "azure" (known: configdrive, ec2, fwcfg, gce, nocloud, nocloud-net, openstack, state, url)`}},
+		{name: "url: and file: entries", sel: Selection{Order: []string{"file:/var/lib/rancher/conf/cloud-config.yml", "nocloud", "url:https://example.org/ud"}},
+			local: []string{"file", "nocloud"}, network: []string{"url"}},
+		{name: "bad url: and file: entries", sel: Selection{Order: []string{"url:ftp://x/ud", "file:etc/ud", "state"}},
+			local: []string{"state"}, problemsContains: []string{`"url:ftp://x/ud": expected url: and an http:// or https:// URL`, `"file:etc/ud": expected file: and an absolute, clean path`}},
 		{name: "url without a URL", sel: Selection{Order: []string{"url", "nocloud-net"}},
 			problemsContains: []string{"url needs berth.cloud_config_url=URL", "nocloud-net needs ds=nocloud;s=URL"}},
 	} {
@@ -101,5 +107,36 @@ func TestCloudFromDMI(t *testing.T) {
 	}
 	if got := CloudFromDMI(""); got != "" {
 		t.Errorf("no DMI folder: %q", got)
+	}
+}
+
+// The url: and file: entries of berth.datasources read where they say.
+func TestSelectEntries(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "ud")
+	os.WriteFile(p, []byte("#cloud-config\nhostname: f\n"), 0o644)
+	local, network, problems := Selection{Order: []string{"file:" + p, "url:http://192.0.2.1:8/x"}}.Select()
+	if len(problems) != 0 || len(local) != 1 || len(network) != 1 {
+		t.Fatalf("%v %v %v", names(local), names(network), problems)
+	}
+	d, err := local[0].Fetch(context.Background())
+	if err != nil || string(d.UserData) != "#cloud-config\nhostname: f\n" {
+		t.Errorf("file: entry: %v %+v", err, d)
+	}
+	if u, ok := network[0].(*URL); !ok || u.Location != "http://192.0.2.1:8/x" || u.Seed {
+		t.Errorf("url: entry: %+v", network[0])
+	}
+	for e, want := range map[string]string{
+		"nocloud":         "",
+		"url:https://x/y": "",
+		"file:/a/b":       "",
+		"azure":           `unknown datasource "azure" (expected one of configdrive, ec2, fwcfg, gce, nocloud, nocloud-net, openstack, state, url, url:URL or file:PATH)`,
+		"url:x":           `"url:x": expected url: and an http:// or https:// URL`,
+		"file:/a/../b":    `"file:/a/../b": expected file: and an absolute, clean path`,
+	} {
+		err := CheckEntry(e)
+		if got := fmt.Sprint(err); (want == "" && err != nil) || (want != "" && got != want) {
+			t.Errorf("CheckEntry(%q) = %v, want %q", e, err, want)
+		}
 	}
 }
