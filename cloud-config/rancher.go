@@ -532,6 +532,10 @@ func (c *rancherConv) autoformat(v *yaml.Node, p string, e RancherKey) {
 func (c *rancherConv) sshKeys(v *yaml.Node, p string, e RancherKey) {
 	c.each(v, p, func(k, val *yaml.Node, kp string) {
 		t, pub := strings.CutSuffix(k.Value, "-pub")
+		if t == "dsa" {
+			c.warn(k, kp, "ignored: Berth's sshd takes no DSA host keys (ecdsa, ed25519 and rsa)")
+			return
+		}
 		name := t + "_private"
 		if pub {
 			name = t + "_public"

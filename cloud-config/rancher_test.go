@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -50,6 +52,7 @@ rancher:
     keys:
       ed25519: "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
       ed25519-pub: ` + edKey + `
+      dsa: PRIVATE
   console: debian
   services_include:
     kernel-headers: true
@@ -121,16 +124,24 @@ func TestRancherTranslation(t *testing.T) {
 		`u:13: rancher.network.interfaces.eth1.post_up: ignored: Berth runs no commands around link changes; put them in bootcmd or runcmd`,
 		`u:15: rancher.network.interfaces.eth2.vlans: VLAN 200: the name db is ignored: Berth names a VLAN link <link>.<id>`,
 		`u:27: rancher.network.pre_cmds: ignored: Berth runs no commands around link changes; put them in bootcmd or runcmd`,
-		`u:45: rancher.docker.engine: ignored: ` + whyDocker,
-		`u:50: rancher.state.autoformat: translated to berth.state.autoformat: true: Berth formats a blank state partition of its own disk, not /dev/vda`,
-		`u:51: rancher.state.mdadm_scan: ignored: Berth finds its state partition by its label BERTH_STATE (ext4, no RAID, LVM or encryption yet)`,
-		`u:53: rancher.upgrade.url: ignored: ` + whyUpgrade,
-		`u:55: rancher.cloud_init.datasources[2]: ignored: Berth has no digitalocean datasource`,
-		`u:56: rancher.services: ignored: ` + whyServices,
-		`u:58: rancher.registry_auths: ignored: registry credentials come with the services work (image pulls); there is no key for them yet`,
+		`u:46: rancher.docker.engine: ignored: ` + whyDocker,
+		`u:51: rancher.state.autoformat: translated to berth.state.autoformat: true: Berth formats a blank state partition of its own disk, not /dev/vda`,
+		`u:52: rancher.state.mdadm_scan: ignored: Berth finds its state partition by its label BERTH_STATE (ext4, no RAID, LVM or encryption yet)`,
+		`u:54: rancher.upgrade.url: ignored: ` + whyUpgrade,
+		`u:56: rancher.cloud_init.datasources[2]: ignored: Berth has no digitalocean datasource`,
+		`u:57: rancher.services: ignored: ` + whyServices,
+		`u:59: rancher.registry_auths: ignored: registry credentials come with the services work (image pulls); there is no key for them yet`,
+		`u:38: rancher.ssh.keys.dsa: ignored: Berth's sshd takes no DSA host keys (ecdsa, ed25519 and rsa)`,
 	}
 	// ssh_keys is cloud-init's: what Berth does with it is not this test's.
 	got = slices.DeleteFunc(got, func(w string) bool { return strings.Contains(w, "(ssh_keys") })
+	// In line order, whichever order the decoder gives them in.
+	byLine := func(l []string) {
+		line := func(s string) int { n, _ := strconv.Atoi(strings.SplitN(s, ":", 3)[1]); return n }
+		sort.SliceStable(l, func(i, j int) bool { return line(l[i]) < line(l[j]) })
+	}
+	byLine(wantWarnings)
+	byLine(got)
 	if diff := cmp.Diff(wantWarnings, got); diff != "" {
 		t.Errorf("warnings (-want +got)\n%s", diff)
 	}
