@@ -81,6 +81,12 @@ func TestParseErrors(t *testing.T) {
 			`u (x):2: swap.filename: /swap.img is not on the state partition; Berth's root is read-only: use a path under /var, such as /var/swap.img`,
 			`u (x):3: growpart.devices[0]: expected / or /var (both are the state partition, the one that grows), got "/usr"`,
 		}},
+		{"sysctls checked against the kernel's", "#cloud-config\nberth:\n  sysctl:\n    vm.swappiness: not-a-number\n    vm.no_such_sysctl: 1\n    net.ipv4.ip_local_port_range: 1024-65000\n    net.ipv4.conf.eth0.rp_filtr: 1\n    net.ipv4.conf.eth1.rp_filter: 1\n", []string{
+			`u (x):7: berth.sysctl."net.ipv4.conf.eth0.rp_filtr": unknown sysctl: Berth's kernel has no net.ipv4.conf.eth0.rp_filtr (did you mean net.ipv4.conf.eth0.rp_filter?)`,
+			`u (x):6: berth.sysctl."net.ipv4.ip_local_port_range": expected up to 2 numbers separated by spaces, such as "1 2", got "1024-65000"`,
+			`u (x):5: berth.sysctl."vm.no_such_sysctl": unknown sysctl: Berth's kernel has no vm.no_such_sysctl`,
+			`u (x):4: berth.sysctl."vm.swappiness": expected a number, got "not-a-number"`,
+		}},
 		{"datasources", "#cloud-config\nberth:\n  datasources: [nocloud, azure, \"url:ftp://x\"]\n", []string{
 			`u (x):3: berth.datasources[1]: unknown datasource "azure" (expected one of configdrive, ec2, fwcfg, gce, nocloud, nocloud-net, openstack, state, url, url:URL or file:PATH)`,
 			`u (x):3: berth.datasources[2]: "url:ftp://x": expected url: and an http:// or https:// URL`,

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"path"
@@ -21,6 +22,7 @@ import (
 	"github.com/berth-os/berth/internal/blockdev"
 	"github.com/berth-os/berth/internal/netconfig"
 	"github.com/berth-os/berth/internal/strictyaml"
+	"github.com/berth-os/berth/sysctl"
 )
 
 var (
@@ -305,9 +307,17 @@ func (v *validator) berth(b *Berth) {
 		errors.As(err, &es)
 		v.errs = append(v.errs, es...)
 	}
-	for k := range b.Sysctl {
+	// Sysctls are checked against the kernel's table: the name, and that a
+	// number goes where the kernel takes numbers.
+	kernel := sysctl.Kernel()
+	for _, k := range slices.Sorted(maps.Keys(b.Sysctl)) {
+		p := strictyaml.Join("berth.sysctl", k)
 		if !validSysctl(k) {
-			v.bad(strictyaml.Join("berth.sysctl", k), "%q is not a sysctl name such as net.ipv4.ip_forward", k)
+			v.bad(p, "%q is not a sysctl name such as net.ipv4.ip_forward", k)
+			continue
+		}
+		if err := kernel.Check(k, string(b.Sysctl[k])); err != nil {
+			v.bad(p, "%v", err)
 		}
 	}
 	for i, m := range b.Modules {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -84,6 +85,8 @@ func TestConfigErrorKinds(t *testing.T) {
 		{"get of an unknown key", get(booted, "berth.netwrok"), errkind.ErrInvalidConfig, "berth.netwrok: unknown key (did you mean berth.network?)"},
 		{"get of a bad key", get(booted, "users[x]"), errkind.ErrInvalidConfig, `key "users[x]": [x] is not a list index`},
 		{"set of an invalid value", set(booted, "berth.ssh.port", "70000"), errkind.ErrInvalidConfig, "berth.ssh.port: expected 1 to 65535, got 70000"},
+		{"set of a sysctl to a non-number", set(booted, "berth.sysctl.vm.swappiness", "banana"), errkind.ErrInvalidConfig, `berth.sysctl."vm.swappiness": expected a number, got "banana"`},
+		{"set of a sysctl the kernel lacks", set(booted, "berth.sysctl.vm.swapiness", "10"), errkind.ErrInvalidConfig, `berth.sysctl."vm.swapiness": unknown sysctl: Berth's kernel has no vm.swapiness (did you mean vm.swappiness?)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call()
@@ -147,5 +150,37 @@ func TestDatasourceOrder(t *testing.T) {
 	}
 	if err := store.SaveDatasources(nil); err != nil || store.Datasources() != nil {
 		t.Errorf("an empty order removes the saved one: %v %v", err, store.Datasources())
+	}
+}
+
+// A refused change writes nothing: hostctl config set
+// berth.sysctl.vm.swappiness banana leaves local.yaml as it was.
+func TestConfigChangeRefusedWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	store := cloudconfig.Store{Dir: dir}
+	if err := store.WriteLocal(map[string]any{"hostname": "a"}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "local.yaml"))
+	local, _ := store.Local()
+	layers := []cloudconfig.Layer{{Name: cloudconfig.LayerLocal, Source: "local config", Tree: local}}
+	merged, err := cloudconfig.Merge(layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &host{cfg: &hostConfig{store: store, layers: layers, merged: merged}}
+	_, err = h.ConfigChange(api.ConfigChangeRequest{Op: "set", Key: "berth.sysctl.vm.swappiness", Value: "banana"})
+	if !errors.Is(err, errkind.ErrInvalidConfig) || errkind.ExitCode(err) != 3 {
+		t.Errorf("err = %v (exit %d), want invalid config (exit 3)", err, errkind.ExitCode(err))
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "local.yaml"))
+	if string(after) != string(before) {
+		t.Errorf("local.yaml changed:\n%s", after)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "local.yaml.prev")); err == nil {
+		t.Error("a refused change made local.yaml.prev")
+	}
+	if v := h.cfg.merged.Config.Berth.Sysctl; len(v) != 0 {
+		t.Errorf("the merged config took the refused value: %v", v)
 	}
 }

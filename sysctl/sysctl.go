@@ -88,10 +88,16 @@ func Path(root, key string) string {
 func Apply(root string, settings []Setting) error {
 	var errs []error
 	for _, s := range settings {
-		// Some handlers (kernel.printk_devkmsg) insist on the newline sysctl(8) sends.
-		if err := os.WriteFile(Path(root, s.Key), []byte(s.Value+"\n"), 0o644); err != nil {
+		if err := Write(root, s.Key, s.Value); err != nil {
 			errs = append(errs, fmt.Errorf("sysctl %s = %s: %w", s.Key, s.Value, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Write sets one sysctl under root. The error is the kernel's: the file
+// it could not write and why (a value out of range is "invalid argument").
+func Write(root, key, value string) error {
+	// Some handlers (kernel.printk_devkmsg) insist on the newline sysctl(8) sends.
+	return os.WriteFile(Path(root, key), []byte(value+"\n"), 0o644)
 }

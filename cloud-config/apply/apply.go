@@ -17,6 +17,7 @@ import (
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/internal/atomicfile"
+	"github.com/berth-os/berth/internal/strictyaml"
 	"github.com/berth-os/berth/sysctl"
 )
 
@@ -223,18 +224,22 @@ func owner(s string, ids map[string]int) (int, int, error) {
 	return uid, gid, nil
 }
 
-// Sysctl applies berth.sysctl, in key order.
+// Sysctl applies berth.sysctl, in key order. A value the kernel refuses
+// (validation checked its name and shape, not its range) is an error that
+// names its key, as hostctl config status shows it.
 func (a *Applier) Sysctl(settings map[string]string) error {
 	keys := make([]string, 0, len(settings))
 	for k := range settings {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var s []sysctl.Setting
+	var errs []error
 	for _, k := range keys {
-		s = append(s, sysctl.Setting{Key: k, Value: settings[k]})
+		if err := sysctl.Write(a.ProcSys, k, settings[k]); err != nil {
+			errs = append(errs, fmt.Errorf("%s = %s: the kernel refused it: %w", strictyaml.Join("berth.sysctl", k), settings[k], err))
+		}
 	}
-	return sysctl.Apply(a.ProcSys, s)
+	return errors.Join(errs...)
 }
 
 // Modules loads berth.modules ("name param=value...").

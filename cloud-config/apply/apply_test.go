@@ -126,8 +126,17 @@ func TestSysctlModulesTimezoneMounts(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(a.ProcSys, "net/ipv4/ip_forward")); string(b) != "1\n" {
 		t.Errorf("sysctl: %q", b)
 	}
+	// A value the kernel refuses names its config key; the rest is applied.
+	os.MkdirAll(filepath.Join(a.ProcSys, "vm/swappiness"), 0o755) // a write fails, as EINVAL would
+	err := a.Sysctl(map[string]string{"vm.swappiness": "500", "net.ipv4.ip_forward": "0"})
+	if err == nil || !strings.HasPrefix(err.Error(), `berth.sysctl."vm.swappiness" = 500: the kernel refused it: open `) {
+		t.Errorf("refused sysctl: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(a.ProcSys, "net/ipv4/ip_forward")); string(b) != "0\n" {
+		t.Errorf("sysctl after a refused one: %q", b)
+	}
 	h.fail["modprobe nope"] = errors.New("not found")
-	err := a.Modules([]string{"br_netfilter", "nf_conntrack hashsize=131072", "nope"})
+	err = a.Modules([]string{"br_netfilter", "nf_conntrack hashsize=131072", "nope"})
 	if err == nil || !strings.Contains(err.Error(), "modprobe nope: not found") {
 		t.Errorf("modules: %v", err)
 	}
