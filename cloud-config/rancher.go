@@ -840,14 +840,14 @@ func (c *rancherConv) datasources(v *yaml.Node, p string, e RancherKey) {
 			c.warn(d, ip, "ignored with the whole list: * asks for every datasource, which is Berth's default order")
 			return
 		case "configdrive":
-			list.Content = append(list.Content, scalar("configdrive", d.Line))
+			list.Content = append(list.Content, strNode("configdrive", d.Line))
 		case "url", "file":
 			list.Content = append(list.Content, d)
 		case "ec2", "gce":
 			if kind != s {
 				c.warn(d, ip, "the address is ignored: Berth asks %s's own metadata service", kind)
 			}
-			list.Content = append(list.Content, scalar(kind, d.Line))
+			list.Content = append(list.Content, strNode(kind, d.Line))
 		case "cmdline":
 			c.warn(d, ip, "ignored: Berth reads a URL from the kernel command line as berth.cloud_config_url=URL (the url source, in the default order)")
 		default:
