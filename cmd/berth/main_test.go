@@ -89,6 +89,8 @@ func TestExitStatus(t *testing.T) {
 	}
 	good := write("good.yaml", "#cloud-config\nhostname: n1\n")
 	bad := write("bad.yaml", "#cloud-config\nberth:\n  netwrok: {}\n")
+	badSysctl := write("sysctl.yaml", "#cloud-config\nberth:\n  sysctl: {vm.swappiness: banana}\n")
+	ros := write("rancheros.yml", "#cloud-config\nrancher:\n  network:\n    dns: {nameservers: [8.8.4.4]}\n    pre_cmds: [echo hi]\n")
 	badSpec := write("spec.yaml", "name: x\nservices: [udev]\ndisk: {size: lots}\n")
 	missing := filepath.Join(dir, "missing.yaml")
 	broken := filepath.Join(dir, "broken")
@@ -129,6 +131,8 @@ func TestExitStatus(t *testing.T) {
 		{name: "no -i", args: []string{"config", "validate"}, code: 2, err: "-i: give a file"},
 		{name: "one of two flags", args: []string{"kernel", "pin"}, code: 2, err: "give exactly one of --latest and --version"},
 		{name: "invalid user-data", args: []string{"config", "validate", "-i", bad}, code: 3, err: bad + ":3: berth.netwrok: unknown key (did you mean berth.network?)"},
+		{name: "sysctl not a number", args: []string{"config", "validate", "-i", badSysctl}, code: 3, err: badSysctl + `:3: berth.sysctl."vm.swappiness": expected a number, got "banana"`},
+		{name: "a RancherOS file", args: []string{"config", "validate", "-i", ros}, code: 0, out: ros + ": valid: 1 keys, 0 scripts, 1 warnings", help: "warning: " + ros + ":5: rancher.network.pre_cmds: ignored: Berth runs no commands around link changes"},
 		{name: "invalid user-data for a VM", args: []string{"run", "--cloud-config", bad, built}, code: 3, err: "--cloud-config: " + bad + ":3: berth.netwrok: unknown key"},
 		{name: "invalid spec", args: []string{"build", badSpec}, code: 3, err: badSpec + `:3: disk.size: expected a size such as 512MiB or 2GiB, got "lots"`},
 		{name: "missing user-data", args: []string{"config", "validate", "-i", missing}, code: 4, err: "open " + missing + ": no such file or directory"},
