@@ -44,9 +44,10 @@ const (
 	whyStateDev = "Berth finds its state partition by its label BERTH_STATE"
 )
 
-// RancherKeys is every key of RancherOS 1.x's rancher: namespace
-// (rancher/os config/types.go and pkg/netconf/types.go, v1.5), in the order
-// of the README's table.
+// RancherKeys is every key of RancherOS 1.x's rancher: namespace (rancher/os
+// config/types.go and pkg/netconf/types.go of v1.5.8, with default_network
+// of earlier releases and the command-line keys autologin and password), in
+// the order of the README's table.
 var RancherKeys = []RancherKey{
 	{Key: "network.interfaces", Berth: "berth.network.interfaces", Note: "by name or mac=; a pattern such as eth* is left out (Berth gives DHCP to every ethernet link no entry names)"},
 	{Key: "network.interfaces.*.match", Berth: "berth.network.interfaces", Note: "a name or mac= becomes the entry's key"},
@@ -64,6 +65,7 @@ var RancherKeys = []RancherKey{
 	{Key: "network.interfaces.*.ipv4ll", Note: "link-local IPv4 addresses are not supported"},
 	{Key: "network.interfaces.*.pre_up", Note: whyHooks},
 	{Key: "network.interfaces.*.post_up", Note: whyHooks},
+	{Key: "network.interfaces.*.wifi_network", Note: "Wi-Fi is not supported on Berth"},
 	{Key: "network.dns", Berth: "berth.network.dns"},
 	{Key: "network.http_proxy", Berth: "berth.environment.HTTP_PROXY", Note: "also http_proxy: the environment of bootcmd, runcmd and scripts"},
 	{Key: "network.https_proxy", Berth: "berth.environment.HTTPS_PROXY", Note: "also https_proxy"},
@@ -114,7 +116,8 @@ var RancherKeys = []RancherKey{
 	{Key: "rm_usr", Note: "Berth's root is a read-only image"},
 	{Key: "no_sharedroot", Note: "Berth's root is a read-only image"},
 	{Key: "force_console_rebuild", Note: "Berth's console is part of the image"},
-	{Key: "system_docker_args", Note: "Berth's system containerd is configured by Berth; it has no options"},
+	{Key: "http_load_retries", Note: "Berth downloads nothing at boot for its services: they come in the image"},
+	{Key: "preload_wait", Note: "Berth preloads no images at boot: its services come in the image"},
 }
 
 // rancherKey finds the entry of a key below rancher: (with * for names).
