@@ -167,29 +167,37 @@ func fromRancher(source string, root *yaml.Node) (warnings, errs strictyaml.Erro
 	if root.Kind != yaml.MappingNode {
 		return nil, nil, nil
 	}
-	idx := -1
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value == "rancher" {
-			idx = i
+	var rn *yaml.Node
+	var dups strictyaml.Errors
+	for i := 0; i+1 < len(root.Content); {
+		k := root.Content[i]
+		if k.Kind != yaml.ScalarNode || k.Value != "rancher" {
+			i += 2
+			continue
 		}
+		if rn == nil {
+			rn = root.Content[i+1]
+		} else {
+			dups = append(dups, &strictyaml.FieldError{Source: source, Line: k.Line, Path: "rancher", Msg: "duplicate key"})
+		}
+		root.Content = slices.Delete(root.Content, i, i+2)
 	}
-	if idx < 0 {
+	if rn == nil {
 		return nil, nil, nil
 	}
-	rn := root.Content[idx+1]
-	root.Content = slices.Delete(root.Content, idx, idx+2)
 	c := &rancherConv{
 		source: source, root: root,
 		berth:   &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"},
 		top:     &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"},
 		origins: map[string]string{},
+		errs:    dups,
 	}
 	if rn.Kind == yaml.AliasNode {
 		rn = rn.Alias
 	}
 	switch {
 	case isNullNode(rn):
-		return nil, nil, nil // rancher: with nothing under it
+		return nil, c.errs, nil // rancher: with nothing under it
 	case rn.Kind != yaml.MappingNode:
 		c.bad(rn, "rancher", "expected a map, got %s", strictyaml.Describe(rn))
 		return nil, c.errs, nil
