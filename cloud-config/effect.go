@@ -54,6 +54,9 @@ func EffectOf(key string) (Effect, error) {
 				return Effect{}, fmt.Errorf("%s: %s is not a list", FormatKey(segs), FormatKey(segs[:i]))
 			}
 			f, ok := fieldByYAML(t, s.Key)
+			if !ok && i == 0 && s.Key == "rancher" {
+				return Effect{}, fmt.Errorf("%s: %s", key, RancherHint(key))
+			}
 			if !ok {
 				return Effect{}, fmt.Errorf("%s: unknown key%s", FormatKey(segs[:i+1]), strictyaml.SuggestPath(FormatKey(segs[:i]), s.Key, strictyaml.Fields(t)))
 			}

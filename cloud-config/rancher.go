@@ -869,3 +869,37 @@ func (c *rancherConv) datasources(v *yaml.Node, p string, e RancherKey) {
 		c.put(p, list, false, berthPath(e.Berth)...)
 	}
 }
+
+// RancherHint says, for a key written as RancherOS named it (rancher.x.y,
+// given to hostctl config), which key Berth has instead, or why it has
+// none.
+func RancherHint(key string) string {
+	const not = "a RancherOS key; Berth reads rancher: in user-data, but its own keys are under berth:"
+	rest, ok := strings.CutPrefix(key, "rancher.")
+	if !ok {
+		return not
+	}
+	elems := strings.Split(rest, ".")
+	name := ""
+	if len(elems) > 2 && elems[0] == "network" && elems[1] == "interfaces" {
+		name, elems[2] = elems[2], "*"
+	}
+	for n := len(elems); n > 0; n-- {
+		k, ok := rancherKey(strings.Join(elems[:n], "."))
+		if !ok && n > 1 {
+			k, ok = rancherKey(strings.Join(elems[:n-1], ".") + ".*")
+		}
+		if !ok {
+			continue
+		}
+		if !k.Translated() {
+			return "a RancherOS key Berth has no equivalent of: " + k.Note
+		}
+		to := strings.Replace(k.Berth, "*", name, 1)
+		if rest := elems[n:]; len(rest) > 0 {
+			to += "." + strings.Join(rest, ".")
+		}
+		return "a RancherOS key; on Berth it is " + to
+	}
+	return not
+}

@@ -316,3 +316,19 @@ func TestRancherREADME(t *testing.T) {
 		t.Errorf("README.md's rancher keys differ from RancherKeys (-want +got); put RancherTable() between the markers:\n%s", diff)
 	}
 }
+
+// hostctl config takes Berth's keys; given a RancherOS key, it says which.
+func TestRancherHint(t *testing.T) {
+	for key, want := range map[string]string{
+		"rancher.network.dns.nameservers":         "rancher.network.dns.nameservers: a RancherOS key; on Berth it is berth.network.dns.nameservers",
+		"rancher.network.interfaces.eth1.address": "rancher.network.interfaces.eth1.address: a RancherOS key; on Berth it is berth.network.interfaces.eth1.addresses",
+		"rancher.sysctl.vm.swappiness":            "rancher.sysctl.vm.swappiness: a RancherOS key; on Berth it is berth.sysctl.vm.swappiness",
+		"rancher.docker.engine":                   "rancher.docker.engine: a RancherOS key Berth has no equivalent of: " + whyDocker,
+		"rancher.nope":                            "rancher.nope: a RancherOS key; Berth reads rancher: in user-data, but its own keys are under berth:",
+	} {
+		_, err := EffectOf(key)
+		if err == nil || err.Error() != want {
+			t.Errorf("EffectOf(%s) = %v, want %s", key, err, want)
+		}
+	}
+}
