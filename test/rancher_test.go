@@ -4,8 +4,6 @@ package test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,27 +16,6 @@ import (
 // gateway and MTU on eth1, an eth2 the VM lacks, with an IPv6 gateway and no
 // IPv6 address) and ssh_authorized_keys.
 const rancherCorpusFile = "rancheros__tests__assets__multi_nic__cloud-config.yml"
-
-// corpusFile reads a file of the cloud-config corpus, which sits next to
-// the repository (../shared/conformance/cloud-config; from a worktree,
-// ../../shared), or where $BERTH_CONFORMANCE says.
-func corpusFile(t *testing.T, name string) string {
-	t.Helper()
-	dirs := []string{os.Getenv("BERTH_CONFORMANCE")}
-	for _, up := range []string{"..", "../.."} {
-		dirs = append(dirs, filepath.Join(moduleRoot, up, "shared", "conformance", "cloud-config"))
-	}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		if b, err := os.ReadFile(filepath.Join(d, name)); err == nil {
-			return string(b)
-		}
-	}
-	t.Fatalf("corpus file %s not found in %s (set BERTH_CONFORMANCE to the corpus folder)", name, strings.Join(dirs[1:], ", "))
-	return ""
-}
 
 // compatRancherOS boots the raw image with a RancherOS user's file, as it
 // is but for its ssh key (the test's own), as a NoCloud seed whose
