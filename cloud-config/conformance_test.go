@@ -113,10 +113,6 @@ func TestConformance(t *testing.T) {
 			switch {
 			case known:
 				fmt.Fprintf(&out, "# defect: %s\n", defect)
-			case strings.HasPrefix(name, "rancheros__"):
-				// rancher: is read by the RancherOS translation, which
-				// regenerates this file.
-				fmt.Fprintf(&out, "# not a defect: needs the rancher: translation\n")
 			default:
 				t.Errorf("%s is rejected, and conformanceDefects names no defect in it: %s", name, s)
 			}
