@@ -255,6 +255,9 @@ func knownKeys(path string) []string {
 		table = CloudInitUserKeys
 	}
 	var out []string
+	if path == "" {
+		out = append(out, "rancher") // RancherOS's namespace, read by rancher.go
+	}
 	for _, k := range table {
 		out = append(out, k.Key)
 	}

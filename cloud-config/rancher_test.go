@@ -195,6 +195,7 @@ func TestRancherErrors(t *testing.T) {
 		{"unknown interface key", "rancher:\n  network:\n    interfaces:\n      eth0: {adress: 10.0.0.2/24}\n", []string{
 			"u:5: rancher.network.interfaces.eth0.adress: unknown key (did you mean rancher.network.interfaces.eth0.address?)"}},
 		{"not a map", "rancher: [a]\n", []string{"u:2: rancher: expected a map, got a list"}},
+		{"misspelt", "rancer: {console: debian}\n", []string{"u:2: rancer: unknown key (did you mean rancher?)"}},
 		{"twice", "rancher: {console: debian}\nhostname: x\nrancher: {console: alpine}\n", []string{"u:4: rancher: duplicate key"}},
 		{"translated value invalid, named as written", "rancher:\n  network:\n    interfaces:\n      eth1:\n        mtu: big\n      eth2:\n        address: 10.1.0.41\n  ssh: {port: 70000}\n", []string{
 			`u:6: rancher.network.interfaces.eth1.mtu (berth.network.interfaces.eth1.mtu): expected an integer, got the string "big"`,
