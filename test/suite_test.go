@@ -75,6 +75,9 @@ var scenarios = []scenario{
 	// Real-world cloud-config files from the shared corpus (issue 11).
 	{"CompatMultipass", 30 * time.Second, compatMultipass},
 	{"CompatCloudInitDoc", 45 * time.Second, compatCloudInitDoc},
+	{"CompatRancherOS", 25 * time.Second, compatRancherOS},
+	// sysctl/kernel.txt against the booted kernel, and hostctl's refusals.
+	{"SysctlTable", 30 * time.Second, sysctlTable},
 
 	// A second build of a copy of the repository, compared byte for byte.
 	{"Reproducible", 200 * time.Second, reproducible},

@@ -103,6 +103,11 @@ func diffSysctls(table, live sysctl.Table) []string {
 // (dev.cdrom), which the table is made with.
 var hardwareSysctls = regexp.MustCompile(`^dev\.cdrom\.`)
 
+// sysctlTable runs checkSysctlTable on a fork of the saved ready machine.
+func sysctlTable(t *testing.T) {
+	checkSysctlTable(t, fork(t, nil))
+}
+
 // checkSysctlTable compares sysctl/kernel.txt with the booted kernel's
 // /proc/sys (with -berth.update-sysctls, rewrites it from there: boot
 // with a CD drive for dev.cdrom), then checks that hostctl refuses a
