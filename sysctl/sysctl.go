@@ -78,8 +78,17 @@ func ValidKey(k string) bool {
 	return true
 }
 
-// Path maps a key to its file under root (/proc/sys): dots become slashes.
+// Path maps a key to its file under root (/proc/sys): dots become
+// slashes, except inside an interface name (net.ipv4.conf.eth0.100.rp_filter
+// is conf/eth0.100/rp_filter, a VLAN). A key written with slashes, as
+// sysctl(8) also reads them, is a path already: its dots stay.
 func Path(root, key string) string {
+	if strings.Contains(key, "/") {
+		return filepath.Join(root, key)
+	}
+	if m := ifaceRe.FindStringSubmatch(key); m != nil {
+		return filepath.Join(root, strings.ReplaceAll(m[1], ".", "/"), m[2], m[3])
+	}
 	return filepath.Join(root, strings.ReplaceAll(key, ".", "/"))
 }
 

@@ -47,3 +47,17 @@ func TestApply(t *testing.T) {
 		t.Errorf("ip_forward = %q", b)
 	}
 }
+
+func TestPath(t *testing.T) {
+	for key, want := range map[string]string{
+		"vm.swappiness":                        "/proc/sys/vm/swappiness",
+		"net.ipv4.conf.all.rp_filter":          "/proc/sys/net/ipv4/conf/all/rp_filter",
+		"net.ipv4.conf.eth0.100.rp_filter":     "/proc/sys/net/ipv4/conf/eth0.100/rp_filter",
+		"net.ipv6.neigh.bond0.7.mcast_solicit": "/proc/sys/net/ipv6/neigh/bond0.7/mcast_solicit",
+		"net/ipv4/conf/eth0.100/forwarding":    "/proc/sys/net/ipv4/conf/eth0.100/forwarding",
+	} {
+		if got := Path("/proc/sys", key); got != want {
+			t.Errorf("Path(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
