@@ -179,9 +179,13 @@ func compatCloudInitDoc(t *testing.T) {
 	if out := m.sh("grep ^testuser: /etc/passwd | cut -d: -f6"); strings.TrimSpace(out) != "/home/testuser" {
 		t.Errorf("testuser's home: %q", out)
 	}
-	// Still up a while after ready: power_state ran once for this instance.
-	time.Sleep(10 * time.Second)
-	m.sh("true")
+	// power_state ran once for this instance: init goes past the point
+	// where it would act (the line after runcmd), and the host stays up.
+	m.eventually("hostctl logs cloud-config", regexp.MustCompile(`user-data scripts and runcmd done`), time.Minute)
+	time.Sleep(3 * time.Second)
+	if out := m.sh("echo still up"); out != "still up\n" {
+		t.Errorf("after power_state's point: %q", out)
+	}
 	m.compatStatus(
 		"groups: ignored",
 		"users[0]: default is root on Berth",

@@ -20,8 +20,8 @@ var (
 
 // A scenario is one unit of the QEMU suite: a VM (booted, or forked from
 // the saved ready machine) that runs many checks as subtests, or a build.
-// The scheduler keeps -berth.vms of them busy, longest first, so the last
-// to finish is a short one.
+// The scheduler keeps -berth.vms VMs busy, longest first, so the last to
+// finish is a short one; builds run beside them.
 type scenario struct {
 	name string
 	// expect is how long the scenario took on the reference machine (2
@@ -29,6 +29,9 @@ type scenario struct {
 	// timing table shows the new figures; keep them roughly current.
 	expect time.Duration
 	run    func(t *testing.T)
+	// build marks a scenario that boots no VM (a build): it runs beside
+	// the VM workers from the start instead of taking a VM's place.
+	build bool
 }
 
 // scenarios is the whole QEMU suite. `go test -tags qemu -run
@@ -36,51 +39,61 @@ type scenario struct {
 var scenarios = []scenario{
 	// The saved ready machine that the fork scenarios resume; it comes
 	// first so that they never wait long for it.
-	{"ForkBase", 45 * time.Second, makeForkBase},
+	vm("ForkBase", 45*time.Second, makeForkBase),
 
 	// Every output format under every firmware it supports.
-	{"ISOBIOS", 17 * time.Second, isoBIOS},
-	{"ISOUEFI", 20 * time.Second, isoUEFI},
-	{"ISOAsDiskBIOS", 14 * time.Second, isoAsDiskBIOS},
-	{"ISOAsDiskUEFI", 19 * time.Second, isoAsDiskUEFI},
-	{"RawBIOS", 52 * time.Second, rawBIOS},
-	{"RawUEFI", 55 * time.Second, rawUEFI},
-	{"Qcow2BIOS", 51 * time.Second, qcow2BIOS},
-	{"Qcow2UEFI", 48 * time.Second, qcow2UEFI},
-	{"Microvm", 17 * time.Second, microvm},
-	{"VariantXZ", 80 * time.Second, variantXZ},
+	vm("ISOBIOS", 17*time.Second, isoBIOS),
+	vm("ISOUEFI", 20*time.Second, isoUEFI),
+	vm("ISOAsDiskBIOS", 14*time.Second, isoAsDiskBIOS),
+	vm("ISOAsDiskUEFI", 19*time.Second, isoAsDiskUEFI),
+	vm("RawBIOS", 52*time.Second, rawBIOS),
+	vm("RawUEFI", 55*time.Second, rawUEFI),
+	vm("Qcow2BIOS", 51*time.Second, qcow2BIOS),
+	vm("Qcow2UEFI", 48*time.Second, qcow2UEFI),
+	vm("Microvm", 17*time.Second, microvm),
+	vm("VariantXZ", 80*time.Second, variantXZ),
 
 	// Consoles, power and the state partition.
-	{"GettyWithoutAutologin", 16 * time.Second, gettyWithoutAutologin},
-	{"BreakToRescueShell", 8 * time.Second, breakToRescueShell},
-	{"SIGTERMPowersOff", 7 * time.Second, sigtermPowersOff},
-	{"SSHKeysOnly", 6 * time.Second, sshKeysOnly},
-	{"PowerCutAfterFirstBoot", 32 * time.Second, powerCutAfterFirstBoot},
-	{"StateDevFromCmdline", 28 * time.Second, stateDevFromCmdline},
+	vm("GettyWithoutAutologin", 16*time.Second, gettyWithoutAutologin),
+	vm("BreakToRescueShell", 8*time.Second, breakToRescueShell),
+	vm("SIGTERMPowersOff", 7*time.Second, sigtermPowersOff),
+	vm("SSHKeysOnly", 6*time.Second, sshKeysOnly),
+	vm("PowerCutAfterFirstBoot", 32*time.Second, powerCutAfterFirstBoot),
+	vm("StateDevFromCmdline", 28*time.Second, stateDevFromCmdline),
 
 	// cloud-config and its datasources.
-	{"CloudConfigFwCfg", 120 * time.Second, cloudConfigFwCfg},
-	{"PowerState", 15 * time.Second, powerState},
-	{"DatasourceNoCloudISO", 15 * time.Second, datasourceNoCloudISO},
-	{"DatasourceNoCloudVFAT", 16 * time.Second, datasourceNoCloudVFAT},
-	{"DatasourceConfigDrive", 17 * time.Second, datasourceConfigDrive},
-	{"DatasourceCmdlineURL", 16 * time.Second, datasourceCmdlineURL},
-	{"DatasourceNoCloudNet", 16 * time.Second, datasourceNoCloudNet},
-	{"DatasourceStateFile", 19 * time.Second, datasourceStateFile},
-	{"DatasourceEC2IMDSv2", 16 * time.Second, datasourceEC2IMDSv2},
-	{"DatasourceEC2IMDSv1", 18 * time.Second, datasourceEC2IMDSv1},
-	{"DatasourceOpenStack", 19 * time.Second, datasourceOpenStack},
-	{"DatasourceGCE", 19 * time.Second, datasourceGCE},
+	vm("CloudConfigFwCfg", 120*time.Second, cloudConfigFwCfg),
+	vm("PowerState", 15*time.Second, powerState),
+	vm("DatasourceNoCloudISO", 15*time.Second, datasourceNoCloudISO),
+	vm("DatasourceNoCloudVFAT", 16*time.Second, datasourceNoCloudVFAT),
+	vm("DatasourceConfigDrive", 17*time.Second, datasourceConfigDrive),
+	vm("DatasourceCmdlineURL", 16*time.Second, datasourceCmdlineURL),
+	vm("DatasourceNoCloudNet", 16*time.Second, datasourceNoCloudNet),
+	vm("DatasourceStateFile", 19*time.Second, datasourceStateFile),
+	vm("DatasourceEC2IMDSv2", 16*time.Second, datasourceEC2IMDSv2),
+	vm("DatasourceEC2IMDSv1", 18*time.Second, datasourceEC2IMDSv1),
+	vm("DatasourceOpenStack", 19*time.Second, datasourceOpenStack),
+	vm("DatasourceGCE", 19*time.Second, datasourceGCE),
 
 	// Real-world cloud-config files from the shared corpus (issue 11).
-	{"CompatMultipass", 30 * time.Second, compatMultipass},
-	{"CompatCloudInitDoc", 45 * time.Second, compatCloudInitDoc},
-	{"CompatRancherOS", 25 * time.Second, compatRancherOS},
+	vm("CompatMultipass", 30*time.Second, compatMultipass),
+	vm("CompatCloudInitDoc", 45*time.Second, compatCloudInitDoc),
+	vm("CompatRancherOS", 25*time.Second, compatRancherOS),
 	// sysctl/kernel.txt against the booted kernel, and hostctl's refusals.
-	{"SysctlTable", 30 * time.Second, sysctlTable},
+	vm("SysctlTable", 30*time.Second, sysctlTable),
 
 	// A second build of a copy of the repository, compared byte for byte.
-	{"Reproducible", 200 * time.Second, reproducible},
+	buildScenario("Reproducible", 200*time.Second, reproducible),
+}
+
+// vm is a scenario that boots or forks a VM: it takes one of the workers.
+func vm(name string, expect time.Duration, run func(t *testing.T)) scenario {
+	return scenario{name: name, expect: expect, run: run}
+}
+
+// buildScenario is a scenario that boots nothing: it runs beside the workers.
+func buildScenario(name string, expect time.Duration, run func(t *testing.T)) scenario {
+	return scenario{name: name, expect: expect, run: run, build: true}
 }
 
 // timing is one line of the table printed at the end.
@@ -93,9 +106,9 @@ type timing struct {
 	started time.Duration // after the suite started
 }
 
-// TestQEMU runs the scenarios on a pool of -berth.vms workers, longest
-// first (the saved machine before all), prints a timing table, and fails
-// when the whole suite passes its budget.
+// TestQEMU runs the VM scenarios on a pool of -berth.vms workers, longest
+// first (the saved machine before all), and the builds beside them; it
+// prints a timing table, and fails when the whole suite passes its budget.
 func TestQEMU(t *testing.T) {
 	if *vms < 1 {
 		t.Fatalf("-berth.vms %d: want at least 1", *vms)
@@ -109,30 +122,40 @@ func TestQEMU(t *testing.T) {
 		running = map[string]time.Time{}
 		wg      sync.WaitGroup
 	)
+	runner := func(scs <-chan scenario) {
+		defer wg.Done()
+		for sc := range scs {
+			begin := time.Now()
+			mu.Lock()
+			running[sc.name] = begin
+			mu.Unlock()
+			var waited time.Duration
+			ran := false
+			ok := t.Run(sc.name, func(t *testing.T) {
+				ran = true
+				t.Cleanup(func() { waited = forkWait(t) })
+				sc.run(t)
+			})
+			mu.Lock()
+			delete(running, sc.name)
+			if ran { // -run may leave it out
+				timings = append(timings, timing{sc.name, sc.expect, time.Since(begin), waited, !ok, begin.Sub(start)})
+			}
+			mu.Unlock()
+		}
+	}
 	for i := 0; i < *vms; i++ {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for sc := range work {
-				begin := time.Now()
-				mu.Lock()
-				running[sc.name] = begin
-				mu.Unlock()
-				var waited time.Duration
-				ran := false
-				ok := t.Run(sc.name, func(t *testing.T) {
-					ran = true
-					t.Cleanup(func() { waited = forkWait(t) })
-					sc.run(t)
-				})
-				mu.Lock()
-				delete(running, sc.name)
-				if ran { // -run may leave it out
-					timings = append(timings, timing{sc.name, sc.expect, time.Since(begin), waited, !ok, begin.Sub(start)})
-				}
-				mu.Unlock()
-			}
-		}()
+		go runner(work)
+	}
+	for _, sc := range queue {
+		if sc.build {
+			one := make(chan scenario, 1)
+			one <- sc
+			close(one)
+			wg.Add(1)
+			go runner(one)
+		}
 	}
 	// Progress for CI, and a watchdog: every minute, what runs and for how
 	// long, so a hang names itself before go test's timeout kills the run.
@@ -158,7 +181,9 @@ func TestQEMU(t *testing.T) {
 		}
 	}()
 	for _, sc := range queue {
-		work <- sc
+		if !sc.build {
+			work <- sc
+		}
 	}
 	close(work)
 	wg.Wait()
@@ -212,7 +237,7 @@ func secs(d time.Duration) string {
 }
 
 func TestScenarioOrder(t *testing.T) {
-	q := order([]scenario{{"A", time.Second, nil}, {"B", time.Minute, nil}, {"ForkBase", time.Second, nil}, {"C", time.Hour, nil}})
+	q := order([]scenario{vm("A", time.Second, nil), vm("B", time.Minute, nil), vm("ForkBase", time.Second, nil), vm("C", time.Hour, nil)})
 	var names []string
 	for _, s := range q {
 		names = append(names, s.name)
