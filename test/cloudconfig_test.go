@@ -221,7 +221,9 @@ func cloudConfigFwCfg(t *testing.T) {
 	if out := m.sh("hostctl config get hostname --source"); !strings.Contains(out, "local") {
 		t.Errorf("hostctl config get hostname --source: %q", out)
 	}
-	time.Sleep(5 * time.Second) // runcmd runs after ready
+	// runcmd runs after ready: wait for the line that says it is done
+	// (or, as here, skipped for this instance).
+	m.eventually("hostctl logs cloud-config", regexp.MustCompile(`user-data scripts and runcmd done`), time.Minute)
 	if got := m.sh("cat /var/lib/cc/runcmd.count"); got != "ran\n" {
 		t.Errorf("runcmd ran again after a reboot: %q", got)
 	}

@@ -249,7 +249,7 @@ func (m *machine) eventually(cmd string, re *regexp.Regexp, d time.Duration) str
 		if time.Now().After(deadline) {
 			m.t.Fatalf("%s: output never matched %q; last output:\n%s", cmd, re, out)
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
