@@ -497,11 +497,8 @@ func (c *rancherConv) servicesInclude(v *yaml.Node, p string, e RancherKey) {
 // Berth gives them to commands and scripts, in both cases as curl and Go
 // read them.
 func (c *rancherConv) proxy(v *yaml.Node, p string, e RancherKey) {
-	s, ok := scalarText(v)
+	s, ok := c.url(v, p)
 	if !ok {
-		if v.Kind != yaml.ScalarNode {
-			c.bad(v, p, "expected a URL, got %s", strictyaml.Describe(v))
-		}
 		return
 	}
 	name := berthPath(e.Berth)[2]
@@ -510,12 +507,19 @@ func (c *rancherConv) proxy(v *yaml.Node, p string, e RancherKey) {
 	}
 }
 
-func (c *rancherConv) registryMirror(v *yaml.Node, p string, e RancherKey) {
+// url is v's text where v is a URL; otherwise it reports what v is
+// instead (an empty scalar is left out quietly).
+func (c *rancherConv) url(v *yaml.Node, p string) (string, bool) {
 	s, ok := scalarText(v)
+	if !ok && v.Kind != yaml.ScalarNode {
+		c.bad(v, p, "expected a URL, got %s", strictyaml.Describe(v))
+	}
+	return s, ok
+}
+
+func (c *rancherConv) registryMirror(v *yaml.Node, p string, e RancherKey) {
+	s, ok := c.url(v, p)
 	if !ok {
-		if v.Kind != yaml.ScalarNode {
-			c.bad(v, p, "expected a URL, got %s", strictyaml.Describe(v))
-		}
 		return
 	}
 	list := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: v.Line, Content: []*yaml.Node{strNode(s, v.Line)}}
