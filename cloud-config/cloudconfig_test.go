@@ -122,6 +122,10 @@ func TestParseErrors(t *testing.T) {
 			`u (x):4: mounts[1][0]: not a device name: LABEL= needs a value`,
 		}},
 		{"passwd", "#cloud-config\nusers: [{name: a, passwd: hunter2}]\n", []string{"u (x):2: users[0].passwd: expected a crypt(3) hash such as $6$..., not a plain password"}},
+		{"passwd fields that would inject lines", "#cloud-config\nusers:\n  - name: a\n    gecos: \"x\\nevil::0:0::/:/bin/sh\"\n    homedir: /home/a:0\n    shell: \"/bin/sh\\r\"\n", []string{
+			`u (x):4: users[0].gecos: "x\nevil::0:0::/:/bin/sh" holds a colon or a control character, which /etc/passwd cannot hold`,
+			`u (x):5: users[0].homedir: "/home/a:0" holds a colon or a control character, which /etc/passwd cannot hold`,
+		}},
 		{"not yaml", "#cloud-config\nhostname: [\n", []string{"u (x):2: not valid YAML: did not find expected node content"}},
 		{"unknown format", "hello\n", []string{`u (x): user-data: not user-data Berth knows (expected a first line of #cloud-config or #!, got "hello")`}},
 		{"include", "#include http://x\n", []string{"u (x): user-data: #include user-data is not supported on Berth (Berth fetches no user-data from URLs at boot; give the documents themselves, as MIME multipart if there are several)"}},

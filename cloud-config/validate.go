@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/berth-os/berth/cloud-config/datasource"
 	"github.com/berth-os/berth/internal/blockdev"
@@ -78,6 +79,14 @@ func (v *validator) config(c *Config) {
 		for j, g := range u.Groups {
 			if !userRe.MatchString(g) {
 				v.bad(fmt.Sprintf("%s.groups[%d]", p, j), "%q is not a group name", g)
+			}
+		}
+		// Each of these is a field of /etc/passwd: a colon or a line break
+		// would add fields or whole lines (another root) to it. (A shell
+		// Berth lacks is /bin/sh by then, with a warning.)
+		for _, f := range []struct{ key, val string }{{"gecos", u.Gecos}, {"homedir", u.Homedir}} {
+			if strings.ContainsFunc(f.val, func(r rune) bool { return r == ':' || unicode.IsControl(r) }) {
+				v.bad(p+"."+f.key, "%q holds a colon or a control character, which /etc/passwd cannot hold", f.val)
 			}
 		}
 		if u.Shell != "" && !path.IsAbs(u.Shell) {
