@@ -84,9 +84,9 @@ func Parse(source string, data []byte) (*Document, error) {
 func decodePart(source string, data []byte) (*Config, map[string]any, map[string]string, strictyaml.Errors, error) {
 	dc := strictyaml.Decoder{Source: source, Ignore: ignore, Known: knownKeys}
 	tree := map[string]any{}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, nil, nil, dc.Decode(data, &Config{}) // reports the YAML error
+	doc, err := strictyaml.Parse(data)
+	if err != nil {
+		return nil, nil, nil, nil, strictyaml.ParseError(source, err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return &Config{}, tree, nil, nil, nil
@@ -104,7 +104,7 @@ func decodePart(source string, data []byte) (*Config, map[string]any, map[string
 	sort.SliceStable(warnings, func(i, j int) bool { return warnings[i].Line < warnings[j].Line })
 	// Validate what did decode too, so every problem shows at once; a field
 	// that failed to decode is not reported again as invalid.
-	err := joinFieldErrors(decErr, Validate(&cfg, &dc))
+	err = joinFieldErrors(decErr, Validate(&cfg, &dc))
 	if len(rancherErrs) > 0 {
 		var es strictyaml.Errors
 		errors.As(err, &es)

@@ -23,8 +23,8 @@ import (
 // warning too, so that generic templates still give a network. The tree is
 // validated with the rest of the layer.
 func FromNetworkConfig(data []byte) (map[string]any, []string, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	doc, err := strictyaml.Parse(data)
+	if err != nil {
 		return nil, nil, fmt.Errorf("network-config: %w", err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {

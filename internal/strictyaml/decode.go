@@ -1,6 +1,7 @@
 package strictyaml
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -49,14 +50,23 @@ type Decoder struct {
 
 // Decode decodes a document; see the package function.
 func (dc *Decoder) Decode(data []byte, v any) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return Errors{{Source: dc.Source, Line: yamlErrLine(err), Msg: "not valid YAML: " + yamlErrMsg(err)}}
+	doc, err := Parse(data)
+	if err != nil {
+		return ParseError(dc.Source, err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil
 	}
 	return dc.DecodeNode(doc.Content[0], v)
+}
+
+// ParseError is Parse's error as Decode reports it: invalid YAML with its
+// line, or a document too big once its aliases are expanded.
+func ParseError(source string, err error) Errors {
+	if errors.Is(err, ErrTooManyNodes) {
+		return Errors{{Source: source, Msg: "not accepted: " + err.Error()}}
+	}
+	return Errors{{Source: source, Line: yamlErrLine(err), Msg: "not valid YAML: " + yamlErrMsg(err)}}
 }
 
 // DecodeNode decodes one node (not a document node) into v.
