@@ -40,18 +40,40 @@ const maxUserData = 16 << 20
 // script. Empty user-data has no parts. Parts Berth cannot run
 // (#include, boothooks, part handlers) are errors naming them.
 func SplitUserData(data []byte) ([]Part, error) {
+	return (&splitter{unzip: maxUserData}).split(data)
+}
+
+// maxNesting bounds how deep MIME multiparts (and gzip in them) nest.
+const maxNesting = 8
+
+// splitter splits one user-data. Decompression is the one way a part can
+// grow, so what gzip gives, over the whole user-data and its parts, is
+// capped at maxUserData in all; a gzip in a gzip in a MIME part cannot
+// multiply it. Nesting is capped too.
+type splitter struct {
+	unzip int // bytes gzip may still give
+	depth int
+}
+
+func (s *splitter) split(data []byte) ([]Part, error) {
+	s.depth++
+	defer func() { s.depth-- }()
+	if s.depth > maxNesting {
+		return nil, fmt.Errorf("user-data nests MIME parts or gzip more than %d deep", maxNesting)
+	}
 	if len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b {
 		zr, err := gzip.NewReader(bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
-		d, err := io.ReadAll(io.LimitReader(zr, maxUserData+1))
+		d, err := io.ReadAll(io.LimitReader(zr, int64(s.unzip)+1))
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
-		if len(d) > maxUserData {
-			return nil, fmt.Errorf("user-data is over %d MiB", maxUserData>>20)
+		if len(d) > s.unzip {
+			return nil, fmt.Errorf("user-data decompresses to over %d MiB in all", maxUserData>>20)
 		}
+		s.unzip -= len(d)
 		data = d
 	}
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
@@ -59,7 +81,7 @@ func SplitUserData(data []byte) ([]Part, error) {
 		return nil, nil
 	}
 	if isMIME(trimmed) {
-		return splitMIME(trimmed)
+		return s.splitMIME(trimmed)
 	}
 	if first, _, _ := strings.Cut(string(trimmed), "\n"); strings.TrimSpace(first) == "#cloud-config-archive" {
 		return splitArchive(trimmed)
@@ -128,7 +150,7 @@ func isMIME(data []byte) bool {
 	return false
 }
 
-func splitMIME(data []byte) ([]Part, error) {
+func (s *splitter) splitMIME(data []byte) ([]Part, error) {
 	msg, err := mail.ReadMessage(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("MIME user-data: %w", err)
@@ -162,7 +184,7 @@ func splitMIME(data []byte) ([]Part, error) {
 		}
 		ptype, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
 		if strings.HasPrefix(ptype, "multipart/") {
-			sub, err := SplitUserData(append([]byte("Content-Type: "+p.Header.Get("Content-Type")+"\n\n"), body...))
+			sub, err := s.split(append([]byte("Content-Type: "+p.Header.Get("Content-Type")+"\n\n"), body...))
 			if err != nil {
 				return nil, err
 			}
@@ -170,7 +192,7 @@ func splitMIME(data []byte) ([]Part, error) {
 			continue
 		}
 		if len(body) > 2 && body[0] == 0x1f && body[1] == 0x8b {
-			sub, err := SplitUserData(body)
+			sub, err := s.split(body)
 			if err != nil {
 				return nil, fmt.Errorf("MIME user-data: %s: %w", name, err)
 			}

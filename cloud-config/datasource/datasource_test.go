@@ -170,6 +170,24 @@ func TestSeedFolders(t *testing.T) {
 	if _, err := readConfigDrive(cd); err == nil || !strings.Contains(err.Error(), "meta_data.json") {
 		t.Errorf("bad json: %v", err)
 	}
+	// A seed is read only up to 16 MiB a file: a crafted disk cannot make
+	// PID 1 read a huge file into memory. A sparse file costs nothing here.
+	for _, name := range []string{"user-data", "network-config", "meta-data"} {
+		big := t.TempDir()
+		os.WriteFile(filepath.Join(big, "meta-data"), []byte("instance-id: iid-1\n"), 0o644)
+		f, err := os.OpenFile(filepath.Join(big, name), os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if err := os.Truncate(filepath.Join(big, name), 1<<30); err != nil {
+			t.Fatal(err)
+		}
+		_, err = readNoCloud(big)
+		if want := filepath.Join(big, name) + ": over 16 MiB"; err == nil || err.Error() != want {
+			t.Errorf("a 1 GiB %s: %v, want %q", name, err, want)
+		}
+	}
 }
 
 func TestNoCloudCmdline(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -30,7 +31,7 @@ func (f File) Name() string  { return f.SourceName }
 func (f File) Network() bool { return false }
 
 func (f File) Fetch(ctx context.Context) (*Data, error) {
-	b, err := os.ReadFile(f.Path)
+	b, err := readFile(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotFound
 	}
@@ -45,15 +46,21 @@ func (f File) Fetch(ctx context.Context) (*Data, error) {
 // network configuration, version 1 or 2).
 func readNoCloud(dir string) (*Data, error) {
 	d := &Data{}
-	ud, err := os.ReadFile(filepath.Join(dir, "user-data"))
+	ud, err := readFile(filepath.Join(dir, "user-data"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	d.UserData = ud
-	if nc, err := os.ReadFile(filepath.Join(dir, "network-config")); err == nil {
-		d.NetworkConfig = nc
+	nc, err := readFile(filepath.Join(dir, "network-config"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
-	if md, err := os.ReadFile(filepath.Join(dir, "meta-data")); err == nil {
+	d.NetworkConfig = nc
+	md, err := readFile(filepath.Join(dir, "meta-data"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err == nil {
 		if err := parseNoCloudMeta(md, d); err != nil {
 			return nil, fmt.Errorf("meta-data: %w", err)
 		}
@@ -96,7 +103,7 @@ func parseNoCloudMeta(b []byte, d *Data) error {
 // user_data and meta_data.json.
 func readConfigDrive(dir string) (*Data, error) {
 	base := filepath.Join(dir, "openstack", "latest")
-	md, err := os.ReadFile(filepath.Join(base, "meta_data.json"))
+	md, err := readFile(filepath.Join(base, "meta_data.json"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: no openstack/latest/meta_data.json", ErrNotFound)
 	}
@@ -107,10 +114,28 @@ func readConfigDrive(dir string) (*Data, error) {
 	if err := parseOpenStackMeta(md, d); err != nil {
 		return nil, fmt.Errorf("meta_data.json: %w", err)
 	}
-	ud, err := os.ReadFile(filepath.Join(base, "user_data"))
+	ud, err := readFile(filepath.Join(base, "user_data"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	d.UserData = ud
 	return d, nil
+}
+
+// readFile reads a file of a seed volume, which anyone with the disk wrote:
+// like a metadata response, it is read only up to maxBody.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxBody {
+		return nil, fmt.Errorf("%s: over %d MiB", path, maxBody>>20)
+	}
+	return b, nil
 }
