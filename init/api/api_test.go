@@ -241,3 +241,75 @@ func TestStatusKinds(t *testing.T) {
 		})
 	}
 }
+
+// Only root's connections are served: a listener for another user closes
+// root's connection (the test runs as root, so it plays the stranger by
+// allowing only uid 4242).
+func TestPeerCredentials(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	l, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(sock)); len(entries) != 1 {
+		t.Errorf("Listen left %d entries beside the socket, want none", len(entries)-1)
+	}
+	if uid, err := peerUIDOf(t, sock); err != nil || uid != uint32(os.Getuid()) {
+		t.Errorf("peer uid %d, %v; want %d", uid, err, os.Getuid())
+	}
+	l.(*peerListener).uid = 4242
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go Serve(ctx, l, &fakeHost{})
+	if _, err := NewClient(sock).Version(context.Background()); err == nil {
+		t.Error("a connection from a user the listener does not allow was served")
+	}
+}
+
+// peerUIDOf connects to sock and reads the server side's view of the peer.
+func peerUIDOf(t *testing.T, sock string) (uint32, error) {
+	t.Helper()
+	l, err := net.Listen("unix", sock+".2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := net.Dial("unix", sock+".2")
+		if err == nil {
+			time.Sleep(100 * time.Millisecond)
+			c.Close()
+		}
+	}()
+	c, err := l.Accept()
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return peerUID(c)
+}
+
+// A request body past 1 MiB is refused, not read into PID 1's memory.
+func TestRequestBodyLimit(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	l, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go Serve(ctx, l, &kindHost{})
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return net.Dial("unix", sock)
+	}}}
+	body := `{"op": "set", "key": "hostname", "value": "` + strings.Repeat("a", 2<<20) + `"}`
+	resp, err := hc.Post("http://berth/v1/config/change", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "request body too large") {
+		t.Errorf("a 2 MiB body: %d %s", resp.StatusCode, b)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-os/berth/internal/errkind"
+	"golang.org/x/sys/unix"
 )
 
 // Host is what PID 1 exposes through the API.
@@ -96,26 +97,92 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// Listen opens the root-only API socket at path.
+// Listen opens the root-only API socket at path. The socket never exists
+// with a laxer mode, not even between bind and chmod: it is made in a
+// private folder (0700), set to 0600 there, then renamed into place.
+// Connections from any user but root are closed at once (SO_PEERCRED).
 func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	os.Remove(path)
-	l, err := net.Listen("unix", path)
+	priv, err := os.MkdirTemp(dir, ".api-")
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
-		return nil, err
+	defer os.RemoveAll(priv)
+	tmp := filepath.Join(priv, "sock")
+	l, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
-	return l, nil
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	return &peerListener{Listener: l, uid: 0}, nil
 }
+
+// peerListener accepts connections from one user only, by the kernel's
+// word for who is at the other end (SO_PEERCRED).
+type peerListener struct {
+	net.Listener
+	uid uint32
+}
+
+func (l *peerListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if uid, err := peerUID(c); err == nil && uid == l.uid {
+			return c, nil
+		}
+		c.Close()
+	}
+}
+
+// peerUID is the user id of the process at the other end of a unix socket.
+func peerUID(c net.Conn) (uint32, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return 0, fmt.Errorf("not a unix socket")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if cerr != nil {
+		return 0, cerr
+	}
+	return cred.Uid, nil
+}
+
+// maxRequest bounds a request body (a config change is a few hundred bytes).
+const maxRequest = 1 << 20
 
 // Serve serves h on l until ctx ends.
 func Serve(ctx context.Context, l net.Listener, h Host) error {
-	srv := &http.Server{Handler: Handler(h), ReadHeaderTimeout: 10 * time.Second}
+	// No WriteTimeout: hostctl logs -f streams for as long as it likes.
+	srv := &http.Server{
+		Handler:           http.MaxBytesHandler(Handler(h), maxRequest),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
