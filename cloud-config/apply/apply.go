@@ -98,10 +98,12 @@ func (a *Applier) AuthorizedKeys(rootKeys []string, users []cloudconfig.User) er
 	ids := UserIDs(users)
 	for _, u := range users {
 		home := Home(u)
-		if err := os.MkdirAll(a.path(home), 0o755); err != nil {
-			errs = append(errs, err)
+		d, err := atomicfile.MkdirIn(a.Root, home, 0o755)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("users: %s: %w", u.Name, err))
 			continue
 		}
+		d.Close()
 		a.Host.Chown(a.path(home), ids[u.Name], ids[u.Name])
 		if len(u.SSHAuthorizedKeys) > 0 {
 			errs = append(errs, a.addKeys(home, ids[u.Name], ids[u.Name], u.SSHAuthorizedKeys))
@@ -111,12 +113,19 @@ func (a *Applier) AuthorizedKeys(rootKeys []string, users []cloudconfig.User) er
 }
 
 func (a *Applier) addKeys(home string, uid, gid int, keys []string) error {
-	dir := a.path(filepath.Join(home, ".ssh"))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+	// The user owns home and may have put links in it: nothing on the way
+	// to authorized_keys is followed (atomicfile's ...In functions).
+	rel := filepath.Join(home, ".ssh", "authorized_keys")
+	d, err := atomicfile.MkdirIn(a.Root, filepath.Dir(rel), 0o700)
+	if err != nil {
+		return fmt.Errorf("authorized keys: %w", err)
 	}
-	file := filepath.Join(dir, "authorized_keys")
-	old, _ := os.ReadFile(file)
+	d.Close()
+	dir, file := a.path(filepath.Dir(rel)), a.path(rel)
+	old, err := atomicfile.ReadIn(a.Root, rel)
+	if err != nil {
+		return fmt.Errorf("authorized keys: %w", err)
+	}
 	have := map[string]bool{}
 	for _, l := range strings.Split(string(old), "\n") {
 		if l = strings.TrimSpace(l); l != "" {
@@ -138,7 +147,7 @@ func (a *Applier) addKeys(home string, uid, gid int, keys []string) error {
 	if added == 0 && len(old) > 0 {
 		return nil
 	}
-	if err := atomicfile.Write(file, []byte(out), 0o600); err != nil {
+	if err := atomicfile.WriteIn(a.Root, rel, []byte(out), 0o600, 0o700, -1, -1); err != nil {
 		return err
 	}
 	a.Host.Chown(dir, uid, gid)
@@ -174,16 +183,18 @@ func (a *Applier) WriteFiles(files []cloudconfig.WriteFile, deferred bool, users
 		if mode == 0 {
 			mode = 0o644
 		}
+		// No link on the way is followed: a path under a user's home must
+		// not let that user point root's write elsewhere.
 		p := a.path(f.Path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			errs = append(errs, fmt.Errorf("write_files[%d] %s: %w", i, f.Path, err))
-			continue
-		}
 		if f.Append {
-			old, _ := os.ReadFile(p)
+			old, err := atomicfile.ReadIn(a.Root, f.Path)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("write_files[%d] %s: %w", i, f.Path, err))
+				continue
+			}
 			data = append(old, data...)
 		}
-		if err := atomicfile.Write(p, data, mode); err != nil {
+		if err := atomicfile.WriteIn(a.Root, f.Path, data, mode, 0o755, -1, -1); err != nil {
 			errs = append(errs, fmt.Errorf("write_files[%d]: %w", i, err))
 			continue
 		}

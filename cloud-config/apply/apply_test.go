@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
+	"github.com/berth-os/berth/internal/atomicfile"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -55,6 +56,32 @@ func newApplier(t *testing.T) (*Applier, *fakeHost, *strings.Builder) {
 
 const k1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl one"
 const k2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPjm2pHbW0qCvdUOH8ypG1nFYzFyhJRK8P/H/Uo3sHzS two"
+
+// A user owns their home and may put links in it; root's writes for
+// ssh keys and write_files follow none of them.
+func TestNoLinkFollowedInHomes(t *testing.T) {
+	a, h, _ := newApplier(t)
+	outside := filepath.Join(a.Root, "etc/ssh")
+	os.MkdirAll(outside, 0o755)
+	os.MkdirAll(filepath.Join(a.Root, "home/ops"), 0o755)
+	if err := os.Symlink("../../etc/ssh", filepath.Join(a.Root, "home/ops/.ssh")); err != nil {
+		t.Fatal(err)
+	}
+	err := a.AuthorizedKeys(nil, []cloudconfig.User{{Name: "ops", SSHAuthorizedKeys: []string{k1}}})
+	if !errors.Is(err, atomicfile.ErrSymlink) || !strings.Contains(err.Error(), "authorized keys: /home/ops/.ssh: a symbolic link on the way") {
+		t.Errorf("keys through a linked .ssh: %v", err)
+	}
+	err = a.WriteFiles([]cloudconfig.WriteFile{{Path: "/home/ops/.ssh/config", Content: "x"}}, false, nil)
+	if !errors.Is(err, atomicfile.ErrSymlink) || !strings.Contains(err.Error(), "write_files[0]") {
+		t.Errorf("write_files through a linked .ssh: %v", err)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("root wrote %d files where the link points", len(entries))
+	}
+	if _, ok := h.chowns[filepath.Join(a.Root, "home/ops/.ssh")]; ok {
+		t.Error("the linked .ssh was given to the user")
+	}
+}
 
 func TestAuthorizedKeysKeepsExistingLines(t *testing.T) {
 	a, h, _ := newApplier(t)

@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
+	"github.com/berth-os/berth/internal/atomicfile"
 	"github.com/berth-os/berth/internal/blockdev"
 	"golang.org/x/sys/unix"
 )
@@ -74,7 +75,13 @@ func (s *System) Swapon(path string) error {
 	return nil
 }
 
-func (s *System) Chown(p string, uid, gid int) error { return os.Lchown(s.path(p), uid, gid) }
+func (s *System) Chown(p string, uid, gid int) error {
+	root := s.Root
+	if root == "" {
+		root = "/"
+	}
+	return atomicfile.ChownIn(root, p, uid, gid)
+}
 
 func (s *System) Modprobe(module string, params []string) error {
 	return s.run(exec.Command(s.ModprobePath, append([]string{module}, params...)...), io.Discard)
