@@ -265,3 +265,36 @@ func TestExtractNotADeb(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// A link in the archive cannot carry a later entry out of the tree, and a
+// hard link cannot name a file outside it.
+func TestExtractStaysInTheTree(t *testing.T) {
+	outside := t.TempDir()
+	deb := makeDeb(t, []tar.Header{
+		{Name: "./etc", Typeflag: tar.TypeSymlink, Linkname: outside},
+		{Name: "./etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644},
+		{Name: "./lib", Typeflag: tar.TypeSymlink, Linkname: "../../../.."},
+		{Name: "./lib/x", Typeflag: tar.TypeReg, Mode: 0o644},
+	}, map[string]string{"./etc/passwd": "evil::0:0::/:/bin/sh\n", "./lib/x": "y"})
+	dst := t.TempDir()
+	if err := Extract(deb, dst, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("the archive wrote %d files outside the tree", len(entries))
+	}
+	// The absolute link is read as if the tree were /.
+	if b, err := os.ReadFile(filepath.Join(dst, outside, "passwd")); err != nil || !strings.HasPrefix(string(b), "evil") {
+		t.Errorf("etc/passwd inside the tree: %q, %v", b, err)
+	}
+	// lib is usr/lib (merged /usr); its ../../../.. stops at the tree's top.
+	if b, err := os.ReadFile(filepath.Join(dst, "x")); err != nil || string(b) != "y" {
+		t.Errorf("lib/x did not land at the top of the tree: %q, %v", b, err)
+	}
+
+	deb = makeDeb(t, []tar.Header{{Name: "./hosts", Typeflag: tar.TypeLink, Linkname: "../../../../../../etc/hostname"}}, nil)
+	err := Extract(deb, t.TempDir(), Options{})
+	if err == nil || !strings.Contains(err.Error(), `unsafe hard link "./hosts" -> "../../../../../../etc/hostname"`) {
+		t.Errorf("hard link out of the tree: %v", err)
+	}
+}

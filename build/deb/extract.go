@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/berth-os/berth/build/tree"
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/berth-os/berth/build/tree"
 )
 
 // Options control what Extract writes.
@@ -136,9 +138,17 @@ func extractEntry(h *tar.Header, r io.Reader, dst string, opt Options) error {
 	if opt.Keep != nil && !opt.Keep(rel) {
 		return nil
 	}
-	target := filepath.Join(dst, rel)
+	// A link the archive made earlier (etc -> /etc) must not carry a later
+	// entry (etc/passwd) out of the tree: the folder is resolved inside
+	// dst, links and all, as if dst were /. The entry itself is not
+	// resolved: it replaces whatever is there.
+	dir, err := securejoin.SecureJoin(dst, path.Dir(rel))
+	if err != nil {
+		return fmt.Errorf("%s: %w", h.Name, err)
+	}
+	target := filepath.Join(dir, path.Base(rel))
 	// Folders the archive does not list get 0755, whatever the umask.
-	if err := tree.MkdirAll(filepath.Dir(target)); err != nil {
+	if err := tree.MkdirAll(dir); err != nil {
 		return err
 	}
 	mode := os.FileMode(h.Mode) & os.ModePerm
@@ -179,7 +189,16 @@ func extractEntry(h *tar.Header, r io.Reader, dst string, opt Options) error {
 		}
 		return os.Symlink(h.Linkname, target)
 	case tar.TypeLink:
-		src := filepath.Join(dst, MergedUsr(path.Clean(strings.TrimPrefix(h.Linkname, "./"))))
+		// A hard link may only name a file of the tree: a link to ../../etc/shadow
+		// would copy the build machine's file into the image.
+		ln := path.Clean(strings.TrimPrefix(h.Linkname, "./"))
+		if ln == ".." || strings.HasPrefix(ln, "../") || strings.HasPrefix(ln, "/") {
+			return fmt.Errorf("unsafe hard link %q -> %q", h.Name, h.Linkname)
+		}
+		src, err := securejoin.SecureJoin(dst, MergedUsr(ln))
+		if err != nil {
+			return fmt.Errorf("%s: %w", h.Name, err)
+		}
 		if err := os.Remove(target); err != nil && !os.IsNotExist(err) {
 			return err
 		}
