@@ -46,7 +46,7 @@ func MkdirIn(root, rel string, perm os.FileMode) (*os.File, error) {
 		}
 		unix.Close(fd)
 		switch {
-		case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
+		case isLink(err):
 			return nil, fmt.Errorf("%s: %w", done, ErrSymlink)
 		case err != nil:
 			return nil, fmt.Errorf("%s: %w", done, err)
@@ -127,7 +127,7 @@ func ReadIn(root, rel string) ([]byte, error) {
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return nil, nil
-	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
+	case isLink(err):
 		return nil, fmt.Errorf("read %s: %w", rel, ErrSymlink)
 	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", rel, err)
@@ -183,8 +183,14 @@ func openIn(root, rel string) (int, error) {
 	}
 	defer unix.Close(fd)
 	next, err := unix.Openat2(fd, rel, &beneath)
-	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) {
+	if isLink(err) {
 		return -1, fmt.Errorf("%s: %w", rel, ErrSymlink)
 	}
 	return next, err
+}
+
+// isLink says whether openat2 refused a step because it is a symbolic link
+// (ELOOP) or would leave the starting folder (EXDEV).
+func isLink(err error) bool {
+	return errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV)
 }
