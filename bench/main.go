@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if !o.noBuild {
-		cold, err := main.Fork(filepath.Join(out, "cold-cache"), "dl", "stage/kernel")
+		cold, err := main.Fork(filepath.Join(out, "cold-cache"), "dl", "stage/kernel", "keys")
 		if err != nil {
 			return err
 		}

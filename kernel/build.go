@@ -23,7 +23,7 @@ import (
 )
 
 // recipeVersion changes whenever the steps below change what they produce.
-const recipeVersion = 2
+const recipeVersion = 3
 
 // Result is a built kernel.
 type Result struct {
@@ -67,9 +67,14 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter) (Result, 
 	if err != nil {
 		return Result{}, fmt.Errorf("kernel: gcc -dumpfullversion: %w", err)
 	}
+	sk, err := loadSigningKey(c)
+	if err != nil {
+		return Result{}, err
+	}
 	k := cache.NewKey("kernel", recipeVersion).
 		String("source", pin.Source.SHA256).
-		String("gcc", strings.TrimSpace(string(gccVer)))
+		String("gcc", strings.TrimSpace(string(gccVer))).
+		Bytes("module-signing-cert", sk.cert)
 	for _, f := range Fragments() {
 		k.Bytes(f.Name, f.Data)
 	}
@@ -79,7 +84,7 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter) (Result, 
 	}
 	step := cache.Step{Stage: "kernel", Key: key, Title: "kernel " + pin.Source.Version, Made: "built"}
 	dir, hit, err := c.Reported(rep, step, func(out string, _ progress.Task) error {
-		return build(ctx, c, rep, pin.Source, out)
+		return build(ctx, c, rep, pin.Source, sk, out)
 	})
 	if err != nil {
 		return Result{}, err
@@ -104,7 +109,7 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter) (Result, 
 	}, nil
 }
 
-func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Source, out string) error {
+func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Source, sk signingKey, out string) error {
 	began := time.Now()
 	debPath, err := fetchSource(ctx, c, rep, src)
 	if err != nil {
@@ -119,6 +124,9 @@ func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Sourc
 	defer unlock()
 	marker, err := prepareTree(rep, debPath, src, tree)
 	if err != nil {
+		return err
+	}
+	if err := installKey(sk, tree); err != nil {
 		return err
 	}
 	// The compiler sees the folder with its symlinks resolved.

@@ -1,6 +1,7 @@
 // Package kernel holds Berth's tuned kernel: the pinned Debian source, the
 // config fragments in kernel/config, the list of options Berth requires
-// (kernel/required.txt), and the recipe that builds bzImage and modules.
+// (kernel/required.txt), the hardening it promises (kernel/hardening.txt),
+// the module signing key, and the recipe that builds bzImage and modules.
 package kernel
 
 import (
@@ -17,7 +18,7 @@ import (
 	"github.com/berth-os/berth/internal/strictyaml"
 )
 
-//go:embed pin.yaml required.txt config/*.config
+//go:embed pin.yaml required.txt hardening.txt config/*.config
 var files embed.FS
 
 // Pin names the kernel source package Berth builds.
@@ -120,6 +121,13 @@ func ParseConfig(data []byte) Config {
 // Required returns the options Berth requires (kernel/required.txt).
 func Required() Config {
 	data, _ := files.ReadFile("required.txt")
+	return ParseConfig(data)
+}
+
+// Hardening returns the hardening options Berth promises
+// (kernel/hardening.txt).
+func Hardening() Config {
+	data, _ := files.ReadFile("hardening.txt")
 	return ParseConfig(data)
 }
 

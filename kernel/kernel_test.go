@@ -76,6 +76,12 @@ func TestFragmentsCoverRequired(t *testing.T) {
 	if bad := Check(Wanted(), Required()); len(bad) > 0 {
 		t.Errorf("required options the fragments do not set:\n%s", strings.Join(bad, "\n"))
 	}
+	if bad := Check(Wanted(), Hardening()); len(bad) > 0 {
+		t.Errorf("hardening options the fragments do not set:\n%s", strings.Join(bad, "\n"))
+	}
+	if len(Hardening()) < 30 {
+		t.Errorf("hardening.txt has %d options; it lost some", len(Hardening()))
+	}
 }
 
 func TestFragmentsPinLSM(t *testing.T) {
@@ -83,8 +89,13 @@ func TestFragmentsPinLSM(t *testing.T) {
 	if !strings.Contains(w["CONFIG_LSM"], "apparmor") {
 		t.Errorf("CONFIG_LSM = %q, want it set explicitly with apparmor", w["CONFIG_LSM"])
 	}
-	if w["CONFIG_MODULE_SIG"] != "n" {
-		t.Errorf("module signing must stay off for reproducible builds")
+	if !strings.HasPrefix(w["CONFIG_LSM"], `"lockdown,`) {
+		t.Errorf("CONFIG_LSM = %q, want lockdown first", w["CONFIG_LSM"])
+	}
+	// The build supplies the key at this path (signing.go): a generated one
+	// would make every cold build differ.
+	if w["CONFIG_MODULE_SIG_KEY"] != `"`+treeKeyPath+`"` {
+		t.Errorf("CONFIG_MODULE_SIG_KEY = %s, want %q", w["CONFIG_MODULE_SIG_KEY"], treeKeyPath)
 	}
 }
 

@@ -48,7 +48,11 @@ func isoBIOS(t *testing.T) {
 		if bad := kernel.Check(cfg, kernel.Required()); len(bad) > 0 {
 			m.t.Errorf("booted kernel lacks required options:\n%s", strings.Join(bad, "\n"))
 		}
+		if bad := kernel.Check(cfg, kernel.Hardening()); len(bad) > 0 {
+			m.t.Errorf("booted kernel lacks hardening options:\n%s", strings.Join(bad, "\n"))
+		}
 	})
+	m.check("hardening", (*machine).checkHardening)
 	// ACPI power button (QMP system_powerdown): a clean shutdown, exit 0.
 	m.check("power-button", func(m *machine) {
 		if _, err := m.QMP("system_powerdown"); err != nil {

@@ -42,9 +42,9 @@ type builder struct {
 // the test runs as root; otherwise the same uid with another HOME, USER
 // and LOGNAME), with its own HOME, Go build cache and temporary folder,
 // in another time zone, umask and locale. Its cache is empty but for the
-// downloads and the kernel stage (compiling the kernel again costs half an
-// hour), hard-linked so that another user reads them and cannot change
-// them; everything else is built from scratch, the Go programs by a cold
+// downloads, the kernel stage and the module signing key (compiling the
+// kernel again costs half an hour), hard-linked so that another user reads
+// them and cannot change them; everything else is built from scratch, the Go programs by a cold
 // Go build cache. Every artifact's sha256 must match the first build's.
 func reproducible(t *testing.T) {
 	artifact(t, "berth.iso") // fails the test if the main build failed
@@ -85,7 +85,7 @@ func reproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, part := range []string{"dl", "stage/kernel"} {
+	for _, part := range []string{"dl", "stage/kernel", "keys"} {
 		if err := linkTree(filepath.Join(main.Root, part), filepath.Join(dirs["cache"], part), b); err != nil {
 			t.Fatal(err)
 		}
