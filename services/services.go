@@ -9,12 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/strictyaml"
 	"github.com/containerd/containerd/v2/contrib/seccomp"
+	"github.com/docker/go-units"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -33,7 +36,8 @@ type Definition struct {
 	Restart string `yaml:"restart"`
 	// Privileged: every capability, every device, no seccomp, writable /sys.
 	Privileged bool `yaml:"privileged"`
-	// Capabilities kept (e.g. CAP_NET_ADMIN) when not privileged.
+	// Capabilities kept (e.g. CAP_NET_ADMIN) when not privileged; [ALL]
+	// keeps every one.
 	Capabilities []string `yaml:"capabilities"`
 	// HostNamespaces shared with the host: net, pid, ipc, uts.
 	HostNamespaces []string `yaml:"host_namespaces"`
@@ -45,6 +49,27 @@ type Definition struct {
 	Tmpfs []string `yaml:"tmpfs"`
 	// Devices are extra device nodes for a non-privileged service, e.g. /dev/kmsg.
 	Devices []string `yaml:"devices"`
+	// DeviceCgroupRules let a non-privileged service open host device
+	// nodes it reaches through a bind of /dev: "TYPE MAJOR:MINOR ACCESS",
+	// TYPE c, b or a, MAJOR and MINOR a number or *, ACCESS of r, w, m
+	// (Compose's device_cgroup_rules).
+	DeviceCgroupRules []string `yaml:"device_cgroup_rules"`
+	// SecurityOpt, as Compose's security_opt: "seccomp=unconfined" (the
+	// default is containerd's profile, given the service's capabilities),
+	// "systempaths=unconfined" (no masked or read-only /proc and /sys
+	// paths) and "no-new-privileges:false" (the default is true).
+	SecurityOpt []string `yaml:"security_opt"`
+	// Sysfs is ro (default) or rw: a service that writes /sys (udev's
+	// coldplug) says so.
+	Sysfs string `yaml:"sysfs"`
+	// MemLimit caps the service's cgroup memory (e.g. 128M), PidsLimit its
+	// number of tasks, and OOMScoreAdj ranks it for the OOM killer (-1000
+	// to 1000). Every system service sets all three, so that a runaway one
+	// is stopped in its own cgroup and never takes PID 1 or containerd
+	// (oom_score_adj -999) with it.
+	MemLimit    string `yaml:"mem_limit"`
+	PidsLimit   int64  `yaml:"pids_limit"`
+	OOMScoreAdj *int   `yaml:"oom_score_adj"`
 
 	// Dir is the folder the definition was read from.
 	Dir string `yaml:"-"`
@@ -72,8 +97,9 @@ const ShimGroupAnnotation = "io.containerd.runc.v2.group"
 func RootfsPath(name string) string { return layout.ServicesDir + "/" + name + "/rootfs" }
 
 var (
-	nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	capRe  = regexp.MustCompile(`^CAP_[A-Z_]+$`)
+	nameRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	capRe     = regexp.MustCompile(`^CAP_[A-Z_]+$`)
+	devRuleRe = regexp.MustCompile(`^([abc]) (\*|[0-9]+):(\*|[0-9]+) ([rwm]{1,3})$`)
 )
 
 // Load reads and validates services/<name>/service.yaml under dir.
@@ -119,6 +145,9 @@ func (d *Definition) Validate(source, wantName string) error {
 		bad("restart", "expected always, on-failure or never, got %q", d.Restart)
 	}
 	for i, c := range d.Capabilities {
+		if c == "ALL" && len(d.Capabilities) == 1 {
+			continue
+		}
 		if !capRe.MatchString(c) {
 			bad(fmt.Sprintf("capabilities[%d]", i), "expected a capability such as CAP_NET_ADMIN, got %q", c)
 		}
@@ -144,6 +173,37 @@ func (d *Definition) Validate(source, wantName string) error {
 		if _, ok := knownDevices[dev]; !ok {
 			bad(fmt.Sprintf("devices[%d]", i), "unknown device %q (known: %s)", dev, strings.Join(deviceNames(), ", "))
 		}
+	}
+	for i, r := range d.DeviceCgroupRules {
+		if !devRuleRe.MatchString(r) {
+			bad(fmt.Sprintf("device_cgroup_rules[%d]", i), "expected TYPE MAJOR:MINOR ACCESS such as \"b *:* rwm\", got %q", r)
+		}
+	}
+	for i, o := range d.SecurityOpt {
+		switch o {
+		case "seccomp=unconfined", "systempaths=unconfined", "no-new-privileges:false", "no-new-privileges:true", "no-new-privileges":
+		default:
+			bad(fmt.Sprintf("security_opt[%d]", i), "expected seccomp=unconfined, systempaths=unconfined or no-new-privileges:true|false, got %q", o)
+		}
+	}
+	switch d.Sysfs {
+	case "", "ro", "rw":
+	default:
+		bad("sysfs", "expected ro or rw, got %q", d.Sysfs)
+	}
+	if d.MemLimit != "" {
+		if _, err := units.RAMInBytes(d.MemLimit); err != nil || !strings.ContainsAny(d.MemLimit[len(d.MemLimit)-1:], "kKmMgG") {
+			bad("mem_limit", "expected a size such as 128M, got %q", d.MemLimit)
+		}
+	}
+	if d.PidsLimit < 0 {
+		bad("pids_limit", "expected a positive number, got %d", d.PidsLimit)
+	}
+	if d.OOMScoreAdj != nil && (*d.OOMScoreAdj < -1000 || *d.OOMScoreAdj > 1000) {
+		bad("oom_score_adj", "expected -1000 to 1000, got %d", *d.OOMScoreAdj)
+	}
+	if d.Privileged && (len(d.DeviceCgroupRules) > 0 || len(d.SecurityOpt) > 0 || d.Sysfs != "") {
+		bad("privileged", "a privileged service has every device, no seccomp and a writable /sys: drop device_cgroup_rules, security_opt and sysfs, or privileged")
 	}
 	for dst, pkg := range d.Rootfs.Go {
 		if !strings.HasPrefix(dst, "/") {
@@ -244,7 +304,7 @@ func (d *Definition) Spec() (*specs.Spec, error) {
 		host[ns] = true
 	}
 	caps := d.Capabilities
-	if d.Privileged {
+	if d.Privileged || slices.Equal(caps, []string{"ALL"}) {
 		caps = allCaps
 	} else if len(caps) == 0 {
 		caps = defaultCaps
@@ -262,7 +322,8 @@ func (d *Definition) Spec() (*specs.Spec, error) {
 				Bounding: caps, Effective: caps, Permitted: caps,
 			},
 			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1048576, Soft: 1048576}},
-			NoNewPrivileges: !d.Privileged,
+			NoNewPrivileges: !d.Privileged && !slices.Contains(d.SecurityOpt, "no-new-privileges:false"),
+			OOMScoreAdj:     d.OOMScoreAdj,
 		},
 		Root: &specs.Root{Path: RootfsPath(d.Name), Readonly: true},
 		// One runc shim serves every system service instead of one each:
@@ -275,6 +336,15 @@ func (d *Definition) Spec() (*specs.Spec, error) {
 	}
 	if host["uts"] {
 		s.Hostname = ""
+	}
+	if d.MemLimit != "" {
+		n, _ := units.RAMInBytes(d.MemLimit)
+		// No swap beyond the limit: memory.swap.max = 0.
+		s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &n, Swap: &n}
+	}
+	if d.PidsLimit > 0 {
+		n := d.PidsLimit
+		s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &n}
 	}
 	// Namespaces.
 	for _, ns := range []struct {
@@ -304,7 +374,7 @@ func (d *Definition) Spec() (*specs.Spec, error) {
 		)
 	}
 	sysOpts := []string{"nosuid", "noexec", "nodev", "ro"}
-	if d.Privileged {
+	if d.Privileged || d.Sysfs == "rw" {
 		sysOpts = []string{"nosuid", "noexec", "nodev", "rw"}
 	}
 	s.Mounts = append(s.Mounts,
@@ -352,12 +422,32 @@ func (d *Definition) Spec() (*specs.Spec, error) {
 			s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: name, Type: "c", Major: mj, Minor: mn, FileMode: &mode, UID: &uid, GID: &gid})
 			s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &mj, Minor: &mn, Access: "rwm"})
 		}
-		s.Linux.MaskedPaths = []string{"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-			"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"}
-		s.Linux.ReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
-		s.Linux.Seccomp = seccomp.DefaultProfile(s)
+		for _, r := range d.DeviceCgroupRules {
+			s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, deviceRule(r))
+		}
+		if !slices.Contains(d.SecurityOpt, "systempaths=unconfined") {
+			s.Linux.MaskedPaths = []string{"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+				"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"}
+			s.Linux.ReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+		}
+		if !slices.Contains(d.SecurityOpt, "seccomp=unconfined") {
+			s.Linux.Seccomp = seccomp.DefaultProfile(s)
+		}
 	}
 	return s, nil
+}
+
+// deviceRule turns a validated "TYPE MAJOR:MINOR ACCESS" into a cgroup rule.
+func deviceRule(r string) specs.LinuxDeviceCgroup {
+	m := devRuleRe.FindStringSubmatch(r)
+	num := func(v string) *int64 {
+		if v == "*" {
+			return nil
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return &n
+	}
+	return specs.LinuxDeviceCgroup{Allow: true, Type: m[1], Major: num(m[2]), Minor: num(m[3]), Access: m[4]}
 }
 
 // Mountpoints lists every path the rootfs must already have for the spec's

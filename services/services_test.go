@@ -55,7 +55,7 @@ func TestSpecCapabilitiesAndNamespaces(t *testing.T) {
 	c, _ := Load(".", "console")
 	cs, _ := c.Spec()
 	if len(cs.Process.Capabilities.Bounding) < 40 {
-		t.Errorf("privileged console has %d caps", len(cs.Process.Capabilities.Bounding))
+		t.Errorf("the admin console has %d caps, want all", len(cs.Process.Capabilities.Bounding))
 	}
 	for _, n := range cs.Linux.Namespaces {
 		if n.Type == "pid" || n.Type == "network" {
@@ -71,6 +71,83 @@ func TestSpecCapabilitiesAndNamespaces(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"/mnt rbind,rw,rslave", "/media rbind,rw,rslave"}, mnt); diff != "" {
 		t.Errorf("console's /mnt and /media (-want +got)\n%s", diff)
+	}
+}
+
+// No system service is privileged: each has containerd's seccomp profile,
+// no new privileges, limits and an OOM score, and only its devices.
+func TestSpecLeastPrivilege(t *testing.T) {
+	for _, name := range []string{"udev", "logging", "network", "console"} {
+		d, err := Load(".", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := d.Spec()
+		r := s.Linux.Resources
+		switch {
+		case d.Privileged:
+			t.Errorf("%s: privileged", name)
+		case s.Linux.Seccomp == nil:
+			t.Errorf("%s: no seccomp profile", name)
+		case !s.Process.NoNewPrivileges:
+			t.Errorf("%s: no_new_privileges off", name)
+		case r.Memory == nil || r.Memory.Limit == nil || *r.Memory.Limit <= 0:
+			t.Errorf("%s: no memory limit", name)
+		case r.Pids == nil || r.Pids.Limit == nil || *r.Pids.Limit <= 0:
+			t.Errorf("%s: no pids limit", name)
+		case s.Process.OOMScoreAdj == nil || *s.Process.OOMScoreAdj >= 0 || *s.Process.OOMScoreAdj <= -999:
+			t.Errorf("%s: oom_score_adj %v, want between containerd's -999 and 0", name, s.Process.OOMScoreAdj)
+		case !s.Root.Readonly:
+			t.Errorf("%s: writable root", name)
+		}
+		for _, dc := range r.Devices {
+			if dc.Allow && (dc.Type == "a" || dc.Type == "c" && dc.Major != nil && *dc.Major == 1 && dc.Minor != nil && (*dc.Minor == 1 || *dc.Minor == 4)) {
+				t.Errorf("%s: allowed %+v (all devices, /dev/mem or /dev/port)", name, dc)
+			}
+		}
+	}
+	u, _ := Load(".", "udev")
+	us, _ := u.Spec()
+	if diff := cmp.Diff([]string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO"}, us.Process.Capabilities.Effective); diff != "" {
+		t.Errorf("udev caps (-want +got)\n%s", diff)
+	}
+	if *us.Linux.Resources.Memory.Limit != 128<<20 || *us.Linux.Resources.Pids.Limit != 512 || *us.Process.OOMScoreAdj != -900 {
+		t.Errorf("udev limits: memory %d, pids %d, oom %d", *us.Linux.Resources.Memory.Limit, *us.Linux.Resources.Pids.Limit, *us.Process.OOMScoreAdj)
+	}
+	var sysfs []string
+	for _, m := range us.Mounts {
+		if m.Destination == "/sys" {
+			sysfs = m.Options
+		}
+	}
+	if !slices.Contains(sysfs, "rw") {
+		t.Errorf("udev's /sys options %v, want rw (coldplug)", sysfs)
+	}
+	last := us.Linux.Resources.Devices[len(us.Linux.Resources.Devices)-1]
+	if !last.Allow || last.Type != "c" || last.Major != nil || last.Access != "rwm" {
+		t.Errorf("udev's last device rule %+v, want c *:* rwm", last)
+	}
+	n, _ := Load(".", "network")
+	ns, _ := n.Spec()
+	if len(ns.Linux.MaskedPaths) == 0 {
+		t.Error("network service has no masked paths")
+	}
+	c, _ := Load(".", "console")
+	cs, _ := c.Spec()
+	if len(cs.Linux.MaskedPaths) != 0 {
+		t.Errorf("console masks %v despite systempaths=unconfined", cs.Linux.MaskedPaths)
+	}
+}
+
+func TestSpecSecurityOpt(t *testing.T) {
+	d := &Definition{Name: "x", Command: []string{"/x"}, Rootfs: Rootfs{Go: map[string]string{"/x": "./x"}},
+		SecurityOpt: []string{"seccomp=unconfined", "no-new-privileges:false"}}
+	if err := d.Validate("x.yaml", ""); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := d.Spec()
+	if s.Linux.Seccomp != nil || s.Process.NoNewPrivileges {
+		t.Errorf("seccomp %v, no_new_privileges %v: want neither", s.Linux.Seccomp != nil, s.Process.NoNewPrivileges)
 	}
 }
 
@@ -102,6 +179,12 @@ capabilities: [NET_ADMIN]
 host_namespaces: [mnt]
 binds: [/a, "/a:/b:weird"]
 devices: [/dev/sda]
+device_cgroup_rules: ["b 8:* rwm", "x 1:1 r", "c 1:1"]
+security_opt: [apparmor=unconfined]
+sysfs: writable
+mem_limit: lots
+pids_limit: -1
+oom_score_adj: -2000
 `), 0o644)
 	_, err := Load(dir, "bad")
 	if err == nil {
@@ -117,6 +200,13 @@ devices: [/dev/sda]
 		`binds[1]: unknown option "weird"`,
 		`devices[0]: unknown device "/dev/sda"`,
 		`rootfs.go."usr/bin/x": expected an absolute install path`,
+		`device_cgroup_rules[1]: expected TYPE MAJOR:MINOR ACCESS such as "b *:* rwm", got "x 1:1 r"`,
+		`device_cgroup_rules[2]: expected TYPE MAJOR:MINOR ACCESS`,
+		`security_opt[0]: expected seccomp=unconfined, systempaths=unconfined or no-new-privileges:true|false, got "apparmor=unconfined"`,
+		`sysfs: expected ro or rw, got "writable"`,
+		`mem_limit: expected a size such as 128M, got "lots"`,
+		`pids_limit: expected a positive number, got -1`,
+		`oom_score_adj: expected -1000 to 1000, got -2000`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

@@ -81,6 +81,9 @@ var scenarios = []scenario{
 	vm("CompatRancherOS", 25*time.Second, compatRancherOS),
 	// sysctl/kernel.txt against the booted kernel, and hostctl's refusals.
 	vm("SysctlTable", 30*time.Second, sysctlTable),
+	// Each system service's capabilities, seccomp, no-new-privileges, OOM
+	// score and limits against a golden file (issue 9).
+	vm("ServicePrivileges", 10*time.Second, serviceCaps),
 
 	// A second build of a copy of the repository, compared byte for byte.
 	buildScenario("Reproducible", 200*time.Second, reproducible),

@@ -212,6 +212,8 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 const containerdConfig = `# Rendered by Berth at boot: the system containerd.
 version = 3
 root = "/var/lib/containerd"
+# Last but PID 1 for the OOM killer: a runaway service dies first.
+oom_score = -999
 state = "/run/containerd"
 disabled_plugins = [
   "io.containerd.nri.v1.nri",
