@@ -16,6 +16,12 @@ import (
 
 var isoTools = append([]string{"xorriso"}, bootloader.Tools...)
 
+// isoMenu is the ISO's boot menu (isolinux and GRUB).
+func (j *job) isoMenu() bootloader.Menu {
+	return bootloader.Menu{Timeout: 1, Marker: j.marker(),
+		Entries: bootloader.NewMenu("/boot/vmlinuz", "/boot/initrd.img", "berth.boot=iso "+j.spec.Cmdline, "", "", j.spec.DebugEntries)}
+}
+
 // writeISO makes a hybrid ISO: isolinux for BIOS (from CD, or from a disk
 // through the isohybrid MBR) and GRUB for UEFI (El Torito EFI image, and a
 // GPT entry for it when written to a disk).
@@ -32,8 +38,7 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 		}
 		stg := filepath.Join(out, "staging")
 		defer cache.RemoveAll(stg)
-		menu := bootloader.Menu{Timeout: 1, Marker: j.marker(),
-			Entries: bootloader.NewMenu("/boot/vmlinuz", "/boot/initrd.img", "berth.boot=iso "+j.spec.Cmdline, "", "")}
+		menu := j.isoMenu()
 		files := map[string]string{
 			"boot/vmlinuz":          j.kernel.Vmlinuz,
 			"boot/initrd.img":       j.initrd,

@@ -12,6 +12,17 @@ import (
 
 var rawTools = bootloader.Tools
 
+// rawMenu is the disk's boot menu (syslinux and GRUB): slot A's entries,
+// then slot B's, which GRUB shows only once slot B has a kernel.
+func (j *job) rawMenu() bootloader.Menu {
+	entries := bootloader.NewMenu("/berth/a/vmlinuz", "/berth/a/initrd.img", "berth.slot=a "+j.spec.Cmdline, "", "", j.spec.DebugEntries)
+	for _, e := range bootloader.NewMenu("/berth/b/vmlinuz", "/berth/b/initrd.img", "berth.slot=b "+j.spec.Cmdline, "slot-b-", " slot B", j.spec.DebugEntries) {
+		e.IfExists = true
+		entries = append(entries, e)
+	}
+	return bootloader.Menu{Timeout: 1, Marker: j.marker(), Entries: entries}
+}
+
 // writeRaw makes the GPT disk: EFI (GRUB for UEFI, syslinux for BIOS, the
 // kernel and initrd of slot A), BERTH_A (the squashfs), BERTH_B, BERTH_STATE.
 // It is written with the installer's code, which `hostctl install` uses.
@@ -28,12 +39,7 @@ func writeRaw(ctx context.Context, j *job) ([]string, error) {
 			return fmt.Errorf("plan partitions: %w", err)
 		}
 		efiPart := plan[0]
-		entries := bootloader.NewMenu("/berth/a/vmlinuz", "/berth/a/initrd.img", "berth.slot=a "+j.spec.Cmdline, "", "")
-		for _, e := range bootloader.NewMenu("/berth/b/vmlinuz", "/berth/b/initrd.img", "berth.slot=b "+j.spec.Cmdline, "slot-b-", " slot B") {
-			e.IfExists = true
-			entries = append(entries, e)
-		}
-		menu := bootloader.Menu{Timeout: 1, Marker: j.marker(), Entries: entries}
+		menu := j.rawMenu()
 		efi := filepath.Join(out, "bootx64.efi")
 		if err := bootloader.GrubEFI(ctx, filepath.Join(boot, "usr/lib/grub/x86_64-efi"), j.marker(), efi); err != nil {
 			return err

@@ -35,18 +35,22 @@ type Menu struct {
 	Marker string
 }
 
-// NewMenu makes the standard entries for a kernel/initrd pair: default,
-// autologin and debug. extra goes on every command line.
-func NewMenu(kernel, initrd, cmdline, labelPrefix, titleSuffix string) []Entry {
+// NewMenu makes the entries for a kernel/initrd pair; cmdline goes on
+// every one. A production image has one entry. With debug (the image
+// spec's debug_entries) it also has autologin and debug, which log root
+// in on every console without a password: for development images only.
+func NewMenu(kernel, initrd, cmdline, labelPrefix, titleSuffix string, debug bool) []Entry {
 	mk := func(label, title, flags string) Entry {
 		c := strings.TrimSpace(cmdline + " " + flags)
 		return Entry{Label: labelPrefix + label, Title: "Berth" + titleSuffix + title, Kernel: kernel, Initrd: initrd, Cmdline: c}
 	}
-	return []Entry{
-		mk("", "", ""),
-		mk("autologin", " (autologin on every console)", "berth.autologin"),
-		mk("debug", " (debug: service output on the console)", "berth.debug berth.autologin"),
+	entries := []Entry{mk("", "", "")}
+	if debug {
+		entries = append(entries,
+			mk("autologin", " (autologin on every console)", "berth.autologin"),
+			mk("debug", " (debug: service output on the console)", "berth.debug berth.autologin"))
 	}
+	return entries
 }
 
 // GrubConfig renders grub.cfg.

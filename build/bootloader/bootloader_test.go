@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-func menu() Menu {
-	entries := NewMenu("/berth/a/vmlinuz", "/berth/a/initrd.img", "berth.slot=a console=ttyS0", "", "")
-	for _, e := range NewMenu("/berth/b/vmlinuz", "/berth/b/initrd.img", "berth.slot=b console=ttyS0", "slot-b-", " slot B") {
+func menu(debug bool) Menu {
+	entries := NewMenu("/berth/a/vmlinuz", "/berth/a/initrd.img", "berth.slot=a console=ttyS0", "", "", debug)
+	for _, e := range NewMenu("/berth/b/vmlinuz", "/berth/b/initrd.img", "berth.slot=b console=ttyS0", "slot-b-", " slot B", debug) {
 		e.IfExists = true
 		entries = append(entries, e)
 	}
@@ -19,7 +19,7 @@ func menu() Menu {
 }
 
 func TestGrubConfig(t *testing.T) {
-	g := menu().GrubConfig()
+	g := menu(true).GrubConfig()
 	for _, want := range []string{
 		"set timeout=1\n",
 		"serial --unit=0 --speed=115200\n",
@@ -34,7 +34,7 @@ func TestGrubConfig(t *testing.T) {
 }
 
 func TestSyslinuxConfig(t *testing.T) {
-	s := menu().SyslinuxConfig()
+	s := menu(true).SyslinuxConfig()
 	for _, want := range []string{"DEFAULT berth\n", "TIMEOUT 10\n", "LABEL debug\n", "APPEND berth.slot=a console=ttyS0 berth.debug berth.autologin\n"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("syslinux.cfg lacks %q:\n%s", want, s)
@@ -42,6 +42,29 @@ func TestSyslinuxConfig(t *testing.T) {
 	}
 	if strings.Contains(s, "/berth/b/") {
 		t.Errorf("syslinux cannot test for slot B, so it must not list it:\n%s", s)
+	}
+}
+
+// A production menu (no debug_entries) offers nothing that logs root in:
+// one entry per slot, neither config mentions autologin or debug.
+func TestProductionMenu(t *testing.T) {
+	m := menu(false)
+	var labels []string
+	for _, e := range m.Entries {
+		labels = append(labels, idOf(e.Label))
+	}
+	if got := strings.Join(labels, " "); got != "berth slot-b-" {
+		t.Errorf("entries %q, want only the default entry of each slot", got)
+	}
+	for name, cfg := range map[string]string{"grub.cfg": m.GrubConfig(), "syslinux.cfg": m.SyslinuxConfig()} {
+		for _, bad := range []string{"autologin", "berth.debug", "LABEL debug", "--id debug"} {
+			if strings.Contains(cfg, bad) {
+				t.Errorf("production %s holds %q:\n%s", name, bad, cfg)
+			}
+		}
+		if !strings.Contains(cfg, "berth.slot=a console=ttyS0") {
+			t.Errorf("production %s lacks the default entry:\n%s", name, cfg)
+		}
 	}
 }
 

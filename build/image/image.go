@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/berth-os/berth/internal/bytesize"
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/strictyaml"
 	"go.yaml.in/yaml/v3"
 )
@@ -31,6 +33,14 @@ type Spec struct {
 	// SourceDateEpoch is the time stamped on every file the build makes
 	// (seconds since 1970). Defaults to the kernel source's date.
 	SourceDateEpoch int64 `yaml:"source_date_epoch"`
+	// DebugEntries adds the boot menu entries that log root in without a
+	// password (autologin, debug): for development images only.
+	DebugEntries bool `yaml:"debug_entries"`
+	// Rescue is what the console offers when boot fails or berth.break
+	// stops it: password (root's password from cloud-config, else
+	// nothing), shell (and a shell without a password when root has none)
+	// or off. See layout.Rescue*.
+	Rescue string `yaml:"rescue"`
 
 	// Path is the file the spec was read from.
 	Path string `yaml:"-"`
@@ -154,6 +164,7 @@ func Defaults() *Spec {
 		Sysctl:      "container-host",
 		Compression: "zstd",
 		Disk:        Disk{Size: 2 << 30, SlotSize: 512 << 20, EFISize: 64 << 20},
+		Rescue:      layout.RescuePassword,
 	}
 }
 
@@ -203,6 +214,9 @@ func (s *Spec) validate(source, servicesDir string) strictyaml.Errors {
 	}
 	if s.Compression != "zstd" && s.Compression != "xz" {
 		bad("compression", "expected zstd or xz, got %q", s.Compression)
+	}
+	if !slices.Contains(layout.RescueModes, s.Rescue) {
+		bad("rescue", "expected %s, got %q", strings.Join(layout.RescueModes, ", "), s.Rescue)
 	}
 	if s.Disk.EFISize < 34<<20 {
 		bad("disk.efi_size", "must be at least 34MiB (FAT32), got %s", s.Disk.EFISize)

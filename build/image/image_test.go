@@ -22,6 +22,40 @@ func TestLoadDefaultSpec(t *testing.T) {
 	if s.Disk.Size != 2<<30 || s.Disk.SlotSize != 512<<20 || s.Disk.EFISize != 64<<20 {
 		t.Errorf("disk = %+v", s.Disk)
 	}
+	// The default image is a production image: no boot entries that log
+	// root in, and a rescue shell only after root's password.
+	if s.DebugEntries || s.Rescue != "password" {
+		t.Errorf("debug_entries %v, rescue %q: want false and password", s.DebugEntries, s.Rescue)
+	}
+}
+
+// The development keys: each value they take, YAML 1.1's off included
+// (a string here, not a boolean).
+func TestLoadDevelopmentKeys(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "services", "udev"), 0o755)
+	os.WriteFile(filepath.Join(dir, "services", "udev", "service.yaml"), []byte("name: udev\n"), 0o644)
+	for _, tc := range []struct {
+		body   string
+		debug  bool
+		rescue string
+	}{
+		{"", false, "password"},
+		{"debug_entries: true\nrescue: shell\n", true, "shell"},
+		{"debug_entries: false\nrescue: password\n", false, "password"},
+		{"rescue: off\n", false, "off"},
+	} {
+		p := filepath.Join(dir, "spec.yaml")
+		os.WriteFile(p, []byte("name: x\nservices: [udev]\n"+tc.body), 0o644)
+		s, err := Load(p, filepath.Join(dir, "services"))
+		if err != nil {
+			t.Errorf("%q: %v", tc.body, err)
+			continue
+		}
+		if s.DebugEntries != tc.debug || s.Rescue != tc.rescue {
+			t.Errorf("%q: debug_entries %v, rescue %q; want %v, %q", tc.body, s.DebugEntries, s.Rescue, tc.debug, tc.rescue)
+		}
+	}
 }
 
 func TestLoadErrors(t *testing.T) {
@@ -43,6 +77,9 @@ func TestLoadErrors(t *testing.T) {
 		{"output twice", "name: x\nservices: [udev]\noutputs: [iso, iso]\n", []string{"spec.yaml: outputs[1]: iso is listed twice"}},
 		{"disk too small", "name: x\nservices: [udev]\ndisk: {size: 512MiB}\n", []string{"spec.yaml: disk.size: must be at least"}},
 		{"bad hostname", "name: x\nhostname: -bad-\nservices: [udev]\n", []string{`spec.yaml: hostname: expected a host name`}},
+		{"bad rescue", "name: x\nservices: [udev]\nrescue: sometimes\n", []string{`spec.yaml: rescue: expected password, shell, off, got "sometimes"`}},
+		{"rescue not a string", "name: x\nservices: [udev]\nrescue: [shell]\n", []string{`spec.yaml:3: rescue: expected a string, got a list`}},
+		{"debug_entries not a boolean", "name: x\nservices: [udev]\ndebug_entries: yes\n", []string{`spec.yaml:3: debug_entries: expected a boolean (true or false), got the string "yes"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(dir, "spec.yaml")

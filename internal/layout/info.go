@@ -17,6 +17,42 @@ type Info struct {
 	Sysctl   string   `json:"sysctl"`
 	Services []string `json:"services"`
 	Versions Versions `json:"versions"`
+	// Rescue is the image spec's rescue: what PID 1 offers on the console
+	// when boot fails or berth.break stops it (Rescue* below; "" is
+	// RescuePassword).
+	Rescue string `json:"rescue,omitempty"`
+}
+
+// What an image offers on the console when boot fails or berth.break
+// stops it: the image spec's rescue key.
+const (
+	// RescuePassword, the default: a shell after root's password
+	// (sulogin), when cloud-config gave root one; no shell otherwise.
+	RescuePassword = "password"
+	// RescueShell: as RescuePassword, and a shell without a password when
+	// root has none (development images). Stage 1, which has no
+	// cloud-config, gives its shell only in this mode.
+	RescueShell = "shell"
+	// RescueOff: never a shell.
+	RescueOff = "off"
+)
+
+// RescueModes are the values of the image spec's rescue key.
+var RescueModes = []string{RescuePassword, RescueShell, RescueOff}
+
+// Stage1InfoPath is where, in the initramfs, the build leaves Stage1Info.
+const Stage1InfoPath = "/stage1.json"
+
+// Stage1Info is what stage 1 learns about its image: the build writes it
+// into the initramfs, which has no other configuration.
+type Stage1Info struct {
+	Rescue string `json:"rescue"` // one of RescueModes
+}
+
+// ReadStage1Info reads the initramfs' Stage1Info.
+func ReadStage1Info(path string) (Stage1Info, error) {
+	var i Stage1Info
+	return i, readJSON(path, &i)
 }
 
 // Versions of the parts of an image, as manifest.json and hostctl show them.

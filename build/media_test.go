@@ -1,0 +1,41 @@
+package build
+
+import (
+	"strings"
+	"testing"
+)
+
+// The default image's ISO and disk menus boot only the default entry of
+// each slot; debug_entries brings back autologin and debug, and changes
+// the media's cache keys, so that a cached production image is never
+// reused for a development one or the other way round.
+func TestMediaMenusFollowTheSpec(t *testing.T) {
+	spec := defaultSpec(t)
+	j := &job{spec: spec, buildID: "0123"}
+	for name, cfg := range map[string]string{
+		"iso grub.cfg": j.isoMenu().GrubConfig(), "iso isolinux.cfg": j.isoMenu().SyslinuxConfig(),
+		"raw grub.cfg": j.rawMenu().GrubConfig(), "raw syslinux.cfg": j.rawMenu().SyslinuxConfig(),
+	} {
+		if strings.Contains(cfg, "berth.autologin") || strings.Contains(cfg, "berth.debug") {
+			t.Errorf("the default image's %s logs root in:\n%s", name, cfg)
+		}
+	}
+	m := media{Stage: "raw", Version: 1}
+	prod, err := j.mediaKey(m, "boot").Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dev := *spec
+	dev.DebugEntries = true
+	j = &job{spec: &dev, buildID: "0123"}
+	if n := len(j.isoMenu().Entries); n != 3 {
+		t.Errorf("iso menu with debug_entries: %d entries, want default, autologin and debug", n)
+	}
+	if g := j.rawMenu().GrubConfig(); !strings.Contains(g, "--id slot-b-autologin") || !strings.Contains(g, "berth.slot=a "+spec.Cmdline+" berth.debug berth.autologin") {
+		t.Errorf("raw grub.cfg with debug_entries lacks the autologin and debug entries:\n%s", g)
+	}
+	if key, _ := j.mediaKey(m, "boot").Key(); key == prod {
+		t.Error("debug_entries leaves the media cache key as it was")
+	}
+}
