@@ -39,8 +39,12 @@ func TestParseFull(t *testing.T) {
 	if c.Berth.Network.Interfaces["mac=52:54:00:12:34:56"].MTU != 9000 || c.Berth.Sysctl["net.ipv4.ip_forward"] != "1" {
 		t.Errorf("berth = %+v", c.Berth)
 	}
-	if c.Berth.Autologin != "ttyS0,tty0" || c.Swap.Size.Bytes() != 512<<20 {
-		t.Errorf("autologin %q swap %v", c.Berth.Autologin, c.Swap.Size)
+	// berth.autologin is read and checked, but user-data cannot set it.
+	if c.Berth.Autologin != "" || c.Swap.Size.Bytes() != 512<<20 {
+		t.Errorf("autologin %q swap %v; want no autologin from user-data", c.Berth.Autologin, c.Swap.Size)
+	}
+	if b, _ := doc.Tree["berth"].(map[string]any); b["autologin"] != nil {
+		t.Errorf("berth.autologin stayed in the tree: %v", b["autologin"])
 	}
 	var w []string
 	for _, x := range doc.Warnings {
@@ -50,6 +54,7 @@ func TestParseFull(t *testing.T) {
 		"user-data (nocloud):5: users[0]: default is root on Berth, which has no distribution user: top-level ssh_authorized_keys are root's; log in as root",
 		"user-data (nocloud):10: users[0].sudo: ignored: there is no sudo on Berth; the console logs in as root",
 		"user-data (nocloud):16: packages: ignored: a container host installs no packages; run software in containers, or build an image variant",
+		"user-data (nocloud):63: berth.autologin: ignored: console autologin comes from the kernel command line or QEMU's fw_cfg only (berth.autologin), never from cloud-config",
 	}
 	if diff := cmp.Diff(want, w); diff != "" {
 		t.Errorf("warnings (-want +got)\n%s", diff)
@@ -230,5 +235,54 @@ func TestScalarsTakeNumbers(t *testing.T) {
 	}
 	if c.Berth.Network.Interfaces["bond0"].BondOpts["miimon"] != "100" {
 		t.Errorf("bond_opts %v", c.Berth.Network.Interfaces["bond0"].BondOpts)
+	}
+}
+
+// berth.autologin (and RancherOS's autologin) in user-data is decoded and
+// checked, then left out with a warning naming the key: only the kernel
+// command line or fw_cfg opens a console without a password.
+func TestAutologinIsFlagOnly(t *testing.T) {
+	const why = "ignored: console autologin comes from the kernel command line or QEMU's fw_cfg only (berth.autologin), never from cloud-config"
+	for _, tc := range []struct{ name, src, want string }{
+		{"on", "#cloud-config\nhostname: a\nberth:\n  autologin: true\n", "u (x):4: berth.autologin: " + why},
+		{"off too", "#cloud-config\nberth:\n  autologin: false\n", "u (x):3: berth.autologin: " + why},
+		{"consoles", "#cloud-config\nberth:\n  autologin: [ttyS0, tty1]\n  sysctl: {vm.swappiness: 10}\n", "u (x):3: berth.autologin: " + why},
+		{"rancher", "#cloud-config\nrancher:\n  autologin: ttyS0\n", "u (x):3: rancher.autologin (berth.autologin): " + why},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc, err := Parse("u (x)", []byte(tc.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range doc.Warnings {
+				got = append(got, w.Error())
+			}
+			if diff := cmp.Diff([]string{tc.want}, got); diff != "" {
+				t.Errorf("warnings (-want +got)\n%s", diff)
+			}
+			if doc.Config.Berth.Autologin != "" {
+				t.Errorf("autologin %q from user-data, want none", doc.Config.Berth.Autologin)
+			}
+			if v, ok := Get(doc.Tree, []Seg{{Key: "berth", Index: -1}, {Key: "autologin", Index: -1}}); ok {
+				t.Errorf("berth.autologin stayed in the tree: %v", v)
+			}
+		})
+	}
+	// The rest of berth: stays.
+	doc, _ := Parse("u (x)", []byte("#cloud-config\nberth:\n  autologin: true\n  sysctl: {vm.swappiness: 10}\n"))
+	if doc.Config.Berth.Sysctl["vm.swappiness"] != "10" {
+		t.Errorf("berth.sysctl lost with berth.autologin: %+v", doc.Config.Berth)
+	}
+	// Still decoded and checked: a bad value is an error.
+	_, err := Parse("u (x)", []byte("#cloud-config\nberth:\n  autologin: [\"ttyS0\", \"no such\"]\n"))
+	if err == nil || !strings.Contains(err.Error(), `u (x):3: berth.autologin: "no such" is not a console name`) {
+		t.Errorf("bad autologin value: %v", err)
+	}
+	if why, ok := FlagOnly(`berth."autologin"`); !ok || !strings.Contains(why, "kernel command line") {
+		t.Errorf("FlagOnly(berth.autologin) = %q, %v", why, ok)
+	}
+	if _, ok := FlagOnly("berth.sysctl"); ok {
+		t.Error("FlagOnly(berth.sysctl) is true")
 	}
 }

@@ -2,6 +2,8 @@ package cloudconfig
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -128,9 +130,51 @@ func decodePart(source string, data []byte) (*Config, map[string]any, map[string
 			Unset(tree, segs)
 		}
 	}
+	if fw := dropFlagOnly(tree, &dc); len(fw) > 0 {
+		warnings = append(warnings, fw...)
+		sort.SliceStable(warnings, func(i, j int) bool { return warnings[i].Line < warnings[j].Line })
+	}
 	dropEntries(tree, "write_files", dropFiles)
 	atOrigin(warnings, origins)
 	return &cfg, tree, origins, warnings, nil
+}
+
+// flagOnly are keys that cloud-config may hold, and that are decoded and
+// validated there, but that only the kernel command line or QEMU's fw_cfg
+// (flags of the same name) can set: in user-data or the local layer they
+// are warnings, and left out of the tree, so that they change nothing.
+var flagOnly = map[string]string{
+	// A datasource is untrusted input: no user-data may open a root
+	// console without a password.
+	"berth.autologin": "console autologin comes from the kernel command line or QEMU's fw_cfg only (berth.autologin), never from cloud-config",
+}
+
+// FlagOnly says why key (a KEY as hostctl config takes it) is honoured
+// only as a kernel command line or fw_cfg flag; ok is false for any other
+// key.
+func FlagOnly(key string) (why string, ok bool) {
+	segs, err := ParseKey(key)
+	if err != nil {
+		return "", false
+	}
+	why, ok = flagOnly[FormatKey(segs)]
+	return why, ok
+}
+
+// dropFlagOnly removes the flag-only keys from a decoded tree and returns
+// a warning for each, at its line.
+func dropFlagOnly(tree map[string]any, dc *strictyaml.Decoder) strictyaml.Errors {
+	var ws strictyaml.Errors
+	for _, key := range slices.Sorted(maps.Keys(flagOnly)) {
+		segs, err := ParseKey(key)
+		if err != nil {
+			continue
+		}
+		if Unset(tree, segs) {
+			ws = append(ws, dc.Error(key, "ignored: %s", flagOnly[key]))
+		}
+	}
+	return ws
 }
 
 // FromTree decodes and validates a tree (a merged configuration).

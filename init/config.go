@@ -219,6 +219,11 @@ func (h *host) useDatasource(d *datasource.Data) {
 	}
 	for _, w := range doc.Warnings {
 		st.Warnings = append(st.Warnings, w.Error())
+		// Said on the consoles too: without it, the console asks for a
+		// login, and hostctl config status is behind that login.
+		if _, ok := cloudconfig.FlagOnly(w.Path); ok {
+			h.alertf("config: %v", w)
+		}
 	}
 	tree := doc.Tree
 	// Meta-data: a hostname and keys the user-data does not give. Clouds

@@ -139,6 +139,9 @@ func changeTree(tree map[string]any, req api.ConfigChangeRequest) error {
 		if _, err := cloudconfig.EffectOf(req.Key); err != nil {
 			return err
 		}
+		if why, ok := cloudconfig.FlagOnly(req.Key); ok && req.Op == "set" {
+			return fmt.Errorf("%s: %s; set it there", cloudconfig.FormatKey(segs), why)
+		}
 		if req.Op == "unset" {
 			if !cloudconfig.Unset(tree, segs) {
 				return fmt.Errorf("%s: not set in the local config", cloudconfig.FormatKey(segs))
@@ -161,6 +164,11 @@ func changeTree(tree map[string]any, req api.ConfigChangeRequest) error {
 		}
 		if len(doc.Scripts) > 0 {
 			return errors.New("merge: scripts are user-data only, not local config")
+		}
+		for _, w := range doc.Warnings {
+			if why, ok := cloudconfig.FlagOnly(w.Path); ok {
+				return fmt.Errorf("%s: %s; set it there", w.Path, why)
+			}
 		}
 		cloudconfig.MergeInto(tree, doc.Tree)
 		return nil

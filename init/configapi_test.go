@@ -52,6 +52,9 @@ func TestChangeTreeAndDiff(t *testing.T) {
 		{api.ConfigChangeRequest{Op: "unset", Key: "timezone"}, "timezone: not set in the local config"},
 		{api.ConfigChangeRequest{Op: "frob"}, `unknown operation "frob"`},
 		{api.ConfigChangeRequest{Op: "merge", YAML: "hostnme: x\n"}, "hostnme: unknown key (did you mean hostname?)"},
+		// Config cannot open a root console: hostctl says where autologin is set.
+		{api.ConfigChangeRequest{Op: "set", Key: "berth.autologin", Value: "true"}, "berth.autologin: console autologin comes from the kernel command line or QEMU's fw_cfg only (berth.autologin), never from cloud-config; set it there"},
+		{api.ConfigChangeRequest{Op: "merge", YAML: "berth: {autologin: ttyS0}\n"}, "berth.autologin: console autologin comes from the kernel command line"},
 	} {
 		err := changeTree(deepCopyTree(before), tc.req)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

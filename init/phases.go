@@ -187,11 +187,9 @@ var containerdService = supervise.Service{
 // (none needs another to be ready first) and the phase ends when each is
 // ready or has failed; the ready line lists them in the image's order.
 func (h *host) phaseServices(ctx context.Context) error {
-	autologin := h.flags.Autologin()
-	if autologin == "" && h.cfg != nil && h.cfg.merged != nil {
-		autologin = string(h.cfg.merged.Config.Berth.Autologin)
-	}
-	env := []string{"BERTH_AUTOLOGIN=" + autologin}
+	// Autologin comes from the flags only: cloud-config's berth.autologin
+	// is a warning and changes nothing (cloudconfig.FlagOnly).
+	env := []string{"BERTH_AUTOLOGIN=" + h.flags.Autologin()}
 	if h.flags.Debug() {
 		env = append(env, "BERTH_DEBUG=1")
 	}

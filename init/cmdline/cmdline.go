@@ -58,20 +58,43 @@ func split(s string) []string {
 	return out
 }
 
-// Read parses /proc/cmdline and then the fw_cfg entry, whose flags win.
-// root is "/" on a host and a temp dir in tests.
+// Read parses /proc/cmdline and then the fw_cfg entry, whose flags win,
+// except that a flag of kernelOff the kernel command line turns off stays
+// off. root is "/" on a host and a temp dir in tests.
 func Read(root string) (Flags, error) {
 	b, err := os.ReadFile(filepath.Join(root, "proc/cmdline"))
 	if err != nil {
 		return nil, fmt.Errorf("read kernel command line: %w", err)
 	}
 	f := Parse(string(b))
+	var off []string
+	for _, name := range kernelOff {
+		if v, ok := f[name]; ok && isOff(v) {
+			off = append(off, name)
+		}
+	}
 	if extra, err := os.ReadFile(filepath.Join(root, FwCfgPath)); err == nil {
 		for k, v := range Parse(strings.TrimRight(string(extra), "\x00")) {
 			f[k] = v
 		}
 	}
+	for _, name := range off {
+		f[name] = "0"
+	}
 	return f, nil
+}
+
+// kernelOff are the flags that, turned off on the kernel command line (the
+// image's boot entry: berth.autologin=0), stay off whatever fw_cfg says.
+var kernelOff = []string{"berth.autologin"}
+
+// isOff says whether a flag's value turns it off: 0, false, off or no.
+func isOff(v string) bool {
+	switch strings.ToLower(v) {
+	case "0", "false", "off", "no":
+		return true
+	}
+	return false
 }
 
 // Has says whether a flag is present, with or without a value.
@@ -83,17 +106,21 @@ func (f Flags) Has(name string) bool {
 // Get returns a flag's value.
 func (f Flags) Get(name string) string { return f[name] }
 
-// Autologin returns the berth.autologin setting: "" (off), "all" for the
-// bare flag, or the comma list of consoles given.
+// Autologin returns the berth.autologin setting: "" (off: absent, or 0,
+// false, off, no), "all" for the bare flag (or 1, true, on, yes, all), or
+// the comma list of consoles given. Only the flags set it: cloud-config's
+// berth.autologin is ignored, so that no user-data can open a root console.
 func (f Flags) Autologin() string {
 	v, ok := f["berth.autologin"]
 	switch {
-	case !ok:
+	case !ok || isOff(v):
 		return ""
-	case v == "" || v == "1" || v == "true" || v == "all":
+	case v == "":
 		return "all"
-	case v == "0" || v == "false":
-		return ""
+	}
+	switch strings.ToLower(v) {
+	case "1", "true", "on", "yes", "all":
+		return "all"
 	}
 	return v
 }
@@ -113,5 +140,5 @@ func (f Flags) Slot() (string, error) {
 // Debug says whether berth.debug is on.
 func (f Flags) Debug() bool {
 	v, ok := f["berth.debug"]
-	return ok && v != "0" && v != "false"
+	return ok && !isOff(v)
 }
