@@ -10,6 +10,7 @@ import (
 	"github.com/berth-os/berth/build/initramfs"
 	"github.com/berth-os/berth/build/progress"
 	"github.com/berth-os/berth/build/tree"
+	"github.com/berth-os/berth/internal/layout"
 )
 
 // rescueApplets are the busybox applets linked in the initramfs, for the
@@ -17,19 +18,30 @@ import (
 var rescueApplets = []string{"sh", "ls", "cat", "mount", "umount", "dmesg", "blkid", "mkdir", "ps", "reboot", "poweroff",
 	"sleep", "switch_root", "losetup", "find", "grep", "less", "vi"}
 
+// initramfsContents is what goes into the initramfs, busybox from bbDir.
+func (j *job) initramfsContents(bbDir string) initramfs.Contents {
+	return initramfs.Contents{
+		Stage1:  filepath.Join(j.gobin, "stage1"),
+		Busybox: filepath.Join(bbDir, "usr/bin/busybox"),
+		Applets: rescueApplets,
+		Info:    layout.Stage1Info{Rescue: j.spec.Rescue},
+	}
+}
+
+// initramfsKey is the cache key of an initramfs made of c.
+func initramfsKey(c initramfs.Contents) (string, error) {
+	return cache.NewKey("initramfs", 1).File("stage1", c.Stage1).File("busybox", c.Busybox).
+		String("applets", strings.Join(c.Applets, " ")).String("rescue", c.Info.Rescue).Key()
+}
+
 // buildInitramfs writes the initramfs: stage 1 and a static busybox.
 func (j *job) buildInitramfs(ctx context.Context) error {
 	bbDir, err := j.sets.get(ctx, "initramfs")
 	if err != nil {
 		return err
 	}
-	contents := initramfs.Contents{
-		Stage1:  filepath.Join(j.gobin, "stage1"),
-		Busybox: filepath.Join(bbDir, "usr/bin/busybox"),
-		Applets: rescueApplets,
-	}
-	key, err := cache.NewKey("initramfs", 1).File("stage1", contents.Stage1).File("busybox", contents.Busybox).
-		String("applets", strings.Join(contents.Applets, " ")).Key()
+	contents := j.initramfsContents(bbDir)
+	key, err := initramfsKey(contents)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,12 @@
 package build
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berth-os/berth/build/image"
 )
 
 // The default image's ISO and disk menus boot only the default entry of
@@ -37,5 +41,38 @@ func TestMediaMenusFollowTheSpec(t *testing.T) {
 	}
 	if key, _ := j.mediaKey(m, "boot").Key(); key == prod {
 		t.Error("debug_entries leaves the media cache key as it was")
+	}
+}
+
+// The spec's rescue reaches both stages: PID 1 through the image info,
+// stage 1 through the initramfs.
+func TestRescueReachesBothStages(t *testing.T) {
+	for _, mode := range []string{"password", "shell", "off"} {
+		spec := *defaultSpec(t)
+		spec.Rescue = mode
+		j := &job{spec: &spec}
+		if got := j.imageInfo().Rescue; got != mode {
+			t.Errorf("rescue %s: image info says %q", mode, got)
+		}
+		if got := j.initramfsContents("bb").Info.Rescue; got != mode {
+			t.Errorf("rescue %s: the initramfs says %q", mode, got)
+		}
+	}
+	// A cached initramfs of one mode is never taken for another's.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "stage1"), []byte("stage1"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "usr/bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "usr/bin/busybox"), []byte("busybox"), 0o755)
+	keys := map[string]string{}
+	for _, mode := range []string{"password", "shell", "off"} {
+		j := &job{spec: &image.Spec{Rescue: mode}, gobin: dir}
+		key, err := initramfsKey(j.initramfsContents(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if other, ok := keys[key]; ok {
+			t.Errorf("rescue %s and %s share the initramfs cache key", mode, other)
+		}
+		keys[key] = mode
 	}
 }

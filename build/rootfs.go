@@ -139,10 +139,14 @@ func (j *job) layoutKey(k *cache.Hasher, l tree.Layout, r tree.Resolver) error {
 	return nil
 }
 
+// imageInfo is what PID 1 learns about its image (layout.InfoPath).
+func (j *job) imageInfo() layout.Info {
+	return layout.Info{Name: j.spec.Name, Hostname: j.spec.Hostname, Sysctl: j.spec.Sysctl, Services: j.spec.Services, Versions: j.versions, Rescue: j.spec.Rescue}
+}
+
 // buildRootfs assembles the host root and squashes it.
 func (j *job) buildRootfs(ctx context.Context) error {
-	info := layout.Info{Name: j.spec.Name, Hostname: j.spec.Hostname, Sysctl: j.spec.Sysctl, Services: j.spec.Services, Versions: j.versions}
-	l, err := hostLayout(j.bins, j.defs, info)
+	l, err := hostLayout(j.bins, j.defs, j.imageInfo())
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,8 @@ import (
 // Paths PID 1 uses; variables so tests can root them elsewhere.
 var (
 	shell      = "/bin/sh"
+	busybox    = "/usr/bin/busybox" // its sulogin asks for root's password
+	shadow     = "/etc/shadow"
 	infoPath   = layout.InfoPath
 	etcTmpl    = layout.EtcTemplate
 	servicesAt = layout.ServicesDir
@@ -130,13 +132,32 @@ func (h *host) boot() {
 	}
 }
 
-// rescue keeps a root shell on the console; PID 1 goes on reaping and serving.
+// rescue is the console of last resort when boot fails or berth.break
+// stops it: a root shell after root's password, or without one when the
+// image allows it, or a line that says why there is none
+// (console.Decide). PID 1 goes on reaping and serving whatever happens.
 func (h *host) rescue(reason string) {
 	h.booted.Store(true)
 	fmt.Fprintf(h.initLog, "rescue: %s\n", reason)
+	d := h.rescueDecision()
+	fmt.Fprintf(h.initLog, "rescue: %s (image rescue %q)\n", d.Access, h.info.Rescue)
+	sh := console.Shells{Shell: []string{shell, "-l"}, Sulogin: []string{busybox, "sulogin"}}
 	h.goSafe("rescue", func() {
-		console.Rescue(h.reaper, h.cons, "/dev/console", shell, reason)
+		console.Rescue(h.reaper, h.cons, "/dev/console", sh, d, reason)
 	})
+}
+
+// rescueDecision decides from the image's rescue setting and root's hash
+// in the rendered /etc/shadow; it cannot panic (PID 1 is on its last
+// path), and fails closed.
+func (h *host) rescueDecision() (d console.Decision) {
+	defer func() {
+		if r := recover(); r != nil {
+			d = console.Decision{Access: console.NoShell, Why: fmt.Sprintf("deciding it panicked: %v", r)}
+		}
+	}()
+	hash, err := console.RootHash(shadow)
+	return console.Decide(h.info.Rescue, hash, err)
 }
 
 // serviceOutput is where a service's stdout and stderr go: the in-memory

@@ -1,16 +1,21 @@
 // Package initramfs writes Berth's small initramfs: stage 1 of init as
-// /init, a static busybox for the rescue shell, and the device nodes the
-// kernel needs before devtmpfs is mounted. It is a newc cpio, zstd
+// /init, a static busybox for the rescue shell, what stage 1 must know of
+// its image (layout.Stage1Info), and the device nodes the kernel needs
+// before devtmpfs is mounted. It is a newc cpio, zstd
 // compressed, with every record made reproducible.
 package initramfs
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/berth-os/berth/internal/layout"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
@@ -21,6 +26,9 @@ type Contents struct {
 	Stage1  string   // path of the stage 1 binary
 	Busybox string   // path of a static busybox
 	Applets []string // busybox applets to link in /bin (sh, ls, mount...)
+	// Info tells stage 1 about its image (whether it may give a rescue
+	// shell); written at layout.Stage1InfoPath.
+	Info layout.Stage1Info
 }
 
 // Write writes the compressed initramfs to w.
@@ -30,6 +38,13 @@ func Write(w io.Writer, c Contents) error {
 		return fmt.Errorf("initramfs: %w", err)
 	}
 	bb, err := os.ReadFile(c.Busybox)
+	if err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	if !slices.Contains(layout.RescueModes, c.Info.Rescue) {
+		return fmt.Errorf("initramfs: rescue %q: expected %s", c.Info.Rescue, strings.Join(layout.RescueModes, ", "))
+	}
+	info, err := json.Marshal(c.Info)
 	if err != nil {
 		return fmt.Errorf("initramfs: %w", err)
 	}
@@ -46,6 +61,7 @@ func Write(w io.Writer, c Contents) error {
 		cpio.Directory("tmp", 0o1777),
 		cpio.StaticFile("bin/busybox", string(bb), 0o755),
 		cpio.StaticFile("init", string(stage1), 0o755),
+		cpio.StaticFile(strings.TrimPrefix(layout.Stage1InfoPath, "/"), string(info)+"\n", 0o644),
 	}
 	applets := append([]string(nil), c.Applets...)
 	sort.Strings(applets)

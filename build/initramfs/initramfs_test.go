@@ -3,11 +3,13 @@ package initramfs
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
 )
@@ -16,7 +18,8 @@ func TestWriteIsReproducibleAndComplete(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "stage1"), []byte("ELF stage1"), 0o755)
 	os.WriteFile(filepath.Join(dir, "busybox"), []byte("ELF busybox"), 0o755)
-	c := Contents{Stage1: filepath.Join(dir, "stage1"), Busybox: filepath.Join(dir, "busybox"), Applets: []string{"sh", "mount", "ls"}}
+	c := Contents{Stage1: filepath.Join(dir, "stage1"), Busybox: filepath.Join(dir, "busybox"), Applets: []string{"sh", "mount", "ls"},
+		Info: layout.Stage1Info{Rescue: layout.RescueShell}}
 	var a, b bytes.Buffer
 	if err := Write(&a, c); err != nil {
 		t.Fatal(err)
@@ -53,8 +56,23 @@ func TestWriteIsReproducibleAndComplete(t *testing.T) {
 	if got["init"].Mode&0o111 == 0 {
 		t.Error("init not executable")
 	}
+	// Stage 1 reads what the image spec says of its rescue shell.
+	info := filepath.Join(dir, "stage1.json")
+	if r, ok := got["stage1.json"]; !ok {
+		t.Error("missing stage1.json")
+	} else if b, err := io.ReadAll(io.NewSectionReader(r, 0, int64(r.FileSize))); err != nil {
+		t.Error(err)
+	} else if err := os.WriteFile(info, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if i, err := layout.ReadStage1Info(info); err != nil || i.Rescue != layout.RescueShell {
+		t.Errorf("stage1.json = %+v, %v; want rescue shell", i, err)
+	}
+	if err := Write(&a, Contents{Stage1: c.Stage1, Busybox: c.Busybox}); err == nil || err.Error() != `initramfs: rescue "": expected password, shell, off` {
+		t.Errorf("no rescue: err = %v", err)
+	}
 	for _, bad := range []string{"../evil", "sbin/x", ""} {
-		err := Write(&a, Contents{Stage1: c.Stage1, Busybox: c.Busybox, Applets: []string{bad}})
+		err := Write(&a, Contents{Stage1: c.Stage1, Busybox: c.Busybox, Applets: []string{bad}, Info: c.Info})
 		if want := fmt.Sprintf("initramfs: bad applet name %q", bad); err == nil || err.Error() != want {
 			t.Errorf("applet %q: err = %v, want %q", bad, err, want)
 		}

@@ -1,17 +1,14 @@
 // Package console writes PID 1's messages to every kernel console and runs
-// the rescue shell.
+// the rescue shell, after root's password unless the image allows one
+// without (rescue.go).
 package console
 
 import (
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 )
 
 // Writer writes to every active kernel console (console= on the command
@@ -75,36 +72,4 @@ func (w *Writer) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
-}
-
-// Starter starts a process whose wait PID 1's reaper owns.
-type Starter interface {
-	Start(cmd *exec.Cmd) (<-chan syscall.WaitStatus, error)
-}
-
-// Rescue runs a root shell on tty forever: when it exits, another starts.
-// It is the console of last resort when boot fails; it never returns.
-func Rescue(st Starter, log io.Writer, tty, shell, reason string) {
-	for {
-		fmt.Fprintf(log, "berth: %s\nberth: rescue shell on %s; fix things, then exit to get a new one or run `reboot -f`\n", reason, tty)
-		f, err := os.OpenFile(tty, os.O_RDWR|syscall.O_NOCTTY, 0)
-		if err != nil {
-			fmt.Fprintf(log, "berth: rescue: open %s: %v\n", tty, err)
-			time.Sleep(5 * time.Second)
-			continue
-		}
-		cmd := exec.Command(shell, "-l")
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, f
-		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", "TERM=linux", "PS1=(rescue) # "}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-		ch, err := st.Start(cmd)
-		f.Close()
-		if err != nil {
-			fmt.Fprintf(log, "berth: rescue: start %s: %v\n", shell, err)
-			time.Sleep(5 * time.Second)
-			continue
-		}
-		<-ch
-		time.Sleep(time.Second)
-	}
 }

@@ -3,7 +3,8 @@
 // berth.slot=b; or, with berth.boot=iso, /berth/rootfs.squashfs on the boot
 // medium), mounts it read-only, moves /dev, /proc, /sys and a fresh /run
 // into it, frees the initramfs and executes the real PID 1 there. On any
-// failure it drops to the static shell the initramfs carries.
+// failure it drops to the static shell the initramfs carries, when the
+// image spec says rescue: shell; otherwise it says why there is none.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/berth-os/berth/init/cmdline"
+	"github.com/berth-os/berth/init/console"
 	"github.com/berth-os/berth/init/mounts"
 	"github.com/berth-os/berth/internal/blockdev"
 	"github.com/berth-os/berth/internal/layout"
@@ -30,10 +32,42 @@ const (
 )
 
 func main() {
+	// Read first: the initramfs' files are gone once the new root is
+	// mounted, and a failure after that still needs the answer.
+	shell, why := rescueAllowed(layout.Stage1InfoPath)
 	err := run()
 	// run only returns on failure: exec replaced us otherwise.
 	fmt.Fprintf(os.Stderr, "berth stage1: %v\n", err)
+	if !shell {
+		noRescue(why)
+	}
 	rescue()
+}
+
+// rescueAllowed says whether stage 1 may give its shell, and if not why
+// and how to get one. The initramfs has no cloud-config, so no root
+// password to ask for: only an image built with rescue: shell has a shell
+// here.
+func rescueAllowed(infoPath string) (bool, string) {
+	info, err := layout.ReadStage1Info(infoPath)
+	switch {
+	case err != nil:
+		return false, fmt.Sprintf("the initramfs does not say that it may give one (%v)", err)
+	case info.Rescue == layout.RescueShell:
+		return true, ""
+	case info.Rescue == layout.RescueOff:
+		return false, "this image was built with rescue: off in its image spec, which allows none"
+	}
+	return false, "the initramfs has no root password to ask for (cloud-config is read later, by PID 1), and this image allows no rescue shell without one; build the image with rescue: shell in its image spec for one"
+}
+
+// noRescue says why there is no shell, again whenever Enter is pressed,
+// and waits for ever: PID 1 must not exit.
+func noRescue(why string) {
+	console.Explain(os.Stderr, "/dev/console", "berth stage1: rescue shell unavailable: "+why+"\n")
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 func logf(format string, args ...any) {

@@ -81,3 +81,30 @@ func TestFindRootMissing(t *testing.T) {
 		t.Errorf("no sysfs: %v", err)
 	}
 }
+
+// Stage 1 has no cloud-config, so no password to ask for: it gives its
+// shell only when the image spec says rescue: shell, and otherwise says
+// why not.
+func TestRescueAllowed(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, body string
+		shell      bool
+		why        string
+	}{
+		{"shell", `{"rescue":"shell"}`, true, ""},
+		{"password", `{"rescue":"password"}`, false, "the initramfs has no root password to ask for (cloud-config is read later, by PID 1), and this image allows no rescue shell without one; build the image with rescue: shell in its image spec for one"},
+		{"off", `{"rescue":"off"}`, false, "this image was built with rescue: off in its image spec"},
+		{"garbled", `{"rescue":"shell"`, false, "the initramfs does not say that it may give one (read "},
+		{"missing", "", false, "the initramfs does not say that it may give one (read "},
+	} {
+		p := filepath.Join(dir, tc.name+".json")
+		if tc.body != "" {
+			os.WriteFile(p, []byte(tc.body), 0o644)
+		}
+		shell, why := rescueAllowed(p)
+		if shell != tc.shell || !strings.Contains(why, tc.why) || (why == "") != tc.shell {
+			t.Errorf("%s: %v, %q; want %v, %q", tc.name, shell, why, tc.shell, tc.why)
+		}
+	}
+}
