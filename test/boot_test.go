@@ -53,6 +53,18 @@ func isoBIOS(t *testing.T) {
 		}
 	})
 	m.check("hardening", (*machine).checkHardening)
+	// A production image's boot menus offer no autologin or debug entry
+	// (GRUB for UEFI, isolinux for BIOS): only fw_cfg flags turn it on.
+	m.check("boot-menus", func(m *machine) {
+		out := m.sh("mkdir -p /tmp/iso && mount -o ro /dev/sr0 /tmp/iso && find /tmp/iso -name '*.cfg' | sort; echo ---; grep -ril -e autologin -e 'berth.debug' /tmp/iso --include='*.cfg'; umount /tmp/iso")
+		cfgs, hits, _ := strings.Cut(out, "---")
+		if !strings.Contains(cfgs, "grub.cfg") || !strings.Contains(cfgs, "isolinux.cfg") {
+			m.t.Errorf("the ISO's boot menus not found:\n%s", cfgs)
+		}
+		if strings.TrimSpace(hits) != "" {
+			m.t.Errorf("boot menus that offer autologin or debug:\n%s", hits)
+		}
+	})
 	// ACPI power button (QMP system_powerdown): a clean shutdown, exit 0.
 	m.check("power-button", func(m *machine) {
 		if _, err := m.QMP("system_powerdown"); err != nil {

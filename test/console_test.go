@@ -59,13 +59,31 @@ func gettyWithoutAutologin(t *testing.T) {
 	}
 }
 
+// rootPasswordUserData sets root's password to "rescue-secret" (SHA-512
+// crypt: openssl passwd -6 -salt berthtest rescue-secret).
+const rootPasswordUserData = "#cloud-config\nusers:\n  - name: root\n    passwd: \"$6$berthtest$xTzJ53f2wDUCBnHc40PmgqjfDlxeXP5tpS8hD2CpEEsQLY0inKGBYRMGwpHoIbKSnQr8YF0dcLIo3qFBiAaxy1\"\n"
+
 // berth.break=PHASE stops boot before that phase with a rescue shell on
-// the console; PID 1 stays alive under it.
+// the console, behind root's password; PID 1 stays alive under it.
 func breakToRescueShell(t *testing.T) {
-	vm := start(t, directBoot(t, "berth.break=containerd"))
-	if _, _, err := vm.WaitFor(regexp.MustCompile(`rescue shell on /dev/console`), *readyMax); err != nil {
+	cfg := directBoot(t, "berth.break=containerd")
+	cfg.FwCfg["opt/berth/user-data"] = rootPasswordUserData
+	vm := start(t, cfg)
+	if _, _, err := vm.WaitFor(regexp.MustCompile(`rescue shell on /dev/console after root's password`), *readyMax); err != nil {
 		t.Fatal(err)
 	}
+	prompt := regexp.MustCompile(`Give root password for system maintenance`)
+	if _, _, err := vm.WaitFor(prompt, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	vm.Send("not-the-password\n")
+	if _, _, err := vm.WaitFor(regexp.MustCompile(`Login incorrect`), time.Minute); err != nil {
+		t.Errorf("a wrong password: %v", err)
+	}
+	if _, _, err := vm.WaitFor(prompt, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	vm.Send("rescue-secret\n")
 	if _, _, err := vm.WaitFor(regexp.MustCompile(`:/# `), time.Minute); err != nil {
 		t.Fatal(err)
 	}

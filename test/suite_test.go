@@ -84,6 +84,8 @@ var scenarios = []scenario{
 	// Each system service's capabilities, seccomp, no-new-privileges, OOM
 	// score and limits against a golden file (issue 9).
 	vm("ServicePrivileges", 10*time.Second, serviceCaps),
+	// A YAML alias bomb in user-data boots to ready in 512 MiB (issue 9).
+	vm("AliasBomb", 40*time.Second, aliasBomb),
 
 	// A second build of a copy of the repository, compared byte for byte.
 	buildScenario("Reproducible", 200*time.Second, reproducible),
