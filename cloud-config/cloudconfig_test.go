@@ -131,6 +131,10 @@ func TestParseErrors(t *testing.T) {
 			`u (x):4: users[0].gecos: "x\nevil::0:0::/:/bin/sh" holds a colon or a control character, which /etc/passwd cannot hold`,
 			`u (x):5: users[0].homedir: "/home/a:0" holds a colon or a control character, which /etc/passwd cannot hold`,
 		}},
+		{"uids that clash", "#cloud-config\nusers:\n  - {name: a, uid: 1005}\n  - {name: b}\n  - {name: c, uid: 1005}\n  - {name: root, uid: 7}\n", []string{
+			`u (x):5: users[2].uid: uid 1005 is users[0]'s (a) too: expected a uid of its own`,
+			`u (x):6: users[3].uid: root's uid is 0, got 7`,
+		}},
 		{"alias bomb", "#cloud-config\nx0: &x0 [l, l, l, l, l, l, l, l, l, l]\nx1: &x1 [*x0, *x0, *x0, *x0, *x0, *x0, *x0, *x0, *x0, *x0]\nx2: &x2 [*x1, *x1, *x1, *x1, *x1, *x1, *x1, *x1, *x1, *x1]\nx3: &x3 [*x2, *x2, *x2, *x2, *x2, *x2, *x2, *x2, *x2, *x2]\nx4: &x4 [*x3, *x3, *x3, *x3, *x3, *x3, *x3, *x3, *x3, *x3]\nx5: &x5 [*x4, *x4, *x4, *x4, *x4, *x4, *x4, *x4, *x4, *x4]\nx6: &x6 [*x5, *x5, *x5, *x5, *x5, *x5, *x5, *x5, *x5, *x5]\nx7: &x7 [*x6, *x6, *x6, *x6, *x6, *x6, *x6, *x6, *x6, *x6]\nx8: &x8 [*x7, *x7, *x7, *x7, *x7, *x7, *x7, *x7, *x7, *x7]\nx9: &x9 [*x8, *x8, *x8, *x8, *x8, *x8, *x8, *x8, *x8, *x8]\n", []string{"u (x): not accepted: too many nodes: with its aliases expanded the document has more than 100000 (an alias bomb?)"}},
 		{"not yaml", "#cloud-config\nhostname: [\n", []string{"u (x):2: not valid YAML: did not find expected node content"}},
 		{"unknown format", "hello\n", []string{`u (x): user-data: not user-data Berth knows (expected a first line of #cloud-config or #!, got "hello")`}},

@@ -65,6 +65,7 @@ func (v *validator) config(c *Config) {
 		v.bad("fqdn", "%q is not a fully qualified domain name", c.FQDN)
 	}
 	seen := map[string]bool{}
+	uids := map[int]int{} // uid -> index of the first user given it
 	for i, u := range c.Users {
 		p := fmt.Sprintf("users[%d]", i)
 		switch {
@@ -95,8 +96,19 @@ func (v *validator) config(c *Config) {
 		if u.Homedir != "" && !path.IsAbs(u.Homedir) {
 			v.bad(p+".homedir", "expected an absolute path, got %q", u.Homedir)
 		}
-		if u.UID != nil && (*u.UID < 0 || *u.UID > 65533) {
+		switch {
+		case u.UID == nil:
+		case *u.UID < 0 || *u.UID > 65533:
 			v.bad(p+".uid", "expected 0 to 65533, got %d", *u.UID)
+		case u.Name == "root" && *u.UID != 0:
+			v.bad(p+".uid", "root's uid is 0, got %d", *u.UID)
+		default:
+			// Two users with one uid would own each other's files.
+			if j, ok := uids[*u.UID]; ok {
+				v.bad(p+".uid", "uid %d is users[%d]'s (%s) too: expected a uid of its own", *u.UID, j, c.Users[j].Name)
+			} else {
+				uids[*u.UID] = i
+			}
 		}
 		if u.Passwd != "" && !hashRe.MatchString(u.Passwd) {
 			v.bad(p+".passwd", "expected a crypt(3) hash such as $6$..., not a plain password")

@@ -66,9 +66,10 @@ func (h *host) phaseApply(ctx context.Context) error {
 // applyEarly applies what does not need the services.
 func (h *host) applyEarly(ctx context.Context, cfg cloudconfig.Config) []error {
 	a := h.applier()
+	ids := h.userIDs(cfg.Users)
 	return []error{
-		a.AuthorizedKeys(cfg.SSHAuthorizedKeys, cfg.Users),
-		a.WriteFiles(cfg.WriteFiles, false, cfg.Users),
+		a.AuthorizedKeys(cfg.SSHAuthorizedKeys, cfg.Users, ids),
+		a.WriteFiles(cfg.WriteFiles, false, ids),
 		a.Sysctl(cloudconfig.Strings(cfg.Berth.Sysctl)),
 		a.Modules(cfg.Berth.Modules),
 		a.Timezone(cfg.Timezone),
@@ -118,7 +119,7 @@ func (h *host) phaseLate(ctx context.Context) error {
 		}
 	}
 	cfg := h.cfg.merged.Config
-	return h.recordApply([]error{h.applier().WriteFiles(cfg.WriteFiles, true, cfg.Users)})
+	return h.recordApply([]error{h.applier().WriteFiles(cfg.WriteFiles, true, h.userIDs(cfg.Users))})
 }
 
 // relive applies a configuration that arrived after boot's early phases.

@@ -251,7 +251,7 @@ func (h *host) applyChanges(res *api.ConfigChangeResult) {
 	if live {
 		a := h.applier()
 		errs = append(errs,
-			a.AuthorizedKeys(cfg.SSHAuthorizedKeys, cfg.Users),
+			a.AuthorizedKeys(cfg.SSHAuthorizedKeys, cfg.Users, h.userIDs(cfg.Users)),
 			a.Sysctl(cloudconfig.Strings(cfg.Berth.Sysctl)),
 			a.Modules(cfg.Berth.Modules),
 			a.Timezone(cfg.Timezone),

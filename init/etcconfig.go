@@ -1,7 +1,9 @@
 package main
 
 import (
+	"reflect"
 	"strings"
+	"sync"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/cloud-config/apply"
@@ -34,7 +36,8 @@ func (h *host) etcConfig() etc.Config {
 	c.SSHListen = cfg.Berth.SSH.ListenAddress
 	c.SSHPasswords = cfg.SSHPwauth != nil && *cfg.SSHPwauth
 	c.SSHHostKeys = hostKeyFiles(cfg.SSHKeys)
-	ids := apply.UserIDs(cfg.Users)
+	ids := h.userIDs(cfg.Users)
+	c.GroupIDs = ids.Groups
 	for _, u := range cfg.Users {
 		if u.Name == "root" {
 			c.RootPasswd = u.Passwd
@@ -52,9 +55,37 @@ func (h *host) etcConfig() etc.Config {
 		if u.LockPasswd == nil || *u.LockPasswd {
 			passwd = "*" + passwd
 		}
-		c.Users = append(c.Users, etc.User{Name: u.Name, UID: ids[u.Name], Gecos: u.Gecos, Home: apply.Home(u), Shell: shell, Groups: u.Groups, Passwd: passwd})
+		c.Users = append(c.Users, etc.User{Name: u.Name, UID: ids.Users[u.Name].UID, GID: ids.Users[u.Name].GID, Gecos: u.Gecos, Home: apply.Home(u), Shell: shell, Groups: u.Groups, Passwd: passwd})
 	}
 	return c
+}
+
+// idsMu makes reading, assigning and saving the users' ids one step.
+var idsMu sync.Mutex
+
+// userIDs are the uids and gids of cloud-config's users, as the state
+// partition keeps them (layout.UsersFile): a user keeps their uid whatever
+// the order of users. If the file cannot be read, ids are given in list
+// order for this boot and the file is left for the admin to fix.
+func (h *host) userIDs(users []cloudconfig.User) apply.IDs {
+	idsMu.Lock()
+	defer idsMu.Unlock()
+	stored, err := apply.LoadIDs(layout.UsersFile)
+	if err != nil {
+		h.alertf("users: %v; uids follow the list of users until it is fixed or removed", err)
+		ids, _ := apply.AssignIDs(users, apply.IDs{}, etc.BaseGroupIDs())
+		return ids
+	}
+	ids, notes := apply.AssignIDs(users, stored, etc.BaseGroupIDs())
+	for _, n := range notes {
+		h.logf("users: %s", n)
+	}
+	if !reflect.DeepEqual(ids, stored) {
+		if err := apply.SaveIDs(layout.UsersFile, ids); err != nil {
+			h.alertf("users: keep uids: %v", err)
+		}
+	}
+	return ids
 }
 
 // hostKeyFiles names the keys of ssh_keys by the files sshd reads:

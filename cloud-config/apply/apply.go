@@ -45,37 +45,6 @@ type Applier struct {
 
 func (a *Applier) path(p string) string { return filepath.Join(a.Root, p) }
 
-// UserIDs assigns uids to cloud-config users: a given uid, else 1000 up,
-// skipping taken ones, in the order the users are listed.
-func UserIDs(users []cloudconfig.User) map[string]int {
-	ids := map[string]int{}
-	taken := map[int]bool{}
-	for _, u := range users {
-		if u.Name == "root" {
-			// root may be listed, for its password or keys: it stays 0.
-			ids[u.Name] = 0
-			taken[0] = true
-			continue
-		}
-		if u.UID != nil {
-			ids[u.Name] = *u.UID
-			taken[*u.UID] = true
-		}
-	}
-	next := 1000
-	for _, u := range users {
-		if _, ok := ids[u.Name]; ok {
-			continue
-		}
-		for taken[next] {
-			next++
-		}
-		ids[u.Name] = next
-		taken[next] = true
-	}
-	return ids
-}
-
 // Home is a user's home folder.
 func Home(u cloudconfig.User) string {
 	if u.Homedir != "" {
@@ -89,24 +58,25 @@ func Home(u cloudconfig.User) string {
 
 // AuthorizedKeys makes sure each user's keys (root's: rootKeys) are in its
 // ~/.ssh/authorized_keys, keeping lines already there (a key added by hand
-// stays; a key from config is never lost to a typo elsewhere).
-func (a *Applier) AuthorizedKeys(rootKeys []string, users []cloudconfig.User) error {
+// stays; a key from config is never lost to a typo elsewhere). ids are the
+// users' ids (AssignIDs).
+func (a *Applier) AuthorizedKeys(rootKeys []string, users []cloudconfig.User, ids IDs) error {
 	var errs []error
 	if len(rootKeys) > 0 {
 		errs = append(errs, a.addKeys("/root", 0, 0, rootKeys))
 	}
-	ids := UserIDs(users)
 	for _, u := range users {
 		home := Home(u)
+		uid, gid := ids.Owner(u.Name)
 		d, err := atomicfile.MkdirIn(a.Root, home, 0o755)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("users: %s: %w", u.Name, err))
 			continue
 		}
 		d.Close()
-		a.Host.Chown(a.path(home), ids[u.Name], ids[u.Name])
+		a.Host.Chown(a.path(home), uid, gid)
 		if len(u.SSHAuthorizedKeys) > 0 {
-			errs = append(errs, a.addKeys(home, ids[u.Name], ids[u.Name], u.SSHAuthorizedKeys))
+			errs = append(errs, a.addKeys(home, uid, gid, u.SSHAuthorizedKeys))
 		}
 	}
 	return errors.Join(errs...)
@@ -166,10 +136,10 @@ func keyBody(line string) string {
 	return line
 }
 
-// WriteFiles writes the write_files entries whose defer flag is deferred.
-func (a *Applier) WriteFiles(files []cloudconfig.WriteFile, deferred bool, users []cloudconfig.User) error {
+// WriteFiles writes the write_files entries whose defer flag is deferred;
+// an owner names a user or group of ids (AssignIDs), or a number.
+func (a *Applier) WriteFiles(files []cloudconfig.WriteFile, deferred bool, ids IDs) error {
 	var errs []error
-	ids := UserIDs(users)
 	for i, f := range files {
 		if f.Defer != deferred {
 			continue
@@ -210,27 +180,41 @@ func (a *Applier) WriteFiles(files []cloudconfig.WriteFile, deferred bool, users
 	return errors.Join(errs...)
 }
 
-func owner(s string, ids map[string]int) (int, int, error) {
+// owner is the uid and gid of write_files' owner: "user" (and its own
+// group) or "user:group", each a name or a number.
+func owner(s string, ids IDs) (int, int, error) {
 	u, g, _ := strings.Cut(s, ":")
-	lookup := func(name string) (int, bool) {
-		if name == "root" {
-			return 0, true
-		}
-		if id, ok := ids[name]; ok {
-			return id, true
-		}
+	number := func(name string) (int, bool) {
 		n, err := strconv.Atoi(name)
-		return n, err == nil
+		return n, err == nil && n >= 0
 	}
-	uid, ok := lookup(u)
+	uid, gid, ok := 0, 0, true
+	switch id, known := ids.Users[u]; {
+	case u == "root":
+	case known:
+		uid, gid = id.UID, id.GID
+	default:
+		uid, ok = number(u)
+		gid = uid
+	}
 	if !ok {
 		return 0, 0, fmt.Errorf("owner %q: no such user", s)
 	}
-	gid := uid
-	if g != "" {
-		if gid, ok = lookup(g); !ok {
-			return 0, 0, fmt.Errorf("owner %q: no such group", s)
+	if g == "" {
+		return uid, gid, nil
+	}
+	switch id, known := ids.Users[g]; {
+	case g == "root":
+		gid = 0
+	case known:
+		gid = id.GID
+	default:
+		if gid, ok = ids.Groups[g]; !ok {
+			gid, ok = number(g)
 		}
+	}
+	if !ok {
+		return 0, 0, fmt.Errorf("owner %q: no such group", s)
 	}
 	return uid, gid, nil
 }

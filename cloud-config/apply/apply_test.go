@@ -67,11 +67,13 @@ func TestNoLinkFollowedInHomes(t *testing.T) {
 	if err := os.Symlink("../../etc/ssh", filepath.Join(a.Root, "home/ops/.ssh")); err != nil {
 		t.Fatal(err)
 	}
-	err := a.AuthorizedKeys(nil, []cloudconfig.User{{Name: "ops", SSHAuthorizedKeys: []string{k1}}})
+	ops := []cloudconfig.User{{Name: "ops", SSHAuthorizedKeys: []string{k1}}}
+	ids, _ := AssignIDs(ops, IDs{}, nil)
+	err := a.AuthorizedKeys(nil, ops, ids)
 	if !errors.Is(err, atomicfile.ErrSymlink) || !strings.Contains(err.Error(), "authorized keys: /home/ops/.ssh: a symbolic link on the way") {
 		t.Errorf("keys through a linked .ssh: %v", err)
 	}
-	err = a.WriteFiles([]cloudconfig.WriteFile{{Path: "/home/ops/.ssh/config", Content: "x"}}, false, nil)
+	err = a.WriteFiles([]cloudconfig.WriteFile{{Path: "/home/ops/.ssh/config", Content: "x"}}, false, ids)
 	if !errors.Is(err, atomicfile.ErrSymlink) || !strings.Contains(err.Error(), "write_files[0]") {
 		t.Errorf("write_files through a linked .ssh: %v", err)
 	}
@@ -89,7 +91,8 @@ func TestAuthorizedKeysKeepsExistingLines(t *testing.T) {
 	os.WriteFile(filepath.Join(a.Root, "root/.ssh/authorized_keys"), []byte("# added by hand\n"+k2+"\n"), 0o600)
 	uid := 2000
 	users := []cloudconfig.User{{Name: "ops", SSHAuthorizedKeys: []string{k1}}, {Name: "ci", UID: &uid}}
-	if err := a.AuthorizedKeys([]string{k1, strings.Replace(k2, " two", " renamed", 1)}, users); err != nil {
+	ids, _ := AssignIDs(users, IDs{}, nil)
+	if err := a.AuthorizedKeys([]string{k1, strings.Replace(k2, " two", " renamed", 1)}, users, ids); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(filepath.Join(a.Root, "root/.ssh/authorized_keys"))
@@ -114,8 +117,8 @@ func TestWriteFiles(t *testing.T) {
 		{Path: "/var/lib/x/secret", Content: "aGk=", Encoding: "b64", Permissions: 0o600, Owner: "ops:ops"},
 		{Path: "/var/lib/late", Content: "later", Defer: true},
 	}
-	users := []cloudconfig.User{{Name: "ops"}}
-	if err := a.WriteFiles(files, false, users); err != nil {
+	ids, _ := AssignIDs([]cloudconfig.User{{Name: "ops"}}, IDs{}, nil)
+	if err := a.WriteFiles(files, false, ids); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(filepath.Join(a.Root, "etc/app.conf"))
@@ -132,13 +135,13 @@ func TestWriteFiles(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(a.Root, "var/lib/late")); !os.IsNotExist(err) {
 		t.Error("a deferred file was written early")
 	}
-	if err := a.WriteFiles(files, true, users); err != nil {
+	if err := a.WriteFiles(files, true, ids); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(a.Root, "var/lib/late")); string(b) != "later" {
 		t.Errorf("deferred: %q", b)
 	}
-	err = a.WriteFiles([]cloudconfig.WriteFile{{Path: "/etc/x", Owner: "nobody-here"}}, false, nil)
+	err = a.WriteFiles([]cloudconfig.WriteFile{{Path: "/etc/x", Owner: "nobody-here"}}, false, IDs{})
 	if err == nil || !strings.Contains(err.Error(), `owner "nobody-here": no such user`) {
 		t.Errorf("bad owner: %v", err)
 	}
@@ -237,9 +240,12 @@ func TestCACerts(t *testing.T) {
 func TestRootInUsers(t *testing.T) {
 	uid := 1000
 	users := []cloudconfig.User{{Name: "ops"}, {Name: "root"}, {Name: "dev", UID: &uid}}
-	ids := UserIDs(users)
-	if ids["root"] != 0 || ids["dev"] != 1000 || ids["ops"] != 1001 {
-		t.Errorf("ids %v", ids)
+	ids, _ := AssignIDs(users, IDs{}, nil)
+	if got := ids.UIDs(); got["root"] != 0 || got["dev"] != 1000 || got["ops"] != 1001 {
+		t.Errorf("ids %v", got)
+	}
+	if _, ok := ids.Users["root"]; ok {
+		t.Errorf("root is recorded: %v", ids.Users)
 	}
 	if Home(users[1]) != "/root" || Home(users[0]) != "/home/ops" {
 		t.Errorf("homes %s %s", Home(users[1]), Home(users[0]))

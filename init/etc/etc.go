@@ -30,6 +30,9 @@ type Config struct {
 	SSHKeyDir string
 	// Users are accounts besides root, from cloud-config.
 	Users []User
+	// GroupIDs are the gids of supplementary groups the host lacks (the
+	// ones kept with the users' ids); a group not here gets a free gid.
+	GroupIDs map[string]int
 	// RootPasswd is root's crypt(3) hash; "" keeps root's password locked.
 	RootPasswd string
 	// SSH settings: port (22 when 0), listen address ("" for all), and
@@ -49,8 +52,11 @@ const HostKeysDir = "ssh/given-host-keys"
 
 // User is an account in /etc/passwd, /etc/shadow and /etc/group.
 type User struct {
-	Name   string
-	UID    int
+	Name string
+	UID  int
+	// GID is the user's own group's gid; 0 means UID. (A user with the
+	// name of one of the host's groups is in that group.)
+	GID    int
 	Gecos  string
 	Home   string
 	Shell  string
@@ -66,6 +72,16 @@ var baseGroups = []struct {
 	{"root", 0}, {"tty", 5}, {"disk", 6}, {"lp", 7}, {"kmem", 15}, {"dialout", 20}, {"cdrom", 24},
 	{"floppy", 25}, {"tape", 26}, {"audio", 29}, {"video", 44}, {"utmp", 43}, {"input", 101},
 	{"kvm", 102}, {"render", 103}, {"sgx", 106}, {"docker", 999}, {"nogroup", 65534},
+}
+
+// BaseGroupIDs are the host's own groups by name: what cloud-config's
+// users and groups do not get ids of their own for.
+func BaseGroupIDs() map[string]int {
+	m := map[string]int{}
+	for _, g := range baseGroups {
+		m[g.name] = g.gid
+	}
+	return m
 }
 
 // accounts renders passwd, shadow and group.
@@ -89,7 +105,19 @@ func accounts(c Config) (passwd, shadow, group string) {
 	// that do not exist yet get free ids after those.
 	for _, u := range c.Users {
 		if _, ok := gids[u.Name]; !ok {
-			gids[u.Name] = u.UID
+			gids[u.Name] = u.GID
+			if u.GID == 0 {
+				gids[u.Name] = u.UID
+			}
+		}
+	}
+	for _, u := range c.Users {
+		for _, g := range u.Groups {
+			if _, ok := gids[g]; !ok {
+				if gid, ok := c.GroupIDs[g]; ok && !taken(gids, gid) {
+					gids[g] = gid
+				}
+			}
 		}
 	}
 	for _, u := range c.Users {

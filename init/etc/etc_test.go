@@ -117,3 +117,22 @@ func TestHostsFQDN(t *testing.T) {
 		}
 	}
 }
+
+// The ids kept for users and their groups are the ones rendered: a user's
+// own group may have a gid other than its uid, and a group the host lacks
+// keeps its gid.
+func TestAccountsKeptIDs(t *testing.T) {
+	c := Config{Hostname: "h", GroupIDs: map[string]int{"wheel": 1500},
+		Users: []User{{Name: "ops", UID: 1002, GID: 1000, Home: "/home/ops", Shell: "/bin/sh", Groups: []string{"wheel", "docker"}}}}
+	passwd, _, group := accounts(c)
+	for _, want := range []string{"ops:x:1002:1000::/home/ops:/bin/sh\n"} {
+		if !strings.Contains(passwd, want) {
+			t.Errorf("passwd lacks %q:\n%s", want, passwd)
+		}
+	}
+	for _, want := range []string{"ops:x:1000:\n", "wheel:x:1500:ops\n", "docker:x:999:ops\n"} {
+		if !strings.Contains(group, want) {
+			t.Errorf("group lacks %q:\n%s", want, group)
+		}
+	}
+}

@@ -70,6 +70,8 @@ const (
 	StateDir  = "/var/lib/berth"
 	MachineID = "/var/lib/berth/machine-id"
 	SSHKeyDir = "/var/lib/berth/ssh"
+	// UsersFile keeps the uids and gids given to cloud-config's users.
+	UsersFile = "/var/lib/berth/users.json"
 	// ConfigDir is cloud-config's store (layers, status, last user-data).
 	ConfigDir = "/var/lib/berth/config"
 )
