@@ -258,10 +258,9 @@ func (a *Applier) Timezone(tz string) error {
 	if _, err := os.Stat(a.path(zone)); err != nil {
 		return fmt.Errorf("timezone %s: not in /usr/share/zoneinfo", tz)
 	}
-	link := a.path("/etc/localtime")
-	os.Remove(link)
-	if err := os.Symlink(zone, link); err != nil {
-		return err
+	// Replaced in one rename: /etc/localtime is never missing.
+	if err := atomicfile.Symlink(zone, a.path("/etc/localtime")); err != nil {
+		return fmt.Errorf("timezone %s: %w", tz, err)
 	}
 	return atomicfile.Write(a.path("/etc/timezone"), []byte(tz+"\n"), 0o644)
 }

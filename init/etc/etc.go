@@ -6,8 +6,8 @@ package etc
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -259,40 +259,84 @@ disabled_plugins = [
   level = "warn"
 `
 
-// Render fills dir (an empty tmpfs) from the template and the generated files.
+// writer puts one file in place. Each write replaces the file in one
+// rename, so a reader (sshd, a login, a service starting) finds the old
+// file or the new one, never none; tests put a failing writer here to
+// show that no file goes before its replacement is in place.
+type writer interface {
+	WriteFile(path string, data []byte, mode os.FileMode) error
+	Symlink(target, path string) error
+}
+
+// atomicWriter writes through atomicfile: temp file, fsync, rename.
+type atomicWriter struct{}
+
+func (atomicWriter) WriteFile(path string, data []byte, mode os.FileMode) error {
+	return atomicfile.Write(path, data, mode)
+}
+
+func (atomicWriter) Symlink(target, path string) error { return atomicfile.Symlink(target, path) }
+
+// Render fills dir from the template (at boot: an empty tmpfs) and writes
+// the generated files over it. A file is only ever replaced, never removed
+// and written again; files that should go (host keys no longer in config)
+// are removed once every new file is in place.
 func Render(dir, template string, c Config) error {
+	return render(dir, template, c, atomicWriter{})
+}
+
+func render(dir, template string, c Config, w writer) error {
 	if template != "" {
-		if err := copyTree(template, dir); err != nil {
+		if err := copyTree(template, dir, w); err != nil {
 			return fmt.Errorf("render /etc: copy template: %w", err)
 		}
 	}
-	// Host keys no longer in config go: the folder holds only these.
-	if err := os.RemoveAll(filepath.Join(dir, HostKeysDir)); err != nil {
-		return err
-	}
+	keys := map[string]bool{}
 	for _, f := range Files(c) {
 		p := filepath.Join(dir, f.Path)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		os.Remove(p)
-		if f.Link != "" {
-			if err := os.Symlink(f.Link, p); err != nil {
-				return fmt.Errorf("render /etc/%s: %w", f.Path, err)
-			}
-			continue
-		}
-		if err := os.WriteFile(p, []byte(f.Content), f.Mode); err != nil {
 			return fmt.Errorf("render /etc/%s: %w", f.Path, err)
 		}
-		if err := os.Chmod(p, f.Mode); err != nil {
-			return err
+		var err error
+		if f.Link != "" {
+			err = w.Symlink(f.Link, p)
+		} else {
+			err = w.WriteFile(p, []byte(f.Content), f.Mode)
+		}
+		if err != nil {
+			return fmt.Errorf("render /etc/%s: %w", f.Path, err)
+		}
+		if filepath.Dir(f.Path) == HostKeysDir {
+			keys[filepath.Base(f.Path)] = true
 		}
 	}
-	return nil
+	// The new set is complete: host keys no longer in config go.
+	return removeOthers(filepath.Join(dir, HostKeysDir), keys)
 }
 
-func copyTree(src, dst string) error {
+// removeOthers removes what dir holds besides keep.
+func removeOthers(dir string, keep map[string]bool) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("render /etc: %w", err)
+	}
+	var errs []error
+	for _, e := range ents {
+		if !keep[e.Name()] {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				errs = append(errs, fmt.Errorf("render /etc: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// copyTree copies the template's folders, files and links into dst, each
+// file replaced in place.
+func copyTree(src, dst string, w writer) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -311,23 +355,13 @@ func copyTree(src, dst string) error {
 			if err != nil {
 				return err
 			}
-			os.Remove(target)
-			return os.Symlink(l, target)
+			return w.Symlink(l, target)
 		case d.Type().IsRegular():
-			in, err := os.Open(p)
+			b, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
-			defer in.Close()
-			out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, info.Mode().Perm())
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(out, in); err != nil {
-				out.Close()
-				return err
-			}
-			return out.Close()
+			return w.WriteFile(target, b, info.Mode().Perm())
 		}
 		return nil
 	})

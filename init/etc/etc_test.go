@@ -1,11 +1,15 @@
 package etc
 
 import (
+	"errors"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -134,5 +138,111 @@ func TestAccountsKeptIDs(t *testing.T) {
 		if !strings.Contains(group, want) {
 			t.Errorf("group lacks %q:\n%s", want, group)
 		}
+	}
+}
+
+var errInjected = errors.New("injected failure")
+
+// failingWriter fails its n-th write, leaving dir as a crash between two
+// steps of a render would.
+type failingWriter struct {
+	n, calls int
+}
+
+func (f *failingWriter) step() error {
+	f.calls++
+	if f.calls == f.n {
+		return errInjected
+	}
+	return nil
+}
+
+func (f *failingWriter) WriteFile(p string, data []byte, mode os.FileMode) error {
+	if err := f.step(); err != nil {
+		return err
+	}
+	return atomicWriter{}.WriteFile(p, data, mode)
+}
+
+func (f *failingWriter) Symlink(target, p string) error {
+	if err := f.step(); err != nil {
+		return err
+	}
+	return atomicWriter{}.Symlink(target, p)
+}
+
+// snapshot maps each entry under dir to its content or link target.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(dir, p)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			l, _ := os.Readlink(p)
+			out[rel] = "-> " + l
+		case d.Type().IsRegular():
+			b, _ := os.ReadFile(p)
+			out[rel] = string(b)
+		}
+		return nil
+	})
+	return out
+}
+
+// A render that stops at any step (here: its n-th write fails) leaves every
+// file of the previous render in place, old or new, never missing or torn;
+// a file that goes (a host key no longer in config) goes only once all the
+// new ones are written.
+func TestRenderNeverRemovesBeforeReplacing(t *testing.T) {
+	old := Config{Hostname: "old", MachineID: "0123456789abcdef0123456789abcdef", ResolvConf: "/run/a/resolv.conf",
+		Users:       []User{{Name: "ops", UID: 1000, Home: "/home/ops", Shell: "/bin/sh"}},
+		SSHHostKeys: map[string]string{"ssh_host_ed25519_key": "OLD", "ssh_host_ed25519_key.pub": "ssh-ed25519 OLD"}}
+	next := Config{Hostname: "new", MachineID: "0123456789abcdef0123456789abcdef", ResolvConf: "/run/b/resolv.conf",
+		Users:       []User{{Name: "ci", UID: 1001, Home: "/home/ci", Shell: "/bin/sh"}},
+		SSHHostKeys: map[string]string{"ssh_host_rsa_key": "NEW"}}
+	want := t.TempDir()
+	if err := Render(want, "", next); err != nil {
+		t.Fatal(err)
+	}
+	newFiles := snapshot(t, want)
+	writes := len(Files(next))
+	for n := 1; n <= writes; n++ {
+		dir := t.TempDir()
+		if err := Render(dir, "", old); err != nil {
+			t.Fatal(err)
+		}
+		before := snapshot(t, dir)
+		err := render(dir, "", next, &failingWriter{n: n})
+		if !errors.Is(err, errInjected) {
+			t.Fatalf("write %d failing: render returned %v", n, err)
+		}
+		after := snapshot(t, dir)
+		for p, was := range before {
+			got, ok := after[p]
+			switch {
+			case !ok:
+				t.Errorf("write %d failed and /etc/%s is gone: removed before the render was complete", n, p)
+			case got != was && got != newFiles[p]:
+				t.Errorf("write %d failed and /etc/%s is neither old nor new: %q", n, p, got)
+			}
+		}
+		for p := range after {
+			if strings.HasPrefix(filepath.Base(p), ".") {
+				t.Errorf("write %d failed and left %s", n, p)
+			}
+		}
+	}
+	// A render that completes removes the key no longer in config.
+	dir := t.TempDir()
+	Render(dir, "", old)
+	if err := Render(dir, "", next); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(newFiles, snapshot(t, dir)); diff != "" {
+		t.Errorf("a render over an old one differs from a fresh one (-fresh +over old)\n%s", diff)
 	}
 }

@@ -3,10 +3,14 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 )
 
 // Write replaces path with data, created with perm.
@@ -45,6 +49,29 @@ func WriteFrom(path string, perm os.FileMode, fill func(io.Writer) error) (err e
 	}
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return SyncDir(dir)
+}
+
+// Symlink makes path a symbolic link to target, replacing whatever path
+// is (a file or another link) in one rename: a reader finds the old one or
+// the link, never nothing.
+func Symlink(target, path string) error {
+	dir := filepath.Dir(path)
+	var tmp string
+	for i := 0; ; i++ {
+		tmp = filepath.Join(dir, "."+filepath.Base(path)+".tmp"+strconv.FormatUint(rand.Uint64(), 36))
+		err := os.Symlink(target, tmp)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || i == 10 {
+			return fmt.Errorf("link %s: %w", path, err)
+		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("link %s: %w", path, err)
 	}
 	return SyncDir(dir)
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -47,5 +48,29 @@ func TestFailedFillKeepsOld(t *testing.T) {
 	ents, _ := os.ReadDir(dir)
 	if len(ents) != 1 {
 		t.Errorf("temp file left behind: %v", ents)
+	}
+}
+
+// A link replaces a file or another link in place, and leaves no temporary
+// name behind.
+func TestSymlinkReplaces(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "localtime")
+	if err := Write(p, []byte("a file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"/usr/share/zoneinfo/UTC", "/usr/share/zoneinfo/Europe/Paris"} {
+		if err := Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.Readlink(p); err != nil || got != target {
+			t.Errorf("link = %q, %v; want %s", got, err, target)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%d entries, want the link alone: %v", len(entries), entries)
+	}
+	if err := Symlink("x", filepath.Join(dir, "no/such/dir/l")); err == nil || !strings.Contains(err.Error(), "link "+dir+"/no/such/dir/l:") {
+		t.Errorf("link in a missing folder: %v", err)
 	}
 }
