@@ -106,6 +106,10 @@ type Status struct {
 	Stored []string `json:"stored,omitempty"`
 	// ApplyErrors are failures while applying a valid configuration.
 	ApplyErrors []string `json:"apply_errors,omitempty"`
+	// Warnings are about how the configuration is read, whichever source
+	// wins: a datasource over plain http without a pin, a seed volume
+	// ignored.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // SourceStatus is one layer's source.

@@ -147,6 +147,12 @@ func (h *host) datasources() (local, network []datasource.Source) {
 	for _, p := range problems {
 		h.alertf("config: %s", p)
 	}
+	// Sources whose data can be changed on its way (plain http, no pin)
+	// are named on the consoles and in hostctl config status, used or not.
+	for _, w := range datasource.Warnings(append(append([]datasource.Source(nil), local...), network...)...) {
+		h.alertf("config: warning: %s", w)
+		h.cfg.status.Warnings = append(h.cfg.status.Warnings, w)
+	}
 	return local, network
 }
 

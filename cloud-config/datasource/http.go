@@ -191,6 +191,7 @@ func (g *GCE) Fetch(ctx context.Context) (*Data, error) {
 
 // URL is user-data at a URL: berth.cloud_config_url=, or the seed of
 // ds=nocloud;s=URL (then URL is a folder with user-data and meta-data).
+// The URL's fragment may pin what is read (see Pins).
 type URL struct {
 	SourceName string
 	Location   string
@@ -201,24 +202,44 @@ func (u *URL) Name() string  { return u.SourceName }
 func (u *URL) Network() bool { return true }
 
 func (u *URL) Fetch(ctx context.Context) (*Data, error) {
+	loc, pins, err := ParseLocation(u.Location)
+	if err != nil {
+		return nil, err
+	}
 	g := newGetter()
 	if !u.Seed {
-		b, _, err := g.do(ctx, http.MethodGet, u.Location, nil)
+		b, _, err := g.do(ctx, http.MethodGet, loc, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", u.Location, err)
+			return nil, fmt.Errorf("%s: %w", loc, err)
+		}
+		if err := checkPin(loc, pins.UserData, b); err != nil {
+			return nil, err
 		}
 		return &Data{UserData: b}, nil
 	}
-	base := strings.TrimRight(u.Location, "/")
+	base := strings.TrimRight(loc, "/")
 	ud, _, err := g.do(ctx, http.MethodGet, base+"/user-data", nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s/user-data: %w", base, err)
 	}
+	if err := checkPin(base+"/user-data", pins.UserData, ud); err != nil {
+		return nil, err
+	}
 	d := &Data{UserData: ud}
+	// Over plain http, a seed whose user-data is pinned reads meta-data
+	// (which may give root's keys) only when it is pinned too.
+	if pins.UserData != "" && pins.MetaData == "" && plainHTTP(loc) {
+		return d, nil
+	}
 	if md, _, err := g.do(ctx, http.MethodGet, base+"/meta-data", nil); err == nil {
+		if err := checkPin(base+"/meta-data", pins.MetaData, md); err != nil {
+			return nil, err
+		}
 		if err := parseNoCloudMeta(md, d); err != nil {
 			return nil, fmt.Errorf("%s/meta-data: %w", base, err)
 		}
+	} else if pins.MetaData != "" {
+		return nil, fmt.Errorf("%s/meta-data: pinned, and not read: %w", base, err)
 	}
 	return d, nil
 }

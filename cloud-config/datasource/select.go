@@ -1,8 +1,8 @@
 package datasource
 
 import (
+	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -107,6 +107,14 @@ func (sel Selection) Select() (local, network []Source, problems []string) {
 			problems = append(problems, "berth.datasources: nocloud-net needs ds=nocloud;s=URL")
 			continue
 		}
+		if u, ok := s.(*URL); ok {
+			// A URL that does not parse, or whose pin does not, is left
+			// out: it is never fetched unpinned.
+			if _, _, err := ParseLocation(u.Location); err != nil {
+				problems = append(problems, urlFlag[name]+": "+err.Error()+"; not used")
+				continue
+			}
+		}
 		if s.Network() {
 			network = append(network, s)
 		} else {
@@ -115,6 +123,9 @@ func (sel Selection) Select() (local, network []Source, problems []string) {
 	}
 	return local, network, problems
 }
+
+// urlFlag names where the URL of a URL source comes from.
+var urlFlag = map[string]string{"url": "berth.cloud_config_url", "nocloud-net": "ds=nocloud;s="}
 
 func quote(s string) string { return `"` + s + `"` }
 
@@ -137,9 +148,10 @@ func CheckEntry(e string) error {
 // for any other (a source's name).
 func entrySource(e string) (s Source, isEntry bool, err error) {
 	if u, ok := strings.CutPrefix(e, "url:"); ok {
-		p, perr := url.Parse(u)
-		if perr != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		if _, _, err := ParseLocation(u); errors.Is(err, errNotHTTP) {
 			return nil, true, fmt.Errorf("%s: expected url: and an http:// or https:// URL", quote(e))
+		} else if err != nil {
+			return nil, true, fmt.Errorf("%s: %w", quote(e), err)
 		}
 		return &URL{SourceName: "url", Location: u}, true, nil
 	}

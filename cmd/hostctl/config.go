@@ -200,6 +200,9 @@ func printChanges(w io.Writer, res api.ConfigChangeResult) {
 }
 
 func printStatus(w io.Writer, st cloudconfig.Status) {
+	for _, x := range st.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", x)
+	}
 	for _, s := range st.Sources {
 		used := "not used"
 		if s.Used {

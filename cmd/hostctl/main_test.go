@@ -179,7 +179,7 @@ func (c *configHost) ConfigValue(key string) (api.ConfigValue, error) {
 func (c *configHost) ConfigStatus() cloudconfig.Status {
 	return cloudconfig.Status{Sources: []cloudconfig.SourceStatus{
 		{Layer: "datasource", Name: "nocloud", Used: true, Note: "invalid; the last valid user-data of this datasource is used", Errors: []string{"user-data (nocloud):3: berth.netwrok: unknown key (did you mean berth.network?)"}},
-	}, Stored: []string{"ntp"}}
+	}, Stored: []string{"ntp"}, Warnings: []string{"datasource url: http://10.0.2.2/ud: plain http and no sha256 pin"}}
 }
 func (c *configHost) ConfigChange(req api.ConfigChangeRequest) (api.ConfigChangeResult, error) {
 	c.changes = append(c.changes, req)
@@ -224,7 +224,8 @@ func TestConfigVerbs(t *testing.T) {
 		t.Errorf("export --merged -o json: %q", out)
 	}
 	out, _, _ = hc("config", "status")
-	if !strings.Contains(out, "error: user-data (nocloud):3: berth.netwrok") || !strings.Contains(out, "stored, not applied yet: ntp") {
+	if !strings.Contains(out, "error: user-data (nocloud):3: berth.netwrok") || !strings.Contains(out, "stored, not applied yet: ntp") ||
+		!strings.HasPrefix(out, "warning: datasource url: http://10.0.2.2/ud: plain http and no sha256 pin\n") {
 		t.Errorf("status:\n%s", out)
 	}
 	f := filepath.Join(t.TempDir(), "m.yaml")
