@@ -10,12 +10,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"time"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/cloud-config/datasource"
+	"github.com/berth-os/berth/internal/layout"
 )
 
 // reservedFlags steer boot itself; they are not configuration keys.
@@ -143,6 +145,10 @@ func (h *host) datasources() (local, network []datasource.Source) {
 		Dev:         "/dev",
 	}
 	sel.Order = datasourceOrder(h.flags.Get("berth.datasources"), h.cfg.store)
+	sel.Precedence = datasource.Precedence{
+		Installed: installed(h.stage1, h.state, h.cfg.store),
+		Virtual:   datasource.Virtual("/proc/cpuinfo", "/sys"),
+	}
 	local, network, problems := sel.Select()
 	for _, p := range problems {
 		h.alertf("config: %s", p)
@@ -154,6 +160,19 @@ func (h *host) datasources() (local, network []datasource.Source) {
 		h.cfg.status.Warnings = append(h.cfg.status.Warnings, w)
 	}
 	return local, network
+}
+
+// installed says whether the host runs installed, as datasource precedence
+// means it: booted from its disk, with a state partition that holds an
+// earlier boot's configuration (its status). On its first boot, from an
+// ISO, or with /var on tmpfs, it does not. Called before this boot saves
+// its own status.
+func installed(boot layout.Boot, st stateInfo, store cloudconfig.Store) bool {
+	if boot.Medium != layout.MediumDisk || !st.Persistent || st.Formatted {
+		return false
+	}
+	_, err := store.LoadStatus()
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // datasourceOrder is the order datasources are tried in: berth.datasources=

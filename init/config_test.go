@@ -10,6 +10,7 @@ import (
 	"github.com/berth-os/berth/init/cmdline"
 	"github.com/berth-os/berth/init/console"
 	"github.com/berth-os/berth/init/logbuf"
+	"github.com/berth-os/berth/internal/layout"
 )
 
 // testHost is a host whose console is a file, and whose store is in a
@@ -56,5 +57,35 @@ func TestPlainHTTPDatasourceWarned(t *testing.T) {
 				t.Errorf("console:\n%s", console())
 			}
 		})
+	}
+}
+
+// A host is installed, for datasource precedence, when it booted from its
+// disk and its state partition holds an earlier boot's configuration.
+func TestInstalled(t *testing.T) {
+	earlier := cloudconfig.Store{Dir: t.TempDir()}
+	if err := earlier.SaveStatus(cloudconfig.Status{}); err != nil {
+		t.Fatal(err)
+	}
+	none := cloudconfig.Store{Dir: t.TempDir()}
+	disk, iso := layout.Boot{Medium: layout.MediumDisk}, layout.Boot{Medium: layout.MediumISO}
+	state := stateInfo{Persistent: true, FSType: "ext4"}
+	for _, tc := range []struct {
+		name  string
+		boot  layout.Boot
+		st    stateInfo
+		store cloudconfig.Store
+		want  bool
+	}{
+		{"from its disk, after an earlier boot", disk, state, earlier, true},
+		{"first boot: no earlier configuration", disk, state, none, false},
+		{"first boot: state formatted now", disk, stateInfo{Persistent: true, Formatted: true}, earlier, false},
+		{"live ISO with a state disk", iso, state, earlier, false},
+		{"/var on tmpfs", disk, stateInfo{FSType: "tmpfs"}, earlier, false},
+		{"no record from stage 1", layout.Boot{}, state, earlier, false},
+	} {
+		if got := installed(tc.boot, tc.st, tc.store); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

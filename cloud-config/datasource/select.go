@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/berth-os/berth/internal/blockdev"
 )
 
 // Selection says which sources a host tries, from its kernel command line
@@ -26,6 +28,8 @@ type Selection struct {
 	DMI string
 	// Sysfs, Dev root the volume sources' block device scan (/sys and /dev).
 	Sysfs, Dev string
+	// Precedence decides which seed volumes are used (see Precedence).
+	Precedence Precedence
 }
 
 // sourcesOf is the table of every source a Selection can pick, by name. The
@@ -33,8 +37,13 @@ type Selection struct {
 func (sel Selection) sourcesOf() map[string]Source {
 	settle := &Settle{}
 	nocloud, configdrive := NoCloud(), ConfigDrive()
+	// A seed volume on a device anyone can plug in is used on an installed
+	// host only when berth.datasources names it.
+	listed := len(sel.Order) > 0
+	trust := func(a blockdev.Attachment) (bool, string) { return sel.Precedence.Seed(a, listed) }
 	for _, v := range []*Volume{nocloud, configdrive} {
 		v.Settle = settle
+		v.Trust = trust
 		if sel.Sysfs != "" {
 			v.Sysfs, v.Dev = sel.Sysfs, sel.Dev
 		}

@@ -26,6 +26,9 @@ type Volume struct {
 	// Settle, shared by volume sources, makes them wait for devices once
 	// in all: the devices that came for the first are all there are.
 	Settle *Settle
+	// Trust says whether a volume on a disk attached so is used, and if
+	// not, why (Precedence.Seed); nil uses any.
+	Trust func(blockdev.Attachment) (bool, string)
 }
 
 // Settle is the one wait for block devices of several volume sources.
@@ -52,12 +55,15 @@ func ConfigDrive() *Volume {
 func (v *Volume) Name() string  { return v.SourceName }
 func (v *Volume) Network() bool { return false }
 
-// Find returns the device holding a filesystem with one of the labels.
+// Find returns the device holding a filesystem with one of the labels
+// that Trust allows. One it does not is an error of kind ErrIgnored, when
+// there is no other.
 func (v *Volume) Find() (dev, fstype string, err error) {
 	devs, err := blockdev.List(v.Sysfs, v.Dev)
 	if err != nil {
 		return "", "", err
 	}
+	var ignored error
 	for _, d := range devs {
 		f, err := os.Open(d.Dev)
 		if err != nil {
@@ -69,10 +75,22 @@ func (v *Volume) Find() (dev, fstype string, err error) {
 			continue
 		}
 		for _, want := range v.Labels {
-			if strings.EqualFold(label, want) && (typ == "iso9660" || typ == "vfat") {
-				return d.Dev, typ, nil
+			if !strings.EqualFold(label, want) || (typ != "iso9660" && typ != "vfat") {
+				continue
 			}
+			if v.Trust != nil {
+				if ok, why := v.Trust(blockdev.AttachmentOf(v.Sysfs, d)); !ok {
+					if ignored == nil {
+						ignored = fmt.Errorf("%w: %s (labelled %s): %s", ErrIgnored, d.Dev, label, why)
+					}
+					continue
+				}
+			}
+			return d.Dev, typ, nil
 		}
+	}
+	if ignored != nil {
+		return "", "", ignored
 	}
 	return "", "", fmt.Errorf("%w: no filesystem labelled %s", ErrNotFound, strings.Join(v.Labels, " or "))
 }

@@ -67,6 +67,39 @@ func List(sysfs, dev string) ([]Device, error) {
 	return out, nil
 }
 
+// Attachment is how a device's disk is attached, as far as trusting what
+// it holds goes: a disk anyone can plug in or insert (USB, removable media,
+// CD/DVD) is not one the machine's owner put there.
+type Attachment struct {
+	Removable bool // removable media or a CD/DVD drive
+	USB       bool // on a USB bus, whatever its removable flag says
+}
+
+// AttachmentOf reads how d's disk is attached from sysfs: its removable
+// flag, its name (sr* is a CD/DVD drive), and whether its device path goes
+// through a USB bus (USB hard disks often say they are not removable).
+func AttachmentOf(sysfs string, d Device) Attachment {
+	var a Attachment
+	link := filepath.Join(sysfs, "class/block", d.Disk)
+	if b, err := os.ReadFile(filepath.Join(link, "removable")); err == nil && strings.TrimSpace(string(b)) == "1" {
+		a.Removable = true
+	}
+	if strings.HasPrefix(d.Disk, "sr") {
+		a.Removable = true
+	}
+	if real, err := filepath.EvalSymlinks(link); err == nil {
+		root, _ := filepath.EvalSymlinks(sysfs)
+		if rel, err := filepath.Rel(root, real); err == nil {
+			for _, part := range strings.Split(rel, string(filepath.Separator)) {
+				if strings.HasPrefix(part, "usb") {
+					a.USB = true
+				}
+			}
+		}
+	}
+	return a
+}
+
 // ByPartName finds the partition with a GPT name, preferring one on disk
 // when disk is not "".
 func ByPartName(devs []Device, name, disk string) (Device, bool) {

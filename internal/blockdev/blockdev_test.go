@@ -273,3 +273,31 @@ func TestFindAndResolve(t *testing.T) {
 		t.Errorf("no sysfs: got %v", err)
 	}
 }
+
+// A disk counts as removable by its flag or as a CD/DVD drive, and as USB
+// when its device path goes through a USB bus, whatever its flag says.
+func TestAttachmentOf(t *testing.T) {
+	sys := t.TempDir()
+	os.MkdirAll(filepath.Join(sys, "class/block"), 0o755)
+	mk := func(name, path, removable string) {
+		dir := filepath.Join(sys, path, name)
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "removable"), []byte(removable+"\n"), 0o644)
+		// As in sysfs: a relative link from class/block.
+		rel, _ := filepath.Rel(filepath.Join(sys, "class/block"), dir)
+		os.Symlink(rel, filepath.Join(sys, "class/block", name))
+	}
+	mk("vda", "devices/pci0000:00/0000:00:04.0/virtio1/block", "0")
+	mk("sr0", "devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block", "1")
+	mk("sdb", "devices/pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host6/target6:0:0/6:0:0:0/block", "0")
+	mk("sdc", "devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2:1.0/host7/target7:0:0/7:0:0:0/block", "1")
+	mk("sdd", "devices/pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0/block", "1")
+	for name, want := range map[string]Attachment{
+		"vda": {}, "sr0": {Removable: true}, "sdb": {USB: true}, "sdc": {Removable: true, USB: true}, "sdd": {Removable: true},
+	} {
+		// A partition is judged by its disk.
+		if got := AttachmentOf(sys, Device{Name: name + "1", Disk: name}); got != want {
+			t.Errorf("%s: %+v, want %+v", name, got, want)
+		}
+	}
+}
