@@ -4,6 +4,7 @@ package test
 
 import (
 	"compress/gzip"
+	"crypto/sha256"
 	"fmt"
 	"mime/multipart"
 	"net"
@@ -214,10 +215,16 @@ func datasourceCmdlineURL(t *testing.T) {
 	zw.Write([]byte(dsUserData("url", "cc-url", pub)))
 	zw.Close()
 	port, asked := serve(t, map[string]string{"/cc/user-data": gz.String()})
-	m := boot(t, directBoot(t, fmt.Sprintf("berth.autologin berth.cloud_config_url=http://10.0.2.2:%d/cc/user-data", port)))
+	// Pinned by its sha256 in the URL's fragment: plain http is then safe,
+	// and nothing warns.
+	sum := sha256.Sum256([]byte(gz.String()))
+	m := boot(t, directBoot(t, fmt.Sprintf("berth.autologin berth.cloud_config_url=http://10.0.2.2:%d/cc/user-data#sha256=%x", port, sum)))
 	m.checkDatasource("url", "cc-url", pub)
 	if got := asked(); len(got) == 0 || got[0] != "/cc/user-data" {
 		t.Errorf("the server was asked for %q", got)
+	}
+	if out, _ := m.shCode("hostctl config status"); strings.Contains(out, "plain http") {
+		t.Errorf("a pinned URL is warned about:\n%s", out)
 	}
 }
 
@@ -232,6 +239,10 @@ func datasourceNoCloudNet(t *testing.T) {
 	m.checkDatasource("nocloud-net", "cc-nocloud-net", pub)
 	if got := strings.Join(asked(), " "); !strings.Contains(got, "/seed/user-data") || !strings.Contains(got, "/seed/meta-data") {
 		t.Errorf("the server was asked for %q", got)
+	}
+	// Unpinned over plain http: named in the status (and on the consoles).
+	if out, _ := m.shCode("hostctl config status"); !strings.Contains(out, "plain http and no sha256 pin") {
+		t.Errorf("hostctl config status does not warn of the unpinned plain-http seed:\n%s", out)
 	}
 }
 
