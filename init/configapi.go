@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -262,7 +261,7 @@ func (h *host) applyChanges(res *api.ConfigChangeResult) {
 	}
 	for svc := range restart {
 		if h.sup != nil {
-			if err := h.sup.Restart(context.Background(), svc); err != nil {
+			if err := h.sup.Restart(svc); err != nil {
 				errs = append(errs, err)
 				continue
 			}

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/init/logbuf"
+	"github.com/berth-os/berth/init/supervise"
+	"github.com/berth-os/berth/internal/errkind"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,9 +49,30 @@ func (h *host) Services() []api.Service {
 		if !s.Started.IsZero() {
 			a.Started = &s.Started
 		}
+		if !s.NextRetry.IsZero() {
+			a.NextRetry = &s.NextRetry
+		}
 		out = append(out, a)
 	}
 	return out
+}
+
+// RestartService starts a system service again at once (hostctl service
+// restart), with its backoff reset.
+func (h *host) RestartService(name string) error {
+	if h.sup == nil {
+		return errkind.Mark(errkind.ErrUnavailable, errors.New("services are not started yet"))
+	}
+	err := h.sup.Restart(name)
+	switch {
+	case err == nil:
+		h.logf("service %s: restart asked for by hostctl", name)
+	case errors.Is(err, supervise.ErrUnknown):
+		err = errkind.Mark(errkind.ErrNotFound, fmt.Errorf("no service %q", name))
+	case errors.Is(err, supervise.ErrStopped):
+		err = errkind.Mark(errkind.ErrUnavailable, err)
+	}
+	return err
 }
 
 // logSources are the captured outputs besides the services'.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,10 +163,9 @@ func (h *host) phaseContainerd(ctx context.Context) error {
 // it dies, and never gives up on it.
 func (h *host) startContainerd() error {
 	h.procs = supervise.New(supervise.Processes{Spawn: h.reaper.Start}, supervise.Options{
-		Logf:        h.logf,
-		Alertf:      h.alertf,
-		Output:      h.serviceOutput,
-		MaxFailures: math.MaxInt,
+		Logf:   h.logf,
+		Alertf: h.alertf,
+		Output: h.serviceOutput,
 	})
 	return h.procs.Start(context.Background(), containerdService)
 }

@@ -3,6 +3,7 @@
 //
 //	hostctl version
 //	hostctl service list [-o table|json]
+//	hostctl service restart SERVICE
 //	hostctl logs [-f] [-n LINES] SERVICE
 //	hostctl config get|set|unset|merge|export|validate|status
 //	hostctl reboot | poweroff
@@ -57,7 +58,7 @@ func newRoot(stdout io.Writer) *cobra.Command {
 	var output string
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List system services: NAME STATE PID UPTIME RESTARTS",
+		Short: "List system services: NAME STATE PID UPTIME RESTARTS NEXT (the next start of one that keeps failing)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
@@ -78,6 +79,18 @@ func newRoot(stdout io.Writer) *cobra.Command {
 	}
 	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
 	svc.AddCommand(list)
+	svc.AddCommand(&cobra.Command{
+		Use:   "restart SERVICE",
+		Short: "Start a service again now, with its backoff reset (also one that keeps failing)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := client().RestartService(cmd.Context(), args[0]); err != nil {
+				return fmt.Errorf("restart service %s: %w", args[0], err)
+			}
+			fmt.Fprintf(stdout, "%s: restarting\n", args[0])
+			return nil
+		},
+	})
 	root.AddCommand(svc)
 
 	var follow bool
@@ -124,16 +137,19 @@ func newRoot(stdout io.Writer) *cobra.Command {
 
 func printServices(w io.Writer, svcs []api.Service, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS")
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tNEXT")
 	for _, s := range svcs {
-		pid, up := "-", "-"
+		pid, up, next := "-", "-", "-"
 		if s.PID > 0 {
 			pid = fmt.Sprint(s.PID)
 		}
 		if d := s.Uptime(now); d > 0 {
 			up = d.Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", s.Name, s.State, pid, up, s.Restarts)
+		if s.NextRetry != nil {
+			next = "in " + max(s.NextRetry.Sub(now), 0).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", s.Name, s.State, pid, up, s.Restarts, next)
 	}
 	tw.Flush()
 }

@@ -21,17 +21,28 @@ import (
 	"github.com/berth-os/berth/internal/strictyaml"
 )
 
-type host struct{ shut []bool }
+type host struct {
+	shut      []bool
+	restarted []string
+}
 
 func (h *host) Version(context.Context) api.Version {
 	return api.Version{Berth: "0.1.0", Kernel: "6.12.117-berth", Containerd: "v2.4.2", Runc: "1.5.2"}
 }
 func (h *host) Services() []api.Service {
 	t := time.Now().Add(-90 * time.Second)
+	next := time.Now().Add(41 * time.Second)
 	return []api.Service{
 		{Name: "udev", State: api.StateRunning, PID: 120, Started: &t},
-		{Name: "network", State: api.StateRestarting, Restarts: 3},
+		{Name: "network", State: api.StateRestarting, Restarts: 3, NextRetry: &next},
 	}
+}
+func (h *host) RestartService(n string) error {
+	if n != "udev" {
+		return errkind.Mark(errkind.ErrNotFound, fmt.Errorf("no service %q", n))
+	}
+	h.restarted = append(h.restarted, n)
+	return nil
 }
 func (h *host) HasService(n string) bool                 { return n == "udev" }
 func (h *host) LogTail(string, int) []string             { return []string{"coldplug settled"} }
@@ -57,7 +68,7 @@ func TestServiceList(t *testing.T) {
 	if err := run(context.Background(), []string{"--socket", sock, "service", "list"}, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`^NAME\s+STATE\s+PID\s+UPTIME\s+RESTARTS\nudev\s+running\s+120\s+1m3\ds\s+0\nnetwork\s+restarting\s+-\s+-\s+3\n$`)
+	re := regexp.MustCompile(`^NAME\s+STATE\s+PID\s+UPTIME\s+RESTARTS\s+NEXT\nudev\s+running\s+120\s+1m3\ds\s+0\s+-\nnetwork\s+restarting\s+-\s+-\s+3\s+in 4\ds\n$`)
 	if !re.MatchString(out.String()) {
 		t.Errorf("table:\n%s", out.String())
 	}
@@ -66,8 +77,21 @@ func TestServiceList(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []api.Service
-	if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got) != 2 || got[1].Restarts != 3 {
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got) != 2 || got[1].Restarts != 3 || got[1].NextRetry == nil {
 		t.Errorf("json %q: %v", out.String(), err)
+	}
+}
+
+// hostctl service restart asks PID 1 to start a service again now.
+func TestServiceRestart(t *testing.T) {
+	h := &host{}
+	sock := start(t, h)
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"--socket", sock, "service", "restart", "udev"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "udev: restarting\n" || len(h.restarted) != 1 || h.restarted[0] != "udev" {
+		t.Errorf("output %q, host restarted %v; want udev", out.String(), h.restarted)
 	}
 }
 
@@ -118,6 +142,8 @@ func TestExitStatus(t *testing.T) {
 		{name: "host rejects a key (BadRequest)", args: []string{"config", "set", "bad", "x"}, code: 3, err: "bad: unknown key"},
 		{name: "invalid user-data offline", args: []string{"config", "validate", "-i", bad}, code: 3, err: bad + ":2: hostnme: unknown key (did you mean hostname?)"},
 		{name: "no such service (404)", args: []string{"logs", "nosuchservice"}, code: 4, err: `no service "nosuchservice"`},
+		{name: "restart of no such service (404)", args: []string{"service", "restart", "nosuchservice"}, code: 4, err: `restart service nosuchservice: no service "nosuchservice"`},
+		{name: "restart without a service", args: []string{"service", "restart"}, code: 2, err: "accepts 1 arg(s), received 0"},
 		{name: "key not set (404)", args: []string{"config", "get", "timezone"}, code: 4, err: "timezone: not set"},
 		{name: "missing file", args: []string{"config", "merge", "-i", missing}, code: 4, err: "open " + missing + ": no such file or directory"},
 		{name: "host not ready (503)", args: []string{"config", "get", "pending"}, code: 5, err: "no configuration yet"},

@@ -41,7 +41,10 @@ type Service struct {
 	PID      int        `json:"pid"`
 	Started  *time.Time `json:"started,omitempty"`
 	Restarts int        `json:"restarts"`
-	Error    string     `json:"error,omitempty"`
+	// NextRetry is when a service that keeps failing starts again (state
+	// restarting); hostctl service restart starts it at once.
+	NextRetry *time.Time `json:"next_retry,omitempty"`
+	Error     string     `json:"error,omitempty"`
 }
 
 // Uptime is how long the service has been up, 0 when it is not running.
@@ -151,6 +154,14 @@ func (c *Client) Services(ctx context.Context) ([]Service, error) {
 	var s []Service
 	err := c.do(ctx, http.MethodGet, "/v1/services", nil, &s)
 	return s, err
+}
+
+// RestartService starts a system service again at once, with its backoff
+// reset: a running one is stopped first, one that keeps failing or has
+// stopped is started now. It returns once PID 1 has taken the request;
+// Services shows the outcome.
+func (c *Client) RestartService(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(name)+"/restart", nil, nil)
 }
 
 // Logs writes a service's captured output to w: the last tail lines (0 for

@@ -22,9 +22,10 @@ import (
 )
 
 type fakeHost struct {
-	mu       sync.Mutex
-	shutdown []bool
-	lines    chan string
+	mu        sync.Mutex
+	shutdown  []bool
+	restarted []string
+	lines     chan string
 }
 
 func (f *fakeHost) Version(context.Context) Version {
@@ -43,6 +44,15 @@ func (f *fakeHost) LogTail(n string, k int) []string {
 	return all
 }
 func (f *fakeHost) LogFollow(string) (<-chan string, func()) { return f.lines, func() {} }
+func (f *fakeHost) RestartService(n string) error {
+	if n != "udev" {
+		return errkind.Mark(errkind.ErrNotFound, fmt.Errorf("no service %q", n))
+	}
+	f.mu.Lock()
+	f.restarted = append(f.restarted, n)
+	f.mu.Unlock()
+	return nil
+}
 func (f *fakeHost) Shutdown(reboot bool) {
 	f.mu.Lock()
 	f.shutdown = append(f.shutdown, reboot)
@@ -93,6 +103,13 @@ func TestAPI(t *testing.T) {
 	cancel()
 	if buf.String() != "c\nd\n" {
 		t.Errorf("follow got %q", buf.String())
+	}
+	if err := c.RestartService(ctx, "udev"); err != nil || len(h.restarted) != 1 {
+		t.Errorf("restart udev: %v; host restarted %v", err, h.restarted)
+	}
+	err = c.RestartService(ctx, "nope")
+	if !errors.Is(err, errkind.ErrNotFound) || err.Error() != `no service "nope"` {
+		t.Errorf("restart of an unknown service: %v", err)
 	}
 	if err := c.Reboot(ctx); err != nil {
 		t.Fatal(err)

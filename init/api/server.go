@@ -24,6 +24,9 @@ type Host interface {
 	LogTail(name string, n int) []string
 	// LogFollow streams new lines until cancel is called.
 	LogFollow(name string) (lines <-chan string, cancel func())
+	// RestartService starts a service again at once with a fresh backoff
+	// and returns without waiting; an unknown service is errkind.ErrNotFound.
+	RestartService(name string) error
 	// Shutdown starts a clean reboot or power-off and returns at once.
 	Shutdown(reboot bool)
 }
@@ -73,6 +76,13 @@ func Handler(h Host) http.Handler {
 				}
 			}
 		}
+	})
+	mux.HandleFunc("POST /v1/services/{name}/restart", func(w http.ResponseWriter, r *http.Request) {
+		if err := h.RestartService(r.PathValue("name")); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
 	})
 	power := func(reboot bool) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {

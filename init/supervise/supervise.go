@@ -1,7 +1,9 @@
 // Package supervise runs PID 1's system services as containers and keeps
 // them running: it starts each in order, waits for it to be ready, restarts
-// it with backoff when it dies (never a hot loop), and stops them all in
-// reverse order at shutdown. The container runtime sits behind a narrow
+// it with a capped backoff when it dies (never a hot loop, and never giving
+// up: a broken service comes back once it is fixed), starts it again at
+// once when asked (hostctl service restart), and stops them all in reverse
+// order at shutdown. The container runtime sits behind a narrow
 // seam (Runtime) so the state machine is tested without containerd.
 package supervise
 
@@ -14,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,6 +32,7 @@ import (
 var (
 	ErrUnknown    = errors.New("unknown")
 	ErrNotRunning = errors.New("not running")
+	ErrStopped    = errors.New("stopped for shutdown")
 )
 
 // Runtime starts containers.
@@ -66,13 +70,17 @@ type Service struct {
 type Options struct {
 	NotifyDir    string        // host dir for per-service notify sockets
 	ReadyTimeout time.Duration // how long boot waits for READY=1
-	MinBackoff   time.Duration
-	MaxBackoff   time.Duration
-	StableAfter  time.Duration // a run this long resets the backoff
-	MaxFailures  int           // consecutive quick failures before "failed"
-	StopTimeout  time.Duration // SIGTERM to SIGKILL
-	Logf         func(format string, args ...any)
-	Alertf       func(format string, args ...any) // failures worth a console line
+	// ReadyAttempts is how many failed starts boot waits through before it
+	// hears that a service that was never ready failed (3). Supervision
+	// goes on regardless: the service is retried for ever.
+	ReadyAttempts int
+	MinBackoff    time.Duration // the first wait before a restart (1 s)
+	MaxBackoff    time.Duration // the longest (60 s)
+	StableAfter   time.Duration // a run this long resets the backoff (30 s)
+	StopTimeout   time.Duration // SIGTERM to SIGKILL
+	Clock         Clock         // the backoff's time; the wall clock when nil
+	Logf          func(format string, args ...any)
+	Alertf        func(format string, args ...any) // failures worth a console line
 
 	Output func(svc, stream string) io.Writer
 }
@@ -87,21 +95,21 @@ type Supervisor struct {
 }
 
 type svcState struct {
-	svc      Service
-	state    State
-	pid      int
-	started  time.Time
-	restarts int
-	err      string
-	task     Task
-	stop     chan struct{}
-	done     chan struct{}
-	ready    chan error // boot waits on the first value
-	notifyCh chan struct{}
-	notifyLn *net.UnixConn
-	// quickRestart: the exit was asked for (Restart); start again without
-	// backoff and without counting a failure.
-	quickRestart bool
+	svc       Service
+	state     State
+	pid       int
+	started   time.Time
+	restarts  int
+	nextRetry time.Time // when restarting: the next start
+	err       string
+	task      Task
+	stop      chan struct{}
+	done      chan struct{}
+	ready     chan error    // boot waits on the first value
+	kick      chan struct{} // Restart: start again now, with a fresh backoff
+	notifyCh  chan struct{}
+	notifyLn  *net.UnixConn
+	backoff   Backoff // the loop's alone
 }
 
 // New returns a supervisor using rt.
@@ -116,13 +124,16 @@ func New(rt Runtime, opt Options) *Supervisor {
 		opt.MinBackoff = time.Second
 	}
 	if opt.MaxBackoff == 0 {
-		opt.MaxBackoff = 30 * time.Second
+		opt.MaxBackoff = time.Minute
 	}
 	if opt.StableAfter == 0 {
 		opt.StableAfter = 30 * time.Second
 	}
-	if opt.MaxFailures == 0 {
-		opt.MaxFailures = 10
+	if opt.ReadyAttempts == 0 {
+		opt.ReadyAttempts = 3
+	}
+	if opt.Clock == nil {
+		opt.Clock = realClock{}
 	}
 	if opt.StopTimeout == 0 {
 		opt.StopTimeout = 10 * time.Second
@@ -169,7 +180,9 @@ func (s *Supervisor) Start(ctx context.Context, svc Service) error {
 // begin registers svc and starts its supervision loop; the returned
 // function waits for readiness.
 func (s *Supervisor) begin(ctx context.Context, svc Service) func() error {
-	st := &svcState{svc: svc, state: StateStarting, stop: make(chan struct{}), done: make(chan struct{}), ready: make(chan error, 1), notifyCh: make(chan struct{}, 4)}
+	st := &svcState{svc: svc, state: StateStarting, stop: make(chan struct{}), done: make(chan struct{}), ready: make(chan error, 1),
+		kick: make(chan struct{}, 1), notifyCh: make(chan struct{}, 4),
+		backoff: Backoff{Min: s.opt.MinBackoff, Max: s.opt.MaxBackoff, StableAfter: s.opt.StableAfter}}
 	s.mu.Lock()
 	if _, dup := s.svcs[svc.Name]; dup {
 		s.mu.Unlock()
@@ -211,6 +224,9 @@ func (s *Supervisor) signalReady(st *svcState, err error) {
 	}
 }
 
+// loop supervises one service until it is stopped. A panic in it is
+// logged and the supervision starts over after the longest backoff: PID 1
+// never dies of it, and the service is not left alone.
 func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 	defer close(st.done)
 	defer func() {
@@ -218,13 +234,51 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 			st.notifyLn.Close()
 		}
 	}()
+	for !s.supervise(ctx, st) {
+		if !s.wait(st, s.opt.MaxBackoff) {
+			s.set(st, func() { st.state = StateStopped; st.pid = 0; st.task = nil })
+			return
+		}
+	}
+}
+
+// supervise starts, watches and restarts one service until it is stopped
+// (true), or until a panic (false).
+func (s *Supervisor) supervise(ctx context.Context, st *svcState) (stopped bool) {
 	name := st.svc.Name
-	backoff := s.opt.MinBackoff
-	failures := 0
+	defer func() {
+		if r := recover(); r != nil {
+			s.opt.Alertf("service %s: supervisor panic: %v\n%s", name, r, debug.Stack())
+			s.set(st, func() { st.state = StateRestarting; st.err = fmt.Sprintf("supervisor panic: %v", r) })
+			stopped = false
+		}
+	}()
+	// tries counts the failures before the service was ready once: after
+	// ReadyAttempts of them, boot hears of the failure (and goes on).
+	tries := 0
+	everReady := false
+	failed := func(msg string) {
+		tries++
+		if !everReady && tries >= s.opt.ReadyAttempts {
+			s.signalReady(st, fmt.Errorf("service %s: %s", name, msg))
+		}
+	}
 	for {
-		// Drop readiness left over from an earlier run.
+		select {
+		case <-st.stop:
+			s.set(st, func() { st.state = StateStopped; st.pid = 0; st.task = nil })
+			s.signalReady(st, errors.New("stopped"))
+			return true
+		default:
+		}
+		// Drop readiness left over from an earlier run, and a restart asked
+		// for before this start, which this start is.
 		for len(st.notifyCh) > 0 {
 			<-st.notifyCh
+		}
+		select {
+		case <-st.kick:
+		default:
 		}
 		spec, err := s.prepare(st)
 		var task Task
@@ -232,24 +286,15 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 			task, err = s.rt.Start(ctx, name, spec, s.opt.Output(name, "stdout"), s.opt.Output(name, "stderr"))
 		}
 		if err != nil {
-			failures++
-			s.opt.Logf("service %s: start: %v", name, err)
-			if failures >= s.opt.MaxFailures {
-				s.opt.Alertf("service %s: could not start %d times in a row; giving up: %v", name, failures, err)
-				s.set(st, func() { st.state = StateFailed; st.err = err.Error(); st.pid = 0 })
-				s.signalReady(st, fmt.Errorf("service %s: %w", name, err))
-				return
+			msg := "start: " + err.Error()
+			s.opt.Logf("service %s: %s", name, msg)
+			failed(msg)
+			if !s.retry(st, 0, msg) {
+				return true
 			}
-			s.set(st, func() { st.state = StateRestarting; st.err = err.Error(); st.pid = 0 })
-			if !s.sleep(st, backoff) {
-				s.set(st, func() { st.state = StateStopped })
-				return
-			}
-			backoff = min(backoff*2, s.opt.MaxBackoff)
-			s.set(st, func() { st.restarts++; st.state = StateStarting })
 			continue
 		}
-		started := time.Now()
+		started := s.opt.Clock.Now()
 		s.set(st, func() {
 			st.task, st.pid, st.started, st.err = task, task.PID(), started, ""
 			if !st.svc.Notify {
@@ -257,17 +302,23 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 			}
 		})
 		if !st.svc.Notify {
+			everReady = true
 			s.signalReady(st, nil)
 		}
 		var exit Exit
-		stopped := false
+		stopped, asked := false, false
 	wait:
 		for {
 			select {
 			case <-st.notifyCh:
 				s.set(st, func() { st.state = StateRunning })
+				everReady = true
 				s.signalReady(st, nil)
 			case exit = <-task.Exited():
+				break wait
+			case <-st.kick:
+				asked = true
+				exit = s.terminate(ctx, task)
 				break wait
 			case <-st.stop:
 				stopped = true
@@ -276,29 +327,22 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 			}
 		}
 		task.Delete(context.WithoutCancel(ctx))
-		ran := time.Since(started)
+		ran := s.opt.Clock.Now().Sub(started)
 		if stopped {
 			s.set(st, func() { st.state = StateStopped; st.pid = 0; st.task = nil })
 			s.signalReady(st, errors.New("stopped"))
-			return
+			return true
 		}
 		msg := fmt.Sprintf("exited with status %d after %s", exit.Code, ran.Round(time.Millisecond))
 		if exit.Err != nil {
 			msg = fmt.Sprintf("exited after %s: %v", ran.Round(time.Millisecond), exit.Err)
 		}
 		s.opt.Logf("service %s: %s", name, msg)
-		s.mu.Lock()
-		asked := st.quickRestart
-		st.quickRestart = false
-		s.mu.Unlock()
 		if asked {
+			st.backoff.Reset()
 			s.set(st, func() { st.restarts++; st.state = StateStarting; st.pid = 0; st.task = nil })
 			continue
 		}
-		if ran >= s.opt.StableAfter {
-			failures, backoff = 0, s.opt.MinBackoff
-		}
-		failures++
 		policy := st.svc.Restart
 		if policy == "never" || (policy == "on-failure" && exit.Code == 0 && exit.Err == nil) {
 			final := StateStopped
@@ -307,29 +351,56 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 			}
 			s.set(st, func() { st.state = final; st.pid = 0; st.task = nil; st.err = msg })
 			s.signalReady(st, fmt.Errorf("service %s: %s", name, msg))
-			return
+			// Done by its policy; only a restart by hand starts it again.
+			select {
+			case <-st.kick:
+				st.backoff.Reset()
+				s.set(st, func() { st.restarts++; st.state = StateStarting })
+				continue
+			case <-st.stop:
+				s.set(st, func() { st.state = StateStopped })
+				return true
+			}
 		}
-		if failures >= s.opt.MaxFailures {
-			s.opt.Alertf("service %s: failed %d times in a row; giving up", name, failures)
-			s.set(st, func() { st.state = StateFailed; st.pid = 0; st.task = nil; st.err = msg })
-			s.signalReady(st, fmt.Errorf("service %s: %s", name, msg))
-			return
+		failed(msg)
+		if !s.retry(st, ran, msg) {
+			return true
 		}
-		s.set(st, func() { st.state = StateRestarting; st.pid = 0; st.task = nil; st.err = msg })
-		s.opt.Logf("service %s: restarting in %s", name, backoff)
-		if !s.sleep(st, backoff) {
-			s.set(st, func() { st.state = StateStopped })
-			return
-		}
-		backoff = min(backoff*2, s.opt.MaxBackoff)
-		s.set(st, func() { st.restarts++; st.state = StateStarting })
 	}
 }
 
-// sleep waits d unless the service is being stopped; false means stop.
-func (s *Supervisor) sleep(st *svcState, d time.Duration) bool {
+// retry waits out the backoff after a failure that ended a run of ran (0
+// for a start that failed), or less when a restart is asked for; false
+// means the service is being stopped.
+func (s *Supervisor) retry(st *svcState, ran time.Duration, msg string) bool {
+	name := st.svc.Name
+	d := st.backoff.Failed(ran)
+	next := s.opt.Clock.Now().Add(d)
+	s.set(st, func() { st.state = StateRestarting; st.pid = 0; st.task = nil; st.err = msg; st.nextRetry = next })
+	if n := st.backoff.Failures(); d == s.opt.MaxBackoff && n > 1 && (n-1)&n == 0 {
+		// Alerts for a service that keeps failing, ever less often:
+		// failure 8, 16, 32... once the backoff is at its cap.
+		s.opt.Alertf("service %s: failed %d times in a row (%s); retrying every %s until it starts (hostctl service restart %s retries now)", name, n, msg, d, name)
+	} else {
+		s.opt.Logf("service %s: restarting in %s", name, d)
+	}
 	select {
-	case <-time.After(d):
+	case <-s.opt.Clock.After(d):
+	case <-st.kick:
+		st.backoff.Reset()
+	case <-st.stop:
+		s.set(st, func() { st.state = StateStopped; st.nextRetry = time.Time{} })
+		return false
+	}
+	s.set(st, func() { st.restarts++; st.state = StateStarting; st.nextRetry = time.Time{} })
+	return true
+}
+
+// wait waits d of the supervisor's clock unless the service is being
+// stopped; false means stop.
+func (s *Supervisor) wait(st *svcState, d time.Duration) bool {
+	select {
+	case <-s.opt.Clock.After(d):
 		return true
 	case <-st.stop:
 		return false
@@ -432,12 +503,13 @@ const (
 
 // Status is one service's state, as the supervisor sees it.
 type Status struct {
-	Name     string
-	State    State
-	PID      int
-	Started  time.Time // zero unless a process is up
-	Restarts int
-	Error    string
+	Name      string
+	State     State
+	PID       int
+	Started   time.Time // zero unless a process is up
+	Restarts  int
+	NextRetry time.Time // when restarting: the next start; zero otherwise
+	Error     string
 }
 
 // List returns every service's status in start order.
@@ -447,7 +519,7 @@ func (s *Supervisor) List() []Status {
 	out := make([]Status, 0, len(s.order))
 	for _, n := range s.order {
 		st := s.svcs[n]
-		a := Status{Name: n, State: st.state, PID: st.pid, Restarts: st.restarts, Error: st.err}
+		a := Status{Name: n, State: st.state, PID: st.pid, Restarts: st.restarts, NextRetry: st.nextRetry, Error: st.err}
 		if st.state == StateRunning || st.state == StateStarting && st.pid > 0 {
 			a.Started = st.started
 		}
@@ -475,24 +547,32 @@ func (s *Supervisor) Signal(name string, sig syscall.Signal) error {
 	return t.Signal(context.Background(), sig)
 }
 
-// Restart stops a service's task; the supervisor starts it again at once
-// (as after any exit, counting a restart).
-func (s *Supervisor) Restart(ctx context.Context, name string) error {
+// Restart starts a service again at once, with its backoff reset: a
+// running one is stopped first (SIGTERM, then SIGKILL), one waiting out its
+// backoff or stopped by its restart policy starts now. It returns at once;
+// List shows the outcome.
+func (s *Supervisor) Restart(name string) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	st, ok := s.svcs[name]
-	var t Task
-	if ok {
-		t = st.task
-		st.quickRestart = true
-	}
-	s.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("service %s: %w", name, ErrUnknown)
 	}
-	if t == nil {
-		return fmt.Errorf("service %s: %w", name, ErrNotRunning)
+	select {
+	case <-st.stop:
+		return fmt.Errorf("service %s: %w", name, ErrStopped)
+	default:
 	}
-	return t.Signal(ctx, syscall.SIGTERM)
+	select {
+	case <-st.done: // its notify socket failed: it never started
+		return fmt.Errorf("service %s: %w", name, ErrNotRunning)
+	default:
+	}
+	select {
+	case st.kick <- struct{}{}:
+	default: // one is pending already
+	}
+	return nil
 }
 
 // Has says whether a service is known.

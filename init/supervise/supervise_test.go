@@ -3,17 +3,21 @@ package supervise
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-os/berth/internal/servicetest"
 )
 
 // fakeRuntime runs "containers" as goroutines whose behaviour the test picks.
@@ -65,6 +69,12 @@ func (t *fakeTask) ready() error {
 	return errors.New("no notify mount")
 }
 
+func (r *fakeRuntime) startTimes(name string) []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Time(nil), r.starts[name]...)
+}
+
 func (r *fakeRuntime) Start(_ context.Context, name string, spec *specs.Spec, _, _ io.Writer) (Task, error) {
 	r.mu.Lock()
 	if r.starts == nil {
@@ -93,7 +103,7 @@ func runUntilSignal(t *fakeTask) {
 
 func testOptions(t *testing.T) Options {
 	return Options{NotifyDir: t.TempDir(), ReadyTimeout: 5 * time.Second, MinBackoff: 20 * time.Millisecond,
-		MaxBackoff: 80 * time.Millisecond, StableAfter: time.Hour, MaxFailures: 5, StopTimeout: time.Second}
+		MaxBackoff: 80 * time.Millisecond, StableAfter: time.Hour, StopTimeout: time.Second}
 }
 
 func TestStartOrderReadyAndStop(t *testing.T) {
@@ -172,33 +182,174 @@ func TestNotReadyTimesOut(t *testing.T) {
 	s.StopAll()
 }
 
-func TestCrashLoopBacksOffThenFails(t *testing.T) {
+// A crash loop backs off on the wall clock too (never a hot loop).
+func TestCrashLoopBacksOff(t *testing.T) {
 	rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) { t.exited <- Exit{Code: 1} }}
 	s := New(rt, testOptions(t))
 	s.Start(context.Background(), Service{Name: "crashy", Spec: &specs.Spec{Process: &specs.Process{}}})
 	deadline := time.Now().Add(5 * time.Second)
-	for s.List()[0].State != StateFailed {
+	for len(rt.startTimes("crashy")) < 5 {
 		if time.Now().After(deadline) {
-			t.Fatalf("never failed: %+v", s.List()[0])
+			t.Fatalf("not restarted 4 times: %+v", s.List()[0])
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	starts := rt.starts["crashy"]
-	if len(starts) != 5 {
-		t.Errorf("%d starts, want 5 (MaxFailures)", len(starts))
-	}
-	// Backoff: 20, 40, 80, 80 ms between starts (never a hot loop).
+	s.StopAll()
+	starts := rt.startTimes("crashy")
+	// Backoff: 20, 40, 80, 80 ms between starts.
 	wantGaps := []time.Duration{20, 40, 80, 80}
-	for i := 1; i < len(starts); i++ {
+	for i := 1; i < 5; i++ {
 		if gap := starts[i].Sub(starts[i-1]); gap < wantGaps[i-1]*time.Millisecond {
 			t.Errorf("gap %d = %s, want at least %dms", i, gap, wantGaps[i-1])
 		}
 	}
-	l := s.List()[0]
-	if l.Restarts != 4 || !strings.Contains(l.Error, "exited with status 1") {
-		t.Errorf("status = %+v", l)
+}
+
+// fakeClock is a Clock that tests move: every wait the supervisor asks
+// for is reported on asked and ends when the test calls fire.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	asked   chan time.Duration
+	pending []chan time.Time
+	at      []time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), asked: make(chan time.Duration, 100)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	c.mu.Lock()
+	c.pending = append(c.pending, ch)
+	c.at = append(c.at, c.now.Add(d))
+	c.mu.Unlock()
+	c.asked <- d
+	return ch
+}
+
+// next waits for the supervisor to ask for a wait and returns it.
+func (c *fakeClock) next(t *testing.T) time.Duration {
+	t.Helper()
+	select {
+	case d := <-c.asked:
+		return d
+	case <-time.After(5 * time.Second):
+		t.Fatal("the supervisor asked for no wait")
+		return 0
 	}
-	s.StopAll()
+}
+
+// fire ends the oldest wait, moving the clock to its end.
+func (c *fakeClock) fire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.at[0]
+	c.pending[0] <- c.now
+	c.pending, c.at = c.pending[1:], c.at[1:]
+}
+
+// waitFor polls the service's status until ok says yes.
+func waitFor(t *testing.T, s *Supervisor, what string, ok func(Status) bool) Status {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l := s.List()[0]
+		if ok(l) {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached: %+v", what, l)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// A service whose command fails 20 times in a row is retried for ever,
+// never sooner than its backoff, which doubles from 1 s up to its 60 s cap
+// and no further; its status shows the restarts and the next start; once
+// fixed, it comes back.
+func TestFailingServiceComesBackOnceFixed(t *testing.T) {
+	var fixed atomic.Bool
+	rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) {
+		if !fixed.Load() {
+			t.exited <- Exit{Code: 1}
+			return
+		}
+		runUntilSignal(t)
+	}}
+	clock := newFakeClock()
+	opt := testOptions(t)
+	opt.MinBackoff, opt.MaxBackoff, opt.StableAfter, opt.Clock = time.Second, time.Minute, 30*time.Second, clock
+	var alerts servicetest.Log
+	opt.Alertf = func(f string, a ...any) { fmt.Fprintf(&alerts, f+"\n", a...) }
+	s := New(rt, opt)
+	defer s.StopAll()
+	if err := s.Start(context.Background(), Service{Name: "flaky", Spec: &specs.Spec{Process: &specs.Process{}}}); err != nil {
+		t.Fatal(err)
+	}
+	var waits []time.Duration
+	for i := 1; i <= 20; i++ {
+		d := clock.next(t)
+		waits = append(waits, d)
+		l := s.List()[0]
+		if l.State != StateRestarting || l.Restarts != i-1 || !l.NextRetry.Equal(clock.Now().Add(d)) || !strings.Contains(l.Error, "exited with status 1") {
+			t.Errorf("after failure %d: %+v, want restarting, %d restarts, next start at %s", i, l, i-1, clock.Now().Add(d))
+		}
+		if n := len(rt.startTimes("flaky")); n != i {
+			t.Fatalf("after failure %d: %d starts: started again before its backoff ended", i, n)
+		}
+		if i == 20 {
+			fixed.Store(true)
+		}
+		clock.fire()
+	}
+	want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60}
+	for i := range want {
+		want[i] *= time.Second
+	}
+	if diff := cmp.Diff(want, waits); diff != "" {
+		t.Errorf("waits between starts (-want +got)\n%s", diff)
+	}
+	l := waitFor(t, s, "running once fixed", func(l Status) bool { return l.State == StateRunning })
+	if l.Restarts != 20 || !l.NextRetry.IsZero() || l.Error != "" || l.PID == 0 {
+		t.Errorf("once fixed: %+v, want running after 20 restarts", l)
+	}
+	// The consoles hear of it at failure 8 and 16, not at each failure.
+	got := alerts.String()
+	if strings.Count(got, "\n") != 2 || !strings.Contains(got, "service flaky: failed 16 times in a row (exited with status 1 after 0s); retrying every 1m0s until it starts") {
+		t.Errorf("alerts:\n%s", got)
+	}
+}
+
+// A stable run resets the backoff; so does a restart by hand.
+func TestBackoff(t *testing.T) {
+	b := Backoff{Min: time.Second, Max: 5 * time.Second, StableAfter: time.Minute}
+	var got []time.Duration
+	for _, ran := range []time.Duration{0, time.Second, 0, 0, 0, time.Minute, 0} {
+		got = append(got, b.Failed(ran))
+	}
+	want := []time.Duration{1, 2, 4, 5, 5, 1, 2}
+	for i := range want {
+		want[i] *= time.Second
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("waits (-want +got)\n%s", diff)
+	}
+	if b.Failures() != 2 {
+		t.Errorf("failures after a stable run and one more: %d, want 2", b.Failures())
+	}
+	b.Reset()
+	if d := b.Failed(0); d != time.Second || b.Failures() != 1 {
+		t.Errorf("after Reset: wait %s, %d failures; want 1s, 1", d, b.Failures())
+	}
 }
 
 func TestRestartAfterExitKeepsRunning(t *testing.T) {
@@ -249,17 +400,23 @@ func TestRestartPolicies(t *testing.T) {
 	}
 }
 
-func TestStartErrorFails(t *testing.T) {
+// A service that cannot start is reported to boot after ReadyAttempts
+// tries, and is retried after that.
+func TestStartErrorIsReportedAndRetried(t *testing.T) {
 	rt := &fakeRuntime{behave: func(string, int, *fakeTask) {}, startErr: func(string) error { return errors.New("runc: exec format error") }}
 	s := New(rt, testOptions(t))
+	defer s.StopAll()
 	err := s.Start(context.Background(), Service{Name: "broken", Spec: &specs.Spec{Process: &specs.Process{}}})
-	if err == nil || !strings.Contains(err.Error(), "exec format error") {
+	if err == nil || err.Error() != "service broken: start: runc: exec format error" {
 		t.Errorf("err = %v", err)
 	}
-	if l := s.List()[0]; l.State != StateFailed {
-		t.Errorf("state %s", l.State)
+	if n := len(rt.startTimes("broken")); n != 3 {
+		t.Errorf("boot heard of the failure after %d starts, want 3 (ReadyAttempts)", n)
 	}
-	s.StopAll()
+	waitFor(t, s, "a fourth start", func(Status) bool { return len(rt.startTimes("broken")) >= 4 })
+	if l := s.List()[0]; l.State != StateRestarting && l.State != StateStarting || !strings.Contains(l.Error, "exec format error") {
+		t.Errorf("status %+v, want restarting with the start error", l)
+	}
 }
 
 func TestStartAllWaitsForEachInOrder(t *testing.T) {
@@ -275,7 +432,7 @@ func TestStartAllWaitsForEachInOrder(t *testing.T) {
 		runUntilSignal(t)
 	}}
 	opt := testOptions(t)
-	opt.MaxFailures = 1
+	opt.ReadyAttempts = 1
 	s := New(rt, opt)
 	start := time.Now()
 	errs := s.StartAll(context.Background(), []Service{
@@ -308,7 +465,7 @@ func TestRestartStartsAgainAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := s.List()[0].PID
-	if err := s.Restart(context.Background(), "console"); err != nil {
+	if err := s.Restart("console"); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(3 * time.Second)
@@ -322,7 +479,7 @@ func TestRestartStartsAgainAtOnce(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := s.Restart(context.Background(), "nope"); !errors.Is(err, ErrUnknown) || err.Error() != "service nope: unknown" {
+	if err := s.Restart("nope"); !errors.Is(err, ErrUnknown) || err.Error() != "service nope: unknown" {
 		t.Errorf("restart of an unknown service: %v, want %v", err, ErrUnknown)
 	}
 	if err := s.Signal("nope", syscall.SIGHUP); !errors.Is(err, ErrUnknown) || err.Error() != "service nope: unknown" {
@@ -331,28 +488,75 @@ func TestRestartStartsAgainAtOnce(t *testing.T) {
 	s.StopAll()
 }
 
-// A service that gave up has no task to restart: the caller is told so.
-func TestRestartOfAFailedService(t *testing.T) {
-	rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) { t.exited <- Exit{Code: 1} }}
+// A restart by hand starts a service waiting out its backoff at once, with
+// the backoff reset, and one stopped by its restart policy too. After
+// StopAll there is nothing to restart.
+func TestRestartOfAFailingService(t *testing.T) {
+	var fixed atomic.Bool
+	rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) {
+		if !fixed.Load() {
+			t.exited <- Exit{Code: 1}
+			return
+		}
+		runUntilSignal(t)
+	}}
+	clock := newFakeClock()
 	opt := testOptions(t)
-	opt.MaxFailures = 1
+	opt.MinBackoff, opt.MaxBackoff, opt.Clock = time.Second, time.Minute, clock
 	s := New(rt, opt)
-	defer s.StopAll()
-	// Without notify the service is ready once started; it fails after.
 	if err := s.Start(context.Background(), Service{Name: "bad", Spec: &specs.Spec{Process: &specs.Process{}}}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for s.List()[0].State != StateFailed {
-		if time.Now().After(deadline) {
-			t.Fatalf("not failed: %+v", s.List()[0])
-		}
-		time.Sleep(10 * time.Millisecond)
+	for range 5 {
+		clock.next(t)
+		clock.fire()
 	}
-	if err := s.Restart(context.Background(), "bad"); !errors.Is(err, ErrNotRunning) || err.Error() != "service bad: not running" {
-		t.Errorf("restart of a failed service: %v, want %v", err, ErrNotRunning)
+	if d := clock.next(t); d != 32*time.Second {
+		t.Fatalf("sixth wait %s, want 32s", d)
+	}
+	// The wait is never fired: only Restart can start it now.
+	if err := s.Restart("bad"); err != nil {
+		t.Fatal(err)
+	}
+	if d := clock.next(t); d != time.Second {
+		t.Errorf("wait after a restart by hand: %s, want 1s (the backoff reset)", d)
+	}
+	if n := len(rt.startTimes("bad")); n != 7 {
+		t.Errorf("%d starts, want 7: the restart did not start it at once", n)
+	}
+	fixed.Store(true)
+	s.Restart("bad")
+	waitFor(t, s, "running after a restart", func(l Status) bool { return l.State == StateRunning })
+
+	if err := s.Signal("nope", syscall.SIGHUP); !errors.Is(err, ErrUnknown) || err.Error() != "service nope: unknown" {
+		t.Errorf("signal to an unknown service: %v, want %v", err, ErrUnknown)
+	}
+	s.StopAll()
+	if err := s.Restart("bad"); !errors.Is(err, ErrStopped) || err.Error() != "service bad: stopped for shutdown" {
+		t.Errorf("restart after StopAll: %v, want %v", err, ErrStopped)
 	}
 	if err := s.Signal("bad", syscall.SIGHUP); !errors.Is(err, ErrNotRunning) || err.Error() != "service bad: not running" {
-		t.Errorf("signal to a failed service: %v, want %v", err, ErrNotRunning)
+		t.Errorf("signal to a stopped service: %v, want %v", err, ErrNotRunning)
+	}
+}
+
+func TestRestartAfterPolicyNever(t *testing.T) {
+	rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) {
+		if n == 1 {
+			t.exited <- Exit{Code: 3}
+			return
+		}
+		runUntilSignal(t)
+	}}
+	s := New(rt, testOptions(t))
+	defer s.StopAll()
+	s.Start(context.Background(), Service{Name: "once", Spec: &specs.Spec{Process: &specs.Process{}}, Restart: "never"})
+	waitFor(t, s, "failed by its policy", func(l Status) bool { return l.State == StateFailed })
+	if err := s.Restart("once"); err != nil {
+		t.Fatal(err)
+	}
+	l := waitFor(t, s, "running after a restart", func(l Status) bool { return l.State == StateRunning })
+	if l.Restarts != 1 || len(rt.startTimes("once")) != 2 {
+		t.Errorf("%+v after %d starts, want 1 restart after 2", l, len(rt.startTimes("once")))
 	}
 }
