@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/berth-os/berth/init/api"
@@ -142,9 +144,7 @@ func (h *host) phaseSysctl(ctx context.Context) error {
 
 // phaseContainerd starts the system containerd and connects to it.
 func (h *host) phaseContainerd(ctx context.Context) error {
-	if err := h.startContainerd(); err != nil {
-		return err
-	}
+	h.startContainerd(h.reaper.Start, supervise.Options{})
 	c, err := supervise.Connect(ctx, "/run/containerd/containerd.sock", 2*time.Minute)
 	if err != nil {
 		return err
@@ -158,16 +158,19 @@ func (h *host) phaseContainerd(ctx context.Context) error {
 	return nil
 }
 
-// startContainerd runs the system containerd as a host process under a
-// supervisor of its own, which restarts it with the services' backoff if
-// it dies, and never gives up on it.
-func (h *host) startContainerd() error {
-	h.procs = supervise.New(supervise.Processes{Spawn: h.reaper.Start}, supervise.Options{
-		Logf:   h.logf,
-		Alertf: h.alertf,
-		Output: h.serviceOutput,
-	})
-	return h.procs.Start(context.Background(), containerdService)
+// startContainerd runs the system containerd as a host process, started
+// through spawn, under a supervisor of its own: the services' supervisor
+// and backoff, which restarts it whenever it dies or cannot even be
+// exec'd, and never gives up on it. A start that fails is no reason to
+// stop boot: it is reported, and the connection to containerd waits while
+// the supervisor retries. opt tunes the backoff (tests); its output goes
+// where PID 1's does.
+func (h *host) startContainerd(spawn func(*exec.Cmd) (<-chan syscall.WaitStatus, error), opt supervise.Options) {
+	opt.Logf, opt.Alertf, opt.Output = h.logf, h.alertf, h.serviceOutput
+	h.procs = supervise.New(supervise.Processes{Spawn: spawn}, opt)
+	if err := h.procs.Start(context.Background(), containerdService); err != nil {
+		h.alertf("%v; retrying", err)
+	}
 }
 
 // containerdService is the system containerd.
