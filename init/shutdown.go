@@ -80,8 +80,9 @@ func (h *host) watchPowerButton() {
 }
 
 // Shutdown stops services in reverse order, then containerd and every other
-// process, syncs and unmounts filesystems, and reboots or powers off. It
-// runs once; later calls return at once.
+// process, syncs and unmounts filesystems, and reboots or powers off,
+// within about a minute even when containerd answers nothing. It runs
+// once; later calls return at once.
 func (h *host) Shutdown(reboot bool) {
 	h.shutdownOnce.Do(func() {
 		h.goSafe("shutdown", func() { h.shutdown(reboot) })
@@ -98,11 +99,14 @@ func (h *host) shutdown(reboot bool) {
 	// The reaper runs until every process is gone: an exit it does not
 	// reap is a zombie that still looks alive to kill(pid, 0), and
 	// shutdown would wait out every timeout for it.
+	// Each step is bounded, so that a wedged containerd cannot hold the
+	// power-off: every call to it has a deadline, and the services still
+	// there after 30 s are killed through their cgroups.
 	if h.sup != nil {
 		h.sup.StopAll()
 	}
 	if h.procs != nil {
-		h.procs.StopAll() // containerd: SIGTERM, then SIGKILL after 10 s
+		h.procs.StopAll() // containerd: SIGTERM, then SIGKILL after 10 s (a stopped one too)
 	}
 	// Everything else: TERM, a grace period, KILL.
 	unix.Kill(-1, syscall.SIGTERM)

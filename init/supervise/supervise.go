@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -78,9 +79,21 @@ type Options struct {
 	MaxBackoff    time.Duration // the longest (60 s)
 	StableAfter   time.Duration // a run this long resets the backoff (30 s)
 	StopTimeout   time.Duration // SIGTERM to SIGKILL
-	Clock         Clock         // the backoff's time; the wall clock when nil
-	Logf          func(format string, args ...any)
-	Alertf        func(format string, args ...any) // failures worth a console line
+	// CallTimeout bounds every call to the runtime (30 s): starting a task,
+	// signalling and deleting it. A wedged containerd fails the call
+	// instead of hanging PID 1.
+	CallTimeout time.Duration
+	// StopAllTimeout bounds StopAll as a whole (30 s): a service still
+	// there after it is killed directly, without its runtime.
+	StopAllTimeout time.Duration
+	// CgroupRoot is where cgroup2 is mounted (/sys/fs/cgroup): a service's
+	// cgroup.kill there ends all its processes when its runtime does not.
+	CgroupRoot string
+	// Kill signals a process directly (syscall.Kill); tests record it.
+	Kill   func(pid int, sig syscall.Signal) error
+	Clock  Clock // the backoff's time; the wall clock when nil
+	Logf   func(format string, args ...any)
+	Alertf func(format string, args ...any) // failures worth a console line
 
 	Output func(svc, stream string) io.Writer
 }
@@ -103,7 +116,8 @@ type svcState struct {
 	nextRetry time.Time // when restarting: the next start
 	err       string
 	task      Task
-	stop      chan struct{}
+	stop      chan struct{} // closed by requestStop
+	stopOnce  sync.Once
 	done      chan struct{}
 	ready     chan error    // boot waits on the first value
 	kick      chan struct{} // Restart: start again now, with a fresh backoff
@@ -137,6 +151,18 @@ func New(rt Runtime, opt Options) *Supervisor {
 	}
 	if opt.StopTimeout == 0 {
 		opt.StopTimeout = 10 * time.Second
+	}
+	if opt.CallTimeout == 0 {
+		opt.CallTimeout = 30 * time.Second
+	}
+	if opt.StopAllTimeout == 0 {
+		opt.StopAllTimeout = 30 * time.Second
+	}
+	if opt.CgroupRoot == "" {
+		opt.CgroupRoot = "/sys/fs/cgroup"
+	}
+	if opt.Kill == nil {
+		opt.Kill = syscall.Kill
 	}
 	if opt.Logf == nil {
 		opt.Logf = func(string, ...any) {}
@@ -283,7 +309,9 @@ func (s *Supervisor) supervise(ctx context.Context, st *svcState) (stopped bool)
 		spec, err := s.prepare(st)
 		var task Task
 		if err == nil {
-			task, err = s.rt.Start(ctx, name, spec, s.opt.Output(name, "stdout"), s.opt.Output(name, "stderr"))
+			cctx, cancel := s.call(ctx)
+			task, err = s.rt.Start(cctx, name, spec, s.opt.Output(name, "stdout"), s.opt.Output(name, "stderr"))
+			cancel()
 		}
 		if err != nil {
 			msg := "start: " + err.Error()
@@ -318,15 +346,19 @@ func (s *Supervisor) supervise(ctx context.Context, st *svcState) (stopped bool)
 				break wait
 			case <-st.kick:
 				asked = true
-				exit = s.terminate(ctx, task)
+				exit = s.terminate(ctx, st, task)
 				break wait
 			case <-st.stop:
 				stopped = true
-				exit = s.terminate(ctx, task)
+				exit = s.terminate(ctx, st, task)
 				break wait
 			}
 		}
-		task.Delete(context.WithoutCancel(ctx))
+		dctx, cancel := s.call(ctx)
+		if err := task.Delete(dctx); err != nil {
+			s.opt.Logf("service %s: %v", name, err)
+		}
+		cancel()
 		ran := s.opt.Clock.Now().Sub(started)
 		if stopped {
 			s.set(st, func() { st.state = StateStopped; st.pid = 0; st.task = nil })
@@ -407,21 +439,78 @@ func (s *Supervisor) wait(st *svcState, d time.Duration) bool {
 	}
 }
 
-func (s *Supervisor) terminate(ctx context.Context, t Task) Exit {
-	ctx = context.WithoutCancel(ctx)
-	t.Signal(ctx, syscall.SIGTERM)
+// call is the context of one call to the runtime: it outlives ctx's
+// cancellation (a stop must still reach the task) but has a deadline of
+// its own.
+func (s *Supervisor) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), s.opt.CallTimeout)
+}
+
+// terminate stops a task: SIGTERM, and after StopTimeout SIGKILL. When
+// the runtime cannot deliver the SIGKILL (a wedged containerd), the
+// service's processes are killed directly.
+func (s *Supervisor) terminate(ctx context.Context, st *svcState, t Task) Exit {
+	signal := func(sig syscall.Signal) error {
+		cctx, cancel := s.call(ctx)
+		defer cancel()
+		return t.Signal(cctx, sig)
+	}
+	if err := signal(syscall.SIGTERM); err != nil {
+		s.opt.Logf("service %s: SIGTERM: %v", st.svc.Name, err)
+	}
 	select {
 	case e := <-t.Exited():
 		return e
 	case <-time.After(s.opt.StopTimeout):
 	}
-	t.Signal(ctx, syscall.SIGKILL)
+	if err := signal(syscall.SIGKILL); err != nil {
+		s.opt.Logf("service %s: SIGKILL through the runtime: %v; killing it directly", st.svc.Name, err)
+		s.kill(st)
+	}
 	select {
 	case e := <-t.Exited():
 		return e
 	case <-time.After(s.opt.StopTimeout):
 		return Exit{Code: -1, Err: errors.New("did not exit after SIGKILL")}
 	}
+}
+
+// kill ends a service without its runtime, for when the runtime does not
+// answer: SIGKILL to every process of the service's cgroup (cgroup.kill)
+// and to its main process.
+func (s *Supervisor) kill(st *svcState) {
+	s.mu.Lock()
+	pid := st.pid
+	s.mu.Unlock()
+	var errs []error
+	if p := s.cgroupKill(st.svc); p != "" {
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if err == nil {
+			_, err = f.WriteString("1")
+			f.Close()
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("cgroup: %w", err))
+		}
+	}
+	if pid > 0 {
+		if err := s.opt.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, fmt.Errorf("pid %d: %w", pid, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.opt.Logf("service %s: kill: %v", st.svc.Name, err)
+	}
+}
+
+// cgroupKill is the cgroup.kill file of a service's cgroup, "" when its
+// spec names none that cgroupfs has (runc's systemd form slice:prefix:name
+// is not one).
+func (s *Supervisor) cgroupKill(svc Service) string {
+	if svc.Spec == nil || svc.Spec.Linux == nil || svc.Spec.Linux.CgroupsPath == "" || strings.Contains(svc.Spec.Linux.CgroupsPath, ":") {
+		return ""
+	}
+	return filepath.Join(s.opt.CgroupRoot, filepath.Clean("/"+svc.Spec.Linux.CgroupsPath), "cgroup.kill")
 }
 
 // prepare copies the spec and adds what is known only at boot: the notify
@@ -544,7 +633,9 @@ func (s *Supervisor) Signal(name string, sig syscall.Signal) error {
 	if t == nil {
 		return fmt.Errorf("service %s: %w", name, ErrNotRunning)
 	}
-	return t.Signal(context.Background(), sig)
+	ctx, cancel := s.call(context.Background())
+	defer cancel()
+	return t.Signal(ctx, sig)
 }
 
 // Restart starts a service again at once, with its backoff reset: a
@@ -583,21 +674,45 @@ func (s *Supervisor) Has(name string) bool {
 	return ok
 }
 
-// StopAll stops every service in reverse start order and waits for each.
+// requestStop tells a service's loop to stop it; it may be called more
+// than once.
+func (st *svcState) requestStop() { st.stopOnce.Do(func() { close(st.stop) }) }
+
+// StopAll stops every service in reverse start order and waits for each,
+// for StopAllTimeout at most in all: then what is left is killed directly
+// (its cgroup and its main process) and StopAll returns, so that a wedged
+// containerd cannot hold shutdown.
 func (s *Supervisor) StopAll() {
 	s.mu.Lock()
 	order := append([]string(nil), s.order...)
 	s.mu.Unlock()
+	timeout := time.NewTimer(s.opt.StopAllTimeout)
+	defer timeout.Stop()
 	for i := len(order) - 1; i >= 0; i-- {
 		s.mu.Lock()
 		st := s.svcs[order[i]]
 		s.mu.Unlock()
+		st.requestStop()
 		select {
-		case <-st.stop:
-		default:
-			close(st.stop)
+		case <-st.done:
+			s.opt.Alertf("service %s: stopped", order[i])
+			continue
+		case <-timeout.C:
 		}
-		<-st.done
-		s.opt.Alertf("service %s: stopped", order[i])
+		for j := i; j >= 0; j-- {
+			name := order[j]
+			s.mu.Lock()
+			st := s.svcs[name]
+			s.mu.Unlock()
+			st.requestStop()
+			select {
+			case <-st.done:
+				continue
+			default:
+			}
+			s.kill(st)
+			s.opt.Alertf("service %s: not stopped after %s; killed", name, s.opt.StopAllTimeout)
+		}
+		return
 	}
 }

@@ -101,9 +101,12 @@ func runUntilSignal(t *fakeTask) {
 	t.exited <- Exit{Code: 0}
 }
 
+// testOptions are quick ones; a process is never killed directly, since
+// fake tasks have made-up PIDs.
 func testOptions(t *testing.T) Options {
 	return Options{NotifyDir: t.TempDir(), ReadyTimeout: 5 * time.Second, MinBackoff: 20 * time.Millisecond,
-		MaxBackoff: 80 * time.Millisecond, StableAfter: time.Hour, StopTimeout: time.Second}
+		MaxBackoff: 80 * time.Millisecond, StableAfter: time.Hour, StopTimeout: time.Second, CgroupRoot: t.TempDir(),
+		Kill: func(pid int, sig syscall.Signal) error { return fmt.Errorf("test: kill %d %s", pid, sig) }}
 }
 
 func TestStartOrderReadyAndStop(t *testing.T) {
