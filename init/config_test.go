@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/init/cmdline"
@@ -25,6 +26,7 @@ func testHost(t *testing.T, cmdlineText string) (*host, func() string) {
 	h.initLog = h.logs.Writer("init", "stdout")
 	h.cfg = &hostConfig{store: cloudconfig.Store{Dir: t.TempDir()}}
 	return h, func() string {
+		h.cons.Flush(5 * time.Second) // the console writes from a queue of its own
 		b, _ := os.ReadFile(cons)
 		return string(b)
 	}

@@ -130,6 +130,10 @@ func (h *host) shutdown(reboot bool) {
 	}
 	unix.Sync()
 	h.alertf("%s now", what)
+	// The consoles write from queues of their own: give them a moment to
+	// show the last lines, but no more (a console stopped by Ctrl-S must
+	// not hold the power-off).
+	h.cons.Flush(2 * time.Second)
 	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
 	if reboot {
 		cmd = unix.LINUX_REBOOT_CMD_RESTART
