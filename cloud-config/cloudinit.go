@@ -66,7 +66,7 @@ var CloudInitKeys = []CloudInitKey{
 	{"apt_upgrade", Ignored, "", "there is no apt on Berth; Berth upgrades as a whole image"},
 	{"authkey_hash", Ignored, "", noConsole},
 	{"autoinstall", Ignored, "", "Ubuntu's installer does not run on Berth; install with hostctl install"},
-	{"bootcmd", Applied, "", "every boot, before services; a null entry is skipped"},
+	{"bootcmd", Applied, "", "every boot, before services; an entry still running after 5 minutes is killed with its process group (cloud-config has no key for this); a daemon it starts in the background does not hold boot; a null entry is skipped"},
 	{"byobu_by_default", Ignored, "", "there is no byobu on Berth"},
 	{"ca-certs", Alias, "ca_certs", ""},
 	{"ca_certs", Applied, "", "CA bundle (trusted, remove_defaults; remove-defaults read as remove_defaults)"},

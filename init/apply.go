@@ -58,7 +58,9 @@ func (h *host) phaseApply(ctx context.Context) error {
 	errs = append(errs, h.applyEarly(ctx, cfg)...)
 	errs = append(errs, h.swap(cfg))
 	if len(cfg.Bootcmd) > 0 {
-		errs = append(errs, h.applier().Commands(ctx, "bootcmd", cfg.Bootcmd, h.commandEnv()))
+		a := h.applier()
+		a.CommandTimeout = apply.BootcmdTimeout
+		errs = append(errs, a.Commands(ctx, "bootcmd", cfg.Bootcmd, h.commandEnv()))
 	}
 	return h.recordApply(errs)
 }

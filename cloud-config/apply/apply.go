@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/internal/atomicfile"
@@ -41,7 +42,16 @@ type Applier struct {
 	// ProcSys is the sysctl root, /proc/sys on a host.
 	ProcSys string
 	Out     io.Writer // command output and notes
+	// CommandTimeout bounds each command Commands runs (0: none); one that
+	// runs longer is killed and reported. PID 1 gives bootcmd
+	// BootcmdTimeout, since boot waits for it.
+	CommandTimeout time.Duration
 }
+
+// BootcmdTimeout is how long each bootcmd entry may run before it is
+// killed: boot waits for bootcmd, and no getty runs yet. cloud-config has
+// no key for it.
+const BootcmdTimeout = 5 * time.Minute
 
 func (a *Applier) path(p string) string { return filepath.Join(a.Root, p) }
 
@@ -319,13 +329,19 @@ func (a *Applier) Mounts(mounts [][]string) error {
 	return errors.Join(errs...)
 }
 
-// Commands runs bootcmd or runcmd entries in order; a failing one is
-// reported and the next runs.
+// Commands runs bootcmd or runcmd entries in order, each for
+// CommandTimeout at most; a failing one is reported and the next runs.
 func (a *Applier) Commands(ctx context.Context, what string, cmds []cloudconfig.Command, env []string) error {
 	var errs []error
 	for i, c := range cmds {
 		fmt.Fprintf(a.Out, "%s[%d]: %s\n", what, i, c)
-		if err := a.Host.Run(ctx, c, env, a.Out); err != nil {
+		cctx, cancel := ctx, context.CancelFunc(func() {})
+		if a.CommandTimeout > 0 {
+			cctx, cancel = context.WithTimeoutCause(ctx, a.CommandTimeout, fmt.Errorf("ran longer than %s", a.CommandTimeout))
+		}
+		err := a.Host.Run(cctx, c, env, a.Out)
+		cancel()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s[%d] (%s): %w", what, i, c, err))
 			fmt.Fprintf(a.Out, "%s[%d]: %v\n", what, i, err)
 		}

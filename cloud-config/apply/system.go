@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
@@ -163,7 +164,12 @@ func MountOptions(opts string) (uintptr, string) {
 }
 
 // Run runs an argv command, or a shell line through sh -c, in Root with
-// env, its output (both streams) copied to out.
+// env, its output (both streams) copied to out. It returns when the
+// command's own process exits, not when its output ends: a daemon it
+// left in the background (`mydaemon &`) keeps the output open, and what it
+// writes goes on reaching out after Run returns. When ctx ends first, the
+// command is killed with its whole process group, and the error says why
+// (context.Cause).
 func (s *System) Run(ctx context.Context, c cloudconfig.Command, env []string, out io.Writer) error {
 	var cmd *exec.Cmd
 	if c.Argv != nil {
@@ -173,7 +179,7 @@ func (s *System) Run(ctx context.Context, c cloudconfig.Command, env []string, o
 	}
 	cmd.Env = env
 	cmd.Dir = s.Root
-	return s.run(cmd, out)
+	return s.runCtx(ctx, cmd, out)
 }
 
 // ExitError is a command that ran and failed.
@@ -191,22 +197,55 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("wait status %#x", uint32(e.Status))
 }
 
+// outputGrace is how long a command's output may trail its exit: what is
+// still in the pipe. After it, Run returns and the copy goes on alone.
+const outputGrace = 500 * time.Millisecond
+
 // run runs cmd through Spawn, copying its output to out.
 func (s *System) run(cmd *exec.Cmd, out io.Writer) error {
+	return s.runCtx(context.Background(), cmd, out)
+}
+
+// runCtx runs cmd in a process group of its own through Spawn, copying its
+// output to out, until it exits or ctx ends; then the group is killed.
+func (s *System) runCtx(ctx context.Context, cmd *exec.Cmd, out io.Writer) error {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("run %s: %w", cmd.Path, err)
 	}
 	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	ch, err := s.Spawn(cmd)
 	w.Close()
 	if err != nil {
 		r.Close()
 		return fmt.Errorf("run %s: %w", cmd.Path, err)
 	}
-	io.Copy(out, r)
-	r.Close()
-	if ws := <-ch; !ws.Exited() || ws.ExitStatus() != 0 {
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(out, r)
+		r.Close()
+		close(copied)
+	}()
+	var ws syscall.WaitStatus
+	var killed error
+	select {
+	case ws = <-ch:
+	case <-ctx.Done():
+		// The group is the command and what it started, background
+		// daemons too, unless they left it (setsid).
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		ws = <-ch
+		killed = context.Cause(ctx)
+	}
+	select {
+	case <-copied:
+	case <-time.After(outputGrace):
+	}
+	if killed != nil {
+		return fmt.Errorf("%w: killed with its process group", killed)
+	}
+	if !ws.Exited() || ws.ExitStatus() != 0 {
 		return &ExitError{Status: ws}
 	}
 	return nil

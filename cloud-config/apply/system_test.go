@@ -3,11 +3,14 @@ package apply
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/internal/servicetest"
@@ -215,5 +218,102 @@ func TestApplierMountsOnSystem(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(s.Root, d)); err != nil {
 			t.Errorf("mount point %s not made: %v", d, err)
 		}
+	}
+}
+
+// gone says whether a process has ended (a zombie has).
+func gone(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return strings.HasPrefix(rest, "Z")
+}
+
+func readPID(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// A bootcmd that leaves a daemon in the background is done when its own
+// process is, though the daemon keeps its output open; one that runs past
+// its timeout is killed, with what it started, and reported.
+func TestBootcmdBackgroundAndTimeout(t *testing.T) {
+	s, _ := testSystem(t)
+	var out servicetest.Log
+	a := &Applier{Root: s.Root, Host: s, Out: &out, CommandTimeout: 5 * time.Second}
+	env := []string{"PATH=/usr/bin:/bin"}
+	ctx := context.Background()
+
+	// Whatever happens, no sleep outlives the test.
+	t.Cleanup(func() {
+		for _, f := range []string{"bg.pid", "child.pid"} {
+			if b, err := os.ReadFile(filepath.Join(s.Root, f)); err == nil {
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+					unix.Kill(pid, unix.SIGKILL)
+				}
+			}
+		}
+	})
+	// commands runs bootcmd, failing the test (not hanging it) when it
+	// does not return within 10 s.
+	commands := func(cmds ...cloudconfig.Command) error {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- a.Commands(ctx, "bootcmd", cmds, env) }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("bootcmd %q still running after 10 s", cmds)
+			return nil
+		}
+	}
+
+	start := time.Now()
+	err := commands(cloudconfig.Command{Shell: "sleep 1000 & echo $! > bg.pid; echo started"})
+	took := time.Since(start)
+	bg := readPID(t, filepath.Join(s.Root, "bg.pid"))
+	if err != nil || took > 2*time.Second {
+		t.Errorf("a bootcmd that backgrounds sleep 1000: %v after %s, want done at once", err, took)
+	}
+	if !strings.Contains(out.String(), "started\n") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	if gone(bg) {
+		t.Error("the daemon left in the background was killed")
+	}
+
+	a.CommandTimeout = 300 * time.Millisecond
+	cmd := cloudconfig.Command{Shell: "sleep 1000 & echo $! > child.pid; sleep 1000"}
+	start = time.Now()
+	err = commands(cmd, cloudconfig.Command{Shell: "echo next"})
+	took = time.Since(start)
+	want := fmt.Sprintf("bootcmd[0] (%s): ran longer than 300ms: killed with its process group", cmd)
+	if err == nil || err.Error() != want {
+		t.Errorf("a bootcmd past its timeout: %v, want %q", err, want)
+	}
+	if took > 3*time.Second {
+		t.Errorf("a bootcmd with a 300ms timeout took %s", took)
+	}
+	if !strings.Contains(out.String(), "next\n") {
+		t.Errorf("the next bootcmd did not run:\n%s", out.String())
+	}
+	child := readPID(t, filepath.Join(s.Root, "child.pid"))
+	deadline := time.Now().Add(3 * time.Second)
+	for !gone(child) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !gone(child) {
+		t.Errorf("the timed-out bootcmd's child %d still runs", child)
 	}
 }
