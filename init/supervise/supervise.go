@@ -563,19 +563,30 @@ func (s *Supervisor) listenNotify(st *svcState) error {
 			if err != nil {
 				return
 			}
-			f := notify.Parse(buf[:n])
-			if f["STATUS"] != "" {
-				s.opt.Logf("service %s: %s", st.svc.Name, f["STATUS"])
-			}
-			if f["READY"] == "1" {
-				select {
-				case st.notifyCh <- struct{}{}:
-				default:
-				}
-			}
+			s.notified(st, buf[:n])
 		}
 	}()
 	return nil
+}
+
+// notified handles one message on a service's notify socket. What a
+// service sends cannot take PID 1 down: a panic is logged.
+func (s *Supervisor) notified(st *svcState, msg []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.opt.Logf("service %s: notify message %q: panic: %v", st.svc.Name, msg, r)
+		}
+	}()
+	f := notify.Parse(msg)
+	if f["STATUS"] != "" {
+		s.opt.Logf("service %s: %s", st.svc.Name, f["STATUS"])
+	}
+	if f["READY"] == "1" {
+		select {
+		case st.notifyCh <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // State is where a service is in its life.
