@@ -73,6 +73,7 @@ users:
     ssh_authorized_keys: [%[1]s]
 bootcmd:
   - mkdir -p /var/lib/cc && echo boot >> /var/lib/cc/bootcmd.count
+  - sleep 1000 & echo $! > /var/lib/cc/bootcmd-daemon.pid
 write_files:
   - path: /var/lib/cc/hello.txt
     content: |
@@ -125,6 +126,11 @@ func cloudConfigFwCfg(t *testing.T) {
 
 	if got := strings.TrimSpace(m.sh("hostname")); got != "cc-fwcfg" {
 		t.Errorf("hostname %q, want cc-fwcfg", got)
+	}
+	// The bootcmd that left a daemon behind (holding its output open) did
+	// not hold boot: ready came, and the daemon still runs.
+	if out, code := m.shCode("kill -0 $(cat /var/lib/cc/bootcmd-daemon.pid) && cat /proc/$(cat /var/lib/cc/bootcmd-daemon.pid)/cmdline | tr '\\0' ' '"); code != 0 || !strings.Contains(out, "sleep 1000") {
+		t.Errorf("the bootcmd's backgrounded sleep 1000: exit %d, %q", code, out)
 	}
 	if out := m.sh("cat /root/.ssh/authorized_keys"); !strings.Contains(out, pub) {
 		t.Errorf("authorized_keys lacks the key:\n%s", out)

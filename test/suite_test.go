@@ -86,6 +86,9 @@ var scenarios = []scenario{
 	vm("ServicePrivileges", 10*time.Second, serviceCaps),
 	// A YAML alias bomb in user-data boots to ready in 512 MiB (issue 9).
 	vm("AliasBomb", 40*time.Second, aliasBomb),
+	// A killed service comes back alone; a frozen containerd does not hang
+	// poweroff (issue 9).
+	vm("ServiceLiveness", 70*time.Second, serviceLiveness),
 
 	// A second build of a copy of the repository, compared byte for byte.
 	buildScenario("Reproducible", 200*time.Second, reproducible),

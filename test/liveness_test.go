@@ -1,0 +1,87 @@
+//go:build qemu
+
+package test
+
+import (
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-os/berth/init/api"
+)
+
+// services reads hostctl service list -o json.
+func (m *machine) services() map[string]api.Service {
+	m.t.Helper()
+	var list []api.Service
+	out := m.sh("hostctl service list -o json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		m.t.Fatalf("hostctl service list -o json: %v\n%s", err, out)
+	}
+	byName := map[string]api.Service{}
+	for _, s := range list {
+		byName[s.Name] = s
+	}
+	return byName
+}
+
+// A service whose main process dies is started again, alone: the others
+// keep their processes. Its restarts are counted, and hostctl service
+// restart starts it at once. Then a wedged containerd (SIGSTOP) does not
+// hang shutdown: hostctl poweroff ends within the bounded stop. A fork of
+// the saved ready machine.
+func serviceLiveness(t *testing.T) {
+	m := fork(t, nil)
+	before := m.services()
+	for i := 1; i <= 3; i++ {
+		old := m.services()["network"].PID
+		m.sh("kill -KILL " + strconv.Itoa(old))
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			s := m.services()["network"]
+			if s.State == "running" && s.PID != 0 && s.PID != old {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("network not running again after kill %d: %+v", i, s)
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	after := m.services()
+	if n := after["network"].Restarts - before["network"].Restarts; n < 3 {
+		t.Errorf("network restarts went from %d to %d, want 3 more", before["network"].Restarts, after["network"].Restarts)
+	}
+	for _, name := range []string{"udev", "logging", "console"} {
+		if after[name].PID != before[name].PID || after[name].Restarts != before[name].Restarts {
+			t.Errorf("%s was restarted with network: pid %d -> %d, restarts %d -> %d", name, before[name].PID, after[name].PID, before[name].Restarts, after[name].Restarts)
+		}
+	}
+	old := after["network"].PID
+	if out, code := m.shCode("hostctl service restart network"); code != 0 {
+		t.Errorf("hostctl service restart network: exit %d\n%s", code, out)
+	}
+	m.eventually("hostctl service list", regexp.MustCompile(`(?m)^network\s+running`), time.Minute)
+	if s := m.services()["network"]; s.PID == old {
+		t.Errorf("hostctl service restart network left pid %d", old)
+	}
+	if out, code := m.shCode("hostctl service restart nosuch"); code != 4 || !strings.Contains(out, "nosuch") {
+		t.Errorf("hostctl service restart nosuch: exit %d, want 4 naming it\n%s", code, out)
+	}
+
+	// containerd frozen: every call to it times out, and PID 1 kills the
+	// services itself.
+	m.sh("kill -STOP $(pidof containerd)")
+	if st := m.sh("grep State /proc/$(pidof containerd)/status"); !strings.Contains(st, "stopped") {
+		t.Fatalf("containerd not stopped: %s", st)
+	}
+	begin := time.Now()
+	m.Send("hostctl poweroff\n")
+	if err := m.Wait(3 * time.Minute); err != nil {
+		t.Fatalf("hostctl poweroff with containerd stopped: %v (want QEMU to exit with status 0)", err)
+	}
+	t.Logf("powered off in %s with containerd stopped", time.Since(begin).Round(time.Second))
+}
