@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/internal/atomicfile"
@@ -82,7 +83,7 @@ func AssignIDs(users []cloudconfig.User, stored IDs, system map[string]int) (IDs
 		}
 	}
 	// Stored uids stay, unless a given uid took one.
-	for _, name := range sortedKeys(stored.Users) {
+	for _, name := range slices.Sorted(maps.Keys(stored.Users)) {
 		if given[name] || name == "root" {
 			continue
 		}
@@ -101,7 +102,7 @@ func AssignIDs(users []cloudconfig.User, stored IDs, system map[string]int) (IDs
 	// A user's own group: the host's group of its name, else its stored
 	// gid where free (even when its uid moved), else decided below.
 	gids := map[string]int{}
-	for _, name := range sortedKeys(stored.Users) {
+	for _, name := range slices.Sorted(maps.Keys(stored.Users)) {
 		if _, kept := out.Users[name]; !kept && !listed[name] {
 			continue
 		}
@@ -112,7 +113,7 @@ func AssignIDs(users []cloudconfig.User, stored IDs, system map[string]int) (IDs
 			}
 		}
 	}
-	for _, g := range sortedKeys(stored.Groups) {
+	for _, g := range slices.Sorted(maps.Keys(stored.Groups)) {
 		if _, sys := system[g]; sys || listed[g] {
 			continue
 		}
@@ -145,7 +146,7 @@ func AssignIDs(users []cloudconfig.User, stored IDs, system map[string]int) (IDs
 			order = append(order, u.Name)
 		}
 	}
-	order = append(order, sortedKeys(out.Users)...)
+	order = append(order, slices.Sorted(maps.Keys(out.Users))...)
 	for _, name := range order {
 		id := out.Users[name]
 		if id.GID >= 0 {
@@ -226,11 +227,11 @@ func LoadIDs(path string) (IDs, error) {
 			errs = append(errs, fmt.Errorf("%s: %s: expected 0 to %d, got %d", path, field, maxID, id))
 		}
 	}
-	for _, name := range sortedKeys(ids.Users) {
+	for _, name := range slices.Sorted(maps.Keys(ids.Users)) {
 		check("users."+name+".uid", ids.Users[name].UID)
 		check("users."+name+".gid", ids.Users[name].GID)
 	}
-	for _, g := range sortedKeys(ids.Groups) {
+	for _, g := range slices.Sorted(maps.Keys(ids.Groups)) {
 		check("groups."+g, ids.Groups[g])
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -253,13 +254,4 @@ func SaveIDs(path string, ids IDs) error {
 		return fmt.Errorf("write user ids: %w", err)
 	}
 	return atomicfile.Write(path, append(b, '\n'), 0o644)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
