@@ -15,6 +15,7 @@ package fuzzmem
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"testing"
 )
@@ -59,11 +60,19 @@ func Allocated(f func()) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
+// LogEnv names the environment variable that makes Check log what each
+// input allocated (go test -v -run FuzzX with BERTH_FUZZMEM_LOG=1), for
+// choosing a bound from what the seeds need.
+const LogEnv = "BERTH_FUZZMEM_LOG"
+
 // Check runs f, the parse of an input of n bytes, and fails t when f
 // allocated more than b allows for n bytes. It returns what f allocated.
 func Check(t testing.TB, b Bound, n int, f func()) uint64 {
 	t.Helper()
 	got := Allocated(f)
+	if os.Getenv(LogEnv) != "" {
+		t.Logf("allocated %s for %d bytes of input (bound %s)", size(got), n, size(b.For(n)))
+	}
 	if limit := b.For(n); got > limit {
 		t.Errorf("allocated %s for %d bytes of input: over the bound of %s (%s)", size(got), n, size(limit), b)
 	}
