@@ -8,7 +8,7 @@
 // What is measured is runtime.MemStats.TotalAlloc before and after the
 // call: every byte allocated, freed or not. That is an upper bound of the
 // heap the call can have held at once, so a call under its Bound never
-// needed more than the Bound. Allocations of other goroutines in the same
+// needed more than the Bound. Check also ends a call that hangs (Timeout). Allocations of other goroutines in the same
 // interval count too; fuzz targets run one input at a time, and the bounds
 // leave room for that noise.
 package fuzzmem
@@ -18,6 +18,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // MiB is a mebibyte, for writing bounds.
@@ -65,11 +66,24 @@ func Allocated(f func()) uint64 {
 // choosing a bound from what the seeds need.
 const LogEnv = "BERTH_FUZZMEM_LOG"
 
+// Timeout is how long one input may take before Check ends the process:
+// a parser that hangs on an input, as a YAML alias bomb hung the boot, is
+// a finding too. Go's fuzzing notices no hang by itself (the run ends in
+// "context deadline exceeded" with nothing saved), but it saves the input
+// of a worker that dies. Real inputs take milliseconds.
+var Timeout = 10 * time.Second
+
 // Check runs f, the parse of an input of n bytes, and fails t when f
-// allocated more than b allows for n bytes. It returns what f allocated.
+// allocated more than b allows for n bytes. When f takes longer than
+// Timeout, it panics from another goroutine, which ends the process and
+// makes the fuzzer save the input. It returns what f allocated.
 func Check(t testing.TB, b Bound, n int, f func()) uint64 {
 	t.Helper()
+	watchdog := time.AfterFunc(Timeout, func() {
+		panic(fmt.Sprintf("fuzzmem: %s: one input of %d bytes took over %s", t.Name(), n, Timeout))
+	})
 	got := Allocated(f)
+	watchdog.Stop()
 	if os.Getenv(LogEnv) != "" {
 		t.Logf("allocated %s for %d bytes of input (bound %s)", size(got), n, size(b.For(n)))
 	}
