@@ -2,7 +2,11 @@ package fuzzmem
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
+	"time"
 )
 
 // recorder is a testing.TB that keeps what Check reports.
@@ -59,4 +63,23 @@ func TestSize(t *testing.T) {
 			t.Errorf("size(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// An input that hangs ends the process with a panic naming the test, as
+// a fuzz worker must end for the fuzzer to save the input. The test runs
+// itself in a child process, which the panic ends.
+func TestCheckEndsAHang(t *testing.T) {
+	if os.Getenv("FUZZMEM_HANG") == "1" {
+		Timeout = 100 * time.Millisecond
+		Check(t, Bound{Base: MiB}, 1, func() { time.Sleep(5 * time.Second) })
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCheckEndsAHang$")
+	cmd.Env = append(os.Environ(), "FUZZMEM_HANG=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "panic: fuzzmem: TestCheckEndsAHang: one input of 1 bytes took over 100ms") {
+		t.Errorf("a hanging input: %v\n%s", err, out)
+	}
+	// A quick one is not ended.
+	Check(t, Bound{Base: MiB}, 1, func() {})
 }
