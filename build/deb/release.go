@@ -62,7 +62,10 @@ type IndexFile struct {
 // VerifyRelease checks an InRelease file's signature against keys, and
 // that it is for suite and not expired at now, and returns what it says.
 func VerifyRelease(data []byte, suite string, keys openpgp.KeyRing, now time.Time) (*Release, error) {
-	b, _ := clearsign.Decode(data)
+	b, err := decodeClearSigned(data)
+	if err != nil {
+		return nil, fmt.Errorf("InRelease of %s: %v: %w", suite, err, ErrSignature)
+	}
 	if b == nil {
 		return nil, fmt.Errorf("InRelease of %s: no clear-signed message: %w", suite, ErrSignature)
 	}
@@ -100,6 +103,21 @@ func VerifyRelease(data []byte, suite string, keys openpgp.KeyRing, now time.Tim
 		r.Files[fields[2]] = IndexFile{SHA256: fields[0], Size: size}
 	}
 	return r, nil
+}
+
+// decodeClearSigned is clearsign.Decode, which panics on some malformed
+// messages: go-crypto v1.4.1 slices past the start of an empty text
+// ("-----BEGIN PGP SIGNED MESSAGE-----\n\n-----BEGIN PGP SIGNATURE-----"),
+// and an InRelease comes from a mirror before its signature is checked.
+// A panic is a malformed message, an error.
+func decodeClearSigned(data []byte) (b *clearsign.Block, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			b, err = nil, fmt.Errorf("malformed clear-signed message (%v)", p)
+		}
+	}()
+	b, _ = clearsign.Decode(data)
+	return b, nil
 }
 
 // packagesIndex is the index Berth reads in each suite.
