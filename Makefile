@@ -11,7 +11,7 @@ SPEC ?= images/berth.yaml
 # The QEMU matrix runs this many machines at once (each TCG vCPU is a core).
 QEMU_PARALLEL ?= 2
 
-.PHONY: all deps tidy-check build run test unit-test privileged-test qemu-test bench clean
+.PHONY: all deps tidy-check build run test unit-test privileged-test qemu-test fuzz bench clean
 
 all: build
 
@@ -53,6 +53,14 @@ privileged-test:
 # are up.
 qemu-test: build
 	$(GO) test -count=1 -tags qemu -timeout 50m -v ./test/ -berth.out $(CURDIR)/$(OUT)/test -berth.vms $(QEMU_PARALLEL) -berth.budget 40m
+
+# Every fuzz target (scripts/fuzz-targets) for FUZZTIME each, one after
+# another, a line each; FUZZFLAGS=-parallel=1 on a busy machine. go test
+# runs their seeds, so CI does; this explores.
+FUZZTIME ?= 10m
+FUZZFLAGS ?=
+fuzz:
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZFLAGS="$(FUZZFLAGS)" scripts/fuzz.sh
 
 bench: bin/berth
 	$(GO) run ./bench -out $(OUT)/bench

@@ -10,7 +10,7 @@ import (
 // has it), or beside a folder that holds the repository (a worktree), or
 // $BERTH_CONFORMANCE. The corpus is test data these tests cannot do
 // without: a missing one is a failure, not a skip.
-func conformanceDir(t *testing.T) string {
+func conformanceDir(t testing.TB) string {
 	t.Helper()
 	if d := os.Getenv("BERTH_CONFORMANCE"); d != "" {
 		return d

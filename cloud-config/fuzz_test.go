@@ -2,15 +2,48 @@ package cloudconfig
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/berth-os/berth/internal/fuzzmem"
 )
 
-// The parsers never panic, and whatever Parse accepts survives a merge.
-// CI runs the seed corpus (go test); `go test -fuzz FuzzParse` explores.
+// corpusSeeds adds the conformance corpus's files whose names have (or,
+// with !netcfg, lack) the netcfg__ prefix, and the given files, as seeds.
+func corpusSeeds(f *testing.F, netcfg bool, extra ...string) {
+	files, err := filepath.Glob(filepath.Join(conformanceDir(f), "cloud-config", "*"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("conformance corpus: %v, %d files", err, len(files))
+	}
+	for _, name := range append(files, extra...) {
+		if strings.HasSuffix(name, ".md") || strings.HasPrefix(filepath.Base(name), "netcfg__") != netcfg {
+			continue
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+// userDataBound is what parsing one user-data may allocate. The
+// conformance corpus needs at most 350 KiB for a file (about 80 KiB for
+// any file, then up to 340 bytes a byte for the smallest); the densest
+// YAML strictyaml.MaxSigns lets through ({a,a,...}) needs about 230 bytes
+// a byte. The input is counted after gzip, which may give 16 MiB
+// (maxUserData) from 16 KiB; 16 MiB of block text, the most costly that
+// gets through, allocates about 130 MiB in all, under the ceiling of 256
+// MiB that half of a 512 MiB host can spare while booting.
+var userDataBound = fuzzmem.Bound{Base: 64 * fuzzmem.MiB, PerByte: 256, Max: 256 * fuzzmem.MiB}
+
+// User-data never panics the parser, is parsed within userDataBound, and
+// what gzip gives stays within maxUserData; whatever Parse accepts
+// survives a merge. CI runs the seeds (go test); make fuzz explores.
 func FuzzParse(f *testing.F) {
-	full, _ := os.ReadFile("testdata/full.yaml")
+	corpusSeeds(f, false, "testdata/full.yaml")
 	for _, s := range []string{
-		string(full),
 		"#cloud-config\nhostname: a\n",
 		"#!/bin/sh\necho hi\n",
 		"#cloud-config\nusers: [default, {name: a, groups: 'x, y'}]\n",
@@ -20,13 +53,30 @@ func FuzzParse(f *testing.F) {
 		"#cloud-config\nusers: {a: {shell: /bin/bash, homedir: /x}, b: null}\nchpasswd: {list: 'root:$6$x$y', users: [{name: a, password: '$6$x$y'}]}\n",
 		"#cloud-config\npower_state: {mode: reboot, condition: [test, -e, /x], delay: 5}\nruncmd: [null, [], a]\nca-certs: {remove-defaults: true}\n",
 		"#cloud-config-archive\n- {type: text/cloud-config, content: '#cloud-config\\nhostname: a'}\n- text\n",
+		"#cloud-config\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\na1: &a1 [*a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0]\na2: [*a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1]\n",
 		"\x1f\x8b\x08\x00",
 		"",
 	} {
 		f.Add([]byte(s))
 	}
+	// testdata/fuzz/FuzzParse/gzip-dense-runcmd is 5 KiB of gzip that
+	// gives 5 MiB of "- a" lines: 340 MiB of heap before strictyaml
+	// counted signs (16 MiB took 1 GiB).
 	f.Fuzz(func(t *testing.T, data []byte) {
-		doc, err := Parse("fuzz", data)
+		// The bound counts what gzip and MIME give, not only the input.
+		n := len(data)
+		total := 0
+		if parts, err := SplitUserData(data); err == nil {
+			for _, p := range parts {
+				total += len(p.Data)
+			}
+			if total > len(data)+maxUserData {
+				t.Errorf("%d bytes of user-data gave %d bytes of parts: over the %d bytes gzip may give", len(data), total, maxUserData)
+			}
+		}
+		var doc *Document
+		var err error
+		fuzzmem.Check(t, userDataBound, max(n, total), func() { doc, err = Parse("fuzz", data) })
 		if err != nil {
 			return
 		}
@@ -36,12 +86,18 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// keyBound: a key is a line of text; ParseKey copies it into segments a
+// few times over, and the seeds need under 2 KiB.
+var keyBound = fuzzmem.Bound{Base: 1 * fuzzmem.MiB, PerByte: 64}
+
 func FuzzParseKey(f *testing.F) {
-	for _, s := range []string{"hostname", `berth.sysctl."net.ipv4.ip_forward"`, "users[0].name", "a..b", `"x"`, "[", `a."b\"c"`} {
+	for _, s := range []string{"hostname", `berth.sysctl."net.ipv4.ip_forward"`, "users[0].name", "a..b", `"x"`, "[", `a."b\"c"`, "write_files[99999999999999999999].path"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		segs, err := ParseKey(s)
+		var segs []Seg
+		var err error
+		fuzzmem.Check(t, keyBound, len(s), func() { segs, err = ParseKey(s) })
 		if err != nil {
 			return
 		}
@@ -52,9 +108,17 @@ func FuzzParseKey(f *testing.F) {
 	})
 }
 
-// network-config of any shape never panics the conversion, and what it
-// gives is a tree the schema decodes or rejects with an error.
+// networkConfigBound: network-config is read from the same datasources
+// as user-data, with the same 16 MiB cap but no gzip. The corpus's files
+// need under 250 KiB each; dense YAML within strictyaml.MaxSigns about
+// 230 bytes a byte.
+var networkConfigBound = fuzzmem.Bound{Base: 64 * fuzzmem.MiB, PerByte: 256, Max: 256 * fuzzmem.MiB}
+
+// network-config of any shape never panics the conversion, is converted
+// within networkConfigBound, and what it gives is a tree the schema
+// decodes or rejects with an error.
 func FuzzNetworkConfig(f *testing.F) {
+	corpusSeeds(f, true)
 	for _, s := range []string{
 		"version: 2\nethernets: {eth0: {dhcp4: true}}\n",
 		"network: {version: 2, ethernets: {a: {match: {macaddress: '52:54:00:00:00:01'}, addresses: [10.0.0.2/24]}}, vlans: {v: {id: 5, link: a}}}\n",
@@ -67,10 +131,12 @@ func FuzzNetworkConfig(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tree, _, err := FromNetworkConfig(data)
-		if err != nil || tree == nil {
-			return
-		}
-		FromTree("fuzz", map[string]any{"berth": map[string]any{"network": tree}})
+		fuzzmem.Check(t, networkConfigBound, len(data), func() {
+			tree, _, err := FromNetworkConfig(data)
+			if err != nil || tree == nil {
+				return
+			}
+			FromTree("fuzz", map[string]any{"berth": map[string]any{"network": tree}})
+		})
 	})
 }

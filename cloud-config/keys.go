@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/berth-os/berth/internal/strictyaml"
 )
 
@@ -280,7 +278,7 @@ func Unset(tree map[string]any, segs []Seg) bool {
 // true a boolean, [a, b] a list, {k: v} a map, anything else a string.
 func ParseValue(s string) (any, error) {
 	var v any
-	if err := yaml.Unmarshal([]byte(s), &v); err != nil {
+	if err := strictyaml.Unmarshal([]byte(s), &v); err != nil {
 		return nil, fmt.Errorf("value %q: not valid YAML: %v", s, err)
 	}
 	if v == nil && strings.TrimSpace(s) != "" && strings.TrimSpace(s) != "null" && strings.TrimSpace(s) != "~" {

@@ -152,6 +152,19 @@ func TestParseValue(t *testing.T) {
 	if _, err := ParseValue("[unclosed"); err == nil || !strings.HasPrefix(err.Error(), `value "[unclosed": not valid YAML: `) {
 		t.Errorf("bad YAML: %v", err)
 	}
+	// A value (hostctl config set, the host API) has user-data's caps.
+	bomb := "[&a [x, x, x, x, x, x, x, x, x, x], &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a], &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b], &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c], &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d], [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]]"
+	if _, err := ParseValue(bomb); err == nil || !strings.Contains(err.Error(), "not valid YAML: too many nodes: with its aliases expanded the document has more than 100000") {
+		t.Errorf("an alias bomb: %v", err)
+	}
+}
+
+// A #cloud-config-archive has user-data's caps, as a #cloud-config does.
+func TestArchiveCaps(t *testing.T) {
+	_, err := Parse("u", []byte("#cloud-config-archive\n"+strings.Repeat("- x\n", 100_001)))
+	if err == nil || !strings.Contains(err.Error(), "#cloud-config-archive: expected a list of parts: too many nodes: the document has more than 200000 line breaks") {
+		t.Errorf("an archive of 100,001 parts: %v", err)
+	}
 }
 
 // The effect of each key is declared once, in the schema.

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/berth-os/berth/internal/strictyaml"
 )
 
 // Part kinds.
@@ -83,7 +85,7 @@ func (s *splitter) split(data []byte) ([]Part, error) {
 	if isMIME(trimmed) {
 		return s.splitMIME(trimmed)
 	}
-	if first, _, _ := strings.Cut(string(trimmed), "\n"); strings.TrimSpace(first) == "#cloud-config-archive" {
+	if first, _, _ := bytes.Cut(trimmed, []byte("\n")); strings.TrimSpace(string(first)) == "#cloud-config-archive" {
 		return splitArchive(trimmed)
 	}
 	p, err := classify("user-data", "", trimmed)
@@ -95,8 +97,9 @@ func (s *splitter) split(data []byte) ([]Part, error) {
 
 // classify names a single part by its first line or MIME type.
 func classify(name, mimeType string, data []byte) (Part, error) {
-	first, _, _ := strings.Cut(string(data), "\n")
-	first = strings.TrimSpace(first)
+	// The first line alone is copied: data may be megabytes.
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	first := strings.TrimSpace(string(line))
 	switch {
 	case strings.HasPrefix(first, "## template:") || mimeType == "text/jinja2":
 		return Part{}, fmt.Errorf("%s: %s: templates are not rendered on Berth (it has no instance data to fill them with); render the template before you hand it over, with the values written in, or read them at run time in a runcmd script", name, first)
@@ -214,7 +217,7 @@ func (s *splitter) splitMIME(data []byte) ([]Part, error) {
 // defaults to what its first line says.
 func splitArchive(data []byte) ([]Part, error) {
 	var items []yaml.Node
-	if err := yaml.Unmarshal(data, &items); err != nil {
+	if err := strictyaml.Unmarshal(data, &items); err != nil {
 		return nil, fmt.Errorf("#cloud-config-archive: expected a list of parts: %v", err)
 	}
 	var parts []Part

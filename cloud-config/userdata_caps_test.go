@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/berth-os/berth/internal/fuzzmem"
 )
 
 func gz(t *testing.T, b []byte) []byte {
@@ -59,5 +61,20 @@ func TestUserDataNestingCap(t *testing.T) {
 	_, err = SplitUserData(gz(t, mimeOf(doc)))
 	if err == nil || !strings.Contains(err.Error(), "user-data nests MIME parts or gzip more than 8 deep") {
 		t.Fatalf("%d levels: %v, want the nesting cap", maxNesting+1, err)
+	}
+}
+
+// 16 KiB of gzip gives 16 MiB of "- a" lines: refused before the YAML is
+// parsed (it took 1 GiB of heap), naming the source and the cap.
+func TestUserDataDenseYAMLRefusedUnparsed(t *testing.T) {
+	data := gz(t, append([]byte("#cloud-config\nruncmd:\n"), bytes.Repeat([]byte("- a\n"), maxUserData/4-6)...))
+	var err error
+	got := fuzzmem.Allocated(func() { _, err = Parse("user-data", data) })
+	want := "user-data: not accepted: too many nodes: the document has more than 200000 line breaks and , [ { : ? - signs, each of which may begin a node"
+	if err == nil || err.Error() != want {
+		t.Errorf("Parse: %v\nwant %s", err, want)
+	}
+	if got > 96*fuzzmem.MiB {
+		t.Errorf("refusing %d bytes of gzip allocated %d MiB", len(data), got>>20)
 	}
 }

@@ -11,7 +11,9 @@ package installer
 // filesystem is the caller's.
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -39,6 +41,9 @@ func Grow(f *os.File, sectorSize int, part int) (Result, error) {
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		return Result{}, fmt.Errorf("size of %s: %w", f.Name(), err)
+	}
+	if err := checkEntryArrays(f, size, sectorSize); err != nil {
+		return Result{}, fmt.Errorf("read GPT: %w", err)
 	}
 	t, err := gpt.Read(f, sectorSize, sectorSize)
 	if err != nil {
@@ -75,6 +80,42 @@ func Grow(f *os.File, sectorSize int, part int) (Result, error) {
 	}
 	r.Grown, r.NewSize = true, int64(p.Size)
 	return r, nil
+}
+
+// maxEntryArray is the most partition-entry bytes Grow lets gpt.Read
+// allocate. Every partitioning tool writes 128 entries of 128 bytes (16
+// KiB, the least UEFI allows); 1 MiB is 8192 of them.
+const maxEntryArray = 1 << 20
+
+// checkEntryArrays refuses a disk whose primary or backup GPT header (the
+// two gpt.Read may use) is valid but claims a partition entry array of
+// more than maxEntryArray bytes: gpt.Read allocates the whole array before
+// it reads a byte of it, and a crafted disk claiming 2^32 entries made
+// that 512 GiB, a fatal out-of-memory error in PID 1. A header that is not
+// valid is left to gpt.Read, which does not trust it either.
+func checkEntryArrays(f io.ReaderAt, size int64, sectorSize int) error {
+	for _, h := range []struct {
+		name string
+		lba  int64
+	}{{"primary", 1}, {"backup", size/int64(sectorSize) - 1}} {
+		hdr := make([]byte, 92)
+		if h.lba < 1 {
+			continue
+		}
+		if _, err := f.ReadAt(hdr, h.lba*int64(sectorSize)); err != nil {
+			continue // gpt.Read says what it cannot read
+		}
+		sum := binary.LittleEndian.Uint32(hdr[16:])
+		binary.LittleEndian.PutUint32(hdr[16:], 0)
+		if string(hdr[:8]) != "EFI PART" || binary.LittleEndian.Uint32(hdr[12:]) != 92 || crc32.ChecksumIEEE(hdr) != sum {
+			continue
+		}
+		count, entry := binary.LittleEndian.Uint32(hdr[80:]), binary.LittleEndian.Uint32(hdr[84:])
+		if uint64(count)*uint64(entry) > maxEntryArray {
+			return fmt.Errorf("%s header (sector %d) claims %d partition entries of %d bytes: more than the %d KiB of entries Berth reads", h.name, h.lba, count, entry, maxEntryArray>>10)
+		}
+	}
+	return nil
 }
 
 // GrowPartition grows the partition dev (e.g. /dev/vda4, found under sysfs

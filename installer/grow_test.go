@@ -149,3 +149,54 @@ func TestGrowPartitionThroughSysfs(t *testing.T) {
 		t.Errorf("unknown partition: %v", err)
 	}
 }
+
+// claimEntries makes the GPT header at sector lba of f claim count
+// partition entries, its checksum made right, as a crafted disk would.
+func claimEntries(t *testing.T, f *os.File, lba int64, count uint32) {
+	t.Helper()
+	sec := make([]byte, 512)
+	if _, err := f.ReadAt(sec, lba*512); err != nil {
+		t.Fatal(err)
+	}
+	d := withEntries(append(make([]byte, 512), sec...), count, 128)
+	if _, err := f.WriteAt(d[512:], lba*512); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A header claiming 2^32 entries made gpt.Read allocate 512 GiB (a fatal
+// out-of-memory error in PID 1): Grow refuses it, naming the header, and
+// writes nothing.
+func TestGrowRefusesHugeEntryArrays(t *testing.T) {
+	f := image(t, 192*mib, 256*mib)
+	claimEntries(t, f, 1, 0xffffffff)
+	before, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Grow(f, 512, 4)
+	want := "read GPT: primary header (sector 1) claims 4294967295 partition entries of 128 bytes: more than the 1024 KiB of entries Berth reads"
+	if err == nil || err.Error() != want {
+		t.Errorf("Grow: %v\nwant %s", err, want)
+	}
+	if after, _ := os.ReadFile(f.Name()); !bytes.Equal(before, after) {
+		t.Error("a refused grow wrote to the disk")
+	}
+	// The backup header, which gpt.Read reads when the primary is broken.
+	g := image(t, 192*mib, 192*mib)
+	claimEntries(t, g, 192*mib/512-1, 1<<20)
+	if _, err := g.WriteAt([]byte("X"), 512); err != nil { // the primary's signature
+		t.Fatal(err)
+	}
+	_, err = Grow(g, 512, 4)
+	want = "read GPT: backup header (sector 393215) claims 1048576 partition entries of 128 bytes: more than the 1024 KiB of entries Berth reads"
+	if err == nil || err.Error() != want {
+		t.Errorf("Grow: %v\nwant %s", err, want)
+	}
+	// 8192 entries (1 MiB) are read, and their checksum found wrong.
+	h := image(t, 192*mib, 256*mib)
+	claimEntries(t, h, 1, 8192)
+	if _, err := Grow(h, 512, 4); err == nil || strings.Contains(err.Error(), "Berth reads") {
+		t.Errorf("Grow with 8192 entries: %v, want gpt.Read's error", err)
+	}
+}

@@ -78,6 +78,7 @@ func Control(debPath string) (map[string]string, error) {
 		if err != nil {
 			return err
 		}
+		defer r.Close()
 		tr := tar.NewReader(r)
 		for {
 			h, err := tr.Next()
@@ -88,9 +89,12 @@ func Control(debPath string) (map[string]string, error) {
 				return err
 			}
 			if path.Clean(h.Name) == "control" {
-				b, err := io.ReadAll(tr)
+				b, err := io.ReadAll(io.LimitReader(tr, maxControl+1))
 				if err != nil {
 					return err
+				}
+				if len(b) > maxControl {
+					return fmt.Errorf("control file over %d KiB", maxControl>>10)
 				}
 				stanzas := parseStanzas(string(b))
 				if len(stanzas) == 0 {
@@ -107,12 +111,33 @@ func Control(debPath string) (map[string]string, error) {
 	return ctl, nil
 }
 
-func decompress(name string, r io.Reader) (io.Reader, error) {
+// maxZstdWindow bounds the window a zstd member may ask for, which the
+// decoder allocates at once: 14 bytes of frame header asking for the
+// default limit, 512 MiB, got it. Ubuntu's dpkg compresses with zstd -19,
+// an 8 MiB window (Debian's uses xz); 32 MiB leaves room for level 22.
+const maxZstdWindow = 32 << 20
+
+// maxControl bounds the control file Control reads whole: real ones are a
+// few KiB, and a compressed control.tar may expand to gigabytes.
+const maxControl = 1 << 20
+
+// decompress reads a member by its name's suffix. The caller closes the
+// reader: zstd's decoder holds its window until then.
+func decompress(name string, r io.Reader) (io.ReadCloser, error) {
 	switch {
 	case strings.HasSuffix(name, ".xz"):
-		return xz.NewReader(r)
+		// ulikunitz/xz allocates the dictionary the stream's block header
+		// asks for, up to 4 GiB, and has no cap to set; Berth reads only
+		// .debs and indexes whose sha256 a signed index gave.
+		xr, err := xz.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(xr), nil
 	case strings.HasSuffix(name, ".zst"):
-		d, err := zstd.NewReader(r)
+		// One goroutine (the decoder's own would outlive a reader nobody
+		// closes) and a bounded window.
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderMaxMemory(maxZstdWindow*2))
 		if err != nil {
 			return nil, err
 		}
@@ -120,7 +145,7 @@ func decompress(name string, r io.Reader) (io.Reader, error) {
 	case strings.HasSuffix(name, ".gz"):
 		return gzip.NewReader(r)
 	case strings.HasSuffix(name, ".tar"):
-		return r, nil
+		return io.NopCloser(r), nil
 	}
 	return nil, fmt.Errorf("unknown compression: %s", name)
 }
@@ -232,6 +257,7 @@ func walkData(debPath string, fn func(h *tar.Header, r io.Reader) error) error {
 		if err != nil {
 			return err
 		}
+		defer r.Close()
 		tr := tar.NewReader(r)
 		for {
 			h, err := tr.Next()

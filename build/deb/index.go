@@ -19,13 +19,23 @@ type Package struct {
 }
 
 // parseStanzas splits RFC 822-style control data into field maps.
-// Continuation lines are folded into the previous field.
+// Continuation lines are folded into the previous field, joined once the
+// field ends: appending each to the value as it came copied the value
+// each time, 1.6 GiB of heap for 117 KiB of " a" lines.
 func parseStanzas(s string) []map[string]string {
 	var out []map[string]string
 	cur := map[string]string{}
 	last := ""
+	var cont []string // continuation lines of last
+	flush := func() {
+		if len(cont) > 0 {
+			cur[last] += "\n" + strings.Join(cont, "\n")
+			cont = cont[:0]
+		}
+	}
 	for _, line := range strings.Split(s, "\n") {
 		if strings.TrimSpace(line) == "" {
+			flush()
 			if len(cur) > 0 {
 				out = append(out, cur)
 				cur = map[string]string{}
@@ -34,7 +44,7 @@ func parseStanzas(s string) []map[string]string {
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			if last != "" {
-				cur[last] += "\n" + strings.TrimSpace(line)
+				cont = append(cont, strings.TrimSpace(line))
 			}
 			continue
 		}
@@ -42,9 +52,11 @@ func parseStanzas(s string) []map[string]string {
 		if !ok {
 			continue
 		}
+		flush()
 		last = k
 		cur[k] = strings.TrimSpace(v)
 	}
+	flush()
 	if len(cur) > 0 {
 		out = append(out, cur)
 	}

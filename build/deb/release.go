@@ -62,7 +62,10 @@ type IndexFile struct {
 // VerifyRelease checks an InRelease file's signature against keys, and
 // that it is for suite and not expired at now, and returns what it says.
 func VerifyRelease(data []byte, suite string, keys openpgp.KeyRing, now time.Time) (*Release, error) {
-	b, _ := clearsign.Decode(data)
+	b, err := decodeClearSigned(data)
+	if err != nil {
+		return nil, fmt.Errorf("InRelease of %s: %v: %w", suite, err, ErrSignature)
+	}
 	if b == nil {
 		return nil, fmt.Errorf("InRelease of %s: no clear-signed message: %w", suite, ErrSignature)
 	}
@@ -102,6 +105,21 @@ func VerifyRelease(data []byte, suite string, keys openpgp.KeyRing, now time.Tim
 	return r, nil
 }
 
+// decodeClearSigned is clearsign.Decode, which panics on some malformed
+// messages: go-crypto v1.4.1 slices past the start of an empty text
+// ("-----BEGIN PGP SIGNED MESSAGE-----\n\n-----BEGIN PGP SIGNATURE-----"),
+// and an InRelease comes from a mirror before its signature is checked.
+// A panic is a malformed message, an error.
+func decodeClearSigned(data []byte) (b *clearsign.Block, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			b, err = nil, fmt.Errorf("malformed clear-signed message (%v)", p)
+		}
+	}()
+	b, _ = clearsign.Decode(data)
+	return b, nil
+}
+
 // packagesIndex is the index Berth reads in each suite.
 const packagesIndex = "main/binary-amd64/Packages.xz"
 
@@ -122,7 +140,7 @@ func fetchIndexes(ctx context.Context, r *Request, keys openpgp.KeyRing, now tim
 	for _, s := range r.Suites {
 		base := strings.TrimRight(r.Mirrors[s.Mirror], "/")
 		dist := fmt.Sprintf("%s/dists/%s/", base, s.Suite)
-		data, err := get(ctx, dist+"InRelease")
+		data, err := get(ctx, dist+"InRelease", maxInRelease)
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +153,10 @@ func fetchIndexes(ctx context.Context, r *Request, keys openpgp.KeyRing, now tim
 			return nil, fmt.Errorf("InRelease of %s lists no %s", s.Suite, packagesIndex)
 		}
 		url := dist + packagesIndex
-		body, err := get(ctx, url)
+		body, err := get(ctx, url, want.Size)
+		if errors.Is(err, errTooLong) {
+			return nil, fmt.Errorf("index %s: longer than the %d bytes InRelease says: %w", url, want.Size, cache.ErrChecksum)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -157,8 +178,17 @@ func fetchIndexes(ctx context.Context, r *Request, keys openpgp.KeyRing, now tim
 	return all, nil
 }
 
-// get fetches an index (InRelease, Packages.xz) whole.
-func get(ctx context.Context, url string) ([]byte, error) {
+// errTooLong is get's error for a body past its limit.
+var errTooLong = errors.New("too long")
+
+// maxInRelease bounds an InRelease, which is read before its signature
+// is checked: bookworm's is 150 KiB.
+const maxInRelease = 8 << 20
+
+// get fetches an index (InRelease, Packages.xz) whole, refusing one of
+// more than limit bytes: a mirror, or anyone on the way to it over plain
+// http, could send without end.
+func get(ctx context.Context, url string, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch index %s: %w", url, err)
@@ -171,9 +201,12 @@ func get(ctx context.Context, url string) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetch index %s: %s: %w", url, resp.Status, cache.ErrHTTP)
 	}
-	body, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("fetch index %s: %w", url, err)
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("fetch index %s: over %d bytes: %w", url, limit, errTooLong)
 	}
 	return body, nil
 }

@@ -41,7 +41,7 @@ func TestArchiveKeys(t *testing.T) {
 	}
 }
 
-func testKey(t *testing.T) *openpgp.Entity {
+func testKey(t testing.TB) *openpgp.Entity {
 	t.Helper()
 	e, err := openpgp.NewEntity("archive", "", "archive@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
 	if err != nil {
@@ -50,7 +50,7 @@ func testKey(t *testing.T) *openpgp.Entity {
 	return e
 }
 
-func clearSign(t *testing.T, key *openpgp.Entity, text string) []byte {
+func clearSign(t testing.TB, key *openpgp.Entity, text string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := clearsign.Encode(&buf, key.PrivateKey, nil)
@@ -92,6 +92,8 @@ func TestFetchIndexesVerified(t *testing.T) {
 		return s + fmt.Sprintf("SHA256:\n %s %d main/binary-amd64/Packages.xz\n %s 123 main/binary-amd64/Release\n", sum, size, strings.Repeat("a", 64))
 	}
 	good := release("bookworm", "Sat, 15 Dec 2026 10:00:00 UTC", hex.EncodeToString(sum[:]), len(index))
+	tampered := bytes.Clone(index)
+	tampered[len(tampered)/2] ^= 1
 	for _, tc := range []struct {
 		name      string
 		inRelease []byte
@@ -100,9 +102,12 @@ func TestFetchIndexesVerified(t *testing.T) {
 		wantMsg   string
 	}{
 		{name: "signed and matching", inRelease: clearSign(t, trusted, good), index: index},
-		{name: "index changed", inRelease: clearSign(t, trusted, good), index: xzOf(t, testIndex+"Package: evil\n"),
+		{name: "index changed", inRelease: clearSign(t, trusted, good), index: tampered,
 			wantErr: cache.ErrChecksum, wantMsg: "InRelease says " + hex.EncodeToString(sum[:])},
 		{name: "not signed", inRelease: []byte(good), index: index, wantErr: ErrSignature, wantMsg: "no clear-signed message"},
+		{name: "empty signed text", index: index, wantErr: ErrSignature,
+			inRelease: []byte("-----BEGIN PGP SIGNED MESSAGE-----\n\n-----BEGIN PGP SIGNATURE-----"),
+			wantMsg: "InRelease of bookworm: malformed clear-signed message (runtime error: slice bounds out of range [:-1]): not signed by a Debian archive key"},
 		{name: "signed by another key", inRelease: clearSign(t, stranger, good), index: index, wantErr: ErrSignature},
 		{name: "changed after signing", index: index, wantErr: ErrSignature,
 			inRelease: bytes.Replace(clearSign(t, trusted, good), []byte(hex.EncodeToString(sum[:])), []byte(strings.Repeat("b", 64)), 1)},
@@ -110,6 +115,10 @@ func TestFetchIndexesVerified(t *testing.T) {
 			inRelease: clearSign(t, trusted, release("bookworm", "Sun, 01 Nov 2026 10:00:00 UTC", hex.EncodeToString(sum[:]), len(index)))},
 		{name: "another suite's", index: index, wantMsg: "InRelease of bookworm is for suite stable (trixie)",
 			inRelease: clearSign(t, trusted, release("trixie", "", hex.EncodeToString(sum[:]), len(index)))},
+		{name: "InRelease without end", index: index, wantMsg: "dists/bookworm/InRelease: over 8388608 bytes: too long",
+			inRelease: bytes.Repeat([]byte("x"), maxInRelease+1)},
+		{name: "index without end", inRelease: clearSign(t, trusted, good), index: append(bytes.Clone(index), make([]byte, 1<<20)...),
+			wantErr: cache.ErrChecksum, wantMsg: fmt.Sprintf("main/binary-amd64/Packages.xz: longer than the %d bytes InRelease says: sha256 mismatch", len(index))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/berth-os/berth/internal/strictyaml"
 )
 
 // File is user-data in a file: QEMU's fw_cfg entry opt/berth/user-data (as
@@ -78,7 +78,7 @@ func parseNoCloudMeta(b []byte, d *Data) error {
 		Hostname      string `yaml:"hostname"`
 		PublicKeys    any    `yaml:"public-keys"`
 	}
-	if err := yaml.Unmarshal(b, &md); err != nil {
+	if err := strictyaml.Unmarshal(b, &md); err != nil {
 		return err
 	}
 	d.InstanceID = md.InstanceID

@@ -181,14 +181,14 @@ func peerUID(c net.Conn) (uint32, error) {
 	return cred.Uid, nil
 }
 
-// maxRequest bounds a request body (a config change is a few hundred bytes).
-const maxRequest = 1 << 20
+// MaxRequest bounds a request body (a config change is a few hundred bytes).
+const MaxRequest = 1 << 20
 
 // Serve serves h on l until ctx ends.
 func Serve(ctx context.Context, l net.Listener, h Host) error {
 	// No WriteTimeout: hostctl logs -f streams for as long as it likes.
 	srv := &http.Server{
-		Handler:           http.MaxBytesHandler(Handler(h), maxRequest),
+		Handler:           http.MaxBytesHandler(Handler(h), MaxRequest),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

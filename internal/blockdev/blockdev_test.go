@@ -126,7 +126,7 @@ func TestLabel(t *testing.T) {
 }
 
 // mkfs makes a filesystem image with a host tool.
-func mkfs(t *testing.T, path string, size int64, argv ...string) {
+func mkfs(t testing.TB, path string, size int64, argv ...string) {
 	t.Helper()
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)

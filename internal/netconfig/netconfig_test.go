@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/berth-os/berth/internal/fuzzmem"
 	"github.com/berth-os/berth/internal/strictyaml"
 )
 
@@ -244,9 +245,20 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// Parse never panics; what it accepts has a summary and its entries say
-// consistently whether they are static.
+// configBound: config.json is what PID 1 writes from cloud-config's
+// berth.network, which user-data sets, read by the network service. The
+// seeds and testdata/config.json need under 64 KiB; decoding JSON into a
+// tree and then the model costs a few times the input.
+var configBound = fuzzmem.Bound{Base: 16 * fuzzmem.MiB, PerByte: 128}
+
+// Parse never panics and stays within configBound; what it accepts has a
+// summary and its entries say consistently whether they are static.
 func FuzzParse(f *testing.F) {
+	real, err := os.ReadFile("testdata/config.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(real)
 	for _, s := range []string{
 		`{"interfaces": {"eth0": {"addresses": ["10.0.0.2/24"], "gateway": "10.0.0.1", "vlans": [5]}}}`,
 		`{"interfaces": {"eth1": {"bond": "b0"}, "b0": {"bond_opts": {"mode": 1, "miimon": "100"}}}, "dns": {"nameservers": ["1.1.1.1"]}}`,
@@ -257,7 +269,9 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, _, err := Parse(data, "fuzz.json")
+		var c *Config
+		var err error
+		fuzzmem.Check(t, configBound, len(data), func() { c, _, err = Parse(data, "fuzz.json") })
 		if err != nil {
 			if c != nil {
 				t.Errorf("a config with an error: %v", err)
