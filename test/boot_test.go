@@ -56,7 +56,7 @@ func isoBIOS(t *testing.T) {
 	// A production image's boot menus offer no autologin or debug entry
 	// (GRUB for UEFI, isolinux for BIOS): only fw_cfg flags turn it on.
 	m.check("boot-menus", func(m *machine) {
-		out := m.sh("mkdir -p /tmp/iso && mount -o ro /dev/sr0 /tmp/iso && find /tmp/iso -name '*.cfg' | sort; echo ---; grep -ril -e autologin -e 'berth.debug' /tmp/iso --include='*.cfg'; umount /tmp/iso")
+		out := m.sh("mkdir -p /tmp/iso && mount -o ro /dev/sr0 /tmp/iso && find /tmp/iso -name '*.cfg' | sort; echo ---; find /tmp/iso -name '*.cfg' -exec grep -il -e autologin -e berth.debug {} +; umount /tmp/iso")
 		cfgs, hits, _ := strings.Cut(out, "---")
 		if !strings.Contains(cfgs, "grub.cfg") || !strings.Contains(cfgs, "isolinux.cfg") {
 			m.t.Errorf("the ISO's boot menus not found:\n%s", cfgs)

@@ -52,11 +52,16 @@ func decodeCaps(hex string) string {
 
 // privilegesScript prints, for the main process of each system service
 // (the lowest PID in its cgroup), its status lines, oom_score_adj and its
-// cgroup's limits as it sees them; then containerd's oom_score_adj.
-const privilegesScript = `for p in /proc/[0-9]*; do
+// cgroup's limits as it sees them; then containerd's oom_score_adj. It
+// runs in the console, whose cgroup namespace shows its own cgroup as /
+// and the others' as /../NAME.
+const privilegesScript = `me=$(cat /proc/self/cgroup)
+for p in /proc/[0-9]*; do
   cg=$(cat $p/cgroup 2>/dev/null) || continue
   svc=${cg##*/}
-  case "$cg" in *berth/*|*/../*) ;; *) continue;; esac
+  if [ "$cg" = "$me" ]; then svc=console
+  else case "$cg" in */berth/*|*/../*) ;; *) continue;; esac; fi
+  case "$svc" in ""|..) continue;; esac
   echo "$svc ${p#/proc/}"
 done | sort -k1,1 -k2,2n | awk '!seen[$1]++' | while read svc pid; do
   s=/proc/$pid/status

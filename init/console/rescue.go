@@ -173,6 +173,11 @@ func Rescue(st Starter, log io.Writer, tty string, sh Shells, d Decision, reason
 	}
 	for {
 		fmt.Fprintf(log, "berth: %s\nberth: %s\n", reason, d.Message(tty))
+		// The console's writes are queued: the reason comes before the
+		// password prompt, not after it.
+		if fl, ok := log.(interface{ Flush(time.Duration) bool }); ok {
+			fl.Flush(2 * time.Second)
+		}
 		f, err := os.OpenFile(tty, os.O_RDWR|syscall.O_NOCTTY, 0)
 		if err != nil {
 			fmt.Fprintf(log, "berth: rescue: open %s: %v\n", tty, err)

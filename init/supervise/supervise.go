@@ -79,10 +79,14 @@ type Options struct {
 	MaxBackoff    time.Duration // the longest (60 s)
 	StableAfter   time.Duration // a run this long resets the backoff (30 s)
 	StopTimeout   time.Duration // SIGTERM to SIGKILL
-	// CallTimeout bounds every call to the runtime (30 s): starting a task,
-	// signalling and deleting it. A wedged containerd fails the call
+	// CallTimeout bounds every call to the runtime but a start (30 s):
+	// signalling and deleting a task. A wedged containerd fails the call
 	// instead of hanging PID 1.
 	CallTimeout time.Duration
+	// StartTimeout bounds starting a task (2 minutes): the first start also
+	// starts the shim, which under emulation on a busy machine has taken
+	// more than 30 s.
+	StartTimeout time.Duration
 	// StopAllTimeout bounds StopAll as a whole (30 s): a service still
 	// there after it is killed directly, without its runtime.
 	StopAllTimeout time.Duration
@@ -154,6 +158,9 @@ func New(rt Runtime, opt Options) *Supervisor {
 	}
 	if opt.CallTimeout == 0 {
 		opt.CallTimeout = 30 * time.Second
+	}
+	if opt.StartTimeout == 0 {
+		opt.StartTimeout = 2 * time.Minute
 	}
 	if opt.StopAllTimeout == 0 {
 		opt.StopAllTimeout = 30 * time.Second
@@ -309,7 +316,7 @@ func (s *Supervisor) supervise(ctx context.Context, st *svcState) (stopped bool)
 		spec, err := s.prepare(st)
 		var task Task
 		if err == nil {
-			cctx, cancel := s.call(ctx)
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.StartTimeout)
 			task, err = s.rt.Start(cctx, name, spec, s.opt.Output(name, "stdout"), s.opt.Output(name, "stderr"))
 			cancel()
 		}

@@ -202,7 +202,7 @@ func TestCallsHaveDeadlines(t *testing.T) {
 		t.Errorf("calls without a deadline: %v", rt.noDeadline)
 	}
 	// A start through the wedged runtime ends at its deadline too.
-	opt.ReadyAttempts = 1
+	opt.ReadyAttempts, opt.StartTimeout = 1, 200*time.Millisecond
 	s2 := New(rt, opt)
 	defer s2.StopAll()
 	err := s2.Start(context.Background(), Service{Name: "network", Spec: &specs.Spec{Process: &specs.Process{}}})
