@@ -65,16 +65,21 @@ for p in /proc/[0-9]*; do
   echo "$svc ${p#/proc/}"
 done | sort -k1,1 -k2,2n | awk '!seen[$1]++' | while read svc pid; do
   s=/proc/$pid/status
-  echo "$svc CapEff=$(awk '/^CapEff/{print $2}' $s) CapBnd=$(awk '/^CapBnd/{print $2}' $s) NoNewPrivs=$(awk '/^NoNewPrivs/{print $2}' $s) Seccomp=$(awk '/^Seccomp:/{print $2}' $s) oom_score_adj=$(cat /proc/$pid/oom_score_adj) memory.max=$(cat /proc/$pid/root/sys/fs/cgroup/memory.max 2>/dev/null || echo ?) pids.max=$(cat /proc/$pid/root/sys/fs/cgroup/pids.max 2>/dev/null || echo ?)"
+  echo "@priv $svc CapEff=$(awk '/^CapEff/{print $2}' $s) CapBnd=$(awk '/^CapBnd/{print $2}' $s) NoNewPrivs=$(awk '/^NoNewPrivs/{print $2}' $s) Seccomp=$(awk '/^Seccomp:/{print $2}' $s) oom_score_adj=$(cat /proc/$pid/oom_score_adj) memory.max=$(cat /proc/$pid/root/sys/fs/cgroup/memory.max 2>/dev/null || echo ?) pids.max=$(cat /proc/$pid/root/sys/fs/cgroup/pids.max 2>/dev/null || echo ?)"
 done
-for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = containerd ] && echo "containerd oom_score_adj=$(cat $p/oom_score_adj)"; done
-echo "init oom_score_adj=$(cat /proc/1/oom_score_adj)"`
+for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = containerd ] && echo "@priv containerd oom_score_adj=$(cat $p/oom_score_adj)"; done
+echo "@priv init oom_score_adj=$(cat /proc/1/oom_score_adj)"`
 
-// servicePrivileges renders what privilegesScript printed: one line per
-// service, capabilities by name.
+// servicePrivileges renders the lines privilegesScript printed (those
+// that start with @priv): one line per service, capabilities by name.
 func servicePrivileges(out string) string {
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		// The serial console echoes the script's lines too.
+		l, ok := strings.CutPrefix(strings.TrimSpace(l), "@priv ")
+		if !ok {
+			continue
+		}
 		f := strings.Fields(l)
 		if len(f) == 0 {
 			continue
