@@ -131,6 +131,9 @@ func TestParseErrors(t *testing.T) {
 			`u (x):4: users[0].gecos: "x\nevil::0:0::/:/bin/sh" holds a colon or a control character, which /etc/passwd cannot hold`,
 			`u (x):5: users[0].homedir: "/home/a:0" holds a colon or a control character, which /etc/passwd cannot hold`,
 		}},
+		{"a hash that would inject fields (a shell Berth lacks is /bin/sh by now)", "#cloud-config\nusers:\n  - name: a\n    shell: \"/bin/sh\\nevil::0:0::/:/bin/sh\"\n  - name: b\n    passwd: \"$6$salt$hash:0:99999\"\n", []string{
+			`u (x):6: users[1].passwd: holds a colon, which /etc/shadow cannot hold (expected a crypt(3) hash such as $6$...)`,
+		}},
 		{"uids that clash", "#cloud-config\nusers:\n  - {name: a, uid: 1005}\n  - {name: b}\n  - {name: c, uid: 1005}\n  - {name: root, uid: 7}\n", []string{
 			`u (x):5: users[2].uid: uid 1005 is users[0]'s (a) too: expected a uid of its own`,
 			`u (x):6: users[3].uid: root's uid is 0, got 7`,

@@ -110,7 +110,12 @@ func (v *validator) config(c *Config) {
 				uids[*u.UID] = i
 			}
 		}
-		if u.Passwd != "" && !hashRe.MatchString(u.Passwd) {
+		switch {
+		case u.Passwd == "":
+		case strings.Contains(u.Passwd, ":"):
+			// A field of /etc/shadow: a colon would set the next fields.
+			v.bad(p+".passwd", "holds a colon, which /etc/shadow cannot hold (expected a crypt(3) hash such as $6$...)")
+		case !hashRe.MatchString(u.Passwd):
 			v.bad(p+".passwd", "expected a crypt(3) hash such as $6$..., not a plain password")
 		}
 		v.keys(p+".ssh_authorized_keys", u.SSHAuthorizedKeys)
