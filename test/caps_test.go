@@ -3,6 +3,7 @@
 package test
 
 import (
+	"encoding/base64"
 	"flag"
 	"math/big"
 	"os"
@@ -70,12 +71,28 @@ done
 for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = containerd ] && echo "@priv containerd oom_score_adj=$(cat $p/oom_score_adj)"; done
 echo "@priv init oom_score_adj=$(cat /proc/1/oom_score_adj)"`
 
+// runScript runs a shell script of many lines in the guest and returns
+// its output. The serial console echoes a command of many lines among its
+// output, and busybox's line editor takes 1024 characters at most: the
+// script goes over base64-encoded in short lines, to a file.
+func (m *machine) runScript(text string) string {
+	m.t.Helper()
+	const f = "/tmp/berth-test-script"
+	b64 := base64.StdEncoding.EncodeToString([]byte(text))
+	m.sh(": > " + f + ".b64")
+	for len(b64) > 0 {
+		n := min(len(b64), 600)
+		m.sh("printf %s " + b64[:n] + " >> " + f + ".b64")
+		b64 = b64[n:]
+	}
+	return m.sh("base64 -d " + f + ".b64 > " + f + " && sh " + f)
+}
+
 // servicePrivileges renders the lines privilegesScript printed (those
 // that start with @priv): one line per service, capabilities by name.
 func servicePrivileges(out string) string {
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		// The serial console echoes the script's lines too.
 		l, ok := strings.CutPrefix(strings.TrimSpace(l), "@priv ")
 		if !ok {
 			continue
@@ -103,7 +120,7 @@ func servicePrivileges(out string) string {
 // changes a line.
 func serviceCaps(t *testing.T) {
 	m := fork(t, nil)
-	got := servicePrivileges(m.sh(privilegesScript))
+	got := servicePrivileges(m.runScript(privilegesScript))
 	p := filepath.Join(moduleRoot, "test", "testdata", "service-privileges.golden")
 	if *updateCaps {
 		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
