@@ -193,20 +193,9 @@ func makeDeb(t *testing.T, entries []tar.Header, bodies map[string]string) strin
 	control := tarball([]tar.Header{{Name: "./control", Typeflag: tar.TypeReg, Mode: 0o644}},
 		map[string]string{"./control": "Package: demo\nVersion: 1.2-3\nArchitecture: amd64\n"})
 	data := tarball(entries, bodies)
-	var ar bytes.Buffer
-	ar.WriteString("!<arch>\n")
-	member := func(name string, body []byte) {
-		fmt.Fprintf(&ar, "%-16s%-12d%-6d%-6d%-8s%-10d`\n", name, 0, 0, 0, "100644", len(body))
-		ar.Write(body)
-		if len(body)%2 == 1 {
-			ar.WriteByte('\n')
-		}
-	}
-	member("debian-binary", []byte("2.0\n"))
-	member("control.tar.gz", control)
-	member("data.tar.gz", data)
+	deb := debArchive("gz", control, data)
 	p := filepath.Join(t.TempDir(), "demo.deb")
-	if err := os.WriteFile(p, ar.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(p, deb, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -375,4 +364,22 @@ func TestParseStanzasContinuationLines(t *testing.T) {
 	if diff := cmp.Diff(want, st); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)
 	}
+}
+
+// debArchive is a .deb: the ar archive of debian-binary and the control
+// and data tarballs, compressed with comp (gz, xz, zst).
+func debArchive(comp string, control, data []byte) []byte {
+	var ar bytes.Buffer
+	ar.WriteString("!<arch>\n")
+	member := func(name string, body []byte) {
+		fmt.Fprintf(&ar, "%-16s%-12d%-6d%-6d%-8s%-10d`\n", name, 0, 0, 0, "100644", len(body))
+		ar.Write(body)
+		if len(body)%2 == 1 {
+			ar.WriteByte('\n')
+		}
+	}
+	member("debian-binary", []byte("2.0\n"))
+	member("control.tar."+comp, control)
+	member("data.tar."+comp, data)
+	return ar.Bytes()
 }

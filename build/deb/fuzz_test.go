@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"fmt"
 	"io"
 	"os"
 	"path"
@@ -139,19 +138,7 @@ func debOf(f testing.TB, comp string, control string, entries []tar.Header, bodi
 		return buf.Bytes()
 	}
 	bodies["./control"] = control
-	var ar bytes.Buffer
-	ar.WriteString("!<arch>\n")
-	member := func(name string, body []byte) {
-		fmt.Fprintf(&ar, "%-16s%-12d%-6d%-6d%-8s%-10d`\n", name, 0, 0, 0, "100644", len(body))
-		ar.Write(body)
-		if len(body)%2 == 1 {
-			ar.WriteByte('\n')
-		}
-	}
-	member("debian-binary", []byte("2.0\n"))
-	member("control.tar."+comp, tarball([]tar.Header{{Name: "./control", Typeflag: tar.TypeReg, Mode: 0o644}}))
-	member("data.tar."+comp, tarball(entries))
-	return ar.Bytes()
+	return debArchive(comp, tarball([]tar.Header{{Name: "./control", Typeflag: tar.TypeReg, Mode: 0o644}}), tarball(entries))
 }
 
 // A .deb of any content never panics Control or WalkData, which read it

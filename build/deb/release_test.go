@@ -107,7 +107,7 @@ func TestFetchIndexesVerified(t *testing.T) {
 		{name: "not signed", inRelease: []byte(good), index: index, wantErr: ErrSignature, wantMsg: "no clear-signed message"},
 		{name: "empty signed text", index: index, wantErr: ErrSignature,
 			inRelease: []byte("-----BEGIN PGP SIGNED MESSAGE-----\n\n-----BEGIN PGP SIGNATURE-----"),
-			wantMsg: "InRelease of bookworm: malformed clear-signed message (runtime error: slice bounds out of range [:-1]): not signed by a Debian archive key"},
+			wantMsg:   "InRelease of bookworm: malformed clear-signed message (runtime error: slice bounds out of range [:-1]): not signed by a Debian archive key"},
 		{name: "signed by another key", inRelease: clearSign(t, stranger, good), index: index, wantErr: ErrSignature},
 		{name: "changed after signing", index: index, wantErr: ErrSignature,
 			inRelease: bytes.Replace(clearSign(t, trusted, good), []byte(hex.EncodeToString(sum[:])), []byte(strings.Repeat("b", 64)), 1)},
