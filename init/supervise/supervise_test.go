@@ -281,13 +281,7 @@ func waitFor(t *testing.T, s *Supervisor, what string, ok func(Status) bool) Sta
 // fixed, it comes back.
 func TestFailingServiceComesBackOnceFixed(t *testing.T) {
 	var fixed atomic.Bool
-	rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) {
-		if !fixed.Load() {
-			t.exited <- Exit{Code: 1}
-			return
-		}
-		runUntilSignal(t)
-	}}
+	rt := failingUntil(&fixed)
 	clock := newFakeClock()
 	opt := testOptions(t)
 	opt.MinBackoff, opt.MaxBackoff, opt.StableAfter, opt.Clock = time.Second, time.Minute, 30*time.Second, clock
@@ -496,13 +490,7 @@ func TestRestartStartsAgainAtOnce(t *testing.T) {
 // StopAll there is nothing to restart.
 func TestRestartOfAFailingService(t *testing.T) {
 	var fixed atomic.Bool
-	rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) {
-		if !fixed.Load() {
-			t.exited <- Exit{Code: 1}
-			return
-		}
-		runUntilSignal(t)
-	}}
+	rt := failingUntil(&fixed)
 	clock := newFakeClock()
 	opt := testOptions(t)
 	opt.MinBackoff, opt.MaxBackoff, opt.Clock = time.Second, time.Minute, clock
@@ -562,4 +550,16 @@ func TestRestartAfterPolicyNever(t *testing.T) {
 	if l.Restarts != 1 || len(rt.startTimes("once")) != 2 {
 		t.Errorf("%+v after %d starts, want 1 restart after 2", l, len(rt.startTimes("once")))
 	}
+}
+
+// failingUntil is a runtime whose tasks exit 1 at once until fixed is
+// set, then run until signalled.
+func failingUntil(fixed *atomic.Bool) *fakeRuntime {
+	return &fakeRuntime{behave: func(name string, n int, t *fakeTask) {
+		if !fixed.Load() {
+			t.exited <- Exit{Code: 1}
+			return
+		}
+		runUntilSignal(t)
+	}}
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // newACK builds an ACK for 192.168.77.50/24 from 192.168.77.1, plus mods.
-func newACK(t *testing.T, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+func newACK(t testing.TB, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
 	t.Helper()
 	base := []dhcpv4.Modifier{
 		dhcpv4.WithMessageType(dhcpv4.MessageTypeAck),

@@ -24,16 +24,7 @@ var leaseBound = fuzzmem.Bound{Base: 4 * fuzzmem.MiB, PerByte: 256}
 // ackSeed is an ACK for 192.168.77.50 from 192.168.77.1, plus mods, as the
 // server sends it.
 func ackSeed(f *testing.F, mods ...dhcpv4.Modifier) []byte {
-	base := []dhcpv4.Modifier{
-		dhcpv4.WithMessageType(dhcpv4.MessageTypeAck),
-		dhcpv4.WithYourIP(net.IPv4(192, 168, 77, 50)),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(192, 168, 77, 1))),
-	}
-	m, err := dhcpv4.New(append(base, mods...)...)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return m.ToBytes()
+	return newACK(f, mods...).ToBytes()
 }
 
 // A DHCP answer of any shape never panics the decoder or configFromACK, is
