@@ -115,7 +115,13 @@ func (j *job) loadInputs(_ context.Context) error {
 		if err != nil {
 			return err
 		}
+		if d.XBerth.Rootfs == nil {
+			return fmt.Errorf("service %s: has an image: an image's services are built-ins, with x-berth.rootfs", name)
+		}
 		j.defs = append(j.defs, d)
+	}
+	if _, err := services.ValidateSet(j.defs); err != nil {
+		return err
 	}
 	mv, err := gobin.ModuleVersions(filepath.Join(root, gobin.ToolsModule, "go.mod"))
 	if err != nil {
@@ -137,8 +143,11 @@ func programs(std []gobin.Binary, defs []*services.Definition) []gobin.Binary {
 		seen[b.Pkg] = true
 	}
 	for _, d := range defs {
-		for _, dst := range sortedKeys(d.Rootfs.Go) {
-			pkg := d.Rootfs.Go[dst]
+		if d.XBerth.Rootfs == nil {
+			continue
+		}
+		for _, dst := range sortedKeys(d.XBerth.Rootfs.Go) {
+			pkg := d.XBerth.Rootfs.Go[dst]
 			if !seen[pkg] {
 				seen[pkg] = true
 				bins = append(bins, gobin.Binary{Name: filepath.Base(dst), Pkg: pkg})

@@ -68,8 +68,8 @@ func hostLayout(bins []gobin.Binary, defs []*services.Definition, info layout.In
 	// share the host's /etc (the console).
 	l = append(l, tree.Merge{From: packages("host"), Sub: "etc", To: layout.EtcTemplate, IfExists: true})
 	for _, d := range defs {
-		for _, b := range d.Binds {
-			if pb, err := services.ParseBind(b); err == nil && pb.Source == "/etc" {
+		for _, v := range d.Volumes {
+			if v.Source == "/etc" {
 				l = append(l, tree.Merge{From: bundle(d.Name), Sub: "rootfs/etc", To: layout.EtcTemplate, IfExists: true})
 			}
 		}
@@ -99,8 +99,8 @@ func (j *job) resolver(ctx context.Context) tree.Resolver {
 			}
 		case "files":
 			for _, d := range j.defs {
-				if d.Name == s.Name && d.Rootfs.Files != "" {
-					return filepath.Join(d.Dir, d.Rootfs.Files), nil
+				if d.Name == s.Name && d.XBerth.Rootfs != nil && d.XBerth.Rootfs.Files != "" {
+					return filepath.Join(d.Dir, d.XBerth.Rootfs.Files), nil
 				}
 			}
 		}

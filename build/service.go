@@ -17,17 +17,18 @@ import (
 // make in a read-only root.
 func bundleLayout(d *services.Definition, mountDirs, mountFiles []string) tree.Layout {
 	l := tree.Layout{tree.Skeleton{}}
-	if d.Rootfs.Debs != "" {
-		l = append(l, tree.Merge{From: packages(d.Rootfs.Debs), To: "/"})
-		for _, x := range d.Rootfs.Exclude {
+	r := d.XBerth.Rootfs
+	if r.Debs != "" {
+		l = append(l, tree.Merge{From: packages(r.Debs), To: "/"})
+		for _, x := range r.Exclude {
 			l = append(l, tree.Remove{Path: x})
 		}
 		l = append(l, tree.BusyboxLinks{Busybox: "/usr/bin/busybox", IfExists: true})
 	}
-	for _, dst := range sortedKeys(d.Rootfs.Go) {
+	for _, dst := range sortedKeys(r.Go) {
 		l = append(l, tree.Install{From: program(filepath.Base(dst)), To: dst, Mode: 0o755})
 	}
-	if d.Rootfs.Files != "" {
+	if r.Files != "" {
 		l = append(l, tree.Merge{From: tree.Source{Kind: "files", Name: d.Name}, To: "/"})
 	}
 	for _, m := range mountDirs {
@@ -42,8 +43,9 @@ func bundleLayout(d *services.Definition, mountDirs, mountFiles []string) tree.L
 // buildBundles makes /usr/lib/berth/services/<name> for each service:
 // rootfs/, config.json (its OCI spec) and service.json (how PID 1 runs it).
 func (j *job) buildBundles(ctx context.Context) error {
-	for _, d := range j.defs {
-		dir, err := j.serviceBundle(ctx, d)
+	rts := services.Runtimes(j.defs)
+	for i, d := range j.defs {
+		dir, err := j.serviceBundle(ctx, d, rts[i])
 		if err != nil {
 			return fmt.Errorf("service %s: %w", d.Name, err)
 		}
@@ -52,7 +54,7 @@ func (j *job) buildBundles(ctx context.Context) error {
 	return nil
 }
 
-func (j *job) serviceBundle(ctx context.Context, d *services.Definition) (string, error) {
+func (j *job) serviceBundle(ctx context.Context, d *services.Definition, rt services.Runtime) (string, error) {
 	spec, err := d.Spec()
 	if err != nil {
 		return "", err
@@ -61,7 +63,7 @@ func (j *job) serviceBundle(ctx context.Context, d *services.Definition) (string
 	if err != nil {
 		return "", fmt.Errorf("OCI spec: %w", err)
 	}
-	rtJSON, err := json.MarshalIndent(d.Runtime(), "", "  ")
+	rtJSON, err := json.MarshalIndent(rt, "", "  ")
 	if err != nil {
 		return "", fmt.Errorf("runtime settings: %w", err)
 	}

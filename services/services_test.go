@@ -140,11 +140,12 @@ func TestSpecLeastPrivilege(t *testing.T) {
 }
 
 func TestSpecSecurityOpt(t *testing.T) {
-	d := &Definition{Name: "x", Command: []string{"/x"}, Rootfs: Rootfs{Go: map[string]string{"/x": "./x"}},
-		SecurityOpt: []string{"seccomp=unconfined", "no-new-privileges:false"}}
-	if err := d.Validate("x.yaml", ""); err != nil {
-		t.Fatal(err)
-	}
+	d := parseOne(t, `services:
+  x:
+    command: [/x]
+    security_opt: [seccomp=unconfined, "no-new-privileges:false"]
+    x-berth: {rootfs: {go: {/x: ./x}}}
+`)
 	s, _ := d.Spec()
 	if s.Linux.Seccomp != nil || s.Process.NoNewPrivileges {
 		t.Errorf("seccomp %v, no_new_privileges %v: want neither", s.Linux.Seccomp != nil, s.Process.NoNewPrivileges)
@@ -168,52 +169,17 @@ func TestSpecLoggingDevice(t *testing.T) {
 	}
 }
 
-func TestValidateErrors(t *testing.T) {
+// A built-in's file: one service, named as its folder.
+func TestLoadNameMismatch(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "bad"), 0o755)
-	os.WriteFile(filepath.Join(dir, "bad", "service.yaml"), []byte(`name: other
-rootfs: {go: {usr/bin/x: services/x}}
-command: [bin/x]
-restart: sometimes
-capabilities: [NET_ADMIN]
-host_namespaces: [mnt]
-binds: [/a, "/a:/b:weird"]
-devices: [/dev/sda]
-device_cgroup_rules: ["b 8:* rwm", "x 1:1 r", "c 1:1"]
-security_opt: [apparmor=unconfined]
-sysfs: writable
-mem_limit: lots
-pids_limit: -1
-oom_score_adj: -2000
+	os.WriteFile(filepath.Join(dir, "bad", "service.yaml"), []byte(`services:
+  other: {command: [/x], x-berth: {rootfs: {go: {/x: ./x}}}}
 `), 0o644)
 	_, err := Load(dir, "bad")
-	if err == nil {
-		t.Fatal("no error")
-	}
-	for _, want := range []string{
-		`name: is "other" but the folder is "bad"`,
-		`command[0]: expected an absolute path, got "bin/x"`,
-		`restart: expected always, on-failure or never, got "sometimes"`,
-		`capabilities[0]: expected a capability such as CAP_NET_ADMIN, got "NET_ADMIN"`,
-		`host_namespaces[0]: expected net, pid, ipc or uts, got "mnt"`,
-		`binds[0]: expected SRC:DST[:OPTS], got "/a"`,
-		`binds[1]: unknown option "weird"`,
-		`devices[0]: unknown device "/dev/sda"`,
-		`rootfs.go."usr/bin/x": expected an absolute install path`,
-		`device_cgroup_rules[1]: expected TYPE MAJOR:MINOR ACCESS such as "b *:* rwm", got "x 1:1 r"`,
-		`device_cgroup_rules[2]: expected TYPE MAJOR:MINOR ACCESS`,
-		`security_opt[0]: expected seccomp=unconfined, systempaths=unconfined or no-new-privileges:true|false, got "apparmor=unconfined"`,
-		`sysfs: expected ro or rw, got "writable"`,
-		`mem_limit: expected a size such as 128M, got "lots"`,
-		`pids_limit: expected a positive number, got -1`,
-		`oom_score_adj: expected -1000 to 1000, got -2000`,
-	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
-		}
-	}
-	if !strings.Contains(err.Error(), filepath.Join(dir, "bad", "service.yaml")) {
-		t.Errorf("error does not name the file: %v", err)
+	want := filepath.Join(dir, "bad", "service.yaml") + `: services: expected exactly one service, named "bad" as its folder, got ["other"]`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
 	}
 }
 
