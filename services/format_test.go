@@ -283,9 +283,18 @@ func TestParseDocument(t *testing.T) {
 		{"unknown service key", "services:\n  a: {image: a, ports: [80]}\n", `f.yaml:2: services.a.ports: unknown key`},
 		{"unknown x-berth key", "services:\n  a: {image: a, x-berth: {oom: 1}}\n", `f.yaml:2: services.a.x-berth.oom: unknown key`},
 		{"not yaml", "services: [", "f.yaml:1: not valid YAML"},
+		// A field that did not decode is not also reported as missing.
+		{"one message a field", "services:\n  a: {command: 5, x-berth: {rootfs: {go: {/a: ./a}}}}\n",
+			"f.yaml:2: services.a.command: expected a list of strings or a string, got the integer 5\x00"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.doc), "f.yaml")
+			if whole, ok := strings.CutSuffix(tc.want, "\x00"); ok {
+				if err == nil || err.Error() != whole {
+					t.Errorf("got %v\nwant %s", err, whole)
+				}
+				return
+			}
 			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Errorf("got %v\nwant %s...", err, tc.want)
 			}
