@@ -33,7 +33,7 @@ func ptr[T any](v T) *T { return &v }
 func TestParseEveryKey(t *testing.T) {
 	d := parseOne(t, `services:
   web:
-    image: registry.local:5000/web:1.2
+    image: registry.local:5000/web:V1.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
     entrypoint: [/bin/web]
     command: [--port, "80"]
     environment: [A=1, B=two=2]
@@ -69,7 +69,7 @@ func TestParseEveryKey(t *testing.T) {
 x-note: ignored
 `)
 	want := &Definition{
-		Image: "registry.local:5000/web:1.2", Entrypoint: Command{"/bin/web"}, Command: Command{"--port", "80"},
+		Image: "registry.local:5000/web:V1.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Entrypoint: Command{"/bin/web"}, Command: Command{"--port", "80"},
 		Environment: KeyValues{"A=1", "B=two=2"}, User: "1000:100", WorkingDir: "/srv",
 		CapAdd: []string{"NET_ADMIN", "cap_sys_time"}, CapDrop: []string{"MKNOD"}, ReadOnly: ptr(false),
 		SecurityOpt: []string{"seccomp=unconfined"}, Devices: []string{"/dev/fuse:/dev/fuse:rw"},
@@ -175,7 +175,7 @@ unknown: 1
 		t.Fatal("no error")
 	}
 	for _, want := range []string{
-		`svc.yaml:3: services.bad.image: expected an image reference such as docker.io/library/debian:12, got "Not An Image"`,
+		`svc.yaml:3: services.bad.image: expected an image reference such as debian:12 or docker.io/library/debian:12, got "Not An Image" (invalid reference format: repository name (library/Not An Image) must be lowercase)`,
 		`svc.yaml:3: services.bad.image: expected image or x-berth.rootfs, not both`,
 		`svc.yaml:5: services.bad.command[0]: expected an absolute path, got "bin/x"`,
 		`svc.yaml:6: services.bad.environment: [0]: expected KEY=VALUE, got "A"`,

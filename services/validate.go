@@ -9,11 +9,11 @@ import (
 	"strings"
 
 	"github.com/berth-os/berth/internal/strictyaml"
+	"github.com/distribution/reference"
 )
 
 var (
 	devRuleRe = regexp.MustCompile(`^([abc]) (\*|[0-9]+):(\*|[0-9]+) ([rwm]{1,3})$`)
-	imageRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@+-]*[a-zA-Z0-9_]$|^[a-z0-9]$`)
 	userRe    = regexp.MustCompile(`^[0-9]+(:[0-9]+)?$`)
 	nameUsrRe = regexp.MustCompile(`^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_.][a-zA-Z0-9_.-]*)?$`)
 )
@@ -32,8 +32,10 @@ func (d *Definition) Validate() error {
 	case d.Image != "" && x.Rootfs != nil:
 		bad("image", "expected image or x-berth.rootfs, not both")
 	}
-	if d.Image != "" && !imageRe.MatchString(d.Image) {
-		bad("image", "expected an image reference such as docker.io/library/debian:12, got %q", d.Image)
+	if d.Image != "" {
+		if _, err := reference.ParseNormalizedNamed(d.Image); err != nil {
+			bad("image", "expected an image reference such as debian:12 or docker.io/library/debian:12, got %q (%v)", d.Image, err)
+		}
 	}
 	argv := d.argv(nil)
 	if x.Rootfs != nil {
