@@ -339,3 +339,29 @@ func TestSparseCopy(t *testing.T) {
 		t.Error("copy lost data")
 	}
 }
+
+// The image's services are built-ins, checked as a set before anything is
+// built.
+func TestLoadServices(t *testing.T) {
+	dir := t.TempDir()
+	for name, doc := range map[string]string{
+		"a":   "services:\n  a: {command: [/a], x-berth: {rootfs: {go: {/a: ./a}}, after: [b]}}\n",
+		"b":   "services:\n  b: {command: [/b], x-berth: {rootfs: {go: {/b: ./b}}, after: [a]}}\n",
+		"img": "services:\n  img: {image: debian:12}\n",
+	} {
+		os.MkdirAll(filepath.Join(dir, name), 0o755)
+		os.WriteFile(filepath.Join(dir, name, "service.yaml"), []byte(doc), 0o644)
+	}
+	_, err := loadServices(dir, []string{"a", "img"})
+	if err == nil || err.Error() != "service img: has an image: an image's services are built-ins, with x-berth.rootfs" {
+		t.Errorf("an image service: %v", err)
+	}
+	_, err = loadServices(dir, []string{"a", "b"})
+	if want := filepath.Join(dir, "a", "service.yaml") + ":2: services.a: start order has a cycle: a -> b -> a"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("a cycle: %v\nwant %s...", err, want)
+	}
+	defs, err := loadServices(filepath.Join(repo, "services"), defaultSpec(t).Services)
+	if err != nil || len(defs) != len(defaultSpec(t).Services) {
+		t.Errorf("the default image's services: %d, %v", len(defs), err)
+	}
+}

@@ -110,19 +110,11 @@ func (j *job) loadInputs(_ context.Context) error {
 		return err
 	}
 	j.lock = lock
-	for _, name := range j.spec.Services {
-		d, err := services.Load(filepath.Join(root, "services"), name)
-		if err != nil {
-			return err
-		}
-		if d.XBerth.Rootfs == nil {
-			return fmt.Errorf("service %s: has an image: an image's services are built-ins, with x-berth.rootfs", name)
-		}
-		j.defs = append(j.defs, d)
-	}
-	if _, err := services.ValidateSet(j.defs); err != nil {
+	defs, err := loadServices(filepath.Join(root, "services"), j.spec.Services)
+	if err != nil {
 		return err
 	}
+	j.defs = defs
 	mv, err := gobin.ModuleVersions(filepath.Join(root, gobin.ToolsModule, "go.mod"))
 	if err != nil {
 		return err
@@ -132,6 +124,26 @@ func (j *job) loadInputs(_ context.Context) error {
 	j.sets = &debSets{cache: j.c, lock: lock, rep: j.rep, dirs: map[string]string{}}
 	j.bundles = map[string]string{}
 	return nil
+}
+
+// loadServices reads the image's services from dir, each a built-in (a
+// rootfs the build makes, not an image), and checks them as a set.
+func loadServices(dir string, names []string) ([]*services.Definition, error) {
+	var defs []*services.Definition
+	for _, name := range names {
+		d, err := services.Load(dir, name)
+		if err != nil {
+			return nil, err
+		}
+		if d.XBerth.Rootfs == nil {
+			return nil, fmt.Errorf("service %s: has an image: an image's services are built-ins, with x-berth.rootfs", name)
+		}
+		defs = append(defs, d)
+	}
+	if _, err := services.ValidateSet(defs); err != nil {
+		return nil, err
+	}
+	return defs, nil
 }
 
 // programs are the standard Go programs and those of the services, each
