@@ -447,8 +447,8 @@ func TestValidateSet(t *testing.T) {
 `))
 	for _, want := range []string{
 		`set.yaml:5: services.a.depends_on.b.condition: service_healthy, but b has no healthcheck`,
-		`set.yaml:5: services.a.depends_on.ghost: no service "ghost" (known: a, b, c)`,
-		`set.yaml:5: services.a.depends_on.c.condition: service_completed_successfully, but c restarts always: it never completes`,
+		`set.yaml:6: services.a.depends_on.ghost: no service "ghost" (known: a, b, c)`,
+		`set.yaml:8: services.a.depends_on.c.condition: service_completed_successfully, but c restarts always: it never completes`,
 		`set.yaml:9: services.a.x-berth.after[0]: no service "nobody" (known: a, b, c)`,
 		`set.yaml:9: services.a.x-berth.before[0]: no service "none" (known: a, b, c)`,
 	} {

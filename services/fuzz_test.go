@@ -33,6 +33,8 @@ func FuzzParse(f *testing.F) {
 		"x-a: &a {image: a}\nservices: {a: *a, b: *a}\n",
 		"services: {a: {image: 'a@sha256:zz', user: 'x:y', mem_limit: 1g, cpus: '0.5', labels: [a=b]}}\n",
 		"", "services: [", "services: {A: {}}\n",
+		"x-0: &a0 [x, x, x, x, x, x, x, x, x, x]\nx-1: &a1 [*a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0]\nx-2: &a2 [*a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1]\n" +
+			"x-3: &a3 [*a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2]\nx-4: &a4 [*a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3]\nservices: {s: {image: s, command: *a3, labels: *a3, x-y: *a3}}\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -280,6 +280,7 @@ func ParseNode(n *yaml.Node, source, path string) ([]*Definition, error) {
 					decErrs = err.(strictyaml.Errors)
 					errs = append(errs, decErrs...)
 				}
+				addLines(dec.Lines, sv, sp, 3)
 				// Validation runs on what did decode, so that every problem
 				// is reported at once; it is quiet about the fields that
 				// did not (a missing value would be a second message).
@@ -306,6 +307,32 @@ func ParseNode(n *yaml.Node, source, path string) ([]*Definition, error) {
 		return nil, errs
 	}
 	return defs, nil
+}
+
+// addLines records the line of every field below path that decoding did
+// not (those inside the values that decode themselves, such as each entry
+// of depends_on), for the messages of validation, down to depth levels
+// below path: validation looks no deeper, and an alias bomb is not walked.
+func addLines(lines map[string]int, n *yaml.Node, path string, depth int) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if _, ok := lines[path]; !ok {
+		lines[path] = n.Line
+	}
+	if depth == 0 {
+		return
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			addLines(lines, n.Content[i+1], strictyaml.Join(path, n.Content[i].Value), depth-1)
+		}
+	case yaml.SequenceNode:
+		for i, it := range n.Content {
+			addLines(lines, it, fmt.Sprintf("%s[%d]", path, i), depth-1)
+		}
+	}
 }
 
 // related says whether one field path is the other or below it.
