@@ -393,6 +393,11 @@ func TestSpecFor(t *testing.T) {
 					t.Errorf("cpu %+v, want quota 50000 of 100000", c)
 				}
 			}},
+		{"an empty entrypoint drops the image's", `{image: nginx, entrypoint: "", command: "nginx -t"}`, func(t *testing.T, s *specs.Spec) {
+			if diff := cmp.Diff([]string{"nginx", "-t"}, s.Process.Args); diff != "" {
+				t.Errorf("args (-want +got)\n%s", diff)
+			}
+		}},
 		{"entrypoint drops the image's command", `{image: nginx, entrypoint: /bin/sh, user: "7"}`, func(t *testing.T, s *specs.Spec) {
 			if diff := cmp.Diff([]string{"/bin/sh"}, s.Process.Args); diff != "" {
 				t.Errorf("args (-want +got)\n%s", diff)

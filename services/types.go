@@ -30,7 +30,9 @@ func (c *Command) UnmarshalYAML(n *yaml.Node) error {
 		if err != nil {
 			return err
 		}
-		*c = w
+		// An empty string is an empty argv, set: entrypoint: "" drops
+		// the image's.
+		*c = append(Command{}, w...)
 		return nil
 	case n.Kind == yaml.SequenceNode:
 		l, err := stringList(n)
