@@ -206,7 +206,7 @@ unknown: 1
 		`svc.yaml:24: services.bad.cpus: expected a number of CPUs such as 0.5, got the string "many"`,
 		`svc.yaml:27: services.bad.privileged: expected a boolean (true or false), got the string "yes please"`,
 		`svc.yaml:28: services.Upper: expected a name of lowercase letters, digits and dashes, got "Upper"`,
-		`svc.yaml:35: unknown: unknown key (expected services or an x- extension)`,
+		`svc.yaml:35: unknown: unknown key (expected services or an x- extension; a service's keys go under services.NAME)`,
 	} {
 		if !strings.Contains(err.Error(), want+"\n") && !strings.HasSuffix(err.Error(), want) {
 			t.Errorf("error lacks %q", want)
@@ -278,7 +278,7 @@ func TestParseDocument(t *testing.T) {
 		{"list", "[a]", "f.yaml:1: expected a map with services:, got a list"},
 		{"no services", "x-a: 1\n", "f.yaml:1: no services: map"},
 		{"services a list", "services: [a]\n", "f.yaml:1: services: expected a map of service name to service, got a list"},
-		{"unknown key", "services: {}\nnetworks: {}\n", "f.yaml:2: networks: unknown key (expected services or an x- extension)"},
+		{"unknown key", "services: {}\nnetworks: {}\n", "f.yaml:2: networks: unknown key (expected services or an x- extension; a service's keys go under services.NAME)"},
 		{"duplicate", "services:\n  a: {image: a}\n  a: {image: b}\n", "f.yaml:3: services.a: duplicate service"},
 		{"unknown service key", "services:\n  a: {image: a, ports: [80]}\n", `f.yaml:2: services.a.ports: unknown key`},
 		{"unknown x-berth key", "services:\n  a: {image: a, x-berth: {oom: 1}}\n", `f.yaml:2: services.a.x-berth.oom: unknown key`},

@@ -297,7 +297,7 @@ func ParseNode(n *yaml.Node, source, path string) ([]*Definition, error) {
 			}
 		case strings.HasPrefix(k.Value, "x-"):
 		default:
-			fail(k, p, "unknown key (expected services or an x- extension)")
+			fail(k, p, "unknown key (expected services or an x- extension; a service's keys go under services.NAME)")
 		}
 	}
 	if !found && len(errs) == 0 {
