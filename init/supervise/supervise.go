@@ -109,6 +109,8 @@ type Supervisor struct {
 	mu    sync.Mutex
 	order []string
 	svcs  map[string]*svcState
+	// closing: StopAll has begun; nothing starts any more (control.go).
+	closing bool
 }
 
 type svcState struct {
@@ -128,6 +130,11 @@ type svcState struct {
 	notifyCh  chan struct{}
 	notifyLn  *net.UnixConn
 	backoff   Backoff // the loop's alone
+	// held: stopped by hand (Stop in control.go), kept stopped until
+	// started by hand.
+	held     bool
+	lastExit *Exit // how the last run ended, nil before the first end
+	exitAt   time.Time
 }
 
 // New returns a supervisor using rt.
@@ -217,12 +224,21 @@ func (s *Supervisor) begin(ctx context.Context, svc Service) func() error {
 		kick: make(chan struct{}, 1), notifyCh: make(chan struct{}, 4),
 		backoff: Backoff{Min: s.opt.MinBackoff, Max: s.opt.MaxBackoff, StableAfter: s.opt.StableAfter}}
 	s.mu.Lock()
-	if _, dup := s.svcs[svc.Name]; dup {
+	if s.closing {
 		s.mu.Unlock()
-		return func() error { return fmt.Errorf("service %s: already started", svc.Name) }
+		return func() error { return fmt.Errorf("service %s: %w", svc.Name, ErrStopped) }
+	}
+	if old, dup := s.svcs[svc.Name]; dup {
+		if err := old.replaceable(); err != nil {
+			s.mu.Unlock()
+			return func() error { return fmt.Errorf("service %s: %w", svc.Name, err) }
+		}
+		st.restarts = old.restarts // started by hand after a stop by hand
+		st.lastExit, st.exitAt = old.lastExit, old.exitAt
+	} else {
+		s.order = append(s.order, svc.Name)
 	}
 	s.svcs[svc.Name] = st
-	s.order = append(s.order, svc.Name)
 	s.mu.Unlock()
 	if svc.Notify {
 		if err := s.listenNotify(st); err != nil {
@@ -366,6 +382,7 @@ func (s *Supervisor) supervise(ctx context.Context, st *svcState) (stopped bool)
 			s.opt.Logf("service %s: %v", name, err)
 		}
 		cancel()
+		s.exited(st, exit)
 		ran := s.opt.Clock.Now().Sub(started)
 		if stopped {
 			s.set(st, func() { st.state = StateStopped; st.pid = 0; st.task = nil })
@@ -702,6 +719,7 @@ func (st *svcState) requestStop() { st.stopOnce.Do(func() { close(st.stop) }) }
 // containerd cannot hold shutdown.
 func (s *Supervisor) StopAll() {
 	s.mu.Lock()
+	s.closing = true
 	order := append([]string(nil), s.order...)
 	s.mu.Unlock()
 	timeout := time.NewTimer(s.opt.StopAllTimeout)
