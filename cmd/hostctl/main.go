@@ -3,7 +3,9 @@
 //
 //	hostctl version
 //	hostctl service list [-o table|json]
-//	hostctl service restart SERVICE
+//	hostctl service status SERVICE [-o table|json]
+//	hostctl service start|stop|restart SERVICE
+//	hostctl service enable|disable SERVICE [--now] [--force] [--dry-run]
 //	hostctl logs [-f] [-n LINES] SERVICE
 //	hostctl config get|set|unset|merge|export|validate|status
 //	hostctl reboot | poweroff
@@ -14,11 +16,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"text/tabwriter"
-	"time"
 
 	"github.com/berth-os/berth/cmd/internal/cli"
 	"github.com/berth-os/berth/init/api"
@@ -54,44 +53,7 @@ func newRoot(stdout io.Writer) *cobra.Command {
 		},
 	})
 
-	svc := &cobra.Command{Use: "service", Short: "System services"}
-	var output string
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List system services: NAME STATE PID UPTIME RESTARTS NEXT (the next start of one that keeps failing)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return errkind.Mark(errkind.ErrUsage, fmt.Errorf("-o: expected table or json, got %q", output))
-			}
-			s, err := client().Services(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("list services: %w", err)
-			}
-			if output == "json" {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(s)
-			}
-			printServices(stdout, s, time.Now())
-			return nil
-		},
-	}
-	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
-	svc.AddCommand(list)
-	svc.AddCommand(&cobra.Command{
-		Use:   "restart SERVICE",
-		Short: "Start a service again now, with its backoff reset (also one that keeps failing)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := client().RestartService(cmd.Context(), args[0]); err != nil {
-				return fmt.Errorf("restart service %s: %w", args[0], err)
-			}
-			fmt.Fprintf(stdout, "%s: restarting\n", args[0])
-			return nil
-		},
-	})
-	root.AddCommand(svc)
+	root.AddCommand(serviceCmd(client, stdout))
 
 	var follow bool
 	var tail int
@@ -133,23 +95,4 @@ func newRoot(stdout io.Writer) *cobra.Command {
 		},
 	})
 	return root
-}
-
-func printServices(w io.Writer, svcs []api.Service, now time.Time) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tNEXT")
-	for _, s := range svcs {
-		pid, up, next := "-", "-", "-"
-		if s.PID > 0 {
-			pid = fmt.Sprint(s.PID)
-		}
-		if d := s.Uptime(now); d > 0 {
-			up = d.Round(time.Second).String()
-		}
-		if s.NextRetry != nil {
-			next = "in " + max(s.NextRetry.Sub(now), 0).Round(time.Second).String()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", s.Name, s.State, pid, up, s.Restarts, next)
-	}
-	tw.Flush()
 }

@@ -24,6 +24,7 @@ import (
 type host struct {
 	shut      []bool
 	restarted []string
+	verbs     []string // "VERB NAME now=.. force=.. dry=.."
 }
 
 func (h *host) Version(context.Context) api.Version {
@@ -33,9 +34,53 @@ func (h *host) Services() []api.Service {
 	t := time.Now().Add(-90 * time.Second)
 	next := time.Now().Add(41 * time.Second)
 	return []api.Service{
-		{Name: "udev", State: api.StateRunning, PID: 120, Started: &t},
-		{Name: "network", State: api.StateRestarting, Restarts: 3, NextRetry: &next},
+		{Name: "udev", State: api.StateRunning, PID: 120, Started: &t, Source: "built-in", Image: "built-in", Enabled: true, EnabledBy: "image default", Health: "healthy"},
+		{Name: "network", State: api.StateBackoff, Restarts: 3, NextRetry: &next, Source: "built-in", Image: "built-in", Enabled: true},
+		{Name: "extra", State: api.StateStopped, Source: "built-in", Image: "built-in", EnabledBy: "local config (berth.services.disable)"},
 	}
+}
+
+func (h *host) ServiceStatus(n string) (api.ServiceStatus, error) {
+	if n != "udev" {
+		return api.ServiceStatus{}, errkind.Mark(errkind.ErrNotFound, fmt.Errorf("no service %q (known: udev, network, extra)", n))
+	}
+	code, at := 143, time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC)
+	return api.ServiceStatus{Service: h.Services()[0], LastExit: &code, LastExitAt: &at}, nil
+}
+func (h *host) verb(v, n string, c api.ServiceControl) (api.ServiceResult, error) {
+	h.verbs = append(h.verbs, fmt.Sprintf("%s %s now=%v force=%v dry=%v", v, n, c.Now, c.Force, c.DryRun))
+	if n == "nosuch" {
+		return api.ServiceResult{}, errkind.Mark(errkind.ErrNotFound, fmt.Errorf("no service %q (known: udev, network, extra)", n))
+	}
+	if n == "console" && !c.Force && (v == "stop" || v == "disable") {
+		return api.ServiceResult{}, errkind.Mark(errkind.ErrInvalidConfig, fmt.Errorf("%s console: the console holds every login; add --force to %s it anyway", v, v))
+	}
+	res := api.ServiceResult{Name: n}
+	switch v {
+	case "start":
+		res.Started, res.State = true, api.StateRunning
+	case "stop":
+		res.Stopped, res.State = !c.DryRun, api.StateStopped
+	case "enable", "disable":
+		key := "berth.services." + v
+		res.Config = &api.ConfigChangeResult{DryRun: c.DryRun, Changes: []api.ConfigChange{{Key: key, After: []any{n}, Effect: "starts or stops services"}}}
+		if v == "disable" {
+			res.Warnings = []string{"network needs " + n + ", which is now disabled"}
+		}
+		if c.Now {
+			res.Started, res.Stopped, res.State = v == "enable", v == "disable", map[string]string{"enable": api.StateRunning, "disable": api.StateStopped}[v]
+		}
+	}
+	return res, nil
+}
+func (h *host) StartService(_ context.Context, n string) (api.ServiceResult, error) {
+	return h.verb("start", n, api.ServiceControl{})
+}
+func (h *host) StopService(_ context.Context, n string, c api.ServiceControl) (api.ServiceResult, error) {
+	return h.verb("stop", n, c)
+}
+func (h *host) EnableService(_ context.Context, n string, enable bool, c api.ServiceControl) (api.ServiceResult, error) {
+	return h.verb(map[bool]string{true: "enable", false: "disable"}[enable], n, c)
 }
 func (h *host) RestartService(n string) error {
 	if n != "udev" {
@@ -68,7 +113,10 @@ func TestServiceList(t *testing.T) {
 	if err := run(context.Background(), []string{"--socket", sock, "service", "list"}, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`^NAME\s+STATE\s+PID\s+UPTIME\s+RESTARTS\s+NEXT\nudev\s+running\s+120\s+1m3\ds\s+0\s+-\nnetwork\s+restarting\s+-\s+-\s+3\s+in 4\ds\n$`)
+	re := regexp.MustCompile(`^NAME +SOURCE +ENABLED +STATE +HEALTH +PID +UPTIME +RESTARTS +NEXT +IMAGE\n` +
+		`udev +built-in +yes +running +healthy +120 +1m3\ds +0 +- +built-in\n` +
+		`network +built-in +yes +backoff +- +- +- +3 +in 4\ds +built-in\n` +
+		`extra +built-in +no +stopped +- +- +- +0 +- +built-in\n$`)
 	if !re.MatchString(out.String()) {
 		t.Errorf("table:\n%s", out.String())
 	}
@@ -77,7 +125,8 @@ func TestServiceList(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []api.Service
-	if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got) != 2 || got[1].Restarts != 3 || got[1].NextRetry == nil {
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got) != 3 || got[1].Restarts != 3 || got[1].NextRetry == nil ||
+		got[2].Enabled || got[2].EnabledBy != "local config (berth.services.disable)" || got[0].Health != "healthy" || got[0].Image != "built-in" {
 		t.Errorf("json %q: %v", out.String(), err)
 	}
 }
@@ -129,7 +178,13 @@ func TestExitStatus(t *testing.T) {
 		{name: "ok", args: []string{"logs", "udev"}, code: 0, out: "coldplug settled\n"},
 		{name: "help", args: []string{"--help"}, code: 0, out: "Exit status:\n  0  success\n  1  any other error\n  2  usage"},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, err: `unknown command "frobnicate" for "hostctl"`},
-		{name: "unknown subcommand", args: []string{"service", "enable", "console-ubuntu"}, code: 2, err: `unknown command "enable" for "hostctl service"`},
+		{name: "unknown subcommand", args: []string{"service", "pull", "console-ubuntu"}, code: 2, err: `unknown command "pull" for "hostctl service"`},
+		{name: "enable of no such service (404)", args: []string{"service", "enable", "nosuch"}, code: 4, err: `enable service nosuch: no service "nosuch" (known: udev, network, extra)`},
+		{name: "status of no such service (404)", args: []string{"service", "status", "nosuch"}, code: 4, err: `service status nosuch: no service "nosuch"`},
+		{name: "stop of the console refused (422)", args: []string{"service", "stop", "console"}, code: 3, err: "stop service console: stop console: the console holds every login; add --force to stop it anyway"},
+		{name: "disable of the console refused (422)", args: []string{"service", "disable", "console", "--now"}, code: 3, err: "add --force to disable it anyway"},
+		{name: "start takes one service", args: []string{"service", "start"}, code: 2, err: "accepts 1 arg(s), received 0"},
+		{name: "stop has no --now", args: []string{"service", "stop", "udev", "--now"}, code: 2, err: "unknown flag: --now"},
 		{name: "unknown subcommand, a suggestion", args: []string{"config", "unsett", "hostname"}, code: 2, err: `unknown command "unsett" for "hostctl config"` + "\n\nDid you mean this?\n\tunset"},
 		{name: "bare group", args: []string{"service"}, code: 2, err: `missing command for "hostctl service"`, help: "Usage:\n  hostctl service [command]"},
 		{name: "bare config", args: []string{"config"}, code: 2, err: `missing command for "hostctl config"`, help: "Available Commands:"},
@@ -258,5 +313,51 @@ func TestConfigVerbs(t *testing.T) {
 	os.WriteFile(f, []byte("hostname: m\n"), 0o644)
 	if _, _, err := hc("config", "merge", "-i", f); err != nil || h.changes[len(h.changes)-1].YAML != "hostname: m\n" {
 		t.Errorf("merge: %v %+v", err, h.changes)
+	}
+}
+
+// hostctl service start|stop|enable|disable send the verb and its flags to
+// the host and say what it did; status prints the last exit and what
+// enables the service.
+func TestServiceVerbs(t *testing.T) {
+	h := &host{}
+	sock := start(t, h)
+	hc := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), append([]string{"--socket", sock, "service"}, args...), &out, &errb); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return out.String()
+	}
+	for _, tc := range []struct {
+		args      []string
+		out, verb string
+	}{
+		{[]string{"start", "udev"}, "udev: started (running)\n", "start udev now=false force=false dry=false"},
+		{[]string{"stop", "udev"}, "udev: stopped\n", "stop udev now=false force=false dry=false"},
+		{[]string{"stop", "console", "--force"}, "console: stopped\n", "stop console now=false force=true dry=false"},
+		{[]string{"enable", "extra"}, "changed berth.services.enable: (unset) → [\"extra\"] (starts or stops services)\n", "enable extra now=false force=false dry=false"},
+		{[]string{"enable", "extra", "--now"}, "changed berth.services.enable: (unset) → [\"extra\"] (starts or stops services)\nextra: started (running)\n", "enable extra now=true force=false dry=false"},
+		{[]string{"disable", "udev", "--dry-run"}, "warning: network needs udev, which is now disabled\nwould change berth.services.disable: (unset) → [\"udev\"] (starts or stops services)\n", "disable udev now=false force=false dry=true"},
+		{[]string{"disable", "udev", "--now"}, "warning: network needs udev, which is now disabled\nchanged berth.services.disable: (unset) → [\"udev\"] (starts or stops services)\nudev: stopped\n", "disable udev now=true force=false dry=false"},
+	} {
+		before := len(h.verbs)
+		if out := hc(tc.args...); out != tc.out {
+			t.Errorf("%v: output\n%s\nwant\n%s", tc.args, out, tc.out)
+		}
+		if len(h.verbs) != before+1 || h.verbs[before] != tc.verb {
+			t.Errorf("%v: the host heard %q, want %q", tc.args, h.verbs[before:], tc.verb)
+		}
+	}
+	out := hc("status", "udev")
+	for _, want := range []string{"state:      running\n", "pid:        120\n", "last exit:  status 143 at 2026-12-01T15:00:00Z\n", "enabled:    yes, by image default\n", "health:     healthy\n", "next retry: -\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	var st api.ServiceStatus
+	if err := json.Unmarshal([]byte(hc("status", "udev", "-o", "json")), &st); err != nil || st.LastExit == nil || *st.LastExit != 143 || st.PID != 120 || st.EnabledBy != "image default" {
+		t.Errorf("status -o json: %+v %v", st, err)
 	}
 }

@@ -45,6 +45,19 @@ type Service struct {
 	// restarting); hostctl service restart starts it at once.
 	NextRetry *time.Time `json:"next_retry,omitempty"`
 	Error     string     `json:"error,omitempty"`
+	// Source is where the service is defined: built-in (later also a
+	// catalogue entry or a user's definition).
+	Source string `json:"source,omitempty"`
+	// Image is what it runs: built-in for the image's pre-extracted
+	// rootfs, else an OCI reference.
+	Image string `json:"image,omitempty"`
+	// Enabled: it starts at boot. EnabledBy says which configuration
+	// decided it: image default, cloud-config, local config or kernel
+	// command line.
+	Enabled   bool   `json:"enabled"`
+	EnabledBy string `json:"enabled_by,omitempty"`
+	// Health is the service's health check's verdict, "" when unknown.
+	Health string `json:"health,omitempty"`
 }
 
 // Uptime is how long the service has been up, 0 when it is not running.

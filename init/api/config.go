@@ -35,6 +35,12 @@ type ConfigChangeResult struct {
 	Reboot    []string       `json:"reboot,omitempty"`    // keys waiting for a reboot
 	Stored    []string       `json:"stored,omitempty"`    // keys stored, not applied yet
 	Errors    []string       `json:"errors,omitempty"`    // live application failures
+	// Started and Stopped are services a change of berth.services started
+	// or stopped; Warnings, what it asked that could not be (an unknown
+	// service) or that deserves a second look.
+	Started  []string `json:"started,omitempty"`
+	Stopped  []string `json:"stopped,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ConfigValue is a key's merged value and the layer it came from.

@@ -98,6 +98,9 @@ func Handler(h Host) http.Handler {
 	if ch, ok := h.(ConfigHost); ok {
 		configRoutes(mux, ch)
 	}
+	if sh, ok := h.(ServiceHost); ok {
+		serviceRoutes(mux, sh)
+	}
 	return mux
 }
 
