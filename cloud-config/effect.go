@@ -10,7 +10,7 @@ import (
 
 // Effect is what changing a key takes.
 type Effect struct {
-	Kind    string // live, restart, reboot or stored
+	Kind    string // live, restart, reboot, stored or services
 	Service string // for restart
 }
 
@@ -24,6 +24,8 @@ func (e Effect) String() string {
 		return "needs a reboot"
 	case "stored":
 		return "stored, not applied yet"
+	case "services":
+		return "starts or stops services"
 	}
 	return e.Kind
 }

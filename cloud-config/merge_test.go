@@ -179,7 +179,7 @@ func TestEffects(t *testing.T) {
 		"runcmd":                             "needs a reboot",
 		"berth.state.dev":                    "needs a reboot",
 		"ntp.servers":                        "stored, not applied yet",
-		"berth.services.enable":              "stored, not applied yet",
+		"berth.services.enable":              "starts or stops services",
 		"berth.registry_mirrors":             "stored, not applied yet",
 		"berth.console":                      "stored, not applied yet",
 	} {

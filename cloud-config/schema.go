@@ -6,7 +6,9 @@ import "github.com/berth-os/berth/internal/netconfig"
 //
 // The effect tag says what a change of the key takes; a field without one
 // inherits its parent's. Values: live, reboot, stored (validated and kept,
-// applied by a mechanism a later release brings), restart=<service>.
+// applied by a mechanism a later release brings), restart=<service>,
+// services (the system services to run: PID 1 starts and stops the
+// difference at once).
 type Config struct {
 	Hostname          string      `yaml:"hostname,omitempty" effect:"live"`
 	FQDN              string      `yaml:"fqdn,omitempty" effect:"live"`
@@ -100,7 +102,7 @@ type Berth struct {
 	Network         Network             `yaml:"network,omitempty" effect:"live"`
 	Sysctl          map[string]Scalar   `yaml:"sysctl,omitempty" effect:"live"`
 	Modules         []string            `yaml:"modules,omitempty" effect:"live"`
-	Services        Services            `yaml:"services,omitempty" effect:"stored"`
+	Services        Services            `yaml:"services,omitempty" effect:"services"`
 	Console         string              `yaml:"console,omitempty" effect:"stored"`
 	State           State               `yaml:"state,omitempty" effect:"reboot"`
 	SSH             SSH                 `yaml:"ssh,omitempty" effect:"restart=console"`

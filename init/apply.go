@@ -16,6 +16,7 @@ import (
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/cloud-config/apply"
 	"github.com/berth-os/berth/cloud-config/datasource"
+	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/init/etc"
 	"github.com/berth-os/berth/internal/atomicfile"
 	"github.com/berth-os/berth/internal/layout"
@@ -136,6 +137,18 @@ func (h *host) relive(ctx context.Context) {
 	}
 	h.recordApply(h.applyEarly(ctx, cfg))
 	h.signalNetwork()
+	configMu.Lock()
+	plan, _ := h.planServices()
+	configMu.Unlock()
+	var res api.ConfigChangeResult
+	h.runPlan(ctx, plan, &res)
+	h.noteApplyErrors(res.Errors)
+	for _, n := range res.Started {
+		h.logf("config: service %s started (berth.services)", n)
+	}
+	for _, n := range res.Stopped {
+		h.logf("config: service %s stopped (berth.services)", n)
+	}
 }
 
 // signalNetwork tells the network service to read its configuration again.

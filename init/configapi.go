@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -76,11 +78,29 @@ func (h *host) ConfigStatus() cloudconfig.Status {
 // changed key takes effect as the schema declares: live, by restarting a
 // service, or at the next boot.
 func (h *host) ConfigChange(req api.ConfigChangeRequest) (api.ConfigChangeResult, error) {
+	return h.changeLocal(func(local map[string]any) error { return changeTree(local, req) }, req.DryRun, true)
+}
+
+// changeLocal changes the local layer with edit, as ConfigChange
+// describes. A change of berth.services moves the host to the new set of
+// services; with liveServices it also starts and stops the difference
+// (hostctl service enable without --now leaves them alone).
+func (h *host) changeLocal(edit func(local map[string]any) error, dryRun, liveServices bool) (api.ConfigChangeResult, error) {
 	configMu.Lock()
-	defer configMu.Unlock()
+	res, plan, err := h.changeLocked(edit, dryRun)
+	configMu.Unlock()
+	if err == nil && liveServices {
+		h.runPlan(context.Background(), plan, &res)
+		h.noteApplyErrors(res.Errors)
+	}
+	return res, err
+}
+
+func (h *host) changeLocked(edit func(local map[string]any) error, dryRun bool) (api.ConfigChangeResult, servicePlan, error) {
 	var res api.ConfigChangeResult
+	var plan servicePlan
 	if h.cfg == nil || h.cfg.merged == nil {
-		return res, errkind.Mark(errkind.ErrUnavailable, errors.New("no configuration yet"))
+		return res, plan, errkind.Mark(errkind.ErrUnavailable, errors.New("no configuration yet"))
 	}
 	local := map[string]any{}
 	idx := -1
@@ -89,11 +109,11 @@ func (h *host) ConfigChange(req api.ConfigChangeRequest) (api.ConfigChangeResult
 			local, idx = deepCopyTree(l.Tree), i
 		}
 	}
-	if err := changeTree(local, req); err != nil {
-		return res, api.BadRequest(err)
+	if err := edit(local); err != nil {
+		return res, plan, api.BadRequest(err)
 	}
 	if _, err := cloudconfig.FromTree("local config", local); err != nil {
-		return res, api.BadRequest(err)
+		return res, plan, api.BadRequest(err)
 	}
 	layers := append([]cloudconfig.Layer(nil), h.cfg.layers...)
 	newLocal := cloudconfig.Layer{Name: cloudconfig.LayerLocal, Source: "local config", Tree: local}
@@ -105,22 +125,22 @@ func (h *host) ConfigChange(req api.ConfigChangeRequest) (api.ConfigChangeResult
 	}
 	merged, err := cloudconfig.Merge(layers...)
 	if err != nil {
-		return res, api.BadRequest(err)
+		return res, plan, api.BadRequest(err)
 	}
 	res.Changes = diffTrees(h.cfg.merged.Tree, merged.Tree)
-	res.DryRun = req.DryRun
-	if req.DryRun {
-		return res, nil
+	res.DryRun = dryRun
+	if dryRun {
+		return res, plan, nil
 	}
 	if err := h.cfg.store.WriteLocal(local); err != nil {
-		return res, err
+		return res, plan, err
 	}
 	h.cfg.layers, h.cfg.merged = layers, merged
 	h.cfg.status.Stored = cloudconfig.StoredKeys(merged.Tree)
 	h.cfg.store.SaveStatus(h.cfg.status)
 	h.cfg.store.SaveDatasources(merged.Config.Berth.Datasources)
-	h.applyChanges(&res)
-	return res, nil
+	plan = h.applyChanges(&res)
+	return res, plan, nil
 }
 
 func layerRank(name string) int {
@@ -214,13 +234,18 @@ func flatten(v any, prefix []cloudconfig.Seg, out map[string]any) {
 	out[cloudconfig.FormatKey(prefix)] = v
 }
 
-// applyChanges puts changed keys into effect according to their effect.
-func (h *host) applyChanges(res *api.ConfigChangeResult) {
+// applyChanges puts changed keys into effect according to their effect;
+// what a change of berth.services starts and stops is returned, for the
+// caller to do once it has let go of configMu.
+func (h *host) applyChanges(res *api.ConfigChangeResult) servicePlan {
 	restart := map[string]bool{}
-	live := false
+	live, services := false, false
 	for _, c := range res.Changes {
 		e, _ := cloudconfig.EffectOf(c.Key)
 		switch e.Kind {
+		case "services":
+			services = true
+			res.Applied = append(res.Applied, c.Key)
 		case "live":
 			live = true
 			res.Applied = append(res.Applied, c.Key)
@@ -232,11 +257,15 @@ func (h *host) applyChanges(res *api.ConfigChangeResult) {
 			res.Reboot = append(res.Reboot, c.Key)
 		}
 	}
+	var plan servicePlan
+	if services {
+		plan, res.Warnings = h.planServices()
+	}
 	cfg := h.cfg.merged.Config
 	var errs []error
 	if err := asPID1(); err != nil && (live || len(restart) > 0) {
 		res.Errors = append(res.Errors, err.Error())
-		return
+		return plan
 	}
 	if live || len(restart) > 0 {
 		ec := h.etcConfig()
@@ -274,6 +303,23 @@ func (h *host) applyChanges(res *api.ConfigChangeResult) {
 		h.cfg.status.ApplyErrors = append(h.cfg.status.ApplyErrors, res.Errors...)
 		h.cfg.store.SaveStatus(h.cfg.status)
 	}
+	return plan
+}
+
+// noteApplyErrors keeps the errors of starting and stopping services for
+// hostctl config status.
+func (h *host) noteApplyErrors(errs []string) {
+	if len(errs) == 0 {
+		return
+	}
+	configMu.Lock()
+	defer configMu.Unlock()
+	for _, e := range errs {
+		if !slices.Contains(h.cfg.status.ApplyErrors, e) {
+			h.cfg.status.ApplyErrors = append(h.cfg.status.ApplyErrors, e)
+		}
+	}
+	h.cfg.store.SaveStatus(h.cfg.status)
 }
 
 func deepCopyTree(t map[string]any) map[string]any {

@@ -39,29 +39,18 @@ func (h *host) Version(ctx context.Context) api.Version {
 	return v
 }
 
-func (h *host) Services() []api.Service {
-	if h.sup == nil {
-		return nil
-	}
-	var out []api.Service
-	for _, s := range h.sup.List() {
-		a := api.Service{Name: s.Name, State: string(s.State), PID: s.PID, Restarts: s.Restarts, Error: s.Error}
-		if !s.Started.IsZero() {
-			a.Started = &s.Started
-		}
-		if !s.NextRetry.IsZero() {
-			a.NextRetry = &s.NextRetry
-		}
-		out = append(out, a)
-	}
-	return out
-}
+// The host implements the service verbs too.
+var _ api.ServiceHost = (*host)(nil)
 
 // RestartService starts a system service again at once (hostctl service
-// restart), with its backoff reset.
+// restart), with its backoff reset; one stopped by hand starts.
 func (h *host) RestartService(name string) error {
 	if h.sup == nil {
 		return errkind.Mark(errkind.ErrUnavailable, errors.New("services are not started yet"))
+	}
+	if d, ok := h.sup.Detail(name); ok && d.Held {
+		h.goSafe("start "+name, func() { h.startService(context.Background(), name) })
+		return nil
 	}
 	err := h.sup.Restart(name)
 	switch {
@@ -79,6 +68,9 @@ func (h *host) RestartService(name string) error {
 var logSources = map[string]bool{"init": true, "containerd": true, "cloud-config": true}
 
 func (h *host) HasService(name string) bool {
+	if _, ok := findEntry(h.catalogue(), name); ok {
+		return true
+	}
 	return logSources[name] || (h.sup != nil && h.sup.Has(name))
 }
 

@@ -54,6 +54,9 @@ type host struct {
 	state   stateInfo
 	cfg     *hostConfig
 	stop    chan struct{}
+	// svcSet is the set of services the configuration asks for, in start
+	// order; configMu guards it (services.go).
+	svcSet []string
 
 	shutdownOnce sync.Once
 	mu           sync.Mutex

@@ -184,19 +184,24 @@ var containerdService = supervise.Service{
 	}},
 }
 
-// phaseServices starts the image's system services. They start together
-// (none needs another to be ready first) and the phase ends when each is
-// ready or has failed; the ready line lists them in the image's order.
+// phaseServices starts the system services the configuration asks for:
+// the image's set, minus berth.services.disable, plus
+// berth.services.enable (services.go). They start together (none needs
+// another to be ready first) and the phase ends when each is ready or has
+// failed; the ready line lists them in the image's order.
 func (h *host) phaseServices(ctx context.Context) error {
-	// Autologin comes from the flags only: cloud-config's berth.autologin
-	// is a warning and changes nothing (cloudconfig.FlagOnly).
-	env := []string{"BERTH_AUTOLOGIN=" + h.flags.Autologin()}
-	if h.flags.Debug() {
-		env = append(env, "BERTH_DEBUG=1")
+	env := h.serviceEnv()
+	configMu.Lock()
+	set, warnings := h.wantedServices()
+	h.svcSet = set
+	h.noteServiceWarnings(warnings)
+	configMu.Unlock()
+	for _, w := range warnings {
+		h.logf("config: %s", w)
 	}
 	var svcs []supervise.Service
 	var errs []error
-	for _, name := range h.info.Services {
+	for _, name := range set {
 		svc, err := loadService(name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("service %s: %w", name, err))
@@ -244,7 +249,10 @@ func (h *host) phaseReady(ctx context.Context) error {
 			failed = append(failed, s.Name)
 		}
 	}
-	for _, name := range h.info.Services {
+	configMu.Lock()
+	set := h.svcSet
+	configMu.Unlock()
+	for _, name := range set {
 		if !h.sup.Has(name) {
 			failed = append(failed, name)
 		}
