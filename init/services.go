@@ -387,7 +387,7 @@ func refuseConsole(name, verb string, c api.ServiceControl) error {
 	if verb == "disable" {
 		why = "from the next boot on, for good (berth.services.enable=[console] on the kernel command line brings it back)"
 	}
-	return errkind.Mark(errkind.ErrInvalidConfig, fmt.Errorf("%s %s: the console holds every login (getty, sshd) and hostctl itself; without it nobody can log in to this host %s; add --force to %s it anyway", verb, name, why, verb))
+	return errkind.Mark(errkind.ErrInvalidConfig, fmt.Errorf("the console holds every login (getty, sshd) and hostctl itself; without it nobody can log in to this host %s; add --force to %s it anyway", why, verb))
 }
 
 // StopService is hostctl service stop: the service stops and stays stopped
@@ -445,6 +445,14 @@ func (h *host) EnableService(ctx context.Context, name string, enable bool, c ap
 	}, c.DryRun, false)
 	if err != nil {
 		return res, fmt.Errorf("%s %s: %w", verb, name, err)
+	}
+	// The config path says what a change of berth.services does when it
+	// comes through hostctl config set; here the running services are
+	// left alone unless --now.
+	for i := range cres.Changes {
+		if strings.HasPrefix(cres.Changes[i].Key, "berth.services") {
+			cres.Changes[i].Effect = map[bool]string{true: "now and from the next boot", false: "from the next boot"}[c.Now]
+		}
 	}
 	res.Config = &cres
 	configMu.Lock()

@@ -275,7 +275,7 @@ func TestStartStop(t *testing.T) {
 		{"stop the console", func() error {
 			_, err := h.StopService(context.Background(), "console", api.ServiceControl{})
 			return err
-		}, errkind.ErrInvalidConfig, "stop console: the console holds every login (getty, sshd) and hostctl itself; without it nobody can log in to this host until the next boot; add --force to stop it anyway"},
+		}, errkind.ErrInvalidConfig, "the console holds every login (getty, sshd) and hostctl itself; without it nobody can log in to this host until the next boot; add --force to stop it anyway"},
 	} {
 		err := tc.call()
 		if !errors.Is(err, tc.kind) || !strings.Contains(fmt.Sprint(err), tc.msg) {
@@ -300,7 +300,7 @@ func TestEnableDisable(t *testing.T) {
 	local := func() string { b, _ := os.ReadFile(filepath.Join(h.cfg.store.Dir, "local.yaml")); return string(b) }
 
 	res, err := h.EnableService(ctx, "network", false, api.ServiceControl{})
-	if err != nil || res.Config == nil || len(res.Config.Changes) != 1 || res.Config.Changes[0].Key != "berth.services.disable" {
+	if err != nil || res.Config == nil || len(res.Config.Changes) != 1 || res.Config.Changes[0].Key != "berth.services.disable" || res.Config.Changes[0].Effect != "from the next boot" {
 		t.Fatalf("disable network: %+v %v", res, err)
 	}
 	if st, _ := h.ServiceStatus("network"); st.State != api.StateRunning || st.Enabled || st.EnabledBy != "local config (berth.services.disable)" {
@@ -340,7 +340,7 @@ func TestEnableDisable(t *testing.T) {
 	}{
 		{"enable unknown", "nosuch", true, api.ServiceControl{Now: true}, errkind.ErrNotFound, `no service "nosuch" (known: udev, network, console, extra)`},
 		{"disable unknown", "nosuch", false, api.ServiceControl{}, errkind.ErrNotFound, `no service "nosuch"`},
-		{"disable the console", "console", false, api.ServiceControl{Now: true}, errkind.ErrInvalidConfig, "disable console: the console holds every login (getty, sshd) and hostctl itself; without it nobody can log in to this host from the next boot on, for good (berth.services.enable=[console] on the kernel command line brings it back); add --force to disable it anyway"},
+		{"disable the console", "console", false, api.ServiceControl{Now: true}, errkind.ErrInvalidConfig, "the console holds every login (getty, sshd) and hostctl itself; without it nobody can log in to this host from the next boot on, for good (berth.services.enable=[console] on the kernel command line brings it back); add --force to disable it anyway"},
 	} {
 		_, err := h.EnableService(ctx, tc.svc, tc.enable, tc.ctl)
 		if !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.msg) {
@@ -408,4 +408,25 @@ func sortedStrings(s []string) []string {
 		}
 	}
 	return out
+}
+
+// hostctl's states: backoff for a service waiting to start again,
+// completed for one that ended with status 0 by its policy, stopped for
+// one stopped by hand whatever its exit.
+func TestAPIState(t *testing.T) {
+	ok, bad := &supervise.Exit{Code: 0}, &supervise.Exit{Code: 1}
+	for _, tc := range []struct {
+		d    supervise.Detail
+		want string
+	}{
+		{supervise.Detail{Status: supervise.Status{State: supervise.StateRunning}}, "running"},
+		{supervise.Detail{Status: supervise.Status{State: supervise.StateRestarting}}, "backoff"},
+		{supervise.Detail{Status: supervise.Status{State: supervise.StateStopped}, LastExit: ok}, "completed"},
+		{supervise.Detail{Status: supervise.Status{State: supervise.StateStopped}, LastExit: ok, Held: true}, "stopped"},
+		{supervise.Detail{Status: supervise.Status{State: supervise.StateFailed}, LastExit: bad}, "failed"},
+	} {
+		if got := apiState(tc.d); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.d, got, tc.want)
+		}
+	}
 }

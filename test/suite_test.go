@@ -89,6 +89,9 @@ var scenarios = []scenario{
 	// A killed service comes back alone; a frozen containerd does not hang
 	// poweroff (issue 9).
 	vm("ServiceLiveness", 70*time.Second, serviceLiveness),
+	// hostctl service list, status, start, stop, enable, disable, and a
+	// disabled service through a reboot (issue 7).
+	vm("ServiceVerbs", 100*time.Second, serviceVerbs),
 
 	// A second build of a copy of the repository, compared byte for byte.
 	buildScenario("Reproducible", 200*time.Second, reproducible),

@@ -53,7 +53,7 @@ func (h *host) verb(v, n string, c api.ServiceControl) (api.ServiceResult, error
 		return api.ServiceResult{}, errkind.Mark(errkind.ErrNotFound, fmt.Errorf("no service %q (known: udev, network, extra)", n))
 	}
 	if n == "console" && !c.Force && (v == "stop" || v == "disable") {
-		return api.ServiceResult{}, errkind.Mark(errkind.ErrInvalidConfig, fmt.Errorf("%s console: the console holds every login; add --force to %s it anyway", v, v))
+		return api.ServiceResult{}, errkind.Mark(errkind.ErrInvalidConfig, fmt.Errorf("the console holds every login; add --force to %s it anyway", v))
 	}
 	res := api.ServiceResult{Name: n}
 	switch v {
@@ -63,7 +63,7 @@ func (h *host) verb(v, n string, c api.ServiceControl) (api.ServiceResult, error
 		res.Stopped, res.State = !c.DryRun, api.StateStopped
 	case "enable", "disable":
 		key := "berth.services." + v
-		res.Config = &api.ConfigChangeResult{DryRun: c.DryRun, Changes: []api.ConfigChange{{Key: key, After: []any{n}, Effect: "starts or stops services"}}}
+		res.Config = &api.ConfigChangeResult{DryRun: c.DryRun, Changes: []api.ConfigChange{{Key: key, After: []any{n}, Effect: map[bool]string{true: "now and from the next boot", false: "from the next boot"}[c.Now]}}}
 		if v == "disable" {
 			res.Warnings = []string{"network needs " + n + ", which is now disabled"}
 		}
@@ -181,7 +181,7 @@ func TestExitStatus(t *testing.T) {
 		{name: "unknown subcommand", args: []string{"service", "pull", "console-ubuntu"}, code: 2, err: `unknown command "pull" for "hostctl service"`},
 		{name: "enable of no such service (404)", args: []string{"service", "enable", "nosuch"}, code: 4, err: `enable service nosuch: no service "nosuch" (known: udev, network, extra)`},
 		{name: "status of no such service (404)", args: []string{"service", "status", "nosuch"}, code: 4, err: `service status nosuch: no service "nosuch"`},
-		{name: "stop of the console refused (422)", args: []string{"service", "stop", "console"}, code: 3, err: "stop service console: stop console: the console holds every login; add --force to stop it anyway"},
+		{name: "stop of the console refused (422)", args: []string{"service", "stop", "console"}, code: 3, err: "stop service console: the console holds every login; add --force to stop it anyway"},
 		{name: "disable of the console refused (422)", args: []string{"service", "disable", "console", "--now"}, code: 3, err: "add --force to disable it anyway"},
 		{name: "start takes one service", args: []string{"service", "start"}, code: 2, err: "accepts 1 arg(s), received 0"},
 		{name: "stop has no --now", args: []string{"service", "stop", "udev", "--now"}, code: 2, err: "unknown flag: --now"},
@@ -337,10 +337,10 @@ func TestServiceVerbs(t *testing.T) {
 		{[]string{"start", "udev"}, "udev: started (running)\n", "start udev now=false force=false dry=false"},
 		{[]string{"stop", "udev"}, "udev: stopped\n", "stop udev now=false force=false dry=false"},
 		{[]string{"stop", "console", "--force"}, "console: stopped\n", "stop console now=false force=true dry=false"},
-		{[]string{"enable", "extra"}, "changed berth.services.enable: (unset) → [\"extra\"] (starts or stops services)\n", "enable extra now=false force=false dry=false"},
-		{[]string{"enable", "extra", "--now"}, "changed berth.services.enable: (unset) → [\"extra\"] (starts or stops services)\nextra: started (running)\n", "enable extra now=true force=false dry=false"},
-		{[]string{"disable", "udev", "--dry-run"}, "warning: network needs udev, which is now disabled\nwould change berth.services.disable: (unset) → [\"udev\"] (starts or stops services)\n", "disable udev now=false force=false dry=true"},
-		{[]string{"disable", "udev", "--now"}, "warning: network needs udev, which is now disabled\nchanged berth.services.disable: (unset) → [\"udev\"] (starts or stops services)\nudev: stopped\n", "disable udev now=true force=false dry=false"},
+		{[]string{"enable", "extra"}, "changed berth.services.enable: (unset) → [\"extra\"] (from the next boot)\n", "enable extra now=false force=false dry=false"},
+		{[]string{"enable", "extra", "--now"}, "changed berth.services.enable: (unset) → [\"extra\"] (now and from the next boot)\nextra: started (running)\n", "enable extra now=true force=false dry=false"},
+		{[]string{"disable", "udev", "--dry-run"}, "warning: network needs udev, which is now disabled\nwould change berth.services.disable: (unset) → [\"udev\"] (from the next boot)\n", "disable udev now=false force=false dry=true"},
+		{[]string{"disable", "udev", "--now"}, "warning: network needs udev, which is now disabled\nchanged berth.services.disable: (unset) → [\"udev\"] (now and from the next boot)\nudev: stopped\n", "disable udev now=true force=false dry=false"},
 	} {
 		before := len(h.verbs)
 		if out := hc(tc.args...); out != tc.out {

@@ -1,0 +1,96 @@
+//go:build qemu
+
+package test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// hostctl service's verbs on a booted host (issue 7, item 4): list shows
+// every built-in; stop keeps a service stopped through its backoff and
+// start brings it back with another process; enable of an unknown service
+// fails and changes nothing; disable survives a reboot and enable --now
+// starts the service at once. The console refuses stop and disable.
+func serviceVerbs(t *testing.T) {
+	m := boot(t, directBoot(t, "berth.autologin"))
+
+	m.check("list", func(m *machine) {
+		svcs := m.services()
+		for _, name := range []string{"udev", "logging", "network", "console"} {
+			s, ok := svcs[name]
+			if !ok || s.Source != "built-in" || s.Image != "built-in" || !s.Enabled || s.EnabledBy != "image default" || s.State != "running" || s.PID == 0 {
+				m.t.Errorf("%s in hostctl service list -o json: %+v (listed %v), want a running built-in enabled by the image default", name, s, ok)
+			}
+		}
+		if out := m.sh("hostctl service list"); !strings.Contains(out, "ENABLED") || !strings.Contains(out, "IMAGE") {
+			m.t.Errorf("hostctl service list:\n%s", out)
+		}
+	})
+
+	m.check("stop-start", func(m *machine) {
+		old := m.services()["logging"]
+		m.sh("hostctl service stop logging")
+		// The backoff would have started it again within 1 s, 2 s, 4 s.
+		time.Sleep(8 * time.Second)
+		s := m.services()["logging"]
+		if s.State != "stopped" || s.PID != 0 || s.Restarts != old.Restarts || !s.Enabled {
+			m.t.Errorf("logging 8 s after hostctl service stop: %+v, want stopped, no PID, %d restarts, still enabled", s, old.Restarts)
+		}
+		if out := m.sh("hostctl service status logging"); !strings.Contains(out, "stopped (by hand") || !strings.Contains(out, "last exit:") {
+			m.t.Errorf("hostctl service status logging:\n%s", out)
+		}
+		m.sh("hostctl service start logging")
+		s = m.services()["logging"]
+		if s.State != "running" || s.PID == 0 || s.PID == old.PID {
+			m.t.Errorf("logging after hostctl service start: %+v, want running with another PID than %d", s, old.PID)
+		}
+	})
+
+	m.check("refusals", func(m *machine) {
+		before := m.sh("hostctl config export")
+		if out, code := m.shCode("hostctl service enable nosuch"); code != 4 || !strings.Contains(out, `no service "nosuch"`) {
+			m.t.Errorf("hostctl service enable nosuch: exit %d, want 4 naming it\n%s", code, out)
+		}
+		if out, code := m.shCode("hostctl service disable console --now"); code != 3 || !strings.Contains(out, "--force") {
+			m.t.Errorf("hostctl service disable console: exit %d, want 3 asking for --force\n%s", code, out)
+		}
+		if out, code := m.shCode("hostctl service stop console"); code != 3 || !strings.Contains(out, "--force") {
+			m.t.Errorf("hostctl service stop console: exit %d, want 3 asking for --force\n%s", code, out)
+		}
+		if after := m.sh("hostctl config export"); after != before {
+			m.t.Errorf("a refused verb changed the local config:\n%s\nwas\n%s", after, before)
+		}
+		if s := m.services()["console"]; s.State != "running" || !s.Enabled {
+			m.t.Errorf("console after the refusals: %+v", s)
+		}
+	})
+
+	m.check("disable-reboot-enable", func(m *machine) {
+		m.sh("hostctl service disable logging")
+		if s := m.services()["logging"]; s.State != "running" || s.Enabled {
+			m.t.Errorf("logging after disable without --now: %+v, want running and not enabled", s)
+		}
+		m.Send("hostctl reboot\n")
+		match := m.waitReady()
+		if match[3] != "udev network console" {
+			m.t.Errorf("services at ready after disable logging: %q, want udev network console", match[3])
+		}
+		s := m.services()["logging"]
+		if s.State != "stopped" || s.PID != 0 || s.Enabled || s.EnabledBy != "local config (berth.services.disable)" {
+			m.t.Errorf("logging after the reboot: %+v, want stopped and disabled by the local config", s)
+		}
+		if out := m.sh("pidof berth-logging || echo none"); !strings.Contains(out, "none") {
+			m.t.Errorf("a logging process runs after the reboot: %s", out)
+		}
+		m.sh("hostctl service enable logging --now")
+		s = m.services()["logging"]
+		if s.State != "running" || s.PID == 0 || !s.Enabled || s.EnabledBy != "image default" {
+			m.t.Errorf("logging after enable --now: %+v, want running and enabled by the image default", s)
+		}
+		if out := m.sh("hostctl config export"); strings.Contains(out, "logging") {
+			m.t.Errorf("the local config still names logging:\n%s", out)
+		}
+	})
+}
