@@ -55,8 +55,10 @@ type host struct {
 	cfg     *hostConfig
 	stop    chan struct{}
 	// svcSet is the set of services the configuration asks for, in start
-	// order; configMu guards it (services.go).
-	svcSet []string
+	// order, once the services phase has taken it (svcBooted); configMu
+	// guards both (services.go).
+	svcSet    []string
+	svcBooted bool
 
 	shutdownOnce sync.Once
 	mu           sync.Mutex

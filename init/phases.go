@@ -193,7 +193,7 @@ func (h *host) phaseServices(ctx context.Context) error {
 	env := h.serviceEnv()
 	configMu.Lock()
 	set, warnings := h.wantedServices()
-	h.svcSet = set
+	h.svcSet, h.svcBooted = set, true
 	h.noteServiceWarnings(warnings)
 	configMu.Unlock()
 	for _, w := range warnings {

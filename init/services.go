@@ -152,6 +152,9 @@ func (h *host) planServices() (servicePlan, []string) {
 	set, warnings := h.wantedServices()
 	h.noteServiceWarnings(warnings)
 	var p servicePlan
+	if !h.svcBooted { // the services phase starts the set it finds
+		return p, warnings
+	}
 	for _, n := range set {
 		if !slices.Contains(h.svcSet, n) {
 			p.start = append(p.start, n)
@@ -444,7 +447,7 @@ func (h *host) EnableService(ctx context.Context, name string, enable bool, c ap
 		return h.editServiceLists(local, e, enable)
 	}, c.DryRun, false)
 	if err != nil {
-		return res, fmt.Errorf("%s %s: %w", verb, name, err)
+		return res, err // it names the key and the layer
 	}
 	// The config path says what a change of berth.services does when it
 	// comes through hostctl config set; here the running services are
@@ -473,7 +476,7 @@ func (h *host) EnableService(ctx context.Context, name string, enable bool, c ap
 	}
 	res.State, res.Started, res.Stopped = now.State, now.Started, now.Stopped
 	if err != nil {
-		return res, fmt.Errorf("%s --now %s: %sd for the next boot, but: %w", verb, name, verb, err)
+		return res, fmt.Errorf("%sd from the next boot, but: %w", verb, err)
 	}
 	return res, nil
 }

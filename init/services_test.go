@@ -122,6 +122,16 @@ func (r *procRuntime) count(name string) int {
 // datasource (ds) and local, and whose services run on a procRuntime.
 func servicesHost(t *testing.T, ds map[string]any) (*host, *procRuntime) {
 	t.Helper()
+	h, rt := hostBeforeServices(t, ds)
+	if err := h.phaseServices(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return h, rt
+}
+
+// hostBeforeServices is servicesHost before its services phase.
+func hostBeforeServices(t *testing.T, ds map[string]any) (*host, *procRuntime) {
+	t.Helper()
 	h, _ := testHost(t, "")
 	dir := t.TempDir()
 	for _, n := range []string{"udev", "network", "console", "extra"} {
@@ -147,9 +157,6 @@ func servicesHost(t *testing.T, ds map[string]any) (*host, *procRuntime) {
 	h.sup = supervise.New(rt, supervise.Options{NotifyDir: t.TempDir(), CgroupRoot: t.TempDir(), MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, StopTimeout: time.Second,
 		Kill: func(int, syscall.Signal) error { return errors.New("test: no kill") }})
 	t.Cleanup(h.sup.StopAll)
-	if err := h.phaseServices(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	return h, rt
 }
 
@@ -428,5 +435,21 @@ func TestAPIState(t *testing.T) {
 		if got := apiState(tc.d); got != tc.want {
 			t.Errorf("%+v: %s, want %s", tc.d, got, tc.want)
 		}
+	}
+}
+
+// A change of berth.services before the services phase starts nothing: the
+// phase starts the set it then finds.
+func TestServicesChangeBeforeBoot(t *testing.T) {
+	h, rt := hostBeforeServices(t, map[string]any{})
+	res, err := h.ConfigChange(api.ConfigChangeRequest{Op: "set", Key: "berth.services.enable", Value: "[extra]"})
+	if err != nil || len(res.Started) != 0 || rt.count("extra") != 0 {
+		t.Fatalf("change before the services phase: %+v %v, %d starts of extra", res, err, rt.count("extra"))
+	}
+	if err := h.phaseServices(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := h.ServiceStatus("extra"); st.State != api.StateRunning || !st.Enabled || rt.count("extra") != 1 {
+		t.Errorf("extra after the services phase: %+v, %d starts", st, rt.count("extra"))
 	}
 }
