@@ -8,9 +8,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/init/supervise"
 	"github.com/berth-os/berth/internal/errkind"
+	"github.com/berth-os/berth/services"
 )
 
 // consoleService is the service that holds every login: the gettys and
@@ -36,9 +39,8 @@ type serviceEntry struct {
 	Image  string // "built-in", or an OCI reference
 	// Default: in the image's default set (images/*.yaml services:).
 	Default bool
-	// Needs are the services it cannot do without: disabling one of them
-	// warns. Built-ins declare none yet (depends_on comes with the service
-	// format).
+	// Needs are the services it cannot do without (its depends_on):
+	// disabling one of them warns.
 	Needs []string
 }
 
@@ -61,7 +63,30 @@ func (h *host) catalogue() []serviceEntry {
 			out = append(out, serviceEntry{Name: e.Name(), Source: api.SourceBuiltin, Image: api.SourceBuiltin})
 		}
 	}
+	for i := range out {
+		readRuntime(&out[i])
+	}
 	return out
+}
+
+// readRuntime adds what a built-in's bundle says of it (service.json): its
+// image, if it has one, and its depends_on. A bundle that cannot be read
+// is loadService's to report, when the service starts.
+func readRuntime(e *serviceEntry) {
+	b, err := os.ReadFile(filepath.Join(servicesAt, e.Name, "service.json"))
+	if err != nil {
+		return
+	}
+	var rt services.Runtime
+	if json.Unmarshal(b, &rt) != nil {
+		return
+	}
+	if rt.Image != "" {
+		e.Image = rt.Image
+	}
+	for _, d := range rt.DependsOn {
+		e.Needs = append(e.Needs, d.Name)
+	}
 }
 
 func findEntry(cat []serviceEntry, name string) (serviceEntry, bool) {

@@ -136,7 +136,11 @@ func hostBeforeServices(t *testing.T, ds map[string]any) (*host, *procRuntime) {
 	dir := t.TempDir()
 	for _, n := range []string{"udev", "network", "console", "extra"} {
 		os.MkdirAll(filepath.Join(dir, n), 0o755)
-		os.WriteFile(filepath.Join(dir, n, "service.json"), []byte(`{"name":"`+n+`","restart":"always"}`), 0o644)
+		deps := ""
+		if n == "network" {
+			deps = `,"depends_on":[{"name":"udev","condition":"service_started","required":true}]`
+		}
+		os.WriteFile(filepath.Join(dir, n, "service.json"), []byte(`{"name":"`+n+`","restart":"always"`+deps+`}`), 0o644)
 		os.WriteFile(filepath.Join(dir, n, "config.json"), []byte(`{"ociVersion":"1.2.0","process":{"args":["/bin/`+n+`"],"cwd":"/"}}`), 0o644)
 	}
 	old := servicesAt
@@ -360,10 +364,14 @@ func TestEnableDisable(t *testing.T) {
 	if st, _ := h.ServiceStatus("console"); st.State != api.StateRunning || rt.count("console") != starts || !st.Enabled {
 		t.Errorf("a refused disable touched the console: %+v", st)
 	}
-	// A dry run says what would change and changes nothing.
+	// A dry run says what would change and changes nothing; network's
+	// depends_on names udev: a warning.
 	res, err = h.EnableService(ctx, "udev", false, api.ServiceControl{DryRun: true, Now: true})
 	if err != nil || !res.Config.DryRun || len(res.Config.Changes) != 1 || local() != before || res.Stopped {
 		t.Errorf("disable --dry-run: %+v %v", res, err)
+	}
+	if diff := cmp.Diff([]string{"network needs udev, which is now disabled"}, res.Warnings); diff != "" {
+		t.Errorf("warnings of disable udev (-want +got)\n%s", diff)
 	}
 	if st, _ := h.ServiceStatus("udev"); st.State != api.StateRunning || !st.Enabled {
 		t.Errorf("a dry run touched udev: %+v", st)
