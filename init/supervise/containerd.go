@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -98,6 +99,7 @@ type ctrTask struct {
 	task   containerd.Task
 	exited chan Exit
 	cancel context.CancelFunc
+	execs  atomic.Int64 // numbers the exec IDs
 }
 
 func (t *ctrTask) PID() int            { return int(t.task.Pid()) }
@@ -125,4 +127,48 @@ func (t *ctrTask) Delete(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("delete container: %w", cerr))
 	}
 	return err
+}
+
+// Exec runs args in the task's container as a process like its own (the
+// spec's user, environment, capabilities...) with only the arguments
+// changed: what a healthcheck runs.
+func (t *ctrTask) Exec(ctx context.Context, args []string, out io.Writer) (int, error) {
+	ctx = namespaces.WithNamespace(ctx, Namespace)
+	spec, err := t.cont.Spec(ctx)
+	if err != nil {
+		return -1, fmt.Errorf("exec %s: container spec: %w", args[0], err)
+	}
+	if spec.Process == nil {
+		return -1, fmt.Errorf("exec %s: the container's spec has no process", args[0])
+	}
+	p := *spec.Process
+	p.Args, p.Terminal, p.ConsoleSize = args, false, nil
+	id := fmt.Sprintf("exec-%d", t.execs.Add(1))
+	proc, err := t.task.Exec(ctx, id, &p, cio.NewCreator(cio.WithStreams(nil, out, out)))
+	if err != nil {
+		return -1, fmt.Errorf("exec %s: %w", args[0], err)
+	}
+	// The process is deleted even when ctx has ended, within a deadline.
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		proc.Delete(dctx, containerd.WithProcessKill)
+	}()
+	statusCh, err := proc.Wait(ctx)
+	if err != nil {
+		return -1, fmt.Errorf("exec %s: wait: %w", args[0], err)
+	}
+	if err := proc.Start(ctx); err != nil {
+		return -1, fmt.Errorf("exec %s: start: %w", args[0], err)
+	}
+	select {
+	case st := <-statusCh:
+		code, _, err := st.Result()
+		if err != nil {
+			return -1, fmt.Errorf("exec %s: %w", args[0], err)
+		}
+		return int(code), nil
+	case <-ctx.Done():
+		return -1, ctx.Err()
+	}
 }

@@ -44,7 +44,7 @@ func (p Processes) Start(ctx context.Context, name string, spec *specs.Spec, std
 		r.Close()
 		return nil, fmt.Errorf("process %s: start %s: %w", name, args[0], err)
 	}
-	t := &process{pid: cmd.Process.Pid, exited: make(chan Exit, 1)}
+	t := &process{p: p, env: cmd.Env, dir: cmd.Dir, pid: cmd.Process.Pid, exited: make(chan Exit, 1)}
 	copied := make(chan struct{})
 	go func() {
 		io.Copy(stdout, r)
@@ -60,6 +60,9 @@ func (p Processes) Start(ctx context.Context, name string, spec *specs.Spec, std
 }
 
 type process struct {
+	p      Processes
+	env    []string
+	dir    string
 	pid    int
 	exited chan Exit
 }
@@ -73,6 +76,46 @@ func (t *process) Signal(_ context.Context, sig syscall.Signal) error {
 		return fmt.Errorf("signal %d: %w", t.pid, err)
 	}
 	return nil
+}
+
+// Exec runs args on the host, with the environment and directory of the
+// process, through Spawn; when ctx ends it is killed.
+func (t *process) Exec(ctx context.Context, args []string, out io.Writer) (int, error) {
+	if len(args) == 0 {
+		return -1, errors.New("exec: no args")
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env, cmd.Dir = t.env, t.dir
+	r, w, err := os.Pipe()
+	if err != nil {
+		return -1, fmt.Errorf("exec %s: %w", args[0], err)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	ch, err := t.p.Spawn(cmd)
+	w.Close()
+	if err != nil {
+		r.Close()
+		return -1, fmt.Errorf("exec %s: %w", args[0], err)
+	}
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(out, r)
+		r.Close()
+		close(copied)
+	}()
+	select {
+	case ws := <-ch:
+		<-copied
+		e := exitOf(ws)
+		if e.Err != nil {
+			return e.Code, fmt.Errorf("exec %s: %w", args[0], e.Err)
+		}
+		return e.Code, nil
+	case <-ctx.Done():
+		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		<-ch
+		return -1, ctx.Err()
+	}
 }
 
 // exitOf turns a wait status into an Exit.

@@ -1,9 +1,12 @@
 // Package supervise runs PID 1's system services as containers and keeps
-// them running: it starts each in order, waits for it to be ready, restarts
-// it with a capped backoff when it dies (never a hot loop, and never giving
-// up: a broken service comes back once it is fixed), starts it again at
-// once when asked (hostctl service restart), and stops them all in reverse
-// order at shutdown. The container runtime sits behind a narrow
+// them running: it starts each as soon as what it depends on is there
+// (started, healthy or completed: see Dependency), all in parallel, waits
+// for it to be ready, runs one-shot services to completion, checks health
+// (see Health), restarts a service with a capped backoff when it dies or
+// turns unhealthy (never a hot loop, and never giving up: a broken service
+// comes back once it is fixed), starts it again at once when asked
+// (hostctl service restart), and stops them all at shutdown, dependents
+// before what they depend on. The container runtime sits behind a narrow
 // seam (Runtime) so the state machine is tested without containerd.
 package supervise
 
@@ -18,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,6 +54,10 @@ type Task interface {
 	Signal(ctx context.Context, sig syscall.Signal) error
 	// Delete removes the task and its container after exit.
 	Delete(ctx context.Context) error
+	// Exec runs args beside the task (in its container, as its process
+	// runs), with stdout and stderr to out, and returns the exit status.
+	// When ctx ends the process is killed.
+	Exec(ctx context.Context, args []string, out io.Writer) (int, error)
 }
 
 // Exit is how a task ended.
@@ -65,6 +73,20 @@ type Service struct {
 	Notify  bool
 	Restart string   // always, on-failure, never
 	Env     []string // added at boot, e.g. BERTH_AUTOLOGIN
+	// Oneshot runs to completion: exit 0 completes it, and it is not
+	// started again (but by hand); a failure is retried with the backoff
+	// unless the policy is "never". It counts as started, for what depends
+	// on it or comes after it, once it has completed.
+	Oneshot bool
+	// DependsOn are services it requires: it starts once each has reached
+	// its condition, and is blocked when one cannot. They gate its first
+	// start only: a restart does not wait for them again.
+	DependsOn []Dependency
+	// After are services it starts after, once they are started, when
+	// they are supervised here; one that is absent, fails or does not
+	// start within the ready timeout is not waited for.
+	After  []string
+	Health *Health // nil: none
 }
 
 // Options tune the supervisor; zero values take the defaults.
@@ -94,10 +116,14 @@ type Options struct {
 	// cgroup.kill there ends all its processes when its runtime does not.
 	CgroupRoot string
 	// Kill signals a process directly (syscall.Kill); tests record it.
-	Kill   func(pid int, sig syscall.Signal) error
-	Clock  Clock // the backoff's time; the wall clock when nil
-	Logf   func(format string, args ...any)
-	Alertf func(format string, args ...any) // failures worth a console line
+	Kill func(pid int, sig syscall.Signal) error
+	// ProcDir is where procfs is mounted (/proc): a file or socket
+	// healthcheck looks in ProcDir/PID/root, the service's root with its
+	// mounts, or in its spec's root when that is not there.
+	ProcDir string
+	Clock   Clock // the backoff's time; the wall clock when nil
+	Logf    func(format string, args ...any)
+	Alertf  func(format string, args ...any) // failures worth a console line
 
 	Output func(svc, stream string) io.Writer
 }
@@ -111,6 +137,9 @@ type Supervisor struct {
 	svcs  map[string]*svcState
 	// closing: StopAll has begun; nothing starts any more (control.go).
 	closing bool
+	// changed is closed, and replaced, whenever a service's state changes:
+	// what waits for a dependency waits on it.
+	changed chan struct{}
 }
 
 type svcState struct {
@@ -135,6 +164,16 @@ type svcState struct {
 	held     bool
 	lastExit *Exit // how the last run ended, nil before the first end
 	exitAt   time.Time
+
+	launched   time.Time     // when it stopped waiting for dependencies
+	launchedCh chan struct{} // closed then
+	waitingOn  string        // what it waits for, while waiting or blocked
+	wasReady   bool          // started (ready) at least once
+	wasHealthy bool          // its healthcheck has passed at least once
+	completed  bool          // a oneshot that exited 0
+	readyErr   string        // why boot heard it failed to start
+	health     HealthState
+	healthErr  string // the last failed check, until one passes
 }
 
 // New returns a supervisor using rt.
@@ -175,6 +214,9 @@ func New(rt Runtime, opt Options) *Supervisor {
 	if opt.CgroupRoot == "" {
 		opt.CgroupRoot = "/sys/fs/cgroup"
 	}
+	if opt.ProcDir == "" {
+		opt.ProcDir = "/proc"
+	}
 	if opt.Kill == nil {
 		opt.Kill = syscall.Kill
 	}
@@ -187,19 +229,35 @@ func New(rt Runtime, opt Options) *Supervisor {
 	if opt.Output == nil {
 		opt.Output = func(string, string) io.Writer { return io.Discard }
 	}
-	return &Supervisor{rt: rt, opt: opt, svcs: map[string]*svcState{}}
+	return &Supervisor{rt: rt, opt: opt, svcs: map[string]*svcState{}, changed: make(chan struct{})}
 }
 
-// StartAll starts every service at once, in list order, and waits until
-// each is ready or has failed; errs[i] is the outcome of svcs[i].
+// broadcast wakes what waits for a change of state; the caller holds s.mu.
+func (s *Supervisor) broadcast() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// StartAll starts every service as soon as what it waits for is there,
+// all in parallel, and waits until each is ready (a oneshot: completed),
+// has failed, or is blocked; errs[i] is the outcome of svcs[i]. A service
+// that is not valid (a bad dependency or healthcheck, or one in a
+// dependency cycle) is refused before anything starts, and the others
+// still start; so does one whose requirement fails, which is reported as
+// blocked.
 func (s *Supervisor) StartAll(ctx context.Context, svcs []Service) []error {
-	errs := make([]error, len(svcs))
+	errs, sts := s.register(svcs)
 	waits := make([]func() error, len(svcs))
-	for i, svc := range svcs {
-		waits[i] = s.begin(ctx, svc)
+	for i, st := range sts {
+		if st != nil {
+			waits[i] = s.launch(ctx, st)
+		}
 	}
 	var wg sync.WaitGroup
 	for i := range svcs {
+		if waits[i] == nil {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -210,37 +268,97 @@ func (s *Supervisor) StartAll(ctx context.Context, svcs []Service) []error {
 	return errs
 }
 
+// register checks svcs, all before any is taken, and takes the valid ones:
+// sts[i] is svcs[i]'s state, or nil and errs[i] says why not. A service
+// stopped by hand may be taken again (StartStopped); nothing is taken once
+// StopAll has begun.
+func (s *Supervisor) register(svcs []Service) (errs []error, sts []*svcState) {
+	errs = make([]error, len(svcs))
+	sts = make([]*svcState, len(svcs))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	present := map[string]Service{}
+	order := slices.Clone(s.order)
+	for _, n := range s.order {
+		present[n] = s.svcs[n].svc
+	}
+	batch := map[string]bool{}
+	for i, svc := range svcs {
+		if s.closing {
+			errs[i] = fmt.Errorf("service %s: %w", svc.Name, ErrStopped)
+			continue
+		}
+		if batch[svc.Name] {
+			errs[i] = fmt.Errorf("service %s: already started", svc.Name)
+			continue
+		}
+		if old, ok := s.svcs[svc.Name]; ok {
+			if err := old.replaceable(); err != nil {
+				errs[i] = fmt.Errorf("service %s: %w", svc.Name, err)
+				continue
+			}
+		} else {
+			order = append(order, svc.Name)
+		}
+		batch[svc.Name] = true
+		present[svc.Name] = svc
+	}
+	for i, svc := range svcs {
+		if errs[i] == nil {
+			if err := validate(svc, present); err != nil {
+				errs[i] = fmt.Errorf("service %s: %w", svc.Name, err)
+			}
+		}
+	}
+	cyc := cycles(order, present)
+	for i, svc := range svcs {
+		if c, ok := cyc[svc.Name]; ok && errs[i] == nil {
+			errs[i] = fmt.Errorf("service %s: dependency cycle %s", svc.Name, c)
+		}
+	}
+	for i, svc := range svcs {
+		if errs[i] != nil {
+			continue
+		}
+		st := &svcState{svc: svc, state: StateWaiting, stop: make(chan struct{}), done: make(chan struct{}), ready: make(chan error, 1),
+			kick: make(chan struct{}, 1), notifyCh: make(chan struct{}, 4), launchedCh: make(chan struct{}),
+			backoff: Backoff{Min: s.opt.MinBackoff, Max: s.opt.MaxBackoff, StableAfter: s.opt.StableAfter}}
+		if old, ok := s.svcs[svc.Name]; ok {
+			st.restarts = old.restarts // started by hand after a stop by hand
+			st.lastExit, st.exitAt = old.lastExit, old.exitAt
+		} else {
+			s.order = append(s.order, svc.Name)
+		}
+		s.svcs[svc.Name] = st
+		sts[i] = st
+	}
+	s.broadcast()
+	return errs, sts
+}
+
 // Start begins supervising svc and waits until it is ready (running), has
 // failed, or the ready timeout passes; the error says which. Supervision
 // goes on in the background either way.
 func (s *Supervisor) Start(ctx context.Context, svc Service) error {
-	return s.begin(ctx, svc)()
+	return s.StartAll(ctx, []Service{svc})[0]
 }
 
 // begin registers svc and starts its supervision loop; the returned
-// function waits for readiness.
+// function waits for readiness (Launch).
 func (s *Supervisor) begin(ctx context.Context, svc Service) func() error {
-	st := &svcState{svc: svc, state: StateStarting, stop: make(chan struct{}), done: make(chan struct{}), ready: make(chan error, 1),
-		kick: make(chan struct{}, 1), notifyCh: make(chan struct{}, 4),
-		backoff: Backoff{Min: s.opt.MinBackoff, Max: s.opt.MaxBackoff, StableAfter: s.opt.StableAfter}}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return func() error { return fmt.Errorf("service %s: %w", svc.Name, ErrStopped) }
+	errs, sts := s.register([]Service{svc})
+	if errs[0] != nil {
+		return func() error { return errs[0] }
 	}
-	if old, dup := s.svcs[svc.Name]; dup {
-		if err := old.replaceable(); err != nil {
-			s.mu.Unlock()
-			return func() error { return fmt.Errorf("service %s: %w", svc.Name, err) }
-		}
-		st.restarts = old.restarts // started by hand after a stop by hand
-		st.lastExit, st.exitAt = old.lastExit, old.exitAt
-	} else {
-		s.order = append(s.order, svc.Name)
-	}
-	s.svcs[svc.Name] = st
-	s.mu.Unlock()
-	if svc.Notify {
+	return s.launch(ctx, sts[0])
+}
+
+// launch starts a registered service's supervision loop; the returned
+// function waits for readiness: the ready timeout runs from when its
+// dependencies are met.
+func (s *Supervisor) launch(ctx context.Context, st *svcState) func() error {
+	name := st.svc.Name
+	if st.svc.Notify {
 		if err := s.listenNotify(st); err != nil {
 			s.set(st, func() { st.state = StateFailed; st.err = err.Error() })
 			close(st.done)
@@ -252,21 +370,40 @@ func (s *Supervisor) begin(ctx context.Context, svc Service) func() error {
 		select {
 		case err := <-st.ready:
 			return err
+		case <-st.launchedCh:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case err := <-st.ready:
+			return err
 		case <-time.After(s.opt.ReadyTimeout):
-			return fmt.Errorf("service %s: not ready after %s", svc.Name, s.opt.ReadyTimeout)
+			return fmt.Errorf("service %s: not ready after %s", name, s.opt.ReadyTimeout)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
 
+// set changes a service's state and wakes what waits for a change.
 func (s *Supervisor) set(st *svcState, f func()) {
 	s.mu.Lock()
 	f()
+	s.broadcast()
 	s.mu.Unlock()
 }
 
+// signalReady tells boot that a service is ready (nil) or why it is not,
+// once; a failure before it was ever ready also tells its dependents.
 func (s *Supervisor) signalReady(st *svcState, err error) {
+	s.mu.Lock()
+	if err == nil {
+		st.wasReady, st.readyErr = true, ""
+	} else if !st.wasReady && !st.completed && st.readyErr == "" {
+		st.readyErr = strings.TrimPrefix(err.Error(), "service "+st.svc.Name+": ")
+	}
+	s.broadcast()
+	s.mu.Unlock()
 	select {
 	case st.ready <- err:
 	default:
@@ -283,6 +420,19 @@ func (s *Supervisor) loop(ctx context.Context, st *svcState) {
 			st.notifyLn.Close()
 		}
 	}()
+	started := s.awaitDependencies(st)
+	s.set(st, func() {
+		st.launched, st.waitingOn = time.Now(), ""
+		if started {
+			st.state, st.err = StateStarting, ""
+		}
+	})
+	close(st.launchedCh)
+	if !started {
+		s.set(st, func() { st.state = StateStopped })
+		s.signalReady(st, errors.New("stopped"))
+		return
+	}
 	for !s.supervise(ctx, st) {
 		if !s.wait(st, s.opt.MaxBackoff) {
 			s.set(st, func() { st.state = StateStopped; st.pid = 0; st.task = nil })
@@ -346,26 +496,49 @@ func (s *Supervisor) supervise(ctx context.Context, st *svcState) (stopped bool)
 			continue
 		}
 		started := s.opt.Clock.Now()
+		oneshot := st.svc.Oneshot
+		// A oneshot is ready when it completes, not when it runs.
+		readyAtStart := !st.svc.Notify && !oneshot
 		s.set(st, func() {
 			st.task, st.pid, st.started, st.err = task, task.PID(), started, ""
-			if !st.svc.Notify {
+			if !st.svc.Notify || oneshot {
 				st.state = StateRunning
 			}
+			if st.svc.Health != nil {
+				st.health, st.healthErr = HealthStarting, ""
+			}
 		})
-		if !st.svc.Notify {
+		if readyAtStart {
 			everReady = true
 			s.signalReady(st, nil)
 		}
+		sick := make(chan string, 1)
+		hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
+		hdone := make(chan struct{})
+		if st.svc.Health != nil {
+			go func() {
+				defer close(hdone)
+				s.watchHealth(hctx, st, task, sick)
+			}()
+		} else {
+			close(hdone)
+		}
 		var exit Exit
-		stopped, asked := false, false
+		stopped, asked, unhealthy := false, false, ""
 	wait:
 		for {
 			select {
 			case <-st.notifyCh:
+				if oneshot {
+					continue
+				}
 				s.set(st, func() { st.state = StateRunning })
 				everReady = true
 				s.signalReady(st, nil)
 			case exit = <-task.Exited():
+				break wait
+			case unhealthy = <-sick:
+				exit = s.terminate(ctx, st, task)
 				break wait
 			case <-st.kick:
 				asked = true
@@ -377,6 +550,8 @@ func (s *Supervisor) supervise(ctx context.Context, st *svcState) (stopped bool)
 				break wait
 			}
 		}
+		hcancel()
+		<-hdone
 		dctx, cancel := s.call(ctx)
 		if err := task.Delete(dctx); err != nil {
 			s.opt.Logf("service %s: %v", name, err)
@@ -393,6 +568,9 @@ func (s *Supervisor) supervise(ctx context.Context, st *svcState) (stopped bool)
 		if exit.Err != nil {
 			msg = fmt.Sprintf("exited after %s: %v", ran.Round(time.Millisecond), exit.Err)
 		}
+		if unhealthy != "" {
+			msg = unhealthy + "; " + msg
+		}
 		s.opt.Logf("service %s: %s", name, msg)
 		if asked {
 			st.backoff.Reset()
@@ -400,13 +578,20 @@ func (s *Supervisor) supervise(ctx context.Context, st *svcState) (stopped bool)
 			continue
 		}
 		policy := st.svc.Restart
-		if policy == "never" || (policy == "on-failure" && exit.Code == 0 && exit.Err == nil) {
-			final := StateStopped
-			if exit.Code != 0 || exit.Err != nil {
-				final = StateFailed
+		succeeded := exit.Code == 0 && exit.Err == nil && unhealthy == ""
+		if oneshot && succeeded || unhealthy == "" && (policy == "never" || policy == "on-failure" && succeeded) {
+			if oneshot && succeeded {
+				st.backoff.Reset()
+				s.set(st, func() { st.state = StateCompleted; st.completed = true; st.pid = 0; st.task = nil; st.err = "" })
+				s.signalReady(st, nil)
+			} else {
+				final := StateStopped
+				if !succeeded {
+					final = StateFailed
+				}
+				s.set(st, func() { st.state = final; st.pid = 0; st.task = nil; st.err = msg })
+				s.signalReady(st, fmt.Errorf("service %s: %s", name, msg))
 			}
-			s.set(st, func() { st.state = final; st.pid = 0; st.task = nil; st.err = msg })
-			s.signalReady(st, fmt.Errorf("service %s: %s", name, msg))
 			// Done by its policy; only a restart by hand starts it again.
 			select {
 			case <-st.kick:
@@ -623,6 +808,13 @@ const (
 	StateRestarting State = "restarting"
 	StateStopped    State = "stopped"
 	StateFailed     State = "failed"
+	// StateWaiting: not started yet, waiting for its dependencies.
+	StateWaiting State = "waiting"
+	// StateBlocked: not started, because a dependency it requires failed
+	// or did not come in time; it still starts if the dependency comes.
+	StateBlocked State = "blocked"
+	// StateCompleted: a oneshot that exited 0.
+	StateCompleted State = "completed"
 )
 
 // Status is one service's state, as the supervisor sees it.
@@ -634,6 +826,12 @@ type Status struct {
 	Restarts  int
 	NextRetry time.Time // when restarting: the next start; zero otherwise
 	Error     string
+	// Health is "" for a service without a healthcheck; HealthError is
+	// its last failed check, until one passes.
+	Health      HealthState
+	HealthError string
+	// WaitingOn names what a waiting or blocked service waits for.
+	WaitingOn string
 }
 
 // List returns every service's status in start order.
@@ -643,7 +841,8 @@ func (s *Supervisor) List() []Status {
 	out := make([]Status, 0, len(s.order))
 	for _, n := range s.order {
 		st := s.svcs[n]
-		a := Status{Name: n, State: st.state, PID: st.pid, Restarts: st.restarts, NextRetry: st.nextRetry, Error: st.err}
+		a := Status{Name: n, State: st.state, PID: st.pid, Restarts: st.restarts, NextRetry: st.nextRetry, Error: st.err,
+			Health: st.health, HealthError: st.healthErr, WaitingOn: st.waitingOn}
 		if st.state == StateRunning || st.state == StateStarting && st.pid > 0 {
 			a.Started = st.started
 		}
@@ -713,14 +912,19 @@ func (s *Supervisor) Has(name string) bool {
 // than once.
 func (st *svcState) requestStop() { st.stopOnce.Do(func() { close(st.stop) }) }
 
-// StopAll stops every service in reverse start order and waits for each,
-// for StopAllTimeout at most in all: then what is left is killed directly
-// (its cgroup and its main process) and StopAll returns, so that a wedged
-// containerd cannot hold shutdown.
+// StopAll stops every service, one at a time, dependents before what they
+// depend on (or come after), and waits for each, for StopAllTimeout at
+// most in all: then what is left is killed directly (its cgroup and its
+// main process) and StopAll returns, so that a wedged containerd cannot
+// hold shutdown.
 func (s *Supervisor) StopAll() {
 	s.mu.Lock()
 	s.closing = true
-	order := append([]string(nil), s.order...)
+	svcs := map[string]Service{}
+	for n, st := range s.svcs {
+		svcs[n] = st.svc
+	}
+	order := startOrder(s.order, svcs)
 	s.mu.Unlock()
 	timeout := time.NewTimer(s.opt.StopAllTimeout)
 	defer timeout.Stop()

@@ -28,6 +28,8 @@ type fakeRuntime struct {
 	behave   func(name string, n int, t *fakeTask)
 	startErr func(name string) error
 	nextPID  int
+	// exec answers a task's Exec: exit status and output.
+	exec func(name string, args []string) (int, string)
 }
 
 type fakeTask struct {
@@ -42,6 +44,14 @@ type fakeTask struct {
 func (t *fakeTask) PID() int                     { return t.pid }
 func (t *fakeTask) Exited() <-chan Exit          { return t.exited }
 func (t *fakeTask) Delete(context.Context) error { return nil }
+func (t *fakeTask) Exec(_ context.Context, args []string, out io.Writer) (int, error) {
+	if t.rt.exec == nil {
+		return -1, errors.New("fake: no exec")
+	}
+	code, o := t.rt.exec(t.name, args)
+	io.WriteString(out, o)
+	return code, nil
+}
 func (t *fakeTask) Signal(_ context.Context, s syscall.Signal) error {
 	t.rt.mu.Lock()
 	t.rt.signals = append(t.rt.signals, t.name+":"+s.String())
@@ -105,7 +115,7 @@ func runUntilSignal(t *fakeTask) {
 // fake tasks have made-up PIDs.
 func testOptions(t *testing.T) Options {
 	return Options{NotifyDir: t.TempDir(), ReadyTimeout: 5 * time.Second, MinBackoff: 20 * time.Millisecond,
-		MaxBackoff: 80 * time.Millisecond, StableAfter: time.Hour, StopTimeout: time.Second, CgroupRoot: t.TempDir(),
+		MaxBackoff: 80 * time.Millisecond, StableAfter: time.Hour, StopTimeout: time.Second, CgroupRoot: t.TempDir(), ProcDir: t.TempDir(),
 		Kill: func(pid int, sig syscall.Signal) error { return fmt.Errorf("test: kill %d %s", pid, sig) }}
 }
 

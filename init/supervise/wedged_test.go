@@ -86,6 +86,9 @@ func (t *wedgedTask) Signal(ctx context.Context, sig syscall.Signal) error {
 	return nil
 }
 func (t *wedgedTask) Delete(ctx context.Context) error { return t.rt.block(ctx, "delete") }
+func (t *wedgedTask) Exec(ctx context.Context, _ []string, _ io.Writer) (int, error) {
+	return -1, t.rt.block(ctx, "exec")
+}
 
 // killer records the direct kills; a killed task exits, as a process does.
 type killer struct {
