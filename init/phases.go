@@ -245,7 +245,7 @@ func (h *host) phaseReady(ctx context.Context) error {
 	var names, failed []string
 	for _, s := range h.sup.List() {
 		names = append(names, s.Name)
-		if s.State != api.StateRunning {
+		if s.State != api.StateRunning && s.State != supervise.StateCompleted {
 			failed = append(failed, s.Name)
 		}
 	}
