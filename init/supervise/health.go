@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -168,9 +169,9 @@ func (s *Supervisor) checkHealth(ctx context.Context, st *svcState, t Task, h He
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", "/proc/self/fd/"+strconv.Itoa(int(f.Fd())))
 	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) {
-			err = op.Err
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			err = errno
 		}
 		return fmt.Errorf("%s: connect: %w", h, err)
 	}

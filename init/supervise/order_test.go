@@ -133,6 +133,7 @@ func TestDependentStartsAfterReady(t *testing.T) {
 			t.Errorf("errs[%d] = %v", i, err)
 		}
 	}
+	waitUntil(t, "web started", func() bool { return ev.has("start web") })
 	if r, w := ev.index("ready db"), ev.index("start web"); r < 0 || w < r {
 		t.Errorf("events %v: web did not start after db was ready", ev.list())
 	}

@@ -88,3 +88,28 @@ func TestProcessesErrors(t *testing.T) {
 		}
 	}
 }
+
+// Exec runs a command beside a host process, with its environment, and
+// kills it when its context ends.
+func TestProcessesExec(t *testing.T) {
+	p := Processes{Spawn: servicetest.Spawn}
+	task, err := p.Start(context.Background(), "x", &specs.Spec{Process: &specs.Process{Args: []string{"/bin/sleep", "10"}, Env: []string{"WHO=berth"}}}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { task.Signal(context.Background(), syscall.SIGKILL); <-task.Exited() }()
+	out := &cappedBuffer{max: 100}
+	code, err := task.Exec(context.Background(), []string{"/bin/sh", "-c", "echo hi $WHO; echo err >&2; exit 3"}, out)
+	if code != 3 || err != nil || out.String() != "hi berth\nerr\n" {
+		t.Errorf("exec: %d %v %q, want 3 <nil> \"hi berth\\nerr\\n\"", code, err, out.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := task.Exec(ctx, []string{"/bin/sleep", "10"}, io.Discard); err != context.DeadlineExceeded {
+		t.Errorf("exec past its deadline: %v, want %v", err, context.DeadlineExceeded)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("exec past its deadline returned after %s", took)
+	}
+}
