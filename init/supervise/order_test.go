@@ -296,7 +296,12 @@ func TestBlockedDependency(t *testing.T) {
 	chain.DependsOn = []Dependency{{Name: "web"}}
 	relaxed := svc("relaxed")
 	relaxed.After = []string{"broken", "nowhere", "slow"}
-	errs := s.StartAll(context.Background(), []Service{net, web, slow, api, orphan, chain, broken, relaxed, svc("other")})
+	var errs []error
+	select {
+	case errs = <-startAll(s, net, web, slow, api, orphan, chain, broken, relaxed, svc("other")):
+	case <-time.After(5 * time.Second):
+		t.Fatalf("StartAll still waiting after 5s: %+v", s.List())
+	}
 	var got []string
 	for _, err := range errs {
 		got = append(got, runTime.ReplaceAllStringFunc(fmt.Sprint(err), runFor0))
@@ -348,6 +353,37 @@ func runFor0(m string) string {
 		return "status 1 after 0s"
 	}
 	return m
+}
+
+// Boot waits for a oneshot to complete; one that fails under policy never
+// is reported, and what requires it is blocked.
+func TestOneshotStartWaitsForCompletion(t *testing.T) {
+	var ev events
+	rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) {
+		time.Sleep(20 * time.Millisecond)
+		ev.add("exit %s", name)
+		t.exited <- Exit{Code: map[string]int{"ok": 0, "bad": 1}[name]}
+	}}
+	s := New(rt, testOptions(t))
+	defer s.StopAll()
+	ok, bad, after := svc("ok"), svc("bad"), svc("after")
+	ok.Oneshot, bad.Oneshot, bad.Restart = true, true, "never"
+	after.DependsOn = []Dependency{{Name: "bad", Condition: ConditionCompleted}}
+	errs := s.StartAll(context.Background(), []Service{ok, bad, after})
+	if !ev.has("exit ok") || !ev.has("exit bad") {
+		t.Errorf("StartAll returned before the oneshots ended: %v", ev.list())
+	}
+	var got []string
+	for _, err := range errs {
+		got = append(got, runTime.ReplaceAllStringFunc(fmt.Sprint(err), runFor0))
+	}
+	want := []string{"<nil>", "service bad: exited with status 1 after 0s", "service after: blocked: dependency bad failed: exited with status 1 after 0s"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("errs (-want +got)\n%s", diff)
+	}
+	if l := status(t, s, "bad"); l.State != StateFailed || l.LastExit == nil || l.LastExit.Code != 1 {
+		t.Errorf("bad: %+v, want failed with exit 1", l)
+	}
 }
 
 // A dependency cycle is refused before anything starts, naming the cycle;
