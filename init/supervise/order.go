@@ -16,7 +16,8 @@ const (
 	ConditionStarted = "started"
 	// ConditionHealthy: its healthcheck has passed.
 	ConditionHealthy = "healthy"
-	// ConditionCompleted: a oneshot that exited 0.
+	// ConditionCompleted: exited 0 and not started again: a oneshot, or a
+	// daemon whose restart policy is never or on-failure.
 	ConditionCompleted = "completed"
 )
 
@@ -26,10 +27,12 @@ const (
 // ready timeout of its own start), the service that requires it is
 // blocked: not started, with the reason in its status. A blocked service
 // goes on waiting, and starts once the dependency gets there after all,
-// or at once when restarted by hand.
+// or at once when restarted by hand. An Optional one (Compose's required:
+// false) is waited for only while it may still get there, as After is.
 type Dependency struct {
 	Name      string
 	Condition string // ConditionStarted when empty
+	Optional  bool
 }
 
 func (d Dependency) condition() string {
@@ -65,8 +68,8 @@ func validate(svc Service, present map[string]Service) error {
 				bad(f+".condition", "%s has no healthcheck, so it never becomes healthy", d.Name)
 			}
 		case ConditionCompleted:
-			if ok && !dep.Oneshot {
-				bad(f+".condition", "%s is not a oneshot, so it never completes", d.Name)
+			if ok && !dep.Oneshot && dep.Restart != "never" && dep.Restart != "on-failure" {
+				bad(f+".condition", "%s restarts always, so it never completes", d.Name)
 			}
 		default:
 			bad(f+".condition", "%q: want %s, %s or %s", d.Condition, ConditionStarted, ConditionHealthy, ConditionCompleted)
@@ -290,7 +293,7 @@ func (s *Supervisor) unmet(st *svcState, now time.Time) wait {
 		}
 	}
 	for _, d := range st.svc.DependsOn {
-		check(d.Name, d.condition(), true)
+		check(d.Name, d.condition(), !d.Optional)
 	}
 	for _, a := range st.svc.After {
 		check(a, ConditionStarted, false)

@@ -296,6 +296,7 @@ func TestBlockedDependency(t *testing.T) {
 	chain.DependsOn = []Dependency{{Name: "web"}}
 	relaxed := svc("relaxed")
 	relaxed.After = []string{"broken", "nowhere", "slow"}
+	relaxed.DependsOn = []Dependency{{Name: "nowhere", Optional: true}, {Name: "broken", Condition: ConditionStarted, Optional: true}}
 	var errs []error
 	select {
 	case errs = <-startAll(s, net, web, slow, api, orphan, chain, broken, relaxed, svc("other")):
@@ -386,6 +387,39 @@ func TestOneshotStartWaitsForCompletion(t *testing.T) {
 	}
 }
 
+// completed is also a daemon's exit 0 under restart on-failure; an
+// optional dependency that is present is waited for.
+func TestCompletedDaemonAndOptional(t *testing.T) {
+	var ev events
+	rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) {
+		ev.add("start %s", name)
+		if name == "fetch" {
+			time.Sleep(30 * time.Millisecond)
+			ev.add("exit fetch")
+			t.exited <- Exit{Code: 0}
+			return
+		}
+		runUntilSignal(t)
+	}}
+	s := New(rt, testOptions(t))
+	defer s.StopAll()
+	fetch, use := svc("fetch"), svc("use")
+	fetch.Restart = "on-failure"
+	use.DependsOn = []Dependency{{Name: "fetch", Condition: ConditionCompleted, Optional: true}}
+	for i, err := range s.StartAll(context.Background(), []Service{use, fetch}) {
+		if err != nil {
+			t.Errorf("errs[%d] = %v", i, err)
+		}
+	}
+	waitUntil(t, "use started", func() bool { return ev.has("start use") })
+	if e, u := ev.index("exit fetch"), ev.index("start use"); e < 0 || u < e {
+		t.Errorf("use started before fetch completed: %v", ev.list())
+	}
+	if l := status(t, s, "fetch"); l.State != StateStopped || l.LastExit == nil || l.LastExit.Code != 0 {
+		t.Errorf("fetch: %+v, want stopped after exit 0", l)
+	}
+}
+
 // A dependency cycle is refused before anything starts, naming the cycle;
 // the rest start, and what requires a refused service is blocked.
 func TestCycleRefused(t *testing.T) {
@@ -439,7 +473,7 @@ func TestValidation(t *testing.T) {
 	job.Health = &Health{Exec: []string{"true"}}
 	errs := s.StartAll(context.Background(), []Service{svc("plain"), bad, job})
 	want := `service bad: depends_on[0].condition: plain has no healthcheck, so it never becomes healthy
-depends_on[1].condition: plain is not a oneshot, so it never completes
+depends_on[1].condition: plain restarts always, so it never completes
 depends_on[2].condition: "service_ready": want started, healthy or completed
 depends_on[3].name: bad depends on itself
 depends_on[4].name: missing

@@ -589,7 +589,10 @@ func (s *Supervisor) supervise(ctx context.Context, st *svcState) (stopped bool)
 				if !succeeded {
 					final = StateFailed
 				}
-				s.set(st, func() { st.state = final; st.pid = 0; st.task = nil; st.err = msg })
+				s.set(st, func() {
+					st.state, st.pid, st.task, st.err = final, 0, nil, msg
+					st.completed = st.completed || succeeded
+				})
 				s.signalReady(st, fmt.Errorf("service %s: %s", name, msg))
 			}
 			// Done by its policy; only a restart by hand starts it again.
