@@ -403,17 +403,20 @@ func TestCompletedDaemonAndOptional(t *testing.T) {
 	}}
 	s := New(rt, testOptions(t))
 	defer s.StopAll()
-	fetch, use := svc("fetch"), svc("use")
+	fetch, use, opt := svc("fetch"), svc("use"), svc("opt")
 	fetch.Restart = "on-failure"
-	use.DependsOn = []Dependency{{Name: "fetch", Condition: ConditionCompleted, Optional: true}}
-	for i, err := range s.StartAll(context.Background(), []Service{use, fetch}) {
+	use.DependsOn = []Dependency{{Name: "fetch", Condition: ConditionCompleted}}
+	opt.DependsOn = []Dependency{{Name: "fetch", Condition: ConditionCompleted, Optional: true}}
+	for i, err := range s.StartAll(context.Background(), []Service{use, fetch, opt}) {
 		if err != nil {
 			t.Errorf("errs[%d] = %v", i, err)
 		}
 	}
-	waitUntil(t, "use started", func() bool { return ev.has("start use") })
-	if e, u := ev.index("exit fetch"), ev.index("start use"); e < 0 || u < e {
-		t.Errorf("use started before fetch completed: %v", ev.list())
+	for _, n := range []string{"use", "opt"} {
+		waitUntil(t, n+" started", func() bool { return ev.has("start " + n) })
+		if e, u := ev.index("exit fetch"), ev.index("start "+n); e < 0 || u < e {
+			t.Errorf("%s started before fetch completed: %v", n, ev.list())
+		}
 	}
 	if l := status(t, s, "fetch"); l.State != StateStopped || l.LastExit == nil || l.LastExit.Code != 0 {
 		t.Errorf("fetch: %+v, want stopped after exit 0", l)
