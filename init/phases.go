@@ -186,9 +186,10 @@ var containerdService = supervise.Service{
 
 // phaseServices starts the system services the configuration asks for:
 // the image's set, minus berth.services.disable, plus
-// berth.services.enable (services.go). They start together (none needs
-// another to be ready first) and the phase ends when each is ready or has
-// failed; the ready line lists them in the image's order.
+// berth.services.enable (services.go). Each starts as soon as what it
+// depends on is there, and the phase ends when each is ready (a oneshot:
+// completed), has failed or is blocked; the ready line lists them in the
+// image's order.
 func (h *host) phaseServices(ctx context.Context) error {
 	env := h.serviceEnv()
 	configMu.Lock()
@@ -237,7 +238,47 @@ func loadService(name string) (supervise.Service, error) {
 			return supervise.Service{}, fmt.Errorf("read %s: %w", filepath.Join(dir, file), err)
 		}
 	}
-	return supervise.Service{Name: name, Spec: &spec, Notify: rt.Notify, Restart: rt.Restart}, nil
+	svc, err := supervisedService(rt, &spec)
+	if err != nil {
+		return supervise.Service{}, fmt.Errorf("%s: %w", filepath.Join(dir, "service.json"), err)
+	}
+	svc.Name = name
+	return svc, nil
+}
+
+// conditions maps Compose's depends_on conditions to the supervisor's.
+var conditions = map[string]string{
+	services.ServiceStarted:               supervise.ConditionStarted,
+	services.ServiceHealthy:               supervise.ConditionHealthy,
+	services.ServiceCompletedSuccessfully: supervise.ConditionCompleted,
+}
+
+// supervisedService is what the supervisor runs for a service's runtime
+// settings and OCI spec.
+func supervisedService(rt services.Runtime, spec *specs.Spec) (supervise.Service, error) {
+	svc := supervise.Service{Name: rt.Name, Spec: spec, Notify: rt.Notify, Restart: rt.Restart, After: rt.After}
+	switch rt.Kind {
+	case "":
+	case "oneshot":
+		svc.Oneshot = true
+	default:
+		return svc, fmt.Errorf("kind: %q: want oneshot or none", rt.Kind)
+	}
+	for i, d := range rt.DependsOn {
+		c, ok := conditions[d.Condition]
+		if d.Condition == "" {
+			c, ok = supervise.ConditionStarted, true
+		}
+		if !ok {
+			return svc, fmt.Errorf("depends_on[%d].condition: %q: want %s, %s or %s", i, d.Condition, services.ServiceStarted, services.ServiceHealthy, services.ServiceCompletedSuccessfully)
+		}
+		svc.DependsOn = append(svc.DependsOn, supervise.Dependency{Name: d.Name, Condition: c, Optional: !d.Required})
+	}
+	if h := rt.Healthcheck; h != nil {
+		svc.Health = &supervise.Health{Exec: h.Exec, File: h.File, Socket: h.Socket,
+			Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
+	}
+	return svc, nil
 }
 
 // phaseReady prints the ready line (or the degraded line) on every console.

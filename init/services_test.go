@@ -96,6 +96,9 @@ type procTask struct {
 func (t *procTask) PID() int                      { return t.pid }
 func (t *procTask) Exited() <-chan supervise.Exit { return t.exit }
 func (t *procTask) Delete(context.Context) error  { return nil }
+func (t *procTask) Exec(context.Context, []string, io.Writer) (int, error) {
+	return -1, errors.New("test: no exec")
+}
 func (t *procTask) Signal(_ context.Context, s syscall.Signal) error {
 	if s == syscall.SIGTERM || s == syscall.SIGKILL {
 		t.once.Do(func() { t.exit <- supervise.Exit{Code: 128 + int(s)} })
