@@ -170,7 +170,7 @@ type svcState struct {
 	waitingOn  string        // what it waits for, while waiting or blocked
 	wasReady   bool          // started (ready) at least once
 	wasHealthy bool          // its healthcheck has passed at least once
-	completed  bool          // a oneshot that exited 0
+	completed  bool          // exited 0 and not started again by its policy
 	readyErr   string        // why boot heard it failed to start
 	health     HealthState
 	healthErr  string // the last failed check, until one passes
