@@ -60,7 +60,7 @@ func TestUnhealthyIsRestarted(t *testing.T) {
 	if n := len(rt.startTimes("web")); n != 2 {
 		t.Errorf("%d starts, want 2", n)
 	}
-	if l.State != StateRunning || l.LastExit == nil || l.HealthError != "" {
+	if d, _ := s.Detail("web"); l.State != StateRunning || d.LastExit == nil || l.HealthError != "" {
 		t.Errorf("after the restart: %+v", l)
 	}
 	wantAlert := "service web: unhealthy after 3 failed checks: exec curl -f localhost: exited with status 1: connection refused\n"

@@ -54,16 +54,14 @@ func svc(name string) Service {
 	return Service{Name: name, Spec: &specs.Spec{Process: &specs.Process{}}}
 }
 
-// status is one service's status by name.
-func status(t *testing.T, s *Supervisor, name string) Status {
+// status is one service's status, with its last exit, by name.
+func status(t *testing.T, s *Supervisor, name string) Detail {
 	t.Helper()
-	for _, l := range s.List() {
-		if l.Name == name {
-			return l
-		}
+	d, ok := s.Detail(name)
+	if !ok {
+		t.Fatalf("no service %s in %+v", name, s.List())
 	}
-	t.Fatalf("no service %s in %+v", name, s.List())
-	return Status{}
+	return d
 }
 
 // waitUntil polls ok for up to 5 s.
@@ -211,7 +209,7 @@ func TestConditions(t *testing.T) {
 		t.Errorf("db: %+v, want healthy", l)
 	}
 	l := status(t, s, "migrate")
-	if l.State != StateCompleted || l.Restarts != 0 || l.LastExit == nil || l.LastExit.Code != 0 || l.LastExit.At.IsZero() || len(rt.startTimes("migrate")) != 1 {
+	if l.State != StateCompleted || l.Restarts != 0 || l.LastExit == nil || l.LastExit.Code != 0 || l.LastExitAt.IsZero() || len(rt.startTimes("migrate")) != 1 {
 		t.Errorf("migrate: %+v (last exit %+v) after %d starts, want completed once", l, l.LastExit, len(rt.startTimes("migrate")))
 	}
 }
