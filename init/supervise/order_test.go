@@ -518,3 +518,46 @@ func TestStopInReverseDependencyOrder(t *testing.T) {
 		t.Errorf("List keeps the given order (-want +got)\n%s", diff)
 	}
 }
+
+// A service stopped by hand while it waits for a dependency stops at once;
+// started by hand again it waits for the dependency again.
+func TestStopWhileWaiting(t *testing.T) {
+	release := make(chan struct{})
+	rt := &fakeRuntime{behave: func(name string, n int, t *fakeTask) {
+		if name == "db" {
+			<-release
+			t.ready()
+		}
+		runUntilSignal(t)
+	}}
+	s := New(rt, testOptions(t))
+	defer s.StopAll()
+	db, web := svc("db"), svc("web")
+	db.Notify = true
+	web.DependsOn = []Dependency{{Name: "db"}}
+	done := startAll(s, db, web)
+	waitUntil(t, "web waiting", func() bool { return s.Has("web") && status(t, s, "web").State == StateWaiting })
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Stop(context.Background(), "web") }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Stop of a waiting service still waiting")
+	}
+	if l := status(t, s, "web"); l.State != StateStopped || !l.Held || len(rt.startTimes("web")) != 0 {
+		t.Errorf("web stopped while waiting: %+v, want stopped, held, never started", l)
+	}
+	close(release)
+	if errs := <-done; errs[0] != nil {
+		t.Errorf("db: %v", errs[0])
+	}
+	if err := s.StartStopped(context.Background(), "web"); err != nil {
+		t.Fatal(err)
+	}
+	if l := status(t, s, "web"); l.State != StateRunning {
+		t.Errorf("web started by hand: %+v", l)
+	}
+}
