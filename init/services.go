@@ -287,6 +287,7 @@ func (h *host) serviceView(e serviceEntry, set []string) api.ServiceStatus {
 		return s
 	}
 	s.State, s.PID, s.Restarts, s.Error, s.Held = apiState(d), d.PID, d.Restarts, d.Error, d.Held
+	s.Health, s.HealthError, s.WaitingOn = string(d.Health), d.HealthError, d.WaitingOn
 	if !d.Started.IsZero() {
 		s.Started = &d.Started
 	}

@@ -464,3 +464,23 @@ func TestServicesChangeBeforeBoot(t *testing.T) {
 		t.Errorf("extra after the services phase: %+v, %d starts", st, rt.count("extra"))
 	}
 }
+
+// status passes on what a service waits for: network needs udev, which is
+// disabled.
+func TestStatusWaitingOn(t *testing.T) {
+	h, _ := hostBeforeServices(t, map[string]any{"berth": map[string]any{"services": map[string]any{"disable": []any{"udev"}}}})
+	if err := h.phaseServices(context.Background()); err == nil || !strings.Contains(err.Error(), "requires udev") {
+		t.Errorf("services phase: %v, want network's requirement named", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := h.ServiceStatus("network")
+		if err == nil && strings.Contains(st.WaitingOn, "udev") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("network: %+v (%v), want waiting on udev", st, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

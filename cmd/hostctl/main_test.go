@@ -361,3 +361,16 @@ func TestServiceVerbs(t *testing.T) {
 		t.Errorf("status -o json: %+v %v", st, err)
 	}
 }
+
+// TestStatusShowsHealthAndWait: status says why a service is unhealthy
+// and what a waiting one waits for.
+func TestStatusShowsHealthAndWait(t *testing.T) {
+	var b bytes.Buffer
+	printStatusOf(&b, api.ServiceStatus{Service: api.Service{Name: "web", State: "blocked", Health: "unhealthy",
+		HealthError: "exit status 1\n", WaitingOn: "db (healthy)"}}, time.Now())
+	for _, want := range []string{"health:     unhealthy (last check: exit status 1)\n", "waiting on: db (healthy)\n", "state:      blocked\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -180,7 +180,14 @@ func printStatusOf(w io.Writer, s api.ServiceStatus, now time.Time) {
 		state += " (by hand: until hostctl service start or a reboot)"
 	}
 	row("state", state)
-	row("health", dash(s.Health))
+	health := dash(s.Health)
+	if s.HealthError != "" {
+		health += " (last check: " + strings.TrimSpace(s.HealthError) + ")"
+	}
+	row("health", health)
+	if s.WaitingOn != "" {
+		row("waiting on", s.WaitingOn)
+	}
 	pid := "-"
 	if s.PID > 0 {
 		pid = fmt.Sprint(s.PID)

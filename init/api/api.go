@@ -56,8 +56,13 @@ type Service struct {
 	// command line.
 	Enabled   bool   `json:"enabled"`
 	EnabledBy string `json:"enabled_by,omitempty"`
-	// Health is the service's health check's verdict, "" when unknown.
-	Health string `json:"health,omitempty"`
+	// Health is the service's health check's verdict (starting, healthy,
+	// unhealthy), "" for a service without one; HealthError is its last
+	// failed check, until one passes.
+	Health      string `json:"health,omitempty"`
+	HealthError string `json:"health_error,omitempty"`
+	// WaitingOn names what a waiting or blocked service waits for.
+	WaitingOn string `json:"waiting_on,omitempty"`
 }
 
 // Uptime is how long the service has been up, 0 when it is not running.
