@@ -190,7 +190,7 @@ unknown: 1
 		`svc.yaml:14: services.bad.device_cgroup_rules[1]: expected TYPE MAJOR:MINOR ACCESS such as "b *:* rwm", got "x 1:1 r"`,
 		`svc.yaml:14: services.bad.device_cgroup_rules[2]: expected TYPE MAJOR:MINOR ACCESS such as "b *:* rwm", got "c 1:1"`,
 		`svc.yaml:15: services.bad.volumes[0]: expected SRC:DST[:OPTS], got "/a"`,
-		`svc.yaml:15: services.bad.volumes[1]: unknown option "weird" in "/a:/b:weird" (expected ro, rw, rbind, rslave)`,
+		`svc.yaml:15: services.bad.volumes[1]: unknown option "weird" in "/a:/b:weird" (expected ro, rw, rbind, rslave, rshared)`,
 		`svc.yaml:15: services.bad.volumes[2]: expected absolute paths, got "data:/data"`,
 		`svc.yaml:15: services.bad.volumes[3]: type: expected bind (Berth has no named volumes), got "volume"`,
 		`svc.yaml:16: services.bad.tmpfs[0]: expected an absolute path, got "run"`,

@@ -152,7 +152,41 @@ type Berth struct {
 	// Sysfs is ro (default) or rw: a service that writes /sys (udev's
 	// coldplug) says so.
 	Sysfs string `yaml:"sysfs"`
+	// Console marks a service that can be the host's console (a catalogue
+	// entry such as console-ubuntu). How a console is started and switched
+	// is PID 1's; this is only the definition.
+	Console *Console `yaml:"console"`
+	// Build says how `berth build` makes the service's image: a catalogue
+	// entry made from Debian packages. Its image is then
+	// berth.local/NAME, tagged by the build.
+	Build *ImageBuild `yaml:"build"`
 }
+
+// Console is x-berth.console.
+type Console struct {
+	// Persist are the console's folders kept across reboots and console
+	// switches (on the state partition), e.g. /home, /root, /opt.
+	Persist []string `yaml:"persist"`
+}
+
+// ImageBuild is x-berth.build: the recipe of a catalogue image, as
+// x-berth.rootfs is a built-in's.
+type ImageBuild struct {
+	// Debs is a package set of images/packages.lock.
+	Debs string `yaml:"debs"`
+	// Package is the package of the set whose version tags the image
+	// (berth.local/docker:20.10.24_dfsg1-1_deb12u1).
+	Package string `yaml:"package"`
+	// Go maps an install path to a Go main package of this module.
+	Go map[string]string `yaml:"go"`
+	// Exclude lists paths of the packages left out of the image.
+	Exclude []string `yaml:"exclude"`
+}
+
+// LocalRegistry is the registry name of the images `berth build` makes:
+// no registry answers to it; the images are preloaded or pushed under
+// another name (berth push).
+const LocalRegistry = "berth.local"
 
 // BerthCheck is x-berth.healthcheck: exactly one of File and Socket, a
 // path in the service's mount namespace.

@@ -198,7 +198,17 @@ func TestParseBind(t *testing.T) {
 	if diff := cmp.Diff(Bind{Source: "/mnt", Target: "/mnt", Recursive: true, Slave: true}, b); diff != "" {
 		t.Error(diff)
 	}
-	if _, err := ParseBind("/mnt:/mnt:shared"); err == nil || !strings.Contains(err.Error(), `unknown option "shared" in "/mnt:/mnt:shared" (expected ro, rw, rbind, rslave)`) {
+	b, err = ParseBind("/var/lib/kubelet:/var/lib/kubelet:rshared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Bind{Source: "/var/lib/kubelet", Target: "/var/lib/kubelet", Recursive: true, Shared: true}, b); diff != "" {
+		t.Error(diff)
+	}
+	if _, err := ParseBind("/a:/a:rslave,rshared"); err == nil || !strings.Contains(err.Error(), `"/a:/a:rslave,rshared": expected one of rslave and rshared`) {
+		t.Errorf("rslave and rshared: %v", err)
+	}
+	if _, err := ParseBind("/mnt:/mnt:shared"); err == nil || !strings.Contains(err.Error(), `unknown option "shared" in "/mnt:/mnt:shared" (expected ro, rw, rbind, rslave, rshared)`) {
 		t.Errorf("unknown option: %v", err)
 	}
 }

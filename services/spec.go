@@ -23,6 +23,9 @@ type Bind struct {
 	// Slave: mounts made later under the source on the host show in the
 	// container (the source must be a shared mount).
 	Slave bool
+	// Shared: mounts made on either side show on the other (rshared), as
+	// k3s's /var/lib/kubelet needs for the volumes it mounts for pods.
+	Shared bool
 }
 
 // ParseBind reads "SRC:DST[:OPTS]".
@@ -45,9 +48,14 @@ func ParseBind(s string) (Bind, error) {
 				b.Recursive = true
 			case "rslave":
 				b.Recursive, b.Slave = true, true
+			case "rshared":
+				b.Recursive, b.Shared = true, true
 			default:
-				return Bind{}, fmt.Errorf("unknown option %q in %q (expected ro, rw, rbind, rslave)", o, s)
+				return Bind{}, fmt.Errorf("unknown option %q in %q (expected ro, rw, rbind, rslave, rshared)", o, s)
 			}
+		}
+		if b.Slave && b.Shared {
+			return Bind{}, fmt.Errorf("%q: expected one of rslave and rshared", s)
 		}
 	}
 	return b, nil
@@ -281,8 +289,11 @@ func (d *Definition) spec(rootfs string, img *ocispec.ImageConfig) (*specs.Spec,
 		} else {
 			opts = append(opts, "rw")
 		}
-		if v.Slave {
+		switch {
+		case v.Slave:
 			opts = append(opts, "rslave")
+		case v.Shared:
+			opts = append(opts, "rshared")
 		}
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: v.Target, Type: "bind", Source: v.Source, Options: opts})
 	}

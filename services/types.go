@@ -435,11 +435,13 @@ func (v *Volume) long(n *yaml.Node) error {
 				switch bv.Value {
 				case "rslave":
 					b.Recursive, b.Slave = true, true
+				case "rshared":
+					b.Recursive, b.Shared = true, true
 				case "rprivate":
 					b.Recursive = true
 				case "private":
 				default:
-					return fmt.Errorf("bind.propagation: expected private, rprivate or rslave, got %s", strictyaml.Describe(bv))
+					return fmt.Errorf("bind.propagation: expected private, rprivate, rslave or rshared, got %s", strictyaml.Describe(bv))
 				}
 			}
 		default:

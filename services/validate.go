@@ -2,6 +2,7 @@ package services
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -151,6 +152,7 @@ func (d *Definition) Validate() error {
 		}
 	}
 	d.validateHealth(bad)
+	d.validateCatalogue(bad)
 	if r := x.Rootfs; r != nil {
 		for dst, pkg := range r.Go {
 			if !strings.HasPrefix(dst, "/") {
@@ -170,6 +172,57 @@ func (d *Definition) Validate() error {
 		}
 	}
 	return errs.Err()
+}
+
+// validateCatalogue checks x-berth.console and x-berth.build.
+func (d *Definition) validateCatalogue(bad func(field, format string, args ...any)) {
+	x := d.XBerth
+	if c := x.Console; c != nil {
+		if d.Image == "" {
+			bad("x-berth.console", "a console is a distribution's image: expected image, not x-berth.rootfs")
+		}
+		seen := map[string]bool{}
+		for i, p := range c.Persist {
+			field := fmt.Sprintf("x-berth.console.persist[%d]", i)
+			switch {
+			case !strings.HasPrefix(p, "/") || p == "/" || strings.Contains(p, "..") || path.Clean(p) != p:
+				bad(field, "expected an absolute, clean path below / such as /home, got %q", p)
+			case seen[p]:
+				bad(field, "%s is listed twice", p)
+			}
+			seen[p] = true
+		}
+	}
+	b := x.Build
+	if b == nil {
+		return
+	}
+	want := LocalRegistry + "/" + d.Name
+	if d.Image != want {
+		bad("image", "an image made by x-berth.build is named by the build: expected %s (no tag: the build tags it), got %q", want, d.Image)
+	}
+	if b.Debs == "" && len(b.Go) == 0 {
+		bad("x-berth.build", "empty (expected debs, go or both)")
+	}
+	if b.Debs != "" && b.Package == "" {
+		bad("x-berth.build.package", "missing (expected the package of set %s whose version tags the image)", b.Debs)
+	}
+	if b.Debs == "" && b.Package != "" {
+		bad("x-berth.build.package", "a package's version tags the image only with debs: drop package or add debs")
+	}
+	for dst, pkg := range b.Go {
+		if !strings.HasPrefix(dst, "/") {
+			bad(strictyaml.Join("x-berth.build.go", dst), "expected an absolute install path")
+		}
+		if !strings.HasPrefix(pkg, "./") {
+			bad(strictyaml.Join("x-berth.build.go", dst), "expected a package path of this module such as ./cmd/hostctl, got %q", pkg)
+		}
+	}
+	for i, p := range b.Exclude {
+		if !strings.HasPrefix(p, "/") || strings.Contains(p, "..") {
+			bad(fmt.Sprintf("x-berth.build.exclude[%d]", i), "expected an absolute path, got %q", p)
+		}
+	}
 }
 
 func (d *Definition) validateHealth(bad func(field, format string, args ...any)) {
