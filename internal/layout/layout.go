@@ -28,6 +28,9 @@ const (
 	// ServicesDir holds a bundle (rootfs/, config.json, service.json) per
 	// system service.
 	ServicesDir = "/usr/lib/berth/services"
+	// CatalogueDir holds the service catalogue: NAME.yaml per entry
+	// (console-ubuntu, docker...), from the repository's services/catalogue.
+	CatalogueDir = "/usr/share/berth/catalogue"
 	// EtcTemplate is what /etc is rendered from at every boot.
 	EtcTemplate = "/usr/share/berth/etc"
 	// Init is PID 1 (stage 2); /usr/sbin/init links to it.
@@ -74,4 +77,9 @@ const (
 	UsersFile = "/var/lib/berth/users.json"
 	// ConfigDir is cloud-config's store (layers, status, last user-data).
 	ConfigDir = "/var/lib/berth/config"
+	// PreloadDir holds image tarballs (OCI layouts, as berth build writes
+	// catalogue images) that PID 1 imports into the system containerd at
+	// boot, as RancherOS did from /var/lib/rancher/preload: an air-gapped
+	// host needs no registry for them.
+	PreloadDir = "/var/lib/berth/preload"
 )
