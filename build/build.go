@@ -39,6 +39,9 @@ type Options struct {
 	// NoPrune leaves the cache as it is after the build; otherwise what
 	// cache.DefaultPolicy does not keep is removed.
 	NoPrune bool
+	// ImagesOnly builds only the spec's catalogue images (and their Go
+	// programs), and never prunes: the image's other parts stay cached.
+	ImagesOnly bool
 }
 
 // Result is a finished build.
@@ -65,6 +68,12 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	stages := plan(o.Spec, !o.NoPrune)
+	if o.ImagesOnly {
+		if len(o.Spec.CatalogueImages) == 0 {
+			return nil, fmt.Errorf("build %s: only images: the spec has no catalogue_images", o.Spec.Name)
+		}
+		stages = imagesPlan()
+	}
 	if _, err := hosttool.Need(planTools(stages)...); err != nil {
 		return nil, fmt.Errorf("build %s: %w", o.Spec.Name, err)
 	}

@@ -47,6 +47,7 @@ type job struct {
 
 	lock     *deb.Lock
 	defs     []*services.Definition
+	images   []*services.Definition // catalogue entries built as OCI images
 	bins     []gobin.Binary
 	versions layout.Versions
 
@@ -74,6 +75,9 @@ func plan(spec *image.Spec, prune bool) []stage {
 		{Name: "initramfs", Run: (*job).buildInitramfs},
 		{Name: "build id", Run: (*job).makeBuildID},
 	}
+	if len(spec.CatalogueImages) > 0 {
+		stages = append(stages, stage{Name: "catalogue images", Run: (*job).buildCatalogueImages})
+	}
 	for _, w := range wanted(spec) {
 		stages = append(stages, stage{Name: "output " + w.Output, Tools: w.Tools, Run: w.run})
 	}
@@ -82,6 +86,16 @@ func plan(spec *image.Spec, prune bool) []stage {
 		stages = append(stages, stage{Name: "prune cache", Run: (*job).prune})
 	}
 	return stages
+}
+
+// imagesPlan builds the catalogue images alone.
+func imagesPlan() []stage {
+	return []stage{
+		{Name: "inputs", Run: (*job).loadInputs},
+		{Name: "go programs", Tools: gobin.Tools, Run: (*job).buildGo},
+		{Name: "catalogue images", Run: (*job).buildCatalogueImages},
+		{Name: "manifest", Run: (*job).writeManifest},
+	}
 }
 
 // planTools lists every host tool the stages run, once each, sorted.
@@ -115,12 +129,28 @@ func (j *job) loadInputs(_ context.Context) error {
 		return err
 	}
 	j.defs = defs
+	for _, name := range j.spec.CatalogueImages {
+		d, err := services.LoadEntry(filepath.Join(root, services.CatalogueFolder), name)
+		if err != nil {
+			return err
+		}
+		if d.XBerth.Build == nil {
+			return fmt.Errorf("catalogue entry %s: has no x-berth.build: its image %s is pulled, not built", name, d.Image)
+		}
+		if _, err := lock.Set(d.XBerth.Build.Debs); d.XBerth.Build.Debs != "" && err != nil {
+			return fmt.Errorf("catalogue entry %s: x-berth.build.debs: %w", name, err)
+		}
+		j.images = append(j.images, d)
+	}
 	mv, err := gobin.ModuleVersions(filepath.Join(root, gobin.ToolsModule, "go.mod"))
 	if err != nil {
 		return err
 	}
 	j.versions = layout.Versions{Containerd: mv.Containerd, Runc: mv.Runc, Berth: version.Berth}
-	j.bins = programs(gobin.Standard(version.Berth, mv), j.defs)
+	j.bins = programs(gobin.Standard(version.Berth, mv), append(append([]*services.Definition(nil), j.defs...), j.images...))
+	if j.o.ImagesOnly {
+		j.bins = programs(nil, j.images)
+	}
 	j.sets = &debSets{cache: j.c, lock: lock, rep: j.rep, dirs: map[string]string{}}
 	j.bundles = map[string]string{}
 	return nil
@@ -155,11 +185,15 @@ func programs(std []gobin.Binary, defs []*services.Definition) []gobin.Binary {
 		seen[b.Pkg] = true
 	}
 	for _, d := range defs {
-		if d.XBerth.Rootfs == nil {
-			continue
+		var gos map[string]string
+		switch {
+		case d.XBerth.Rootfs != nil:
+			gos = d.XBerth.Rootfs.Go
+		case d.XBerth.Build != nil:
+			gos = d.XBerth.Build.Go
 		}
-		for _, dst := range sortedKeys(d.XBerth.Rootfs.Go) {
-			pkg := d.XBerth.Rootfs.Go[dst]
+		for _, dst := range sortedKeys(gos) {
+			pkg := gos[dst]
 			if !seen[pkg] {
 				seen[pkg] = true
 				bins = append(bins, gobin.Binary{Name: filepath.Base(dst), Pkg: pkg})
@@ -180,6 +214,9 @@ func (j *job) buildKernel(ctx context.Context) error {
 }
 
 func (j *job) buildGo(ctx context.Context) error {
+	if len(j.bins) == 0 {
+		return nil
+	}
 	dir, err := gobin.Build(ctx, j.c, j.rep, j.o.ModuleRoot, j.bins)
 	if err != nil {
 		return err

@@ -25,6 +25,9 @@ func bundle(service string) tree.Source {
 
 var kernelModules = tree.Source{Kind: "kernel", Name: "modules"}
 
+// catalogue is the repository's services/catalogue.
+var catalogue = tree.Source{Kind: "catalogue", Name: "services"}
+
 // caBundle is the CA bundle the host and cloud-config's ca_certs read.
 const caBundle = "/usr/share/berth/ca-certificates.crt"
 
@@ -64,6 +67,8 @@ func hostLayout(bins []gobin.Binary, defs []*services.Definition, info layout.In
 	for _, d := range defs {
 		l = append(l, tree.Merge{From: bundle(d.Name), To: layout.ServicesDir + "/" + d.Name})
 	}
+	// The service catalogue, read-only, for hostctl service and PID 1.
+	l = append(l, tree.Merge{From: catalogue, To: layout.CatalogueDir})
 	// The /etc template: the host packages' /etc, and that of services that
 	// share the host's /etc (the console).
 	l = append(l, tree.Merge{From: packages("host"), Sub: "etc", To: layout.EtcTemplate, IfExists: true})
@@ -97,6 +102,8 @@ func (j *job) resolver(ctx context.Context) tree.Resolver {
 			if s.Name == "modules" {
 				return j.kernel.Modules, nil
 			}
+		case "catalogue":
+			return filepath.Join(j.o.ModuleRoot, services.CatalogueFolder), nil
 		case "files":
 			for _, d := range j.defs {
 				if d.Name == s.Name && d.XBerth.Rootfs != nil && d.XBerth.Rootfs.Files != "" {
@@ -126,7 +133,7 @@ func (j *job) layoutKey(k *cache.Hasher, l tree.Layout, r tree.Resolver) error {
 			return err
 		}
 		switch src.Kind {
-		case "files":
+		case "files", "catalogue":
 			k.Dir(src.String(), p)
 		case "go":
 			k.String(src.String(), filepath.Base(j.gobin)+"/"+src.Name)

@@ -5,6 +5,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"github.com/berth-os/berth/internal/bytesize"
 	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/strictyaml"
+	"github.com/berth-os/berth/services"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -26,6 +28,10 @@ type Spec struct {
 	Sysctl   string   `yaml:"sysctl"`
 	// Compression of the root squashfs: zstd (fast to boot) or xz (small).
 	Compression string `yaml:"compression"`
+	// CatalogueImages are catalogue entries (services/catalogue) made
+	// from Debian packages, each written as an OCI image:
+	// OUT/images/NAME.oci.tar, named berth.local/NAME:VERSION and :latest.
+	CatalogueImages []string `yaml:"catalogue_images"`
 	// Outputs are the artifacts to write, by format name (the build's
 	// table of writers checks them); empty means the default formats.
 	Outputs []string `yaml:"outputs"`
@@ -204,6 +210,28 @@ func (s *Spec) validate(source, servicesDir string) strictyaml.Errors {
 			}
 		}
 		seen[svc] = true
+	}
+	seenImg := map[string]bool{}
+	for i, name := range s.CatalogueImages {
+		p := fmt.Sprintf("catalogue_images[%d]", i)
+		switch {
+		case seenImg[name]:
+			bad(p, "%s is listed twice", name)
+		case !nameRe.MatchString(name):
+			bad(p, "expected the name of a catalogue entry, got %q", name)
+		case servicesDir != "":
+			dir := filepath.Join(servicesDir, "catalogue")
+			d, err := services.LoadEntry(dir, name)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				bad(p, "no catalogue entry %q (expected a file %s)", name, filepath.Join(dir, name+".yaml"))
+			case err != nil:
+				bad(p, "catalogue entry %s: %v", name, err)
+			case d.XBerth.Build == nil:
+				bad(p, "catalogue entry %s is pulled (%s), not built: expected an entry with x-berth.build", name, d.Image)
+			}
+		}
+		seenImg[name] = true
 	}
 	seenOut := map[string]bool{}
 	for i, o := range s.Outputs {

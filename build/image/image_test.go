@@ -16,6 +16,11 @@ func TestLoadDefaultSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, name := range s.CatalogueImages {
+		if _, err := os.Stat(filepath.Join("../../services/catalogue", name+".yaml")); err != nil {
+			t.Errorf("catalogue_images: %v", err)
+		}
+	}
 	if s.Name != "berth" || len(s.Services) == 0 || strings.Join(s.Outputs, " ") != "kernel initrd squashfs iso raw qcow2" {
 		t.Errorf("spec = %+v", s)
 	}
@@ -62,6 +67,9 @@ func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "services", "udev"), 0o755)
 	os.WriteFile(filepath.Join(dir, "services", "udev", "service.yaml"), []byte("name: udev\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "services", "catalogue"), 0o755)
+	os.WriteFile(filepath.Join(dir, "services", "catalogue", "pulled.yaml"), []byte("services:\n  pulled:\n    image: docker.io/library/debian:12\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "services", "catalogue", "broken.yaml"), []byte("services:\n  broken:\n    restart: sometimes\n    image: berth.local/broken\n    x-berth: {build: {debs: broken, package: broken}}\n"), 0o644)
 	for _, tc := range []struct {
 		name, body string
 		want       []string
@@ -79,6 +87,13 @@ func TestLoadErrors(t *testing.T) {
 		{"bad hostname", "name: x\nhostname: -bad-\nservices: [udev]\n", []string{`spec.yaml: hostname: expected a host name`}},
 		{"bad rescue", "name: x\nservices: [udev]\nrescue: sometimes\n", []string{`spec.yaml: rescue: expected password, shell, off, got "sometimes"`}},
 		{"rescue not a string", "name: x\nservices: [udev]\nrescue: [shell]\n", []string{`spec.yaml:3: rescue: expected a string, got a list`}},
+		{"catalogue images", "name: x\nservices: [udev]\ncatalogue_images: [qga, pulled, qga, broken, Bad]\n", []string{
+			`spec.yaml: catalogue_images[0]: no catalogue entry "qga" (expected a file ` + filepath.Join(dir, "services", "catalogue", "qga.yaml") + `)`,
+			`spec.yaml: catalogue_images[1]: catalogue entry pulled is pulled (docker.io/library/debian:12), not built: expected an entry with x-berth.build`,
+			`spec.yaml: catalogue_images[2]: qga is listed twice`,
+			`spec.yaml: catalogue_images[3]: catalogue entry broken: ` + filepath.Join(dir, "services", "catalogue", "broken.yaml") + `:3: services.broken.restart: expected always`,
+			`spec.yaml: catalogue_images[4]: expected the name of a catalogue entry, got "Bad"`,
+		}},
 		{"debug_entries not a boolean", "name: x\nservices: [udev]\ndebug_entries: yes\n", []string{`spec.yaml:3: debug_entries: expected a boolean (true or false), got the string "yes"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

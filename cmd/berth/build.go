@@ -14,7 +14,7 @@ import (
 
 func buildCmd(stdout, stderr io.Writer) *cobra.Command {
 	var out, cacheDir string
-	var noPrune bool
+	var noPrune, imagesOnly bool
 	c := &cobra.Command{
 		Use:   "build [SPEC]",
 		Short: "Build an image from a spec (default images/berth.yaml): kernel, initrd, squashfs, ISO, raw, qcow2",
@@ -39,12 +39,12 @@ func buildCmd(stdout, stderr io.Writer) *cobra.Command {
 			}
 			rep := progress.New(stderr)
 			defer rep.Close()
-			res, err := build.Build(cmd.Context(), build.Options{Spec: spec, OutDir: out, Cache: cc, Progress: rep, ModuleRoot: root, NoPrune: noPrune})
+			res, err := build.Build(cmd.Context(), build.Options{Spec: spec, OutDir: out, Cache: cc, Progress: rep, ModuleRoot: root, NoPrune: noPrune, ImagesOnly: imagesOnly})
 			if err != nil {
 				return fmt.Errorf("build %s: %w", specPath, err)
 			}
 			for _, a := range res.Manifest.Artifacts {
-				fmt.Fprintf(stdout, "%-20s %10d  %s\n", a.Name, a.Size, a.SHA256)
+				fmt.Fprintf(stdout, "%-32s %10d  %s\n", a.Name, a.Size, a.SHA256)
 			}
 			return nil
 		},
@@ -52,5 +52,6 @@ func buildCmd(stdout, stderr io.Writer) *cobra.Command {
 	c.Flags().StringVarP(&out, "out", "o", "out", "output folder")
 	c.Flags().StringVar(&cacheDir, "cache", cache.DefaultRoot(), "cache folder ($BERTH_CACHE, $XDG_CACHE_HOME/berth or ~/.cache/berth)")
 	c.Flags().BoolVar(&noPrune, "no-prune", false, "leave the cache as it is (by default a successful build removes what it did not use and the cache policy does not keep)")
+	c.Flags().BoolVar(&imagesOnly, "images-only", false, "build only the spec's catalogue_images (out/images/NAME.oci.tar), and prune nothing")
 	return c
 }
