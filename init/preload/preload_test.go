@@ -1,0 +1,67 @@
+package preload
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// Which files are picked: tarballs only, no hidden files, folders or
+// links, in name order; a missing folder has none.
+func TestPending(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"b.oci.tar", "a.tar.gz", "c.tgz", "notes.txt", ".d.tar", ".tar", "e.tar.part"} {
+		os.WriteFile(filepath.Join(dir, name), []byte(name), 0o644)
+	}
+	os.Mkdir(filepath.Join(dir, "f.tar"), 0o755)
+	os.Symlink("/etc/passwd", filepath.Join(dir, "g.tar"))
+	got, err := Pending(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "a.tar.gz"), filepath.Join(dir, "b.oci.tar"), filepath.Join(dir, "c.tgz")}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Pending (-want +got):\n%s", diff)
+	}
+	if got, err := Pending(filepath.Join(dir, "absent")); err != nil || got != nil {
+		t.Errorf("Pending(absent) = %q, %v", got, err)
+	}
+}
+
+// Each tarball is imported once; one that changes is imported again, one
+// that fails is tried again and does not stop the others.
+func TestImport(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a.tar", "b.tar", "c.tar"} {
+		os.WriteFile(filepath.Join(dir, name), []byte(name), 0o644)
+	}
+	var got []string
+	imp := func(_ context.Context, p string) error {
+		got = append(got, filepath.Base(p))
+		if filepath.Base(p) == "b.tar" {
+			return errors.New("not an image")
+		}
+		return nil
+	}
+	err := Import(context.Background(), dir, imp)
+	if err == nil || err.Error() != "preload "+filepath.Join(dir, "b.tar")+": not an image" {
+		t.Errorf("Import: %v", err)
+	}
+	// A second boot: only the failed one again, then the changed one.
+	later := time.Now().Add(time.Hour)
+	os.WriteFile(filepath.Join(dir, "c.tar"), []byte("c, newer"), 0o644)
+	os.Chtimes(filepath.Join(dir, "c.tar"), later, later)
+	Import(context.Background(), dir, imp)
+	if diff := cmp.Diff([]string{"a.tar", "b.tar", "c.tar", "b.tar", "c.tar"}, got); diff != "" {
+		t.Errorf("imports (-want +got):\n%s", diff)
+	}
+	if p, _ := Pending(dir); len(p) != 1 || !strings.HasSuffix(p[0], "b.tar") {
+		t.Errorf("pending after two boots: %q", p)
+	}
+}
