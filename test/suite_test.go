@@ -95,6 +95,8 @@ var scenarios = []scenario{
 
 	// A second build of a copy of the repository, compared byte for byte.
 	buildScenario("Reproducible", 200*time.Second, reproducible),
+	// The smallest catalogue image, built again alone: same bytes, qemu-ga in it.
+	buildScenario("CatalogueImage", 10*time.Second, catalogueImage),
 }
 
 // vm is a scenario that boots or forks a VM: it takes one of the workers.
