@@ -19,6 +19,8 @@ var parseBound = fuzzmem.Bound{Base: 8 * fuzzmem.MiB, PerByte: 512}
 // (built-ins) without a panic.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("*/service.yaml")
+	entries, _ := filepath.Glob("catalogue/*.yaml")
+	files = append(files, entries...)
 	for _, p := range files {
 		b, err := os.ReadFile(p)
 		if err != nil {
