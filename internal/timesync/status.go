@@ -47,6 +47,9 @@ type Seconds float64
 // Duration converts d.
 func Duration(d time.Duration) Seconds { return Seconds(d.Seconds()) }
 
+// Duration converts s back.
+func (s Seconds) Duration() time.Duration { return time.Duration(float64(s) * float64(time.Second)) }
+
 // ReadStatus reads the service's status file.
 func ReadStatus(path string) (Status, error) {
 	var s Status
