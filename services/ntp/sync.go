@@ -25,6 +25,8 @@ const (
 	stepUpdates   = 3
 	// queryTimeout is how long one server has to answer.
 	queryTimeout = 2 * time.Second
+	// lookupTimeout bounds the name lookups of one poll.
+	lookupTimeout = 10 * time.Second
 	// maxCandidates caps the addresses asked in one poll.
 	maxCandidates = 8
 	// poolAddrs is how many of a pool name's addresses are asked.
@@ -68,6 +70,8 @@ func newSyncer(cfg timesync.Config, c clock, logf func(string, ...any)) *syncer 
 // candidates resolves the sources: a server's first address, a pool
 // name's first poolAddrs.
 func (s *syncer) candidates(ctx context.Context) ([]candidate, []error) {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
 	var out []candidate
 	var errs []error
 	for _, src := range s.cfg.Sources {
