@@ -35,7 +35,7 @@ func guestOffset(m *machine) (offset, slack float64) {
 	before := time.Now()
 	out := m.sh("date +%s")
 	after := time.Now()
-	secs, err := strconv.ParseInt(strings.TrimSpace(lastLines(out, 1)), 10, 64)
+	secs, err := strconv.ParseInt(lastLines(strings.TrimSpace(out), 1), 10, 64)
 	if err != nil {
 		m.t.Fatalf("date +%%s printed %q", out)
 	}
@@ -134,7 +134,7 @@ func timeNoAnswer(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^synchronised:\s+no$`).MatchString(out) || !regexp.MustCompile(`(?m)^kernel:\s+unsynchronised`).MatchString(out) {
 		t.Errorf("hostctl time:\n%s", out)
 	}
-	if y := strings.TrimSpace(lastLines(m.sh("date -u +%Y"), 1)); y != "2020" {
+	if y := lastLines(strings.TrimSpace(m.sh("date -u +%Y")), 1); y != "2020" {
 		t.Errorf("the guest's year is %s, want 2020: nothing answered, so nothing may set the clock", y)
 	}
 	if r := m.hostctlTime(); r.Synchronised || r.Kernel == nil || r.Kernel.Synchronised {
