@@ -230,6 +230,14 @@ func TestServiceFollowsAServer(t *testing.T) {
 	os.WriteFile(conf, []byte("off\n"), 0o644)
 	hup <- os.Interrupt
 	waitStatus(t, status, func(s timesync.Status) bool { return !s.Enabled })
+	// And on again: it starts over, so a far-off clock is stepped again.
+	srv.Set(func(s *ntptest.Server) { s.Offset = -time.Hour })
+	os.WriteFile(conf, []byte(one("127.0.0.1", srv.Port()).Render()), 0o644)
+	hup <- os.Interrupt
+	st = waitStatus(t, status, func(s timesync.Status) bool { return s.Enabled && s.Synchronised })
+	if st.Stepped > -3599 || st.Stepped < -3601 {
+		t.Errorf("after SIGHUP: stepped %vs, want -3600s", st.Stepped)
+	}
 }
 
 // A config it cannot read stops it with the file and line, and the status
