@@ -126,6 +126,12 @@ func TestParseErrors(t *testing.T) {
 			`u (x):3: mounts[0][0]: not a device name: "PARTUUID=0a1b" (expected LABEL=, UUID=, PARTLABEL=, a path under /dev or a kernel name such as vdb1)`,
 			`u (x):4: mounts[1][0]: not a device name: LABEL= needs a value`,
 		}},
+		{"ntp servers and pools, each checked where it is", "#cloud-config\nntp:\n  servers: [time.example.org, \"10.0.2.2:1230\", \"[fd00::1]:123\", \"-bad-\", \"a.example:0\"]\n  pools: [pool.example.org, \"b.example:x\", \":123\"]\n", []string{
+			`u (x):3: ntp.servers[3]: "-bad-" is neither a host name nor an IP address (expected HOST or HOST:PORT)`,
+			`u (x):3: ntp.servers[4]: "a.example:0": expected a port from 1 to 65535, got "0"`,
+			`u (x):4: ntp.pools[1]: "b.example:x": expected a port from 1 to 65535, got "x"`,
+			`u (x):4: ntp.pools[2]: ":123": no host before the port`,
+		}},
 		{"passwd", "#cloud-config\nusers: [{name: a, passwd: hunter2}]\n", []string{"u (x):2: users[0].passwd: expected a crypt(3) hash such as $6$..., not a plain password"}},
 		{"passwd fields that would inject lines", "#cloud-config\nusers:\n  - name: a\n    gecos: \"x\\nevil::0:0::/:/bin/sh\"\n    homedir: /home/a:0\n    shell: \"/bin/sh\\r\"\n", []string{
 			`u (x):4: users[0].gecos: "x\nevil::0:0::/:/bin/sh" holds a colon or a control character, which /etc/passwd cannot hold`,

@@ -106,7 +106,7 @@ var CloudInitKeys = []CloudInitKey{
 	{"mount_default_fields", Ignored, "", "Berth's defaults for a short mounts entry are type auto, options defaults,nofail; give the fields in each entry"},
 	{"mounts", Applied, "", "config phase; a failing entry is reported and skipped; a swap entry's mount point may be empty"},
 	{"no_ssh_fingerprints", Ignored, "", noConsole},
-	{"ntp", Applied, "", "servers, pools and enabled validated and stored (not applied yet: needs a time service); peers, allow, ntp_client and config are warnings"},
+	{"ntp", Applied, "", "servers, pools (HOST or HOST:PORT) and enabled configure the ntp service, live; with neither servers nor pools it uses 0-3.debian.pool.ntp.org; peers, allow, ntp_client and config are warnings"},
 	{"output", Ignored, "", "Berth's logging service keeps script output: hostctl logs cloud-config"},
 	{"package_reboot_if_required", Ignored, "", noPackages},
 	{"package_update", Ignored, "", noPackages},
@@ -237,7 +237,7 @@ func ignore(path, key string) string {
 // ignoredSubKeys are keys inside applied cloud-init keys that Berth does
 // not honour.
 var ignoredSubKeys = map[string]string{
-	"ntp.peers":            "Berth's time service will take servers and pools only",
+	"ntp.peers":            "Berth's time service takes servers and pools only",
 	"ntp.allow":            "Berth serves no time to other hosts",
 	"ntp.ntp_client":       "Berth chooses its own time client",
 	"ntp.config":           "Berth chooses its own time client",

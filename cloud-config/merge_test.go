@@ -178,7 +178,7 @@ func TestEffects(t *testing.T) {
 		"ssh_pwauth":                         "restarts service console",
 		"runcmd":                             "needs a reboot",
 		"berth.state.dev":                    "needs a reboot",
-		"ntp.servers":                        "stored, not applied yet",
+		"ntp.servers":                        "restarts service ntp",
 		"berth.services.enable":              "starts or stops services",
 		"berth.registry_mirrors":             "stored, not applied yet",
 		"berth.console":                      "stored, not applied yet",

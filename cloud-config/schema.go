@@ -18,7 +18,7 @@ type Config struct {
 	WriteFiles        []WriteFile `yaml:"write_files,omitempty" effect:"reboot"`
 	Bootcmd           []Command   `yaml:"bootcmd,omitempty" effect:"reboot"`
 	Runcmd            []Command   `yaml:"runcmd,omitempty" effect:"reboot"`
-	NTP               *NTP        `yaml:"ntp,omitempty" effect:"stored"`
+	NTP               *NTP        `yaml:"ntp,omitempty" effect:"restart=ntp"`
 	Timezone          string      `yaml:"timezone,omitempty" effect:"live"`
 	Mounts            [][]string  `yaml:"mounts,omitempty" effect:"reboot"`
 	Swap              *Swap       `yaml:"swap,omitempty" effect:"reboot"`
@@ -56,7 +56,9 @@ type WriteFile struct {
 	Defer       bool   `yaml:"defer,omitempty"`
 }
 
-// NTP configures time synchronisation.
+// NTP configures time synchronisation: the ntp service's servers and
+// pools (HOST or HOST:PORT each). With neither, it uses the Debian pools
+// of pool.ntp.org; enabled: false leaves the clock alone.
 type NTP struct {
 	Enabled *bool    `yaml:"enabled,omitempty"`
 	Servers []string `yaml:"servers,omitempty"`

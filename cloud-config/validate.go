@@ -23,6 +23,7 @@ import (
 	"github.com/berth-os/berth/internal/blockdev"
 	"github.com/berth-os/berth/internal/netconfig"
 	"github.com/berth-os/berth/internal/strictyaml"
+	"github.com/berth-os/berth/internal/timesync"
 	"github.com/berth-os/berth/sysctl"
 )
 
@@ -131,11 +132,8 @@ func (v *validator) config(c *Config) {
 		v.command(fmt.Sprintf("runcmd[%d]", i), cmd)
 	}
 	if c.NTP != nil {
-		for i, s := range append(append([]string(nil), c.NTP.Servers...), c.NTP.Pools...) {
-			if !validHostname(s, true) && net.ParseIP(s) == nil {
-				v.bad(fmt.Sprintf("ntp.servers[%d]", i), "%q is neither a host name nor an IP address", s)
-			}
-		}
+		v.ntpSources("ntp.servers", c.NTP.Servers)
+		v.ntpSources("ntp.pools", c.NTP.Pools)
 	}
 	if c.Timezone != "" && (!tzRe.MatchString(c.Timezone) || strings.Contains(c.Timezone, "..")) {
 		v.bad("timezone", "%q is not a time zone name such as Europe/Paris or UTC", c.Timezone)
@@ -393,6 +391,21 @@ func (v *validator) berth(b *Berth) {
 	for k := range b.Environment {
 		if !envRe.MatchString(k) {
 			v.bad(strictyaml.Join("berth.environment", k), "%q is not an environment variable name", k)
+		}
+	}
+}
+
+// ntpSources checks ntp.servers or ntp.pools: each a host name or an IP
+// address, with a port after a colon when it is not 123 ([IPv6]:PORT).
+func (v *validator) ntpSources(field string, entries []string) {
+	for i, e := range entries {
+		p := fmt.Sprintf("%s[%d]", field, i)
+		host, _, err := timesync.SplitHostPort(e)
+		switch {
+		case err != nil:
+			v.bad(p, "%v", err)
+		case !validHostname(host, true) && net.ParseIP(host) == nil:
+			v.bad(p, "%q is neither a host name nor an IP address (expected HOST or HOST:PORT)", e)
 		}
 	}
 }

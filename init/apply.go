@@ -20,6 +20,7 @@ import (
 	"github.com/berth-os/berth/init/etc"
 	"github.com/berth-os/berth/internal/atomicfile"
 	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/timesync"
 	"golang.org/x/sys/unix"
 )
 
@@ -129,8 +130,14 @@ func (h *host) phaseLate(ctx context.Context) error {
 func (h *host) relive(ctx context.Context) {
 	cfg := h.cfg.merged.Config
 	ec := h.etcConfig()
+	ntpBefore, _ := os.ReadFile(timesync.ConfigPath)
 	if err := etc.Render("/etc", "", ec); err != nil {
 		h.logf("config: render /etc: %v", err)
+	}
+	if ec.NTP.Render() != string(ntpBefore) && h.sup != nil && h.sup.Has("ntp") {
+		if err := h.sup.Restart("ntp"); err != nil {
+			h.logf("config: %v", err)
+		}
 	}
 	if err := unix.Sethostname([]byte(ec.Hostname)); err != nil {
 		h.logf("config: set hostname: %v", err)

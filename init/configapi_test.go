@@ -36,7 +36,7 @@ func TestChangeTreeAndDiff(t *testing.T) {
 		{Key: "berth.ssh.port", Before: 22, After: 2222, Effect: "restarts service console"},
 		{Key: `berth.sysctl."net.ipv4.ip_forward"`, After: "1", Effect: "applies live"},
 		{Key: "hostname", Before: "a", After: "b", Effect: "applies live"},
-		{Key: "ntp.servers", After: []any{"pool.ntp.org"}, Effect: "stored, not applied yet"},
+		{Key: "ntp.servers", After: []any{"pool.ntp.org"}, Effect: "restarts service ntp"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)

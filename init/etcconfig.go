@@ -9,6 +9,7 @@ import (
 	"github.com/berth-os/berth/cloud-config/apply"
 	"github.com/berth-os/berth/init/etc"
 	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/timesync"
 )
 
 // etcConfig turns the merged configuration into what /etc is made of.
@@ -24,6 +25,7 @@ func (h *host) etcConfig() etc.Config {
 		ResolvConf: resolvConf,
 		SSHKeyDir:  layout.SSHKeyDir,
 	}
+	c.NTP, _ = timesync.FromCloudConfig(nil, nil, nil)
 	if h.cfg == nil || h.cfg.merged == nil {
 		if c.Hostname == "" {
 			c.Hostname = "berth"
@@ -31,6 +33,7 @@ func (h *host) etcConfig() etc.Config {
 		return c
 	}
 	cfg := h.cfg.merged.Config
+	c.NTP = ntpConfig(cfg.NTP, h.logf)
 	c.Hostname, c.FQDN = hostNames(c.Hostname, cfg.Hostname, cfg.FQDN)
 	c.SSHPort = cfg.Berth.SSH.Port
 	c.SSHListen = cfg.Berth.SSH.ListenAddress
@@ -56,6 +59,20 @@ func (h *host) etcConfig() etc.Config {
 			passwd = "*" + passwd
 		}
 		c.Users = append(c.Users, etc.User{Name: u.Name, UID: ids.Users[u.Name].UID, GID: ids.Users[u.Name].GID, Gecos: u.Gecos, Home: apply.Home(u), Shell: shell, Groups: u.Groups, Passwd: passwd})
+	}
+	return c
+}
+
+// ntpConfig is the ntp service's config from cloud-config's ntp. The
+// merged config was validated; an entry that still cannot be read is
+// logged and left out.
+func ntpConfig(n *cloudconfig.NTP, logf func(string, ...any)) timesync.Config {
+	if n == nil {
+		n = &cloudconfig.NTP{}
+	}
+	c, err := timesync.FromCloudConfig(n.Enabled, n.Servers, n.Pools)
+	if err != nil {
+		logf("ntp: %v", err)
 	}
 	return c
 }

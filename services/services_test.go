@@ -11,7 +11,7 @@ import (
 )
 
 func TestLoadShipped(t *testing.T) {
-	for _, name := range []string{"udev", "logging", "network", "console"} {
+	for _, name := range []string{"udev", "logging", "network", "console", "ntp"} {
 		t.Run(name, func(t *testing.T) {
 			d, err := Load(".", name)
 			if err != nil {
@@ -77,7 +77,7 @@ func TestSpecCapabilitiesAndNamespaces(t *testing.T) {
 // No system service is privileged: each has containerd's seccomp profile,
 // no new privileges, limits and an OOM score, and only its devices.
 func TestSpecLeastPrivilege(t *testing.T) {
-	for _, name := range []string{"udev", "logging", "network", "console"} {
+	for _, name := range []string{"udev", "logging", "network", "console", "ntp"} {
 		d, err := Load(".", name)
 		if err != nil {
 			t.Fatal(err)
@@ -126,6 +126,30 @@ func TestSpecLeastPrivilege(t *testing.T) {
 	last := us.Linux.Resources.Devices[len(us.Linux.Resources.Devices)-1]
 	if !last.Allow || last.Type != "c" || last.Major != nil || last.Access != "rwm" {
 		t.Errorf("udev's last device rule %+v, want c *:* rwm", last)
+	}
+	// The time service sets the clock and nothing else; it shares only
+	// the host's network, and the host's files it sees are its config
+	// (read-only), resolv.conf's folder (read-only) and its status.
+	tm, _ := Load(".", "ntp")
+	ts, _ := tm.Spec()
+	if diff := cmp.Diff([]string{"CAP_SYS_TIME"}, ts.Process.Capabilities.Bounding); diff != "" {
+		t.Errorf("ntp caps (-want +got)\n%s", diff)
+	}
+	var own []string
+	for _, n := range ts.Linux.Namespaces {
+		own = append(own, string(n.Type))
+	}
+	if slices.Contains(own, "network") || !slices.Contains(own, "pid") || !slices.Contains(own, "uts") || !slices.Contains(own, "ipc") {
+		t.Errorf("ntp's own namespaces %v; want all but the network", own)
+	}
+	var binds []string
+	for _, m := range ts.Mounts {
+		if slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind") {
+			binds = append(binds, m.Source+" "+m.Destination+" "+strings.Join(m.Options, ","))
+		}
+	}
+	if diff := cmp.Diff([]string{"/etc/ntp /etc/ntp bind,ro", "/run/berth/network /run/berth/network bind,ro", "/run/berth/ntp /run/berth/ntp bind,rw"}, binds); diff != "" {
+		t.Errorf("ntp binds (-want +got)\n%s", diff)
 	}
 	n, _ := Load(".", "network")
 	ns, _ := n.Spec()

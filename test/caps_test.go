@@ -136,7 +136,7 @@ func serviceCaps(t *testing.T) {
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("service privileges differ from %s (-want +got; rewrite it with -berth.update-caps after a deliberate change):\n%s", p, diff)
 	}
-	for _, svc := range []string{"udev", "logging", "network", "console"} {
+	for _, svc := range []string{"udev", "logging", "network", "console", "ntp"} {
 		if !strings.Contains(got, svc+" ") {
 			t.Errorf("no line for %s:\n%s", svc, got)
 		}

@@ -92,6 +92,11 @@ var scenarios = []scenario{
 	// hostctl service list, status, start, stop, enable, disable, and a
 	// disabled service through a reboot (issue 7).
 	vm("ServiceVerbs", 100*time.Second, serviceVerbs),
+	// The ntp service against an SNTP server on the host: a clock years
+	// off is set, hostctl time says so; a server that answers nothing
+	// leaves it unsynchronised (issue 7, item 8).
+	vm("TimeSync", 60*time.Second, timeSync),
+	vm("TimeNoAnswer", 40*time.Second, timeNoAnswer),
 
 	// A second build of a copy of the repository, compared byte for byte.
 	buildScenario("Reproducible", 200*time.Second, reproducible),

@@ -8,6 +8,7 @@
 //	hostctl service enable|disable SERVICE [--now] [--force] [--dry-run]
 //	hostctl logs [-f] [-n LINES] SERVICE
 //	hostctl config get|set|unset|merge|export|validate|status
+//	hostctl time [status] [-o table|json]
 //	hostctl reboot | poweroff
 //
 // Its exit status says what kind of error stopped it (errkind.Help); the
@@ -22,6 +23,7 @@ import (
 	"github.com/berth-os/berth/cmd/internal/cli"
 	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/internal/errkind"
+	"github.com/berth-os/berth/internal/timesync"
 	"github.com/berth-os/berth/internal/version"
 	"github.com/spf13/cobra"
 )
@@ -71,6 +73,7 @@ func newRoot(stdout io.Writer) *cobra.Command {
 	root.AddCommand(logs)
 
 	root.AddCommand(configCmd(client, stdout))
+	root.AddCommand(timeCmd(stdout, timesync.ReadKernel))
 
 	root.AddCommand(&cobra.Command{
 		Use:   "reboot",

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/berth-os/berth/internal/atomicfile"
+	"github.com/berth-os/berth/internal/timesync"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,6 +45,8 @@ type Config struct {
 	// name (ssh_host_ed25519_key, ssh_host_ed25519_key.pub...): rendered
 	// in HostKeysDir, from which the console service installs them.
 	SSHHostKeys map[string]string
+	// NTP is the ntp service's config (cloud-config's ntp).
+	NTP timesync.Config
 }
 
 // HostKeysDir is where, under /etc, the host keys of cloud-config are
@@ -190,6 +193,7 @@ func Files(c Config) []File {
 		{Path: "resolv.conf", Link: c.ResolvConf},
 		{Path: "ssh/sshd_config", Mode: 0o644, Content: sshdConfig(c)},
 		{Path: "containerd/config.toml", Mode: 0o644, Content: containerdConfig},
+		{Path: timesync.ConfigFile, Mode: 0o644, Content: c.NTP.Render()},
 	}
 	for name, key := range c.SSHHostKeys {
 		mode := os.FileMode(0o600)

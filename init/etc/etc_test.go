@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-os/berth/internal/timesync"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -21,7 +22,8 @@ func TestRenderGolden(t *testing.T) {
 	os.WriteFile(filepath.Join(tmpl, "hostname"), []byte("template-loses"), 0o644)
 	dir := t.TempDir()
 	c := Config{Hostname: "node1", MachineID: "0123456789abcdef0123456789abcdef", Version: "0.1.0",
-		ResolvConf: "/run/berth/network/resolv.conf", SSHKeyDir: "/var/lib/berth/ssh"}
+		ResolvConf: "/run/berth/network/resolv.conf", SSHKeyDir: "/var/lib/berth/ssh",
+		NTP: timesync.Config{Enabled: true, Sources: []timesync.Source{{Host: "10.0.2.2", Port: 1230}, {Pool: true, Host: "pool.example.org", Port: 123}}}}
 	if err := Render(dir, tmpl, c); err != nil {
 		t.Fatal(err)
 	}
