@@ -134,8 +134,9 @@ func (h *host) relive(ctx context.Context) {
 	if err := etc.Render("/etc", "", ec); err != nil {
 		h.logf("config: render /etc: %v", err)
 	}
-	if ec.NTP.Render() != string(ntpBefore) && h.sup != nil && h.sup.Has("ntp") {
-		if err := h.sup.Restart("ntp"); err != nil {
+	if ec.NTP.Render() != string(ntpBefore) {
+		_, errs := h.restartUp(map[string]bool{"ntp": true})
+		for _, err := range errs {
 			h.logf("config: %v", err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/init/etc"
+	"github.com/berth-os/berth/init/supervise"
 	"github.com/berth-os/berth/internal/errkind"
 	"golang.org/x/sys/unix"
 )
@@ -288,15 +289,9 @@ func (h *host) applyChanges(res *api.ConfigChangeResult) servicePlan {
 		)
 		h.signalNetwork()
 	}
-	for svc := range restart {
-		if h.sup != nil {
-			if err := h.sup.Restart(svc); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			res.Restarted = append(res.Restarted, svc)
-		}
-	}
+	restarted, rerrs := h.restartUp(restart)
+	res.Restarted = append(res.Restarted, restarted...)
+	errs = append(errs, rerrs...)
 	sort.Strings(res.Restarted)
 	if err := errors.Join(errs...); err != nil {
 		res.Errors = splitLines(err)
@@ -326,4 +321,24 @@ func deepCopyTree(t map[string]any) map[string]any {
 	out := map[string]any{}
 	cloudconfig.MergeInto(out, t)
 	return out
+}
+
+// restartUp restarts the services a change concerns. One that is not up
+// (disabled, stopped by hand, never started) reads the new config when it
+// starts: restarting it would start it against the user's choice.
+func (h *host) restartUp(names map[string]bool) (restarted []string, errs []error) {
+	if h.sup == nil {
+		return nil, nil
+	}
+	for svc := range names {
+		if d, ok := h.sup.Detail(svc); !ok || d.Held || d.State == supervise.StateStopped {
+			continue
+		}
+		if err := h.sup.Restart(svc); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		restarted = append(restarted, svc)
+	}
+	return restarted, errs
 }

@@ -484,3 +484,28 @@ func TestStatusWaitingOn(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A config change whose effect restarts a service leaves one that is not
+// up alone: a service stopped by hand stays stopped, an unknown or disabled
+// one is no error; a running one is restarted.
+func TestConfigRestartOnlyWhatIsUp(t *testing.T) {
+	h, rt := servicesHost(t, nil)
+	if err := h.sup.Stop(context.Background(), "console"); err != nil {
+		t.Fatal(err)
+	}
+	before := rt.count("console")
+	got, errs := h.restartUp(map[string]bool{"console": true, "extra": true, "nosuch": true})
+	if len(got) > 0 || len(errs) > 0 {
+		t.Fatalf("restart of services not up: restarted %v, errors %v; want neither", got, errs)
+	}
+	if rt.count("console") != before {
+		t.Error("the change started a console stopped by hand")
+	}
+	if err := h.sup.StartStopped(context.Background(), "console"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, h, "console", "running")
+	if got, errs := h.restartUp(map[string]bool{"console": true}); len(errs) > 0 || len(got) != 1 || got[0] != "console" {
+		t.Fatalf("restart of a running console: restarted %v, errors %v", got, errs)
+	}
+}

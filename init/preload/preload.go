@@ -69,7 +69,9 @@ func hasSuffix(name string) bool {
 	return false
 }
 
-func stampPath(p string) string { return filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".imported") }
+func stampPath(p string) string {
+	return filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".imported")
+}
 
 func stamp(st fs.FileInfo) string {
 	return fmt.Sprintf("%d %d\n", st.Size(), st.ModTime().UnixNano())
