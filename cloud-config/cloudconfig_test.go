@@ -39,6 +39,9 @@ func TestParseFull(t *testing.T) {
 	if c.Berth.Network.Interfaces["mac=52:54:00:12:34:56"].MTU != 9000 || c.Berth.Sysctl["net.ipv4.ip_forward"] != "1" {
 		t.Errorf("berth = %+v", c.Berth)
 	}
+	if a := c.Berth.RegistryAuths; a["docker.io"].Password != "s3cret" || a["registry.lan:5000"].Auth != "b3BzOnMzY3JldA==" || c.Berth.Proxy.NoProxy != "localhost,10.0.0.0/8" {
+		t.Errorf("registry_auths %+v proxy %+v", a, c.Berth.Proxy)
+	}
 	// berth.autologin is read and checked, but user-data cannot set it.
 	if c.Berth.Autologin != "" || c.Swap.Size.Bytes() != 512<<20 {
 		t.Errorf("autologin %q swap %v; want no autologin from user-data", c.Berth.Autologin, c.Swap.Size)
@@ -145,6 +148,18 @@ func TestParseErrors(t *testing.T) {
 			`u (x):6: users[3].uid: root's uid is 0, got 7`,
 		}},
 		{"alias bomb", "#cloud-config\nx0: &x0 [l, l, l, l, l, l, l, l, l, l]\nx1: &x1 [*x0, *x0, *x0, *x0, *x0, *x0, *x0, *x0, *x0, *x0]\nx2: &x2 [*x1, *x1, *x1, *x1, *x1, *x1, *x1, *x1, *x1, *x1]\nx3: &x3 [*x2, *x2, *x2, *x2, *x2, *x2, *x2, *x2, *x2, *x2]\nx4: &x4 [*x3, *x3, *x3, *x3, *x3, *x3, *x3, *x3, *x3, *x3]\nx5: &x5 [*x4, *x4, *x4, *x4, *x4, *x4, *x4, *x4, *x4, *x4]\nx6: &x6 [*x5, *x5, *x5, *x5, *x5, *x5, *x5, *x5, *x5, *x5]\nx7: &x7 [*x6, *x6, *x6, *x6, *x6, *x6, *x6, *x6, *x6, *x6]\nx8: &x8 [*x7, *x7, *x7, *x7, *x7, *x7, *x7, *x7, *x7, *x7]\nx9: &x9 [*x8, *x8, *x8, *x8, *x8, *x8, *x8, *x8, *x8, *x8]\n", []string{"u (x): not accepted: too many nodes: with its aliases expanded the document has more than 100000 (an alias bomb?)"}},
+		{"registries, their credentials and the proxy", "#cloud-config\nberth:\n  registry_mirrors:\n    docker.io: [\"http://\", \"ftp://m\", \"http://10.0.2.2:5000\"]\n    \"bad host:99999\": [\"https://m\"]\n  registry_auths:\n    docker.io: {username: u}\n    quay.io: {password: p}\n    ghcr.io: {auth: bm9jb2xvbg==}\n    r.lan:5000: {username: u, password: p, auth: dTpw}\n    gcr.io: {}\n    10.0.2.2:5000: {auth: dTpw}\n  proxy: {http_proxy: \"proxy:3128\", https_proxy: \"http://proxy:3128\", no_proxy: \"a\\nb\"}\n", []string{
+			`u (x):5: berth.registry_mirrors."bad host:99999": "bad host:99999" is not a registry host such as docker.io or registry.lan:5000`,
+			`u (x):4: berth.registry_mirrors."docker.io"[0]: expected an http:// or https:// URL with a host, got "http://"`,
+			`u (x):4: berth.registry_mirrors."docker.io"[1]: expected an http:// or https:// URL with a host, got "ftp://m"`,
+			`u (x):7: berth.registry_auths."docker.io".password: missing (username is set)`,
+			`u (x):11: berth.registry_auths."gcr.io": expected username and password, or auth`,
+			`u (x):9: berth.registry_auths."ghcr.io".auth: expected base64 of user:password`,
+			`u (x):8: berth.registry_auths."quay.io".username: missing (password is set)`,
+			`u (x):10: berth.registry_auths."r.lan:5000": give username and password, or auth, not both`,
+			`u (x):13: berth.proxy.http_proxy: expected an http://, https:// or socks5:// URL with a host, got "proxy:3128"`,
+			`u (x):13: berth.proxy.no_proxy: expected a comma-separated list of hosts, domains and CIDRs, got "a\nb"`,
+		}},
 		{"not yaml", "#cloud-config\nhostname: [\n", []string{"u (x):2: not valid YAML: did not find expected node content"}},
 		{"unknown format", "hello\n", []string{`u (x): user-data: not user-data Berth knows (expected a first line of #cloud-config or #!, got "hello")`}},
 		{"include", "#include http://x\n", []string{"u (x): user-data: #include user-data is not supported on Berth (Berth fetches no user-data from URLs at boot; give the documents themselves, as MIME multipart if there are several)"}},

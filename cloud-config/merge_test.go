@@ -180,7 +180,9 @@ func TestEffects(t *testing.T) {
 		"berth.state.dev":                    "needs a reboot",
 		"ntp.servers":                        "restarts service ntp",
 		"berth.services.enable":              "starts or stops services",
-		"berth.registry_mirrors":             "stored, not applied yet",
+		"berth.registry_mirrors":             "applies live",
+		`berth.registry_auths."docker.io"`:   "applies live",
+		"berth.proxy.https_proxy":            "applies live",
 		"berth.console":                      "stored, not applied yet",
 	} {
 		e, err := EffectOf(key)

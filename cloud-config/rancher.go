@@ -67,9 +67,9 @@ var RancherKeys = []RancherKey{
 	{Key: "network.interfaces.*.post_up", Note: whyHooks},
 	{Key: "network.interfaces.*.wifi_network", Note: "Wi-Fi is not supported on Berth"},
 	{Key: "network.dns", Berth: "berth.network.dns"},
-	{Key: "network.http_proxy", Berth: "berth.environment.HTTP_PROXY", Note: "also http_proxy: the environment of bootcmd, runcmd and scripts"},
-	{Key: "network.https_proxy", Berth: "berth.environment.HTTPS_PROXY", Note: "also https_proxy"},
-	{Key: "network.no_proxy", Berth: "berth.environment.NO_PROXY", Note: "also no_proxy"},
+	{Key: "network.http_proxy", Berth: "berth.environment.HTTP_PROXY", Note: "also http_proxy: the environment of bootcmd, runcmd and scripts; and berth.proxy.http_proxy: image pulls"},
+	{Key: "network.https_proxy", Berth: "berth.environment.HTTPS_PROXY", Note: "also https_proxy and berth.proxy.https_proxy"},
+	{Key: "network.no_proxy", Berth: "berth.environment.NO_PROXY", Note: "also no_proxy and berth.proxy.no_proxy"},
 	{Key: "network.pre_cmds", Note: whyHooks},
 	{Key: "network.post_cmds", Note: whyHooks},
 	{Key: "network.dhcp_timeout", Note: "Berth's DHCP client keeps trying in the background; boot does not wait for it"},
@@ -91,7 +91,7 @@ var RancherKeys = []RancherKey{
 	{Key: "cloud_init_services", Note: whyServices},
 	{Key: "restart_services", Note: "Berth restarts the services a config change concerns by itself"},
 	{Key: "repositories", Note: "Berth has no service catalogue to download; its services come in the image"},
-	{Key: "registry_auths", Note: "registry credentials come with the services work (image pulls); there is no key for them yet"},
+	{Key: "registry_auths", Berth: "berth.registry_auths", Note: "a registry named by URL (https://index.docker.io/v1/) becomes its host (docker.io); email is left out"},
 	{Key: "docker.registry_mirror", Berth: "berth.registry_mirrors.\"docker.io\""},
 	{Key: "docker.*", Note: whyDocker},
 	{Key: "system_docker.registry_mirror", Berth: "berth.registry_mirrors.\"docker.io\""},
@@ -310,6 +310,7 @@ var rancherConvs = map[string]func(c *rancherConv, v *yaml.Node, p string, e Ran
 	"network.http_proxy":               (*rancherConv).proxy,
 	"network.https_proxy":              (*rancherConv).proxy,
 	"network.no_proxy":                 (*rancherConv).proxy,
+	"registry_auths":                   (*rancherConv).registryAuths,
 	"docker.registry_mirror":           (*rancherConv).registryMirror,
 	"system_docker.registry_mirror":    (*rancherConv).registryMirror,
 	"bootstrap_docker.registry_mirror": (*rancherConv).registryMirror,
@@ -505,6 +506,46 @@ func (c *rancherConv) proxy(v *yaml.Node, p string, e RancherKey) {
 	for _, n := range []string{name, strings.ToLower(name)} {
 		c.put(p, strNode(s, v.Line), false, "berth", "environment", n)
 	}
+	// Image pulls take a URL only; the environment takes what it is given.
+	if validURL(s, "http", "https", "socks5") || name == "NO_PROXY" {
+		c.put(p, strNode(s, v.Line), false, "berth", "proxy", strings.ToLower(name))
+	} else {
+		c.warn(v, p, "not a URL: left out of berth.proxy.%s (image pulls)", strings.ToLower(name))
+	}
+}
+
+// registryAuths: RancherOS named a registry as Docker's config.json does,
+// often by URL; Berth names it by host.
+func (c *rancherConv) registryAuths(v *yaml.Node, p string, e RancherKey) {
+	c.each(v, p, func(k, a *yaml.Node, ap string) {
+		out := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: a.Line}
+		ok := c.each(a, ap, func(fk, fv *yaml.Node, fp string) {
+			switch fk.Value {
+			case "username", "password", "auth":
+				out.Content = append(out.Content, strNode(fk.Value, fk.Line), fv)
+			case "email":
+				c.warn(fk, fp, "ignored: registries no longer take an email")
+			default:
+				c.warn(fk, fp, "ignored: expected username, password or auth")
+			}
+		})
+		if ok {
+			c.put(ap, out, false, "berth", "registry_auths", registryHost(k.Value))
+		}
+	})
+}
+
+// registryHost is the host of a registry named by URL, as Docker's
+// config.json names them: https://index.docker.io/v1/ is docker.io.
+func registryHost(s string) string {
+	if _, rest, ok := strings.Cut(s, "://"); ok {
+		s = rest
+	}
+	s, _, _ = strings.Cut(s, "/")
+	if s == "index.docker.io" || s == "registry-1.docker.io" {
+		return "docker.io"
+	}
+	return s
 }
 
 // url is v's text where v is a URL; otherwise it reports what v is

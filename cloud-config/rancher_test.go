@@ -74,7 +74,7 @@ rancher:
   services:
     web: {image: nginx}
   registry_auths:
-    https://index.docker.io/v1/: {auth: eDp5}
+    https://index.docker.io/v1/: {auth: eDp5, email: a@b.c}
 `
 
 func TestRancherTranslation(t *testing.T) {
@@ -103,6 +103,8 @@ func TestRancherTranslation(t *testing.T) {
 		"console":          "debian",
 		"services":         map[string]any{"enable": []any{"kernel-headers"}, "disable": []any{"ntp"}},
 		"registry_mirrors": map[string]any{"docker.io": []any{"http://10.10.10.23:5555"}},
+		"registry_auths":   map[string]any{"docker.io": map[string]any{"auth": "eDp5"}},
+		"proxy":            map[string]any{"http_proxy": "http://proxy:3128"},
 		"state":            map[string]any{"dev": "LABEL=RANCHER_STATE", "autoformat": true},
 		"datasources":      []any{"configdrive", "url:https://example.org/ud"},
 	}
@@ -130,7 +132,7 @@ func TestRancherTranslation(t *testing.T) {
 		`u:54: rancher.upgrade.url: ignored: ` + whyUpgrade,
 		`u:56: rancher.cloud_init.datasources[2]: ignored: Berth has no digitalocean datasource`,
 		`u:57: rancher.services: ignored: ` + whyServices,
-		`u:59: rancher.registry_auths: ignored: registry credentials come with the services work (image pulls); there is no key for them yet`,
+		`u:60: rancher.registry_auths."https://index.docker.io/v1/".email: ignored: registries no longer take an email`,
 		`u:38: rancher.ssh.keys.dsa: ignored: Berth's sshd takes no DSA host keys (ecdsa, ed25519 and rsa)`,
 	}
 	// ssh_keys is cloud-init's: what Berth does with it is not this test's.
@@ -155,6 +157,8 @@ func TestRancherTranslation(t *testing.T) {
 		"ssh_keys.ed25519_private":                "rancher.ssh.keys.ed25519",
 		"ssh_keys.ed25519_public":                 "rancher.ssh.keys.ed25519-pub",
 		`berth.registry_mirrors."docker.io"`:      "rancher.system_docker.registry_mirror",
+		"berth.proxy.http_proxy":                  "rancher.network.http_proxy",
+		`berth.registry_auths."docker.io".auth`:   `rancher.registry_auths."https://index.docker.io/v1/"`,
 	} {
 		if got := doc.Origins[berth]; got != rancher {
 			t.Errorf("origin of %s = %q, want %q", berth, got, rancher)

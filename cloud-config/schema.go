@@ -101,16 +101,26 @@ type SSHKeys map[string]string
 
 // Berth is the berth: namespace; keys follow RancherOS's rancher: where one exists.
 type Berth struct {
-	Network         Network             `yaml:"network,omitempty" effect:"live"`
-	Sysctl          map[string]Scalar   `yaml:"sysctl,omitempty" effect:"live"`
-	Modules         []string            `yaml:"modules,omitempty" effect:"live"`
-	Services        Services            `yaml:"services,omitempty" effect:"services"`
-	Console         string              `yaml:"console,omitempty" effect:"stored"`
-	State           State               `yaml:"state,omitempty" effect:"reboot"`
-	SSH             SSH                 `yaml:"ssh,omitempty" effect:"restart=console"`
-	RegistryMirrors map[string][]string `yaml:"registry_mirrors,omitempty" effect:"stored"`
-	Environment     map[string]Scalar   `yaml:"environment,omitempty" effect:"reboot"`
-	Autologin       Autologin           `yaml:"autologin,omitempty" effect:"reboot"`
+	Network  Network           `yaml:"network,omitempty" effect:"live"`
+	Sysctl   map[string]Scalar `yaml:"sysctl,omitempty" effect:"live"`
+	Modules  []string          `yaml:"modules,omitempty" effect:"live"`
+	Services Services          `yaml:"services,omitempty" effect:"services"`
+	Console  string            `yaml:"console,omitempty" effect:"stored"`
+	State    State             `yaml:"state,omitempty" effect:"reboot"`
+	SSH      SSH               `yaml:"ssh,omitempty" effect:"restart=console"`
+	// RegistryMirrors are tried in order before a registry itself, by
+	// registry host (docker.io): PID 1 renders them in containerd's
+	// hosts.toml layout under /etc/containerd/certs.d, which every pull
+	// reads.
+	RegistryMirrors map[string][]string `yaml:"registry_mirrors,omitempty" effect:"live"`
+	// RegistryAuths are credentials for pulls, by registry host: docker.io,
+	// or a mirror's host[:port].
+	RegistryAuths map[string]RegistryAuth `yaml:"registry_auths,omitempty" effect:"live"`
+	// Proxy is the HTTP proxy of image pulls, also rendered as
+	// /etc/berth/proxy.env for the services that pull or fetch.
+	Proxy       Proxy             `yaml:"proxy,omitempty" effect:"live"`
+	Environment map[string]Scalar `yaml:"environment,omitempty" effect:"reboot"`
+	Autologin   Autologin         `yaml:"autologin,omitempty" effect:"reboot"`
 	// Datasources is the order datasources are tried in from the next
 	// boot: names, url:URL and file:PATH (berth.datasources= on the kernel
 	// command line wins).
@@ -131,6 +141,22 @@ type DNS = netconfig.DNS
 type Services struct {
 	Enable  []string `yaml:"enable,omitempty"`
 	Disable []string `yaml:"disable,omitempty"`
+}
+
+// RegistryAuth is one registry's credentials in berth.registry_auths: a
+// username and password, or auth, Docker's base64 of user:password (as
+// its config.json and RancherOS's registry_auths hold it).
+type RegistryAuth struct {
+	Username string `yaml:"username,omitempty"`
+	Password string `yaml:"password,omitempty"`
+	Auth     string `yaml:"auth,omitempty"`
+}
+
+// Proxy is berth.proxy, in the environment's names.
+type Proxy struct {
+	HTTPProxy  string `yaml:"http_proxy,omitempty"`
+	HTTPSProxy string `yaml:"https_proxy,omitempty"`
+	NoProxy    string `yaml:"no_proxy,omitempty"`
 }
 
 // State is berth.state.

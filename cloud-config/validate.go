@@ -13,9 +13,11 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"net/url"
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -373,15 +375,27 @@ func (v *validator) berth(b *Berth) {
 			v.bad("berth.ssh.listen_address", "%q is not an IP address", a)
 		}
 	}
-	for reg, mirrors := range b.RegistryMirrors {
-		if !validHostname(strings.Split(reg, ":")[0], true) {
-			v.bad(strictyaml.Join("berth.registry_mirrors", reg), "%q is not a registry host such as docker.io", reg)
+	for _, reg := range slices.Sorted(maps.Keys(b.RegistryMirrors)) {
+		mirrors := b.RegistryMirrors[reg]
+		if !validRegistry(reg) {
+			v.bad(strictyaml.Join("berth.registry_mirrors", reg), "%q is not a registry host such as docker.io or registry.lan:5000", reg)
 		}
 		for i, m := range mirrors {
-			if !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
-				v.bad(fmt.Sprintf("%s[%d]", strictyaml.Join("berth.registry_mirrors", reg), i), "expected an http:// or https:// URL, got %q", m)
+			if !validURL(m, "http", "https") {
+				v.bad(fmt.Sprintf("%s[%d]", strictyaml.Join("berth.registry_mirrors", reg), i), "expected an http:// or https:// URL with a host, got %q", m)
 			}
 		}
+	}
+	for _, reg := range slices.Sorted(maps.Keys(b.RegistryAuths)) {
+		v.registryAuth(strictyaml.Join("berth.registry_auths", reg), reg, b.RegistryAuths[reg])
+	}
+	for _, f := range []struct{ key, val string }{{"http_proxy", b.Proxy.HTTPProxy}, {"https_proxy", b.Proxy.HTTPSProxy}} {
+		if f.val != "" && !validURL(f.val, "http", "https", "socks5") {
+			v.bad("berth.proxy."+f.key, "expected an http://, https:// or socks5:// URL with a host, got %q", f.val)
+		}
+	}
+	if np := b.Proxy.NoProxy; np != "" && strings.ContainsFunc(np, unicode.IsControl) {
+		v.bad("berth.proxy.no_proxy", "expected a comma-separated list of hosts, domains and CIDRs, got %q", np)
 	}
 	for i, d := range b.Datasources {
 		if err := datasource.CheckEntry(d); err != nil {
@@ -408,6 +422,50 @@ func (v *validator) ntpSources(field string, entries []string) {
 			v.bad(p, "%q is neither a host name nor an IP address (expected HOST or HOST:PORT)", e)
 		}
 	}
+}
+
+// registryAuth checks one entry of berth.registry_auths: a user name and
+// password, or Docker's auth string, never both.
+func (v *validator) registryAuth(p, reg string, a RegistryAuth) {
+	if !validRegistry(reg) {
+		v.bad(p, "%q is not a registry host such as docker.io or registry.lan:5000", reg)
+	}
+	hasUser := a.Username != "" || a.Password != ""
+	switch {
+	case a.Auth != "" && hasUser:
+		v.bad(p, "give username and password, or auth, not both")
+	case a.Auth != "":
+		b, err := base64.StdEncoding.DecodeString(a.Auth)
+		if err != nil || !bytes.Contains(b, []byte(":")) {
+			v.bad(p+".auth", "expected base64 of user:password")
+		}
+	case !hasUser:
+		v.bad(p, "expected username and password, or auth")
+	case a.Username == "":
+		v.bad(p+".username", "missing (password is set)")
+	case a.Password == "":
+		v.bad(p+".password", "missing (username is set)")
+	}
+}
+
+// validRegistry is a registry host, with a port or without.
+func validRegistry(reg string) bool {
+	host, port, hasPort := strings.Cut(reg, ":")
+	if hasPort {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return validHostname(host, true)
+}
+
+// validURL is an absolute URL of one of schemes, with a host.
+func validURL(s string, schemes ...string) bool {
+	u, err := url.Parse(s)
+	return err == nil && slices.Contains(schemes, u.Scheme) && u.Host != "" && !strings.ContainsAny(s, "\"\\ ")
 }
 
 func validHostname(h string, dots bool) bool {
