@@ -39,6 +39,8 @@ func (h *host) etcConfig() etc.Config {
 	c.SSHListen = cfg.Berth.SSH.ListenAddress
 	c.SSHPasswords = cfg.SSHPwauth != nil && *cfg.SSHPwauth
 	c.SSHHostKeys = hostKeyFiles(cfg.SSHKeys)
+	c.RegistryMirrors = cfg.Berth.RegistryMirrors
+	c.ProxyEnv = imageProxy(cfg.Berth.Proxy).Env()
 	ids := h.userIDs(cfg.Users)
 	c.GroupIDs = ids.Groups
 	for _, u := range cfg.Users {

@@ -22,6 +22,7 @@ import (
 	"github.com/berth-os/berth/init/logbuf"
 	"github.com/berth-os/berth/init/reap"
 	"github.com/berth-os/berth/init/supervise"
+	"github.com/berth-os/berth/internal/images"
 	"github.com/berth-os/berth/internal/layout"
 )
 
@@ -50,6 +51,7 @@ type host struct {
 	stage1  layout.Boot // what stage 1 says of this boot
 	sup     *supervise.Supervisor
 	ctr     *supervise.Containerd
+	images  *images.Store         // the system containerd's images (hostctl image)
 	procs   *supervise.Supervisor // host processes: the system containerd
 	state   stateInfo
 	cfg     *hostConfig

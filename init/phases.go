@@ -150,6 +150,7 @@ func (h *host) phaseContainerd(ctx context.Context) error {
 		return err
 	}
 	h.ctr = c
+	h.images = h.newImageStore()
 	h.sup = supervise.New(c, supervise.Options{
 		Logf:   h.logf,
 		Alertf: h.alertf,

@@ -9,6 +9,7 @@
 //	hostctl logs [-f] [-n LINES] SERVICE
 //	hostctl config get|set|unset|merge|export|validate|status
 //	hostctl time [status] [-o table|json]
+//	hostctl image pull REF | import FILE | list [-o table|json]
 //	hostctl reboot | poweroff
 //
 // Its exit status says what kind of error stopped it (errkind.Help); the
@@ -74,6 +75,7 @@ func newRoot(stdout io.Writer) *cobra.Command {
 
 	root.AddCommand(configCmd(client, stdout))
 	root.AddCommand(timeCmd(stdout, timesync.ReadKernel))
+	root.AddCommand(imageCmd(client, stdout))
 
 	root.AddCommand(&cobra.Command{
 		Use:   "reboot",

@@ -105,12 +105,17 @@ func NewClient(path string) *Client {
 // send makes a request (with a JSON body unless body is nil) and returns
 // the response when it succeeded; the caller closes its body.
 func (c *Client) send(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	return c.sendType(ctx, method, path, "application/json", body)
+}
+
+// sendType is send with a body of another content type.
+func (c *Client) sendType(ctx context.Context, method, path, ctype string, body io.Reader) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, "http://berth"+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("host API: %s %s: %w", method, path, err)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", ctype)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

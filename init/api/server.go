@@ -101,6 +101,9 @@ func Handler(h Host) http.Handler {
 	if sh, ok := h.(ServiceHost); ok {
 		serviceRoutes(mux, sh)
 	}
+	if ih, ok := h.(ImageHost); ok {
+		imageRoutes(mux, ih)
+	}
 	return mux
 }
 
@@ -187,11 +190,24 @@ func peerUID(c net.Conn) (uint32, error) {
 // MaxRequest bounds a request body (a config change is a few hundred bytes).
 const MaxRequest = 1 << 20
 
+// limitBodies bounds every request body to MaxRequest but an image
+// import's, a tarball that is streamed into containerd.
+func limitBodies(h http.Handler) http.Handler {
+	limited := http.MaxBytesHandler(h, MaxRequest)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == importPath {
+			h.ServeHTTP(w, r)
+			return
+		}
+		limited.ServeHTTP(w, r)
+	})
+}
+
 // Serve serves h on l until ctx ends.
 func Serve(ctx context.Context, l net.Listener, h Host) error {
 	// No WriteTimeout: hostctl logs -f streams for as long as it likes.
 	srv := &http.Server{
-		Handler:           http.MaxBytesHandler(Handler(h), MaxRequest),
+		Handler:           limitBodies(Handler(h)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/berth-os/berth/internal/atomicfile"
+	"github.com/berth-os/berth/internal/images"
 	"github.com/berth-os/berth/internal/timesync"
 	"golang.org/x/sys/unix"
 )
@@ -47,7 +48,22 @@ type Config struct {
 	SSHHostKeys map[string]string
 	// NTP is the ntp service's config (cloud-config's ntp).
 	NTP timesync.Config
+	// RegistryMirrors are berth.registry_mirrors, rendered in containerd's
+	// hosts.toml layout under containerd/certs.d (images.HostsDir).
+	RegistryMirrors map[string][]string
+	// ProxyEnv is berth.proxy as environment lines (NAME=value), rendered
+	// as ProxyEnvFile for the services that fetch over HTTP.
+	ProxyEnv []string
 }
+
+// ProxyEnvFile is where, under /etc, berth.proxy is rendered as NAME=value
+// lines, upper and lower case: an environment file the user containerd,
+// dockerd and the consoles can read. It is there, maybe empty, on every
+// host.
+const ProxyEnvFile = "berth/proxy.env"
+
+// certsDir is images.HostsDir under /etc.
+const certsDir = "containerd/certs.d"
 
 // HostKeysDir is where, under /etc, the host keys of cloud-config are
 // rendered for the console service.
@@ -195,6 +211,14 @@ func Files(c Config) []File {
 		{Path: "containerd/config.toml", Mode: 0o644, Content: containerdConfig},
 		{Path: timesync.ConfigFile, Mode: 0o644, Content: c.NTP.Render()},
 	}
+	proxy := "# Rendered by Berth from berth.proxy: the proxy of image pulls and of the services that fetch.\n"
+	for _, l := range c.ProxyEnv {
+		proxy += l + "\n"
+	}
+	fs = append(fs, File{Path: ProxyEnvFile, Mode: 0o644, Content: proxy})
+	for p, content := range images.HostsFiles(c.RegistryMirrors) {
+		fs = append(fs, File{Path: certsDir + "/" + p, Mode: 0o644, Content: content})
+	}
 	for name, key := range c.SSHHostKeys {
 		mode := os.FileMode(0o600)
 		if strings.HasSuffix(name, ".pub") {
@@ -314,7 +338,11 @@ func render(dir, template string, c Config, w writer) error {
 			keys[filepath.Base(f.Path)] = true
 		}
 	}
-	// The new set is complete: host keys no longer in config go.
+	// The new set is complete: host keys and registries no longer in
+	// config go.
+	if err := images.RemoveOtherHosts(filepath.Join(dir, certsDir), c.RegistryMirrors); err != nil {
+		return fmt.Errorf("render /etc: %w", err)
+	}
 	return removeOthers(filepath.Join(dir, HostKeysDir), keys)
 }
 

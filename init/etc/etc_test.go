@@ -23,7 +23,9 @@ func TestRenderGolden(t *testing.T) {
 	dir := t.TempDir()
 	c := Config{Hostname: "node1", MachineID: "0123456789abcdef0123456789abcdef", Version: "0.1.0",
 		ResolvConf: "/run/berth/network/resolv.conf", SSHKeyDir: "/var/lib/berth/ssh",
-		NTP: timesync.Config{Enabled: true, Sources: []timesync.Source{{Host: "10.0.2.2", Port: 1230}, {Pool: true, Host: "pool.example.org", Port: 123}}}}
+		NTP:             timesync.Config{Enabled: true, Sources: []timesync.Source{{Host: "10.0.2.2", Port: 1230}, {Pool: true, Host: "pool.example.org", Port: 123}}},
+		RegistryMirrors: map[string][]string{"docker.io": {"http://10.0.2.2:5000"}},
+		ProxyEnv:        []string{"HTTPS_PROXY=http://proxy:3128", "https_proxy=http://proxy:3128"}}
 	if err := Render(dir, tmpl, c); err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +114,26 @@ func TestRenderGivenHostKeys(t *testing.T) {
 	}
 	if _, err := os.Stat(key); !os.IsNotExist(err) {
 		t.Errorf("a key no longer in config is still there: %v", err)
+	}
+}
+
+// A registry taken out of berth.registry_mirrors loses its hosts.toml at
+// the next render (a live config change), and pulls go to it directly.
+func TestRenderDropsRegistryMirrors(t *testing.T) {
+	dir := t.TempDir()
+	c := Config{Hostname: "h", RegistryMirrors: map[string][]string{"docker.io": {"http://m:5000"}, "quay.io": {"http://q"}}}
+	if err := Render(dir, "", c); err != nil {
+		t.Fatal(err)
+	}
+	c.RegistryMirrors = map[string][]string{"docker.io": {"http://m:5000"}}
+	if err := Render(dir, "", c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "containerd/certs.d/quay.io")); !os.IsNotExist(err) {
+		t.Errorf("quay.io's mirrors are no longer in config, but its folder is there: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "containerd/certs.d/docker.io/hosts.toml")); err != nil || !strings.Contains(string(b), `[host."http://m:5000"]`) {
+		t.Errorf("docker.io/hosts.toml = %q, %v; want its mirror", b, err)
 	}
 }
 

@@ -57,8 +57,8 @@ func tomlString(s string) string {
 }
 
 // WriteHosts puts the hosts.toml files of mirrors under dir, each file
-// replaced in one rename, and then removes the hosts.toml of registries no
-// longer configured (their folders too, when that leaves them empty).
+// replaced in one rename, and then removes those of registries no longer
+// configured (RemoveOtherHosts).
 func WriteHosts(dir string, mirrors map[string][]string) error {
 	files := HostsFiles(mirrors)
 	names := make([]string, 0, len(files))
@@ -75,6 +75,13 @@ func WriteHosts(dir string, mirrors map[string][]string) error {
 			return fmt.Errorf("registry hosts: %w", err)
 		}
 	}
+	return RemoveOtherHosts(dir, mirrors)
+}
+
+// RemoveOtherHosts removes the hosts.toml of registries that mirrors does
+// not name from dir, and their folders when that leaves them empty
+// (certificates the admin put there stay).
+func RemoveOtherHosts(dir string, mirrors map[string][]string) error {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -87,7 +94,7 @@ func WriteHosts(dir string, mirrors map[string][]string) error {
 		if !e.IsDir() {
 			continue
 		}
-		if _, ok := files[e.Name()+"/"+HostsFile]; ok {
+		if _, ok := mirrors[e.Name()]; ok {
 			continue
 		}
 		sub := filepath.Join(dir, e.Name())

@@ -23,6 +23,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	"github.com/docker/go-units"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -35,11 +36,11 @@ const Snapshotter = "overlayfs"
 
 // Image is one image in the store, as hostctl image list shows it.
 type Image struct {
-	Name   string    `json:"name"`
-	Digest string    `json:"digest"`
-	Size   int64     `json:"size"` // of its content in the store (packed)
-	Type   string    `json:"type"` // the target's media type
-	Create time.Time `json:"created"`
+	Name    string    `json:"name"`
+	Digest  string    `json:"digest"`
+	Size    int64     `json:"size"` // of its content in the store (packed)
+	Type    string    `json:"type"` // the target's media type
+	Created time.Time `json:"created"`
 }
 
 // Normalize makes a reference full, as Docker reads it: debian is
@@ -91,7 +92,7 @@ func (s *Store) Pull(ctx context.Context, ref string, progress io.Writer) (Image
 	var pmu sync.Mutex
 	report := images.HandlerFunc(func(_ context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 		pmu.Lock()
-		fmt.Fprintf(progress, "fetch %s %s (%s)\n", kind(d.MediaType), d.Digest.Encoded()[:12], HumanSize(d.Size))
+		fmt.Fprintf(progress, "fetch %s %s (%s)\n", kind(d.MediaType), d.Digest.Encoded()[:12], units.HumanSize(float64(d.Size)))
 		pmu.Unlock()
 		return nil, nil
 	})
@@ -184,7 +185,7 @@ func describe(ctx context.Context, img containerd.Image) (Image, error) {
 	if err != nil {
 		return Image{}, fmt.Errorf("image %s: size: %w", m.Name, err)
 	}
-	return Image{Name: m.Name, Digest: m.Target.Digest.String(), Size: size, Type: m.Target.MediaType, Create: m.CreatedAt}, nil
+	return Image{Name: m.Name, Digest: m.Target.Digest.String(), Size: size, Type: m.Target.MediaType, Created: m.CreatedAt}, nil
 }
 
 // kind is a short name for a media type.
@@ -200,17 +201,4 @@ func kind(mt string) string {
 		return "layer"
 	}
 	return mt
-}
-
-// humanSize is n bytes in KB, MB or GB (powers of 1000), as docker shows.
-func HumanSize(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d B", n)
 }
