@@ -97,6 +97,9 @@ var scenarios = []scenario{
 	// leaves it unsynchronised (issue 7, item 8).
 	vm("TimeSync", 60*time.Second, timeSync),
 	vm("TimeNoAnswer", 40*time.Second, timeNoAnswer),
+	// Pulls through a registry mirror that the test serves, the images
+	// kept for an offline reboot (issue 7).
+	vm("ImagePull", 240*time.Second, imagePull),
 
 	// A second build of a copy of the repository, compared byte for byte.
 	buildScenario("Reproducible", 200*time.Second, reproducible),
