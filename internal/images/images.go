@@ -22,9 +22,11 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	"github.com/distribution/reference"
 	"github.com/docker/go-units"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sirupsen/logrus"
 )
 
 // Namespace is the containerd namespace of the images the system
@@ -87,6 +89,7 @@ func (s *Store) Pull(ctx context.Context, ref string, progress io.Writer) (Image
 	if s.Options != nil {
 		o = s.Options()
 	}
+	ctx = quiet(ctx, progress)
 	start := time.Now()
 	fmt.Fprintf(progress, "pull %s\n", name)
 	var pmu sync.Mutex
@@ -107,6 +110,17 @@ func (s *Store) Pull(ctx context.Context, ref string, progress io.Writer) (Image
 	}
 	fmt.Fprintf(progress, "unpacked %s into %s in %.1fs\n", name, Snapshotter, time.Since(start).Seconds())
 	return describe(ctx, img)
+}
+
+// quiet keeps containerd's client from logging on PID 1's output (the
+// consoles): its warnings go to progress, its notes (a mirror that failed
+// before the next was tried) nowhere, as the pull's error says what failed.
+func quiet(ctx context.Context, progress io.Writer) context.Context {
+	l := logrus.New()
+	l.Out = progress
+	l.Level = logrus.WarnLevel
+	l.Formatter = &logrus.TextFormatter{DisableColors: true, DisableTimestamp: true}
+	return log.WithLogger(ctx, logrus.NewEntry(l))
 }
 
 // pullError says what a failed pull means for the user.
@@ -146,7 +160,7 @@ func (s *Store) List(ctx context.Context) ([]Image, error) {
 func (s *Store) Import(ctx context.Context, r io.Reader, progress io.Writer) ([]Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ctx = s.ctx(ctx)
+	ctx = quiet(s.ctx(ctx), progress)
 	imgs, err := s.Client.Import(ctx, r,
 		// An OCI layout's ref.name may be a tag alone ("1.0"): keep only
 		// full references.
