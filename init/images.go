@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/init/preload"
 	"github.com/berth-os/berth/internal/errkind"
 	"github.com/berth-os/berth/internal/images"
+	"github.com/berth-os/berth/internal/layout"
 )
 
 // The host's image store: what the system containerd keeps for services,
@@ -95,6 +98,24 @@ func apiImages(imgs []images.Image) []api.Image {
 		out[i] = api.Image{Name: img.Name, Digest: img.Digest, Size: img.Size, Type: img.Type, Created: img.Created}
 	}
 	return out
+}
+
+// preload imports the image tarballs copied to the preload folder
+// (init/preload: each once, again when it changes), so that the services
+// that run from them find them with no registry.
+func (h *host) preload(ctx context.Context) error {
+	return preload.Import(ctx, layout.PreloadDir, func(ctx context.Context, path string) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		imgs, err := h.images.Import(ctx, f, io.Discard)
+		for _, img := range imgs {
+			h.logf("preload: imported %s (%s) from %s", img.Name, img.Digest, path)
+		}
+		return err
+	})
 }
 
 // newImageStore is the image store of the system containerd.

@@ -151,6 +151,12 @@ func (h *host) phaseContainerd(ctx context.Context) error {
 	}
 	h.ctr = c
 	h.images = h.newImageStore()
+	// Tarballs in the preload folder are imported before the services
+	// that may run from them start; one that fails is tried again at the
+	// next boot.
+	if err := h.preload(ctx); err != nil {
+		h.logf("%v", err)
+	}
 	h.sup = supervise.New(c, supervise.Options{
 		Logf:   h.logf,
 		Alertf: h.alertf,

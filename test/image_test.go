@@ -3,6 +3,8 @@
 package test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"regexp"
@@ -66,8 +68,38 @@ func testRegistry(t *testing.T) (*registry.Server, map[string]string) {
 		}
 	}
 	t.Logf("test registry on %s (guest: %s), images pushed %.1fs after the start", srv.Addr, srv.GuestURL(), time.Since(start).Seconds())
+	// Small images as docker save tarballs, for hostctl image import and
+	// the preload folder (gzipped).
+	for _, f := range []struct{ ref, file string }{{importedRef, "import.tar"}, {preloadedRef, "preload.tar.gz"}} {
+		l, err := registry.FileLayer(map[string][]byte{"etc/which": []byte(f.ref + "\n")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := registry.NewImage(f.ref, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := registry.Tarball(f.ref, img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(f.file, ".gz") {
+			var gz bytes.Buffer
+			zw := gzip.NewWriter(&gz)
+			zw.Write(b)
+			zw.Close()
+			b = gz.Bytes()
+		}
+		srv.Serve(f.file, b)
+	}
 	return srv, digests
 }
+
+// The images of the tarballs the test registry serves as files.
+const (
+	importedRef  = "docker.io/library/imported:1"
+	preloadedRef = "docker.io/library/preloaded:1"
+)
 
 // markedSnapshots prints the test images' marks found in the unpacked
 // snapshots' /etc/os-release.
@@ -75,8 +107,10 @@ const markedSnapshots = "cat /var/lib/containerd/io.containerd.snapshotter.v1.ov
 
 // imagePull: with docker.io mirrored to the test registry, hostctl image
 // pull fetches an image through the mirror and unpacks it; a tag the
-// registry lacks fails with a clear message and changes nothing; after a
-// reboot without a NIC the images are still there.
+// registry lacks fails with a clear message and changes nothing; hostctl
+// image import loads a docker save tarball; after a reboot without a NIC
+// the images are still there, and a tarball left in the preload folder is
+// imported.
 func imagePull(t *testing.T) {
 	srv, digests := testRegistry(t)
 	cfg := directBoot(t, "berth.autologin")
@@ -151,6 +185,24 @@ func imagePull(t *testing.T) {
 		}
 	})
 
+	m.check("Import", func(m *machine) {
+		m.sh("wget -q -O /tmp/import.tar " + srv.GuestURL() + "/files/import.tar")
+		out, code := m.shCode("hostctl image import /tmp/import.tar 2>&1")
+		if code != 0 || !strings.Contains(out, "imported "+importedRef+" sha256:") {
+			m.t.Errorf("hostctl image import: exit %d\n%s\nwant imported %s", code, out, importedRef)
+		}
+		if out := m.sh("hostctl image list"); !strings.Contains(out, importedRef) {
+			m.t.Errorf("hostctl image list lacks the imported %s:\n%s", importedRef, out)
+		}
+		out, code = m.shCode("hostctl image import /etc/hostname 2>&1")
+		want := "hostctl: import /etc/hostname: import: "
+		if code != 3 || !strings.Contains(out, want) || !strings.Contains(out, "(expected an OCI image layout or docker save tarball)") {
+			m.t.Errorf("import of a file that is no tarball: exit %d\n%s\nwant exit 3 and %q ... (expected an OCI image layout or docker save tarball)", code, out, want)
+		}
+	})
+	// For the next boot: a gzipped tarball in the preload folder.
+	m.sh("mkdir -p /var/lib/berth/preload && wget -q -O /var/lib/berth/preload/preload.tar.gz " + srv.GuestURL() + "/files/preload.tar.gz")
+
 	// A reboot with no NIC: the images are on the state partition.
 	m.Send("hostctl poweroff\n")
 	if err := m.Wait(3 * time.Minute); err != nil {
@@ -168,6 +220,15 @@ func imagePull(t *testing.T) {
 			if !listRe(ref).MatchString(out) {
 				m.t.Errorf("after a reboot without network, hostctl image list lacks %s:\n%s", ref, out)
 			}
+		}
+		if !strings.Contains(out, importedRef) {
+			m.t.Errorf("after a reboot, hostctl image list lacks the imported %s:\n%s", importedRef, out)
+		}
+		if !strings.Contains(out, preloadedRef) {
+			m.t.Errorf("after a reboot, hostctl image list lacks %s from the preload folder:\n%s", preloadedRef, out)
+		}
+		if out := m.sh("ls -a /var/lib/berth/preload"); !strings.Contains(out, ".preload.tar.gz.imported") {
+			m.t.Errorf("the preload folder records no import:\n%s", out)
 		}
 		if n := len(srv.Requests()); n != served {
 			m.t.Errorf("the registry got %d requests during the offline boot", n-served)

@@ -8,6 +8,8 @@
 package images
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -156,8 +158,13 @@ func (s *Store) List(ctx context.Context) ([]Image, error) {
 }
 
 // Import loads the images of a tarball (an OCI image layout or a docker
-// save archive, as k3s's air-gap images come) and unpacks them.
+// save archive, as k3s's air-gap images come; gzipped or not) and unpacks
+// them.
 func (s *Store) Import(ctx context.Context, r io.Reader, progress io.Writer) ([]Image, error) {
+	r, err := gunzip(r)
+	if err != nil {
+		return nil, errkind.Mark(errkind.ErrInvalidConfig, fmt.Errorf("import: %w", err))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ctx = quiet(s.ctx(ctx), progress)
@@ -175,7 +182,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, progress io.Writer) ([]
 		return nil, errkind.Mark(errkind.ErrInvalidConfig, fmt.Errorf("import: %w (expected an OCI image layout or docker save tarball)", err))
 	}
 	if len(imgs) == 0 {
-		return nil, errkind.Mark(errkind.ErrInvalidConfig, errors.New("import: the archive names no image (an OCI layout needs org.opencontainers.image.ref.name or io.containerd.image.name annotations)"))
+		return nil, errkind.Mark(errkind.ErrInvalidConfig, errors.New("import: the archive names no image (expected an OCI image layout or docker save tarball; an OCI layout names its images in org.opencontainers.image.ref.name or io.containerd.image.name annotations)"))
 	}
 	var out []Image
 	for _, m := range imgs {
@@ -191,6 +198,15 @@ func (s *Store) Import(ctx context.Context, r io.Reader, progress io.Writer) ([]
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// gunzip reads r through gzip when it starts with gzip's magic bytes.
+func gunzip(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	if b, _ := br.Peek(2); len(b) == 2 && b[0] == 0x1f && b[1] == 0x8b {
+		return gzip.NewReader(br)
+	}
+	return br, nil
 }
 
 func describe(ctx context.Context, img containerd.Image) (Image, error) {

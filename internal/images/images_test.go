@@ -1,6 +1,8 @@
 package images
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -293,5 +295,25 @@ func TestProxyEnv(t *testing.T) {
 	want := []string{"HTTP_PROXY=http://p:3128", "http_proxy=http://p:3128", "NO_PROXY=10.0.0.0/8", "no_proxy=10.0.0.0/8"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Env (-want +got):\n%s", d)
+	}
+}
+
+// An import takes a tarball as it is or gzipped (a preload folder's
+// .tar.gz).
+func TestGunzip(t *testing.T) {
+	tarball := bytes.Repeat([]byte("ustar tarball "), 1000)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(tarball)
+	zw.Close()
+	for name, in := range map[string][]byte{"plain": tarball, "gzipped": gz.Bytes()} {
+		r, err := gunzip(bytes.NewReader(in))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, tarball) {
+			t.Errorf("%s: read %d bytes, %v; want the %d bytes of the tarball", name, len(got), err, len(tarball))
+		}
 	}
 }

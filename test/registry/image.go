@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -85,4 +86,18 @@ func FileLayer(files map[string][]byte) (v1.Layer, error) {
 	}
 	b := buf.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+}
+
+// Tarball is img as docker save writes it, named ref: what hostctl image
+// import and the preload folder take.
+func Tarball(ref string, img v1.Image) ([]byte, error) {
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		return nil, fmt.Errorf("test tarball %s: %w", ref, err)
+	}
+	var buf bytes.Buffer
+	if err := tarball.Write(tag, img, &buf); err != nil {
+		return nil, fmt.Errorf("test tarball %s: %w", ref, err)
+	}
+	return buf.Bytes(), nil
 }

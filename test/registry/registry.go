@@ -29,8 +29,9 @@ type Server struct {
 	l   net.Listener
 	srv *http.Server
 
-	mu   sync.Mutex
-	reqs []string
+	mu    sync.Mutex
+	reqs  []string
+	files map[string][]byte
 	// Handler, when set, sees each request before the registry does and
 	// may answer it itself (return true): tests put credentials checks
 	// here.
@@ -51,6 +52,10 @@ func Start() (*Server, error) {
 		if h := s.Handler; h != nil && h(rec, r) {
 			return
 		}
+		if b, ok := s.file(r.URL.Path); ok {
+			rec.Write(b)
+			return
+		}
 		reg.ServeHTTP(rec, r)
 	})}
 	go s.srv.Serve(l)
@@ -65,6 +70,26 @@ func (s *Server) URL() string { return "http://" + s.Addr }
 func (s *Server) GuestURL() string {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	return "http://10.0.2.2:" + port
+}
+
+// Serve makes the server answer GET /files/NAME with data (a tarball
+// for a guest to fetch with wget), and returns that path.
+func (s *Server) Serve(name string, data []byte) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.files == nil {
+		s.files = map[string][]byte{}
+	}
+	p := "/files/" + name
+	s.files[p] = data
+	return p
+}
+
+func (s *Server) file(p string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.files[p]
+	return b, ok
 }
 
 // Close stops the server.
