@@ -99,7 +99,7 @@ var scenarios = []scenario{
 	vm("TimeNoAnswer", 40*time.Second, timeNoAnswer),
 	// Pulls through a registry mirror that the test serves, the images
 	// kept for an offline reboot (issue 7).
-	vm("ImagePull", 240*time.Second, imagePull),
+	vm("ImagePull", 90*time.Second, imagePull),
 
 	// A second build of a copy of the repository, compared byte for byte.
 	buildScenario("Reproducible", 200*time.Second, reproducible),
