@@ -124,7 +124,8 @@ func TestStandardPlaces(t *testing.T) {
 		got[b.Name] = b.Host
 	}
 	want := map[string]string{"init": "/usr/lib/berth/init", "stage1": "", "hostctl": "/usr/bin/hostctl",
-		"containerd": "/usr/bin/containerd", "containerd-shim-runc-v2": "/usr/bin/containerd-shim-runc-v2", "runc": "/usr/bin/runc"}
+		"containerd": "/usr/bin/containerd", "containerd-shim-runc-v2": "/usr/bin/containerd-shim-runc-v2", "runc": "/usr/bin/runc",
+		"ctr": "/usr/bin/ctr"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("host places (-want +got):\n%s", diff)
 	}
