@@ -63,6 +63,14 @@ func (h *host) phaseMounts(ctx context.Context) error {
 			return err
 		}
 	}
+	// The system containerd's folder is root's alone; the user
+	// containerd's is the standard one, which ctr finds.
+	if err := privateDir(layout.SystemContainerdDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(layout.UserContainerdDir, 0o711); err != nil {
+		return err
+	}
 	os.Remove("/dev/log")
 	if err := os.Symlink(layout.Syslog, "/dev/log"); err != nil {
 		h.logf("/dev/log: %v", err)
@@ -145,10 +153,11 @@ func (h *host) phaseSysctl(ctx context.Context) error {
 // phaseContainerd starts the system containerd and connects to it.
 func (h *host) phaseContainerd(ctx context.Context) error {
 	h.startContainerd(h.reaper.Start, supervise.Options{})
-	c, err := supervise.Connect(ctx, "/run/containerd/containerd.sock", 2*time.Minute)
+	c, err := supervise.Connect(ctx, layout.SystemContainerdSocket, 2*time.Minute)
 	if err != nil {
 		return err
 	}
+	c.RuncRoot, c.FIFODir = layout.SystemRuncRoot, layout.SystemContainerdDir+"/fifo"
 	h.ctr = c
 	h.images = h.newImageStore()
 	// Tarballs in the preload folder are imported before the services
@@ -180,12 +189,13 @@ func (h *host) startContainerd(spawn func(*exec.Cmd) (<-chan syscall.WaitStatus,
 	}
 }
 
-// containerdService is the system containerd.
+// containerdService is the system containerd. The user containerd is a
+// service of it (services/containerd), with another config.
 var containerdService = supervise.Service{
 	Name:    "containerd",
 	Restart: "always",
 	Spec: &specs.Spec{Process: &specs.Process{
-		Args: []string{"/usr/bin/containerd", "--config", "/etc/containerd/config.toml"},
+		Args: []string{"/usr/bin/containerd", "--config", layout.SystemContainerdConfig},
 		Env:  []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"},
 		Cwd:  "/",
 	}},
@@ -322,4 +332,15 @@ func ReadyLine(seconds float64, started, failed []string) string {
 		return fmt.Sprintf("berth: degraded in %.2fs (failed: %s)", seconds, strings.Join(failed, " "))
 	}
 	return fmt.Sprintf("berth: ready in %.2fs (%s)", seconds, strings.Join(started, " "))
+}
+
+// privateDir makes dir, or takes an existing one, with mode 0700.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("make %s private: %w", dir, err)
+	}
+	return nil
 }

@@ -138,7 +138,7 @@ var stateDirs = []struct {
 	path string
 	mode os.FileMode
 }{
-	{"/var/lib/berth", 0o755}, {"/var/lib/containerd", 0o711}, {"/var/log", 0o755},
+	{"/var/lib/berth", 0o755}, {layout.ContainerdDir, 0o711}, {layout.SystemContainerdRoot, 0o700}, {layout.UserContainerdRoot, 0o700}, {"/var/log", 0o755},
 	{"/var/home", 0o755}, {"/var/root", 0o700}, {"/var/opt", 0o755}, {"/var/tmp", 0o1777}, {"/var/cache", 0o755},
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-os/berth/internal/atomicfile"
 	"github.com/berth-os/berth/internal/images"
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/timesync"
 	"golang.org/x/sys/unix"
 )
@@ -208,7 +209,8 @@ func Files(c Config) []File {
 		{Path: "mtab", Link: "../proc/self/mounts"},
 		{Path: "resolv.conf", Link: c.ResolvConf},
 		{Path: "ssh/sshd_config", Mode: 0o644, Content: sshdConfig(c)},
-		{Path: "containerd/config.toml", Mode: 0o644, Content: containerdConfig},
+		{Path: "containerd/config.toml", Mode: 0o644, Content: UserContainerdConfig},
+		{Path: strings.TrimPrefix(layout.SystemContainerdConfig, "/etc/"), Mode: 0o600, Content: SystemContainerdConfig},
 		{Path: timesync.ConfigFile, Mode: 0o644, Content: c.NTP.Render()},
 	}
 	proxy := "# Rendered by Berth from berth.proxy: the proxy of image pulls and of the services that fetch.\n"
@@ -263,25 +265,64 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 `, c.SSHKeyDir, port, listen, pw, root)
 }
 
-// containerdConfig is the system containerd's slim config: no CRI, no NRI,
-// no tracing; its state on the state partition.
-const containerdConfig = `# Rendered by Berth at boot: the system containerd.
-version = 3
-root = "/var/lib/containerd"
-# Last but PID 1 for the OOM killer: a runaway service dies first.
-oom_score = -999
-state = "/run/containerd"
-disabled_plugins = [
+// The plugins neither containerd uses. The binary has no CRI, devmapper,
+// btrfs or zfs, and no tracing exporter (build/gobin's tags).
+const disabledPlugins = `disabled_plugins = [
   "io.containerd.nri.v1.nri",
   "io.containerd.internal.v1.tracing",
   "io.containerd.tracing.processor.v1.otlp",
   "io.containerd.snapshotter.v1.blockfile",
   "io.containerd.snapshotter.v1.erofs",
   "io.containerd.differ.v1.erofs",
-]
+]`
+
+// SystemContainerdConfig is the system containerd's slim config: no CRI,
+// no NRI, no tracing; its store on the state partition, and its state,
+// socket and shims' sockets in a folder that only PID 1 and the host root
+// see (layout.SystemContainerdDir), so that no user ctr reaches it.
+var SystemContainerdConfig = `# Rendered by Berth at boot: the system containerd, PID 1's, which runs
+# Berth's own services. Users' containers run on the user containerd
+# (config.toml), whose socket is /run/containerd/containerd.sock.
+version = 3
+root = "` + layout.SystemContainerdRoot + `"
+# Last but PID 1 for the OOM killer: a runaway service dies first.
+oom_score = -999
+state = "` + layout.SystemContainerdDir + `"
+` + disabledPlugins + `
 
 [grpc]
-  address = "/run/containerd/containerd.sock"
+  address = "` + layout.SystemContainerdSocket + `"
+
+# The shims' sockets would go to /run/containerd/s, the user side's.
+[plugins."io.containerd.shim.v1.manager"]
+  socket_dir = "` + layout.SystemContainerdDir + `/s"
+
+[debug]
+  level = "warn"
+`
+
+// UserContainerdConfig is the config of the user containerd (the
+// containerd service), where ctr and docker find it: the standard socket
+// and state folder, its store on the state partition. No CRI: ctr and
+// docker do not use it, and k3s brings its own containerd. Registry hosts
+// (mirrors, CAs) are read from /etc/containerd/certs.d, as on any host.
+var UserContainerdConfig = `# Rendered by Berth at boot: the user containerd (the containerd service),
+# which ctr and docker reach at /run/containerd/containerd.sock. Berth's own
+# services run on the system containerd (system.toml), out of its reach.
+version = 3
+root = "` + layout.UserContainerdRoot + `"
+# Above the system containerd (-999) and the system services (-900), below
+# the console (-500) and users' containers (0): when it dies, the service
+# stops and its containers with it.
+oom_score = -800
+state = "` + layout.UserContainerdDir + `"
+` + disabledPlugins + `
+
+[grpc]
+  address = "` + layout.UserContainerdDir + `/containerd.sock"
+
+[plugins."io.containerd.transfer.v1.local"]
+  config_path = "/etc/containerd/certs.d"
 
 [debug]
   level = "warn"

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -23,6 +24,10 @@ const Namespace = "system"
 // Containerd is the Runtime backed by the system containerd.
 type Containerd struct {
 	Client *containerd.Client
+	// RuncRoot is runc's state folder of the services' containers, and
+	// FIFODir the folder of their stdio FIFOs; "" is containerd's default
+	// (under /run/containerd), which on Berth is the user containerd's.
+	RuncRoot, FIFODir string
 }
 
 // Connect waits for containerd's socket to answer, up to timeout.
@@ -62,11 +67,19 @@ func (c *Containerd) Start(ctx context.Context, name string, spec *specs.Spec, s
 			return nil, fmt.Errorf("remove old container %s: %w", name, err)
 		}
 	}
-	cont, err := c.Client.NewContainer(ctx, name, containerd.WithSpec(spec), containerd.WithRuntime(plugins.RuntimeRuncV2, nil))
+	var rt any
+	if c.RuncRoot != "" {
+		rt = &options.Options{Root: c.RuncRoot}
+	}
+	cont, err := c.Client.NewContainer(ctx, name, containerd.WithSpec(spec), containerd.WithRuntime(plugins.RuntimeRuncV2, rt))
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", name, err)
 	}
-	task, err := cont.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, stdout, stderr)))
+	ioOpts := []cio.Opt{cio.WithStreams(nil, stdout, stderr)}
+	if c.FIFODir != "" {
+		ioOpts = append(ioOpts, cio.WithFIFODir(c.FIFODir))
+	}
+	task, err := cont.NewTask(ctx, cio.NewCreator(ioOpts...))
 	if err != nil {
 		cont.Delete(ctx)
 		return nil, fmt.Errorf("create task %s: %w", name, err)

@@ -66,6 +66,24 @@ const (
 	// ResolvConf is written by the network service; /etc/resolv.conf
 	// links here.
 	ResolvConf = "/run/berth/network/resolv.conf"
+
+	// SystemContainerdDir is the system containerd's private folder (mode
+	// 0700, which no service binds): its state, its socket, its shims'
+	// sockets and runc's state of the system services. No user ctr
+	// command finds it: the console does not see this folder.
+	SystemContainerdDir = "/run/system-containerd"
+	// SystemContainerdSocket is where PID 1 reaches the system containerd.
+	SystemContainerdSocket = "/run/system-containerd/containerd.sock"
+	// SystemContainerdConfig is the system containerd's config, rendered
+	// with /etc.
+	SystemContainerdConfig = "/etc/containerd/system.toml"
+	// SystemRuncRoot is runc's state of the system services (runc's
+	// default, /run/containerd/runc, is the user containerd's).
+	SystemRuncRoot = "/run/system-containerd/runc"
+	// UserContainerdDir is the user containerd's state and socket, at the
+	// standard place where ctr and docker look: the containerd service and
+	// the console bind it.
+	UserContainerdDir = "/run/containerd"
 )
 
 // On the state partition, mounted on /var.
@@ -82,4 +100,13 @@ const (
 	// boot, as RancherOS did from /var/lib/rancher/preload: an air-gapped
 	// host needs no registry for them.
 	PreloadDir = "/var/lib/berth/preload"
+	// ContainerdDir holds both containerds' stores, each in a folder of
+	// its own: neither opens the other's database or snapshots, and the
+	// user store can be wiped without touching the system one.
+	ContainerdDir = "/var/lib/containerd"
+	// SystemContainerdRoot is the system containerd's store.
+	SystemContainerdRoot = "/var/lib/containerd/system"
+	// UserContainerdRoot is the user containerd's store: users' images,
+	// snapshots and containers, kept across reboots.
+	UserContainerdRoot = "/var/lib/containerd/user"
 )

@@ -1,0 +1,80 @@
+package etc
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	srvconfig "github.com/containerd/containerd/v2/cmd/containerd/server/config"
+
+	"github.com/berth-os/berth/internal/layout"
+)
+
+// loadContainerdConfig reads a rendered config with containerd's own loader.
+func loadContainerdConfig(t *testing.T, text string) *srvconfig.Config {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var c srvconfig.Config
+	if err := srvconfig.LoadConfig(context.Background(), p, &c); err != nil {
+		t.Fatalf("containerd cannot load the config: %v\n%s", err, text)
+	}
+	if err := c.ValidateVersion(); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+// The two containerds share nothing: not the store, the state folder,
+// the socket or the shims' sockets. The system one keeps all of its
+// runtime files in the private folder; the user one is at the standard
+// places ctr and docker look.
+func TestContainerdConfigsApart(t *testing.T) {
+	sys := loadContainerdConfig(t, SystemContainerdConfig)
+	user := loadContainerdConfig(t, UserContainerdConfig)
+
+	if sys.Root != layout.SystemContainerdRoot || user.Root != layout.UserContainerdRoot || sys.Root == user.Root {
+		t.Errorf("roots: system %q, user %q; want %q and %q", sys.Root, user.Root, layout.SystemContainerdRoot, layout.UserContainerdRoot)
+	}
+	if sys.State != layout.SystemContainerdDir || user.State != "/run/containerd" {
+		t.Errorf("state: system %q, user %q; want %q and /run/containerd", sys.State, user.State, layout.SystemContainerdDir)
+	}
+	if sys.GRPC.Address != layout.SystemContainerdSocket || user.GRPC.Address != "/run/containerd/containerd.sock" {
+		t.Errorf("sockets: system %q, user %q; want %q and /run/containerd/containerd.sock", sys.GRPC.Address, user.GRPC.Address, layout.SystemContainerdSocket)
+	}
+	// Without socket_dir the system shims' sockets would be in
+	// /run/containerd/s, where the console sees them.
+	shim, _ := sys.Plugins["io.containerd.shim.v1.manager"].(map[string]any)
+	dir, _ := shim["socket_dir"].(string)
+	if !strings.HasPrefix(dir, layout.SystemContainerdDir+"/") || len(dir) > 38 {
+		t.Errorf("system shims' socket_dir = %q, want a folder of %s of at most 38 characters (containerd's limit)", dir, layout.SystemContainerdDir)
+	}
+	if !(sys.OOMScore < user.OOMScore) {
+		t.Errorf("oom_score: system %d, user %d; want the user containerd chosen before the system one", sys.OOMScore, user.OOMScore)
+	}
+	transfer, _ := user.Plugins["io.containerd.transfer.v1.local"].(map[string]any)
+	if got, _ := transfer["config_path"].(string); got != "/etc/containerd/certs.d" {
+		t.Errorf("user containerd's registry hosts: config_path = %q, want /etc/containerd/certs.d", got)
+	}
+}
+
+// The system config is root's alone, at the path PID 1 starts containerd
+// with; the user one is at containerd's default path.
+func TestContainerdConfigFiles(t *testing.T) {
+	want := map[string]os.FileMode{"containerd/config.toml": 0o644, strings.TrimPrefix(layout.SystemContainerdConfig, "/etc/"): 0o600}
+	for _, f := range Files(Config{}) {
+		if mode, ok := want[f.Path]; ok {
+			if f.Mode != mode {
+				t.Errorf("/etc/%s: mode %o, want %o", f.Path, f.Mode, mode)
+			}
+			delete(want, f.Path)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("not rendered: %v", want)
+	}
+}
