@@ -13,7 +13,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // builtins are the services of this folder, in the default image's order.
-var builtins = []string{"udev", "logging", "network", "console", "ntp"}
+var builtins = []string{"udev", "logging", "network", "containerd", "console", "ntp"}
 
 // golden compares got with testdata/name, or writes it with -update.
 func golden(t *testing.T, name string, got []byte) {

@@ -8,10 +8,11 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestLoadShipped(t *testing.T) {
-	for _, name := range []string{"udev", "logging", "network", "console", "ntp"} {
+	for _, name := range []string{"udev", "logging", "network", "console", "ntp", "containerd"} {
 		t.Run(name, func(t *testing.T) {
 			d, err := Load(".", name)
 			if err != nil {
@@ -75,7 +76,9 @@ func TestSpecCapabilitiesAndNamespaces(t *testing.T) {
 }
 
 // No system service is privileged: each has containerd's seccomp profile,
-// no new privileges, limits and an OOM score, and only its devices.
+// no new privileges, limits and an OOM score, and only its devices. The
+// user containerd is a container runtime, privileged on purpose
+// (TestSpecUserContainerd).
 func TestSpecLeastPrivilege(t *testing.T) {
 	for _, name := range []string{"udev", "logging", "network", "console", "ntp"} {
 		d, err := Load(".", name)
@@ -234,5 +237,100 @@ func TestParseBind(t *testing.T) {
 	}
 	if _, err := ParseBind("/mnt:/mnt:shared"); err == nil || !strings.Contains(err.Error(), `unknown option "shared" in "/mnt:/mnt:shared" (expected ro, rw, rbind, rslave, rshared)`) {
 		t.Errorf("unknown option: %v", err)
+	}
+}
+
+// The user containerd runs users' containers: privileged, in the host's
+// network and PID namespaces, in mount and cgroup namespaces of its own; it
+// binds the host's /usr/bin (containerd, shim, runc), its store and state,
+// and the folders users bind from. It does not see the system
+// containerd's folder.
+func TestSpecUserContainerd(t *testing.T) {
+	d, err := Load(".", "containerd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := d.Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Privileged || s.Linux.Seccomp != nil || len(s.Process.Capabilities.Bounding) < 40 {
+		t.Errorf("privileged %v, seccomp %v, %d caps: want a privileged runtime", d.Privileged, s.Linux.Seccomp != nil, len(s.Process.Capabilities.Bounding))
+	}
+	var ns []string
+	for _, n := range s.Linux.Namespaces {
+		ns = append(ns, string(n.Type))
+	}
+	if diff := cmp.Diff([]string{"mount", "cgroup"}, ns); diff != "" {
+		t.Errorf("own namespaces (-want +got)\n%s", diff)
+	}
+	if s.Process.OOMScoreAdj == nil || *s.Process.OOMScoreAdj != -800 {
+		t.Errorf("oom_score_adj %v, want -800 (as config.toml's oom_score)", s.Process.OOMScoreAdj)
+	}
+	if r := s.Linux.Resources; r.Memory != nil || r.Pids != nil {
+		t.Errorf("limits %+v %+v: users' containers nest in the cgroup, want none", r.Memory, r.Pids)
+	}
+	mounts := map[string]string{}
+	for _, m := range s.Mounts {
+		mounts[m.Destination] = m.Source + " " + strings.Join(m.Options, ",")
+	}
+	for dst, want := range map[string]string{
+		"/usr/bin":        "/usr/bin bind,ro",
+		"/run/containerd": "/run/containerd bind,rw",
+		"/var":            "/var bind,rw",
+		"/home":           "/home bind,rw",
+		"/mnt":            "/mnt rbind,rw,rslave",
+		"/sys/fs/cgroup":  "cgroup nosuid,noexec,nodev,rw",
+	} {
+		if mounts[dst] != want {
+			t.Errorf("mount %s: %q, want %q", dst, mounts[dst], want)
+		}
+	}
+	for dst := range mounts {
+		if strings.Contains(dst, "system-containerd") {
+			t.Errorf("the user containerd sees %s", dst)
+		}
+	}
+	// Its program is not hidden by the host's /usr/bin.
+	if cmd := s.Process.Args[0]; strings.HasPrefix(cmd, "/usr/bin/") {
+		t.Errorf("command %s is under the bind of the host's /usr/bin", cmd)
+	}
+}
+
+// A program of the host bound alone (the console's ctr) needs a file to
+// be mounted on in the rootfs; a folder of the host, a folder.
+func TestMountpointsHostPrograms(t *testing.T) {
+	s := &specs.Spec{Linux: &specs.Linux{}, Mounts: []specs.Mount{
+		{Destination: "/usr/bin/ctr", Type: "bind", Source: "/usr/bin/ctr"},
+		{Destination: "/usr/sbin/e2fsck", Type: "bind", Source: "/usr/sbin/e2fsck"},
+		{Destination: "/usr/bin", Type: "bind", Source: "/usr/bin"},
+		{Destination: "/run/containerd", Type: "bind", Source: "/run/containerd"},
+	}}
+	dirs, files := Mountpoints(s)
+	if diff := cmp.Diff([]string{"/usr/bin/ctr", "/usr/sbin/e2fsck"}, files); diff != "" {
+		t.Errorf("file mount points (-want +got)\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"/run/containerd", "/usr/bin"}, dirs); diff != "" {
+		t.Errorf("folder mount points (-want +got)\n%s", diff)
+	}
+}
+
+// The console runs ctr against the user containerd: it binds the host's
+// ctr and the user containerd's folder, and nothing of the system one.
+func TestSpecConsoleSeesUserContainerd(t *testing.T) {
+	d, err := Load(".", "console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := d.Spec()
+	got := map[string]string{}
+	for _, m := range s.Mounts {
+		got[m.Destination] = m.Source
+		if strings.Contains(m.Source, "system-containerd") || m.Source == "/run" {
+			t.Errorf("the console binds %s", m.Source)
+		}
+	}
+	if got["/usr/bin/ctr"] != "/usr/bin/ctr" || got["/run/containerd"] != "/run/containerd" {
+		t.Errorf("console binds ctr from %q and /run/containerd from %q", got["/usr/bin/ctr"], got["/run/containerd"])
 	}
 }

@@ -438,8 +438,13 @@ func Mountpoints(s *specs.Spec) (dirs, files []string) {
 }
 
 // isFileBind says whether a bind source is a file on the host. The build
-// cannot look at the host it will run on, so it goes by name.
+// cannot look at the host it will run on, so it goes by name: a name with
+// a dot (not a .d folder), a few well-known files, and the host's programs
+// (/usr/bin/ctr), which a service may bind instead of carrying a copy.
 func isFileBind(src string) bool {
 	base := filepath.Base(src)
+	if dir := filepath.Dir(src); dir == "/usr/bin" || dir == "/usr/sbin" {
+		return true
+	}
 	return strings.Contains(base, ".") && !strings.HasSuffix(base, ".d") || base == "hostname" || base == "machine-id"
 }
