@@ -1,7 +1,7 @@
 // Command bench measures a Berth image and prints a table: boot-to-ready
 // against a bare-kernel boot on the same QEMU (a ratio from one run), the
-// smallest RAM that reaches ready, MemAvailable after ready, artifact sizes,
-// and cold and warm build times. `make bench` runs it.
+// smallest RAM that reaches ready, MemAvailable after ready, the memory of
+// the user containerd, artifact sizes, and cold and warm build times. `make bench` runs it.
 package main
 
 import (
@@ -199,11 +199,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	} else {
 		add("smallest RAM reaching ready", "none", "tried "+*memList)
 	}
-	avail, err := memAvailable(ctx, ours(512), readyRe, out)
+	mem, err := memAvailable(ctx, ours(512), readyRe, out)
 	if err != nil {
 		return err
 	}
-	add("MemAvailable after ready (512 MiB VM)", fmt.Sprintf("%d MiB", avail/1024), "from /proc/meminfo")
+	add("MemAvailable after ready (512 MiB VM)", fmt.Sprintf("%d MiB", mem.availKB/1024), "from /proc/meminfo")
+	add("user containerd after ready", mib(mem.userContainerd), "the containerd service's memory.current, no user container")
 
 	fmt.Fprintln(stdout, "| measure | value | note |\n|---|---|---|")
 	for _, r := range rows {
@@ -295,35 +296,66 @@ func phaseMeasure(initLogs []string, phase string) (value, note string) {
 	return fmt.Sprintf("%.2f s", median(secs)), fmt.Sprintf("median of %d", len(secs))
 }
 
-// memAvailable boots with autologin and reads MemAvailable (kB).
-func memAvailable(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out string) (int, error) {
+// memoryScript prints MemAvailable and the memory.current of the
+// containerd service's cgroup: the user containerd is the containerd whose
+// parent is not PID 1, and /sys/fs/cgroup in its root is its service's
+// cgroup.
+const memoryScript = `grep MemAvailable /proc/meminfo; for p in $(pidof containerd); do [ "$(awk '/^PPid:/{print $2}' /proc/$p/status)" = 1 ] || echo "user-containerd $(cat /proc/$p/root/sys/fs/cgroup/memory.current)"; done`
+
+// memory is what memoryScript reads.
+type memory struct {
+	availKB        int
+	userContainerd int64 // bytes
+}
+
+// parseMemory reads memoryScript's output.
+func parseMemory(s string) (memory, error) {
+	var m memory
+	var seenAvail, seenUser bool
+	for _, line := range strings.Split(strings.ReplaceAll(s, "\r", ""), "\n") {
+		line = strings.TrimSpace(line)
+		if _, err := fmt.Sscanf(line, "MemAvailable: %d kB", &m.availKB); err == nil {
+			seenAvail = true
+		}
+		if _, err := fmt.Sscanf(line, "user-containerd %d", &m.userContainerd); err == nil {
+			seenUser = true
+		}
+	}
+	switch {
+	case !seenAvail:
+		return m, fmt.Errorf("no MemAvailable line in %q", s)
+	case !seenUser:
+		return m, fmt.Errorf("no user containerd's memory.current in %q", s)
+	}
+	return m, nil
+}
+
+// memAvailable boots with autologin and reads MemAvailable and the user
+// containerd's memory.
+func memAvailable(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out string) (memory, error) {
 	work, err := os.MkdirTemp(out, "vm-")
 	if err != nil {
-		return 0, err
+		return memory{}, err
 	}
 	defer os.RemoveAll(work)
 	cfg.FwCfg = map[string]string{"opt/berth/cmdline": "berth.autologin"}
 	vm, err := qemu.Start(ctx, cfg, work, nil)
 	if err != nil {
-		return 0, err
+		return memory{}, err
 	}
 	defer vm.Kill()
 	if _, _, err := vm.WaitFor(re, 5*time.Minute); err != nil {
-		return 0, err
+		return memory{}, err
 	}
 	if _, _, err := vm.WaitFor(regexp.MustCompile(`:~# `), 2*time.Minute); err != nil {
-		return 0, err
+		return memory{}, err
 	}
 	time.Sleep(5 * time.Second) // let services settle
-	s, _, err := vm.Run("grep MemAvailable /proc/meminfo", time.Minute)
+	s, _, err := vm.Run(memoryScript, time.Minute)
 	if err != nil {
-		return 0, err
+		return memory{}, err
 	}
-	var kb int
-	if _, err := fmt.Sscanf(strings.TrimSpace(s), "MemAvailable: %d kB", &kb); err != nil {
-		return 0, fmt.Errorf("parse %q: %w", s, err)
-	}
-	return kb, nil
+	return parseMemory(s)
 }
 
 // makeBareInitrd builds bench/bareinit into a one-file initramfs.

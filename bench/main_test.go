@@ -75,3 +75,16 @@ func TestPhaseSecondsReadsTheRunnersLine(t *testing.T) {
 		t.Errorf("phaseSeconds = %v, %v from the log:\n%s", secs, ok, initLog.String())
 	}
 }
+
+func TestParseMemory(t *testing.T) {
+	got, err := parseMemory("MemAvailable:     401234 kB\r\nuser-containerd 23453696\r\n")
+	if err != nil || got != (memory{availKB: 401234, userContainerd: 23453696}) {
+		t.Errorf("parseMemory = %+v, %v", got, err)
+	}
+	if _, err := parseMemory("MemAvailable: 1 kB\n"); err == nil || !strings.Contains(err.Error(), "no user containerd's memory.current") {
+		t.Errorf("without the user containerd: %v", err)
+	}
+	if _, err := parseMemory("user-containerd 5\n"); err == nil || !strings.Contains(err.Error(), "no MemAvailable line") {
+		t.Errorf("without MemAvailable: %v", err)
+	}
+}
