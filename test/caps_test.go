@@ -53,15 +53,16 @@ func decodeCaps(hex string) string {
 
 // privilegesScript prints, for the main process of each system service
 // (the lowest PID in its cgroup), its status lines, oom_score_adj and its
-// cgroup's limits as it sees them; then containerd's oom_score_adj. It
-// runs in the console, whose cgroup namespace shows its own cgroup as /
-// and the others' as /../NAME.
+// cgroup's limits as it sees them; then both containerds' oom_score_adj.
+// It runs in the console, whose cgroup namespace shows its own cgroup as /
+// and the others' as /../NAME (the user containerd's processes, and its
+// users' containers, in cgroups below /../containerd).
 const privilegesScript = `me=$(cat /proc/self/cgroup)
 for p in /proc/[0-9]*; do
   cg=$(cat $p/cgroup 2>/dev/null) || continue
-  svc=${cg##*/}
   if [ "$cg" = "$me" ]; then svc=console
-  else case "$cg" in */berth/*|*/../*) ;; *) continue;; esac; fi
+  else case "$cg" in */berth/*|*/../*) ;; *) continue;; esac
+    rest=${cg#*/../}; [ "$rest" = "$cg" ] && rest=${cg#*/berth/}; svc=${rest%%/*}; fi
   case "$svc" in ""|..) continue;; esac
   echo "$svc ${p#/proc/}"
 done | sort -k1,1 -k2,2n | awk '!seen[$1]++' | while read svc pid; do

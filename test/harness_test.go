@@ -263,7 +263,7 @@ func (m *machine) checkHost() {
 	if err := json.Unmarshal([]byte(out), &svcs); err != nil {
 		m.t.Fatalf("hostctl service list -o json: %v\n%s", err, out)
 	}
-	want := map[string]bool{"udev": true, "logging": true, "network": true, "console": true}
+	want := map[string]bool{"udev": true, "logging": true, "network": true, "containerd": true, "console": true}
 	for _, s := range svcs {
 		if s.State != api.StateRunning || s.PID == 0 {
 			m.t.Errorf("service %s is %s (pid %d): %s", s.Name, s.State, s.PID, s.Error)

@@ -77,8 +77,14 @@ func serviceLiveness(t *testing.T) {
 
 	// containerd frozen: every call to it times out, and PID 1 kills the
 	// services itself.
-	m.sh("kill -STOP $(pidof containerd)")
-	if st := m.sh("grep State /proc/$(pidof containerd)/status"); !strings.Contains(st, "stopped") {
+	// The system containerd is the one PID 1 started; the user
+	// containerd's parent is its service's shim.
+	sys := strings.TrimSpace(m.sh(`for p in $(pidof containerd); do [ "$(awk '/^PPid:/{print $2}' /proc/$p/status)" = 1 ] && echo $p; done`))
+	if _, err := strconv.Atoi(sys); err != nil {
+		t.Fatalf("the system containerd's PID: %q", sys)
+	}
+	m.sh("kill -STOP " + sys)
+	if st := m.sh("grep State /proc/" + sys + "/status"); !strings.Contains(st, "stopped") {
 		t.Fatalf("containerd not stopped: %s", st)
 	}
 	begin := time.Now()

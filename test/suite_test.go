@@ -100,6 +100,10 @@ var scenarios = []scenario{
 	// Pulls through a registry mirror that the test serves, the images
 	// kept for an offline reboot (issue 7).
 	vm("ImagePull", 90*time.Second, imagePull),
+	// Users' containers on the user containerd, apart from the system
+	// one; they outlive a console restart, and their images a reboot
+	// (issue 7).
+	vm("UserContainers", 120*time.Second, userContainers),
 
 	// A second build of a copy of the repository, compared byte for byte.
 	buildScenario("Reproducible", 200*time.Second, reproducible),
