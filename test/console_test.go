@@ -108,7 +108,7 @@ func sigtermPowersOff(t *testing.T) {
 	if _, _, err := m.WaitFor(regexp.MustCompile(`shutting down to power off`), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	for _, svc := range []string{"console", "network", "logging", "udev"} {
+	for _, svc := range []string{"console", "containerd", "network", "logging", "udev"} {
 		if _, _, err := m.WaitFor(regexp.MustCompile(`service `+svc+`: stopped`), time.Minute); err != nil {
 			t.Errorf("services not stopped in reverse order (%s): %v", svc, err)
 		}

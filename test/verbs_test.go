@@ -18,7 +18,7 @@ func serviceVerbs(t *testing.T) {
 
 	m.check("list", func(m *machine) {
 		svcs := m.services()
-		for _, name := range []string{"udev", "logging", "network", "console"} {
+		for _, name := range []string{"udev", "logging", "network", "containerd", "console"} {
 			s, ok := svcs[name]
 			if !ok || s.Source != "built-in" || s.Image != "built-in" || !s.Enabled || s.EnabledBy != "image default" || s.State != "running" || s.PID == 0 {
 				m.t.Errorf("%s in hostctl service list -o json: %+v (listed %v), want a running built-in enabled by the image default", name, s, ok)
@@ -74,8 +74,8 @@ func serviceVerbs(t *testing.T) {
 		}
 		m.Send("hostctl reboot\n")
 		match := m.waitReady()
-		if match[3] != "udev network console" {
-			m.t.Errorf("services at ready after disable logging: %q, want udev network console", match[3])
+		if match[3] != "udev network containerd console ntp" {
+			m.t.Errorf("services at ready after disable logging: %q, want udev network containerd console ntp", match[3])
 		}
 		s := m.services()["logging"]
 		if s.State != "stopped" || s.PID != 0 || s.Enabled || s.EnabledBy != "local config (berth.services.disable)" {
