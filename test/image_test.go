@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-os/berth/build/cache"
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/test/registry"
 )
 
@@ -102,8 +103,9 @@ const (
 )
 
 // markedSnapshots prints the test images' marks found in the unpacked
-// snapshots' /etc/os-release.
-const markedSnapshots = "cat /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/*/fs/etc/os-release 2>/dev/null | grep " + registry.MarkKey
+// snapshots' /etc/os-release, in the system containerd's store (hostctl
+// image pulls for services).
+const markedSnapshots = "cat " + layout.SystemContainerdRoot + "/io.containerd.snapshotter.v1.overlayfs/snapshots/*/fs/etc/os-release 2>/dev/null | grep " + registry.MarkKey
 
 // imagePull: with docker.io mirrored to the test registry, hostctl image
 // pull fetches an image through the mirror and unpacks it; a tag the
