@@ -153,7 +153,7 @@ func sshKeysOnly(t *testing.T) {
 	pub, _ := os.ReadFile(key + ".pub")
 	m.sh(fmt.Sprintf("mkdir -p -m 700 /root/.ssh && echo '%s' > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys", strings.TrimSpace(string(pub))))
 	out, err = ssh("-i", key, "root@127.0.0.1", "hostctl service list")
-	if err != nil || !regexp.MustCompile(`console\s+running`).MatchString(out) {
+	if err != nil || !regexp.MustCompile(`(?m)^console\s.*\brunning\b`).MatchString(out) {
 		t.Errorf("key login: %v\n%s", err, out)
 	}
 }
