@@ -22,8 +22,9 @@ type Root struct {
 	Key    string // the snapshot's key
 }
 
-// WritableRoot gives the writable snapshot named key on top of ref's
-// layers, made the first time and the same one later (it lives on the
+// WritableRoot gives the writable snapshot named key (and the image's
+// layers) on top of ref's layers, made the first time and the same one
+// later (it lives on the
 // state partition with the store, so what was written into it is kept
 // across restarts and reboots). The image must be in the store already:
 // nothing is pulled, so that a boot with no network works or fails at
@@ -55,6 +56,8 @@ func (s *Store) WritableRoot(ctx context.Context, ref, key string) (Root, error)
 		return Root{}, fmt.Errorf("image %s: layers: %w", name, err)
 	}
 	parent := identity.ChainID(diffs).String()
+	// A newer image gets a new snapshot; the old one stays until removed.
+	key += "@" + identity.ChainID(diffs).Encoded()[:12]
 	sn := s.Client.SnapshotService(Snapshotter)
 	mounts, err := sn.Mounts(ctx, key)
 	if errdefs.IsNotFound(err) {
