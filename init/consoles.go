@@ -53,6 +53,9 @@ var (
 	consoleRootsAt = "/run/consoles"
 	// activateWait bounds how long a console takes to serve once named.
 	activateWait = 60 * time.Second
+	// prepareWait bounds how long a switch waits for the new console to
+	// be prepared (its first start may start a shim, under emulation).
+	prepareWait = 2 * time.Minute
 )
 
 // toolsAt is where a distribution console finds Berth's console tools.
@@ -472,7 +475,7 @@ func (r consoleRuntime) Prepare(ctx context.Context, svc string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, startWait)
+	ctx, cancel := context.WithTimeout(ctx, prepareWait)
 	defer cancel()
 	return r.h.sup.Launch(ctx, s)
 }

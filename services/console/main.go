@@ -180,6 +180,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 			// old console to be gone before taking port 22 and the ttys.
 			first, later = append(first, later...), nil
 			if !c.noSSH {
+				os.MkdirAll(c.sshdRun, 0o755) // sshd -t wants it
 				if err := installGivenKeys(c.keygenCmd(), c.givenKeys, c.keyDir, log); err != nil {
 					fmt.Fprintln(log, "berth-console: ssh host keys:", err)
 				}
