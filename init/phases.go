@@ -328,6 +328,9 @@ func (h *host) phaseReady(ctx context.Context) error {
 	set := h.svcSet
 	configMu.Unlock()
 	for _, name := range set {
+		if name == consoleService {
+			name, _ = h.runningConsole() // berth.console's, or the built-in
+		}
 		if !h.sup.Has(name) {
 			failed = append(failed, name)
 		}
