@@ -176,8 +176,8 @@ type hostPaths struct {
 // addConsoleMounts makes a catalogue console's spec a console's: its main
 // process is the tools' berth-console, the tools are at /.berth, the
 // persist folders are the state partition's, and sshd finds the host's
-// configuration and host keys; ctr and the user containerd's socket come
-// from the host when it has them.
+// configuration and host keys; ctr (static) and the user containerd's
+// socket come from the host.
 func addConsoleMounts(spec *specs.Spec, d *services.Definition, hp hostPaths) {
 	spec.Process.Args = []string{toolsAt + "/usr/bin/berth-console"}
 	bind := func(src, dst string, opts ...string) {
@@ -194,9 +194,9 @@ func addConsoleMounts(spec *specs.Spec, d *services.Definition, hp hostPaths) {
 	if hp.exists("/usr/bin/ctr") {
 		bind("/usr/bin/ctr", "/usr/local/bin/ctr", "ro")
 	}
-	if hp.exists("/run/containerd") {
-		bind("/run/containerd", "/run/containerd", "rslave", "rw")
-	}
+	// The user containerd's folder (its socket, and where ctr makes its
+	// FIFOs), made by the supervisor when missing, as for the built-in.
+	bind("/run/containerd", "/run/containerd", "rw")
 }
 
 // prepareConsoleRoot readies a distribution console's root (the mounted

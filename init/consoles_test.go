@@ -184,7 +184,7 @@ func TestAddConsoleMounts(t *testing.T) {
 		got = append(got, m.Source+":"+m.Destination+":"+strings.Join(m.Options, ","))
 	}
 	want := []string{"/usr/lib/berth/services/console/rootfs:/.berth:rbind,ro", "/home:/home:rbind,rw", "/root:/root:rbind,rw", "/opt:/opt:rbind,rw",
-		"/etc/ssh:/etc/ssh:rbind,ro", "/var/lib/berth/ssh:/var/lib/berth/ssh:rbind,rw", "/usr/bin/ctr:/usr/local/bin/ctr:rbind,ro"}
+		"/etc/ssh:/etc/ssh:rbind,ro", "/var/lib/berth/ssh:/var/lib/berth/ssh:rbind,rw", "/usr/bin/ctr:/usr/local/bin/ctr:rbind,ro", "/run/containerd:/run/containerd:rbind,rw"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("mounts (-want +got):\n%s", d)
 	}

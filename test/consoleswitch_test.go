@@ -37,10 +37,13 @@ func (m *machine) waitAnyShell(d time.Duration) {
 // changes nothing; hostctl service enable console-ubuntu makes Ubuntu (the
 // test's marked userland) the console from the next boot, hostctl console
 // switch ubuntu makes it the console now: its /etc/os-release is the
-// image's, ssh by key works, and no other service restarted; after a
-// reboot with no NIC the chosen console comes back.
+// image's, ssh by key works, ctr works there, and no other service and no
+// user container (ctr run -d before the switch) restarted; after a reboot
+// with no NIC the chosen console comes back.
 func consoleSwitch(t *testing.T) {
 	srv, _ := testRegistry(t)
+	const sleeper = "docker.io/berth/sleeper:1"
+	sleeperPort, _ := serve(t, map[string]string{"/sleeper.tar": string(ociArchive(t, sleeper, buildSleeper(t)))})
 	cfg := directBoot(t, "berth.autologin")
 	if err := runCmd("qemu-img", "resize", "-q", cfg.Disks[0].Path, "+1G"); err != nil {
 		t.Fatal(err)
@@ -96,6 +99,13 @@ func consoleSwitch(t *testing.T) {
 		out, err := exec.Command("ssh", args...).CombinedOutput()
 		return string(out), err
 	}
+	// A user container on the user containerd, started before the switch.
+	var userPID string
+	m.check("UserContainer", func(m *machine) {
+		m.sh(fmt.Sprintf("wget -q -O /root/sleeper.tar http://10.0.2.2:%d/sleeper.tar && ctr image import /root/sleeper.tar", sleeperPort))
+		m.sh("mkdir -p /home/ctr-test && ctr run -d --mount type=bind,src=/home/ctr-test,dst=/data,options=rbind:rw " + sleeper + " sleeper /app /data/pid")
+		userPID = m.taskPID("sleeper")
+	})
 	before := m.services()
 
 	if !m.check("SwitchUbuntu", func(m *machine) {
@@ -118,6 +128,13 @@ func consoleSwitch(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^ubuntu\s+console-ubuntu\s+\S+\s+yes\s+yes`).MatchString(out) ||
 			!regexp.MustCompile(`(?m)^default\s+console\s+built-in\s+-\s+-`).MatchString(out) {
 			m.t.Errorf("console list after the switch: want ubuntu chosen and running, default neither:\n%s", out)
+		}
+		// The user container runs on, with the same PID, and ctr reaches
+		// it from the new console.
+		if userPID != "" {
+			if pid := m.taskPID("sleeper"); pid != userPID {
+				m.t.Errorf("the user container's PID after the switch: %s, was %s", pid, userPID)
+			}
 		}
 		after := m.services()
 		for name, s := range before {
