@@ -19,7 +19,7 @@ const (
 
 // Where a service comes from (Service.Source).
 const (
-	SourceBuiltin = "built-in" // the image's own, pre-extracted at build time
+	SourceBuiltin   = "built-in"  // the image's own, pre-extracted at build time
 	SourceCatalogue = "catalogue" // the image's catalogue: pulled when enabled
 )
 

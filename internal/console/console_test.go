@@ -147,17 +147,17 @@ func TestSwitch(t *testing.T) {
 			fail:   map[string]error{"prepare console-ubuntu": errors.New("not ready in 30s")},
 			calls:  []string{"prepare console-ubuntu", "stop console-ubuntu"},
 			active: "console", running: []string{"console"},
-			err:    "console switch failed: console ubuntu did not start: not ready in 30s; default stays the console"},
+			err: "console switch failed: console ubuntu did not start: not ready in 30s; default stays the console"},
 		{name: "new fails to take over: old comes back",
 			fail:   map[string]error{"activate console-ubuntu": errors.New("sshd not listening")},
 			calls:  []string{"prepare console-ubuntu", "stop console", "activate console-ubuntu", "stop console-ubuntu", "prepare console", "activate console"},
 			active: "console", running: []string{"console"},
-			err:    "console switch failed: console ubuntu did not take over: sshd not listening; default is back"},
+			err: "console switch failed: console ubuntu did not take over: sshd not listening; default is back"},
 		{name: "old will not stop: new stopped, old serves",
 			fail:   map[string]error{"stop console": errors.New("timeout")},
 			calls:  []string{"prepare console-ubuntu", "stop console", "stop console-ubuntu", "prepare console", "activate console"},
 			active: "console", running: []string{"console"},
-			err:    "console switch failed: stop console default: timeout; it stays the console"},
+			err: "console switch failed: stop console default: timeout; it stays the console"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := &fakeRuntime{running: map[string]bool{"console": true}, active: "console", fail: tc.fail}
