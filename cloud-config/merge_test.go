@@ -183,7 +183,7 @@ func TestEffects(t *testing.T) {
 		"berth.registry_mirrors":             "applies live",
 		`berth.registry_auths."docker.io"`:   "applies live",
 		"berth.proxy.https_proxy":            "applies live",
-		"berth.console":                      "stored, not applied yet",
+		"berth.console":                      "needs a reboot",
 	} {
 		e, err := EffectOf(key)
 		if err != nil || e.String() != want {

@@ -83,7 +83,7 @@ var RancherKeys = []RancherKey{
 	{Key: "ssh.listen_address", Berth: "berth.ssh.listen_address"},
 	{Key: "ssh.keys", Berth: "ssh_keys", Note: "rsa becomes rsa_private, rsa-pub rsa_public, and so on (cloud-init's names)"},
 	{Key: "ssh.daemon", Note: "sshd always runs in Berth's console"},
-	{Key: "console", Berth: "berth.console", Note: "stored until the services work switches consoles"},
+	{Key: "console", Berth: "berth.console", Note: "the console from the next boot"},
 	{Key: "services_include", Berth: "berth.services.enable", Note: "names set to true; a URL or path is left out (Berth's services come in the image)"},
 	{Key: "disable", Berth: "berth.services.disable"},
 	{Key: "services", Note: whyServices},

@@ -105,7 +105,7 @@ type Berth struct {
 	Sysctl   map[string]Scalar `yaml:"sysctl,omitempty" effect:"live"`
 	Modules  []string          `yaml:"modules,omitempty" effect:"live"`
 	Services Services          `yaml:"services,omitempty" effect:"services"`
-	Console  string            `yaml:"console,omitempty" effect:"stored"`
+	Console  string            `yaml:"console,omitempty" effect:"reboot"`
 	State    State             `yaml:"state,omitempty" effect:"reboot"`
 	SSH      SSH               `yaml:"ssh,omitempty" effect:"restart=console"`
 	// RegistryMirrors are tried in order before a registry itself, by

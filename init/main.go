@@ -61,6 +61,8 @@ type host struct {
 	// guards both (services.go).
 	svcSet    []string
 	svcBooted bool
+	// con is the console that holds the logins (consoles.go).
+	con consoleState
 
 	shutdownOnce sync.Once
 	mu           sync.Mutex

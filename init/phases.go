@@ -18,6 +18,7 @@ import (
 	"github.com/berth-os/berth/init/etc"
 	"github.com/berth-os/berth/init/mounts"
 	"github.com/berth-os/berth/init/supervise"
+	consoles "github.com/berth-os/berth/internal/console"
 	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/services"
 	"github.com/berth-os/berth/sysctl"
@@ -220,6 +221,17 @@ func (h *host) phaseServices(ctx context.Context) error {
 	var svcs []supervise.Service
 	var errs []error
 	for _, name := range set {
+		if name == consoleService {
+			// berth.console's choice, or the built-in (consoles.go).
+			svc, err := h.bootConsole(ctx)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("service %s: %w", name, err))
+				h.logf("service %s: %v", name, err)
+				continue
+			}
+			svcs = append(svcs, svc)
+			continue
+		}
 		svc, err := loadService(name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("service %s: %w", name, err))
@@ -231,6 +243,11 @@ func (h *host) phaseServices(ctx context.Context) error {
 	}
 	start := time.Now()
 	for i, err := range h.sup.StartAll(ctx, svcs) {
+		if err != nil && svcs[i].Name != consoleService && consoles.IsConsole(svcs[i].Name) {
+			// The chosen console did not start: the built-in does.
+			h.logf("%v", err)
+			err = h.fallBack(ctx, svcs[i].Name, err)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			h.logf("%v", err)
@@ -311,6 +328,9 @@ func (h *host) phaseReady(ctx context.Context) error {
 	set := h.svcSet
 	configMu.Unlock()
 	for _, name := range set {
+		if name == consoleService {
+			name, _ = h.runningConsole() // berth.console's, or the built-in
+		}
 		if !h.sup.Has(name) {
 			failed = append(failed, name)
 		}

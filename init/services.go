@@ -20,13 +20,14 @@ import (
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/init/supervise"
+	consoles "github.com/berth-os/berth/internal/console"
 	"github.com/berth-os/berth/internal/errkind"
 	"github.com/berth-os/berth/services"
 )
 
 // consoleService is the service that holds every login: the gettys and
 // sshd. hostctl runs in it.
-const consoleService = "console"
+const consoleService = consoles.Builtin
 
 // startWait bounds how long a start by hand waits for the service to be
 // ready before it answers "starting".
@@ -65,6 +66,13 @@ func (h *host) catalogue() []serviceEntry {
 	}
 	for i := range out {
 		readRuntime(&out[i])
+	}
+	// The catalogue's consoles: berth.console chooses among them.
+	for _, e := range h.consoleEntries() {
+		if !seen[e.Name] {
+			seen[e.Name] = true
+			out = append(out, e)
+		}
 	}
 	return out
 }
@@ -130,6 +138,9 @@ func serviceSet(cat []serviceEntry, sel cloudconfig.Services) (set []string, war
 		}
 	}
 	for _, e := range cat {
+		if e.Source == api.SourceCatalogue && consoles.IsConsole(e.Name) {
+			continue // berth.console chooses the console (consoles.go)
+		}
 		if (e.Default || slices.Contains(sel.Enable, e.Name)) && !slices.Contains(sel.Disable, e.Name) {
 			set = append(set, e.Name)
 		}
@@ -279,6 +290,10 @@ func apiState(d supervise.Detail) string {
 func (h *host) serviceView(e serviceEntry, set []string) api.ServiceStatus {
 	s := api.ServiceStatus{Service: api.Service{Name: e.Name, Source: e.Source, Image: e.Image, State: api.StateStopped,
 		Enabled: slices.Contains(set, e.Name), EnabledBy: h.enabledBy(e)}}
+	if e.Source == api.SourceCatalogue && consoles.IsConsole(e.Name) {
+		chosen, _ := consoles.Resolve(h.chosenConsole(), []string{e.Name})
+		s.Enabled, s.EnabledBy = chosen == e.Name, "berth.console"
+	}
 	if h.sup == nil {
 		return s
 	}
@@ -372,6 +387,9 @@ func (h *host) startService(ctx context.Context, name string) (api.ServiceResult
 	if h.sup == nil {
 		return res, errkind.Mark(errkind.ErrUnavailable, errors.New("services are not started yet"))
 	}
+	if consoles.IsConsole(name) && name != consoleService && !h.sup.Has(name) {
+		return res, errkind.Mark(errkind.ErrInvalidConfig, fmt.Errorf("%s is a console: hostctl console switch %s makes it the console now", name, consoles.Short(name)))
+	}
 	ctx, cancel := context.WithTimeout(ctx, startWait)
 	defer cancel()
 	d, ok := h.sup.Detail(name)
@@ -463,6 +481,9 @@ func (h *host) EnableService(ctx context.Context, name string, enable bool, c ap
 	e, ok := findEntry(cat, name)
 	if !ok {
 		return res, h.unknownService(name)
+	}
+	if e.Source == api.SourceCatalogue && consoles.IsConsole(name) {
+		return h.enableConsoleService(ctx, name, enable, c)
 	}
 	if !enable {
 		if err := refuseConsole(name, verb, c); err != nil {

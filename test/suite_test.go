@@ -104,6 +104,9 @@ var scenarios = []scenario{
 	// one; they outlive a console restart, and their images a reboot
 	// (issue 7).
 	vm("UserContainers", 120*time.Second, userContainers),
+	// The console: a distribution's userland from the test registry,
+	// enabled, switched to, and back after an offline reboot (issue 7).
+	vm("ConsoleSwitch", 115*time.Second, consoleSwitch),
 
 	// A second build of a copy of the repository, compared byte for byte.
 	buildScenario("Reproducible", 200*time.Second, reproducible),

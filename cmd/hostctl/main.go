@@ -10,6 +10,7 @@
 //	hostctl config get|set|unset|merge|export|validate|status
 //	hostctl time [status] [-o table|json]
 //	hostctl image pull REF | import FILE | list [-o table|json]
+//	hostctl console list [-o table|json] | switch NAME | enable NAME
 //	hostctl reboot | poweroff
 //
 // Its exit status says what kind of error stopped it (errkind.Help); the
@@ -76,6 +77,7 @@ func newRoot(stdout io.Writer) *cobra.Command {
 	root.AddCommand(configCmd(client, stdout))
 	root.AddCommand(timeCmd(stdout, timesync.ReadKernel))
 	root.AddCommand(imageCmd(client, stdout))
+	root.AddCommand(consoleCmd(client, stdout))
 
 	root.AddCommand(&cobra.Command{
 		Use:   "reboot",

@@ -104,6 +104,9 @@ func Handler(h Host) http.Handler {
 	if ih, ok := h.(ImageHost); ok {
 		imageRoutes(mux, ih)
 	}
+	if ch, ok := h.(ConsoleHost); ok {
+		consoleRoutes(mux, ch)
+	}
 	return mux
 }
 

@@ -19,7 +19,8 @@ const (
 
 // Where a service comes from (Service.Source).
 const (
-	SourceBuiltin = "built-in" // the image's own, pre-extracted at build time
+	SourceBuiltin   = "built-in"  // the image's own, pre-extracted at build time
+	SourceCatalogue = "catalogue" // the image's catalogue: pulled when enabled
 )
 
 // ServiceStatus is hostctl service status: a service's state with its

@@ -43,7 +43,27 @@ type config struct {
 	login     []string // argv of the autologin login
 	autologin string   // "", "all" or a comma list of ttys
 	noSSH     bool
+	// tools is where Berth's console tools are mounted in a distribution
+	// console (empty in the built-in): sshd and ssh-keygen run through
+	// the tools' own loader and libraries, getty and login are the tools'
+	// static busybox.
+	tools  string
+	loader []string // argv prefix of sshd and ssh-keygen: the tools' ld.so
+	// name is this console's service; with it, the console takes the
+	// logins only once activeFile names it (a switch: the old console
+	// holds port 22 and the ttys until it is gone) and then writes its
+	// name to servingFile.
+	name        string
+	activeFile  string
+	servingFile string
 }
+
+// Where PID 1 names the console that holds the logins, and where that
+// console says it serves them (in /run/berth, bound into every console).
+const (
+	activeFile  = "/run/berth/console/active"
+	servingFile = "/run/berth/console/serving"
+)
 
 // parseFlags reads the command line; -autologin defaults to the
 // BERTH_AUTOLOGIN variable PID 1 sets from berth.autologin.
@@ -59,6 +79,10 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 	fs.StringVar(&c.keygen, "ssh-keygen", "/usr/bin/ssh-keygen", "ssh-keygen binary")
 	fs.StringVar(&c.autologin, "autologin", os.Getenv("BERTH_AUTOLOGIN"), `consoles that log root in without a password: "all" or a list such as ttyS0,tty1`)
 	fs.BoolVar(&c.noSSH, "no-ssh", false, "do not run sshd")
+	fs.StringVar(&c.tools, "tools", os.Getenv("BERTH_CONSOLE_TOOLS"), "where Berth's console tools are mounted, in a distribution console")
+	fs.StringVar(&c.name, "name", os.Getenv("BERTH_CONSOLE"), "this console's service: take the logins once -active names it")
+	fs.StringVar(&c.activeFile, "active", activeFile, "the file that names the console that holds the logins")
+	fs.StringVar(&c.servingFile, "serving", servingFile, "the file this console writes its name to once it serves the logins")
 	fs.Usage = func() {
 		fmt.Fprintln(log, "usage: berth-console [flags]\n\nRuns sshd and a login on every kernel console, respawning them.")
 		fs.PrintDefaults()
@@ -69,7 +93,73 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 	c.sshdRun = "/run/sshd"
 	c.getty = []string{"/bin/busybox", "getty", "-L", "115200"}
 	c.login = []string{"/bin/login", "-f", "root"}
+	if c.tools != "" {
+		c.useTools()
+	}
 	return c, nil
+}
+
+// useTools runs sshd, ssh-keygen, getty and login from the tools mounted
+// at c.tools, not from the distribution's userland, which may have none
+// of them, or other versions. sshd and ssh-keygen are the tools' dynamic
+// Debian builds: they run through the tools' own loader with the tools'
+// libraries (the loader's --library-path, so nothing is inherited by
+// the shells sshd starts).
+func (c *config) useTools() {
+	lib := filepath.Join(c.tools, "usr/lib/x86_64-linux-gnu")
+	c.loader = []string{filepath.Join(lib, "ld-linux-x86-64.so.2"), "--library-path", lib}
+	c.sshd = filepath.Join(c.tools, "usr/sbin/sshd")
+	c.keygen = filepath.Join(c.tools, "usr/bin/ssh-keygen")
+	busybox := filepath.Join(c.tools, "usr/bin/busybox")
+	// login is a link to busybox in the tools: run by that name, busybox
+	// is login.
+	login := filepath.Join(c.tools, "usr/bin/login")
+	c.getty = []string{busybox, "getty", "-l", login, "-L", "115200"}
+	c.login = []string{login, "-f", "root"}
+}
+
+// command is an exec.Cmd of one of the tools, through the loader if any.
+func (c *config) command(bin string, args ...string) *exec.Cmd {
+	if len(c.loader) == 0 {
+		return exec.Command(bin, args...)
+	}
+	argv := append(append(append([]string{}, c.loader[1:]...), bin), args...)
+	return exec.Command(c.loader[0], argv...)
+}
+
+// keygenCmd is ssh-keygen's argv prefix.
+func (c *config) keygenCmd() []string {
+	return append(append([]string{}, c.loader...), c.keygen)
+}
+
+// sshdArgs are sshd's arguments. Through the loader, sshd must not
+// execute itself again: OpenSSH 9.2 re-executes its own path for every
+// connection and on SIGHUP, and that path run directly would take the
+// distribution's loader and libraries. -r turns the per-connection
+// re-exec off; the host keys are all made before sshd starts, so that it
+// needs no SIGHUP.
+func (c *config) sshdArgs() []string {
+	if len(c.loader) == 0 {
+		return []string{"-D", "-e"}
+	}
+	return []string{"-D", "-e", "-r"}
+}
+
+// awaitTurn waits until the active file names this console. It says
+// whether it had to wait: false when the console was named from the start
+// (a boot, or a restart of the console that serves).
+func awaitTurn(ctx context.Context, file, name string) (waited bool, err error) {
+	for {
+		if b, err := os.ReadFile(file); err == nil && strings.TrimSpace(string(b)) == name {
+			return waited, nil
+		}
+		waited = true
+		select {
+		case <-ctx.Done():
+			return waited, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func run(ctx context.Context, args []string, log io.Writer) error {
@@ -81,15 +171,46 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	var wg sync.WaitGroup
+	// The host keys made before sshd starts; the rest after, then sshd
+	// reloads them.
+	first, later := []string{"ed25519"}, []string{"ecdsa", "rsa"}
+	if c.name != "" {
+		if b, _ := os.ReadFile(c.activeFile); strings.TrimSpace(string(b)) != c.name {
+			// A switch: prepare everything, report ready, and wait for the
+			// old console to be gone before taking port 22 and the ttys.
+			first, later = append(first, later...), nil
+			if !c.noSSH {
+				os.MkdirAll(c.sshdRun, 0o755) // sshd -t wants it
+				if err := installGivenKeys(c.keygenCmd(), c.givenKeys, c.keyDir, log); err != nil {
+					fmt.Fprintln(log, "berth-console: ssh host keys:", err)
+				}
+				if err := ensureHostKeys(c.keygenCmd(), c.keyDir, first, log); err != nil {
+					return fmt.Errorf("ssh host keys: %w", err)
+				}
+				if out, err := c.command(c.sshd, "-t").CombinedOutput(); err != nil {
+					return fmt.Errorf("sshd -t: %w: %s", err, strings.TrimSpace(string(out)))
+				}
+			}
+			fmt.Fprintf(log, "berth-console: %s prepared; waiting for %s to name it\n", c.name, c.activeFile)
+			notify.Ready("prepared, waiting to take the logins over")
+			if _, err := awaitTurn(ctx, c.activeFile, c.name); err != nil {
+				return nil // stopped before its turn
+			}
+			fmt.Fprintf(log, "berth-console: %s takes the logins over\n", c.name)
+		}
+	}
+	if len(c.loader) > 0 {
+		first, later = append(first, later...), nil
+	}
 	if !c.noSSH {
 		// Keys the user gives are installed first, so none is made for
 		// their types.
-		if err := installGivenKeys(c.keygen, c.givenKeys, c.keyDir, log); err != nil {
+		if err := installGivenKeys(c.keygenCmd(), c.givenKeys, c.keyDir, log); err != nil {
 			fmt.Fprintln(log, "berth-console: ssh host keys:", err)
 		}
 		// The ed25519 key is made before sshd starts (it takes milliseconds);
 		// ECDSA and RSA (seconds under emulation) after, then sshd reloads.
-		if err := ensureHostKeys(c.keygen, c.keyDir, []string{"ed25519"}, log); err != nil {
+		if err := ensureHostKeys(c.keygenCmd(), c.keyDir, first, log); err != nil {
 			fmt.Fprintln(log, "berth-console: ssh host keys:", err)
 		}
 		os.MkdirAll(c.sshdRun, 0o755)
@@ -98,7 +219,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 		go func() {
 			defer wg.Done()
 			respawn(ctx, log, "sshd", func() *exec.Cmd {
-				cmd := exec.Command(c.sshd, "-D", "-e")
+				cmd := c.command(c.sshd, c.sshdArgs()...)
 				cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 				return cmd
 			}, func(p *os.Process) {
@@ -112,7 +233,10 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 			fmt.Fprintln(log, "berth-console: sshd:", err)
 		}
 		go func() {
-			if err := ensureHostKeys(c.keygen, c.keyDir, []string{"ecdsa", "rsa"}, log); err != nil {
+			if len(later) == 0 {
+				return
+			}
+			if err := ensureHostKeys(c.keygenCmd(), c.keyDir, later, log); err != nil {
 				fmt.Fprintln(log, "berth-console: ssh host keys:", err)
 				return
 			}
@@ -141,6 +265,11 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 	}
 	list := consoleModes(ttys, auto)
 	fmt.Fprintf(log, "berth-console: consoles %s, sshd %v\n", list, !c.noSSH)
+	if c.name != "" {
+		if err := atomicfile.Write(c.servingFile, []byte(c.name+"\n"), 0o644); err != nil {
+			fmt.Fprintln(log, "berth-console:", err)
+		}
+	}
 	notify.Ready("consoles " + list)
 	<-ctx.Done()
 	wg.Wait()
@@ -307,7 +436,7 @@ func waitListening(addr string, timeout time.Duration) error {
 
 // ensureHostKeys makes the persistent ssh host keys of the given types on
 // first boot.
-func ensureHostKeys(keygen, dir string, types []string, log io.Writer) error {
+func ensureHostKeys(keygen []string, dir string, types []string, log io.Writer) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -325,7 +454,7 @@ func ensureHostKeys(keygen, dir string, types []string, log io.Writer) error {
 		if typ == "rsa" {
 			args = append(args, "-b", "3072")
 		}
-		if out, err := exec.Command(keygen, args...).CombinedOutput(); err != nil {
+		if out, err := exec.Command(keygen[0], append(keygen[1:], args...)...).CombinedOutput(); err != nil {
 			if out := strings.TrimSpace(string(out)); out != "" {
 				return fmt.Errorf("ssh-keygen -t %s: %w: %s", typ, err, out)
 			}
@@ -360,7 +489,7 @@ func validKey(path string) bool {
 // which PID 1 renders in given) as the persistent host keys, in place of
 // made ones. ssh-keygen -y checks each private key and gives its public
 // key; a public key given with it must be the same.
-func installGivenKeys(keygen, given, dir string, log io.Writer) error {
+func installGivenKeys(keygen []string, given, dir string, log io.Writer) error {
 	ents, err := os.ReadDir(given)
 	if os.IsNotExist(err) {
 		return nil
@@ -380,13 +509,13 @@ func installGivenKeys(keygen, given, dir string, log io.Writer) error {
 	return errors.Join(errs...)
 }
 
-func installKey(keygen, src, dst string, log io.Writer) error {
+func installKey(keygen []string, src, dst string, log io.Writer) error {
 	name := filepath.Base(src)
 	priv, err := os.ReadFile(src)
 	if err != nil {
 		return err
 	}
-	out, err := exec.Command(keygen, "-y", "-f", src).CombinedOutput()
+	out, err := exec.Command(keygen[0], append(keygen[1:], "-y", "-f", src)...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("ssh_keys: %s: ssh-keygen -y: %w: %s", name, err, strings.TrimSpace(string(out)))
 	}

@@ -57,10 +57,10 @@ func TestEnsureHostKeysKeepsExisting(t *testing.T) {
 	}
 	// keygen would fail (no such binary): existing keys must not be touched.
 	all := []string{"ed25519", "ecdsa", "rsa"}
-	if err := ensureHostKeys("/nonexistent/ssh-keygen", dir, all, os.Stderr); err != nil {
+	if err := ensureHostKeys([]string{"/nonexistent/ssh-keygen"}, dir, all, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
-	err := ensureHostKeys("/nonexistent/ssh-keygen", t.TempDir(), all, os.Stderr)
+	err := ensureHostKeys([]string{"/nonexistent/ssh-keygen"}, t.TempDir(), all, os.Stderr)
 	if !errors.Is(err, fs.ErrNotExist) || err.Error() != "ssh-keygen -t ed25519: fork/exec /nonexistent/ssh-keygen: no such file or directory" {
 		t.Errorf("missing keys and no ssh-keygen: %v", err)
 	}
@@ -74,7 +74,7 @@ func TestEnsureHostKeysReportsKeygen(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	err := ensureHostKeys(keygen, dir, []string{"ed25519"}, os.Stderr)
+	err := ensureHostKeys([]string{keygen}, dir, []string{"ed25519"}, os.Stderr)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || err.Error() != "ssh-keygen -t ed25519: exit status 1: unknown key type" {
 		t.Errorf("failing ssh-keygen: %v", err)
@@ -93,7 +93,7 @@ func TestEnsureHostKeysReplacesBroken(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "ssh_host_ed25519_key")
 	os.WriteFile(key, nil, 0o600)
-	if err := ensureHostKeys(keygen, dir, []string{"ed25519"}, os.Stderr); err != nil {
+	if err := ensureHostKeys([]string{keygen}, dir, []string{"ed25519"}, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
 	if !validKey(key) {
@@ -114,7 +114,8 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{sysfs: "/sys", dev: "/dev", keyDir: "/var/lib/berth/ssh", givenKeys: "/etc/ssh/given-host-keys", sshdRun: "/run/sshd", sshd: "/usr/sbin/sshd", keygen: "/usr/bin/ssh-keygen",
-		getty: []string{"/bin/busybox", "getty", "-L", "115200"}, login: []string{"/bin/login", "-f", "root"}, autologin: "ttyS0"}
+		getty: []string{"/bin/busybox", "getty", "-L", "115200"}, login: []string{"/bin/login", "-f", "root"}, autologin: "ttyS0",
+		activeFile: "/run/berth/console/active", servingFile: "/run/berth/console/serving"}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(config{})); diff != "" {
 		t.Errorf("defaults (-want +got)\n%s", diff)
 	}
@@ -294,7 +295,7 @@ func TestInstallGivenKeys(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	var log strings.Builder
-	if err := installGivenKeys(keygen, given, dir, &log); err != nil {
+	if err := installGivenKeys([]string{keygen}, given, dir, &log); err != nil {
 		t.Fatal(err)
 	}
 	want, _ := os.ReadFile(src)
@@ -308,7 +309,7 @@ func TestInstallGivenKeys(t *testing.T) {
 		t.Errorf("public key %q, want %q", gotPub, pub)
 	}
 	// ensureHostKeys keeps it: a keygen that fails would be noticed.
-	if err := ensureHostKeys("/nonexistent/ssh-keygen", dir, []string{"ed25519"}, &log); err != nil {
+	if err := ensureHostKeys([]string{"/nonexistent/ssh-keygen"}, dir, []string{"ed25519"}, &log); err != nil {
 		t.Errorf("a key was made for a given type: %v", err)
 	}
 	if !strings.Contains(log.String(), "installed ssh host key") {
@@ -319,12 +320,89 @@ func TestInstallGivenKeys(t *testing.T) {
 	exec.Command(keygen, "-q", "-N", "", "-t", "ed25519", "-f", other).Run()
 	otherPub, _ := os.ReadFile(other + ".pub")
 	os.WriteFile(src+".pub", otherPub, 0o644)
-	err = installGivenKeys(keygen, given, t.TempDir(), &log)
+	err = installGivenKeys([]string{keygen}, given, t.TempDir(), &log)
 	if err == nil || err.Error() != "ssh_keys: ssh_host_ed25519_key.pub is not the public key of ssh_host_ed25519_key; neither is installed" {
 		t.Errorf("mismatched pair: %v", err)
 	}
 	// No folder: nothing to do.
-	if err := installGivenKeys(keygen, filepath.Join(given, "none"), dir, &log); err != nil {
+	if err := installGivenKeys([]string{keygen}, filepath.Join(given, "none"), dir, &log); err != nil {
 		t.Error(err)
+	}
+}
+
+// In a distribution console, the tools mounted at -tools run everything:
+// sshd and ssh-keygen through the tools' loader and libraries, sshd
+// without re-executing itself, getty and login from the tools' busybox.
+func TestTools(t *testing.T) {
+	t.Setenv("BERTH_CONSOLE_TOOLS", "/.berth")
+	t.Setenv("BERTH_CONSOLE", "console-ubuntu")
+	c, err := parseFlags(nil, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := "/.berth/usr/lib/x86_64-linux-gnu"
+	for _, tc := range []struct {
+		name      string
+		got, want []string
+	}{
+		{"sshd", c.command(c.sshd, c.sshdArgs()...).Args, []string{lib + "/ld-linux-x86-64.so.2", "--library-path", lib, "/.berth/usr/sbin/sshd", "-D", "-e", "-r"}},
+		{"ssh-keygen", c.keygenCmd(), []string{lib + "/ld-linux-x86-64.so.2", "--library-path", lib, "/.berth/usr/bin/ssh-keygen"}},
+		{"getty", c.getty, []string{"/.berth/usr/bin/busybox", "getty", "-l", "/.berth/usr/bin/login", "-L", "115200"}},
+		{"login", c.login, []string{"/.berth/usr/bin/login", "-f", "root"}},
+	} {
+		if d := cmp.Diff(tc.want, tc.got); d != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, d)
+		}
+	}
+	if c.name != "console-ubuntu" {
+		t.Errorf("name %q, want console-ubuntu from BERTH_CONSOLE", c.name)
+	}
+	// The built-in runs its own binaries, and sshd re-executes as usual.
+	c, _ = parseFlags([]string{"-tools", ""}, &strings.Builder{})
+	if d := cmp.Diff([]string{"/usr/sbin/sshd", "-D", "-e"}, c.command(c.sshd, c.sshdArgs()...).Args); d != "" {
+		t.Errorf("built-in sshd (-want +got):\n%s", d)
+	}
+}
+
+// A console started by a switch reports ready once prepared, takes no
+// tty until the active file names it, and then says it serves.
+func TestRunTakesOverWhenNamed(t *testing.T) {
+	sys, dev, run1 := t.TempDir(), t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(sys, "class/tty/console"), 0o755)
+	os.WriteFile(filepath.Join(sys, "class/tty/console/active"), []byte("ttyS0\n"), 0o644)
+	active, serving := filepath.Join(run1, "active"), filepath.Join(run1, "serving")
+	os.WriteFile(active, []byte("console\n"), 0o644)
+	ready := servicetest.ListenNotify(t)
+	t.Setenv(notify.Env, ready.Path)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var log servicetest.Log
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-no-ssh", "-sysfs", sys, "-dev", dev, "-name", "console-ubuntu", "-active", active, "-serving", serving}, &log)
+	}()
+	if got, err := ready.Read(10 * time.Second); err != nil || got != "READY=1\nSTATUS=prepared, waiting to take the logins over" {
+		t.Fatalf("notify %q, %v", got, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if strings.Contains(log.String(), "ttyS0") {
+		t.Fatalf("a getty started before the console was named:\n%s", log.String())
+	}
+	if _, err := os.Stat(serving); err == nil {
+		t.Fatal("serving written before the console was named")
+	}
+	os.WriteFile(active, []byte("console-ubuntu\n"), 0o644)
+	if got, err := ready.Read(10 * time.Second); err != nil || got != "READY=1\nSTATUS=consoles ttyS0=getty" {
+		t.Errorf("notify after the takeover %q, %v", got, err)
+	}
+	if b, err := os.ReadFile(serving); err != nil || string(b) != "console-ubuntu\n" {
+		t.Errorf("serving %q, %v; want console-ubuntu", b, err)
+	}
+	if !strings.Contains(log.String(), "berth-console: console-ubuntu takes the logins over\n") {
+		t.Errorf("log:\n%s", log.String())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
 	}
 }
