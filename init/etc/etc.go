@@ -203,7 +203,9 @@ func Files(c Config) []File {
 		{Path: "shells", Mode: 0o644, Content: "/bin/sh\n/bin/ash\n"},
 		{Path: "os-release", Mode: 0o644, Content: fmt.Sprintf("NAME=Berth\nID=berth\nVERSION_ID=%s\nPRETTY_NAME=\"Berth %s\"\nHOME_URL=\"https://github.com/berth-os/berth\"\n", c.Version, c.Version)},
 		{Path: "motd", Mode: 0o644, Content: fmt.Sprintf("Berth %s: an immutable container host. Manage it with hostctl.\n", c.Version)},
-		{Path: "profile", Mode: 0o644, Content: "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nexport PS1='\\h:\\w\\$ '\numask 022\n"},
+		// The docker service's CLI (copied to the state partition by
+		// berth-dockerd) and socket.
+		{Path: "profile", Mode: 0o644, Content: "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:" + DockerCLIDir + "\nexport DOCKER_HOST=" + DockerHost + "\nexport PS1='\\h:\\w\\$ '\numask 022\n"},
 		{Path: "nsswitch.conf", Mode: 0o644, Content: "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n"},
 		{Path: "machine-id", Mode: 0o444, Content: c.MachineID + "\n"},
 		{Path: "mtab", Link: "../proc/self/mounts"},
@@ -218,6 +220,7 @@ func Files(c Config) []File {
 		proxy += l + "\n"
 	}
 	fs = append(fs, File{Path: ProxyEnvFile, Mode: 0o644, Content: proxy})
+	fs = append(fs, File{Path: DockerConfigFile, Mode: 0o644, Content: DockerConfig(c.RegistryMirrors)})
 	for p, content := range images.HostsFiles(c.RegistryMirrors) {
 		fs = append(fs, File{Path: certsDir + "/" + p, Mode: 0o644, Content: content})
 	}
