@@ -114,7 +114,9 @@ func TestConsolesOutOfTheSet(t *testing.T) {
 	for _, e := range h.catalogue() {
 		names = append(names, e.Name+" "+e.Source)
 	}
-	if d := cmp.Diff([]string{"console built-in", "console-alpine catalogue", "console-debian catalogue", "console-ubuntu catalogue"}, names); d != "" {
+	// Then the catalogue's services with an image (imageservices.go).
+	if d := cmp.Diff([]string{"console built-in", "console-alpine catalogue", "console-debian catalogue", "console-ubuntu catalogue",
+		"docker catalogue", "hyperv-daemons catalogue", "k3s catalogue", "open-vm-tools catalogue", "qemu-guest-agent catalogue"}, names); d != "" {
 		t.Errorf("catalogue (-want +got):\n%s", d)
 	}
 }

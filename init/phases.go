@@ -72,6 +72,11 @@ func (h *host) phaseMounts(ctx context.Context) error {
 	if err := os.MkdirAll(layout.UserContainerdDir, 0o711); err != nil {
 		return err
 	}
+	// The docker service's socket folder, which the consoles bind before
+	// docker is ever enabled.
+	if err := os.MkdirAll(dockerRunDir, 0o711); err != nil {
+		return err
+	}
 	os.Remove("/dev/log")
 	if err := os.Symlink(layout.Syslog, "/dev/log"); err != nil {
 		h.logf("/dev/log: %v", err)
@@ -209,7 +214,6 @@ var containerdService = supervise.Service{
 // completed), has failed or is blocked; the ready line lists them in the
 // image's order.
 func (h *host) phaseServices(ctx context.Context) error {
-	env := h.serviceEnv()
 	configMu.Lock()
 	set, warnings := h.wantedServices()
 	h.svcSet, h.svcBooted = set, true
@@ -232,13 +236,12 @@ func (h *host) phaseServices(ctx context.Context) error {
 			svcs = append(svcs, svc)
 			continue
 		}
-		svc, err := loadService(name)
+		svc, err := h.loadAnyService(ctx, name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("service %s: %w", name, err))
 			h.logf("service %s: %v", name, err)
 			continue
 		}
-		svc.Env = env
 		svcs = append(svcs, svc)
 	}
 	start := time.Now()

@@ -74,6 +74,13 @@ func (h *host) catalogue() []serviceEntry {
 			out = append(out, e)
 		}
 	}
+	// The catalogue's services with an image (imageservices.go).
+	for _, e := range h.imageEntries() {
+		if !seen[e.Name] {
+			seen[e.Name] = true
+			out = append(out, e)
+		}
+	}
 	return out
 }
 
@@ -397,10 +404,9 @@ func (h *host) startService(ctx context.Context, name string) (api.ServiceResult
 	switch {
 	case !ok:
 		var svc supervise.Service
-		if svc, err = loadService(name); err != nil {
+		if svc, err = h.loadAnyService(ctx, name); err != nil {
 			return res, fmt.Errorf("service %s: %w", name, err)
 		}
-		svc.Env = h.serviceEnv()
 		err = h.sup.Launch(ctx, svc)
 	case d.Held:
 		err = h.sup.StartStopped(ctx, name)
@@ -488,6 +494,14 @@ func (h *host) EnableService(ctx context.Context, name string, enable bool, c ap
 	if !enable {
 		if err := refuseConsole(name, verb, c); err != nil {
 			return res, err
+		}
+	}
+	if enable && e.Source == api.SourceCatalogue && !c.DryRun {
+		// Its image first: nothing is enabled that cannot start.
+		if d, ok := h.imageDefs()[name]; ok {
+			if err := h.ensureImage(ctx, d); err != nil {
+				return res, err
+			}
 		}
 	}
 	cres, err := h.changeLocal(func(local map[string]any) error {

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/internal/errkind"
+)
+
+// imageCatalogue points the image catalogue at a folder with docker, a
+// console and a bad entry.
+func imageCatalogue(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, y := range map[string]string{
+		"docker":         "services:\n  docker:\n    image: berth.local/docker\n    command: [/usr/sbin/dockerd]\n",
+		"console-ubuntu": "services:\n  console-ubuntu:\n    image: ubuntu:24.04\n",
+		"broken":         "services:\n  broken:\n    image: x\n    nosuchkey: 1\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := catalogueAt
+	catalogueAt = dir
+	t.Cleanup(func() { catalogueAt = old })
+}
+
+// hostctl service list knows the catalogue's image services after the
+// built-ins and the consoles (once each), leaving a bad entry out, with
+// their images.
+func TestImageEntriesInCatalogue(t *testing.T) {
+	h, _ := servicesHost(t, nil)
+	imageCatalogue(t)
+	var got []string
+	for _, e := range h.catalogue() {
+		got = append(got, e.Name+" "+e.Source+" "+e.Image)
+	}
+	want := []string{"udev built-in built-in", "network built-in built-in", "console built-in built-in", "extra built-in built-in", "console-ubuntu catalogue ubuntu:24.04", "docker catalogue berth.local/docker"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("catalogue (-want +got)\n%s", diff)
+	}
+	if st, err := h.ServiceStatus("docker"); err != nil || st.Enabled || st.Image != "berth.local/docker" {
+		t.Errorf("docker's status: %+v %v, want disabled with its image", st, err)
+	}
+}
+
+// enable of an image service first makes sure its image can be had: with
+// no containerd to hold it, the enable fails and local.yaml is unchanged.
+func TestEnableImageServiceNeedsImage(t *testing.T) {
+	h, rt := servicesHost(t, nil)
+	imageCatalogue(t)
+	local := func() string { b, _ := os.ReadFile(filepath.Join(h.cfg.store.Dir, "local.yaml")); return string(b) }
+	before := local()
+	_, err := h.EnableService(context.Background(), "docker", true, api.ServiceControl{Now: true})
+	if !errors.Is(err, errkind.ErrUnavailable) || !strings.Contains(err.Error(), "the system containerd is not running") {
+		t.Errorf("enable docker without containerd: %v, want unavailable", err)
+	}
+	if got := local(); got != before || rt.count("docker") != 0 {
+		t.Errorf("a failed enable changed local.yaml (%q, was %q) or started docker %d times", got, before, rt.count("docker"))
+	}
+	// A dry run only says what would change.
+	res, err := h.EnableService(context.Background(), "docker", true, api.ServiceControl{DryRun: true})
+	if err != nil || res.Config == nil || len(res.Config.Changes) != 1 || res.Config.Changes[0].Key != "berth.services.enable" {
+		t.Errorf("enable --dry-run docker: %+v %v", res, err)
+	}
+}
+
+// A bind source folder under /var/lib or /run is made when missing; a
+// file, or a folder elsewhere, is not.
+func TestMakeBindSources(t *testing.T) {
+	root := t.TempDir()
+	lib, run, other := filepath.Join(root, "var/lib"), filepath.Join(root, "run"), filepath.Join(root, "srv")
+	spec := &specs.Spec{Mounts: []specs.Mount{
+		{Type: "bind", Source: lib + "/docker", Destination: "/var/lib/docker", Options: []string{"rbind", "rw"}},
+		{Type: "bind", Source: run + "/docker", Destination: "/run/docker", Options: []string{"bind", "rshared"}},
+		{Type: "bind", Source: run + "/x/daemon.json", Destination: "/etc/daemon.json", Options: []string{"bind", "ro"}},
+		{Type: "bind", Source: other + "/data", Destination: "/data", Options: []string{"bind"}},
+		{Type: "tmpfs", Source: "tmpfs", Destination: "/tmp"},
+	}}
+	if err := makeBindSources(spec, lib, run); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{lib + "/docker": true, run + "/docker": true, run + "/x/daemon.json": false, run + "/x": false, other + "/data": false} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s exists: %v, want %v", p, err == nil, want)
+		}
+	}
+	// A dangling link: not there, and no folder can be made in its place.
+	os.Symlink(filepath.Join(root, "nowhere", "at-all"), filepath.Join(root, "dangling"))
+	spec.Mounts = []specs.Mount{{Type: "bind", Source: filepath.Join(root, "dangling"), Destination: "/sub", Options: []string{"bind"}}}
+	if err := makeBindSources(spec, root); err == nil || !strings.Contains(err.Error(), "for its bind on /sub") {
+		t.Errorf("a source it cannot make: %v", err)
+	}
+}
