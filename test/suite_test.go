@@ -107,6 +107,10 @@ var scenarios = []scenario{
 	// The console: a distribution's userland from the test registry,
 	// enabled, switched to, and back after an offline reboot (issue 7).
 	vm("ConsoleSwitch", 115*time.Second, consoleSwitch),
+	// The docker service from the catalogue's image: docker run of an
+	// image of the test registry through the mirror, overlay2 on the state
+	// partition, back after a reboot (issue 7, item 7).
+	vm("Docker", 300*time.Second, dockerScenario),
 
 	// A second build of a copy of the repository, compared byte for byte.
 	buildScenario("Reproducible", 200*time.Second, reproducible),
