@@ -1,7 +1,7 @@
 // Command bench measures a Berth image and prints a table: boot-to-ready
 // against a bare-kernel boot on the same QEMU (a ratio from one run), the
 // smallest RAM that reaches ready, MemAvailable after ready, the memory of
-// the user containerd, artifact sizes, and cold and warm build times. `make bench` runs it.
+// the user containerd and the docker service, artifact sizes, and cold and warm build times. `make bench` runs it.
 package main
 
 import (
@@ -39,6 +39,7 @@ type options struct {
 	runs    int
 	mems    []int
 	noBuild bool
+	docker  bool
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -48,6 +49,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.runs, "runs", 3, "boots per boot-time measurement (the median is reported)")
 	memList := fs.String("mem", "512,256,192,128,96", "RAM sizes (MiB) to try for the smallest that reaches ready")
 	fs.BoolVar(&o.noBuild, "no-cold-build", false, "skip the cold build measurement")
+	fs.BoolVar(&o.docker, "docker", true, "measure the docker service's memory (builds the docker image)")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: bench [-out DIR] [-runs N] [-mem LIST]\n\nMeasures boot time, memory, sizes and build times of images/berth.yaml.")
 		fs.PrintDefaults()
@@ -205,6 +207,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	add("MemAvailable after ready (512 MiB VM)", fmt.Sprintf("%d MiB", mem.availKB/1024), "from /proc/meminfo")
 	add("user containerd after ready", mib(mem.userContainerd), "the containerd service's memory.current, no user container")
+	if o.docker {
+		dm, err := dockerMemory(ctx, spec, main, root, out, ours(1024))
+		if err != nil {
+			return fmt.Errorf("docker memory: %w", err)
+		}
+		add("docker service after enable", mib(dm.docker), "its memory.current: dockerd and its containerd 1.6, no container")
+		add("MemAvailable with docker (1 GiB VM)", fmt.Sprintf("%d MiB", dm.availKB/1024), "from /proc/meminfo")
+	}
 
 	fmt.Fprintln(stdout, "| measure | value | note |\n|---|---|---|")
 	for _, r := range rows {
@@ -306,6 +316,7 @@ const memoryScript = `grep MemAvailable /proc/meminfo; for p in $(pidof containe
 type memory struct {
 	availKB        int
 	userContainerd int64 // bytes
+	docker         int64 // bytes: the docker service (dockerMemory)
 }
 
 // parseMemory reads memoryScript's output.

@@ -88,3 +88,16 @@ func TestParseMemory(t *testing.T) {
 		t.Errorf("without MemAvailable: %v", err)
 	}
 }
+
+func TestParseDockerMemory(t *testing.T) {
+	got, err := parseDockerMemory("MemAvailable:     601234 kB\r\ndocker 73453696\r\n")
+	if err != nil || got != (memory{availKB: 601234, docker: 73453696}) {
+		t.Errorf("parseDockerMemory = %+v, %v", got, err)
+	}
+	if _, err := parseDockerMemory("MemAvailable: 1 kB\ndocker \n"); err == nil || !strings.Contains(err.Error(), "no docker service's memory.current") {
+		t.Errorf("without dockerd (pidof printed nothing): %v", err)
+	}
+	if _, err := parseDockerMemory("docker 5\n"); err == nil || !strings.Contains(err.Error(), "no MemAvailable line") {
+		t.Errorf("without MemAvailable: %v", err)
+	}
+}
