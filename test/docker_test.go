@@ -81,19 +81,7 @@ func dockerScenario(t *testing.T) {
 			m.t.Errorf("docker after a failed enable: want it listed and not enabled\n%s", out)
 		}
 	})
-	if !m.check("Enable", func(m *machine) {
-		// On the state partition: /tmp is RAM.
-		m.sh("wget -q -O /var/tmp/docker.oci.tar " + srv.GuestURL() + "/files/docker.oci.tar")
-		out, code, err := m.Run("hostctl image import /var/tmp/docker.oci.tar 2>&1; rm -f /var/tmp/docker.oci.tar", 5*time.Minute)
-		if err != nil || code != 0 || !strings.Contains(out, "imported berth.local/docker:") {
-			m.t.Fatalf("hostctl image import docker.oci.tar: exit %d, %v\n%s", code, err, out)
-		}
-		out, code, err = m.Run("hostctl service enable docker --now 2>&1", 5*time.Minute)
-		if err != nil || code != 0 {
-			m.t.Fatalf("hostctl service enable docker --now: exit %d, %v\n%s", code, err, out)
-		}
-		m.eventually("docker version --format 'server {{.Server.Version}}' 2>&1", regexp.MustCompile(`server 20\.10\.`), 4*time.Minute)
-	}) {
+	if !m.check("Enable", func(m *machine) { enableDocker(m, srv.GuestURL()) }) {
 		return
 	}
 	m.check("Info", func(m *machine) {
@@ -130,4 +118,25 @@ func dockerScenario(t *testing.T) {
 			m.t.Errorf("docker after a reboot: want enabled and running\n%s", out)
 		}
 	})
+}
+
+// enableDocker imports the docker image that the test registry serves as
+// a file, enables docker --now and waits for dockerd to answer.
+func enableDocker(m *machine, registryURL string) {
+	m.t.Helper()
+	// On the state partition: /tmp is RAM.
+	m.sh("wget -q -O /var/tmp/docker.oci.tar " + registryURL + "/files/docker.oci.tar")
+	out, code, err := m.Run("hostctl image import /var/tmp/docker.oci.tar 2>&1; rm -f /var/tmp/docker.oci.tar", 5*time.Minute)
+	if err != nil || code != 0 || !strings.Contains(out, "imported berth.local/docker:") {
+		m.t.Fatalf("hostctl image import docker.oci.tar: exit %d, %v\n%s", code, err, out)
+	}
+	out, code, err = m.Run("hostctl service enable docker --now 2>&1", 5*time.Minute)
+	if err != nil || code != 0 {
+		m.t.Fatalf("hostctl service enable docker --now: exit %d, %v\n%s", code, err, out)
+	}
+	m.eventually("docker version --format 'server {{.Server.Version}}' 2>&1", regexp.MustCompile(`server 20\.10\.`), 4*time.Minute)
+	// The memory of the service (dockerd and its containerd, in its
+	// cgroup) and each containerd's RSS (the system's, the user's, docker's).
+	out, _ = m.shCode(`cat /proc/$(pidof dockerd)/root/sys/fs/cgroup/memory.current; for p in $(pidof dockerd containerd); do echo $p $(grep -E 'PPid|VmRSS' /proc/$p/status); done`)
+	m.t.Logf("docker service memory.current, then PID PPid VmRSS of dockerd and the containerds:\n%s", out)
 }

@@ -111,6 +111,9 @@ var scenarios = []scenario{
 	// image of the test registry through the mirror, overlay2 on the state
 	// partition, back after a reboot (issue 7, item 7).
 	vm("Docker", 300*time.Second, dockerScenario),
+	// Two VMs on a QEMU socket network with static addresses form a
+	// Docker swarm; a replicated service has a task on each (issue 7).
+	vm("Swarm", 600*time.Second, swarm),
 
 	// A second build of a copy of the repository, compared byte for byte.
 	buildScenario("Reproducible", 200*time.Second, reproducible),

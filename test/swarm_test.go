@@ -1,0 +1,129 @@
+//go:build qemu
+
+package test
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-os/berth/internal/qemu"
+)
+
+// swarmNode is one VM of the swarm: its name (its hostname), its address
+// on the swarm's segment, and the MAC of its NIC there.
+type swarmNode struct {
+	name, addr, mac string
+}
+
+var swarmNodes = []swarmNode{
+	{"node1", "192.168.77.1", "52:54:00:77:00:01"},
+	{"node2", "192.168.77.2", "52:54:00:77:00:02"},
+}
+
+// swarmConfig is a node's machine: user-mode networking (DHCP, the test
+// registry at 10.0.2.2) and a second NIC on a QEMU socket network on
+// loopback that the two VMs share (node1 listens, node2 connects), with a
+// static address from cloud-config and no DHCP there.
+func swarmConfig(t *testing.T, n swarmNode, registryURL string, port int) qemu.Config {
+	cfg := directBoot(t, "berth.autologin")
+	cfg.Memory = 1024
+	if err := runCmd("qemu-img", "resize", "-q", cfg.Disks[0].Path, "+2G"); err != nil {
+		t.Fatal(err)
+	}
+	sock := fmt.Sprintf("connect=127.0.0.1:%d", port)
+	if n.name == "node1" {
+		sock = fmt.Sprintf("listen=127.0.0.1:%d", port)
+	}
+	cfg.Extra = append(cfg.Extra, "-netdev", "socket,id=swarm,"+sock, "-device", "virtio-net-pci,netdev=swarm,mac="+n.mac)
+	cfg.FwCfg["opt/berth/user-data"] = fmt.Sprintf(`#cloud-config
+hostname: %s
+berth:
+  registry_mirrors:
+    docker.io: [%q]
+  network:
+    interfaces:
+      eth0: {dhcp: true}
+      mac=%s: {dhcp: false, addresses: [%s/24]}
+`, n.name, registryURL, n.mac, n.addr)
+	return cfg
+}
+
+// swarm: two Berth VMs on one QEMU socket network form a Docker swarm
+// (docker swarm init on node1, join on node2), and a replicated service of
+// the test registry's image has a task running on each node.
+func swarm(t *testing.T) {
+	srv, _ := testRegistry(t)
+	srv.Serve("docker.oci.tar", dockerImage(t))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	// node1 listens first; node2 connects to it.
+	var ms []*machine
+	for _, n := range swarmNodes {
+		ms = append(ms, launch(t, swarmConfig(t, n, srv.GuestURL(), port), qemu.Start))
+		time.Sleep(time.Second)
+	}
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.t.Run(swarmNodes[i].name+"Docker", func(t *testing.T) {
+				m := m.with(t)
+				m.waitReady()
+				// The static address on the swarm's segment, no DHCP there.
+				m.eventually("ip -4 addr show", regexp.MustCompile(regexp.QuoteMeta(swarmNodes[i].addr)+"/24"), time.Minute)
+				enableDocker(m, srv.GuestURL())
+			})
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	m1, m2 := ms[0], ms[1]
+	if !m1.check("Segment", func(m *machine) {
+		if out, code := m.shCode("ping -c 3 -W 5 " + swarmNodes[1].addr + " 2>&1"); code != 0 {
+			m.t.Fatalf("node1 does not reach node2 on the socket network: exit %d\n%s", code, out)
+		}
+	}) {
+		return
+	}
+	if !m1.check("InitJoin", func(m *machine) {
+		out, code, err := m1.Run("docker swarm init --advertise-addr "+swarmNodes[0].addr+" 2>&1", 3*time.Minute)
+		if err != nil || code != 0 {
+			m.t.Fatalf("docker swarm init: exit %d, %v\n%s", code, err, out)
+		}
+		token := strings.TrimSpace(m1.sh("docker swarm join-token -q worker"))
+		out, code, err = m2.Run("docker swarm join --token "+token+" "+swarmNodes[0].addr+":2377 2>&1", 3*time.Minute)
+		if err != nil || code != 0 {
+			m.t.Fatalf("docker swarm join on node2: exit %d, %v\n%s", code, err, out)
+		}
+		m1.with(m.t).eventually("docker node ls --format '{{.Hostname}} {{.Status}}' 2>&1", regexp.MustCompile(`(?s)node1 Ready.*node2 Ready|node2 Ready.*node1 Ready`), 2*time.Minute)
+	}) {
+		return
+	}
+	m1.check("ReplicatedService", func(m *machine) {
+		out, code, err := m1.Run("docker service create --detach --name sleepers --replicas 2 --replicas-max-per-node 1 debian:bookworm sleep 1d 2>&1", 3*time.Minute)
+		if err != nil || code != 0 {
+			m.t.Fatalf("docker service create: exit %d, %v\n%s", code, err, out)
+		}
+		ps := m1.with(m.t).eventually("docker service ps sleepers --filter desired-state=running --format '{{.Node}} {{.CurrentState}}' 2>&1",
+			regexp.MustCompile(`(?s)node1 Running.*node2 Running|node2 Running.*node1 Running`), 10*time.Minute)
+		m.t.Logf("docker service ps sleepers:\n%s", ps)
+		for i, n := range []*machine{m1, m2} {
+			out := n.with(m.t).sh("docker ps -q --filter label=com.docker.swarm.service.name=sleepers | wc -l")
+			if strings.TrimSpace(out) != "1" {
+				m.t.Errorf("%s runs %s tasks of sleepers, want 1", swarmNodes[i].name, strings.TrimSpace(out))
+			}
+		}
+	})
+}
