@@ -38,7 +38,7 @@ func (k RancherKey) Translated() bool { return k.Berth != "" }
 // The reasons shared by several keys.
 const (
 	whyServices = "Berth's services come in the image; enable one with berth.services.enable (service definitions in cloud-config come with the services work)"
-	whyDocker   = "Berth has no Docker daemon of its own yet: it comes as an optional service with the services work; until then the key has nowhere to go"
+	whyDocker   = "Docker is the catalogue's docker service (hostctl service enable docker); its daemon.json is rendered from berth.registry_mirrors, and RancherOS's other docker settings have no equivalent there"
 	whyUpgrade  = "upgrades of Berth come with the boot-chain work (signed A/B images); there is no key for them yet"
 	whyHooks    = "Berth runs no commands around link changes; put them in bootcmd or runcmd"
 	whyStateDev = "Berth finds its state partition by its label BERTH_STATE"
