@@ -131,11 +131,19 @@ func (h *host) relive(ctx context.Context) {
 	cfg := h.cfg.merged.Config
 	ec := h.etcConfig()
 	ntpBefore, _ := os.ReadFile(timesync.ConfigPath)
+	docker := dockerInputs("/etc")
 	if err := etc.Render("/etc", "", ec); err != nil {
 		h.logf("config: render /etc: %v", err)
 	}
+	restart := map[string]bool{}
 	if ec.NTP.Render() != string(ntpBefore) {
-		_, errs := h.restartUp(map[string]bool{"ntp": true})
+		restart["ntp"] = true
+	}
+	if dockerInputs("/etc") != docker {
+		restart[dockerService] = true
+	}
+	if len(restart) > 0 {
+		_, errs := h.restartUp(restart)
 		for _, err := range errs {
 			h.logf("config: %v", err)
 		}

@@ -270,8 +270,12 @@ func (h *host) applyChanges(res *api.ConfigChangeResult) servicePlan {
 	}
 	if live || len(restart) > 0 {
 		ec := h.etcConfig()
+		docker := dockerInputs("/etc")
 		if err := etc.Render("/etc", "", ec); err != nil {
 			errs = append(errs, err)
+		}
+		if dockerInputs("/etc") != docker {
+			restart[dockerService] = true
 		}
 		if err := unix.Sethostname([]byte(ec.Hostname)); err != nil {
 			errs = append(errs, fmt.Errorf("set hostname: %w", err))

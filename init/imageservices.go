@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/init/etc"
 	"github.com/berth-os/berth/init/supervise"
 	consoles "github.com/berth-os/berth/internal/console"
 	"github.com/berth-os/berth/internal/errkind"
@@ -34,6 +35,22 @@ var (
 	// serviceRootsAt is where the snapshots of image services are mounted.
 	serviceRootsAt = "/run/service-roots"
 )
+
+// dockerService is the catalogue's docker entry, which reads files PID 1
+// renders (dockerInputs).
+const dockerService = "docker"
+
+// dockerInputs is what dockerd reads of /etc at its start: its daemon.json
+// (berth.registry_mirrors) and berth.proxy. When a configuration change
+// changes them, docker restarts, if it is up.
+func dockerInputs(etcDir string) string {
+	var b strings.Builder
+	for _, f := range []string{etc.DockerConfigFile, etc.ProxyEnvFile} {
+		data, _ := os.ReadFile(filepath.Join(etcDir, f))
+		b.WriteString(f + "\x00" + string(data) + "\x00")
+	}
+	return b.String()
+}
 
 // dockerRunDir holds the docker service's socket, bound into the consoles.
 const dockerRunDir = "/run/docker"
@@ -119,7 +136,7 @@ func (h *host) imageService(ctx context.Context, d *services.Definition) (superv
 		return supervise.Service{}, err
 	}
 	svc.Name = d.Name
-	svc.Env = append(h.serviceEnv(), h.proxyEnv()...)
+	svc.Env = h.serviceEnv()
 	return svc, nil
 }
 
@@ -153,17 +170,6 @@ func makeBindSources(spec *specs.Spec, roots ...string) error {
 // package does (a dot in the name).
 func isFileBind(p string) bool {
 	return strings.Contains(filepath.Base(p), ".") && !strings.HasSuffix(p, ".d")
-}
-
-// proxyEnv is berth.proxy as environment lines, for the image services
-// (dockerd pulls through it).
-func (h *host) proxyEnv() []string {
-	configMu.Lock()
-	defer configMu.Unlock()
-	if h.cfg == nil || h.cfg.merged == nil {
-		return nil
-	}
-	return imageProxy(h.cfg.merged.Config.Berth.Proxy).Env()
 }
 
 // ensureImage makes sure an image service's image is in the store before

@@ -101,3 +101,32 @@ func TestMakeBindSources(t *testing.T) {
 		t.Errorf("a source it cannot make: %v", err)
 	}
 }
+
+// dockerInputs changes when daemon.json or proxy.env does, and only then.
+func TestDockerInputs(t *testing.T) {
+	dir := t.TempDir()
+	write := func(f, data string) {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755)
+		os.WriteFile(filepath.Join(dir, f), []byte(data), 0o644)
+	}
+	none := dockerInputs(dir)
+	write("berth/docker/daemon.json", "{}\n")
+	write("berth/proxy.env", "# none\n")
+	first := dockerInputs(dir)
+	if first == none {
+		t.Error("dockerInputs did not change when the files came")
+	}
+	write("hostname", "other\n")
+	if dockerInputs(dir) != first {
+		t.Error("dockerInputs changed with a file dockerd does not read")
+	}
+	write("berth/proxy.env", "HTTP_PROXY=http://p:1\n")
+	second := dockerInputs(dir)
+	if second == first {
+		t.Error("dockerInputs did not change with proxy.env")
+	}
+	write("berth/docker/daemon.json", `{"registry-mirrors": ["http://m"]}`)
+	if dockerInputs(dir) == second {
+		t.Error("dockerInputs did not change with daemon.json")
+	}
+}

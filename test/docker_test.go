@@ -58,8 +58,9 @@ func dockerImage(t *testing.T) []byte {
 // containerd's store, runs as the docker service once enabled; docker from
 // the console runs an image of the test registry, pulled through the
 // docker.io mirror that berth.registry_mirrors names (daemon.json), with
-// overlay2 on the state partition; after a reboot docker starts again and
-// still has the image.
+// overlay2 on the state partition; a change of berth.proxy restarts
+// dockerd with the new proxy; after a reboot docker starts again and still
+// has the image.
 func dockerScenario(t *testing.T) {
 	srv, _ := testRegistry(t)
 	srv.Serve("docker.oci.tar", dockerImage(t))
@@ -110,6 +111,15 @@ func dockerScenario(t *testing.T) {
 		out, code = m.shCode("docker run --rm debian:bookworm bash -c 'exec 3<>" + tcp + " && echo connected' 2>&1")
 		if code != 0 || !strings.Contains(out, "connected") {
 			m.t.Errorf("a container on docker's bridge does not reach %s: exit %d\n%s", srv.GuestURL(), code, out)
+		}
+	})
+	m.check("ProxyChangeRestartsDocker", func(m *machine) {
+		old := strings.TrimSpace(m.sh("pidof dockerd"))
+		out := m.sh("hostctl config set berth.proxy.no_proxy 10.0.2.2,registry.lan 2>&1")
+		m.t.Logf("hostctl config set berth.proxy.no_proxy:\n%s", out)
+		m.eventually("docker info --format 'noproxy={{.NoProxy}}' 2>&1", regexp.MustCompile(`noproxy=10\.0\.2\.2,registry\.lan`), 4*time.Minute)
+		if pid := strings.TrimSpace(m.sh("pidof dockerd")); pid == old {
+			m.t.Errorf("dockerd kept its PID %s across a change of berth.proxy, want a restart", pid)
 		}
 	})
 	m.check("Reboot", func(m *machine) {

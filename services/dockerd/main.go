@@ -12,6 +12,9 @@
 //     read-only from the host, which dockerd gives its containers a copy
 //     of (a bind of the file itself would keep the file of the service's
 //     start, not the one the network service writes later);
+//   - it adds berth.proxy, rendered by PID 1 as /etc/berth/proxy.env, to
+//     dockerd's environment, read at every start (a restart after a
+//     change of berth.proxy gives dockerd the new proxy);
 //   - it copies the docker CLI of the image to a folder on the state
 //     partition that the consoles see (/var/lib/docker/bin), so that
 //     `docker` from a console is the same version as the daemon. A copy
@@ -48,6 +51,7 @@ type config struct {
 	cliDir  string   // where the consoles find it
 	resolv  string   // the image's /etc/resolv.conf
 	network string   // the network service's resolv.conf
+	envFile string   // NAME=value lines added to dockerd's environment
 	args    []string // dockerd's arguments
 }
 
@@ -67,6 +71,7 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 	fs.StringVar(&c.cli, "cli", "/usr/bin/docker", "the docker CLI to copy")
 	fs.StringVar(&c.resolv, "resolv", "/etc/resolv.conf", "the resolv.conf dockerd reads")
 	fs.StringVar(&c.network, "network-resolv", "/run/berth/network/resolv.conf", "the network service's resolv.conf, linked from -resolv")
+	fs.StringVar(&c.envFile, "env-file", "/etc/berth/proxy.env", "NAME=value lines for dockerd's environment (berth.proxy); a missing file adds none")
 	fs.StringVar(&c.cliDir, "cli-dir", "/var/lib/docker/bin", "folder the consoles find the docker CLI in")
 	fs.Usage = func() {
 		fmt.Fprintln(log, usage)
@@ -102,11 +107,55 @@ func run(args []string, log io.Writer, exec execFunc) error {
 	if err := copyCLI(c.cli, c.cliDir); err != nil {
 		return err
 	}
+	env, err := withEnvFile(os.Environ(), c.envFile)
+	if err != nil {
+		return err
+	}
 	argv := append([]string{"dockerd"}, c.args...)
-	if err := exec(c.dockerd, argv, os.Environ()); err != nil {
+	if err := exec(c.dockerd, argv, env); err != nil {
 		return fmt.Errorf("exec %s: %w", c.dockerd, err)
 	}
 	return nil
+}
+
+// withEnvFile returns env with the NAME=value lines of file in place of
+// the variables of those names. Blank lines and # comments are skipped; a
+// file that is not there adds nothing.
+func withEnvFile(env []string, file string) ([]string, error) {
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return env, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("environment file: %w", err)
+	}
+	add := map[string]string{}
+	var order []string
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%s:%d: %q is no NAME=value line", file, i+1, line)
+		}
+		if _, seen := add[name]; !seen {
+			order = append(order, name)
+		}
+		add[name] = value
+	}
+	var out []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, ok := add[name]; !ok {
+			out = append(out, kv)
+		}
+	}
+	for _, name := range order {
+		out = append(out, name+"="+add[name])
+	}
+	return out, nil
 }
 
 // iptablesLinks are the alternatives Debian's iptables package makes in

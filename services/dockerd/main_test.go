@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,9 @@ func TestRun(t *testing.T) {
 	cliDir := filepath.Join(t.TempDir(), "bin")
 	var argv0 string
 	var argv []string
+	var gotEnv []string
 	exec := func(a0 string, av, env []string) error {
+		gotEnv = env
 		if b, _ := os.ReadFile(filepath.Join(cgroup, "cgroup.subtree_control")); len(b) == 0 {
 			t.Error("dockerd exec'd before the controllers were given to the children")
 		}
@@ -55,12 +58,17 @@ func TestRun(t *testing.T) {
 	var log bytes.Buffer
 	resolv := filepath.Join(t.TempDir(), "resolv.conf")
 	os.WriteFile(resolv, []byte("nameserver 8.8.8.8\n"), 0o644)
-	err := run([]string{"-cgroup", cgroup, "-sbin", sbin, "-cli", cli, "-cli-dir", cliDir, "-resolv", resolv, "-network-resolv", "/run/net/resolv.conf", "-dockerd", "/bin/dd", "--", "--host=unix:///run/docker/docker.sock", "--debug"}, &log, exec)
+	envFile := filepath.Join(t.TempDir(), "proxy.env")
+	os.WriteFile(envFile, []byte("# berth.proxy\nHTTP_PROXY=http://proxy.lan:3128\nhttp_proxy=http://proxy.lan:3128\n"), 0o644)
+	err := run([]string{"-cgroup", cgroup, "-sbin", sbin, "-cli", cli, "-cli-dir", cliDir, "-resolv", resolv, "-network-resolv", "/run/net/resolv.conf", "-env-file", envFile, "-dockerd", "/bin/dd", "--", "--host=unix:///run/docker/docker.sock", "--debug"}, &log, exec)
 	if err == nil || err.Error() != "exec /bin/dd: exec format error" {
 		t.Errorf("run = %v, want the exec error naming the binary", err)
 	}
 	if want := []string{"dockerd", "--host=unix:///run/docker/docker.sock", "--debug"}; argv0 != "/bin/dd" || !cmp.Equal(argv, want) {
 		t.Errorf("exec %s %q, want /bin/dd %q", argv0, argv, want)
+	}
+	if !slices.Contains(gotEnv, "HTTP_PROXY=http://proxy.lan:3128") || !slices.Contains(gotEnv, "http_proxy=http://proxy.lan:3128") {
+		t.Errorf("dockerd's environment lacks the proxy of %s: %q", envFile, gotEnv)
 	}
 	for _, l := range iptablesLinks {
 		if got, err := os.Readlink(filepath.Join(sbin, l[0])); err != nil || got != l[1] {
@@ -155,5 +163,28 @@ func TestLinkResolv(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "no", "resolv.conf")
 	if err := linkResolv(bad, "/x"); err == nil || !strings.Contains(err.Error(), "link "+bad+" to /x: ") {
 		t.Errorf("a missing folder: %v", err)
+	}
+}
+
+// The file's variables replace the environment's of the same name, in the
+// file's order; a missing file adds nothing; a bad line names the file and
+// line.
+func TestWithEnvFile(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "proxy.env")
+	os.WriteFile(f, []byte("# comment\n\nNO_PROXY=a,b\nHTTPS_PROXY=http://p:1\nNO_PROXY=c\n"), 0o644)
+	got, err := withEnvFile([]string{"PATH=/bin", "NO_PROXY=old"}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"PATH=/bin", "NO_PROXY=c", "HTTPS_PROXY=http://p:1"}, got); diff != "" {
+		t.Errorf("environment (-want +got)\n%s", diff)
+	}
+	if got, err := withEnvFile([]string{"PATH=/bin"}, filepath.Join(dir, "none")); err != nil || !cmp.Equal(got, []string{"PATH=/bin"}) {
+		t.Errorf("a missing file: %q, %v", got, err)
+	}
+	os.WriteFile(f, []byte("HTTP_PROXY=x\njunk\n"), 0o644)
+	if _, err := withEnvFile(nil, f); err == nil || err.Error() != f+`:2: "junk" is no NAME=value line` {
+		t.Errorf("a bad line: %v", err)
 	}
 }
