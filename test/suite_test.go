@@ -110,7 +110,7 @@ var scenarios = []scenario{
 	// The docker service from the catalogue's image: docker run of an
 	// image of the test registry through the mirror, overlay2 on the state
 	// partition, back after a reboot (issue 7, item 7).
-	vm("Docker", 300*time.Second, dockerScenario),
+	vm("Docker", 360*time.Second, dockerScenario),
 	// Two VMs on a QEMU socket network with static addresses form a
 	// Docker swarm; a replicated service has a task on each (issue 7).
 	vm("Swarm", 600*time.Second, swarm),
