@@ -34,6 +34,7 @@ import (
 
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/init/etc"
 	"github.com/berth-os/berth/init/supervise"
 	"github.com/berth-os/berth/internal/atomicfile"
 	consoles "github.com/berth-os/berth/internal/console"
@@ -202,7 +203,8 @@ func addConsoleMounts(spec *specs.Spec, d *services.Definition, hp hostPaths) {
 // prepareConsoleRoot readies a distribution console's root (the mounted
 // snapshot) at each start: its passwd, group and shadow get the host's
 // users merged in (hostEtc is the host's rendered /etc), hostname and
-// hosts are the host's, resolv.conf follows the network service's, and
+// hosts are the host's, resolv.conf follows the network service's,
+// login shells get the host's profile.sh (/etc/profile.d/berth.sh), and
 // hostctl is on the PATH. Nothing is followed through a symbolic link of
 // the image's.
 func prepareConsoleRoot(root, hostEtc string) error {
@@ -224,6 +226,16 @@ func prepareConsoleRoot(root, hostEtc string) error {
 			data = consoles.MergeUsers(own, host)
 		}
 		if err := atomicfile.WriteIn(root, "etc/"+f.name, data, f.perm, 0o755, 0, 0); err != nil {
+			return err
+		}
+	}
+	// Login shells get the docker socket and berth.proxy, as on the host.
+	profile, err := os.ReadFile(filepath.Join(hostEtc, strings.TrimPrefix(etc.ProfileFile, "etc/")))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err == nil {
+		if err := atomicfile.WriteIn(root, "etc/profile.d/berth.sh", profile, 0o644, 0o755, 0, 0); err != nil {
 			return err
 		}
 	}

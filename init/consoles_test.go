@@ -130,17 +130,20 @@ func TestPrepareConsoleRoot(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/bash\n_apt:x:42:65534::/nonexistent:/usr/sbin/nologin\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "etc/resolv.conf"), []byte("nameserver 8.8.8.8\n"), 0o644)
 	for f, c := range map[string]string{"passwd": "root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n",
-		"group": "root:x:0:\n", "shadow": "root:*:1::::::\n", "hostname": "berth1\n", "hosts": "127.0.0.1\tlocalhost\n"} {
+		"group": "root:x:0:\n", "shadow": "root:*:1::::::\n", "hostname": "berth1\n", "hosts": "127.0.0.1\tlocalhost\n",
+		"berth/profile.sh": "export HTTP_PROXY='http://p:1'\n"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(etc, f)), 0o755)
 		os.WriteFile(filepath.Join(etc, f), []byte(c), 0o644)
 	}
 	if err := prepareConsoleRoot(root, etc); err != nil {
 		t.Fatal(err)
 	}
 	for f, want := range map[string]string{
-		"etc/passwd":   "_apt:x:42:65534::/nonexistent:/usr/sbin/nologin\nroot:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n",
-		"etc/group":    "root:x:0:\n",
-		"etc/shadow":   "root:*:1::::::\n",
-		"etc/hostname": "berth1\n",
+		"etc/passwd":             "_apt:x:42:65534::/nonexistent:/usr/sbin/nologin\nroot:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n",
+		"etc/group":              "root:x:0:\n",
+		"etc/shadow":             "root:*:1::::::\n",
+		"etc/hostname":           "berth1\n",
+		"etc/profile.d/berth.sh": "export HTTP_PROXY='http://p:1'\n",
 	} {
 		if b, err := os.ReadFile(filepath.Join(root, f)); err != nil || string(b) != want {
 			t.Errorf("%s = %q, %v; want %q", f, b, err, want)

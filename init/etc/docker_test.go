@@ -65,9 +65,23 @@ func TestDockerFiles(t *testing.T) {
 	if !strings.Contains(files["berth/docker/daemon.json"], `"http://10.0.2.2:5000"`) {
 		t.Errorf("berth/docker/daemon.json lacks the mirror:\n%s", files["berth/docker/daemon.json"])
 	}
-	for _, want := range []string{":/var/lib/docker/bin\n", "export DOCKER_HOST=unix:///run/docker/docker.sock\n"} {
+	for _, want := range []string{":/var/lib/docker/bin\n", "\n. /etc/berth/profile.sh\n"} {
 		if !strings.Contains(files["profile"], want) {
 			t.Errorf("profile lacks %q:\n%s", want, files["profile"])
+		}
+	}
+}
+
+// Login shells get the docker socket and berth.proxy, each value quoted
+// for sh.
+func TestProfile(t *testing.T) {
+	files := map[string]string{}
+	for _, f := range Files(Config{ProxyEnv: []string{"HTTP_PROXY=http://p:1", "no_proxy=a,b'c"}}) {
+		files[f.Path] = f.Content
+	}
+	for _, want := range []string{"export DOCKER_HOST='unix:///run/docker/docker.sock'\n", "export HTTP_PROXY='http://p:1'\n", `export no_proxy='a,b'\''c'` + "\n"} {
+		if !strings.Contains(files["berth/profile.sh"], want) {
+			t.Errorf("berth/profile.sh lacks %q:\n%s", want, files["berth/profile.sh"])
 		}
 	}
 }

@@ -63,6 +63,23 @@ type Config struct {
 // host.
 const ProxyEnvFile = "berth/proxy.env"
 
+// ProfileFile is the login shells' part of Berth's environment, which
+// /etc/profile reads and a distribution console gets as
+// /etc/profile.d/berth.sh: the docker CLI's socket and berth.proxy.
+const ProfileFile = "etc/berth/profile.sh"
+
+// Profile renders ProfileFile: export lines, each value quoted for sh.
+func Profile(c Config) string {
+	var b strings.Builder
+	b.WriteString("# Rendered by Berth: the docker service's socket and berth.proxy for login shells.\n")
+	lines := append([]string{"DOCKER_HOST=" + DockerHost}, c.ProxyEnv...)
+	for _, l := range lines {
+		name, value, _ := strings.Cut(l, "=")
+		fmt.Fprintf(&b, "export %s='%s'\n", name, strings.ReplaceAll(value, "'", `'\''`))
+	}
+	return b.String()
+}
+
 // certsDir is images.HostsDir under /etc.
 const certsDir = "containerd/certs.d"
 
@@ -205,7 +222,8 @@ func Files(c Config) []File {
 		{Path: "motd", Mode: 0o644, Content: fmt.Sprintf("Berth %s: an immutable container host. Manage it with hostctl.\n", c.Version)},
 		// The docker service's CLI (copied to the state partition by
 		// berth-dockerd) and socket.
-		{Path: "profile", Mode: 0o644, Content: "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:" + DockerCLIDir + "\nexport DOCKER_HOST=" + DockerHost + "\nexport PS1='\\h:\\w\\$ '\numask 022\n"},
+		{Path: "profile", Mode: 0o644, Content: "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:" + DockerCLIDir + "\n. /" + ProfileFile + "\nexport PS1='\\h:\\w\\$ '\numask 022\n"},
+		{Path: strings.TrimPrefix(ProfileFile, "etc/"), Mode: 0o644, Content: Profile(c)},
 		{Path: "nsswitch.conf", Mode: 0o644, Content: "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n"},
 		{Path: "machine-id", Mode: 0o444, Content: c.MachineID + "\n"},
 		{Path: "mtab", Link: "../proc/self/mounts"},

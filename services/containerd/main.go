@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/berth-os/berth/internal/cgdelegate"
+	"github.com/berth-os/berth/internal/envfile"
 )
 
 func main() {
@@ -36,6 +37,7 @@ type config struct {
 	cgroup     string // the service's cgroup, as mounted in its namespace
 	containerd string // the containerd binary
 	config     string // containerd's config file
+	envFile    string // NAME=value lines added to containerd's environment
 }
 
 const usage = `usage: berth-containerd [flags]
@@ -50,6 +52,7 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 	fs.StringVar(&c.cgroup, "cgroup", "/sys/fs/cgroup", "the service's cgroup")
 	fs.StringVar(&c.containerd, "containerd", "/usr/bin/containerd", "containerd binary")
 	fs.StringVar(&c.config, "config", "/etc/containerd/config.toml", "containerd's config")
+	fs.StringVar(&c.envFile, "env-file", "/etc/berth/proxy.env", "NAME=value lines for containerd's environment (berth.proxy, for its pulls); a missing file adds none")
 	fs.Usage = func() {
 		fmt.Fprintln(log, usage)
 		fs.PrintDefaults()
@@ -77,8 +80,12 @@ func run(args []string, log io.Writer, exec execFunc) error {
 		return err
 	}
 	fmt.Fprintf(log, "berth-containerd: cgroup controllers for users' containers: %s\n", strings.Join(enabled, " "))
+	env, err := envfile.Merge(os.Environ(), c.envFile)
+	if err != nil {
+		return err
+	}
 	argv := []string{"containerd", "--config", c.config}
-	if err := exec(c.containerd, argv, os.Environ()); err != nil {
+	if err := exec(c.containerd, argv, env); err != nil {
 		return fmt.Errorf("exec %s: %w", c.containerd, err)
 	}
 	return nil

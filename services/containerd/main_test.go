@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,21 +37,26 @@ func read(t *testing.T, p string) string {
 func TestRun(t *testing.T) {
 	dir := cgroupDir(t, "41\n", "memory pids\n")
 	var argv0 string
-	var argv []string
+	var argv, gotEnv []string
 	exec := func(a0 string, av, env []string) error {
 		if read(t, filepath.Join(dir, "cgroup.subtree_control")) == "" {
 			t.Error("containerd exec'd before the controllers were given to the children")
 		}
-		argv0, argv = a0, av
+		argv0, argv, gotEnv = a0, av, env
 		return errors.New("exec format error")
 	}
 	var log bytes.Buffer
-	err := run([]string{"-cgroup", dir, "-containerd", "/bin/ctrd", "-config", "/c.toml"}, &log, exec)
+	envFile := filepath.Join(t.TempDir(), "proxy.env")
+	os.WriteFile(envFile, []byte("HTTPS_PROXY=http://proxy.lan:3128\n"), 0o644)
+	err := run([]string{"-cgroup", dir, "-containerd", "/bin/ctrd", "-config", "/c.toml", "-env-file", envFile}, &log, exec)
 	if err == nil || err.Error() != "exec /bin/ctrd: exec format error" {
 		t.Errorf("run = %v, want the exec error naming the binary", err)
 	}
 	if argv0 != "/bin/ctrd" || !cmp.Equal(argv, []string{"containerd", "--config", "/c.toml"}) {
 		t.Errorf("exec %s %q", argv0, argv)
+	}
+	if !slices.Contains(gotEnv, "HTTPS_PROXY=http://proxy.lan:3128") {
+		t.Errorf("containerd's environment lacks berth.proxy's: %q", gotEnv)
 	}
 	if !strings.Contains(log.String(), "controllers for users' containers: memory pids") {
 		t.Errorf("log %q, want the controllers enabled", log.String())

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/berth-os/berth/internal/cgdelegate"
+	"github.com/berth-os/berth/internal/envfile"
 )
 
 func main() {
@@ -107,7 +108,7 @@ func run(args []string, log io.Writer, exec execFunc) error {
 	if err := copyCLI(c.cli, c.cliDir); err != nil {
 		return err
 	}
-	env, err := withEnvFile(os.Environ(), c.envFile)
+	env, err := envfile.Merge(os.Environ(), c.envFile)
 	if err != nil {
 		return err
 	}
@@ -116,46 +117,6 @@ func run(args []string, log io.Writer, exec execFunc) error {
 		return fmt.Errorf("exec %s: %w", c.dockerd, err)
 	}
 	return nil
-}
-
-// withEnvFile returns env with the NAME=value lines of file in place of
-// the variables of those names. Blank lines and # comments are skipped; a
-// file that is not there adds nothing.
-func withEnvFile(env []string, file string) ([]string, error) {
-	b, err := os.ReadFile(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return env, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("environment file: %w", err)
-	}
-	add := map[string]string{}
-	var order []string
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, value, ok := strings.Cut(line, "=")
-		if !ok || name == "" {
-			return nil, fmt.Errorf("%s:%d: %q is no NAME=value line", file, i+1, line)
-		}
-		if _, seen := add[name]; !seen {
-			order = append(order, name)
-		}
-		add[name] = value
-	}
-	var out []string
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		if _, ok := add[name]; !ok {
-			out = append(out, kv)
-		}
-	}
-	for _, name := range order {
-		out = append(out, name+"="+add[name])
-	}
-	return out, nil
 }
 
 // iptablesLinks are the alternatives Debian's iptables package makes in
