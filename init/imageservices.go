@@ -98,6 +98,9 @@ func (h *host) loadAnyService(ctx context.Context, name string) (supervise.Servi
 		if d, ok := h.imageDefs()[name]; ok {
 			return h.imageService(ctx, d)
 		}
+		if d, ok := h.userDefs()[name]; ok {
+			return h.imageService(ctx, d)
+		}
 	}
 	svc, err := loadService(name)
 	svc.Env = h.serviceEnv()

@@ -36,7 +36,8 @@ var startWait = 30 * time.Second
 // serviceEntry is one service the host can run.
 type serviceEntry struct {
 	Name   string
-	Source string // api.SourceBuiltin; catalogue and user-defined ones come later
+	Source string // api.SourceBuiltin, SourceCatalogue or SourceUser
+	Origin string // a user service's file or URL
 	Image  string // "built-in", or an OCI reference
 	// Default: in the image's default set (images/*.yaml services:).
 	Default bool
@@ -74,8 +75,9 @@ func (h *host) catalogue() []serviceEntry {
 			out = append(out, e)
 		}
 	}
-	// The catalogue's services with an image (imageservices.go).
-	for _, e := range h.imageEntries() {
+	// The catalogue's services with an image (imageservices.go), and the
+	// user's (userservices.go).
+	for _, e := range append(h.imageEntries(), h.userEntries()...) {
 		if !seen[e.Name] {
 			seen[e.Name] = true
 			out = append(out, e)
@@ -295,7 +297,7 @@ func apiState(d supervise.Detail) string {
 
 // serviceView is one service as hostctl shows it. The caller holds configMu.
 func (h *host) serviceView(e serviceEntry, set []string) api.ServiceStatus {
-	s := api.ServiceStatus{Service: api.Service{Name: e.Name, Source: e.Source, Image: e.Image, State: api.StateStopped,
+	s := api.ServiceStatus{Service: api.Service{Name: e.Name, Source: e.Source, Origin: e.Origin, Image: e.Image, State: api.StateStopped,
 		Enabled: slices.Contains(set, e.Name), EnabledBy: h.enabledBy(e)}}
 	if e.Source == api.SourceCatalogue && consoles.IsConsole(e.Name) {
 		chosen, _ := consoles.Resolve(h.chosenConsole(), []string{e.Name})

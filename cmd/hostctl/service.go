@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -97,6 +99,9 @@ The console holds every login, so stop and disable refuse it without --force.`,
 			Short: short,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
+				if name == "enable" && isDefinition(args[0]) {
+					return enableDefinition(cmd, client(), stdout, args[0], ctl)
+				}
 				res, err := client().ServiceVerb(cmd.Context(), name, args[0], ctl)
 				for _, w := range res.Warnings {
 					fmt.Fprintf(stdout, "warning: %s\n", w)
@@ -120,13 +125,74 @@ The console holds every login, so stop and disable refuse it without --force.`,
 		}
 		return c
 	}
-	svc.AddCommand(list, status, restart,
+	rm := &cobra.Command{
+		Use:     "rm SERVICE",
+		Aliases: []string{"remove"},
+		Short:   "Delete a disabled user service's definition",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := client().RemoveService(cmd.Context(), args[0]); err != nil {
+				return fmt.Errorf("remove service %s: %w", args[0], err)
+			}
+			fmt.Fprintf(stdout, "%s: removed\n", args[0])
+			return nil
+		},
+	}
+	svc.AddCommand(list, status, restart, rm,
 		verb("start", "Start a service now (a stopped or disabled one too); boot is unchanged"),
 		verb("stop", "Stop a service and keep it stopped until start or reboot; boot is unchanged", "force"),
-		verb("enable", "Start a service at every boot (the local config layer)", "now", "dry-run"),
+		verb("enable", "Start a service at every boot (the local config layer); a FILE or URL of Compose services defines them first", "now", "dry-run"),
 		verb("disable", "Start a service no more at boot (the local config layer)", "now", "force", "dry-run"),
 	)
 	return svc
+}
+
+// isDefinition tells a FILE or URL from a service's name, which has
+// neither a slash nor a dot.
+func isDefinition(arg string) bool {
+	return strings.ContainsAny(arg, "/.")
+}
+
+// enableDefinition is hostctl service enable FILE|URL: hostctl reads a
+// file and sends it; PID 1 fetches a URL.
+func enableDefinition(cmd *cobra.Command, c *api.Client, stdout io.Writer, arg string, ctl api.ServiceControl) error {
+	d := api.ServiceDefinition{Origin: arg, ServiceControl: ctl}
+	if !strings.HasPrefix(arg, "http://") && !strings.HasPrefix(arg, "https://") {
+		abs, err := filepath.Abs(arg)
+		if err != nil {
+			return fmt.Errorf("enable %s: %w", arg, err)
+		}
+		f, err := os.Open(abs)
+		if err != nil {
+			return fmt.Errorf("enable %s: %w", arg, err)
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, api.MaxDefinitionSize+1))
+		if err != nil {
+			return fmt.Errorf("enable %s: %w", arg, err)
+		}
+		if len(b) > api.MaxDefinitionSize {
+			return errkind.Mark(errkind.ErrUsage, fmt.Errorf("enable %s: larger than %d bytes (a Compose document of services is expected)", arg, api.MaxDefinitionSize))
+		}
+		d.Origin, d.Data = abs, b
+	}
+	res, err := c.DefineServices(cmd.Context(), d)
+	if err != nil {
+		return fmt.Errorf("enable %s: %w", arg, err)
+	}
+	for _, r := range res.Services {
+		for _, w := range r.Warnings {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
+		printResult(stdout, "enable", r, ctl)
+		if !r.Started && !ctl.DryRun {
+			fmt.Fprintf(stdout, "%s: enabled (from %s)\n", r.Name, d.Origin)
+		}
+		if ctl.DryRun {
+			fmt.Fprintf(stdout, "%s: would be enabled (from %s)\n", r.Name, d.Origin)
+		}
+	}
+	return nil
 }
 
 // printResult says what a verb did.
@@ -165,7 +231,11 @@ func printServices(w io.Writer, svcs []api.Service, now time.Time) {
 		if s.NextRetry != nil {
 			next = "in " + max(s.NextRetry.Sub(now), 0).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, dash(s.Source), yesNo(s.Enabled), s.State, dash(s.Health), pid, up, s.Restarts, next, dash(s.Image))
+		src := dash(s.Source)
+		if s.Origin != "" {
+			src += ":" + s.Origin
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, src, yesNo(s.Enabled), s.State, dash(s.Health), pid, up, s.Restarts, next, dash(s.Image))
 	}
 	tw.Flush()
 }
@@ -213,7 +283,11 @@ func printStatusOf(w io.Writer, s api.ServiceStatus, now time.Time) {
 	}
 	row("next retry", next)
 	row("enabled", yesNo(s.Enabled)+", by "+dash(s.EnabledBy))
-	row("source", dash(s.Source))
+	src := dash(s.Source)
+	if s.Origin != "" {
+		src += " (" + s.Origin + ")"
+	}
+	row("source", src)
 	row("image", dash(s.Image))
 	if s.Error != "" {
 		row("error", strings.TrimSpace(s.Error))

@@ -45,9 +45,11 @@ type Service struct {
 	// restarting); hostctl service restart starts it at once.
 	NextRetry *time.Time `json:"next_retry,omitempty"`
 	Error     string     `json:"error,omitempty"`
-	// Source is where the service is defined: built-in (later also a
-	// catalogue entry or a user's definition).
+	// Source is where the service is defined: built-in, catalogue or user.
 	Source string `json:"source,omitempty"`
+	// Origin is where a user's definition came from: the file's path or
+	// the URL given to hostctl service enable.
+	Origin string `json:"origin,omitempty"`
 	// Image is what it runs: built-in for the image's pre-extracted
 	// rootfs, else an OCI reference.
 	Image string `json:"image,omitempty"`

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -21,6 +22,7 @@ const (
 const (
 	SourceBuiltin   = "built-in"  // the image's own, pre-extracted at build time
 	SourceCatalogue = "catalogue" // the image's catalogue: pulled when enabled
+	SourceUser      = "user"      // hostctl service enable FILE|URL
 )
 
 // ServiceStatus is hostctl service status: a service's state with its
@@ -66,6 +68,28 @@ type ServiceHost interface {
 	// EnableService changes berth.services in the local layer (enable
 	// true: enable, false: disable); with c.Now it starts or stops too.
 	EnableService(ctx context.Context, name string, enable bool, c ServiceControl) (ServiceResult, error)
+	// DefineServices is hostctl service enable FILE|URL: it validates the
+	// Compose document, pulls every image, stores each service and
+	// enables it; on any failure nothing changes.
+	DefineServices(ctx context.Context, d ServiceDefinition) (DefineResult, error)
+	// RemoveService deletes a disabled user service's definition.
+	RemoveService(ctx context.Context, name string) error
+}
+
+// ServiceDefinition is what hostctl service enable FILE|URL sends.
+type ServiceDefinition struct {
+	// Origin is the file's path, as hostctl read it, or an http(s) URL
+	// (URL#sha256=HEX pins its body) that PID 1 fetches.
+	Origin string `json:"origin"`
+	// Data is the file's content; empty for a URL.
+	Data []byte `json:"data,omitempty"`
+	ServiceControl
+}
+
+// DefineResult is what hostctl service enable FILE|URL did: one result
+// for each service of the document, in its order.
+type DefineResult struct {
+	Services []ServiceResult `json:"services"`
 }
 
 func serviceRoutes(mux *http.ServeMux, h ServiceHost) {
@@ -103,9 +127,47 @@ func serviceRoutes(mux *http.ServeMux, h ServiceHost) {
 	mux.HandleFunc("POST /v1/services/{name}/enable", verb(func(r *http.Request, name string, c ServiceControl) (ServiceResult, error) {
 		return h.EnableService(r.Context(), name, true, c)
 	}))
+	mux.HandleFunc("POST /v1/services", func(w http.ResponseWriter, r *http.Request) {
+		var d ServiceDefinition
+		if err := json.NewDecoder(io.LimitReader(r.Body, maxDefinition)).Decode(&d); err != nil {
+			writeJSON(w, http.StatusBadRequest, Error{Error: "bad request: " + err.Error()})
+			return
+		}
+		res, err := h.DefineServices(r.Context(), d)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
+	mux.HandleFunc("DELETE /v1/services/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if err := h.RemoveService(r.Context(), r.PathValue("name")); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, ServiceResult{Name: r.PathValue("name")})
+	})
 	mux.HandleFunc("POST /v1/services/{name}/disable", verb(func(r *http.Request, name string, c ServiceControl) (ServiceResult, error) {
 		return h.EnableService(r.Context(), name, false, c)
 	}))
+}
+
+// MaxDefinitionSize caps a user's Compose document, a file's or a URL's.
+const MaxDefinitionSize = 1 << 20
+
+// maxDefinition caps the request: the document, base64, and the rest.
+const maxDefinition = 2*MaxDefinitionSize + 4096
+
+// DefineServices sends a Compose document (or its URL) to enable.
+func (c *Client) DefineServices(ctx context.Context, d ServiceDefinition) (DefineResult, error) {
+	var res DefineResult
+	err := c.do(ctx, http.MethodPost, "/v1/services", d, &res)
+	return res, err
+}
+
+// RemoveService deletes a disabled user service's definition.
+func (c *Client) RemoveService(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/services/"+url.PathEscape(name), nil, nil)
 }
 
 // ServiceStatus returns one service's status.

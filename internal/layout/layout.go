@@ -100,6 +100,9 @@ const (
 	// boot, as RancherOS did from /var/lib/rancher/preload: an air-gapped
 	// host needs no registry for them.
 	PreloadDir = "/var/lib/berth/preload"
+	// UserServicesDir holds the user-defined services, one NAME.yaml each
+	// (hostctl service enable FILE|URL).
+	UserServicesDir = "/var/lib/berth/services"
 	// ContainerdDir holds both containerds' stores, each in a folder of
 	// its own: neither opens the other's database or snapshots, and the
 	// user store can be wiped without touching the system one.
