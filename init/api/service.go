@@ -68,6 +68,11 @@ type ServiceHost interface {
 	// EnableService changes berth.services in the local layer (enable
 	// true: enable, false: disable); with c.Now it starts or stops too.
 	EnableService(ctx context.Context, name string, enable bool, c ServiceControl) (ServiceResult, error)
+}
+
+// UserServiceHost is the user services' part of the host API: a host that
+// has it serves POST /v1/services and DELETE /v1/services/NAME.
+type UserServiceHost interface {
 	// DefineServices is hostctl service enable FILE|URL: it validates the
 	// Compose document, pulls every image, stores each service and
 	// enables it; on any failure nothing changes.
@@ -127,29 +132,31 @@ func serviceRoutes(mux *http.ServeMux, h ServiceHost) {
 	mux.HandleFunc("POST /v1/services/{name}/enable", verb(func(r *http.Request, name string, c ServiceControl) (ServiceResult, error) {
 		return h.EnableService(r.Context(), name, true, c)
 	}))
-	mux.HandleFunc("POST /v1/services", func(w http.ResponseWriter, r *http.Request) {
-		var d ServiceDefinition
-		if err := json.NewDecoder(io.LimitReader(r.Body, maxDefinition)).Decode(&d); err != nil {
-			writeJSON(w, http.StatusBadRequest, Error{Error: "bad request: " + err.Error()})
-			return
-		}
-		res, err := h.DefineServices(r.Context(), d)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, res)
-	})
-	mux.HandleFunc("DELETE /v1/services/{name}", func(w http.ResponseWriter, r *http.Request) {
-		if err := h.RemoveService(r.Context(), r.PathValue("name")); err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, ServiceResult{Name: r.PathValue("name")})
-	})
 	mux.HandleFunc("POST /v1/services/{name}/disable", verb(func(r *http.Request, name string, c ServiceControl) (ServiceResult, error) {
 		return h.EnableService(r.Context(), name, false, c)
 	}))
+	if uh, ok := h.(UserServiceHost); ok {
+		mux.HandleFunc("POST /v1/services", func(w http.ResponseWriter, r *http.Request) {
+			var d ServiceDefinition
+			if err := json.NewDecoder(io.LimitReader(r.Body, maxDefinition)).Decode(&d); err != nil {
+				writeJSON(w, http.StatusBadRequest, Error{Error: "bad request: " + err.Error()})
+				return
+			}
+			res, err := uh.DefineServices(r.Context(), d)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, res)
+		})
+		mux.HandleFunc("DELETE /v1/services/{name}", func(w http.ResponseWriter, r *http.Request) {
+			if err := uh.RemoveService(r.Context(), r.PathValue("name")); err != nil {
+				writeError(w, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, ServiceResult{Name: r.PathValue("name")})
+		})
+	}
 }
 
 // MaxDefinitionSize caps a user's Compose document, a file's or a URL's.
