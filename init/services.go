@@ -167,7 +167,11 @@ func (h *host) wantedServices() ([]string, []string) {
 	if h.cfg != nil && h.cfg.merged != nil {
 		sel = h.cfg.merged.Config.Berth.Services
 	}
-	return serviceSet(h.catalogue(), sel)
+	set, warnings := serviceSet(h.catalogue(), sel)
+	// A user service's file that does not load is said, and the others
+	// start.
+	_, bad := readUserDefs()
+	return set, append(warnings, bad...)
 }
 
 // noteServiceWarnings puts the set's warnings in the config status (for

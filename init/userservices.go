@@ -48,23 +48,32 @@ var (
 const originKey = "x-berth-origin"
 
 // userDefs are the stored user services, by name. A file that does not
-// load is left out, and said with berth.debug; enable checked it first.
+// load (enable checked it, but it may have been edited since) is left
+// out: badUserDefs reports it.
 func (h *host) userDefs() map[string]*services.Definition {
+	defs, _ := readUserDefs()
+	return defs
+}
+
+// readUserDefs reads every stored user service, and says what is wrong
+// with each file that does not load.
+func readUserDefs() (map[string]*services.Definition, []string) {
 	out := map[string]*services.Definition{}
+	var bad []string
 	ents, _ := os.ReadDir(userServicesAt)
 	for _, e := range ents {
 		name, ok := strings.CutSuffix(e.Name(), ".yaml")
-		if !ok || e.IsDir() {
+		if !ok || e.IsDir() || strings.HasPrefix(name, ".") {
 			continue
 		}
 		d, err := loadUserDef(name)
 		if err != nil {
-			h.debugf("user service %s: %v", name, err)
+			bad = append(bad, fmt.Sprintf("berth.services: user service %s is left out: %v", name, err))
 			continue
 		}
 		out[name] = d
 	}
-	return out
+	return out, bad
 }
 
 // loadUserDef reads userServicesAt/NAME.yaml: one image service, named as

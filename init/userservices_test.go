@@ -206,3 +206,24 @@ func TestRemoveService(t *testing.T) {
 		t.Errorf("web after rm: %v", err)
 	}
 }
+
+// A stored file that no longer loads (edited by hand) is left out and
+// said in the config status; the other user services and the built-ins
+// stay.
+func TestBadUserDefinitionReported(t *testing.T) {
+	h, _ := userHost(t)
+	if _, err := h.DefineServices(context.Background(), api.ServiceDefinition{Origin: "/root/web.yaml", Data: []byte("services:\n  web:\n    image: debian:bookworm\n")}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(userServicesAt, "broken.yaml"), []byte("services:\n  broken:\n    image: debian:bookworm\n    comand: [sleep]\n"), 0o600)
+	configMu.Lock()
+	set, warnings := h.wantedServices()
+	configMu.Unlock()
+	want := "berth.services: user service broken is left out: " + filepath.Join(userServicesAt, "broken.yaml") + ":4: services.broken.comand: unknown key"
+	if !slices.ContainsFunc(warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+		t.Errorf("warnings %q, want one starting %q", warnings, want)
+	}
+	if !slices.Contains(set, "web") || !slices.Contains(set, "udev") {
+		t.Errorf("set %q, want web and the built-ins", set)
+	}
+}
