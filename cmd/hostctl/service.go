@@ -138,7 +138,28 @@ The console holds every login, so stop and disable refuse it without --force.`,
 			return nil
 		},
 	}
-	svc.AddCommand(list, status, restart, rm,
+	pull := &cobra.Command{
+		Use:   "pull SERVICE",
+		Short: "Pull a catalogue or user service's image again (restart it to run the new one)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := client()
+			st, err := c.ServiceStatus(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("pull service %s: %w", args[0], err)
+			}
+			if st.Image == "" || st.Image == api.SourceBuiltin {
+				return errkind.Mark(errkind.ErrInvalidConfig, fmt.Errorf("pull service %s: a built-in: its root filesystem is in the host's image, there is no image to pull", args[0]))
+			}
+			img, err := c.PullImage(cmd.Context(), st.Image, stdout)
+			if err != nil {
+				return fmt.Errorf("pull service %s: %w", args[0], err)
+			}
+			fmt.Fprintf(stdout, "pulled %s %s for %s\n", img.Name, img.Digest, args[0])
+			return nil
+		},
+	}
+	svc.AddCommand(list, status, restart, rm, pull,
 		verb("start", "Start a service now (a stopped or disabled one too); boot is unchanged"),
 		verb("stop", "Stop a service and keep it stopped until start or reboot; boot is unchanged", "force"),
 		verb("enable", "Start a service at every boot (the local config layer); a FILE or URL of Compose services defines them first", "now", "dry-run"),

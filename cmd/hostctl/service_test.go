@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,5 +91,40 @@ func TestPrintServicesOrigin(t *testing.T) {
 	printServices(&b, []api.Service{{Name: "web", Source: api.SourceUser, Origin: "/root/web.yaml", State: "running", Image: "debian:bookworm"}}, time.Now())
 	if !strings.Contains(b.String(), "web   user:/root/web.yaml  no ") {
 		t.Errorf("list:\n%s", b.String())
+	}
+}
+
+// pullHost has a user service web and pulls its image.
+type pullHost struct {
+	userHost
+	pulled []string
+}
+
+func (h *pullHost) ServiceStatus(n string) (api.ServiceStatus, error) {
+	if n == "web" {
+		return api.ServiceStatus{Service: api.Service{Name: "web", Source: api.SourceUser, Image: "debian:bookworm"}}, nil
+	}
+	return h.userHost.ServiceStatus(n)
+}
+func (h *pullHost) Images(context.Context) ([]api.Image, error) { return nil, nil }
+func (h *pullHost) ImportImages(context.Context, io.Reader, io.Writer) ([]api.Image, error) {
+	return nil, nil
+}
+func (h *pullHost) PullImage(_ context.Context, ref string, progress io.Writer) (api.Image, error) {
+	h.pulled = append(h.pulled, ref)
+	fmt.Fprintln(progress, "resolving "+ref)
+	return api.Image{Name: "docker.io/library/" + ref, Digest: "sha256:ab"}, nil
+}
+
+// hostctl service pull pulls a service's image again, by its reference.
+func TestServicePull(t *testing.T) {
+	h := &pullHost{}
+	sock := start(t, h)
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"--socket", sock, "service", "pull", "web"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.pulled) != 1 || h.pulled[0] != "debian:bookworm" || !strings.Contains(out.String(), "pulled docker.io/library/debian:bookworm sha256:ab for web\n") {
+		t.Errorf("pulled %q, output %q", h.pulled, out.String())
 	}
 }
