@@ -21,6 +21,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/berth-os/berth/cmd/internal/cli"
 	"github.com/berth-os/berth/init/api"
@@ -61,15 +62,24 @@ func newRoot(stdout io.Writer) *cobra.Command {
 
 	var follow bool
 	var tail int
+	var since string
 	logs := &cobra.Command{
-		Use:   "logs [-f] SERVICE",
+		Use:   "logs [-f] [-n LINES] [--since DURATION|TIME] SERVICE",
 		Short: "Show a service's output (stdout and stderr)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var from time.Time
+			if since != "" {
+				var err error
+				if from, err = parseSince(since, time.Now()); err != nil {
+					return errkind.Mark(errkind.ErrUsage, err)
+				}
+			}
 			// The host's errors name the service; the client's, the socket.
-			return client().Logs(cmd.Context(), args[0], tail, follow, stdout)
+			return client().LogsSince(cmd.Context(), args[0], tail, follow, from, stdout)
 		},
 	}
+	logs.Flags().StringVar(&since, "since", "", "only lines from this long ago (10m, 1h30m) or since this time (RFC 3339, or 2006-01-02T15:04:05 in UTC)")
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
 	logs.Flags().IntVarP(&tail, "lines", "n", 0, "only the last N lines (0: all kept)")
 	root.AddCommand(logs)
@@ -102,4 +112,21 @@ func newRoot(stdout io.Writer) *cobra.Command {
 		},
 	})
 	return root
+}
+
+// parseSince reads --since: a duration back from now, or a time (RFC 3339,
+// or without its zone, in UTC).
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("--since: expected a duration back from now (10m) or a time, got %q", v)
+		}
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--since: expected a duration (10m, 1h30m) or a time (2006-01-02T15:04:05Z), got %q", v)
 }

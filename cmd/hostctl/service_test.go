@@ -128,3 +128,25 @@ func TestServicePull(t *testing.T) {
 		t.Errorf("pulled %q, output %q", h.pulled, out.String())
 	}
 }
+
+// --since takes a duration back from now or a time; anything else is a
+// usage error naming the flag.
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"10m":                  now.Add(-10 * time.Minute),
+		"1h30m":                now.Add(-90 * time.Minute),
+		"2026-12-01T15:00:00Z": time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC),
+		"2026-12-01T15:00:00":  time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC),
+		"2026-12-01":           time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, err := parseSince(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("%s: %v %v, want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"yesterday", "-5m"} {
+		if _, err := parseSince(in, now); err == nil || !strings.Contains(err.Error(), "--since: expected a duration") {
+			t.Errorf("%s: %v", in, err)
+		}
+	}
+}

@@ -192,8 +192,16 @@ func (c *Client) RestartService(ctx context.Context, name string) error {
 // Logs writes a service's captured output to w: the last tail lines (0 for
 // all kept), then, with follow, new lines until ctx ends.
 func (c *Client) Logs(ctx context.Context, name string, tail int, follow bool, w io.Writer) error {
+	return c.LogsSince(ctx, name, tail, follow, time.Time{}, w)
+}
+
+// LogsSince is Logs of the lines at or after since (zero: all kept).
+func (c *Client) LogsSince(ctx context.Context, name string, tail int, follow bool, since time.Time, w io.Writer) error {
 	q := url.Values{}
 	q.Set("tail", strconv.Itoa(tail))
+	if !since.IsZero() {
+		q.Set("since", since.UTC().Format(time.RFC3339Nano))
+	}
 	if follow {
 		q.Set("follow", "1")
 	}

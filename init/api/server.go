@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-os/berth/internal/errkind"
@@ -48,6 +49,15 @@ func Handler(h Host) http.Handler {
 		}
 		tail, _ := strconv.Atoi(r.URL.Query().Get("tail"))
 		follow := r.URL.Query().Get("follow") == "1"
+		var since time.Time
+		if v := r.URL.Query().Get("since"); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				writeError(w, BadRequest(fmt.Errorf("since: expected an RFC 3339 time, got %q", v)))
+				return
+			}
+			since = t
+		}
 		var lines <-chan string
 		var cancel func()
 		if follow {
@@ -55,7 +65,7 @@ func Handler(h Host) http.Handler {
 			defer cancel()
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		for _, l := range h.LogTail(name, tail) {
+		for _, l := range LinesSince(h.LogTail(name, sinceTail(tail, since)), since, tail) {
 			fmt.Fprintln(w, l)
 		}
 		if !follow {
@@ -224,4 +234,33 @@ func Serve(ctx context.Context, l net.Listener, h Host) error {
 		return nil
 	}
 	return err
+}
+
+// sinceTail is how many lines to ask the log for: all of them when a time
+// bounds them first.
+func sinceTail(tail int, since time.Time) int {
+	if since.IsZero() {
+		return tail
+	}
+	return 0
+}
+
+// LinesSince keeps the lines (each "TIME text", as LogTail gives them) at
+// or after since, then the last tail of them (all when tail <= 0).
+func LinesSince(lines []string, since time.Time, tail int) []string {
+	if since.IsZero() {
+		return lines
+	}
+	var out []string
+	for _, l := range lines {
+		ts, _, _ := strings.Cut(l, " ")
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && t.Before(since) {
+			continue
+		}
+		out = append(out, l)
+	}
+	if tail > 0 && len(out) > tail {
+		out = out[len(out)-tail:]
+	}
+	return out
 }
