@@ -141,6 +141,12 @@ type DNS = netconfig.DNS
 type Services struct {
 	Enable  []string `yaml:"enable,omitempty"`
 	Disable []string `yaml:"disable,omitempty"`
+	// Define holds inline service definitions, by name: each a Compose
+	// service (the value of services.NAME in a Compose file), as
+	// RancherOS's rancher.services held them. They start at boot unless
+	// disabled. PID 1 validates them (services.ParseNode): a bad one is
+	// said in hostctl config status, and the rest of the config applies.
+	Define map[string]any `yaml:"define,omitempty"`
 }
 
 // RegistryAuth is one registry's credentials in berth.registry_auths: a

@@ -76,11 +76,27 @@ func (h *host) catalogue() []serviceEntry {
 		}
 	}
 	// The catalogue's services with an image (imageservices.go), and the
-	// user's (userservices.go).
+	// user's (userservices.go): stored ones, then cloud-config's.
 	for _, e := range append(h.imageEntries(), h.userEntries()...) {
 		if !seen[e.Name] {
 			seen[e.Name] = true
 			out = append(out, e)
+		}
+	}
+	for _, e := range h.cloudEntries(takenNames(out)) {
+		seen[e.Name] = true
+		out = append(out, e)
+	}
+	return out
+}
+
+// takenNames are the names of cat's services, with their sources.
+func takenNames(cat []serviceEntry) map[string]string {
+	out := map[string]string{}
+	for _, e := range cat {
+		out[e.Name] = e.Source
+		if e.Origin != "" {
+			out[e.Name] += " (" + e.Origin + ")"
 		}
 	}
 	return out
@@ -171,6 +187,15 @@ func (h *host) wantedServices() ([]string, []string) {
 	// A user service's file that does not load is said, and the others
 	// start.
 	_, bad := readUserDefs()
+	warnings = append(warnings, bad...)
+	// So is an inline definition of cloud-config's that is not valid.
+	var cat []serviceEntry
+	for _, e := range h.catalogue() {
+		if e.Origin != cloudOrigin {
+			cat = append(cat, e)
+		}
+	}
+	_, bad = h.cloudDefs(takenNames(cat))
 	return set, append(warnings, bad...)
 }
 

@@ -38,6 +38,9 @@ var (
 	userServicesAt = layout.UserServicesDir
 	// fetchTimeout bounds the fetch of a definition's URL.
 	fetchTimeout = 30 * time.Second
+	// cloudPullTimeout bounds the pull of a cloud-config service's image
+	// when it starts.
+	cloudPullTimeout = 3 * time.Minute
 	// userImage makes sure a user service's image is in the store (tests
 	// change it).
 	userImage = (*host).ensureImage
@@ -283,7 +286,7 @@ func (h *host) checkDefinitions(data []byte, origin string) ([]*services.Definit
 	cat := h.catalogue()
 	for _, d := range defs {
 		add(userOnly(d))
-		if e, ok := findEntry(cat, d.Name); ok && e.Source != api.SourceUser {
+		if e, ok := findEntry(cat, d.Name); ok && (e.Source != api.SourceUser || e.Origin == cloudOrigin) {
 			errs = append(errs, &strictyaml.FieldError{Source: origin, Path: d.Path,
 				Msg: fmt.Sprintf("%q is a %s service's name: expected a name of its own", d.Name, e.Source)})
 		}
@@ -416,4 +419,81 @@ func (h *host) RemoveService(ctx context.Context, name string) error {
 	}
 	h.logf("service %s: definition removed", name)
 	return nil
+}
+
+// cloudOrigin is the origin of the services that cloud-config defines.
+const cloudOrigin = "cloud-config"
+
+// cloudDefs are berth.services.define's services that are valid, by name,
+// and what is wrong with the others, each naming its field under
+// berth.services.define. A name of a built-in, catalogue entry or stored
+// user service is refused: those are defined already.
+func (h *host) cloudDefs(taken map[string]string) (map[string]*services.Definition, []string) {
+	out := map[string]*services.Definition{}
+	if h.cfg == nil || h.cfg.merged == nil {
+		return out, nil
+	}
+	define := h.cfg.merged.Config.Berth.Services.Define
+	var bad []string
+	for _, name := range slices.Sorted(maps.Keys(define)) {
+		field := "berth.services.define." + name
+		if src, ok := taken[name]; ok {
+			bad = append(bad, fmt.Sprintf("%s: %q is a %s service's name: expected a name of its own", field, name, src))
+			continue
+		}
+		d, err := parseCloudDef(name, define[name])
+		if err != nil {
+			bad = append(bad, err.Error())
+			continue
+		}
+		out[name] = d
+	}
+	return out, bad
+}
+
+// parseCloudDef validates one inline definition as a Compose service,
+// with its errors' field paths under berth.services.define.
+func parseCloudDef(name string, v any) (*services.Definition, error) {
+	b, err := yaml.Marshal(map[string]any{"services": map[string]any{name: v}})
+	if err != nil {
+		return nil, fmt.Errorf("berth.services.define.%s: %v", name, err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil || len(doc.Content) == 0 {
+		return nil, fmt.Errorf("berth.services.define.%s: %v", name, err)
+	}
+	defs, err := services.ParseNode(doc.Content[0], cloudOrigin, "")
+	if err == nil && len(defs) == 1 {
+		err = userOnly(defs[0])
+	}
+	var errs strictyaml.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			e.Source, e.Line = "", 0 // lines of a re-encoding, not of the user-data
+			e.Path = "berth.services.define." + strings.TrimPrefix(e.Path, "services.")
+		}
+		return nil, errs
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(defs) != 1 {
+		return nil, fmt.Errorf("berth.services.define.%s: expected a service", name)
+	}
+	return defs[0], nil
+}
+
+// cloudEntries are cloud-config's services as hostctl service lists them:
+// in the default set (they start unless berth.services.disable names them).
+func (h *host) cloudEntries(taken map[string]string) []serviceEntry {
+	defs, _ := h.cloudDefs(taken)
+	var out []serviceEntry
+	for _, n := range slices.Sorted(maps.Keys(defs)) {
+		e := serviceEntry{Name: n, Source: api.SourceUser, Origin: cloudOrigin, Image: defs[n].Image, Default: true}
+		for _, d := range defs[n].DependsOn {
+			e.Needs = append(e.Needs, d.Name)
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -227,3 +227,57 @@ func TestBadUserDefinitionReported(t *testing.T) {
 		t.Errorf("set %q, want web and the built-ins", set)
 	}
 }
+
+// berth.services.define: a valid inline service is listed as a user
+// service from cloud-config and is in the boot set; an invalid one, one
+// named as a built-in and one with a rootfs are said in the config status
+// with their field paths, and everything else still starts.
+func TestCloudConfigDefine(t *testing.T) {
+	ds := map[string]any{"berth": map[string]any{"services": map[string]any{"define": map[string]any{
+		"web":  map[string]any{"image": "debian:bookworm", "command": []any{"sleep", "infinity"}},
+		"bad":  map[string]any{"image": "debian:bookworm", "comand": []any{"sleep"}},
+		"udev": map[string]any{"image": "debian:bookworm"},
+		"raw":  map[string]any{"x-berth": map[string]any{"rootfs": map[string]any{"debs": "base"}}, "command": []any{"/bin/sh"}},
+	}}}}
+	h, _ := hostBeforeServices(t, ds)
+	oldAt, oldImage := userServicesAt, userImage
+	userServicesAt = filepath.Join(t.TempDir(), "services")
+	var pulled []string
+	userImage = func(_ *host, _ context.Context, d *services.Definition) error {
+		pulled = append(pulled, d.Image)
+		return fmt.Errorf("test: no image store")
+	}
+	t.Cleanup(func() { userServicesAt, userImage = oldAt, oldImage })
+	h.phaseServices(context.Background())
+	configMu.Lock()
+	set, warnings := h.wantedServices()
+	configMu.Unlock()
+	for _, want := range []string{
+		"berth.services.define.bad.comand: unknown key",
+		`berth.services.define.udev: "udev" is a built-in service's name`,
+		"berth.services.define.raw.x-berth.rootfs: a user service runs an image",
+	} {
+		if !slices.ContainsFunc(warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+			t.Errorf("warnings %q lack %q", warnings, want)
+		}
+	}
+	if !slices.Equal(set, []string{"udev", "network", "console", "web"}) {
+		t.Errorf("boot set %q, want the built-ins and web", set)
+	}
+	st, err := h.ServiceStatus("web")
+	if err != nil || st.Source != api.SourceUser || st.Origin != "cloud-config" || !st.Enabled || st.Image != "debian:bookworm" {
+		t.Errorf("web: %+v %v", st, err)
+	}
+	if !slices.Equal(pulled, []string{"debian:bookworm"}) {
+		t.Errorf("pulled at boot %q, want web's image", pulled)
+	}
+	for _, n := range []string{"udev", "network", "console"} {
+		if s, _ := h.ServiceStatus(n); s.State != api.StateRunning && s.State != "starting" {
+			t.Errorf("%s: %s, want it started", n, s.State)
+		}
+	}
+	// A file cannot take the name cloud-config gives a service.
+	if _, err := h.DefineServices(context.Background(), api.ServiceDefinition{Origin: "/root/web.yaml", Data: []byte("services:\n  web:\n    image: debian:bookworm\n")}); err == nil || !strings.Contains(err.Error(), `"web" is a user service's name`) {
+		t.Errorf("enable of a file named as cloud-config's web: %v", err)
+	}
+}
