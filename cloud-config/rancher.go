@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-os/berth/internal/netconfig"
 	"github.com/berth-os/berth/internal/strictyaml"
+	"github.com/berth-os/berth/services"
 )
 
 // RancherKey is one key of RancherOS's rancher: namespace and what Berth
@@ -37,7 +38,7 @@ func (k RancherKey) Translated() bool { return k.Berth != "" }
 
 // The reasons shared by several keys.
 const (
-	whyServices = "Berth's services come in the image; enable one with berth.services.enable (service definitions in cloud-config come with the services work)"
+	whyServices = "Berth's services come in the image, its catalogue or berth.services.define; enable one with berth.services.enable"
 	whyDocker   = "Docker is the catalogue's docker service (hostctl service enable docker); its daemon.json is rendered from berth.registry_mirrors, and RancherOS's other docker settings have no equivalent there"
 	whyUpgrade  = "upgrades of Berth come with the boot-chain work (signed A/B images); there is no key for them yet"
 	whyHooks    = "Berth runs no commands around link changes; put them in bootcmd or runcmd"
@@ -86,7 +87,7 @@ var RancherKeys = []RancherKey{
 	{Key: "console", Berth: "berth.console", Note: "the console from the next boot"},
 	{Key: "services_include", Berth: "berth.services.enable", Note: "names set to true; a URL or path is left out (Berth's services come in the image)"},
 	{Key: "disable", Berth: "berth.services.disable"},
-	{Key: "services", Note: whyServices},
+	{Key: "services", Berth: "berth.services.define", Note: "each valid entry (net becomes network_mode); one that is not a valid Compose service is left out, with why"},
 	{Key: "bootstrap", Note: "Berth formats and mounts its state partition itself; no containers run before it"},
 	{Key: "cloud_init_services", Note: whyServices},
 	{Key: "restart_services", Note: "Berth restarts the services a config change concerns by itself"},
@@ -307,6 +308,7 @@ func berthPath(key string) []string {
 // rancherConvs translate the keys that are more than a move.
 var rancherConvs = map[string]func(c *rancherConv, v *yaml.Node, p string, e RancherKey){
 	"services_include":                 (*rancherConv).servicesInclude,
+	"services":                         (*rancherConv).services,
 	"network.http_proxy":               (*rancherConv).proxy,
 	"network.https_proxy":              (*rancherConv).proxy,
 	"network.no_proxy":                 (*rancherConv).proxy,
@@ -492,6 +494,33 @@ func (c *rancherConv) servicesInclude(v *yaml.Node, p string, e RancherKey) {
 	if len(list.Content) > 0 {
 		c.put(p, list, false, berthPath(e.Berth)...)
 	}
+}
+
+// services: RancherOS's rancher.services held docker-compose services;
+// each that is a valid Compose service (with net as network_mode) becomes
+// a berth.services.define entry. The others are left out, with why.
+func (c *rancherConv) services(v *yaml.Node, p string, e RancherKey) {
+	c.each(v, p, func(k, val *yaml.Node, kp string) {
+		if val.Kind != yaml.MappingNode {
+			c.warn(val, kp, "left out: expected a service (a map), got %s", strictyaml.Describe(val))
+			return
+		}
+		svc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: val.Line}
+		for i := 0; i+1 < len(val.Content); i += 2 {
+			key := *val.Content[i]
+			if key.Value == "net" {
+				key.Value = "network_mode"
+			}
+			svc.Content = append(svc.Content, &key, val.Content[i+1])
+		}
+		doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
+			strNode("services", k.Line), {Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{k, svc}}}}
+		if _, err := services.ParseNode(doc, c.source, ""); err != nil {
+			c.warn(k, kp, "left out: not a valid service: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+			return
+		}
+		c.put(kp, svc, false, "berth", "services", "define", k.Value)
+	})
 }
 
 // proxy: RancherOS gave its daemons and services HTTP_PROXY and friends;
