@@ -102,16 +102,7 @@ func (h *host) loadAnyService(ctx context.Context, name string) (supervise.Servi
 			return h.imageService(ctx, d)
 		}
 		if e, ok := findEntry(h.catalogue(), name); ok && e.Origin == cloudOrigin {
-			defs, _ := h.cloudDefs(nil)
-			// Its image is pulled the first time, bounded: a boot
-			// without the network goes on without it.
-			pctx, cancel := context.WithTimeout(ctx, cloudPullTimeout)
-			err := userImage(h, pctx, defs[name])
-			cancel()
-			if err != nil {
-				return supervise.Service{}, err
-			}
-			return h.imageService(ctx, defs[name])
+			return h.cloudService(ctx, name)
 		}
 	}
 	svc, err := loadService(name)

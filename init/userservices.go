@@ -27,6 +27,7 @@ import (
 
 	"github.com/berth-os/berth/cloud-config/datasource"
 	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/init/supervise"
 	"github.com/berth-os/berth/internal/errkind"
 	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/strictyaml"
@@ -496,4 +497,42 @@ func (h *host) cloudEntries(taken map[string]string) []serviceEntry {
 		out = append(out, e)
 	}
 	return out
+}
+
+// cloudService is what the supervisor runs for a service of
+// berth.services.define. Its image is pulled the first time (bounded by
+// cloudPullTimeout); at boot, before the network is up, one that is not in
+// the store yet fails to start, and is pulled and started once the host is
+// ready.
+func (h *host) cloudService(ctx context.Context, name string) (supervise.Service, error) {
+	defs, _ := h.cloudDefs(nil)
+	d := defs[name]
+	if !h.booted.Load() {
+		svc, err := h.imageService(ctx, d)
+		if err != nil {
+			go h.pullAndStart(d)
+			return svc, fmt.Errorf("%w (its image is pulled and the service started once the host is ready)", err)
+		}
+		return svc, nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, cloudPullTimeout)
+	err := userImage(h, pctx, d)
+	cancel()
+	if err != nil {
+		return supervise.Service{}, err
+	}
+	return h.imageService(ctx, d)
+}
+
+// pullAndStart waits for the ready line, then pulls d's image and starts
+// it.
+func (h *host) pullAndStart(d *services.Definition) {
+	for deadline := time.Now().Add(30 * time.Minute); !h.booted.Load(); time.Sleep(2 * time.Second) {
+		if time.Now().After(deadline) {
+			return // a boot that never got ready has said so
+		}
+	}
+	if _, err := h.startService(context.Background(), d.Name); err != nil {
+		h.logf("service %s: %v", d.Name, err)
+	}
 }

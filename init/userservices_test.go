@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/internal/errkind"
@@ -242,9 +243,9 @@ func TestCloudConfigDefine(t *testing.T) {
 	h, _ := hostBeforeServices(t, ds)
 	oldAt, oldImage := userServicesAt, userImage
 	userServicesAt = filepath.Join(t.TempDir(), "services")
-	var pulled []string
+	pulled := make(chan string, 4)
 	userImage = func(_ *host, _ context.Context, d *services.Definition) error {
-		pulled = append(pulled, d.Image)
+		pulled <- d.Image
 		return fmt.Errorf("test: no image store")
 	}
 	t.Cleanup(func() { userServicesAt, userImage = oldAt, oldImage })
@@ -268,8 +269,19 @@ func TestCloudConfigDefine(t *testing.T) {
 	if err != nil || st.Source != api.SourceUser || st.Origin != "cloud-config" || !st.Enabled || st.Image != "debian:bookworm" {
 		t.Errorf("web: %+v %v", st, err)
 	}
-	if !slices.Equal(pulled, []string{"debian:bookworm"}) {
-		t.Errorf("pulled at boot %q, want web's image", pulled)
+	// Nothing is pulled before the ready line (no network yet); web's
+	// image is, once the host is ready.
+	if len(pulled) != 0 {
+		t.Errorf("pulled %q before the ready line", <-pulled)
+	}
+	h.booted.Store(true)
+	select {
+	case img := <-pulled:
+		if img != "debian:bookworm" {
+			t.Errorf("pulled %q once ready, want web's image", img)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("web's image not pulled once the host is ready")
 	}
 	for _, n := range []string{"udev", "network", "console"} {
 		if s, _ := h.ServiceStatus(n); s.State != api.StateRunning && s.State != "starting" {
