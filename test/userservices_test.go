@@ -22,7 +22,8 @@ const shimBound = 60 * time.Second
 // of debian:bookworm, listed as a user service with its file; a broken
 // file and a URL with a wrong #sha256 fail non-zero, naming what is wrong,
 // and change nothing; a service that exits 3 restarts with backoff and
-// its status shows the restarts and the exit status; a stored file broken
+// its status shows the restarts and the exit status; berth.services.define
+// starts a valid inline service and reports a broken one; a stored file broken
 // by hand is reported in hostctl config status and the rest boots ready;
 // killing the shim that the system services share brings every one back
 // within shimBound; the user service survives a reboot.
@@ -38,7 +39,7 @@ func userServices(t *testing.T) {
 	m := boot(t, cfg)
 	nothingChanged := func(m *machine, what string) {
 		m.t.Helper()
-		if out := m.sh("ls /var/lib/berth/services/ 2>&1; cat /var/lib/berth/config/local.yaml 2>&1"); strings.Contains(out, "web") || strings.Contains(out, "bad") {
+		if out := m.sh("ls /var/lib/berth/services/ 2>&1; cat /var/lib/berth/config/local.yaml 2>&1; true"); strings.Contains(out, "web") || strings.Contains(out, "bad") {
 			m.t.Errorf("%s changed something: the services folder or local.yaml names it:\n%s", what, out)
 		}
 	}
@@ -90,6 +91,20 @@ func userServices(t *testing.T) {
 			m.t.Errorf("rm left crash's file: %s", out)
 		}
 	})
+	m.check("CloudConfigDefine", func(m *machine) {
+		// berth.services.define through the local layer (as user-data
+		// would at boot): the valid service starts at once, the broken one
+		// is said with its field, and the rest applies.
+		m.sh(`printf 'berth:\n  services:\n    define:\n      cloudweb: {image: "debian:bookworm", command: [sleep, infinity]}\n      broken: {image: "debian:bookworm", comand: [x]}\n' > /var/tmp/define.yaml`)
+		out, code, err := m.Run("hostctl config merge -i /var/tmp/define.yaml 2>&1", 5*time.Minute)
+		if err != nil || code != 0 {
+			m.t.Fatalf("hostctl config merge of berth.services.define: exit %d, %v\n%s", code, err, out)
+		}
+		m.eventually("hostctl service list", regexp.MustCompile(`(?m)^cloudweb\s+user:cloud-config\s+yes\s+running\s`), 2*time.Minute)
+		if out := m.sh("hostctl config status 2>&1"); !strings.Contains(out, "berth.services.define.broken.comand: unknown key") {
+			m.t.Errorf("hostctl config status does not report the broken definition's field:\n%s", out)
+		}
+	})
 	m.check("ShimKill", func(m *machine) {
 		before := m.services()
 		console := before["console"].PID
@@ -101,6 +116,12 @@ func userServices(t *testing.T) {
 		// with it: the harness takes the new one).
 		begin := time.Now()
 		m.Send("kill -KILL " + shim + "\n")
+		// The new console's getty logs in again: its banner, then a shell.
+		if _, at, err := m.WaitFor(regexp.MustCompile(`an immutable container host`), 2*shimBound); err != nil {
+			m.t.Fatalf("no new console after the shim was killed: %v", err)
+		} else {
+			m.t.Logf("the console's banner again %s after the kill", at.Sub(begin).Round(time.Second))
+		}
 		m.waitShell()
 		deadline := begin.Add(2 * shimBound)
 		for {
@@ -139,7 +160,11 @@ func userServices(t *testing.T) {
 		if !strings.Contains(out, "user service hand is left out: /var/lib/berth/services/hand.yaml:4: services.hand.comand: unknown key") {
 			m.t.Errorf("hostctl config status does not report the broken stored file:\n%s", out)
 		}
-		// The user service survives the reboot.
+		if !strings.Contains(out, "berth.services.define.broken.comand: unknown key") {
+			m.t.Errorf("hostctl config status does not report the broken definition after the reboot:\n%s", out)
+		}
+		// The user services survive the reboot.
 		m.eventually("hostctl service list", regexp.MustCompile(`(?m)^web\s+user:/var/tmp/web\.yaml\s+yes\s+running\s`), 2*time.Minute)
+		m.eventually("hostctl service list", regexp.MustCompile(`(?m)^cloudweb\s+user:cloud-config\s+yes\s+running\s`), 2*time.Minute)
 	})
 }
