@@ -34,7 +34,7 @@ func TestLinesSince(t *testing.T) {
 // logHost's lines have times.
 type logHost struct{ fakeHost }
 
-func (logHost) LogTail(string, int) []string {
+func (*logHost) LogTail(string, int) []string {
 	return []string{"2026-12-01T10:00:00.000Z old", "2026-12-01T10:10:00.000Z new"}
 }
 
