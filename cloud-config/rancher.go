@@ -16,7 +16,6 @@ import (
 
 	"github.com/berth-os/berth/internal/netconfig"
 	"github.com/berth-os/berth/internal/strictyaml"
-	"github.com/berth-os/berth/services"
 )
 
 // RancherKey is one key of RancherOS's rancher: namespace and what Berth
@@ -87,7 +86,7 @@ var RancherKeys = []RancherKey{
 	{Key: "console", Berth: "berth.console", Note: "the console from the next boot"},
 	{Key: "services_include", Berth: "berth.services.enable", Note: "names set to true; a URL or path is left out (Berth's services come in the image)"},
 	{Key: "disable", Berth: "berth.services.disable"},
-	{Key: "services", Berth: "berth.services.define", Note: "each valid entry (net becomes network_mode); one that is not a valid Compose service is left out, with why"},
+	{Key: "services", Berth: "berth.services.define", Note: "each entry, net as network_mode; one that is not a valid Compose service is said in hostctl config status with its field, and does not start"},
 	{Key: "bootstrap", Note: "Berth formats and mounts its state partition itself; no containers run before it"},
 	{Key: "cloud_init_services", Note: whyServices},
 	{Key: "restart_services", Note: "Berth restarts the services a config change concerns by itself"},
@@ -497,8 +496,10 @@ func (c *rancherConv) servicesInclude(v *yaml.Node, p string, e RancherKey) {
 }
 
 // services: RancherOS's rancher.services held docker-compose services;
-// each that is a valid Compose service (with net as network_mode) becomes
-// a berth.services.define entry. The others are left out, with why.
+// each (with net as network_mode) becomes a berth.services.define entry.
+// PID 1 validates them (cloud-config is below the services package): one
+// that is not a valid Compose service is said in hostctl config status
+// with its field, and left out.
 func (c *rancherConv) services(v *yaml.Node, p string, e RancherKey) {
 	c.each(v, p, func(k, val *yaml.Node, kp string) {
 		if val.Kind != yaml.MappingNode {
@@ -512,12 +513,6 @@ func (c *rancherConv) services(v *yaml.Node, p string, e RancherKey) {
 				key.Value = "network_mode"
 			}
 			svc.Content = append(svc.Content, &key, val.Content[i+1])
-		}
-		doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
-			strNode("services", k.Line), {Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{k, svc}}}}
-		if _, err := services.ParseNode(doc, c.source, ""); err != nil {
-			c.warn(k, kp, "left out: not a valid service: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
-			return
 		}
 		c.put(kp, svc, false, "berth", "services", "define", k.Value)
 	})

@@ -102,7 +102,7 @@ func TestRancherTranslation(t *testing.T) {
 		"modules":          []any{"btrfs"},
 		"ssh":              map[string]any{"port": 2222},
 		"console":          "debian",
-		"services":         map[string]any{"enable": []any{"kernel-headers"}, "disable": []any{"ntp"}, "define": map[string]any{"web": map[string]any{"image": "nginx", "network_mode": "host"}}},
+		"services":         map[string]any{"enable": []any{"kernel-headers"}, "disable": []any{"ntp"}, "define": map[string]any{"web": map[string]any{"image": "nginx", "network_mode": "host"}, "old": map[string]any{"image": "nginx", "volumes_from": []any{"web"}}}},
 		"registry_mirrors": map[string]any{"docker.io": []any{"http://10.10.10.23:5555"}},
 		"registry_auths":   map[string]any{"docker.io": map[string]any{"auth": "eDp5"}},
 		"proxy":            map[string]any{"http_proxy": "http://proxy:3128"},
@@ -132,7 +132,7 @@ func TestRancherTranslation(t *testing.T) {
 		`u:52: rancher.state.mdadm_scan: ignored: Berth finds its state partition by its label BERTH_STATE (ext4, no RAID, LVM or encryption yet)`,
 		`u:54: rancher.upgrade.url: ignored: ` + whyUpgrade,
 		`u:56: rancher.cloud_init.datasources[2]: ignored: Berth has no digitalocean datasource`,
-		`u:59: rancher.services.old: left out: not a valid service: u:59: services.old.volumes_from: unknown key (known keys: cap_add, cap_drop, command, cpus, depends_on, device_cgroup_rules, devices, entrypoint, environment, healthcheck, image, ipc, labels, mem_limit, network_mode, oom_score_adj, pid, pids_limit, privileged, read_only, restart, security_opt, tmpfs, user, uts, volumes, working_dir, x-berth)`,
+
 		`u:61: rancher.registry_auths."https://index.docker.io/v1/".email: ignored: registries no longer take an email`,
 		`u:38: rancher.ssh.keys.dsa: ignored: Berth's sshd takes no DSA host keys (ecdsa, ed25519 and rsa)`,
 	}
