@@ -179,6 +179,8 @@ func TestExitStatus(t *testing.T) {
 		{name: "help", args: []string{"--help"}, code: 0, out: "Exit status:\n  0  success\n  1  any other error\n  2  usage"},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, err: `unknown command "frobnicate" for "hostctl"`},
 		{name: "unknown subcommand", args: []string{"service", "frob", "console-ubuntu"}, code: 2, err: `unknown command "frob" for "hostctl service"`},
+		{name: "service logs", args: []string{"service", "logs", "udev", "--since", "1h"}, code: 0, out: "coldplug settled\n"},
+		{name: "service logs with a bad since", args: []string{"service", "logs", "udev", "--since", "yesterday"}, code: 2, err: `--since: expected a duration (10m, 1h30m) or a time (2006-01-02T15:04:05Z), got "yesterday"`},
 		{name: "pull of a built-in", args: []string{"service", "pull", "udev"}, code: 3, err: "pull service udev: a built-in: its root filesystem is in the host's image"},
 		{name: "enable of no such service (404)", args: []string{"service", "enable", "nosuch"}, code: 4, err: `enable service nosuch: no service "nosuch" (known: udev, network, extra)`},
 		{name: "status of no such service (404)", args: []string{"service", "status", "nosuch"}, code: 4, err: `service status nosuch: no service "nosuch"`},
