@@ -109,7 +109,7 @@ var scenarios = []scenario{
 	vm("ConsoleSwitch", 115*time.Second, consoleSwitch),
 	// User services from a file and a URL, a crashing one's backoff,
 	// broken definitions, and the system services' shim killed (issue 7).
-	vm("UserServices", 300*time.Second, userServices),
+	vm("UserServices", 230*time.Second, userServices),
 	// The docker service from the catalogue's image: docker run of an
 	// image of the test registry through the mirror, overlay2 on the state
 	// partition, back after a reboot (issue 7, item 7).
