@@ -160,6 +160,10 @@ func TestParseErrors(t *testing.T) {
 			`u (x):13: berth.proxy.http_proxy: expected an http://, https:// or socks5:// URL with a host, got "proxy:3128"`,
 			`u (x):13: berth.proxy.no_proxy: expected a comma-separated list of hosts, domains and CIDRs, got "a\nb"`,
 		}},
+		{"k3s", "#cloud-config\nberth:\n  k3s: {url: \"http://server:6443\"}\n", []string{
+			`u (x):3: berth.k3s.url: expected the k3s server's https:// URL with a host (https://server:6443), got "http://server:6443"`,
+			`u (x):3: berth.k3s.token: missing: an agent joins its server with the cluster's token (berth.k3s.url is set)`,
+		}},
 		{"not yaml", "#cloud-config\nhostname: [\n", []string{"u (x):2: not valid YAML: did not find expected node content"}},
 		{"unknown format", "hello\n", []string{`u (x): user-data: not user-data Berth knows (expected a first line of #cloud-config or #!, got "hello")`}},
 		{"include", "#include http://x\n", []string{"u (x): user-data: #include user-data is not supported on Berth (Berth fetches no user-data from URLs at boot; give the documents themselves, as MIME multipart if there are several)"}},

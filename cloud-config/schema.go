@@ -121,6 +121,10 @@ type Berth struct {
 	Proxy       Proxy             `yaml:"proxy,omitempty" effect:"live"`
 	Environment map[string]Scalar `yaml:"environment,omitempty" effect:"reboot"`
 	Autologin   Autologin         `yaml:"autologin,omitempty" effect:"reboot"`
+	// K3s joins the catalogue's k3s service to a cluster: K3S_URL and
+	// K3S_TOKEN in its environment, as k3s's own documentation gives them
+	// to its container.
+	K3s K3s `yaml:"k3s,omitempty" effect:"restart=k3s"`
 	// Datasources is the order datasources are tried in from the next
 	// boot: names, url:URL and file:PATH (berth.datasources= on the kernel
 	// command line wins).
@@ -156,6 +160,27 @@ type RegistryAuth struct {
 	Username string `yaml:"username,omitempty"`
 	Password string `yaml:"password,omitempty"`
 	Auth     string `yaml:"auth,omitempty"`
+}
+
+// K3s is berth.k3s. With URL, k3s runs as an agent of the server there
+// (k3s agent); without, as a server, which Token, when given, makes the
+// cluster's join token.
+type K3s struct {
+	URL   string `yaml:"url,omitempty"`
+	Token string `yaml:"token,omitempty"`
+}
+
+// Env is k, as the k3s service's environment, and its command: [agent]
+// with a URL, none (the entry's, server) without.
+func (k K3s) Env() (env, command []string) {
+	if k.Token != "" {
+		env = append(env, "K3S_TOKEN="+k.Token)
+	}
+	if k.URL != "" {
+		env = append(env, "K3S_URL="+k.URL)
+		command = []string{"agent"}
+	}
+	return env, command
 }
 
 // Proxy is berth.proxy, in the environment's names.

@@ -397,6 +397,15 @@ func (v *validator) berth(b *Berth) {
 	if np := b.Proxy.NoProxy; np != "" && strings.ContainsFunc(np, unicode.IsControl) {
 		v.bad("berth.proxy.no_proxy", "expected a comma-separated list of hosts, domains and CIDRs, got %q", np)
 	}
+	if u := b.K3s.URL; u != "" && !validURL(u, "https") {
+		v.bad("berth.k3s.url", "expected the k3s server's https:// URL with a host (https://server:6443), got %q", u)
+	}
+	if b.K3s.URL != "" && b.K3s.Token == "" {
+		v.bad("berth.k3s.token", "missing: an agent joins its server with the cluster's token (berth.k3s.url is set)")
+	}
+	if strings.ContainsFunc(b.K3s.Token, unicode.IsControl) {
+		v.bad("berth.k3s.token", "expected a token without control characters")
+	}
 	for i, d := range b.Datasources {
 		if err := datasource.CheckEntry(d); err != nil {
 			v.bad(fmt.Sprintf("berth.datasources[%d]", i), "%v", err)

@@ -130,7 +130,7 @@ func (h *host) imageService(ctx context.Context, d *services.Definition) (superv
 	if err := mount.All(root.Mounts, target); err != nil {
 		return supervise.Service{}, fmt.Errorf("mount the snapshot of %s on %s: %w", d.Image, target, err)
 	}
-	spec, err := d.SpecFor(target, root.Config)
+	spec, err := h.withConfig(d).SpecFor(target, root.Config)
 	if err != nil {
 		return supervise.Service{}, err
 	}
@@ -193,4 +193,23 @@ func (h *host) ensureImage(ctx context.Context, d *services.Definition) error {
 		return fmt.Errorf("service %s: its image %s is not in the local store (hostctl image import or the preload folder) and cannot be pulled: %w", d.Name, d.Image, err)
 	}
 	return nil
+}
+
+// withConfig is d with what cloud-config adds to a catalogue entry: the
+// k3s service's berth.k3s (K3S_URL and K3S_TOKEN, and command agent with a
+// URL). Other definitions come back as they are.
+func (h *host) withConfig(d *services.Definition) *services.Definition {
+	if d.Name != "k3s" || h.cfg == nil || h.cfg.merged == nil {
+		return d
+	}
+	env, command := h.cfg.merged.Config.Berth.K3s.Env()
+	if len(env) == 0 {
+		return d
+	}
+	c := *d
+	c.Environment = append(slices.Clone(d.Environment), env...)
+	if command != nil {
+		c.Command = command
+	}
+	return &c
 }

@@ -5,14 +5,18 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/internal/errkind"
+	"github.com/berth-os/berth/services"
 )
 
 // imageCatalogue points the image catalogue at a folder with docker, a
@@ -128,5 +132,47 @@ func TestDockerInputs(t *testing.T) {
 	write("berth/docker/daemon.json", `{"registry-mirrors": ["http://m"]}`)
 	if dockerInputs(dir) == second {
 		t.Error("dockerInputs did not change with daemon.json")
+	}
+}
+
+// berth.k3s reaches the k3s service's spec: K3S_URL and K3S_TOKEN in its
+// environment, and k3s agent in place of the entry's server; without a URL
+// it stays a server, with the token; other entries are left as they are.
+func TestK3sFromConfig(t *testing.T) {
+	d, err := services.LoadEntry("../"+services.CatalogueFolder, "k3s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := func(k3s map[string]any) *specs.Spec {
+		t.Helper()
+		m, err := cloudconfig.Merge(cloudconfig.Layer{Name: cloudconfig.LayerDatasource, Source: "user-data", Tree: map[string]any{"berth": map[string]any{"k3s": k3s}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &host{cfg: &hostConfig{merged: m}}
+		s, err := h.withConfig(d).SpecFor(t.TempDir(), ocispec.ImageConfig{Entrypoint: []string{"/bin/k3s"}, Env: []string{"PATH=/bin"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := spec(map[string]any{"url": "https://10.0.0.1:6443", "token": "K10abc::server:xyz"})
+	if !slices.Equal(s.Process.Args, []string{"/bin/k3s", "agent"}) {
+		t.Errorf("args %q, want /bin/k3s agent", s.Process.Args)
+	}
+	for _, want := range []string{"K3S_URL=https://10.0.0.1:6443", "K3S_TOKEN=K10abc::server:xyz", "K3S_KUBECONFIG_MODE=600"} {
+		if !slices.Contains(s.Process.Env, want) {
+			t.Errorf("env lacks %s: %q", want, s.Process.Env)
+		}
+	}
+	s = spec(map[string]any{"token": "secret"})
+	if !slices.Equal(s.Process.Args, []string{"/bin/k3s", "server"}) || !slices.Contains(s.Process.Env, "K3S_TOKEN=secret") {
+		t.Errorf("a server with a token: args %q env %q", s.Process.Args, s.Process.Env)
+	}
+	if slices.ContainsFunc(s.Process.Env, func(e string) bool { return strings.HasPrefix(e, "K3S_URL=") }) {
+		t.Errorf("a server got K3S_URL: %q", s.Process.Env)
+	}
+	if docker := (&host{cfg: &hostConfig{}}).withConfig(&services.Definition{Name: "docker"}); docker.Name != "docker" || len(docker.Environment) != 0 {
+		t.Errorf("docker changed: %+v", docker)
 	}
 }
