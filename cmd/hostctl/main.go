@@ -60,29 +60,7 @@ func newRoot(stdout io.Writer) *cobra.Command {
 
 	root.AddCommand(serviceCmd(client, stdout))
 
-	var follow bool
-	var tail int
-	var since string
-	logs := &cobra.Command{
-		Use:   "logs [-f] [-n LINES] [--since DURATION|TIME] SERVICE",
-		Short: "Show a service's output (stdout and stderr)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var from time.Time
-			if since != "" {
-				var err error
-				if from, err = parseSince(since, time.Now()); err != nil {
-					return errkind.Mark(errkind.ErrUsage, err)
-				}
-			}
-			// The host's errors name the service; the client's, the socket.
-			return client().LogsSince(cmd.Context(), args[0], tail, follow, from, stdout)
-		},
-	}
-	logs.Flags().StringVar(&since, "since", "", "only lines from this long ago (10m, 1h30m) or since this time (RFC 3339, or 2006-01-02T15:04:05 in UTC)")
-	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
-	logs.Flags().IntVarP(&tail, "lines", "n", 0, "only the last N lines (0: all kept)")
-	root.AddCommand(logs)
+	root.AddCommand(logsCmd(client, stdout, "Show a service's output (stdout and stderr)"))
 
 	root.AddCommand(configCmd(client, stdout))
 	root.AddCommand(timeCmd(stdout, timesync.ReadKernel))
@@ -129,4 +107,32 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("--since: expected a duration (10m, 1h30m) or a time (2006-01-02T15:04:05Z), got %q", v)
+}
+
+// logsCmd is hostctl logs, and hostctl service logs with its own short
+// help.
+func logsCmd(client func() *api.Client, stdout io.Writer, short string) *cobra.Command {
+	var follow bool
+	var lines int
+	var since string
+	logs := &cobra.Command{
+		Use:   "logs [-f] [-n LINES] [--since DURATION|TIME] SERVICE",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var from time.Time
+			if since != "" {
+				var err error
+				if from, err = parseSince(since, time.Now()); err != nil {
+					return errkind.Mark(errkind.ErrUsage, err)
+				}
+			}
+			// The host's errors name the service; the client's, the socket.
+			return client().LogsSince(cmd.Context(), args[0], lines, follow, from, stdout)
+		},
+	}
+	logs.Flags().StringVar(&since, "since", "", "only lines from this long ago (10m, 1h30m) or since this time (RFC 3339, or 2006-01-02T15:04:05 in UTC)")
+	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
+	logs.Flags().IntVarP(&lines, "lines", "n", 0, "only the last N lines (0: all kept)")
+	return logs
 }

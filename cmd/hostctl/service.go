@@ -159,27 +159,7 @@ The console holds every login, so stop and disable refuse it without --force.`,
 			return nil
 		},
 	}
-	var follow bool
-	var lines int
-	var since string
-	logs := &cobra.Command{
-		Use:   "logs [-f] [-n LINES] [--since DURATION|TIME] SERVICE",
-		Short: "Show a service's output (as hostctl logs)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var from time.Time
-			if since != "" {
-				var err error
-				if from, err = parseSince(since, time.Now()); err != nil {
-					return errkind.Mark(errkind.ErrUsage, err)
-				}
-			}
-			return client().LogsSince(cmd.Context(), args[0], lines, follow, from, stdout)
-		},
-	}
-	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
-	logs.Flags().IntVarP(&lines, "lines", "n", 0, "only the last N lines (0: all kept)")
-	logs.Flags().StringVar(&since, "since", "", "only lines from this long ago (10m, 1h30m) or since this time (RFC 3339, or 2006-01-02T15:04:05 in UTC)")
+	logs := logsCmd(client, stdout, "Show a service's output (as hostctl logs)")
 	svc.AddCommand(list, status, restart, rm, pull, logs,
 		verb("start", "Start a service now (a stopped or disabled one too); boot is unchanged"),
 		verb("stop", "Stop a service and keep it stopped until start or reboot; boot is unchanged", "force"),
