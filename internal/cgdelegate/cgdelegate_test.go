@@ -6,29 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-os/berth/internal/cgdelegate/cgdelegatetest"
 	"github.com/google/go-cmp/cmp"
 )
 
-// cgroupDir is a fake cgroup: its processes and controllers.
-func cgroupDir(t *testing.T, procs, controllers string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, data := range map[string]string{"cgroup.procs": procs, "cgroup.controllers": controllers, "cgroup.subtree_control": ""} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func read(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
+var (
+	cgroupDir = cgdelegatetest.Dir
+	read      = cgdelegatetest.Read
+)
 
 // Every process of the service's cgroup goes to the leaf, one per write,
 // and then every controller of the cgroup is given to its children.

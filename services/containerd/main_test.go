@@ -9,29 +9,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-os/berth/internal/cgdelegate/cgdelegatetest"
 	"github.com/google/go-cmp/cmp"
 )
 
-// cgroupDir is a fake cgroup: its processes and controllers.
-func cgroupDir(t *testing.T, procs, controllers string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, data := range map[string]string{"cgroup.procs": procs, "cgroup.controllers": controllers, "cgroup.subtree_control": ""} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func read(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
+var (
+	cgroupDir = cgdelegatetest.Dir
+	read      = cgdelegatetest.Read
+)
 
 // run delegates first, then execs containerd with the config.
 func TestRun(t *testing.T) {
