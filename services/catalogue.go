@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"github.com/berth-os/berth/internal/strictyaml"
 )
 
 // CatalogueFolder is the catalogue's folder in the repository, below the
@@ -47,21 +45,9 @@ func LoadCatalogue(dir string) ([]*Definition, error) {
 // LoadEntry reads and validates the catalogue entry dir/NAME.yaml.
 func LoadEntry(dir, name string) (*Definition, error) {
 	p := filepath.Join(dir, name+".yaml")
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return nil, fmt.Errorf("read catalogue entry %s: %w", name, err)
-	}
-	defs, err := Parse(data, p)
+	defs, err := loadOne(p, name, "catalogue entry", "file")
 	if err != nil {
 		return nil, err
-	}
-	if len(defs) != 1 || defs[0].Name != name {
-		var names []string
-		for _, d := range defs {
-			names = append(names, d.Name)
-		}
-		return nil, &strictyaml.FieldError{Source: p, Path: "services",
-			Msg: fmt.Sprintf("expected exactly one service, named %q as its file, got %q", name, names)}
 	}
 	if defs[0].XBerth.Rootfs != nil {
 		return nil, defs[0].errorf("x-berth.rootfs", "a catalogue entry has an image (a rootfs is a built-in's): expected image, or x-berth.build for an image the build makes")

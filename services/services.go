@@ -232,21 +232,9 @@ var nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 // built-in, the one service of its file, named as its folder.
 func Load(dir, name string) (*Definition, error) {
 	p := filepath.Join(dir, name, "service.yaml")
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return nil, fmt.Errorf("read service %s: %w", name, err)
-	}
-	defs, err := Parse(data, p)
+	defs, err := loadOne(p, name, "service", "folder")
 	if err != nil {
 		return nil, err
-	}
-	if len(defs) != 1 || defs[0].Name != name {
-		var names []string
-		for _, d := range defs {
-			names = append(names, d.Name)
-		}
-		return nil, &strictyaml.FieldError{Source: p, Path: "services",
-			Msg: fmt.Sprintf("expected exactly one service, named %q as its folder, got %q", name, names)}
 	}
 	defs[0].Dir = filepath.Join(dir, name)
 	return defs[0], nil
@@ -391,4 +379,27 @@ func (d *Definition) errorf(field, format string, args ...any) *strictyaml.Field
 		return d.dec.Error(p, format, args...)
 	}
 	return &strictyaml.FieldError{Source: d.Source, Path: p, Msg: fmt.Sprintf(format, args...)}
+}
+
+// loadOne reads and parses the file p, which holds exactly one service,
+// named name: a built-in (what "service", named as its "folder") or a
+// catalogue entry ("catalogue entry", "file").
+func loadOne(p, name, what, namedAs string) ([]*Definition, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("read %s %s: %w", what, name, err)
+	}
+	defs, err := Parse(data, p)
+	if err != nil {
+		return nil, err
+	}
+	if len(defs) != 1 || defs[0].Name != name {
+		var names []string
+		for _, d := range defs {
+			names = append(names, d.Name)
+		}
+		return nil, &strictyaml.FieldError{Source: p, Path: "services",
+			Msg: fmt.Sprintf("expected exactly one service, named %q as its %s, got %q", name, namedAs, names)}
+	}
+	return defs, nil
 }
