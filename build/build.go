@@ -49,6 +49,9 @@ type Result struct {
 	Manifest Manifest
 	// Files maps artifact names to their paths in OutDir.
 	Files map[string]string
+	// Used lists the cache entries the build used: a caller that keeps
+	// what it built (the test assets) holds and records them.
+	Used []cache.Entry
 }
 
 // StageError is the failure of one stage of the build.
@@ -91,6 +94,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	j.rep.Logf("build: %s done in %.1fs: %d artifacts in %s", o.Spec.Name, time.Since(start).Seconds(), len(j.res.Manifest.Artifacts), o.OutDir)
+	j.res.Used = c.Used()
 	return j.res, nil
 }
 

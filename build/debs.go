@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/berth-os/berth/build/cache"
@@ -38,8 +39,12 @@ func (s *debSets) get(ctx context.Context, name string) (string, error) {
 	dir, hit, err := s.cache.Reported(s.rep, step, func(out string, task progress.Task) error {
 		for _, p := range pkgs {
 			path, err := s.cache.Fetch(ctx, p.Download(), nil)
+			if errors.Is(err, cache.ErrGone) {
+				return fmt.Errorf("package %s %s, pinned in images/packages.lock, is no longer in Debian's pool (%w); Debian drops superseded versions: "+
+					"move the pins with `bin/berth debs lock` and commit images/packages.lock", p.Name, p.Version, err)
+			}
 			if err != nil {
-				return fmt.Errorf("package %s %s: %w (run `berth debs lock` if Debian dropped it)", p.Name, p.Version, err)
+				return fmt.Errorf("package %s %s: %w", p.Name, p.Version, err)
 			}
 			if err := deb.Extract(path, out, deb.Options{Keep: deb.DefaultKeep}); err != nil {
 				return fmt.Errorf("package %s %s: %w", p.Name, p.Version, err)

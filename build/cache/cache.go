@@ -146,16 +146,34 @@ func (c *Cache) hold(e Entry) error {
 	return nil
 }
 
+// buildingLock is the suffix of the lock file that whoever makes an entry
+// holds. A prune removes one left behind, as an unfinished entry's.
+const buildingLock = ".building.lock"
+
 // Stage returns the output directory of stage for key, running build into a
 // fresh temporary directory and renaming it into place when it is missing.
-// hit says whether the output was already there. The entry stays held
-// until Release.
+// hit says whether the output was already there (or made by another while
+// this one waited). The entry stays held until Release.
 func (c *Cache) Stage(stage, key string, build func(dir string) error) (dir string, hit bool, err error) {
 	e := Entry{stage, key}
 	if err := c.hold(e); err != nil {
 		return "", false, fmt.Errorf("stage %s: %w", e, err)
 	}
 	dir = c.entryDir(e)
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return dir, true, nil
+	}
+	// One makes an entry, the others wait for it (in this process or
+	// another): an exclusive lock per key, then a second look.
+	building := dir + buildingLock
+	bl, err := lockFile(building, lockExclusive)
+	if err != nil {
+		return "", false, fmt.Errorf("stage %s: %w", e, err)
+	}
+	defer func() {
+		os.Remove(building) // a waiter then locks a new file
+		bl.Close()
+	}()
 	if st, err := os.Stat(dir); err == nil && st.IsDir() {
 		return dir, true, nil
 	}

@@ -10,7 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestStageBuildsOnce(t *testing.T) {
@@ -155,5 +157,56 @@ func TestFork(t *testing.T) {
 	}
 	if _, hit, _ := f.Stage("rootfs", "r", func(string) error { return nil }); hit {
 		t.Error("unshared stage seen in the fork")
+	}
+}
+
+// Two makers of one entry at once: one builds, the other waits and gets
+// its output as a hit.
+func TestStageOneBuilds(t *testing.T) {
+	root := t.TempDir()
+	var builds atomic.Int32
+	started := make(chan struct{})
+	type res struct {
+		dir string
+		hit bool
+		err error
+	}
+	results := make(chan res, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			c, err := Open(root)
+			if err != nil {
+				results <- res{err: err}
+				return
+			}
+			defer c.Release()
+			dir, hit, err := c.Stage("asset", "k", func(dir string) error {
+				if builds.Add(1) == 1 {
+					close(started)
+				}
+				time.Sleep(200 * time.Millisecond) // the other arrives meanwhile
+				return os.WriteFile(filepath.Join(dir, "out"), []byte("made once"), 0o644)
+			})
+			results <- res{dir, hit, err}
+		}()
+	}
+	var hits int
+	for i := 0; i < 2; i++ {
+		r := <-results
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if b, err := os.ReadFile(filepath.Join(r.dir, "out")); err != nil || string(b) != "made once" {
+			t.Errorf("%s/out: %q, %v", r.dir, b, err)
+		}
+		if r.hit {
+			hits++
+		}
+	}
+	if n := builds.Load(); n != 1 || hits != 1 {
+		t.Errorf("%d builds and %d hits, want one build and one hit", n, hits)
+	}
+	if _, err := os.Stat(filepath.Join(root, "stage", "asset", "k"+buildingLock)); !os.IsNotExist(err) {
+		t.Errorf("the building lock is left behind: %v", err)
 	}
 }

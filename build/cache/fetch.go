@@ -96,11 +96,7 @@ func (c *Cache) useDownload(sum string) {
 }
 
 func (c *Cache) fetchOnce(ctx context.Context, d Download, path string, progress io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.URL, nil)
-	if err != nil {
-		return fmt.Errorf("fetch %s: %w", d.URL, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := Get(ctx, d.URL)
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", d.URL, err)
 	}

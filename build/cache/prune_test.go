@@ -262,6 +262,65 @@ func TestRecord(t *testing.T) {
 	}
 }
 
+// What a named user (the test assets) recorded stays after more builds than
+// Policy.Builds and past Grace, until MaxAge; RecordAs replaces its record.
+func TestRecordAs(t *testing.T) {
+	c, _ := Open(t.TempDir())
+	entry(t, c, "test-userland", "old", 5*day)
+	entry(t, c, "test-userland", "u", 5*day)
+	download(t, c, "dd", 5*day)
+	for _, key := range []string{"old", "u"} {
+		a := c.Session()
+		a.Use("test-userland", key)
+		if key == "u" {
+			a.useDownload("dd")
+		}
+		if err := a.RecordAs("test-assets"); err != nil {
+			t.Fatal(err)
+		}
+		a.Release()
+	}
+	for i := 0; i < 4; i++ {
+		recordBuild(t, c, time.Duration(i+1)*time.Hour) // later builds that used nothing
+	}
+	if _, err := c.Prune(Policy{Builds: 3, MaxAge: 7 * day}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"dl/dd", "stage/test-userland/u"}, contents(t, c.Root)); diff != "" {
+		t.Errorf("left after prune (-want +got):\n%s", diff)
+	}
+	recs, err := c.records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 4 {
+		t.Errorf("%d records left, want the 3 newest builds' and the named one", len(recs))
+	}
+	if err := c.RecordAs("../x"); err == nil {
+		t.Error("RecordAs(../x): no error")
+	}
+	// Past MaxAge the named record keeps nothing, and goes.
+	named := filepath.Join(c.Root, "builds", "named-test-assets.json")
+	var r record
+	if data, err := os.ReadFile(named); err != nil || json.Unmarshal(data, &r) != nil {
+		t.Fatalf("the named record: %v", err)
+	}
+	r.Time = r.Time.Add(-8 * day)
+	data, _ := json.Marshal(r)
+	if err := os.WriteFile(named, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Prune(Policy{Builds: 3, MaxAge: 7 * day}); err != nil {
+		t.Fatal(err)
+	}
+	if got := contents(t, c.Root); len(got) != 0 {
+		t.Errorf("left after a prune past MaxAge: %v", got)
+	}
+	if _, err := os.Stat(named); !os.IsNotExist(err) {
+		t.Errorf("the named record is still there past MaxAge: %v", err)
+	}
+}
+
 // A symbolic link into another cache (Fork) is that cache's: pruning the
 // fork leaves it alone.
 func TestPruneLeavesSharedParts(t *testing.T) {

@@ -12,10 +12,13 @@ import (
 	"time"
 
 	"github.com/berth-os/berth/build/tree"
+	"github.com/berth-os/berth/internal/atomicfile"
 )
 
-// record is what one successful build used: builds/<unix nanoseconds>.json.
+// record is what one successful build used: builds/<unix nanoseconds>.json;
+// or what a named user of the cache used last: builds/named-<name>.json.
 type record struct {
+	Name      string    `json:"name,omitempty"`
 	Time      time.Time `json:"time"`
 	Entries   []string  `json:"entries"`   // stage/key
 	Downloads []string  `json:"downloads"` // sha256
@@ -25,8 +28,23 @@ type record struct {
 // Record notes what this value has used, as one successful build: a prune
 // keeps what the last few builds used (Policy.Builds).
 func (c *Cache) Record() error {
+	return c.record("")
+}
+
+// RecordAs notes what this value has used under name, replacing what was
+// noted under it before: the test assets, say, which no build makes. A
+// prune keeps it for Policy.MaxAge whatever the builds since, and it
+// does not count among Policy.Builds.
+func (c *Cache) RecordAs(name string) error {
+	if name == "" || strings.ContainsAny(name, "/.") {
+		return fmt.Errorf("record %q: a name is a word", name)
+	}
+	return c.record(name)
+}
+
+func (c *Cache) record(name string) error {
 	c.mu.Lock()
-	r := record{Time: time.Now().UTC()}
+	r := record{Name: name, Time: time.Now().UTC()}
 	for e := range c.held {
 		r.Entries = append(r.Entries, e.String())
 	}
@@ -44,8 +62,11 @@ func (c *Cache) Record() error {
 	if err := tree.MkdirAll(dir); err != nil {
 		return fmt.Errorf("record build: %w", err)
 	}
-	name := strconv.FormatInt(r.Time.UnixNano(), 10) + "-" + randHex(4) + ".json"
-	if err := tree.WriteFile(filepath.Join(dir, name), append(data, '\n'), 0o644); err != nil {
+	file := strconv.FormatInt(r.Time.UnixNano(), 10) + "-" + randHex(4) + ".json"
+	if name != "" {
+		file = "named-" + name + ".json"
+	}
+	if err := atomicfile.Write(filepath.Join(dir, file), append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("record build: %w", err)
 	}
 	return nil
@@ -98,9 +119,16 @@ func (c *Cache) kept(p Policy, now time.Time) (map[Entry]bool, map[string]bool, 
 	if err != nil {
 		return nil, nil, err
 	}
-	for i, r := range recs {
-		if i >= p.Builds || now.Sub(r.Time) > p.MaxAge {
-			break
+	builds := 0
+	for _, r := range recs {
+		if now.Sub(r.Time) > p.MaxAge {
+			continue
+		}
+		if r.Name == "" {
+			if builds >= p.Builds {
+				continue
+			}
+			builds++
 		}
 		for _, e := range r.Entries {
 			stage, key, _ := strings.Cut(e, "/")
@@ -123,8 +151,14 @@ func (c *Cache) pruneRecords(p Policy, now time.Time) error {
 		return err
 	}
 	var errs []error
-	for i, r := range recs {
-		if i >= p.Builds || now.Sub(r.Time) > p.MaxAge {
+	builds := 0
+	for _, r := range recs {
+		old := now.Sub(r.Time) > p.MaxAge
+		if r.Name == "" && !old {
+			builds++
+			old = builds > p.Builds
+		}
+		if old {
 			if err := os.Remove(r.path); err != nil {
 				errs = append(errs, fmt.Errorf("prune build record: %w", err))
 			}

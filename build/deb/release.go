@@ -189,11 +189,7 @@ const maxInRelease = 8 << 20
 // more than limit bytes: a mirror, or anyone on the way to it over plain
 // http, could send without end.
 func get(ctx context.Context, url string, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("fetch index %s: %w", url, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := cache.Get(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("fetch index %s: %w", url, err)
 	}
