@@ -56,6 +56,11 @@ type Config struct {
 	// Incoming resumes the machine that VM.Save wrote to this file instead
 	// of booting it. The rest of the Config must describe the same devices.
 	Incoming string
+	// OwnThread starts QEMU from the calling goroutine's thread rather
+	// than from the thread Start keeps for it: for a caller that entered
+	// a namespace on its (locked) thread. QEMU gets SIGKILL when that
+	// thread ends, so the caller keeps it until QEMU has exited.
+	OwnThread bool
 }
 
 // OVMF firmware files on Debian 12.

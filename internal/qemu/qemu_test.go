@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestArgs(t *testing.T) {
@@ -153,5 +157,66 @@ func TestQMP(t *testing.T) {
 	}
 	if _, err := (&VM{}).QMP("stop"); err == nil || !strings.Contains(err.Error(), "no QMP socket") {
 		t.Errorf("no socket: %v", err)
+	}
+}
+
+// info usernet as QEMU 7.2 prints it, with a forward that asked for port 0.
+func TestForwardedPort(t *testing.T) {
+	const out = "Hub -1 (n0):\r\n  Protocol[State]    FD  Source Address  Port   Dest. Address  Port RecvQ SendQ\r\n" +
+		"  TCP[HOST_FORWARD]   8       127.0.0.1 41785       10.0.2.15    22     0     0\r\n" +
+		"  TCP[HOST_FORWARD]   9       127.0.0.1 41786       10.0.2.15  8080     0     0\r\n"
+	for guest, want := range map[int]int{22: 41785, 8080: 41786} {
+		if got, ok := forwardedPort(out, guest); !ok || got != want {
+			t.Errorf("guest port %d: got %d, %v; want %d", guest, got, ok, want)
+		}
+	}
+	if got, ok := forwardedPort(out, 2222); ok {
+		t.Errorf("guest port 2222: got %d, want no forward", got)
+	}
+}
+
+// A process started by spawn with a parent-death signal outlives the end
+// of any goroutine's thread; one started from a locked thread that ends
+// does not (what spawn is for).
+func TestSpawnOutlivesLockedThreads(t *testing.T) {
+	start := func(viaSpawn bool) *exec.Cmd {
+		cmd := exec.Command("sleep", "30")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		errc := make(chan error)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+			if viaSpawn {
+				errc <- spawn(cmd)
+			} else {
+				errc <- cmd.Start()
+			}
+		}()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill() })
+		return cmd
+	}
+	exited := func(cmd *exec.Cmd) bool {
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+			return true
+		case <-time.After(time.Second):
+			return false
+		}
+	}
+	spawned := start(true)
+	for i := 0; i < 10; i++ { // other locked goroutines end, and their threads
+		done := make(chan struct{})
+		go func() { runtime.LockOSThread(); close(done) }()
+		<-done
+	}
+	if exited(spawned) {
+		t.Error("a process started by spawn died when a goroutine's thread ended")
+	}
+	if direct := start(false); !exited(direct) {
+		t.Error("a process started from a locked thread that ended is still running: the test can't tell")
 	}
 }

@@ -11,9 +11,11 @@ import (
 	"net"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -47,6 +49,13 @@ func Start(ctx context.Context, c Config, workDir string, log io.Writer) (*VM, e
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
+	// QEMU dies with whoever started it: a test binary killed by its
+	// timeout leaves no VM behind. The signal comes when the thread that
+	// started it ends, and a Go thread ends when a goroutine locked to it
+	// (to enter a namespace, say) ends: QEMU is started from a thread of
+	// its own that never ends (spawn), unless the caller asks for its own
+	// thread (Config.OwnThread), which then must outlive QEMU.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -59,7 +68,11 @@ func Start(ctx context.Context, c Config, workDir string, log io.Writer) (*VM, e
 	cmd.Stderr = &stderr
 	vm := &VM{cmd: cmd, stdin: stdin, qmp: c.QMP, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	vm.started = time.Now()
-	if err := cmd.Start(); err != nil {
+	begin := spawn
+	if c.OwnThread {
+		begin = (*exec.Cmd).Start
+	}
+	if err := begin(cmd); err != nil {
 		return nil, fmt.Errorf("start qemu: %w", err)
 	}
 	go func() {
@@ -92,6 +105,35 @@ func Start(ctx context.Context, c Config, workDir string, log io.Writer) (*VM, e
 		close(vm.done)
 	}()
 	return vm, nil
+}
+
+// spawner is the goroutine, locked to a thread of its own for the life of
+// the process, that starts QEMU: the parent-death signal then comes when
+// the process ends, never when some other goroutine's thread ends.
+var spawner struct {
+	once sync.Once
+	reqs chan spawnRequest
+}
+
+type spawnRequest struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// spawn starts cmd from the spawner's thread.
+func spawn(cmd *exec.Cmd) error {
+	spawner.once.Do(func() {
+		spawner.reqs = make(chan spawnRequest)
+		go func() {
+			runtime.LockOSThread() // never unlocked, never ends
+			for r := range spawner.reqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	spawner.reqs <- spawnRequest{cmd, done}
+	return <-done
 }
 
 // Started is when QEMU was started.
@@ -263,6 +305,44 @@ func (vm *VM) QMPArgs(command string, args any) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// HostPort is the port on the host that a user-mode NIC's TCP forward to
+// guestPort listens on. A forward written with host port 0 (HostFwd
+// "tcp:127.0.0.1:0-:22") gets a port that QEMU itself binds, so no other
+// process can take it between a pick and QEMU's bind; this reads it back.
+func (vm *VM) HostPort(guestPort int) (int, error) {
+	line, err := vm.QMPArgs("human-monitor-command", map[string]string{"command-line": "info usernet"})
+	if err != nil {
+		return 0, err
+	}
+	var reply struct {
+		Return string `json:"return"`
+	}
+	if err := json.Unmarshal([]byte(line), &reply); err != nil {
+		return 0, fmt.Errorf("info usernet: %w", err)
+	}
+	if p, ok := forwardedPort(reply.Return, guestPort); ok {
+		return p, nil
+	}
+	return 0, fmt.Errorf("info usernet: no TCP forward to guest port %d in %q", guestPort, reply.Return)
+}
+
+// usernetFwdRe is a TCP host forward's line of info usernet: its source
+// address and port on the host, then its destination in the guest.
+var usernetFwdRe = regexp.MustCompile(`TCP\[HOST_FORWARD\]\s+\d+\s+\S+\s+(\d+)\s+\S+\s+(\d+)`)
+
+// forwardedPort finds the host port of the forward to guestPort in the
+// output of info usernet.
+func forwardedPort(usernet string, guestPort int) (int, bool) {
+	for _, m := range usernetFwdRe.FindAllStringSubmatch(usernet, -1) {
+		host, _ := strconv.Atoi(m[1])
+		guest, _ := strconv.Atoi(m[2])
+		if guest == guestPort && host != 0 {
+			return host, true
+		}
+	}
+	return 0, false
 }
 
 // Save writes the machine's state (devices, RAM, the CPU) to
