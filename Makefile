@@ -8,10 +8,14 @@ export PATH := $(dir $(GO)):$(PATH)
 export GOTOOLCHAIN := local
 OUT ?= out
 SPEC ?= images/berth.yaml
-# The QEMU matrix runs this many machines at once (each TCG vCPU is a core).
-QEMU_PARALLEL ?= 2
+# The QEMU suite keeps at most this many cores busy (each TCG vCPU, and
+# each build, holds a core).
+QEMU_CORES ?= $(shell nproc)
+# What qemu-test builds first; scripts/test.sh has built it in a phase of
+# its own.
+QEMU_TEST_DEPS ?= build
 
-.PHONY: all deps tidy-check build run test unit-test privileged-test qemu-test fuzz bench clean
+.PHONY: all deps tidy-check vet compile-tests build run test unit-test privileged-test test-assets qemu-test fuzz bench clean
 
 all: build
 
@@ -30,12 +34,27 @@ build: bin/berth
 run: build
 	bin/berth run $(OUT)
 
-# Unit tests, then the privileged network tests (namespaces, as root), then
-# the QEMU boot tests. None is ever skipped.
-test: deps tidy-check
+# Every test, in phases that fail fast: the cheap checks and the
+# compilation of every test binary come before the image build (a cold
+# cache compiles the kernel there), then the unit tests, the privileged
+# network tests (namespaces, as root) and the QEMU boot tests. None is
+# ever skipped. scripts/test.sh times each phase and ends with a summary
+# of them, red or green.
+test:
+	@GO=$(GO) MAKE="$(MAKE)" OUT=$(OUT) scripts/test.sh
+
+vet:
 	$(GO) vet ./...
+	$(GO) vet -tags qemu,privileged ./...
+
+# Compiles the QEMU and privileged test binaries (not run): a broken test
+# file fails here, before the image build.
+compile-tests:
+	$(GO) test -c -tags qemu -o $(OUT)/testbin/ ./test/
+	$(GO) test -c -tags privileged -o $(OUT)/testbin/ ./services/network/
+
+unit-test:
 	$(GO) test -count=1 ./...
-	$(MAKE) --no-print-directory privileged-test qemu-test
 
 # go.mod and go.sum of both modules (Berth's own, and tools/ with containerd
 # and runc) say exactly what the code imports.
@@ -47,12 +66,37 @@ privileged-test:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "privileged tests need root (network namespaces)"; exit 1; fi
 	$(GO) test -count=1 -tags privileged ./services/network/
 
-# The image is built first (a cold cache compiles the kernel here), so that
-# go test's timeout is the suite's own: its budget is 40 minutes, and a hang
-# is reported by go test (with every goroutine) well before CI's 90 minutes
-# are up.
-qemu-test: build
-	$(GO) test -count=1 -tags qemu -timeout 50m -v ./test/ -berth.out $(CURDIR)/$(OUT)/test -berth.vms $(QEMU_PARALLEL) -berth.budget 40m
+# Everything the QEMU suite uses that takes more than a few seconds to
+# make (the test userland from its pinned .debs, the docker image, the
+# image variants, the helper programs), made into the cache before the
+# timed suite: the only step of the tests that may use the network.
+test-assets: $(QEMU_TEST_DEPS)
+	@timeout=3600; \
+	if [ -n "$${BERTH_DEADLINE:-}" ]; then \
+		left=$$(( BERTH_DEADLINE - $$(date +%s) - 60 )); \
+		if [ $$left -lt $$timeout ]; then timeout=$$(( left > 120 ? left : 120 )); fi; \
+	fi; \
+	set -x; $(GO) test -count=1 -tags qemu -timeout $${timeout}s -run '^TestAssets$$' -v ./test/ -berth.out $(CURDIR)/$(OUT)/test
+
+# The image and the test assets are made first (a cold cache compiles the
+# kernel there), so that go test's time is the suite's own. The suite runs
+# in a network namespace with only loopback (unshare -n, as root): a
+# request to the outside fails the test that makes it, at once. Each
+# scenario has a deadline of its own (test/sched). BERTH_DEADLINE (a Unix time; .ci/run sets it from CI's
+# 90 minutes) bounds the whole suite: it stops at 4 minutes before it,
+# killing what runs and printing the timing table, and go test's timeout,
+# with its goroutine dump, fires a minute before it. Without it the suite
+# has 85 minutes and go test 90.
+qemu-test: $(QEMU_TEST_DEPS) $(if $(QEMU_TEST_DEPS),test-assets)
+	@timeout=5400; stop=5100; \
+	if [ -n "$${BERTH_DEADLINE:-}" ]; then \
+		left=$$(( BERTH_DEADLINE - $$(date +%s) )); \
+		timeout=$$(( left - 60 )); stop=$$(( left - 240 )); \
+		if [ $$stop -lt 300 ]; then stop=300; timeout=420; fi; \
+		echo "qemu-test: $$(( left / 60 )) min left before BERTH_DEADLINE: the suite stops after $${stop}s, go test times out after $${timeout}s"; \
+	fi; \
+	set -x; unshare --net -- sh -c 'ip link set lo up && exec "$$@"' sh \
+		$(GO) test -count=1 -tags qemu -timeout $${timeout}s -run '^(TestQEMU|TestScenarios)$$' -v ./test/ -berth.out $(CURDIR)/$(OUT)/test -berth.cores $(QEMU_CORES) -berth.deadline $${stop}s
 
 # Every fuzz target (scripts/fuzz-targets) for FUZZTIME each, one after
 # another, a line each; FUZZFLAGS=-parallel=1 on a busy machine. go test

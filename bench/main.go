@@ -216,6 +216,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		add("MemAvailable with docker (1 GiB VM)", fmt.Sprintf("%d MiB", dm.availKB/1024), "from /proc/meminfo")
 	}
 
+	if v, note, ok := suiteTiming(filepath.Join(root, "out", "test", "timing.txt")); ok {
+		add("QEMU suite (the last make qemu-test, not this run)", v, note)
+	}
+
 	fmt.Fprintln(stdout, "| measure | value | note |\n|---|---|---|")
 	for _, r := range rows {
 		fmt.Fprintf(stdout, "| %s | %s | %s |\n", r[0], r[1], r[2])
@@ -423,3 +427,23 @@ func median(v []float64) float64 {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// suiteTiming reads the totals line of the last QEMU suite's timing table
+// (test/sched writes it to out/test/timing.txt): the suite's time, with
+// the line and when it was written as the note. Its figure comes from that
+// run, not this one, and its row says so.
+func suiteTiming(path string) (value, note string, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", false
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", "", false
+	}
+	m := regexp.MustCompile(`(?m)^(\d+) scenarios in (\S+) on (\d+) cores \(([^)]*)\)$`).FindStringSubmatch(string(b))
+	if m == nil {
+		return "", "", false
+	}
+	return m[2], fmt.Sprintf("%s scenarios on %s cores, %s; %s, written %s", m[1], m[3], m[4], path, fi.ModTime().UTC().Format(time.RFC3339)), true
+}

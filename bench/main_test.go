@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +101,22 @@ func TestParseDockerMemory(t *testing.T) {
 	}
 	if _, err := parseDockerMemory("docker 5\n"); err == nil || !strings.Contains(err.Error(), "no MemAvailable line") {
 		t.Errorf("without MemAvailable: %v", err)
+	}
+}
+
+// The suite's totals line is read from the timing table test/sched writes.
+func TestSuiteTiming(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "timing.txt")
+	table := "scenario cpus start took expect deadline waited result\nForkBase 1 0s 61s 45s 150s - ok\n" +
+		"49 scenarios in 31m2s on 2 cores (1h4m of scenario time; cores held 1h1m of 1h2m4s)\nprocessor time: the test binary 2m, what it ran 1h\n"
+	if err := os.WriteFile(p, []byte(table), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, note, ok := suiteTiming(p)
+	if !ok || v != "31m2s" || !strings.Contains(note, "49 scenarios on 2 cores") || !strings.Contains(note, p) {
+		t.Errorf("suiteTiming: %q, %q, %v", v, note, ok)
+	}
+	if _, _, ok := suiteTiming(filepath.Join(t.TempDir(), "none")); ok {
+		t.Error("a missing table gave a row")
 	}
 }

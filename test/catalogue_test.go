@@ -5,7 +5,6 @@ package test
 import (
 	"archive/tar"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -14,14 +13,15 @@ import (
 	"testing"
 
 	"github.com/berth-os/berth/build"
-	"github.com/berth-os/berth/build/cache"
 	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/build/progress"
+	"github.com/berth-os/berth/test/sched"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // The smallest catalogue image, qemu-guest-agent, built a second time
-// alone (berth build --images-only) into an empty cache, has the same
+// alone (berth build --images-only) into an empty cache (but for the
+// downloads), has the same
 // bytes as the main build's, and holds qemu-ga and the CA bundle under
 // the references the catalogue entry names.
 func catalogueImage(t *testing.T) {
@@ -32,11 +32,13 @@ func catalogueImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec.CatalogueImages = []string{"qemu-guest-agent"}
-	c, err := cache.Open(t.TempDir())
+	// A cache of its own, empty but for the main cache's downloads (the
+	// pinned .debs, by sha256): everything is built again, offline.
+	c, err := assetCache.Fork(filepath.Join(t.TempDir(), "cache"), "dl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := build.Build(context.Background(), build.Options{Spec: spec, OutDir: t.TempDir(), Cache: c,
+	res, err := build.Build(sched.Ctx(t), build.Options{Spec: spec, OutDir: t.TempDir(), Cache: c,
 		Progress: &progress.Plain{W: io.Discard}, ModuleRoot: moduleRoot, ImagesOnly: true})
 	if err != nil {
 		t.Fatal(err)

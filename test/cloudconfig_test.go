@@ -110,12 +110,11 @@ berth:
 // a reboot, then a broken user-data that boots with the last good one.
 func cloudConfigFwCfg(t *testing.T) {
 	key, pub := sshKey(t)
-	port := freePort(t)
 	cfg := directBoot(t, "berth.autologin")
 	if err := runCmd("qemu-img", "resize", "-q", cfg.Disks[0].Path, "+512M"); err != nil {
 		t.Fatal(err)
 	}
-	cfg.HostFwd = []string{fmt.Sprintf("tcp:127.0.0.1:%d-:22", port)}
+	cfg.HostFwd = []string{sshForward}
 	cfg.FwCfg["opt/berth/user-data"] = fmt.Sprintf(fwcfgUserData, pub, dataUUID)
 	cfg.Extra = append(cfg.Extra, "-drive", "file="+dataDisks(t, "ext4")+",format=raw,if=virtio")
 	cfg.Extra = append(cfg.Extra, "-drive", "file="+dataDisks(t, "vfat")+",format=raw,if=virtio")
@@ -123,6 +122,7 @@ func cloudConfigFwCfg(t *testing.T) {
 	cfg.Extra = append(cfg.Extra, extraNIC("n2", "52:54:00:be:00:02", "192.168.91.0/24")...)
 	cfg.Extra = append(cfg.Extra, extraNIC("n3", "52:54:00:be:00:03", "192.168.92.0/24")...)
 	m := boot(t, cfg)
+	port := m.sshPort()
 
 	if got := strings.TrimSpace(m.sh("hostname")); got != "cc-fwcfg" {
 		t.Errorf("hostname %q, want cc-fwcfg", got)

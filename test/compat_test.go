@@ -23,7 +23,8 @@ import (
 
 // corpusFile reads a file of ../shared/conformance/cloud-config, found
 // beside the repository or a folder above it (a worktree), or under
-// $BERTH_CONFORMANCE. A missing corpus fails the test.
+// $BERTH_CONFORMANCE. Without it the scenario says loudly that it did not
+// run; where BERTH_REQUIRE_CONFORMANCE is set (.ci/run), it fails.
 func corpusFile(t *testing.T, name string) string {
 	t.Helper()
 	dirs := []string{}
@@ -42,7 +43,11 @@ func corpusFile(t *testing.T, name string) string {
 			return string(b)
 		}
 	}
-	t.Fatalf("conformance corpus file %s not found: expected shared/conformance/cloud-config beside %s or a folder above it (or set BERTH_CONFORMANCE)", name, root)
+	msg := fmt.Sprintf("conformance corpus file %s not found: expected shared/conformance/cloud-config beside %s or a folder above it (or set BERTH_CONFORMANCE)", name, root)
+	if os.Getenv("BERTH_REQUIRE_CONFORMANCE") != "" {
+		t.Fatal(msg + "; BERTH_REQUIRE_CONFORMANCE is set")
+	}
+	t.Skip("NOT RUN: " + msg)
 	return ""
 }
 
@@ -85,15 +90,15 @@ func compatMultipass(t *testing.T) {
 	key, pub := sshKey(t)
 	userData := corpusFile(t, "other__caltechlibrary-cloud-init-examples__dev-server-local.yaml")
 	userData = replaceOnce(t, userData, "    ssh_import_id:\n      - gh:rsdoiel\n", "    ssh_authorized_keys:\n      - "+pub+"\n")
-	port := freePort(t)
 	cfg := directBoot(t, "berth.autologin")
-	cfg.HostFwd = []string{fmt.Sprintf("tcp:127.0.0.1:%d-:22", port)}
+	cfg.HostFwd = []string{sshForward}
 	cfg.Extra = append(cfg.Extra, "-drive", "file="+nocloudSeed(t, map[string]string{
 		"user-data": userData,
 		// The file's fqdn names the host, not meta-data's name.
 		"meta-data": "instance-id: iid-compat-multipass\nlocal-hostname: from-meta-data\n",
 	})+",media=cdrom,readonly=on,if=ide")
 	m := boot(t, cfg)
+	port := m.sshPort()
 
 	if got := strings.TrimSpace(m.sh("hostname")); got != "dev" {
 		t.Errorf("hostname %q, want dev (the first label of fqdn dev.local)", got)
@@ -146,9 +151,8 @@ func compatCloudInitDoc(t *testing.T) {
 	power := corpusFile(t, "cloud-init__doc__module-docs__cc_power_state_change__example1.yaml")
 	userData := mimeParts(t, map[string]string{"user-groups.txt": users, "power-state.yaml": power})
 
-	port := freePort(t)
 	cfg := directBoot(t, "berth.autologin")
-	cfg.HostFwd = []string{fmt.Sprintf("tcp:127.0.0.1:%d-:22", port)}
+	cfg.HostFwd = []string{sshForward}
 	cfg.Extra = append(cfg.Extra, "-drive", "file="+nocloudSeed(t, map[string]string{
 		"user-data": userData,
 		"meta-data": "instance-id: iid-compat-doc\nlocal-hostname: cc-doc\n",
@@ -163,6 +167,7 @@ func compatCloudInitDoc(t *testing.T) {
 	}
 
 	m := boot(t, cfg)
+	port := m.sshPort()
 	if got := strings.TrimSpace(m.sh("hostname")); got != "cc-doc" {
 		t.Errorf("hostname %q, want cc-doc (meta-data)", got)
 	}

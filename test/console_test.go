@@ -4,7 +4,6 @@ package test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,10 +121,10 @@ func sigtermPowersOff(t *testing.T) {
 // /root/.ssh/authorized_keys works. A fork of the saved ready machine, with
 // a host forward of its own.
 func sshKeysOnly(t *testing.T) {
-	port := freePort(t)
 	m := fork(t, func(cfg *qemu.Config) {
-		cfg.HostFwd = []string{fmt.Sprintf("tcp:127.0.0.1:%d-:22", port)}
+		cfg.HostFwd = []string{sshForward}
 	})
+	port := m.sshPort()
 	dir := t.TempDir()
 	key := filepath.Join(dir, "id_ed25519")
 	if err := runCmd("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key); err != nil {
@@ -156,15 +155,6 @@ func sshKeysOnly(t *testing.T) {
 	if err != nil || !regexp.MustCompile(`(?m)^console\s.*\brunning\b`).MatchString(out) {
 		t.Errorf("key login: %v\n%s", err, out)
 	}
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // A power cut right after the first boot (QEMU killed at the ready line,

@@ -48,10 +48,10 @@ func consoleSwitch(t *testing.T) {
 	if err := runCmd("qemu-img", "resize", "-q", cfg.Disks[0].Path, "+1G"); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	cfg.HostFwd = []string{fmt.Sprintf("tcp:127.0.0.1:%d-:22", port)}
+	cfg.HostFwd = []string{sshForward}
 	cfg.FwCfg["opt/berth/user-data"] = fmt.Sprintf("#cloud-config\nberth:\n  registry_mirrors:\n    docker.io: [%q]\n", srv.GuestURL())
 	m := boot(t, cfg)
+	port := m.sshPort()
 	const ubuntu = "docker.io/library/ubuntu:24.04"
 	mark := registry.MarkKey + "=" + ubuntu
 

@@ -10,9 +10,11 @@
 //
 // The suite is one test, TestQEMU, over the list of scenarios in
 // suite_test.go. A scenario is a VM that runs many checks as subtests (or
-// a build, for Reproducible). A pool of -berth.vms workers runs them longest
-// first; the suite prints a timing table and fails, naming its slowest
-// scenarios, when it takes longer than -berth.budget. Scenarios that need
+// a build, for Reproducible). The scheduler (package sched) runs them
+// longest first, never more at once than -berth.cores allows, each under
+// a deadline; the suite prints a timing table. TestAssets makes what the
+// scenarios use into the cache first, with the network; make qemu-test
+// runs the suite with only loopback. Scenarios that need
 // no first boot of their own fork the saved ready machine (fork): ForkBase
 // boots once, reaches ready and saves the machine with QEMU's migration;
 // each fork resumes it over a qcow2 overlay of its own.

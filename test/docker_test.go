@@ -3,7 +3,6 @@
 package test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -14,10 +13,10 @@ import (
 	"time"
 
 	"github.com/berth-os/berth/build"
-	"github.com/berth-os/berth/build/cache"
 	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/build/progress"
 	"github.com/berth-os/berth/test/registry"
+	"github.com/berth-os/berth/test/sched"
 )
 
 // dockerImage builds the catalogue's docker image (berth build
@@ -30,19 +29,14 @@ func dockerImage(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	spec.CatalogueImages = []string{"docker"}
-	c, err := cache.Open(cache.DefaultRoot())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c = c.Session()
-	defer c.Release()
 	out := t.TempDir()
 	start := time.Now()
-	res, err := build.Build(context.Background(), build.Options{Spec: spec, OutDir: out, Cache: c,
+	res, err := build.Build(sched.Ctx(t), build.Options{Spec: spec, OutDir: out, Cache: assetCache,
 		Progress: &progress.Plain{W: io.Discard}, ModuleRoot: moduleRoot, ImagesOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	holdAssets(t, res.Used)
 	if len(res.Manifest.Artifacts) != 1 {
 		t.Fatalf("docker image build: artifacts %+v, want one", res.Manifest.Artifacts)
 	}

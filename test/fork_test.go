@@ -3,15 +3,16 @@
 package test
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/berth-os/berth/internal/qemu"
+	"github.com/berth-os/berth/test/sched"
 )
 
 // The saved ready machine: ForkBase boots the raw image once (direct
@@ -24,10 +25,7 @@ var forkBase = struct {
 	ok    bool
 	cfg   qemu.Config // the saved machine's devices; Disks[0] is its disk
 	state string      // the migration file
-
-	mu     sync.Mutex
-	waited map[string]time.Duration // per fork scenario
-}{done: make(chan struct{}), waited: map[string]time.Duration{}}
+}{done: make(chan struct{})}
 
 func makeForkBase(t *testing.T) {
 	defer close(forkBase.done)
@@ -41,6 +39,11 @@ func makeForkBase(t *testing.T) {
 	cfg := directBoot(t, "berth.autologin")
 	disk := filepath.Join(dir, "disk.qcow2")
 	if err := runCmd("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", artifact(t, "berth.raw"), disk); err != nil {
+		t.Fatal(err)
+	}
+	// Room on the state partition (grown at the first boot) for the
+	// forks that pull and unpack the test userland.
+	if err := runCmd("qemu-img", "resize", "-q", disk, "+1G"); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Disks[0].Path = disk
@@ -70,15 +73,17 @@ func makeForkBase(t *testing.T) {
 // was for the next.
 func fork(t *testing.T, edit func(*qemu.Config)) *machine {
 	t.Helper()
+	// The scheduler starts a fork scenario once ForkBase has ended (sched
+	// After), so this waits only when a fork is run from elsewhere.
 	begin := time.Now()
 	select {
 	case <-forkBase.done:
+	case <-sched.Ctx(t).Done():
+		t.Fatal("the scenario's deadline passed while it waited for the saved ready machine")
 	case <-time.After(10 * time.Minute):
-		t.Fatal("the saved ready machine was not made within 10 minutes")
+		t.Fatal("the saved ready machine was not made within 10 minutes (with -run, run ForkBase too)")
 	}
-	forkBase.mu.Lock()
-	forkBase.waited[t.Name()] = time.Since(begin)
-	forkBase.mu.Unlock()
+	sched.Wait(t, time.Since(begin))
 	if !forkBase.ok {
 		t.Fatal("the saved ready machine was not made (see ForkBase)")
 	}
@@ -95,9 +100,10 @@ func fork(t *testing.T, edit func(*qemu.Config)) *machine {
 	return m
 }
 
-// forkWait is how long the fork scenario t waited for the saved machine.
-func forkWait(t *testing.T) time.Duration {
-	forkBase.mu.Lock()
-	defer forkBase.mu.Unlock()
-	return forkBase.waited[t.Name()]
+// mirrorDockerIO points docker.io at the test registry (berth.
+// registry_mirrors) through hostctl config merge: a fork has the saved
+// machine's user-data, and this applies live, as user-data would at boot.
+func (m *machine) mirrorDockerIO(url string) {
+	m.t.Helper()
+	m.sh(fmt.Sprintf(`printf 'berth:\n  registry_mirrors:\n    docker.io: [%q]\n' > /var/tmp/mirror.yaml && hostctl config merge -i /var/tmp/mirror.yaml`, url))
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,12 +22,19 @@ import (
 	"github.com/berth-os/berth/build/progress"
 	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/internal/qemu"
+	"github.com/berth-os/berth/test/sched"
 )
 
 var (
 	outDir   = flag.String("berth.out", "", "build output folder (default: a temporary folder)")
 	logDir   = flag.String("berth.logs", "", "where console logs of every boot are kept (default: <out>/test-logs)")
 	readyMax = flag.Duration("berth.ready-timeout", 6*time.Minute, "how long a boot may take to print the ready line")
+)
+
+// sockDir holds the VMs' QMP sockets, numbered by sockSeq.
+var (
+	sockDir string
+	sockSeq atomic.Int64
 )
 
 // artifacts is the one build every test uses.
@@ -62,7 +70,30 @@ func run(m *testing.M) int {
 	if *logDir == "" {
 		*logDir = filepath.Join(*outDir, "test-logs")
 	}
-	os.MkdirAll(*logDir, 0o755)
+	// Every test's work folder (t.TempDir: disk overlays, seeds, saved
+	// machines) goes under <out>/tmp, and the logs under -berth.logs; both
+	// are emptied first, so that a killed run leaves nothing that piles up.
+	// QMP sockets need short paths (108 bytes): they get a folder of their
+	// own under /tmp.
+	tmp := filepath.Join(*outDir, "tmp")
+	for _, d := range []string{tmp, *logDir} {
+		if err := os.RemoveAll(d); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	os.Setenv("TMPDIR", tmp)
+	removeStaleRepro()
+	os.Unsetenv("GOTMPDIR")
+	if sockDir, err = os.MkdirTemp("/tmp", "berth-qmp-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(sockDir)
 	spec, err := image.Load(filepath.Join(root, "images", "berth.yaml"), filepath.Join(root, "services"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -73,6 +104,8 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	assetCache = c.Session()
+	defer assetCache.Release()
 	start := time.Now()
 	res, err := build.Build(context.Background(), build.Options{Spec: spec, OutDir: *outDir, Cache: c, Progress: &progress.Plain{W: os.Stderr}, ModuleRoot: root})
 	if err != nil {
@@ -112,6 +145,7 @@ type machine struct {
 	*qemu.VM
 	t    *testing.T
 	name string
+	cfg  qemu.Config // as it was started
 }
 
 // boot starts cfg with berth.autologin (through fw_cfg), waits for the
@@ -144,18 +178,19 @@ func launch(t *testing.T, cfg qemu.Config, start starter) *machine {
 	}
 	work := t.TempDir()
 	if cfg.QMP == "" {
-		cfg.QMP = filepath.Join(work, "qmp.sock")
+		cfg.QMP = filepath.Join(sockDir, fmt.Sprintf("%d.sock", sockSeq.Add(1)))
 	}
 	name := strings.ReplaceAll(t.Name(), "/", "_")
 	logf, err := os.Create(filepath.Join(*logDir, name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm, err := start(context.Background(), cfg, work, logf)
+	// QEMU runs under the scenario's context: its deadline kills it.
+	vm, err := start(sched.Ctx(t), cfg, work, logf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &machine{VM: vm, t: t, name: name}
+	m := &machine{VM: vm, t: t, name: name, cfg: cfg}
 	t.Cleanup(func() {
 		vm.Kill()
 		logf.Close()
@@ -300,6 +335,21 @@ func (m *machine) rebootKeepsState() {
 	if got := strings.TrimSpace(m.sh("cat /var/lib/reboot-test")); got != token {
 		m.t.Errorf("after reboot /var/lib/reboot-test = %q, want %q", got, token)
 	}
+}
+
+// sshForward is a host forward to the guest's sshd on a port of
+// 127.0.0.1 that QEMU binds itself (port 0): no other process can take it
+// between a pick and the bind. sshPort reads it back.
+const sshForward = "tcp:127.0.0.1:0-:22"
+
+// sshPort is the host port of m's forward to its sshd (sshForward).
+func (m *machine) sshPort() int {
+	m.t.Helper()
+	port, err := m.HostPort(22)
+	if err != nil {
+		m.t.Fatalf("the host port of the ssh forward: %v", err)
+	}
+	return port
 }
 
 // poweroffExitsZero runs hostctl poweroff and expects QEMU to exit with 0.

@@ -6,15 +6,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"fmt"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/berth-os/berth/build/cache"
 	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/test/registry"
+	"github.com/berth-os/berth/test/sched"
 )
 
 // testImages are the references the catalogue's consoles use, as the test
@@ -22,21 +21,15 @@ import (
 // marked with the reference.
 var testImages = []string{"docker.io/library/debian:bookworm", "docker.io/library/ubuntu:24.04"}
 
-// testRegistry builds the userland (cached by its resolved package set),
-// starts the registry and pushes testImages to it; it returns the
+// testRegistry builds the userland (cached by its pins: TestAssets made
+// it), starts the registry and pushes testImages to it; it returns the
 // registry and each image's digest.
 func testRegistry(t *testing.T) (*registry.Server, map[string]string) {
 	t.Helper()
-	c, err := cache.Open(cache.DefaultRoot())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c = c.Session()
-	t.Cleanup(c.Release)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(sched.Ctx(t), 20*time.Minute)
 	defer cancel()
 	start := time.Now()
-	u, err := registry.Bookworm.Build(ctx, c, t.Logf)
+	u, err := registry.Bookworm.Build(ctx, assetCache, moduleRoot, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,13 +108,8 @@ const markedSnapshots = "cat " + layout.SystemContainerdRoot + "/io.containerd.s
 // imported.
 func imagePull(t *testing.T) {
 	srv, digests := testRegistry(t)
-	cfg := directBoot(t, "berth.autologin")
-	// Room on the state partition for the unpacked userland.
-	if err := runCmd("qemu-img", "resize", "-q", cfg.Disks[0].Path, "+1G"); err != nil {
-		t.Fatal(err)
-	}
-	cfg.FwCfg["opt/berth/user-data"] = fmt.Sprintf("#cloud-config\nberth:\n  registry_mirrors:\n    docker.io: [%q]\n", srv.GuestURL())
-	m := boot(t, cfg)
+	m := fork(t, nil)
+	m.mirrorDockerIO(srv.GuestURL())
 	const debian = "docker.io/library/debian:bookworm"
 
 	m.check("HostsToml", func(m *machine) {
@@ -211,7 +199,8 @@ func imagePull(t *testing.T) {
 		t.Fatalf("hostctl poweroff: %v", err)
 	}
 	served := len(srv.Requests())
-	cfg.Net = false
+	cfg := m.cfg // the fork's devices and disk, booted afresh
+	cfg.Incoming, cfg.QMP, cfg.Net = "", "", false
 	m = boot(t, cfg)
 	m.check("OfflineAfterReboot", func(m *machine) {
 		if out := m.sh("ip -o link show"); strings.Contains(out, "eth0") {

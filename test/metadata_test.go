@@ -28,8 +28,11 @@ import (
 // its address with a small DHCP server. Nothing leaves the namespace.
 
 // inNS runs f on an OS thread in ns; the thread is never given back, so no
-// other goroutine runs in ns. Processes f starts live in ns.
-func inNS(ns netns.NsHandle, f func() error) error {
+// other goroutine runs in ns. Processes f starts live in ns. The thread
+// lives until the channel f returns is closed (nil: not at all): QEMU has
+// a parent-death signal, which the exit of the thread that started it
+// sends, not the exit of the process.
+func inNS(ns netns.NsHandle, f func() (<-chan struct{}, error)) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -37,7 +40,11 @@ func inNS(ns netns.NsHandle, f func() error) error {
 			errc <- fmt.Errorf("enter netns: %w", err)
 			return
 		}
-		errc <- f()
+		hold, err := f()
+		errc <- err
+		if err == nil && hold != nil {
+			<-hold
+		}
 	}()
 	return <-errc
 }
@@ -79,9 +86,13 @@ func metadataNet(t *testing.T, handler http.Handler) (starter, []string) {
 	const tap = "btap0"
 	start := func(ctx context.Context, cfg qemu.Config, work string, log io.Writer) (*qemu.VM, error) {
 		var vm *qemu.VM
-		err := inNS(ns, func() (err error) {
-			vm, err = qemu.Start(ctx, cfg, work, log)
-			return err
+		cfg.OwnThread = true // the namespace's
+		err := inNS(ns, func() (<-chan struct{}, error) {
+			var err error
+			if vm, err = qemu.Start(ctx, cfg, work, log); err != nil {
+				return nil, err
+			}
+			return vm.Done(), nil
 		})
 		if err != nil {
 			return nil, err
@@ -121,17 +132,17 @@ func setupTap(t *testing.T, ns netns.NsHandle, h *netlink.Handle, tap string, ha
 	}
 	var web net.Listener
 	var dhcp *server4.Server
-	err = inNS(ns, func() error {
+	err = inNS(ns, func() (<-chan struct{}, error) {
 		var err error
 		if web, err = net.Listen("tcp", "169.254.169.254:80"); err != nil {
-			return err
+			return nil, err
 		}
 		conn, err := server4.NewIPv4UDPConn(tap, &net.UDPAddr{Port: dhcpv4.ServerPort})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		dhcp, err = server4.NewServer("", nil, dhcpHandler, server4.WithConn(conn))
-		return err
+		return nil, err
 	})
 	if err != nil {
 		return fmt.Errorf("servers on %s: %w", tap, err)

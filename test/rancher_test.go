@@ -3,7 +3,6 @@
 package test
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -33,7 +32,6 @@ func compatRancherOS(t *testing.T) {
 // The NoCloud seed is on a CD drive.
 func bootRancherOS(t *testing.T) (*machine, string, int) {
 	key, pub := sshKey(t)
-	port := freePort(t)
 	userData := corpusFile(t, rancherCorpusFile)
 	keyRe := regexp.MustCompile(`(?m)^(\s*- )ssh-rsa \S+.*$`)
 	if !keyRe.MatchString(userData) {
@@ -45,10 +43,11 @@ func bootRancherOS(t *testing.T) (*machine, string, int) {
 		"meta-data": "instance-id: iid-rancheros\nlocal-hostname: ros-compat\n",
 	})
 	cfg := directBoot(t, "berth.autologin")
-	cfg.HostFwd = []string{fmt.Sprintf("tcp:127.0.0.1:%d-:22", port)}
+	cfg.HostFwd = []string{sshForward}
 	cfg.Extra = append(cfg.Extra, "-drive", "file="+isoOf(t, seed, "cidata")+",media=cdrom,readonly=on,if=ide")
 	cfg.Extra = append(cfg.Extra, extraNIC("n1", "52:54:00:0a:01:29", "10.1.0.0/24")...)
-	return boot(t, cfg), key, port
+	m := boot(t, cfg)
+	return m, key, m.sshPort()
 }
 
 // checkRancherOS checks a machine bootRancherOS booted.

@@ -16,9 +16,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/berth-os/berth/build"
 	"github.com/berth-os/berth/build/cache"
+	"github.com/berth-os/berth/test/sched"
 )
 
 // The second build of TestReproducible differs from the first in what
@@ -28,6 +30,20 @@ const (
 	reproLocale = "fr_CH.UTF-8"
 	reproUmask  = "077"
 )
+
+// reproParent holds the second build's folder.
+const reproParent = "/var/tmp"
+
+// removeStaleRepro removes the second build's folders that a killed run
+// left, older than a day (another run may be using a newer one).
+func removeStaleRepro() {
+	old, _ := filepath.Glob(filepath.Join(reproParent, "berth-repro-*"))
+	for _, d := range old {
+		if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
+			cache.RemoveAll(d)
+		}
+	}
+}
 
 // builder is who runs the second build.
 type builder struct {
@@ -49,7 +65,9 @@ type builder struct {
 func reproducible(t *testing.T) {
 	artifact(t, "berth.iso") // fails the test if the main build failed
 	b := reproBuilder(t)
-	work, err := os.MkdirTemp("", "berth-repro-")
+	// Not under the test's TMPDIR: the folders above it may be closed to
+	// the second build's user. TestMain removes what a killed run left.
+	work, err := os.MkdirTemp(reproParent, "berth-repro-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,11 +134,15 @@ func reproducible(t *testing.T) {
 		"GOCACHE=" + filepath.Join(dirs["home"], ".cache", "go-build"),
 	}
 	script := `umask ` + reproUmask + ` && go build -trimpath -o "$HOME/berth" ./cmd/berth && exec "$HOME/berth" build images/berth.yaml -o "$1" --cache "$2"`
-	cmd := exec.Command("/bin/sh", "-c", script, "sh", dirs["out"], dirs["cache"])
+	cmd := exec.CommandContext(sched.Ctx(t), "/bin/sh", "-c", script, "sh", dirs["out"], dirs["cache"])
 	cmd.Dir = dirs["src"]
 	cmd.Env = env
+	// A process group of its own, killed whole at the scenario's
+	// deadline: go build's compilers and berth build's tools with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if b.other {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(b.uid), Gid: uint32(b.gid), Groups: []uint32{}}}
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(b.uid), Gid: uint32(b.gid), Groups: []uint32{}}
 	}
 	logPath := filepath.Join(*logDir, "repro-build.log")
 	logf, err := os.Create(logPath)

@@ -4,7 +4,7 @@ package test
 
 import (
 	"fmt"
-	"net"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -26,20 +26,18 @@ var swarmNodes = []swarmNode{
 }
 
 // swarmConfig is a node's machine: user-mode networking (DHCP, the test
-// registry at 10.0.2.2) and a second NIC on a QEMU socket network on
-// loopback that the two VMs share (node1 listens, node2 connects), with a
+// registry at 10.0.2.2) and a second NIC on a datagram network of unix
+// sockets that the two VMs share (each sends to the other's socket, so
+// neither waits for the other to start, and no port is picked), with a
 // static address from cloud-config and no DHCP there.
-func swarmConfig(t *testing.T, n swarmNode, registryURL string, port int) qemu.Config {
+func swarmConfig(t *testing.T, n swarmNode, registryURL, local, remote string) qemu.Config {
 	cfg := directBoot(t, "berth.autologin")
 	cfg.Memory = 1024
 	if err := runCmd("qemu-img", "resize", "-q", cfg.Disks[0].Path, "+2G"); err != nil {
 		t.Fatal(err)
 	}
-	sock := fmt.Sprintf("connect=127.0.0.1:%d", port)
-	if n.name == "node1" {
-		sock = fmt.Sprintf("listen=127.0.0.1:%d", port)
-	}
-	cfg.Extra = append(cfg.Extra, "-netdev", "socket,id=swarm,"+sock, "-device", "virtio-net-pci,netdev=swarm,mac="+n.mac)
+	cfg.Extra = append(cfg.Extra, "-netdev", "dgram,id=swarm,local.type=unix,local.path="+local+",remote.type=unix,remote.path="+remote,
+		"-device", "virtio-net-pci,netdev=swarm,mac="+n.mac)
 	cfg.FwCfg["opt/berth/user-data"] = fmt.Sprintf(`#cloud-config
 hostname: %s
 berth:
@@ -59,17 +57,12 @@ berth:
 func swarm(t *testing.T) {
 	srv, _ := testRegistry(t)
 	srv.Serve("docker.oci.tar", dockerImage(t))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	// node1 listens first; node2 connects to it.
+	// Each node's end of the segment: a unix datagram socket that its
+	// QEMU binds (short paths: sockDir), the other's its peer.
+	ends := []string{filepath.Join(sockDir, "swarm1"), filepath.Join(sockDir, "swarm2")}
 	var ms []*machine
-	for _, n := range swarmNodes {
-		ms = append(ms, launch(t, swarmConfig(t, n, srv.GuestURL(), port), qemu.Start))
-		time.Sleep(time.Second)
+	for i, n := range swarmNodes {
+		ms = append(ms, launch(t, swarmConfig(t, n, srv.GuestURL(), ends[i], ends[1-i]), qemu.Start))
 	}
 	var wg sync.WaitGroup
 	for i, m := range ms {

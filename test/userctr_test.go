@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/test/sched"
 )
 
 // sleeperSource is the program of the test image: it writes its PID (in
@@ -55,7 +56,7 @@ func buildSleeper(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "sleeper")
-	cmd := exec.Command(goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", out, src)
+	cmd := exec.CommandContext(sched.Ctx(t), goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", out, src)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOTOOLCHAIN=local", "GO111MODULE=off")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -142,7 +143,7 @@ func userContainers(t *testing.T) {
 	const ref = "docker.io/berth/sleeper:1"
 	image := ociArchive(t, ref, buildSleeper(t))
 	port, _ := serve(t, map[string]string{"/sleeper.tar": string(image)})
-	m := boot(t, directBoot(t, "berth.autologin"))
+	m := fork(t, nil)
 
 	var ctrdPID int
 	m.check("service", func(m *machine) {

@@ -31,12 +31,8 @@ func userServices(t *testing.T) {
 	srv, _ := testRegistry(t)
 	const webDoc = "services:\n  web:\n    image: debian:bookworm\n    command: [sleep, infinity]\n"
 	srv.Serve("web.yaml", []byte(webDoc))
-	cfg := directBoot(t, "berth.autologin")
-	if err := runCmd("qemu-img", "resize", "-q", cfg.Disks[0].Path, "+1G"); err != nil {
-		t.Fatal(err)
-	}
-	cfg.FwCfg["opt/berth/user-data"] = fmt.Sprintf("#cloud-config\nberth:\n  registry_mirrors:\n    docker.io: [%q]\n", srv.GuestURL())
-	m := boot(t, cfg)
+	m := fork(t, nil)
+	m.mirrorDockerIO(srv.GuestURL())
 	nothingChanged := func(m *machine, what string) {
 		m.t.Helper()
 		if out := m.sh("ls /var/lib/berth/services/ 2>&1; cat /var/lib/berth/config/local.yaml 2>&1; true"); strings.Contains(out, "web") || strings.Contains(out, "bad") {

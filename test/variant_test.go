@@ -3,7 +3,6 @@
 package test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,10 +14,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/berth-os/berth/build"
-	"github.com/berth-os/berth/build/cache"
 	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/build/progress"
 	"github.com/berth-os/berth/internal/qemu"
+	"github.com/berth-os/berth/test/sched"
 )
 
 // Image variants are the default spec with an overlay merged over it, built
@@ -48,15 +47,12 @@ func variant(t *testing.T, name, overlay string) map[string]string {
 	if err != nil {
 		t.Fatalf("variant %s: %v", name, err)
 	}
-	c, err := cache.Open(cache.DefaultRoot())
-	if err != nil {
-		t.Fatal(err)
-	}
 	begin := time.Now()
-	res, err := build.Build(context.Background(), build.Options{Spec: spec, OutDir: dir, Cache: c, Progress: &progress.Plain{W: os.Stderr}, ModuleRoot: moduleRoot})
+	res, err := build.Build(sched.Ctx(t), build.Options{Spec: spec, OutDir: dir, Cache: assetCache, Progress: &progress.Plain{W: os.Stderr}, ModuleRoot: moduleRoot})
 	if err != nil {
 		t.Fatalf("variant %s: build: %v", name, err)
 	}
+	holdAssets(t, res.Used)
 	t.Logf("variant %s built in %.1fs", name, time.Since(begin).Seconds())
 	variants.built[name] = res.Files
 	return res.Files
@@ -101,11 +97,14 @@ func merge(doc, over map[string]any) {
 	}
 }
 
+// xzOverlay is the xz variant's overlay.
+const xzOverlay = "compression: xz\noutputs: [kernel, initrd, squashfs, raw]\n"
+
 // variantXZ: the squashfs compressed with xz instead of zstd, as the spec's
 // compression key allows, on the raw disk with direct kernel boot. The
 // variant shares the kernel and every program with the main build.
 func variantXZ(t *testing.T) {
-	files := variant(t, "xz", "compression: xz\noutputs: [kernel, initrd, squashfs, raw]\n")
+	files := variant(t, "xz", xzOverlay)
 	for _, f := range []string{"berth.iso", "berth.qcow2"} {
 		if _, ok := files[f]; ok {
 			t.Errorf("the variant's outputs list has no %s, yet it was made", f)

@@ -12,9 +12,10 @@ import (
 // every built-in; stop keeps a service stopped through its backoff and
 // start brings it back with another process; enable of an unknown service
 // fails and changes nothing; disable survives a reboot and enable --now
-// starts the service at once. The console refuses stop and disable.
+// starts the service at once. The console refuses stop and disable. A
+// fork of the saved ready machine.
 func serviceVerbs(t *testing.T) {
-	m := boot(t, directBoot(t, "berth.autologin"))
+	m := fork(t, nil)
 
 	m.check("list", func(m *machine) {
 		svcs := m.services()
