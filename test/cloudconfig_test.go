@@ -256,7 +256,7 @@ func cloudConfigFwCfg(t *testing.T) {
 	if !strings.Contains(keys, pub) || strings.Contains(keys, pub2) {
 		t.Errorf("authorized_keys after broken user-data: want the first key only\n%s", keys)
 	}
-	if out, err := sshRun(t, port, key, "true"); err != nil {
+	if out, err := sshRun(t, m2.sshPort(), key, "true"); err != nil { // a new QEMU: a new port
 		t.Errorf("ssh with the first key after broken user-data: %v\n%s", err, out)
 	}
 	if got := strings.TrimSpace(m2.sh("hostname")); got != "cc-live" {

@@ -29,13 +29,13 @@ var scenarios = []sched.Scenario{
 	vm("ForkBase", 60*time.Second, makeForkBase),
 
 	// Every output format under every firmware it supports.
-	vm("ISOBIOS", 30*time.Second, isoBIOS),
-	vm("ISOUEFI", 25*time.Second, isoUEFI),
-	vm("ISOAsDiskBIOS", 20*time.Second, isoAsDiskBIOS),
-	vm("ISOAsDiskUEFI", 25*time.Second, isoAsDiskUEFI),
-	vm("RawBIOS", 60*time.Second, rawBIOS),
-	vm("RawUEFI", 65*time.Second, rawUEFI),
-	vm("Qcow2BIOS", 55*time.Second, qcow2BIOS),
+	vm("ISOBIOS", 35*time.Second, isoBIOS),
+	vm("ISOUEFI", 30*time.Second, isoUEFI),
+	vm("ISOAsDiskBIOS", 25*time.Second, isoAsDiskBIOS),
+	vm("ISOAsDiskUEFI", 30*time.Second, isoAsDiskUEFI),
+	vm("RawBIOS", 65*time.Second, rawBIOS),
+	vm("RawUEFI", 75*time.Second, rawUEFI),
+	vm("Qcow2BIOS", 70*time.Second, qcow2BIOS),
 	vm("Qcow2UEFI", 75*time.Second, qcow2UEFI),
 	vm("Microvm", 30*time.Second, microvm),
 	vm("VariantXZ", 120*time.Second, variantXZ),
@@ -43,10 +43,10 @@ var scenarios = []sched.Scenario{
 	// Consoles, power and the state partition.
 	vm("GettyWithoutAutologin", 25*time.Second, gettyWithoutAutologin),
 	vm("BreakToRescueShell", 15*time.Second, breakToRescueShell),
-	forked("SIGTERMPowersOff", 10*time.Second, sigtermPowersOff),
+	forked("SIGTERMPowersOff", 15*time.Second, sigtermPowersOff),
 	forked("SSHKeysOnly", 10*time.Second, sshKeysOnly),
 	vm("PowerCutAfterFirstBoot", 45*time.Second, powerCutAfterFirstBoot),
-	vm("StateDevFromCmdline", 45*time.Second, stateDevFromCmdline),
+	vm("StateDevFromCmdline", 50*time.Second, stateDevFromCmdline),
 
 	// cloud-config and its datasources.
 	vm("CloudConfigFwCfg", 120*time.Second, cloudConfigFwCfg),
@@ -56,7 +56,7 @@ var scenarios = []sched.Scenario{
 	vm("DatasourceConfigDrive", 25*time.Second, datasourceConfigDrive),
 	vm("DatasourceCmdlineURL", 25*time.Second, datasourceCmdlineURL),
 	vm("DatasourceNoCloudNet", 25*time.Second, datasourceNoCloudNet),
-	forked("DatasourceStateFile", 30*time.Second, datasourceStateFile),
+	forked("DatasourceStateFile", 35*time.Second, datasourceStateFile),
 	vm("DatasourceEC2IMDSv2", 25*time.Second, datasourceEC2IMDSv2),
 	vm("DatasourceEC2IMDSv1", 25*time.Second, datasourceEC2IMDSv1),
 	vm("DatasourceOpenStack", 25*time.Second, datasourceOpenStack),
@@ -64,21 +64,21 @@ var scenarios = []sched.Scenario{
 
 	// Real-world cloud-config files from the shared corpus (issue 11).
 	vm("CompatMultipass", 30*time.Second, compatMultipass),
-	vm("CompatCloudInitDoc", 50*time.Second, compatCloudInitDoc),
-	vm("CompatRancherOS", 25*time.Second, compatRancherOS),
+	vm("CompatCloudInitDoc", 55*time.Second, compatCloudInitDoc),
+	vm("CompatRancherOS", 30*time.Second, compatRancherOS),
 	// sysctl/kernel.txt against the booted kernel, and hostctl's refusals.
 	forked("SysctlTable", 30*time.Second, sysctlTable),
 	// Each system service's capabilities, seccomp, no-new-privileges, OOM
 	// score and limits against a golden file (issue 9).
 	forked("ServicePrivileges", 10*time.Second, serviceCaps),
 	// A YAML alias bomb in user-data boots to ready in 512 MiB (issue 9).
-	forked("AliasBomb", 55*time.Second, aliasBomb),
+	forked("AliasBomb", 70*time.Second, aliasBomb),
 	// A killed service comes back alone; a frozen containerd does not hang
 	// poweroff (issue 9).
 	forked("ServiceLiveness", 70*time.Second, serviceLiveness),
 	// hostctl service list, status, start, stop, enable, disable, and a
 	// disabled service through a reboot (issue 7).
-	forked("ServiceVerbs", 100*time.Second, serviceVerbs),
+	forked("ServiceVerbs", 65*time.Second, serviceVerbs),
 	// The ntp service against an SNTP server on the host: a clock years
 	// off is set, hostctl time says so; a server that answers nothing
 	// leaves it unsynchronised (issue 7, item 8).
@@ -90,20 +90,20 @@ var scenarios = []sched.Scenario{
 	// Users' containers on the user containerd, apart from the system
 	// one; they outlive a console restart, and their images a reboot
 	// (issue 7).
-	forked("UserContainers", 120*time.Second, userContainers),
+	forked("UserContainers", 60*time.Second, userContainers),
 	// The console: a distribution's userland from the test registry,
 	// enabled, switched to, and back after an offline reboot (issue 7).
-	vm("ConsoleSwitch", 115*time.Second, consoleSwitch),
+	vm("ConsoleSwitch", 150*time.Second, consoleSwitch),
 	// User services from a file and a URL, a crashing one's backoff,
 	// broken definitions, and the system services' shim killed (issue 7).
-	forked("UserServices", 230*time.Second, userServices),
+	forked("UserServices", 140*time.Second, userServices),
 	// The docker service from the catalogue's image: docker run of an
 	// image of the test registry through the mirror, overlay2 on the state
 	// partition, back after a reboot (issue 7, item 7).
 	vm("Docker", 375*time.Second, dockerScenario),
 	// Two VMs on a QEMU socket network with static addresses form a
 	// Docker swarm; a replicated service has a task on each (issue 7).
-	vms("Swarm", 600*time.Second, 2, swarm),
+	vms("Swarm", 420*time.Second, 2, swarm),
 
 	// The suite itself has only loopback: nothing reaches the outside.
 	buildScenario("Offline", 2*time.Second, 1, offline),
