@@ -81,7 +81,10 @@ test-assets: $(QEMU_TEST_DEPS)
 # The image and the test assets are made first (a cold cache compiles the
 # kernel there), so that go test's time is the suite's own. The suite runs
 # in a network namespace with only loopback (unshare -n, as root): a
-# request to the outside fails the test that makes it, at once. Each
+# request to the outside fails the test that makes it, at once. Its
+# /etc/resolv.conf (a mount namespace of its own) names the test's DNS
+# server, which refuses every name: a lookup fails at once too, the
+# guests' through QEMU's user network as well. Each
 # scenario has a deadline of its own (test/sched). BERTH_DEADLINE (a Unix time; .ci/run sets it from CI's
 # 90 minutes) bounds the whole suite: it stops at 4 minutes before it,
 # killing what runs and printing the timing table, and go test's timeout,
@@ -95,8 +98,9 @@ qemu-test: $(QEMU_TEST_DEPS) $(if $(QEMU_TEST_DEPS),test-assets)
 		if [ $$stop -lt 300 ]; then stop=300; timeout=420; fi; \
 		echo "qemu-test: $$(( left / 60 )) min left before BERTH_DEADLINE: the suite stops after $${stop}s, go test times out after $${timeout}s"; \
 	fi; \
-	set -x; unshare --net -- sh -c 'ip link set lo up && exec "$$@"' sh \
-		$(GO) test -count=1 -tags qemu -timeout $${timeout}s -run '^(TestQEMU|TestScenarios)$$' -v ./test/ -berth.out $(CURDIR)/$(OUT)/test -berth.cores $(QEMU_CORES) -berth.deadline $${stop}s
+	mkdir -p $(OUT)/test && printf 'nameserver 127.0.0.1\n' >$(OUT)/test/resolv.conf; \
+	set -x; unshare --net --mount -- sh -c 'ip link set lo up && mount --bind "$$0" /etc/resolv.conf && exec "$$@"' $(CURDIR)/$(OUT)/test/resolv.conf \
+		$(GO) test -count=1 -tags qemu -timeout $${timeout}s -run '^(TestQEMU|TestScenarios|TestRefusal)$$' -v ./test/ -berth.out $(CURDIR)/$(OUT)/test -berth.cores $(QEMU_CORES) -berth.deadline $${stop}s -berth.refuse-dns
 
 # Every fuzz target (scripts/fuzz-targets) for FUZZTIME each, one after
 # another, a line each; FUZZFLAGS=-parallel=1 on a busy machine. go test

@@ -94,6 +94,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(sockDir)
+	if *refuseDNS {
+		if err := serveRefusals("127.0.0.1:53"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
 	spec, err := image.Load(filepath.Join(root, "images", "berth.yaml"), filepath.Join(root, "services"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -174,6 +174,15 @@ func imagePull(t *testing.T) {
 			m.t.Errorf("a failed pull changed the image list:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
 	})
+	// The fall-back to docker.io itself, after the mirror's 404, asked
+	// for a name outside: the suite's DNS server refuses it, through
+	// QEMU's user network, rather than letting the guest's resolver time
+	// out (make qemu-test, -berth.refuse-dns).
+	m.check("NamesOutsideRefused", func(m *machine) {
+		if out, code := m.shCode("nslookup registry-1.docker.io 2>&1"); code == 0 || !strings.Contains(out, "REFUSED") {
+			m.t.Errorf("nslookup registry-1.docker.io: exit %d, want a failure that says REFUSED\n%s", code, out)
+		}
+	})
 
 	m.check("Import", func(m *machine) {
 		m.sh("wget -q -O /tmp/import.tar " + srv.GuestURL() + "/files/import.tar")

@@ -39,9 +39,15 @@ func offline(t *testing.T) {
 	defer cancel()
 	// Go's own resolver: the name servers of /etc/resolv.conf, over the
 	// network (a cgo resolver may ask a local daemon outside the namespace).
+	// make qemu-test's resolv.conf names the test's refusing server
+	// (-berth.refuse-dns): the lookup fails at once.
 	resolver := &net.Resolver{PreferGo: true}
+	begin := time.Now()
 	if addrs, err := resolver.LookupHost(ctx, "deb.debian.org"); err == nil {
 		t.Errorf("deb.debian.org resolved to %v; want no name service outside loopback", addrs)
+	}
+	if took := time.Since(begin); *refuseDNS && took > time.Second {
+		t.Errorf("the lookup of deb.debian.org failed after %s, want at once (-berth.refuse-dns)", took)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,4 +64,17 @@ func offline(t *testing.T) {
 		t.Fatalf("loopback: %v", err)
 	}
 	c.Close()
+}
+
+// The refusing DNS server's answer: REFUSED, the question kept.
+func TestRefusal(t *testing.T) {
+	// A query for example.org, A, with RD set.
+	q := []byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'o', 'r', 'g', 0, 0, 1, 0, 1}
+	r, ok := refusal(q)
+	if !ok || r[0] != 0x12 || r[1] != 0x34 || r[2] != 0x81 || r[3] != 0x05 || len(r) != len(q) || string(r[12:]) != string(q[12:]) {
+		t.Errorf("refusal % x", r)
+	}
+	if _, ok := refusal(r); ok {
+		t.Error("an answer got an answer")
+	}
 }
