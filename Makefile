@@ -15,7 +15,7 @@ QEMU_CORES ?= $(shell nproc)
 # its own.
 QEMU_TEST_DEPS ?= build
 
-.PHONY: all deps tidy-check vet compile-tests build run test unit-test privileged-test test-assets qemu-test fuzz bench clean
+.PHONY: all deps tidy-check vet compile-tests build run test unit-test privileged-test kernel-check test-assets qemu-test fuzz bench clean
 
 all: build
 
@@ -33,6 +33,11 @@ build: bin/berth
 
 run: build
 	bin/berth run $(OUT)
+
+# The kernel work tree's incremental build gives the cached kernel's bytes
+# (two incremental builds, once per kernel: the verdict is cached).
+kernel-check: bin/berth
+	bin/berth kernel check-incremental
 
 # Every test, in phases that fail fast: the cheap checks and the
 # compilation of every test binary come before the image build (a cold

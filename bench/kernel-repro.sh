@@ -17,6 +17,9 @@ echo "kernel-repro: stage $stage, source $ver ($stamp), rebuilding in $work"
 mkdir -p "$work/src"
 ar p "$cache/dl/$sha" data.tar.xz | tar -xJO --wildcards '*/linux-source-*.tar.xz' | tar -xJ --strip-components=1 -C "$work/src"
 cp "$stage/config" "$work/src/.config"
+# The module signing key, where CONFIG_MODULE_SIG_KEY names it (kernel/signing.go).
+keypath=$(sed -n 's/^CONFIG_MODULE_SIG_KEY="\(.*\)"$/\1/p' "$stage/config")
+cp "${BERTH_MODULE_SIGNING_KEY:-$cache/keys/kernel-module-signing.pem}" "$work/src/$keypath"
 cd "$work/src"
 export KBUILD_BUILD_TIMESTAMP="$stamp" KBUILD_BUILD_USER=berth KBUILD_BUILD_HOST=berth KBUILD_BUILD_VERSION=1 LC_ALL=C TZ=UTC
 # As kernel/build.go: the build folder (another one here) out of the debug info.

@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/build/progress"
 	"github.com/berth-os/berth/internal/qemu"
+	"github.com/berth-os/berth/kernel"
 	"github.com/u-root/u-root/pkg/cpio"
 )
 
@@ -122,8 +124,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		add("build cache on disk (after the build's prune)", mib(total), "downloads, stages, kernel work tree")
 	}
-	if s := kernelBuildSeconds(main); s > 0 {
-		add("kernel compile (last cold build of the stage)", fmt.Sprintf("%.0f s", s), "make -j2 bzImage modules")
+	if s, from := kernelBuild(main); s > 0 {
+		add("kernel build (newest stage)", fmt.Sprintf("%.0f s", s), "make -j2 bzImage modules; the tree was "+from)
+	}
+	if r, ok := kernelIncremental(main); ok {
+		add("kernel config change, incremental", fmt.Sprintf("%.0f s", r.AwaySeconds),
+			fmt.Sprintf("make test's check: %s, then back in %.0f s, same bytes as the stage", strings.ReplaceAll(r.Probe, "\n", ", "), r.BackSeconds))
 	}
 	for _, a := range res.Manifest.Artifacts {
 		switch a.Name {
@@ -399,22 +405,40 @@ func makeBareInitrd(ctx context.Context, root, path string) (string, error) {
 	return path, os.WriteFile(path, buf.Bytes(), 0o644)
 }
 
-// kernelBuildSeconds reads how long the newest kernel stage took to build.
-func kernelBuildSeconds(c *cache.Cache) float64 {
-	ents, _ := filepath.Glob(filepath.Join(c.Root, "stage", "kernel", "*", "build-seconds"))
+// newestStageFile reads the file name of the newest entry of a stage that
+// has one.
+func newestStageFile(c *cache.Cache, stage, name string) []byte {
+	ents, _ := filepath.Glob(filepath.Join(c.Root, "stage", stage, "*", name))
 	var newest time.Time
-	var secs float64
+	var data []byte
 	for _, e := range ents {
 		st, err := os.Stat(e)
 		if err != nil || st.ModTime().Before(newest) {
 			continue
 		}
-		b, _ := os.ReadFile(e)
-		if v, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64); err == nil {
-			newest, secs = st.ModTime(), v
+		if b, err := os.ReadFile(e); err == nil {
+			newest, data = st.ModTime(), b
 		}
 	}
-	return secs
+	return data
+}
+
+// kernelBuild reads how long the newest kernel stage took to build, and
+// whether its tree was clean or held an earlier build.
+func kernelBuild(c *cache.Cache) (secs float64, from string) {
+	secs, _ = strconv.ParseFloat(strings.TrimSpace(string(newestStageFile(c, "kernel", "build-seconds"))), 64)
+	from = strings.TrimSpace(string(newestStageFile(c, "kernel", "built-from")))
+	if from == "" {
+		from = "clean or incremental: not recorded"
+	}
+	return secs, from
+}
+
+// kernelIncremental reads the newest incremental check's report.
+func kernelIncremental(c *cache.Cache) (kernel.IncrementalReport, bool) {
+	var r kernel.IncrementalReport
+	b := newestStageFile(c, "kernel-incremental", "report.json")
+	return r, b != nil && json.Unmarshal(b, &r) == nil
 }
 
 func median(v []float64) float64 {

@@ -33,6 +33,7 @@ type Result struct {
 	Modules string // root of the module tree: <Modules>/lib/modules/<Release>
 	Release string // uname -r
 	Version string // Debian source version
+	Key     string // the stage's cache key
 	Cached  bool
 }
 
@@ -105,6 +106,7 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter) (Result, 
 		Modules: filepath.Join(dir, "modules"),
 		Release: strings.TrimSpace(string(release)),
 		Version: pin.Source.Version,
+		Key:     key,
 		Cached:  hit,
 	}, nil
 }
@@ -129,10 +131,68 @@ func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Sourc
 	if err := installKey(sk, tree); err != nil {
 		return err
 	}
+	m, err := newMaker(ctx, tree, marker)
+	if err != nil {
+		return err
+	}
+	cfgTask := rep.Start("kernel config", 0)
+	cfg, err := m.configure(Fragments())
+	if err == nil {
+		// olddefconfig silently drops what it cannot satisfy: refuse that.
+		if bad := Check(ParseConfig(cfg), Wanted()); len(bad) > 0 {
+			err = fmt.Errorf("kernel config: Kconfig did not keep these fragment settings (a dependency is missing or the symbol changed in this version):\n  %s", strings.Join(bad, "\n  "))
+		}
+	}
+	if err != nil {
+		cfgTask.Fail(err)
+		return err
+	}
+	cfgTask.Done("")
+	from := "incremental"
+	if _, err := os.Stat(filepath.Join(tree, "vmlinux")); err != nil {
+		from = "clean"
+	}
+	if err := m.compile(rep, filepath.Join(out, "build.log")); err != nil {
+		return err
+	}
+	release, err := m.install(out)
+	if err != nil {
+		return err
+	}
+	if err := checkSigned(sk, tree, filepath.Join(out, "modules")); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "config"), cfg, 0o644); err != nil {
+		return err
+	}
+	// The release, for Build; how long this stage took and whether its tree
+	// held an earlier build, for `make bench` and the incremental check.
+	meta := map[string]string{
+		"build-seconds": fmt.Sprintf("%.0f\n", time.Since(began).Seconds()),
+		"built-from":    from + "\n",
+		"release":       release + "\n",
+	}
+	for name, v := range meta {
+		if err := os.WriteFile(filepath.Join(out, name), []byte(v), 0o644); err != nil {
+			return fmt.Errorf("kernel: %w", err)
+		}
+	}
+	return normalizeModes(out)
+}
+
+// maker runs make in the kernel work tree with the settings that make the
+// build reproducible.
+type maker struct {
+	ctx  context.Context
+	tree string
+	env  []string
+}
+
+func newMaker(ctx context.Context, tree string, marker sourceMarker) (maker, error) {
 	// The compiler sees the folder with its symlinks resolved.
 	realTree, err := filepath.EvalSymlinks(tree)
 	if err != nil {
-		return err
+		return maker{}, err
 	}
 	env := append(os.Environ(),
 		"KBUILD_BUILD_TIMESTAMP="+marker.Timestamp,
@@ -147,93 +207,83 @@ func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Sourc
 		"LC_ALL=C",
 		"TZ=UTC",
 	)
-	run := func(name string, args ...string) error {
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Dir = tree
-		cmd.Env = env
-		outb, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("kernel: %s %s: %w\n%s", name, strings.Join(args, " "), err, tail(outb, 40))
-		}
-		return nil
-	}
+	return maker{ctx: ctx, tree: tree, env: env}, nil
+}
 
-	// Configure: defconfig, our fragments on top, then let Kconfig resolve.
-	cfgTask := rep.Start("kernel config", 0)
-	fragDir := filepath.Join(tree, ".berth-fragments")
+func (m maker) run(name string, args ...string) error {
+	cmd := exec.CommandContext(m.ctx, name, args...)
+	cmd.Dir = m.tree
+	cmd.Env = m.env
+	outb, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("kernel: %s %s: %w\n%s", name, strings.Join(args, " "), err, tail(outb, 40))
+	}
+	return nil
+}
+
+// configure writes the tree's .config: defconfig, the fragments on top,
+// then Kconfig resolves the rest. It returns the .config.
+func (m maker) configure(frags []Fragment) ([]byte, error) {
+	fragDir := filepath.Join(m.tree, ".berth-fragments")
 	os.RemoveAll(fragDir)
 	if err := os.MkdirAll(fragDir, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	args := []string{"-m", ".config"}
-	for _, f := range Fragments() {
+	for _, f := range frags {
 		p := filepath.Join(fragDir, f.Name)
 		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
-			return err
+			return nil, err
 		}
 		args = append(args, p)
 	}
-	if err := run("make", "-s", "x86_64_defconfig"); err != nil {
-		cfgTask.Fail(err)
-		return err
+	if err := m.run("make", "-s", "x86_64_defconfig"); err != nil {
+		return nil, err
 	}
-	if err := run("scripts/kconfig/merge_config.sh", args...); err != nil {
-		cfgTask.Fail(err)
-		return err
+	if err := m.run("scripts/kconfig/merge_config.sh", args...); err != nil {
+		return nil, err
 	}
-	if err := run("make", "-s", "olddefconfig"); err != nil {
-		cfgTask.Fail(err)
-		return err
+	if err := m.run("make", "-s", "olddefconfig"); err != nil {
+		return nil, err
 	}
-	cfg, err := os.ReadFile(filepath.Join(tree, ".config"))
-	if err != nil {
-		return err
-	}
-	// olddefconfig silently drops what it cannot satisfy: refuse that.
-	if bad := Check(ParseConfig(cfg), Wanted()); len(bad) > 0 {
-		err := fmt.Errorf("kernel config: Kconfig did not keep these fragment settings (a dependency is missing or the symbol changed in this version):\n  %s", strings.Join(bad, "\n  "))
-		cfgTask.Fail(err)
-		return err
-	}
-	cfgTask.Done("")
+	return os.ReadFile(filepath.Join(m.tree, ".config"))
+}
 
-	// Compile. Progress counts the objects make reports.
+// compile makes bzImage and the modules, logging to logPath; progress
+// counts the objects make reports.
+func (m maker) compile(rep progress.Reporter, logPath string) error {
 	jobs := fmt.Sprint(runtime.NumCPU())
 	mk := rep.Start("kernel compile (make -j"+jobs+")", 0)
-	logPath := filepath.Join(out, "build.log")
-	if err := runLogged(ctx, tree, env, logPath, mk, "make", "-j"+jobs, "bzImage", "modules"); err != nil {
+	if err := runLogged(m.ctx, m.tree, m.env, logPath, mk, "make", "-j"+jobs, "bzImage", "modules"); err != nil {
 		mk.Fail(err)
 		return err
 	}
 	mk.Done("")
+	return nil
+}
 
+// install copies what compile made into out: vmlinuz and the signed,
+// stripped modules under out/modules. It returns the kernel release.
+func (m maker) install(out string) (string, error) {
 	modRoot := filepath.Join(out, "modules")
-	if err := run("make", "-s", "modules_install", "INSTALL_MOD_PATH="+modRoot, "INSTALL_MOD_STRIP=1"); err != nil {
-		return err
+	if err := m.run("make", "-s", "modules_install", "INSTALL_MOD_PATH="+modRoot, "INSTALL_MOD_STRIP=1"); err != nil {
+		return "", err
 	}
-	rel, err := exec.CommandContext(ctx, "make", "-s", "-C", tree, "kernelrelease").Output()
+	cmd := exec.CommandContext(m.ctx, "make", "-s", "kernelrelease")
+	cmd.Dir, cmd.Env = m.tree, m.env
+	rel, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("kernel: make kernelrelease: %w", err)
+		return "", fmt.Errorf("kernel: make kernelrelease: %w", err)
 	}
 	release := strings.TrimSpace(string(rel))
 	// The build and source links point into the work tree; drop them.
 	for _, l := range []string{"build", "source"} {
 		os.Remove(filepath.Join(modRoot, "lib", "modules", release, l))
 	}
-	if err := copyFile(filepath.Join(tree, "arch/x86/boot/bzImage"), filepath.Join(out, "vmlinuz")); err != nil {
-		return err
+	if err := copyFile(filepath.Join(m.tree, "arch/x86/boot/bzImage"), filepath.Join(out, "vmlinuz")); err != nil {
+		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(out, "config"), cfg, 0o644); err != nil {
-		return err
-	}
-	// How long this stage took, for `make bench` (not an input to anything).
-	if err := os.WriteFile(filepath.Join(out, "build-seconds"), []byte(fmt.Sprintf("%.0f\n", time.Since(began).Seconds())), 0o644); err != nil {
-		return fmt.Errorf("kernel: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(out, "release"), []byte(release+"\n"), 0o644); err != nil {
-		return fmt.Errorf("kernel: %w", err)
-	}
-	return normalizeModes(out)
+	return release, nil
 }
 
 // normalizeModes gives the stage's files mode 0644 and its folders 0755:

@@ -2,6 +2,9 @@ package kernel
 
 import (
 	"bytes"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,5 +104,76 @@ func TestSigningKeyFromEnv(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), SigningKeyEnv) {
 			t.Errorf("%s: err = %v, want %q naming $%s", tc.name, err, tc.want, SigningKeyEnv)
 		}
+	}
+}
+
+// The key's path in the tree is not the one kbuild makes a random key at.
+func TestTreeKeyPathIsConfigured(t *testing.T) {
+	if treeKeyPath == "certs/signing_key.pem" {
+		t.Error("treeKeyPath is kbuild's default, where a clean build makes a random key over ours")
+	}
+	if got := Wanted()["CONFIG_MODULE_SIG_KEY"]; got != `"`+treeKeyPath+`"` {
+		t.Errorf("fragments set CONFIG_MODULE_SIG_KEY=%s, want %q", got, treeKeyPath)
+	}
+}
+
+func TestCheckSigned(t *testing.T) {
+	t.Setenv(SigningKeyEnv, "")
+	keyOf := func() signingKey {
+		c, err := cache.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := loadSigningKey(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	ours, other := keyOf(), keyOf()
+	// signed appends what sign-file appends: a PKCS#7 blob (here only the
+	// signer's issuer and serial, which is what checkSigned looks for),
+	// struct module_signature, the magic.
+	signed := func(k signingKey) []byte {
+		cert, err := x509.ParseCertificate(k.cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serial, _ := asn1.Marshal(cert.SerialNumber)
+		blob := append(append([]byte("pkcs7:"), cert.RawIssuer...), serial...)
+		st := make([]byte, 12)
+		st[6] = 2 // PKEY_ID_PKCS7
+		binary.BigEndian.PutUint32(st[8:], uint32(len(blob)))
+		return append(append(append([]byte("\x7fELF module body"), blob...), st...), moduleSigMagic...)
+	}
+	for _, tc := range []struct {
+		name    string
+		keyring []byte
+		module  []byte
+		err     string
+	}{
+		{"ours", ours.cert, signed(ours), ""},
+		{"module signed by another key", ours.cert, signed(other), "is signed by another key"},
+		{"unsigned module", ours.cert, []byte("\x7fELF module body"), "not signed"},
+		{"keyring of another key", other.cert, signed(ours), "built-in keyring (certs/signing_key.x509) holds another certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tree, mods := t.TempDir(), t.TempDir()
+			os.MkdirAll(filepath.Join(tree, "certs"), 0o755)
+			os.MkdirAll(filepath.Join(mods, "lib/modules/6.12/kernel"), 0o755)
+			if err := os.WriteFile(filepath.Join(tree, "certs/signing_key.x509"), tc.keyring, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(mods, "lib/modules/6.12/kernel/a.ko"), tc.module, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err := checkSigned(ours, tree, mods)
+			if tc.err == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("err = %v, want one saying %q", err, tc.err)
+			}
+		})
 	}
 }

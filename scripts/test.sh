@@ -78,5 +78,6 @@ phase compile compile-tests
 phase unit unit-test
 phase privileged privileged-test
 phase image build
+phase kernel kernel-check
 phase assets test-assets QEMU_TEST_DEPS=
 phase suite qemu-test QEMU_TEST_DEPS=

@@ -4,6 +4,7 @@
 //	berth build [SPEC] [-o DIR]      build an image (default images/berth.yaml)
 //	berth run [--format iso|raw|qcow2] [DIR]
 //	berth kernel pin [--latest | --version V]
+//	berth kernel check-incremental
 //	berth debs lock
 //	berth push FILE|NAME REF [--insecure]
 //	berth cache du | prune [--all] [--dry-run]
@@ -25,6 +26,6 @@ func main() { errkind.Main("berth", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := &cobra.Command{Use: "berth", Short: "Build and run Berth images"}
-	root.AddCommand(buildCmd(stdout, stderr), runCmd(stdout, stderr), kernelCmd(stdout), debsCmd(stdout), configCmd(), cacheCmd(stdout), pushCmd(stdout))
+	root.AddCommand(buildCmd(stdout, stderr), runCmd(stdout, stderr), kernelCmd(stdout, stderr), debsCmd(stdout), configCmd(), cacheCmd(stdout), pushCmd(stdout))
 	return cli.Execute(ctx, root, args, stdout, stderr)
 }

@@ -123,7 +123,7 @@ func TestExitStatus(t *testing.T) {
 		{name: "unknown subcommand, a suggestion", args: []string{"config", "validat"}, code: 2, err: `unknown command "validat" for "berth config"` + "\n\nDid you mean this?\n\tvalidate"},
 		{name: "unknown subcommand of completion", args: []string{"completion", "tcsh"}, code: 2, err: `unknown command "tcsh" for "berth completion"`},
 		{name: "unknown help topic", args: []string{"help", "kernel", "unpin"}, code: 2, err: `unknown command "unpin" for "berth kernel"`},
-		{name: "bare group", args: []string{"kernel"}, code: 2, err: `missing command for "berth kernel"`, help: "Usage:\n  berth kernel [command]\n\nAvailable Commands:\n  pin"},
+		{name: "bare group", args: []string{"kernel"}, code: 2, err: `missing command for "berth kernel"`, help: "Usage:\n  berth kernel [command]\n\nAvailable Commands:\n  check-incremental"},
 		{name: "extra argument", args: []string{"config", "validate", "x"}, code: 2, err: `unknown command "x" for "berth config validate"`},
 		{name: "too many arguments", args: []string{"run", "a", "b"}, code: 2, err: "accepts at most 1 arg(s), received 2"},
 		{name: "unknown flag", args: []string{"build", "--frob"}, code: 2, err: "unknown flag: --frob"},
