@@ -164,6 +164,7 @@ func (h *host) phaseContainerd(ctx context.Context) error {
 		return err
 	}
 	c.RuncRoot, c.FIFODir = layout.SystemRuncRoot, layout.SystemContainerdDir+"/fifo"
+	c.Tracef = h.debugf
 	h.ctr = c
 	h.images = h.newImageStore()
 	// Tarballs in the preload folder are imported before the services

@@ -28,6 +28,18 @@ type Containerd struct {
 	// FIFODir the folder of their stdio FIFOs; "" is containerd's default
 	// (under /run/containerd), which on Berth is the user containerd's.
 	RuncRoot, FIFODir string
+	// Tracef, when set, hears how long each step of a start took (berth.debug:
+	// where a boot's services phase goes).
+	Tracef func(format string, args ...any)
+}
+
+// trace reports a step's time since *t and moves *t on.
+func (c *Containerd) trace(name, step string, t *time.Time) {
+	if c.Tracef != nil {
+		now := time.Now()
+		c.Tracef("service %s: %s in %.3fs", name, step, now.Sub(*t).Seconds())
+		*t = now
+	}
 }
 
 // Connect waits for containerd's socket to answer, up to timeout.
@@ -58,6 +70,7 @@ func Connect(ctx context.Context, socket string, timeout time.Duration) (*Contai
 // Start replaces a container left from an earlier boot and starts the task.
 func (c *Containerd) Start(ctx context.Context, name string, spec *specs.Spec, stdout, stderr io.Writer) (Task, error) {
 	ctx = namespaces.WithNamespace(ctx, Namespace)
+	t0 := time.Now()
 	if old, err := c.Client.LoadContainer(ctx, name); err == nil {
 		if t, err := old.Task(ctx, nil); err == nil {
 			t.Kill(ctx, syscall.SIGKILL)
@@ -75,6 +88,7 @@ func (c *Containerd) Start(ctx context.Context, name string, spec *specs.Spec, s
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", name, err)
 	}
+	c.trace(name, "container created", &t0)
 	ioOpts := []cio.Opt{cio.WithStreams(nil, stdout, stderr)}
 	if c.FIFODir != "" {
 		ioOpts = append(ioOpts, cio.WithFIFODir(c.FIFODir))
@@ -84,6 +98,7 @@ func (c *Containerd) Start(ctx context.Context, name string, spec *specs.Spec, s
 		cont.Delete(ctx)
 		return nil, fmt.Errorf("create task %s: %w", name, err)
 	}
+	c.trace(name, "task created (shim, runc create)", &t0)
 	waitCtx, cancelWait := context.WithCancel(context.WithoutCancel(ctx))
 	statusCh, err := task.Wait(waitCtx)
 	if err != nil {
@@ -98,6 +113,7 @@ func (c *Containerd) Start(ctx context.Context, name string, spec *specs.Spec, s
 		cont.Delete(ctx)
 		return nil, fmt.Errorf("start task %s: %w", name, err)
 	}
+	c.trace(name, "task started (runc start)", &t0)
 	t := &ctrTask{cont: cont, task: task, exited: make(chan Exit, 1), cancel: cancelWait}
 	go func() {
 		st := <-statusCh
