@@ -88,7 +88,9 @@ func setupState(h *host) (stateInfo, error) {
 		return stateInfo{FSType: "tmpfs"}, err
 	}
 	sf := stateFlagsOf(h.flags)
+	began := time.Now()
 	d, ok, err := findState("/sys", "/dev", sf, h.stage1.Disk)
+	h.debugf("state: looked for %s in %.3fs", sf.dev, time.Since(began).Seconds())
 	switch {
 	case err != nil:
 		return tmpfs(err)
@@ -108,9 +110,11 @@ func setupState(h *host) (stateInfo, error) {
 			"-E", "lazy_itable_init=1,lazy_journal_init=1", d.Dev)
 		cmd.Env = []string{"MKE2FS_CONFIG=" + layout.EtcTemplate + "/mke2fs.conf", "PATH=/usr/sbin:/usr/bin"}
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		began := time.Now()
 		if err := h.reaper.RunCmd(cmd); err != nil {
 			return tmpfs(fmt.Errorf("format %s: %w", d.Dev, err))
 		}
+		h.debugf("state: mke2fs %s in %.3fs", d.Dev, time.Since(began).Seconds())
 		st.Formatted, fstype = true, "ext4"
 	case err != nil:
 		return tmpfs(fmt.Errorf("probe %s: %w", d.Dev, err))
@@ -118,6 +122,8 @@ func setupState(h *host) (stateInfo, error) {
 		return tmpfs(fmt.Errorf("%s (%s) holds %s, not ext4; leaving it alone", d.Dev, sf.dev, fstype))
 	}
 	st.FSType = fstype
+	began = time.Now()
+	defer func() { h.debugf("state: mounted %s in %.3fs", d.Dev, time.Since(began).Seconds()) }()
 	if err := unix.Mount(d.Dev, "/var", "ext4", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_RELATIME, ""); err != nil {
 		// A dirty filesystem: repair what e2fsck can repair safely, then retry.
 		fsck := exec.Command("/usr/sbin/e2fsck", "-p", d.Dev)
