@@ -34,7 +34,7 @@ func TestArgs(t *testing.T) {
 	}
 	got := strings.Join(args, " ")
 	for _, want := range []string{
-		"-m 256 -smp 2",
+		"-m 256 -smp 2 -cpu max",
 		"-M q35,accel=tcg",
 		"-drive if=none,id=disk0,format=qcow2,file=/a.qcow2 -device virtio-blk-pci,drive=disk0,bootindex=1",
 		"-drive if=none,id=disk1,format=raw,file=/b.iso,readonly=on -device ide-cd,drive=disk1,bootindex=2",
@@ -72,7 +72,7 @@ func TestArgsMicrovmUEFI(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Join(args, " ")
-	for _, want := range []string{"-M microvm,acpi=on,pit=off,pic=off,rtc=on,accel=kvm", "-device virtio-blk-device,drive=disk0", "-device virtio-net-device,netdev=net0"} {
+	for _, want := range []string{"-cpu host", "-M microvm,acpi=on,pit=off,pic=off,rtc=on,accel=kvm", "-device virtio-blk-device,drive=disk0", "-device virtio-net-device,netdev=net0"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("args lack %q:\n%s", want, got)
 		}
