@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -163,7 +164,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	readyRe := regexp.MustCompile(`berth: (ready|degraded) in ([0-9.]+)s`)
 	bareRe := regexp.MustCompile(`berth-bench: bare init reached`)
 	// A first boot formats the state partition; measure the boots after it.
-	if _, _, _, err := bootTo(ctx, ours(512), readyRe, out, ""); err != nil {
+	_, _, firstLog, err := bootTo(ctx, ours(512), readyRe, out, durationsCmd)
+	if err != nil {
 		return fmt.Errorf("first boot: %w", err)
 	}
 	var oursT, bareT, inGuest []float64
@@ -191,6 +193,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	add("ratio ready / bare", fmt.Sprintf("%.2f", mo/mb), "target ≤ 2")
 	value, note := phaseMeasure(initLogs, "config")
 	add("config phase, no datasource present", value, note+"; the datasource search and the config layers; target ≤ 5 s")
+	timeline := bootTimeline(firstLog, initLogs)
 
 	// Memory: the smallest RAM that reaches ready, and MemAvailable after ready.
 	smallest := 0
@@ -230,7 +233,67 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, r := range rows {
 		fmt.Fprintf(stdout, "| %s | %s | %s |\n", r[0], r[1], r[2])
 	}
+	fmt.Fprintf(stdout, "\nWhere a boot goes (PID 1's init log; the services start at once, so their steps overlap; later boots: the median of %d):\n\n", o.runs)
+	fmt.Fprintln(stdout, "| step | first boot | later boot |\n|---|---|---|")
+	for _, r := range timeline {
+		fmt.Fprintf(stdout, "| %s | %s | %s |\n", r[0], r[1], r[2])
+	}
 	return nil
+}
+
+// stepRe matches a timed line of PID 1's init log: a phase's duration
+// ("phase 3/10 config done in 0.412s"), a service's start steps ("service
+// udev: task created (shim, runc create) in 4.856s"), the state
+// partition's ("state: mke2fs /dev/vda4 in 0.183s").
+var stepRe = regexp.MustCompile(`(?m)^(?:\S+Z )?((?:phase [0-9]+/[0-9]+ \S+ done|service \S+: (?:container created|task created|task started)|state: (?:looked for|mke2fs|mounted)).*?) in ([0-9]+(?:\.[0-9]+)?)s\s*$`)
+
+// bootTimeline lists each timed step of the first boot and of the later
+// ones (the median), in the first boot's order, then the steps only later
+// boots have; "-" where a boot has no such step.
+func bootTimeline(first string, later []string) [][3]string {
+	steps := func(log string) (map[string]float64, []string) {
+		m := map[string]float64{}
+		var order []string
+		for _, g := range stepRe.FindAllStringSubmatch(log, -1) {
+			name := regexp.MustCompile(`^phase [0-9]+/[0-9]+ (\S+) done$`).ReplaceAllString(g[1], "phase $1")
+			name = regexp.MustCompile(` /dev/\S+`).ReplaceAllString(name, "")
+			v, _ := strconv.ParseFloat(g[2], 64)
+			if _, seen := m[name]; !seen {
+				order = append(order, name)
+			}
+			m[name] = v
+		}
+		return m, order
+	}
+	f, order := steps(first)
+	var ls []map[string]float64
+	for _, l := range later {
+		m, o := steps(l)
+		ls = append(ls, m)
+		for _, n := range o {
+			if _, ok := f[n]; !ok && !slices.Contains(order, n) {
+				order = append(order, n)
+			}
+		}
+	}
+	cell := func(v float64, ok bool) string {
+		if !ok {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f s", v)
+	}
+	var rows [][3]string
+	for _, n := range order {
+		v, ok := f[n]
+		var vs []float64
+		for _, m := range ls {
+			if x, ok := m[n]; ok {
+				vs = append(vs, x)
+			}
+		}
+		rows = append(rows, [3]string{n, cell(v, ok), cell(median(vs), len(vs) > 0)})
+	}
+	return rows
 }
 
 // bootTo boots cfg and returns the seconds from QEMU's start to the first
@@ -277,8 +340,9 @@ func bootTo(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out, comman
 	return at.Sub(vm.Started()).Seconds(), m, output, nil
 }
 
-// durationsCmd prints the phase-duration lines of PID 1's init log.
-const durationsCmd = "hostctl logs init | grep ' done in '"
+// durationsCmd prints the timed lines of PID 1's init log: each phase's
+// duration, the state partition's steps, each service's start steps.
+const durationsCmd = "hostctl logs init | grep -E ' done in |service [^ ]+: (container|task) |state: (looked for|mke2fs|mounted) '"
 
 // phaseDoneRe matches the duration line the boot runner (init/boot) logs
 // when a phase ends: "phase 3/10 config done in 0.412s".

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-os/berth/init/boot"
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestPhaseSeconds(t *testing.T) {
@@ -118,5 +119,31 @@ func TestSuiteTiming(t *testing.T) {
 	}
 	if _, _, ok := suiteTiming(filepath.Join(t.TempDir(), "none")); ok {
 		t.Error("a missing table gave a row")
+	}
+}
+
+func TestBootTimeline(t *testing.T) {
+	first := `2026-12-03T11:01:00.1Z phase 2/10 state done in 4.343s
+2026-12-03T11:01:00.2Z state: mke2fs /dev/vda4 in 4.213s
+2026-12-03T11:01:00.3Z service udev: container created in 1.304s
+2026-12-03T11:01:00.4Z service udev: task created (shim, runc create) in 4.471s
+2026-12-03T11:01:00.5Z phase 8/10 services done in 9.490s
+2026-12-03T11:01:00.6Z service udev: running after 9.29s
+`
+	later := []string{
+		"phase 2/10 state done in 0.2s\nservice udev: container created in 0.3s\nphase 8/10 services done in 6.0s\n",
+		"phase 2/10 state done in 0.4s\nservice udev: container created in 0.5s\nphase 8/10 services done in 5.0s\nstate: mounted /dev/vda4 in 0.04s\n",
+		"phase 2/10 state done in 0.3s\nservice udev: container created in 0.1s\nphase 8/10 services done in 7.0s\n",
+	}
+	want := [][3]string{
+		{"phase state", "4.34 s", "0.30 s"},
+		{"state: mke2fs", "4.21 s", "-"},
+		{"service udev: container created", "1.30 s", "0.30 s"},
+		{"service udev: task created (shim, runc create)", "4.47 s", "-"},
+		{"phase services", "9.49 s", "6.00 s"},
+		{"state: mounted", "-", "0.04 s"},
+	}
+	if diff := cmp.Diff(want, bootTimeline(first, later)); diff != "" {
+		t.Errorf("timeline (-want +got):\n%s", diff)
 	}
 }
