@@ -34,7 +34,7 @@ func TestArgs(t *testing.T) {
 	}
 	got := strings.Join(args, " ")
 	for _, want := range []string{
-		"-m 256 -smp 2 -cpu max",
+		"-m 256 -smp 2 -cpu qemu64,+rdrand",
 		"-M q35,accel=tcg",
 		"-drive if=none,id=disk0,format=qcow2,file=/a.qcow2 -device virtio-blk-pci,drive=disk0,bootindex=1",
 		"-drive if=none,id=disk1,format=raw,file=/b.iso,readonly=on -device ide-cd,drive=disk1,bootindex=2",
