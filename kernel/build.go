@@ -113,28 +113,11 @@ func Build(ctx context.Context, c *cache.Cache, rep progress.Reporter) (Result, 
 
 func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Source, sk signingKey, out string) error {
 	began := time.Now()
-	debPath, err := fetchSource(ctx, c, rep, src)
+	m, unlock, err := openTree(ctx, c, rep, src, sk)
 	if err != nil {
 		return err
-	}
-
-	tree := c.WorkDir(WorkName(src.Version))
-	unlock, err := c.LockWork(WorkName(src.Version))
-	if err != nil {
-		return fmt.Errorf("kernel: %w", err)
 	}
 	defer unlock()
-	marker, err := prepareTree(rep, debPath, src, tree)
-	if err != nil {
-		return err
-	}
-	if err := installKey(sk, tree); err != nil {
-		return err
-	}
-	m, err := newMaker(ctx, tree, marker)
-	if err != nil {
-		return err
-	}
 	cfgTask := rep.Start("kernel config", 0)
 	cfg, err := m.configure(Fragments())
 	if err == nil {
@@ -149,7 +132,7 @@ func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Sourc
 	}
 	cfgTask.Done("")
 	from := "incremental"
-	if _, err := os.Stat(filepath.Join(tree, "vmlinux")); err != nil {
+	if _, err := os.Stat(filepath.Join(m.tree, "vmlinux")); err != nil {
 		from = "clean"
 	}
 	if err := m.compile(rep, filepath.Join(out, "build.log")); err != nil {
@@ -159,7 +142,7 @@ func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Sourc
 	if err != nil {
 		return err
 	}
-	if err := checkSigned(sk, tree, filepath.Join(out, "modules")); err != nil {
+	if err := checkSigned(sk, m.tree, filepath.Join(out, "modules")); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(out, "config"), cfg, 0o644); err != nil {
@@ -178,6 +161,36 @@ func build(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Sourc
 		}
 	}
 	return normalizeModes(out)
+}
+
+// openTree makes the kernel's work tree ready to build in, whichever
+// build comes: the source fetched, the tree locked (unlock releases it),
+// unpacked or kept as it is, and our signing key in place.
+func openTree(ctx context.Context, c *cache.Cache, rep progress.Reporter, src Source, sk signingKey) (maker, func(), error) {
+	debPath, err := fetchSource(ctx, c, rep, src)
+	if err != nil {
+		return maker{}, nil, err
+	}
+	tree := c.WorkDir(WorkName(src.Version))
+	unlock, err := c.LockWork(WorkName(src.Version))
+	if err != nil {
+		return maker{}, nil, fmt.Errorf("kernel: %w", err)
+	}
+	m, err := func() (maker, error) {
+		marker, err := prepareTree(rep, debPath, src, tree)
+		if err != nil {
+			return maker{}, err
+		}
+		if err := installKey(sk, tree); err != nil {
+			return maker{}, err
+		}
+		return newMaker(ctx, tree, marker)
+	}()
+	if err != nil {
+		unlock()
+		return maker{}, nil, err
+	}
+	return m, unlock, nil
 }
 
 // maker runs make in the kernel work tree with the settings that make the

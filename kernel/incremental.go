@@ -93,31 +93,15 @@ func checkIncremental(ctx context.Context, c *cache.Cache, rep progress.Reporter
 	if err != nil {
 		return r, err
 	}
-	debPath, err := fetchSource(ctx, c, rep, pin.Source)
-	if err != nil {
-		return r, err
-	}
 	sk, err := loadSigningKey(c)
 	if err != nil {
 		return r, err
 	}
-	tree := c.WorkDir(WorkName(pin.Source.Version))
-	unlock, err := c.LockWork(WorkName(pin.Source.Version))
+	m, unlock, err := openTree(ctx, c, rep, pin.Source, sk)
 	if err != nil {
-		return r, fmt.Errorf("kernel: %w", err)
+		return r, err
 	}
 	defer unlock()
-	marker, err := prepareTree(rep, debPath, pin.Source, tree)
-	if err != nil {
-		return r, err
-	}
-	if err := installKey(sk, tree); err != nil {
-		return r, err
-	}
-	m, err := newMaker(ctx, tree, marker)
-	if err != nil {
-		return r, err
-	}
 	// Away: the probe on top of the fragments.
 	began := time.Now()
 	if _, err := m.configure(append(Fragments(), probe)); err != nil {
