@@ -63,7 +63,12 @@ func (h *host) powerState(ctx context.Context, ps *cloudconfig.PowerState, a *ap
 	// Recorded before the delay: a host that reboots by itself meanwhile
 	// does not do it again.
 	ran, err := a.Once(h.cfg.instance, "power_state", func() error { return nil })
-	if err != nil || !ran {
+	if err != nil {
+		h.alertf("config: power_state %s skipped: %v", ps.Mode, err)
+		return
+	}
+	if !ran {
+		fmt.Fprintf(a.Out, "config: power_state %s done for instance %s on an earlier boot; not again\n", ps.Mode, h.cfg.instance)
 		return
 	}
 	// As in cloud-init, the condition is checked once per instance.
