@@ -200,8 +200,10 @@ func datasourceOrder(flag string, store cloudconfig.Store) []string {
 func (h *host) noteAttempts(attempts []datasource.Attempt) {
 	for _, a := range attempts {
 		if a.Err == nil {
+			h.debugf("config: datasource %s: read in %.3fs", a.Source, a.Took.Seconds())
 			continue
 		}
+		h.debugf("config: datasource %s: %v (%.3fs)", a.Source, a.Err, a.Took.Seconds())
 		note := a.Err.Error()
 		switch {
 		case errors.Is(a.Err, datasource.ErrNotFound):

@@ -201,10 +201,12 @@ func TestNoCloudCmdline(t *testing.T) {
 	}
 }
 
-// Volume sources that share a Settle wait for devices once between them.
+// Volume sources that share a Settle wait for devices once between them,
+// on a machine whose disks may still come (an MMC host here).
 func TestVolumesWaitOnce(t *testing.T) {
 	sys := t.TempDir()
 	os.MkdirAll(filepath.Join(sys, "class/block"), 0o755)
+	os.MkdirAll(filepath.Join(sys, "class/mmc_host/mmc0"), 0o755)
 	settle := &Settle{}
 	a, b := NoCloud(), ConfigDrive()
 	for _, v := range []*Volume{a, b} {
@@ -219,6 +221,36 @@ func TestVolumesWaitOnce(t *testing.T) {
 	// Each waiting on its own would take 2s at least.
 	if d := time.Since(start); d < time.Second || d >= 2*time.Second {
 		t.Errorf("two volume sources took %s: want one wait of 1s", d)
+	}
+}
+
+// Where the kernel has found every disk before init (no MMC host, no
+// VMBus), a volume that is not there is not waited for; with either, it
+// is, for the volume's Wait.
+func TestVolumeWaitsOnlyWhereDisksMayStillCome(t *testing.T) {
+	for _, tc := range []struct {
+		bus  string
+		wait bool
+	}{
+		{"", false},
+		{"bus/vmbus/devices/f8b3781b-1e82-4818-a1c3-63d806ec15bb", true},
+		{"class/mmc_host/mmc0", true},
+	} {
+		sys := t.TempDir()
+		os.MkdirAll(filepath.Join(sys, "class/block"), 0o755)
+		os.MkdirAll(filepath.Join(sys, "class/mmc_host"), 0o755) // a kernel with MMC support, no host
+		if tc.bus != "" {
+			os.MkdirAll(filepath.Join(sys, tc.bus), 0o755)
+		}
+		v := NoCloud()
+		v.Sysfs, v.Wait = sys, 400*time.Millisecond
+		start := time.Now()
+		if _, err := v.Fetch(context.Background()); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%q: %v, want not found", tc.bus, err)
+		}
+		if d := time.Since(start); d >= v.Wait != tc.wait {
+			t.Errorf("%q: a missing volume took %s; waited: %v, want %v", tc.bus, d, d >= v.Wait, tc.wait)
+		}
 	}
 }
 

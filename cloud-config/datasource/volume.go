@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -20,8 +21,9 @@ type Volume struct {
 	Read       func(dir string) (*Data, error)
 	// Sysfs and Dev root the block device scan (/sys and /dev on a host).
 	Sysfs, Dev string
-	// Wait is how long to wait for the volume to appear (devices are still
-	// probing early in boot).
+	// Wait is how long to wait for the volume to appear on a machine
+	// whose disks the kernel may still be finding (lateDiscovery); on any
+	// other, the volume is looked for once.
 	Wait time.Duration
 	// Settle, shared by volume sources, makes them wait for devices once
 	// in all: the devices that came for the first are all there are.
@@ -95,11 +97,33 @@ func (v *Volume) Find() (dev, fstype string, err error) {
 	return "", "", fmt.Errorf("%w: no filesystem labelled %s", ErrNotFound, strings.Join(v.Labels, " or "))
 }
 
+// lateDiscovery says whether the machine has a bus whose disks the kernel
+// may still be finding when init runs: MMC hosts and Hyper-V's VMBus scan
+// in work queues of their own. Every other controller a Berth kernel
+// drives at boot is built in, and the kernel waits for their probes
+// (asynchronous SCSI and ATA scans and NVMe's included) before it runs
+// init, so the disks it has then are all there are. A disk behind a
+// module (USB storage) comes once udev has loaded it, well after the
+// datasources are read: waiting here would not find it either.
+func lateDiscovery(sysfs string) bool {
+	for _, d := range []string{"class/mmc_host", "bus/vmbus/devices"} {
+		if ents, err := os.ReadDir(filepath.Join(sysfs, d)); err == nil && len(ents) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Fetch mounts the volume read-only on a temporary folder and reads it.
+// It waits for the volume only where disks may still come (lateDiscovery).
 func (v *Volume) Fetch(ctx context.Context) (*Data, error) {
-	deadline := time.Now().Add(v.Wait)
+	wait := v.Wait
+	if !lateDiscovery(v.Sysfs) {
+		wait = 0
+	}
+	deadline := time.Now().Add(wait)
 	if v.Settle != nil {
-		deadline = v.Settle.deadline(v.Wait)
+		deadline = v.Settle.deadline(wait)
 	}
 	var dev, typ string
 	var err error
