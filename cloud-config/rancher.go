@@ -117,7 +117,7 @@ var RancherKeys = []RancherKey{
 	{Key: "no_sharedroot", Note: "Berth's root is a read-only image"},
 	{Key: "force_console_rebuild", Note: "Berth's console is part of the image"},
 	{Key: "http_load_retries", Note: "Berth downloads nothing at boot for its services: they come in the image"},
-	{Key: "preload_wait", Note: "Berth preloads no images at boot: its services come in the image"},
+	{Key: "preload_wait", Note: "Berth always imports the preload folder (/var/lib/berth/preload) before its services start"},
 }
 
 // rancherKey finds the entry of a key below rancher: (with * for names).

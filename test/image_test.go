@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -65,18 +67,7 @@ func testRegistry(t *testing.T) (*registry.Server, map[string]string) {
 	// Small images as docker save tarballs, for hostctl image import and
 	// the preload folder (gzipped).
 	for _, f := range []struct{ ref, file string }{{importedRef, "import.tar"}, {preloadedRef, "preload.tar.gz"}} {
-		l, err := registry.FileLayer(map[string][]byte{"etc/which": []byte(f.ref + "\n")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := registry.NewImage(f.ref, l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := registry.Tarball(f.ref, img)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := smallTarball(t, f.ref)
 		if strings.HasSuffix(f.file, ".gz") {
 			var gz bytes.Buffer
 			zw := gzip.NewWriter(&gz)
@@ -89,10 +80,30 @@ func testRegistry(t *testing.T) (*registry.Server, map[string]string) {
 	return srv, digests
 }
 
-// The images of the tarballs the test registry serves as files.
+// smallTarball is a docker save tarball of a one-file image named ref.
+func smallTarball(t *testing.T, ref string) []byte {
+	t.Helper()
+	l, err := registry.FileLayer(map[string][]byte{"etc/which": []byte(ref + "\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := registry.NewImage(ref, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := registry.Tarball(ref, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The images of the tarballs the test registry serves as files, and of
+// the one on a volume that cloud-config's mounts puts in the preload folder.
 const (
 	importedRef  = "docker.io/library/imported:1"
 	preloadedRef = "docker.io/library/preloaded:1"
+	volumeRef    = "docker.io/library/fromvolume:1"
 )
 
 // markedSnapshots prints the test images' marks found in the unpacked
@@ -199,8 +210,15 @@ func imagePull(t *testing.T) {
 			m.t.Errorf("import of a file that is no tarball: exit %d\n%s\nwant exit 3 and %q ... (expected an OCI image layout or docker save tarball)", code, out, want)
 		}
 	})
-	// For the next boot: a gzipped tarball in the preload folder.
+	// For the next boot: a gzipped tarball in the preload folder, and a
+	// read-only FAT volume with another, which mounts puts in a folder of
+	// it, as a USB stick of images would be.
 	m.sh("mkdir -p /var/lib/berth/preload && wget -q -O /var/lib/berth/preload/preload.tar.gz " + srv.GuestURL() + "/files/preload.tar.gz")
+	m.sh("hostctl config set mounts '[[LABEL=PRELOADS, /var/lib/berth/preload/stick, vfat, ro]]'")
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "images.tar"), smallTarball(t, volumeRef), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	// A reboot with no NIC: the images are on the state partition.
 	m.Send("hostctl poweroff\n")
@@ -210,6 +228,7 @@ func imagePull(t *testing.T) {
 	served := len(srv.Requests())
 	cfg := m.cfg // the fork's devices and disk, booted afresh
 	cfg.Incoming, cfg.QMP, cfg.Net = "", "", false
+	cfg.Extra = append(append([]string(nil), cfg.Extra...), "-drive", "file="+vfatOf(t, vol, "PRELOADS")+",format=raw,if=virtio,readonly=on")
 	m = boot(t, cfg)
 	m.check("OfflineAfterReboot", func(m *machine) {
 		if out := m.sh("ip -o link show"); strings.Contains(out, "eth0") {
@@ -227,8 +246,11 @@ func imagePull(t *testing.T) {
 		if !strings.Contains(out, preloadedRef) {
 			m.t.Errorf("after a reboot, hostctl image list lacks %s from the preload folder:\n%s", preloadedRef, out)
 		}
-		if out := m.sh("ls -a /var/lib/berth/preload"); !strings.Contains(out, ".preload.tar.gz.imported") {
-			m.t.Errorf("the preload folder records no import:\n%s", out)
+		if !strings.Contains(out, volumeRef) {
+			m.t.Errorf("after a reboot, hostctl image list lacks %s from the volume mounted in the preload folder:\n%s", volumeRef, out)
+		}
+		if out := m.sh("cd /var/lib/berth/preload/.imported && ls preload.tar.gz stick/images.tar 2>&1"); strings.Contains(out, "No such file") {
+			m.t.Errorf("the preload folder records no import of both tarballs:\n%s", out)
 		}
 		if n := len(srv.Requests()); n != served {
 			m.t.Errorf("the registry got %d requests during the offline boot", n-served)

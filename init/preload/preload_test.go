@@ -13,10 +13,13 @@ import (
 )
 
 // Which files are picked: tarballs only, no hidden files, folders or
-// links, in name order; a missing folder has none.
+// links, in path order, in the folder and its folders one level down (not
+// hidden ones); a missing folder has none.
 func TestPending(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range []string{"b.oci.tar", "a.tar.gz", "c.tgz", "notes.txt", ".d.tar", ".tar", "e.tar.part"} {
+	for _, name := range []string{"b.oci.tar", "a.tar.gz", "c.tgz", "notes.txt", ".d.tar", ".tar", "e.tar.part",
+		"stick/h.tar", "stick/notes.txt", ".imported/i.tar", "stick/deeper/j.tar"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
 		os.WriteFile(filepath.Join(dir, name), []byte(name), 0o644)
 	}
 	os.Mkdir(filepath.Join(dir, "f.tar"), 0o755)
@@ -25,7 +28,7 @@ func TestPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{filepath.Join(dir, "a.tar.gz"), filepath.Join(dir, "b.oci.tar"), filepath.Join(dir, "c.tgz")}
+	want := []string{filepath.Join(dir, "a.tar.gz"), filepath.Join(dir, "b.oci.tar"), filepath.Join(dir, "c.tgz"), filepath.Join(dir, "stick/h.tar")}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Pending (-want +got):\n%s", diff)
 	}
@@ -63,5 +66,30 @@ func TestImport(t *testing.T) {
 	}
 	if p, _ := Pending(dir); len(p) != 1 || !strings.HasSuffix(p[0], "b.tar") {
 		t.Errorf("pending after two boots: %q", p)
+	}
+}
+
+// A tarball on a volume mounted below the folder is imported, and its
+// import is recorded in the folder's .imported tree, not on the volume
+// (which may be read-only): the volume is left as it was.
+func TestImportFromVolume(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "stick"), 0o755)
+	os.WriteFile(filepath.Join(dir, "stick", "v.tar"), []byte("v"), 0o644)
+	var got []string
+	imp := func(_ context.Context, p string) error { got = append(got, p); return nil }
+	for boot := 0; boot < 2; boot++ {
+		if err := Import(context.Background(), dir, imp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff([]string{filepath.Join(dir, "stick", "v.tar")}, got); diff != "" {
+		t.Errorf("imports over two boots (-want +got):\n%s", diff)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "stick")); len(ents) != 1 {
+		t.Errorf("the volume holds %d entries after the import, want its one tarball", len(ents))
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".imported", "stick", "v.tar")); err != nil {
+		t.Errorf("the import's record: %v", err)
 	}
 }
