@@ -238,8 +238,19 @@ func userContainers(t *testing.T) {
 	})
 
 	m.check("reboot-keeps-image-and-container", func(m *machine) {
+		// The chosen console's image is in no store and no registry: the
+		// boot falls back to the default console and says why.
+		m.sh("hostctl config set berth.console alpine")
 		m.Send("hostctl reboot\n")
 		m.waitReady()
+		const why = `console alpine cannot start: .*; the default console runs instead`
+		if out := m.sh("hostctl console list"); !regexp.MustCompile(`(?m)^default\s+console\s+built-in\s+-\s+yes`).MatchString(out) ||
+			!regexp.MustCompile(`(?m)^alpine\s+console-alpine\s+\S+\s+yes\s+-`).MatchString(out) || !regexp.MustCompile(why).MatchString(out) {
+			m.t.Errorf("console list after a boot whose console cannot start:\n%s\nwant alpine chosen, not running; the default running; and %q", out, why)
+		}
+		if out := m.sh("hostctl config status"); !regexp.MustCompile(`berth\.console: ` + why).MatchString(out) {
+			m.t.Errorf("hostctl config status lacks the console's warning %q:\n%s", why, out)
+		}
 		if out := m.sh("ctr image ls -q"); !strings.Contains(out, ref) {
 			m.t.Errorf("after a reboot ctr image ls:\n%s\nwant %s", out, ref)
 		}
