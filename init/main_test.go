@@ -92,3 +92,11 @@ func TestUserProcesses(t *testing.T) {
 		t.Errorf("user processes (-want +got)\n%s", diff)
 	}
 }
+
+// meminfoSummary keeps MemTotal and MemAvailable, in that order.
+func TestMeminfoSummary(t *testing.T) {
+	in := "MemTotal:         503612 kB\nMemFree:          470000 kB\nMemAvailable:     455312 kB\nBuffers:            1 kB\n"
+	if got, want := meminfoSummary([]byte(in)), "MemTotal 503612 kB, MemAvailable 455312 kB"; got != want {
+		t.Errorf("meminfoSummary = %q, want %q", got, want)
+	}
+}

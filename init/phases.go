@@ -88,6 +88,10 @@ func (h *host) phaseMounts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// What the kernel holds before userspace grows (make bench's kernel share).
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		h.debugf("memory at PID 1's start: %s", meminfoSummary(b))
+	}
 	if _, err := h.flags.Slot(); err != nil {
 		h.logf("%v", err)
 	}
@@ -367,4 +371,17 @@ func privateDir(dir string) error {
 		return fmt.Errorf("make %s private: %w", dir, err)
 	}
 	return nil
+}
+
+// meminfoSummary is /proc/meminfo's MemTotal and MemAvailable on one line:
+// "MemTotal 503612 kB, MemAvailable 455312 kB".
+func meminfoSummary(meminfo []byte) string {
+	var parts []string
+	for _, line := range strings.Split(string(meminfo), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && (k == "MemTotal" || k == "MemAvailable") {
+			parts = append(parts, k+" "+strings.TrimSpace(v))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
