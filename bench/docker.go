@@ -38,42 +38,16 @@ func dockerMemory(ctx context.Context, spec *image.Spec, c *cache.Cache, root, o
 		return memory{}, fmt.Errorf("docker image: artifacts %+v, want one", res.Manifest.Artifacts)
 	}
 	tarball := filepath.Join(imgDir, res.Manifest.Artifacts[0].Name)
-	// user-mode networking: the guest reaches the host's 127.0.0.1 at 10.0.2.2.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	url, stop, err := serveFile(tarball)
 	if err != nil {
 		return memory{}, err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, tarball) })}
-	go srv.Serve(ln)
-	defer srv.Close()
-	url := fmt.Sprintf("http://10.0.2.2:%d/docker.oci.tar", ln.Addr().(*net.TCPAddr).Port)
-
-	disk := filepath.Join(out, "docker-state.qcow2")
-	os.Remove(disk)
-	defer os.Remove(disk)
-	if o, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", cfg.Disks[0].Path, disk, "4G").CombinedOutput(); err != nil {
-		return memory{}, fmt.Errorf("qemu-img: %v: %s", err, o)
-	}
-	cfg.Disks = []qemu.Disk{{Path: disk, Format: "qcow2"}}
-	cfg.Memory = 1024
-	work, err := os.MkdirTemp(out, "vm-")
+	defer stop()
+	vm, done, err := bootOverlay(ctx, cfg, out, "docker")
 	if err != nil {
 		return memory{}, err
 	}
-	defer os.RemoveAll(work)
-	cfg.QMP = filepath.Join(work, "qmp.sock")
-	cfg.FwCfg = map[string]string{"opt/berth/cmdline": "berth.autologin"}
-	vm, err := qemu.Start(ctx, cfg, work, nil)
-	if err != nil {
-		return memory{}, err
-	}
-	defer vm.Kill()
-	if _, _, err := vm.WaitFor(regexp.MustCompile(`berth: (ready|degraded) in`), 5*time.Minute); err != nil {
-		return memory{}, err
-	}
-	if _, _, err := vm.WaitFor(regexp.MustCompile(`:~# `), 2*time.Minute); err != nil {
-		return memory{}, err
-	}
+	defer done()
 	for _, step := range []struct {
 		cmd string
 		max time.Duration
@@ -93,6 +67,55 @@ func dockerMemory(ctx context.Context, spec *image.Spec, c *cache.Cache, root, o
 		return memory{}, err
 	}
 	return parseDockerMemory(s)
+}
+
+// serveFile serves one file over HTTP on the host's 127.0.0.1, at the URL
+// a guest on QEMU's user-mode network reaches it by (10.0.2.2); stop ends
+// the server.
+func serveFile(path string) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) })}
+	go srv.Serve(ln)
+	return fmt.Sprintf("http://10.0.2.2:%d/%s", ln.Addr().(*net.TCPAddr).Port, filepath.Base(path)), func() { srv.Close() }, nil
+}
+
+// bootOverlay boots cfg's image from a fresh qcow2 overlay of its disk
+// (4 GiB), with 1 GiB of RAM and a root shell on the serial console, and
+// waits for that shell; done kills the VM and removes the overlay.
+func bootOverlay(ctx context.Context, cfg qemu.Config, out, name string) (*qemu.VM, func(), error) {
+	disk := filepath.Join(out, name+"-state.qcow2")
+	os.Remove(disk)
+	if o, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", cfg.Disks[0].Path, disk, "4G").CombinedOutput(); err != nil {
+		return nil, nil, fmt.Errorf("qemu-img: %v: %s", err, o)
+	}
+	work, err := os.MkdirTemp(out, "vm-")
+	if err != nil {
+		os.Remove(disk)
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(work); os.Remove(disk) }
+	cfg.Disks = []qemu.Disk{{Path: disk, Format: "qcow2"}}
+	cfg.Memory = 1024
+	cfg.QMP = filepath.Join(work, "qmp.sock")
+	cfg.FwCfg = map[string]string{"opt/berth/cmdline": "berth.autologin"}
+	vm, err := qemu.Start(ctx, cfg, work, nil)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	done := func() { vm.Kill(); cleanup() }
+	if _, _, err := vm.WaitFor(regexp.MustCompile(`berth: (ready|degraded) in`), 5*time.Minute); err != nil {
+		done()
+		return nil, nil, err
+	}
+	if _, _, err := vm.WaitFor(regexp.MustCompile(`:~# `), 2*time.Minute); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return vm, done, nil
 }
 
 // dockerWait waits up to 5 minutes for dockerd to answer.

@@ -43,6 +43,7 @@ type options struct {
 	mems    []int
 	noBuild bool
 	docker  bool
+	console bool
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -53,6 +54,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	memList := fs.String("mem", "512,256,192,128,96", "RAM sizes (MiB) to try for the smallest that reaches ready")
 	fs.BoolVar(&o.noBuild, "no-cold-build", false, "skip the cold build measurement")
 	fs.BoolVar(&o.docker, "docker", true, "measure the docker service's memory (builds the docker image)")
+	fs.BoolVar(&o.console, "console", true, "measure a distribution console's memory (builds the test suite's Debian userland; needs root for mmdebstrap)")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: bench [-out DIR] [-runs N] [-mem LIST]\n\nMeasures boot time, memory, sizes and build times of images/berth.yaml.")
 		fs.PrintDefaults()
@@ -216,6 +218,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	add("MemAvailable after ready (512 MiB VM)", fmt.Sprintf("%d MiB", mem.availKB/1024), "from /proc/meminfo")
 	add("user containerd after ready", mib(mem.userContainerd), "the containerd service's memory.current, no user container")
+	procRows, procCount, pssTotal := byName(mem.procs)
+	add("userspace memory after ready (PSS)", mib(pssTotal<<10), fmt.Sprintf("every process's Pss from smaps_rollup (%d processes, the measuring shell's too), 512 MiB VM; target ≤ 64 MiB", len(mem.procs)))
+	if v, note := kernelShare(initLogs); v != "" {
+		add("kernel's share at PID 1's start", v, note)
+	}
 	if o.docker {
 		dm, err := dockerMemory(ctx, spec, main, root, out, ours(1024))
 		if err != nil {
@@ -225,6 +232,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		add("MemAvailable with docker (1 GiB VM)", fmt.Sprintf("%d MiB", dm.availKB/1024), "from /proc/meminfo")
 	}
 
+	if o.console {
+		def, debian, err := consoleMemory(ctx, main, root, out, ours(1024))
+		if err != nil {
+			return fmt.Errorf("console memory: %w", err)
+		}
+		add("default console after ready", mib(def), "its memory.current: berth-console, sshd, getty (1 GiB VM)")
+		add("console-debian after hostctl console switch", mib(debian), fmt.Sprintf("its memory.current, the same VM: %s more than the default; the test suite's bookworm userland as docker.io/library/debian:bookworm", mib(debian-def)))
+	}
+
 	if v, note, ok := suiteTiming(filepath.Join(root, "out", "test", "timing.txt")); ok {
 		add("QEMU suite (the last make qemu-test, not this run)", v, note)
 	}
@@ -232,6 +248,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintln(stdout, "| measure | value | note |\n|---|---|---|")
 	for _, r := range rows {
 		fmt.Fprintf(stdout, "| %s | %s | %s |\n", r[0], r[1], r[2])
+	}
+	fmt.Fprintln(stdout, "\nMemory by process after ready (512 MiB VM; smaps_rollup, summed by name):\n\n| process | count | RSS | PSS |\n|---|---|---|---|")
+	for _, r := range procRows {
+		fmt.Fprintf(stdout, "| %s | %d | %s | %s |\n", r.name, procCount[r.name], mib(r.rss<<10), mib(r.pss<<10))
 	}
 	fmt.Fprintf(stdout, "\nWhere a boot goes (PID 1's init log; the services start at once, so their steps overlap; later boots: the median of %d):\n\n", o.runs)
 	fmt.Fprintln(stdout, "| step | first boot | later boot |\n|---|---|---|")
@@ -342,7 +362,28 @@ func bootTo(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out, comman
 
 // durationsCmd prints the timed lines of PID 1's init log: each phase's
 // duration, the state partition's steps, each service's start steps.
-const durationsCmd = "hostctl logs init | grep -E ' done in |service [^ ]+: (container|task) |state: (looked for|mke2fs|mounted) '"
+const durationsCmd = "hostctl logs init | grep -E ' done in |service [^ ]+: (container|task) |state: (looked for|mke2fs|mounted) |memory at PID 1'"
+
+// memAtInitRe matches PID 1's line of the memory the kernel left it.
+var memAtInitRe = regexp.MustCompile(`memory at PID 1's start: MemTotal ([0-9]+) kB, MemAvailable ([0-9]+) kB`)
+
+// kernelShare is MemTotal minus MemAvailable when PID 1 starts, the median
+// over the boots' init logs: what the kernel (and stage 1) hold before
+// Berth's userspace grows. "" when no log has the line.
+func kernelShare(initLogs []string) (value, note string) {
+	var kb []float64
+	for _, l := range initLogs {
+		if m := memAtInitRe.FindStringSubmatch(l); m != nil {
+			total, _ := strconv.ParseFloat(m[1], 64)
+			avail, _ := strconv.ParseFloat(m[2], 64)
+			kb = append(kb, total-avail)
+		}
+	}
+	if len(kb) == 0 {
+		return "", ""
+	}
+	return mib(int64(median(kb)) << 10), fmt.Sprintf("MemTotal − MemAvailable in PID 1's first phase, 512 MiB VM, median of %d boots", len(kb))
+}
 
 // phaseDoneRe matches the duration line the boot runner (init/boot) logs
 // when a phase ends: "phase 3/10 config done in 0.412s".
@@ -384,13 +425,50 @@ func phaseMeasure(initLogs []string, phase string) (value, note string) {
 // containerd service's cgroup: the user containerd is the containerd whose
 // parent is not PID 1, and /sys/fs/cgroup in its root is its service's
 // cgroup.
-const memoryScript = `grep MemAvailable /proc/meminfo; for p in $(pidof containerd); do [ "$(awk '/^PPid:/{print $2}' /proc/$p/status)" = 1 ] || echo "user-containerd $(cat /proc/$p/root/sys/fs/cgroup/memory.current)"; done`
+// Then a line per process with an address space (kernel threads have
+// none): "proc COMM RSS PSS", in kB, from its smaps_rollup; the console
+// shares the host's PID namespace.
+const memoryScript = `grep MemAvailable /proc/meminfo; for p in $(pidof containerd); do [ "$(awk '/^PPid:/{print $2}' /proc/$p/status)" = 1 ] || echo "user-containerd $(cat /proc/$p/root/sys/fs/cgroup/memory.current)"; done; ` +
+	`for p in /proc/[0-9]*; do s=$(awk '/^Rss:/{r=$2} /^Pss:/{q=$2} END{if (r != "") print r, q}' $p/smaps_rollup 2>/dev/null); [ -n "$s" ] && echo "proc $(cat $p/comm) $s"; done`
 
 // memory is what memoryScript reads.
 type memory struct {
 	availKB        int
 	userContainerd int64 // bytes
 	docker         int64 // bytes: the docker service (dockerMemory)
+	procs          []procMemory
+}
+
+// procMemory is one process's resident and proportional set sizes.
+type procMemory struct {
+	name     string
+	rss, pss int64 // kB
+}
+
+// byName sums the processes of each name, largest PSS first, with the
+// count of each in n; total is every process's PSS.
+func byName(procs []procMemory) (rows []procMemory, n map[string]int, total int64) {
+	sum := map[string]*procMemory{}
+	n = map[string]int{}
+	for _, p := range procs {
+		if sum[p.name] == nil {
+			sum[p.name] = &procMemory{name: p.name}
+		}
+		sum[p.name].rss += p.rss
+		sum[p.name].pss += p.pss
+		n[p.name]++
+		total += p.pss
+	}
+	for _, r := range sum {
+		rows = append(rows, *r)
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].pss != rows[j].pss {
+			return rows[i].pss > rows[j].pss
+		}
+		return rows[i].name < rows[j].name
+	})
+	return rows, n, total
 }
 
 // parseMemory reads memoryScript's output.
@@ -405,12 +483,21 @@ func parseMemory(s string) (memory, error) {
 		if _, err := fmt.Sscanf(line, "user-containerd %d", &m.userContainerd); err == nil {
 			seenUser = true
 		}
+		if f := strings.Fields(line); len(f) >= 4 && f[0] == "proc" {
+			rss, err1 := strconv.ParseInt(f[len(f)-2], 10, 64)
+			pss, err2 := strconv.ParseInt(f[len(f)-1], 10, 64)
+			if err1 == nil && err2 == nil {
+				m.procs = append(m.procs, procMemory{name: strings.Join(f[1:len(f)-2], " "), rss: rss, pss: pss})
+			}
+		}
 	}
 	switch {
 	case !seenAvail:
 		return m, fmt.Errorf("no MemAvailable line in %q", s)
 	case !seenUser:
 		return m, fmt.Errorf("no user containerd's memory.current in %q", s)
+	case len(m.procs) == 0:
+		return m, fmt.Errorf("no process's smaps_rollup in %q", s)
 	}
 	return m, nil
 }

@@ -80,21 +80,45 @@ func TestPhaseSecondsReadsTheRunnersLine(t *testing.T) {
 }
 
 func TestParseMemory(t *testing.T) {
-	got, err := parseMemory("MemAvailable:     401234 kB\r\nuser-containerd 23453696\r\n")
-	if err != nil || got != (memory{availKB: 401234, userContainerd: 23453696}) {
+	const procs = "proc init 21000 9000\r\nproc containerd 40000 30000\r\nproc containerd 30000 20000\r\nproc berth ntp 8000 2000\r\nproc sh x 1\r\n"
+	got, err := parseMemory("MemAvailable:     401234 kB\r\nuser-containerd 23453696\r\n" + procs)
+	want := memory{availKB: 401234, userContainerd: 23453696, procs: []procMemory{{"init", 21000, 9000}, {"containerd", 40000, 30000}, {"containerd", 30000, 20000}, {"berth ntp", 8000, 2000}}}
+	if err != nil || !cmp.Equal(got, want, cmp.AllowUnexported(memory{}, procMemory{})) {
 		t.Errorf("parseMemory = %+v, %v", got, err)
 	}
-	if _, err := parseMemory("MemAvailable: 1 kB\n"); err == nil || !strings.Contains(err.Error(), "no user containerd's memory.current") {
+	if _, err := parseMemory("MemAvailable: 1 kB\n" + procs); err == nil || !strings.Contains(err.Error(), "no user containerd's memory.current") {
 		t.Errorf("without the user containerd: %v", err)
 	}
-	if _, err := parseMemory("user-containerd 5\n"); err == nil || !strings.Contains(err.Error(), "no MemAvailable line") {
+	if _, err := parseMemory("user-containerd 5\n" + procs); err == nil || !strings.Contains(err.Error(), "no MemAvailable line") {
 		t.Errorf("without MemAvailable: %v", err)
+	}
+	if _, err := parseMemory("MemAvailable: 1 kB\nuser-containerd 5\n"); err == nil || !strings.Contains(err.Error(), "no process's smaps_rollup") {
+		t.Errorf("without processes: %v", err)
+	}
+	rows, n, total := byName(got.procs)
+	if total != 61000 || len(rows) != 3 || rows[0] != (procMemory{"containerd", 70000, 50000}) || n["containerd"] != 2 || rows[2].name != "berth ntp" {
+		t.Errorf("byName = %+v, %v, %d", rows, n, total)
+	}
+}
+
+// The kernel's share is MemTotal − MemAvailable at PID 1's start, the
+// median of the boots that logged it.
+func TestKernelShare(t *testing.T) {
+	line := func(total, avail int) string {
+		return fmt.Sprintf("2026-12-03T10:00:00Z memory at PID 1's start: MemTotal %d kB, MemAvailable %d kB\n", total, avail)
+	}
+	v, note := kernelShare([]string{line(500000, 460000), line(500000, 450000), "no such line", line(500000, 470000)})
+	if v != "39.1 MiB" || !strings.Contains(note, "median of 3") {
+		t.Errorf("kernelShare = %q, %q; want 39.1 MiB over 3 boots", v, note)
+	}
+	if v, _ := kernelShare([]string{"nothing"}); v != "" {
+		t.Errorf("kernelShare of logs without the line = %q", v)
 	}
 }
 
 func TestParseDockerMemory(t *testing.T) {
 	got, err := parseDockerMemory("MemAvailable:     601234 kB\r\ndocker 73453696\r\n")
-	if err != nil || got != (memory{availKB: 601234, docker: 73453696}) {
+	if err != nil || got.availKB != 601234 || got.docker != 73453696 {
 		t.Errorf("parseDockerMemory = %+v, %v", got, err)
 	}
 	if _, err := parseDockerMemory("MemAvailable: 1 kB\ndocker \n"); err == nil || !strings.Contains(err.Error(), "no docker service's memory.current") {
