@@ -73,3 +73,18 @@ func TestContainerdRestarterRetriesExec(t *testing.T) {
 		t.Errorf("init log:\n%s", strings.Join(log, "\n"))
 	}
 }
+
+// The system containerd starts as the config phase begins, unless
+// berth.break stops boot at a phase from config to containerd: there the
+// rescue shell finds it not started. (A start here would spawn the real
+// containerd, so only the refusals are run; the QEMU suite boots with the
+// early start, and BreakToRescueShell checks the break.)
+func TestContainerdNotStartedEarlyBeforeABreak(t *testing.T) {
+	for _, at := range []string{"config", "etc", "sysctl", "apply", "containerd"} {
+		h, _ := testHost(t, "berth.break="+at)
+		h.startContainerdEarly()
+		if h.procs != nil {
+			t.Errorf("berth.break=%s: containerd started early", at)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-os/berth/init/etc"
 	"github.com/berth-os/berth/init/mounts"
 	"github.com/berth-os/berth/init/supervise"
+	"github.com/berth-os/berth/internal/atomicfile"
 	consoles "github.com/berth-os/berth/internal/console"
 	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/services"
@@ -31,7 +32,10 @@ func (h *host) plan() boot.Plan {
 	return boot.Plan{
 		{Name: "mounts", Fatal: true, Run: h.phaseMounts},
 		{Name: "state", Fatal: false, Run: h.phaseState},
-		{Name: "config", Run: h.phaseConfig},
+		{Name: "config", Run: func(ctx context.Context) error {
+			h.startContainerdEarly()
+			return h.phaseConfig(ctx)
+		}},
 		{Name: "etc", Fatal: true, Run: h.phaseEtc},
 		{Name: "sysctl", Run: h.phaseSysctl},
 		{Name: "apply", Run: h.phaseApply},
@@ -160,9 +164,41 @@ func (h *host) phaseSysctl(ctx context.Context) error {
 	return err
 }
 
-// phaseContainerd starts the system containerd and connects to it.
-func (h *host) phaseContainerd(ctx context.Context) error {
+// startContainerdEarly starts the system containerd as the config phase
+// begins: it needs only the state partition, so its start runs while
+// config, /etc, sysctl and apply do. Not when berth.break stops boot at one
+// of those phases, or at containerd's: the rescue shell there finds it not
+// started, as the phase order says.
+func (h *host) startContainerdEarly() {
+	if at := h.flags.Get("berth.break"); at != "" {
+		from := false
+		for _, ph := range h.plan() {
+			from = from || ph.Name == "config"
+			if from && ph.Name == at {
+				return
+			}
+			if ph.Name == "containerd" {
+				break
+			}
+		}
+	}
+	h.spawnContainerd()
+}
+
+// spawnContainerd writes the system containerd's config and starts it.
+func (h *host) spawnContainerd() {
+	if err := atomicfile.Write(layout.SystemContainerdConfig, []byte(etc.SystemContainerdConfig), 0o600); err != nil {
+		h.alertf("system containerd: %v", err)
+	}
 	h.startContainerd(h.reaper.Start, supervise.Options{})
+}
+
+// phaseContainerd starts the system containerd, unless the config phase
+// has, and connects to it.
+func (h *host) phaseContainerd(ctx context.Context) error {
+	if h.procs == nil {
+		h.spawnContainerd()
+	}
 	c, err := supervise.Connect(ctx, layout.SystemContainerdSocket, 2*time.Minute)
 	if err != nil {
 		return err

@@ -230,7 +230,6 @@ func Files(c Config) []File {
 		{Path: "resolv.conf", Link: c.ResolvConf},
 		{Path: "ssh/sshd_config", Mode: 0o644, Content: sshdConfig(c)},
 		{Path: "containerd/config.toml", Mode: 0o644, Content: UserContainerdConfig},
-		{Path: strings.TrimPrefix(layout.SystemContainerdConfig, "/etc/"), Mode: 0o600, Content: SystemContainerdConfig},
 		{Path: timesync.ConfigFile, Mode: 0o644, Content: c.NTP.Render()},
 	}
 	proxy := "# Rendered by Berth from berth.proxy: the proxy of image pulls and of the services that fetch.\n"

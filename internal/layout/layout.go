@@ -74,9 +74,10 @@ const (
 	SystemContainerdDir = "/run/system-containerd"
 	// SystemContainerdSocket is where PID 1 reaches the system containerd.
 	SystemContainerdSocket = "/run/system-containerd/containerd.sock"
-	// SystemContainerdConfig is the system containerd's config, rendered
-	// with /etc.
-	SystemContainerdConfig = "/etc/containerd/system.toml"
+	// SystemContainerdConfig is the system containerd's config, which PID 1
+	// writes before it starts containerd: in the private folder, not /etc,
+	// since containerd starts while /etc is still being rendered.
+	SystemContainerdConfig = "/run/system-containerd/config.toml"
 	// SystemRuncRoot is runc's state of the system services (runc's
 	// default, /run/containerd/runc, is the user containerd's).
 	SystemRuncRoot = "/run/system-containerd/runc"
