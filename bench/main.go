@@ -237,8 +237,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("console memory: %w", err)
 		}
-		add("default console after ready", mib(def), "its memory.current: berth-console, sshd, getty (1 GiB VM)")
-		add("console-debian after hostctl console switch", mib(debian), fmt.Sprintf("its memory.current, the same VM: %s more than the default; the test suite's bookworm userland as docker.io/library/debian:bookworm", mib(debian-def)))
+		add("default console after ready (PSS)", mib(def.pssKB<<10), fmt.Sprintf("its processes' Pss: berth-console, sshd, getty, the shell (memory.current %s, anon %s), 1 GiB VM", mib(def.current), mib(def.anon)))
+		add("console-debian after hostctl console switch (PSS)", mib(debian.pssKB<<10), fmt.Sprintf("its processes' Pss, the same VM: %s more than the default (memory.current %s, anon %s); the test suite's bookworm userland as docker.io/library/debian:bookworm", mib((debian.pssKB-def.pssKB)<<10), mib(debian.current), mib(debian.anon)))
 	}
 
 	if v, note, ok := suiteTiming(filepath.Join(root, "out", "test", "timing.txt")); ok {

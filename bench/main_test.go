@@ -171,3 +171,15 @@ func TestBootTimeline(t *testing.T) {
 		t.Errorf("timeline (-want +got):\n%s", diff)
 	}
 }
+
+func TestParseConsoleUse(t *testing.T) {
+	got, err := parseConsoleUse("30310400\r\nanon 5136384\r\npss 9123\r\n")
+	if err != nil || got != (consoleUse{current: 30310400, anon: 5136384, pssKB: 9123}) {
+		t.Errorf("parseConsoleUse = %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", "30310400\nanon 5\n", "cat: memory.current: No such file\nanon 5\npss 1\n", "1\nanon 2\npss x\n"} {
+		if _, err := parseConsoleUse(bad); err == nil || !strings.Contains(err.Error(), "console memory") {
+			t.Errorf("parseConsoleUse(%q) = %v, want an error", bad, err)
+		}
+	}
+}
