@@ -4,9 +4,7 @@ package test
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -49,7 +47,10 @@ func consoleSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.HostFwd = []string{sshForward}
-	cfg.FwCfg["opt/berth/user-data"] = fmt.Sprintf("#cloud-config\nberth:\n  registry_mirrors:\n    docker.io: [%q]\n", srv.GuestURL())
+	// Root's key and a user with a key come from cloud-config, as they
+	// would to any console.
+	key, pub := sshKey(t)
+	cfg.FwCfg["opt/berth/user-data"] = fmt.Sprintf("#cloud-config\nberth:\n  registry_mirrors:\n    docker.io: [%q]\nssh_authorized_keys: [%q]\nusers:\n  - name: dev\n    ssh_authorized_keys: [%q]\n", srv.GuestURL(), pub, pub)
 	m := boot(t, cfg)
 	port := m.sshPort()
 	const ubuntu = "docker.io/library/ubuntu:24.04"
@@ -86,19 +87,13 @@ func consoleSwitch(t *testing.T) {
 		return
 	}
 
-	dir := t.TempDir()
-	key := filepath.Join(dir, "id_ed25519")
-	if err := runCmd("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key); err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := os.ReadFile(key + ".pub")
-	m.sh(fmt.Sprintf("mkdir -p -m 700 /root/.ssh && echo '%s' > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys", strings.TrimSpace(string(pub))))
-	ssh := func(cmd string) (string, error) {
+	sshAs := func(user, cmd string) (string, error) {
 		args := []string{"-p", fmt.Sprint(port), "-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-			"-o", "ConnectTimeout=60", "-o", "BatchMode=yes", "root@127.0.0.1", cmd}
+			"-o", "ConnectTimeout=60", "-o", "BatchMode=yes", user + "@127.0.0.1", cmd}
 		out, err := exec.Command("ssh", args...).CombinedOutput()
 		return string(out), err
 	}
+	ssh := func(cmd string) (string, error) { return sshAs("root", cmd) }
 	// A user container on the user containerd, started before the switch.
 	var userPID string
 	m.check("UserContainer", func(m *machine) {
@@ -155,6 +150,9 @@ func consoleSwitch(t *testing.T) {
 		}
 		if err != nil || !strings.Contains(sout, mark) {
 			m.t.Errorf("ssh by key into the new console: %v\n%s\nwant the image's os-release (%s)", err, sout, mark)
+		}
+		if out, err := sshAs("dev", "id -un; cat /etc/os-release"); err != nil || !strings.HasPrefix(out, "dev\n") || !strings.Contains(out, mark) {
+			m.t.Errorf("ssh as cloud-config's user dev into the new console: %v\n%s\nwant dev, in the image's userland", err, out)
 		}
 	}) {
 		return
