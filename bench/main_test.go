@@ -183,3 +183,35 @@ func TestParseConsoleUse(t *testing.T) {
 		}
 	}
 }
+
+// The breakdown sums regular files by component (a service's rootfs each),
+// counts a file of a size and name met before as a repeat, and refuses a
+// listing with no file.
+func TestBreakdown(t *testing.T) {
+	listing := `drwxr-xr-x 0/0                     248 2025-01-01 00:00 squashfs-root
+lrwxrwxrwx 0/0                       7 2025-01-01 00:00 squashfs-root/bin -> usr/bin
+-rwxr-xr-x 0/0                31330430 2025-01-01 00:00 squashfs-root/usr/bin/containerd
+-rwxr-xr-x 0/0                 9650302 2025-01-01 00:00 squashfs-root/usr/bin/hostctl
+-rwxr-xr-x 0/0                 9650302 2025-01-01 00:00 squashfs-root/usr/lib/berth/services/console/rootfs/usr/bin/hostctl
+-rw-r--r-- 0/0                    1000 2025-01-01 00:00 squashfs-root/usr/lib/berth/services/console/rootfs/etc/a file
+-rw-r--r-- 0/0                 5000985 2025-01-01 00:00 squashfs-root/usr/lib/modules/6.12.117-berth/kernel/fs/xfs/xfs.ko
+-rw-r--r-- 0/0                      10 2025-01-01 00:00 squashfs-root/etc/os-release
+`
+	got, err := breakdown(listing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []sizeRow{
+		{name: "containerd", bytes: 31330430, files: 1},
+		{name: "service console (rootfs)", bytes: 9651302, dupes: 9650302, files: 2},
+		{name: "hostctl", bytes: 9650302, files: 1},
+		{name: "kernel modules", bytes: 5000985, files: 1},
+		{name: "everything else", bytes: 10, files: 1},
+	}
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(sizeRow{})); d != "" {
+		t.Errorf("breakdown (-want +got):\n%s", d)
+	}
+	if _, err := breakdown("drwxr-xr-x 0/0 3 2025-01-01 00:00 squashfs-root\n"); err == nil || !strings.Contains(err.Error(), "no regular file") {
+		t.Errorf("a listing without files: %v", err)
+	}
+}

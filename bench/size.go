@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// components name the parts of the root filesystem the size breakdown
+// sums, by path prefix under the root; the first that matches wins, and
+// a service's rootfs is one component each.
+var components = []struct{ name, prefix string }{
+	{"containerd", "usr/bin/containerd"},
+	{"containerd-shim-runc-v2", "usr/bin/containerd-shim-runc-v2"},
+	{"runc", "usr/bin/runc"},
+	{"ctr", "usr/bin/ctr"},
+	{"PID 1 (init)", "usr/lib/berth/init"},
+	{"hostctl", "usr/bin/hostctl"},
+	{"kernel modules", "usr/lib/modules/"},
+	{"firmware", "usr/lib/firmware/"},
+	{"zoneinfo", "usr/share/zoneinfo/"},
+	{"gconv (iconv modules)", "usr/lib/x86_64-linux-gnu/gconv/"},
+}
+
+// sizeRow is one component's files: their bytes uncompressed, and the
+// bytes of those that repeat a file met before (same size and name, as
+// mksquashfs stores identical files once).
+type sizeRow struct {
+	name         string
+	bytes, dupes int64
+	files        int
+}
+
+// rootfsBreakdown lists the root filesystem's files by component, largest
+// first, from unsquashfs's listing of the image's squashfs.
+func rootfsBreakdown(ctx context.Context, squashfs string) ([]sizeRow, error) {
+	out, err := exec.CommandContext(ctx, "unsquashfs", "-lln", squashfs).Output()
+	if err != nil {
+		return nil, fmt.Errorf("unsquashfs -lln %s: %w", squashfs, err)
+	}
+	return breakdown(string(out))
+}
+
+// breakdown sums an unsquashfs -lln listing's regular files by component.
+func breakdown(listing string) ([]sizeRow, error) {
+	rows := map[string]*sizeRow{}
+	seen := map[string]bool{}
+	n := 0
+	for _, line := range strings.Split(listing, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || !strings.HasPrefix(f[0], "-") {
+			continue
+		}
+		size, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("unsquashfs listing: %q: %w", line, err)
+		}
+		path := strings.TrimPrefix(strings.Join(f[5:], " "), "squashfs-root/")
+		name := "everything else"
+		if rest, ok := strings.CutPrefix(path, "usr/lib/berth/services/"); ok {
+			svc, _, _ := strings.Cut(rest, "/")
+			name = "service " + svc + " (rootfs)"
+		} else {
+			for _, c := range components {
+				if path == c.prefix || strings.HasSuffix(c.prefix, "/") && strings.HasPrefix(path, c.prefix) {
+					name = c.name
+					break
+				}
+			}
+		}
+		r := rows[name]
+		if r == nil {
+			r = &sizeRow{name: name}
+			rows[name] = r
+		}
+		r.bytes += size
+		r.files++
+		base := path[strings.LastIndex(path, "/")+1:]
+		if k := fmt.Sprint(size, " ", base); seen[k] {
+			r.dupes += size
+		} else {
+			seen[k] = true
+		}
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("unsquashfs listing: no regular file")
+	}
+	var out []sizeRow
+	for _, r := range rows {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].bytes != out[j].bytes {
+			return out[i].bytes > out[j].bytes
+		}
+		return out[i].name < out[j].name
+	})
+	return out, nil
+}
