@@ -89,7 +89,7 @@ func consoleSwitch(t *testing.T) {
 
 	sshAs := func(user, cmd string) (string, error) {
 		args := []string{"-p", fmt.Sprint(port), "-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-			"-o", "ConnectTimeout=60", "-o", "BatchMode=yes", user + "@127.0.0.1", cmd}
+			"-o", "ConnectTimeout=60", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", user + "@127.0.0.1", cmd}
 		out, err := exec.Command("ssh", args...).CombinedOutput()
 		return string(out), err
 	}
