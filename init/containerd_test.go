@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/init/supervise"
 	"github.com/berth-os/berth/internal/servicetest"
 )
@@ -74,17 +75,41 @@ func TestContainerdRestarterRetriesExec(t *testing.T) {
 	}
 }
 
-// The system containerd starts as the config phase begins, unless
-// berth.break stops boot at a phase from config to containerd: there the
-// rescue shell finds it not started. (A start here would spawn the real
-// containerd, so only the refusals are run; the QEMU suite boots with the
-// early start, and BreakToRescueShell checks the break.)
-func TestContainerdNotStartedEarlyBeforeABreak(t *testing.T) {
-	for _, at := range []string{"config", "etc", "sysctl", "apply", "containerd"} {
-		h, _ := testHost(t, "berth.break="+at)
-		h.startContainerdEarly()
-		if h.procs != nil {
-			t.Errorf("berth.break=%s: containerd started early", at)
+// The system containerd starts before etc, sysctl and apply only when
+// nothing of theirs may touch its store and no break stops boot before
+// its phase.
+func TestEarlyContainerd(t *testing.T) {
+	plan := (&host{}).plan()
+	mounts := func(targets ...string) *cloudconfig.Config {
+		c := &cloudconfig.Config{}
+		for _, t := range targets {
+			c.Mounts = append(c.Mounts, []string{"LABEL=data", t})
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name, breakAt string
+		cfg           *cloudconfig.Config
+		want          bool
+		why           string
+	}{
+		{"plain", "", &cloudconfig.Config{}, true, ""},
+		{"unrelated mounts and swap", "", mounts("/mnt/data", "/var/lib/docker", "none", "swap", "/var/lib/containerd-old"), true, ""},
+		{"break at services", "services", &cloudconfig.Config{}, true, ""},
+		{"break at mounts", "mounts", &cloudconfig.Config{}, true, ""},
+		{"break at config", "config", &cloudconfig.Config{}, false, "berth.break=config"},
+		{"break at etc", "etc", &cloudconfig.Config{}, false, "berth.break=etc"},
+		{"break at apply", "apply", &cloudconfig.Config{}, false, "berth.break=apply"},
+		{"break at containerd", "containerd", &cloudconfig.Config{}, false, "berth.break=containerd"},
+		{"no config", "", nil, false, "no merged configuration"},
+		{"bootcmd", "", &cloudconfig.Config{Bootcmd: []cloudconfig.Command{{Shell: "mount /dev/vdb /var/lib"}}}, false, "bootcmd runs first"},
+		{"mount on /var", "", mounts("/mnt/a", "/var/"), false, "mounts[1] mounts on /var first"},
+		{"mount on its store", "", mounts("/var/lib/containerd"), false, "mounts[0] mounts on /var/lib/containerd first"},
+		{"mount in its store", "", mounts("/var/lib/containerd/system/io.containerd.content.v1.content"), false, "mounts[0] mounts on /var/lib/containerd/system/io.containerd.content.v1.content first"},
+	} {
+		ok, why := earlyContainerd(tc.breakAt, plan, tc.cfg)
+		if ok != tc.want || why != tc.why {
+			t.Errorf("%s: earlyContainerd = %v, %q; want %v, %q", tc.name, ok, why, tc.want, tc.why)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/init/boot"
 	"github.com/berth-os/berth/init/cmdline"
@@ -33,8 +34,9 @@ func (h *host) plan() boot.Plan {
 		{Name: "mounts", Fatal: true, Run: h.phaseMounts},
 		{Name: "state", Fatal: false, Run: h.phaseState},
 		{Name: "config", Run: func(ctx context.Context) error {
+			err := h.phaseConfig(ctx)
 			h.startContainerdEarly()
-			return h.phaseConfig(ctx)
+			return err
 		}},
 		{Name: "etc", Fatal: true, Run: h.phaseEtc},
 		{Name: "sysctl", Run: h.phaseSysctl},
@@ -165,39 +167,79 @@ func (h *host) phaseSysctl(ctx context.Context) error {
 }
 
 // startContainerdEarly starts the system containerd as the config phase
-// begins: it needs only the state partition, so its start runs while
-// config, /etc, sysctl and apply do. Not when berth.break stops boot at one
-// of those phases, or at containerd's: the rescue shell there finds it not
-// started, as the phase order says.
+// ends, so that its start runs while /etc, sysctl and apply do: it needs
+// only the state partition. Not when earlyContainerd says no; then the
+// containerd phase starts it.
 func (h *host) startContainerdEarly() {
-	if at := h.flags.Get("berth.break"); at != "" {
+	var cfg *cloudconfig.Config
+	if h.cfg != nil && h.cfg.merged != nil {
+		cfg = &h.cfg.merged.Config
+	}
+	if ok, why := earlyContainerd(h.flags.Get("berth.break"), h.plan(), cfg); !ok {
+		h.debugf("system containerd: started at its own phase: %s", why)
+		return
+	}
+	if err := h.spawnContainerd(); err != nil {
+		h.logf("system containerd: %v; trying again at its phase", err)
+	}
+}
+
+// earlyContainerd says whether the system containerd may start before the
+// phases between config and its own have run, and if not, why: not when
+// berth.break stops boot at one of them or at containerd's (the rescue
+// shell there finds it not started, as the plan's order says), nor when
+// the configuration has no merged config, has bootcmd (which may mount
+// anything), or mounts a filesystem on its store, above it or in it: the
+// apply phase does those, and containerd must open its store after them.
+func earlyContainerd(breakAt string, plan boot.Plan, cfg *cloudconfig.Config) (bool, string) {
+	if breakAt != "" {
 		from := false
-		for _, ph := range h.plan() {
+		for _, ph := range plan {
 			from = from || ph.Name == "config"
-			if from && ph.Name == at {
-				return
+			if from && ph.Name == breakAt {
+				return false, "berth.break=" + breakAt
 			}
 			if ph.Name == "containerd" {
 				break
 			}
 		}
 	}
-	h.spawnContainerd()
+	switch {
+	case cfg == nil:
+		return false, "no merged configuration"
+	case len(cfg.Bootcmd) > 0:
+		return false, "bootcmd runs first"
+	}
+	store := layout.SystemContainerdRoot
+	for i, m := range cfg.Mounts {
+		if len(m) < 2 || !filepath.IsAbs(m[1]) {
+			continue
+		}
+		t := filepath.Clean(m[1])
+		if t == "/" || t == store || strings.HasPrefix(store, t+"/") || strings.HasPrefix(t, store+"/") {
+			return false, fmt.Sprintf("mounts[%d] mounts on %s first", i, t)
+		}
+	}
+	return true, ""
 }
 
-// spawnContainerd writes the system containerd's config and starts it.
-func (h *host) spawnContainerd() {
+// spawnContainerd writes the system containerd's config and starts it; a
+// config that cannot be written starts nothing.
+func (h *host) spawnContainerd() error {
 	if err := atomicfile.Write(layout.SystemContainerdConfig, []byte(etc.SystemContainerdConfig), 0o600); err != nil {
-		h.alertf("system containerd: %v", err)
+		return err
 	}
 	h.startContainerd(h.reaper.Start, supervise.Options{})
+	return nil
 }
 
 // phaseContainerd starts the system containerd, unless the config phase
 // has, and connects to it.
 func (h *host) phaseContainerd(ctx context.Context) error {
 	if h.procs == nil {
-		h.spawnContainerd()
+		if err := h.spawnContainerd(); err != nil {
+			return fmt.Errorf("system containerd: %w", err)
+		}
 	}
 	c, err := supervise.Connect(ctx, layout.SystemContainerdSocket, 2*time.Minute)
 	if err != nil {
