@@ -5,8 +5,8 @@
 // by copying them there, with no registry.
 //
 // The tarballs are those of the folder and of its folders one level down,
-// so that a volume (a USB stick, a second disk, a seed ISO) mounted there
-// by cloud-config's mounts brings images too, read-only as it may be.
+// so that a volume (a second disk, a seed ISO) mounted there by
+// cloud-config's mounts brings images too, read-only as it may be.
 //
 // A tarball is imported once: its import is recorded in the folder's
 // .imported tree, under the tarball's own path (holding its size and
@@ -40,7 +40,7 @@ var suffixes = []string{".tar", ".tar.gz", ".tgz"}
 func Pending(dir string) ([]string, error) {
 	var out []string
 	err := scan(dir, 1, func(p string, st fs.FileInfo) {
-		if done, err := os.ReadFile(stampPath(dir, p)); err == nil && string(done) == stamp(st) {
+		if done(dir, p, st) {
 			return
 		}
 		out = append(out, p)
@@ -81,6 +81,23 @@ func scan(dir string, depth int, found func(string, fs.FileInfo)) error {
 func hasSuffix(name string) bool {
 	for _, s := range suffixes {
 		if strings.HasSuffix(name, s) && len(name) > len(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// done says whether the tarball at p, as st describes it, was imported:
+// its record says so, or, for one in dir itself, the record an earlier
+// Berth kept beside it (.NAME.imported), so that an upgrade does not
+// import every tarball again.
+func done(dir, p string, st fs.FileInfo) bool {
+	records := []string{stampPath(dir, p)}
+	if filepath.Dir(p) == dir {
+		records = append(records, filepath.Join(dir, "."+filepath.Base(p)+".imported"))
+	}
+	for _, r := range records {
+		if b, err := os.ReadFile(r); err == nil && string(b) == stamp(st) {
 			return true
 		}
 	}

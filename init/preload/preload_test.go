@@ -93,3 +93,19 @@ func TestImportFromVolume(t *testing.T) {
 		t.Errorf("the import's record: %v", err)
 	}
 }
+
+// A tarball whose import an earlier Berth recorded beside it is not
+// imported again; one whose old record is of another version is.
+func TestOldRecordsKept(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a.tar", "b.tar"} {
+		os.WriteFile(filepath.Join(dir, name), []byte(name), 0o644)
+	}
+	st, _ := os.Stat(filepath.Join(dir, "a.tar"))
+	os.WriteFile(filepath.Join(dir, ".a.tar.imported"), []byte(stamp(st)), 0o644)
+	os.WriteFile(filepath.Join(dir, ".b.tar.imported"), []byte("1 2\n"), 0o644)
+	got, err := Pending(dir)
+	if err != nil || len(got) != 1 || filepath.Base(got[0]) != "b.tar" {
+		t.Errorf("Pending = %q, %v; want b.tar alone", got, err)
+	}
+}
