@@ -4,7 +4,6 @@ package test
 
 import (
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -87,13 +86,7 @@ func consoleSwitch(t *testing.T) {
 		return
 	}
 
-	sshAs := func(user, cmd string) (string, error) {
-		args := []string{"-p", fmt.Sprint(port), "-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-			"-o", "ConnectTimeout=60", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", user + "@127.0.0.1", cmd}
-		out, err := exec.Command("ssh", args...).CombinedOutput()
-		return string(out), err
-	}
-	ssh := func(cmd string) (string, error) { return sshAs("root", cmd) }
+	ssh := func(cmd string) (string, error) { return sshAs(t, "root", port, key, cmd) }
 	// A user container on the user containerd, started before the switch.
 	var userPID string
 	m.check("UserContainer", func(m *machine) {
@@ -151,7 +144,7 @@ func consoleSwitch(t *testing.T) {
 		if err != nil || !strings.Contains(sout, mark) {
 			m.t.Errorf("ssh by key into the new console: %v\n%s\nwant the image's os-release (%s)", err, sout, mark)
 		}
-		if out, err := sshAs("dev", "id -un; cat /etc/os-release"); err != nil || !strings.HasPrefix(out, "dev\n") || !strings.Contains(out, mark) {
+		if out, err := sshAs(t, "dev", port, key, "id -un; cat /etc/os-release"); err != nil || !strings.HasPrefix(out, "dev\n") || !strings.Contains(out, mark) {
 			m.t.Errorf("ssh as cloud-config's user dev into the new console: %v\n%s\nwant dev, in the image's userland", err, out)
 		}
 	}) {

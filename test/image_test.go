@@ -249,8 +249,8 @@ func imagePull(t *testing.T) {
 		if !strings.Contains(out, volumeRef) {
 			m.t.Errorf("after a reboot, hostctl image list lacks %s from the volume mounted in the preload folder:\n%s", volumeRef, out)
 		}
-		if out := m.sh("cd /var/lib/berth/preload/.imported && ls preload.tar.gz stick/images.tar 2>&1"); strings.Contains(out, "No such file") {
-			m.t.Errorf("the preload folder records no import of both tarballs:\n%s", out)
+		if out, code := m.shCode("ls -A /var/lib/berth/preload/.imported/preload.tar.gz /var/lib/berth/preload/.imported/stick/images.tar 2>&1"); code != 0 {
+			m.t.Errorf("the preload folder records no import of both tarballs (exit %d):\n%s", code, out)
 		}
 		if n := len(srv.Requests()); n != served {
 			m.t.Errorf("the registry got %d requests during the offline boot", n-served)
