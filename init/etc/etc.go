@@ -328,7 +328,7 @@ state = "` + layout.SystemContainerdDir + `"
 // (mirrors, CAs) are read from /etc/containerd/certs.d, as on any host.
 var UserContainerdConfig = `# Rendered by Berth at boot: the user containerd (the containerd service),
 # which ctr and docker reach at /run/containerd/containerd.sock. Berth's own
-# services run on the system containerd (system.toml), out of its reach.
+# services run on the system containerd (/run/system-containerd), out of its reach.
 version = 3
 root = "` + layout.UserContainerdRoot + `"
 # Above the system containerd (-999) and the system services (-900), below
