@@ -473,16 +473,27 @@ func byName(procs []procMemory) (rows []procMemory, n map[string]int, total int6
 		n[p.name]++
 		total += p.pss
 	}
-	for _, r := range sum {
-		rows = append(rows, *r)
+	return largestFirst(sum, func(r procMemory) int64 { return r.pss }), n, total
+}
+
+// largestFirst lists the rows of a map keyed by their names, largest first
+// by size, then by name.
+func largestFirst[R any](rows map[string]*R, size func(R) int64) []R {
+	names := make([]string, 0, len(rows))
+	for name := range rows {
+		names = append(names, name)
 	}
-	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].pss != rows[j].pss {
-			return rows[i].pss > rows[j].pss
+	sort.Slice(names, func(i, j int) bool {
+		if a, b := size(*rows[names[i]]), size(*rows[names[j]]); a != b {
+			return a > b
 		}
-		return rows[i].name < rows[j].name
+		return names[i] < names[j]
 	})
-	return rows, n, total
+	out := make([]R, 0, len(names))
+	for _, name := range names {
+		out = append(out, *rows[name])
+	}
+	return out
 }
 
 // parseMemory reads memoryScript's output.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -89,15 +88,5 @@ func breakdown(listing string) ([]sizeRow, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("unsquashfs listing: no regular file")
 	}
-	var out []sizeRow
-	for _, r := range rows {
-		out = append(out, *r)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].bytes != out[j].bytes {
-			return out[i].bytes > out[j].bytes
-		}
-		return out[i].name < out[j].name
-	})
-	return out, nil
+	return largestFirst(rows, func(r sizeRow) int64 { return r.bytes }), nil
 }
