@@ -191,6 +191,7 @@ func TestBreakdown(t *testing.T) {
 	listing := `drwxr-xr-x 0/0                     248 2025-01-01 00:00 squashfs-root
 lrwxrwxrwx 0/0                       7 2025-01-01 00:00 squashfs-root/bin -> usr/bin
 -rwxr-xr-x 0/0                31330430 2025-01-01 00:00 squashfs-root/usr/bin/containerd
+-rwxr-xr-x 0/0                31330430 2025-01-01 00:00 squashfs-root/usr/bin/ctr
 -rwxr-xr-x 0/0                 9650302 2025-01-01 00:00 squashfs-root/usr/bin/hostctl
 -rwxr-xr-x 0/0                 9650302 2025-01-01 00:00 squashfs-root/usr/lib/berth/services/console/rootfs/usr/bin/hostctl
 -rw-r--r-- 0/0                    1000 2025-01-01 00:00 squashfs-root/usr/lib/berth/services/console/rootfs/etc/a file
@@ -202,7 +203,8 @@ lrwxrwxrwx 0/0                       7 2025-01-01 00:00 squashfs-root/bin -> usr
 		t.Fatal(err)
 	}
 	want := []sizeRow{
-		{name: "containerd", bytes: 31330430, files: 1},
+		{name: "containerd (and ctr)", bytes: 31330430, files: 1},
+		{name: "ctr (a hard link to containerd)", bytes: 31330430, dupes: 31330430, files: 1},
 		{name: "service console (rootfs)", bytes: 9651302, dupes: 9650302, files: 2},
 		{name: "hostctl", bytes: 9650302, files: 1},
 		{name: "kernel modules", bytes: 5000985, files: 1},

@@ -10,18 +10,22 @@ import (
 
 // components name the parts of the root filesystem the size breakdown
 // sums, by path prefix under the root; the first that matches wins, and
-// a service's rootfs is one component each.
-var components = []struct{ name, prefix string }{
-	{"containerd", "usr/bin/containerd"},
-	{"containerd-shim-runc-v2", "usr/bin/containerd-shim-runc-v2"},
-	{"runc", "usr/bin/runc"},
-	{"ctr", "usr/bin/ctr"},
-	{"PID 1 (init)", "usr/lib/berth/init"},
-	{"hostctl", "usr/bin/hostctl"},
-	{"kernel modules", "usr/lib/modules/"},
-	{"firmware", "usr/lib/firmware/"},
-	{"zoneinfo", "usr/share/zoneinfo/"},
-	{"gconv (iconv modules)", "usr/lib/x86_64-linux-gnu/gconv/"},
+// a service's rootfs is one component each. A link is a hard link to
+// another file: squashfs stores it once, so all of it repeats.
+var components = []struct {
+	name, prefix string
+	link         bool
+}{
+	{"containerd (and ctr)", "usr/bin/containerd", false},
+	{"containerd-shim-runc-v2", "usr/bin/containerd-shim-runc-v2", false},
+	{"runc", "usr/bin/runc", false},
+	{"ctr (a hard link to containerd)", "usr/bin/ctr", true},
+	{"PID 1 (init)", "usr/lib/berth/init", false},
+	{"hostctl", "usr/bin/hostctl", false},
+	{"kernel modules", "usr/lib/modules/", false},
+	{"firmware", "usr/lib/firmware/", false},
+	{"zoneinfo", "usr/share/zoneinfo/", false},
+	{"gconv (iconv modules)", "usr/lib/x86_64-linux-gnu/gconv/", false},
 }
 
 // sizeRow is one component's files: their bytes uncompressed, and the
@@ -58,14 +62,14 @@ func breakdown(listing string) ([]sizeRow, error) {
 			return nil, fmt.Errorf("unsquashfs listing: %q: %w", line, err)
 		}
 		path := strings.TrimPrefix(strings.Join(f[5:], " "), "squashfs-root/")
-		name := "everything else"
+		name, link := "everything else", false
 		if rest, ok := strings.CutPrefix(path, "usr/lib/berth/services/"); ok {
 			svc, _, _ := strings.Cut(rest, "/")
 			name = "service " + svc + " (rootfs)"
 		} else {
 			for _, c := range components {
 				if path == c.prefix || strings.HasSuffix(c.prefix, "/") && strings.HasPrefix(path, c.prefix) {
-					name = c.name
+					name, link = c.name, c.link
 					break
 				}
 			}
@@ -78,7 +82,7 @@ func breakdown(listing string) ([]sizeRow, error) {
 		r.bytes += size
 		r.files++
 		base := path[strings.LastIndex(path, "/")+1:]
-		if k := fmt.Sprint(size, " ", base); seen[k] {
+		if k := fmt.Sprint(size, " ", base); seen[k] || link {
 			r.dupes += size
 		} else {
 			seen[k] = true

@@ -58,6 +58,9 @@ func hostLayout(bins []gobin.Binary, defs []*services.Definition, info layout.In
 		if b.Host != "" {
 			l = append(l, tree.Install{From: program(b.Name), To: b.Host, Mode: 0o755})
 		}
+		for _, link := range b.Links {
+			l = append(l, tree.HardLink{Path: link, Target: b.Host})
+		}
 	}
 	initLink, err := filepath.Rel("/usr/sbin", layout.Init)
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package gobin builds the Go programs of an image: Berth's own (init,
 // stage1, hostctl, the service programs) from this module, and the pinned
-// containerd, its runc shim, ctr and runc from the tools module (tools/go.mod),
+// containerd (with ctr: one program, tools/containerd), its runc shim and
+// runc from the tools module (tools/go.mod),
 // which keeps their dependency graphs out of Berth's own. Each program is
 // cached on what it is built from (its packages' files in the module, the
 // module's go.mod and go.sum, the flags and the toolchain), so an edit to
@@ -43,6 +44,9 @@ type Binary struct {
 	// there (stage 1 goes in the initramfs, service programs in their
 	// service's rootfs). Not part of the cache key.
 	Host string
+	// Links are more places in the host root, hard links to Host: the
+	// names a multi-call program also runs as. Not part of the cache key.
+	Links []string
 }
 
 // recipe is what a program is built with: the fields of Binary that make
@@ -102,20 +106,18 @@ func Standard(berthVersion string, v Versions) []Binary {
 		{Name: "init", Pkg: "./init", LDFlags: []string{berthX}, Host: layout.Init},
 		{Name: "stage1", Pkg: "./init/stage1"},
 		{Name: "hostctl", Pkg: "./cmd/hostctl", LDFlags: []string{berthX}, Host: "/usr/bin/hostctl"},
-		{Name: "containerd", Pkg: "github.com/containerd/containerd/v2/cmd/containerd", Module: ToolsModule, Host: "/usr/bin/containerd",
+		// containerd and ctr, one program (tools/containerd) that is ctr
+		// when it runs as ctr. ctr is containerd's own client, for users:
+		// the console binds it read-only, and with no flags it talks to
+		// the user containerd (/run/containerd/containerd.sock). On the
+		// host root the rescue shell has it too, for the system containerd
+		// (-a).
+		{Name: "containerd", Pkg: "./containerd", Module: ToolsModule, Host: "/usr/bin/containerd", Links: []string{"/usr/bin/ctr"},
 			Tags: []string{"no_cri", "no_devmapper", "no_zfs", "no_tracing", "no_btrfs"},
 			LDFlags: []string{"-X github.com/containerd/containerd/v2/version.Version=" + v.Containerd,
 				"-X github.com/containerd/containerd/v2/version.Revision=berth"}},
 		{Name: "containerd-shim-runc-v2", Pkg: "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2", Module: ToolsModule, Host: "/usr/bin/containerd-shim-runc-v2",
 			LDFlags: []string{"-X github.com/containerd/containerd/v2/version.Version=" + v.Containerd}},
-		// ctr, containerd's own client, for users: the console binds it
-		// read-only, and with no flags it talks to the user containerd
-		// (/run/containerd/containerd.sock). On the host root the rescue
-		// shell has it too, for the system containerd (-a).
-		{Name: "ctr", Pkg: "github.com/containerd/containerd/v2/cmd/ctr", Module: ToolsModule, Host: "/usr/bin/ctr",
-			Tags: []string{"no_devmapper", "no_zfs", "no_btrfs"},
-			LDFlags: []string{"-X github.com/containerd/containerd/v2/version.Version=" + v.Containerd,
-				"-X github.com/containerd/containerd/v2/version.Revision=berth"}},
 		{Name: "runc", Pkg: "github.com/opencontainers/runc", Module: ToolsModule, CGO: true, Host: "/usr/bin/runc", Tags: []string{"seccomp", "netgo", "osusergo"},
 			LDFlags: []string{"-X main.version=" + strings.TrimPrefix(v.Runc, "v"), "-X main.gitCommit=berth"}},
 	}

@@ -122,10 +122,13 @@ func TestStandardPlaces(t *testing.T) {
 	got := map[string]string{}
 	for _, b := range Standard("test", Versions{Containerd: "v2", Runc: "v1"}) {
 		got[b.Name] = b.Host
+		for _, l := range b.Links {
+			got[b.Name+" as "+filepath.Base(l)] = l
+		}
 	}
 	want := map[string]string{"init": "/usr/lib/berth/init", "stage1": "", "hostctl": "/usr/bin/hostctl",
 		"containerd": "/usr/bin/containerd", "containerd-shim-runc-v2": "/usr/bin/containerd-shim-runc-v2", "runc": "/usr/bin/runc",
-		"ctr": "/usr/bin/ctr"}
+		"containerd as ctr": "/usr/bin/ctr"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("host places (-want +got):\n%s", diff)
 	}

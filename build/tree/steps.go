@@ -205,6 +205,14 @@ type Symlink struct{ Path, Target string }
 func (l Symlink) Apply(t *Tree, _ Resolver) error { return t.Symlink(l.Path, l.Target) }
 func (l Symlink) String() string                  { return fmt.Sprintf("symlink %s → %s", l.Path, l.Target) }
 
+// HardLink makes Path a hard link to Target, a file of the tree: one
+// inode, which squashfs keeps once and a running host reads into memory
+// once (a multi-call program's names).
+type HardLink struct{ Path, Target string }
+
+func (l HardLink) Apply(t *Tree, _ Resolver) error { return t.HardLink(l.Path, l.Target) }
+func (l HardLink) String() string                  { return fmt.Sprintf("hard link %s → %s", l.Path, l.Target) }
+
 // BusyboxLinks links every busybox applet that has no program of its own
 // to Busybox (a path in the tree).
 type BusyboxLinks struct {

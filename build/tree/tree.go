@@ -128,6 +128,29 @@ func (t *Tree) Symlink(rel, target string) error {
 	return nil
 }
 
+// HardLink makes rel a hard link to target, a regular file of the tree.
+func (t *Tree) HardLink(rel, target string) error {
+	src := t.path(target)
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return fmt.Errorf("hard link %s: %w", rel, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("hard link %s: %s is not a regular file (mode %s)", rel, target, fi.Mode())
+	}
+	p := t.path(rel)
+	if err := MkdirAll(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("hard link %s: %w", rel, err)
+	}
+	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("hard link %s: %w", rel, err)
+	}
+	if err := os.Link(src, p); err != nil {
+		return fmt.Errorf("hard link %s: %w", rel, err)
+	}
+	return nil
+}
+
 // Remove deletes rel and everything under it.
 func (t *Tree) Remove(rel string) error {
 	if err := os.RemoveAll(t.path(rel)); err != nil {

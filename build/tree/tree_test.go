@@ -3,6 +3,7 @@ package tree
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -44,6 +45,36 @@ func TestMergedUsr(t *testing.T) {
 	for in, want := range map[string]string{"/bin/ls": "usr/bin/ls", "/sbin/init": "usr/sbin/init", "/usr/bin/awk": "usr/bin/awk", "linuxrc": "linuxrc"} {
 		if got := mergedUsr(in); got != want {
 			t.Errorf("mergedUsr(%q) = %q", in, got)
+		}
+	}
+}
+
+// A hard link is the target's inode under another name; a target that is
+// not a file of the tree is refused, naming both.
+func TestHardLink(t *testing.T) {
+	tr := &Tree{Root: t.TempDir()}
+	src := filepath.Join(t.TempDir(), "prog")
+	os.WriteFile(src, []byte("multi-call"), 0o644)
+	if err := tr.Install(src, "/usr/bin/containerd", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l := Layout{HardLink{Path: "/usr/bin/ctr", Target: "/usr/bin/containerd"}}
+	if err := l.Apply(tr, nil); err != nil {
+		t.Fatal(err)
+	}
+	a, errA := os.Stat(filepath.Join(tr.Root, "usr/bin/containerd"))
+	b, errB := os.Stat(filepath.Join(tr.Root, "usr/bin/ctr"))
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	if !os.SameFile(a, b) || b.Mode().Perm() != 0o755 {
+		t.Errorf("ctr is not containerd's inode with its mode: %v %v", b.Mode(), os.SameFile(a, b))
+	}
+	os.Symlink("containerd", filepath.Join(tr.Root, "usr/bin/alias"))
+	for target, want := range map[string]string{"/usr/bin/missing": "no such file", "/usr/bin/alias": "/usr/bin/alias is not a regular file"} {
+		err := tr.HardLink("/usr/bin/x", target)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "/usr/bin/x") {
+			t.Errorf("link to %s: %v, want an error naming /usr/bin/x and saying %q", target, err, want)
 		}
 	}
 }
