@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -184,7 +185,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 				if err := installGivenKeys(c.keygenCmd(), c.givenKeys, c.keyDir, log); err != nil {
 					fmt.Fprintln(log, "berth-console: ssh host keys:", err)
 				}
-				if err := ensureHostKeys(c.keygenCmd(), c.keyDir, first, log); err != nil {
+				if err := ensureHostKeys(c.keygenCmd(), c.keyDir, first, 0, log); err != nil {
 					return fmt.Errorf("ssh host keys: %w", err)
 				}
 				if out, err := c.command(c.sshd, "-t").CombinedOutput(); err != nil {
@@ -210,7 +211,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 		}
 		// The ed25519 key is made before sshd starts (it takes milliseconds);
 		// ECDSA and RSA (seconds under emulation) after, then sshd reloads.
-		if err := ensureHostKeys(c.keygenCmd(), c.keyDir, first, log); err != nil {
+		if err := ensureHostKeys(c.keygenCmd(), c.keyDir, first, 0, log); err != nil {
 			fmt.Fprintln(log, "berth-console: ssh host keys:", err)
 		}
 		os.MkdirAll(c.sshdRun, 0o755)
@@ -236,7 +237,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 			if len(later) == 0 {
 				return
 			}
-			if err := ensureHostKeys(c.keygenCmd(), c.keyDir, later, log); err != nil {
+			if err := ensureHostKeys(c.keygenCmd(), c.keyDir, later, laterNice, log); err != nil {
 				fmt.Fprintln(log, "berth-console: ssh host keys:", err)
 				return
 			}
@@ -434,9 +435,15 @@ func waitListening(addr string, timeout time.Duration) error {
 	}
 }
 
+// laterNice is the nice value of ssh-keygen for the keys made after sshd
+// starts. They take seconds of CPU on a first boot (RSA the most: 2 to 9 s
+// under emulation), and whatever the host's first work is comes first;
+// they are made when the CPU is idle.
+const laterNice = 19
+
 // ensureHostKeys makes the persistent ssh host keys of the given types on
-// first boot.
-func ensureHostKeys(keygen []string, dir string, types []string, log io.Writer) error {
+// first boot, ssh-keygen running at the nice value given.
+func ensureHostKeys(keygen []string, dir string, types []string, nice int, log io.Writer) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -454,7 +461,7 @@ func ensureHostKeys(keygen []string, dir string, types []string, log io.Writer) 
 		if typ == "rsa" {
 			args = append(args, "-b", "3072")
 		}
-		if out, err := exec.Command(keygen[0], append(keygen[1:], args...)...).CombinedOutput(); err != nil {
+		if out, err := runNiced(exec.Command(keygen[0], append(keygen[1:], args...)...), nice); err != nil {
 			if out := strings.TrimSpace(string(out)); out != "" {
 				return fmt.Errorf("ssh-keygen -t %s: %w: %s", typ, err, out)
 			}
@@ -474,6 +481,22 @@ func ensureHostKeys(keygen []string, dir string, types []string, log io.Writer) 
 		fmt.Fprintf(log, "berth-console: made ssh host key %s\n", key)
 	}
 	return nil
+}
+
+// runNiced runs cmd at the nice value given and returns its output, as
+// CombinedOutput. The value is set once the process has started (exec has
+// no attribute for it); if it cannot be set, the command runs as it is.
+func runNiced(cmd *exec.Cmd, nice int) ([]byte, error) {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if nice != 0 {
+		syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, nice)
+	}
+	err := cmd.Wait()
+	return out.Bytes(), err
 }
 
 // validKey says whether a private key file looks whole: ssh-keygen's

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,10 +58,10 @@ func TestEnsureHostKeysKeepsExisting(t *testing.T) {
 	}
 	// keygen would fail (no such binary): existing keys must not be touched.
 	all := []string{"ed25519", "ecdsa", "rsa"}
-	if err := ensureHostKeys([]string{"/nonexistent/ssh-keygen"}, dir, all, os.Stderr); err != nil {
+	if err := ensureHostKeys([]string{"/nonexistent/ssh-keygen"}, dir, all, 0, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
-	err := ensureHostKeys([]string{"/nonexistent/ssh-keygen"}, t.TempDir(), all, os.Stderr)
+	err := ensureHostKeys([]string{"/nonexistent/ssh-keygen"}, t.TempDir(), all, 0, os.Stderr)
 	if !errors.Is(err, fs.ErrNotExist) || err.Error() != "ssh-keygen -t ed25519: fork/exec /nonexistent/ssh-keygen: no such file or directory" {
 		t.Errorf("missing keys and no ssh-keygen: %v", err)
 	}
@@ -74,13 +75,45 @@ func TestEnsureHostKeysReportsKeygen(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	err := ensureHostKeys([]string{keygen}, dir, []string{"ed25519"}, os.Stderr)
+	err := ensureHostKeys([]string{keygen}, dir, []string{"ed25519"}, 0, os.Stderr)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || err.Error() != "ssh-keygen -t ed25519: exit status 1: unknown key type" {
 		t.Errorf("failing ssh-keygen: %v", err)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("left in the key folder: %v", ents)
+	}
+}
+
+// The keys made after sshd starts are made by an ssh-keygen at the nice
+// value asked for; the fake one waits to see it on itself, and fails
+// saying what it saw.
+func TestEnsureHostKeysNice(t *testing.T) {
+	keygen := filepath.Join(t.TempDir(), "ssh-keygen")
+	script := `#!/bin/sh
+while [ $# -gt 0 ]; do [ "$1" = -f ] && f=$2; shift; done
+i=0
+while :; do
+	n=$(cut -d' ' -f19 /proc/$$/stat)
+	[ "$n" = "$WANT_NICE" ] && break
+	i=$((i+1)); [ $i -ge 200 ] && { echo "nice $n" >&2; exit 1; }
+	sleep 0.05
+done
+printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n' >"$f"
+echo pub >"$f.pub"
+`
+	if err := os.WriteFile(keygen, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, nice := range []int{laterNice, 0} {
+		t.Setenv("WANT_NICE", strconv.Itoa(nice))
+		dir := t.TempDir()
+		if err := ensureHostKeys([]string{keygen}, dir, []string{"rsa"}, nice, os.Stderr); err != nil {
+			t.Fatalf("nice %d: %v", nice, err)
+		}
+		if !validKey(filepath.Join(dir, "ssh_host_rsa_key")) {
+			t.Errorf("nice %d: no key made", nice)
+		}
 	}
 }
 
@@ -93,7 +126,7 @@ func TestEnsureHostKeysReplacesBroken(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "ssh_host_ed25519_key")
 	os.WriteFile(key, nil, 0o600)
-	if err := ensureHostKeys([]string{keygen}, dir, []string{"ed25519"}, os.Stderr); err != nil {
+	if err := ensureHostKeys([]string{keygen}, dir, []string{"ed25519"}, 0, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
 	if !validKey(key) {
@@ -309,7 +342,7 @@ func TestInstallGivenKeys(t *testing.T) {
 		t.Errorf("public key %q, want %q", gotPub, pub)
 	}
 	// ensureHostKeys keeps it: a keygen that fails would be noticed.
-	if err := ensureHostKeys([]string{"/nonexistent/ssh-keygen"}, dir, []string{"ed25519"}, &log); err != nil {
+	if err := ensureHostKeys([]string{"/nonexistent/ssh-keygen"}, dir, []string{"ed25519"}, 0, &log); err != nil {
 		t.Errorf("a key was made for a given type: %v", err)
 	}
 	if !strings.Contains(log.String(), "installed ssh host key") {
