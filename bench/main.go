@@ -277,7 +277,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // stepRe matches a timed line of PID 1's init log: a phase's duration
 // ("phase 3/10 config done in 0.412s"), a service's start steps ("service
-// udev: task created (shim, runc create) in 4.856s"), the state
+// udev: task created (shim, OCI runtime create) in 4.856s"), the state
 // partition's ("state: mke2fs /dev/vda4 in 0.183s").
 var stepRe = regexp.MustCompile(`(?m)^(?:\S+Z )?((?:phase [0-9]+/[0-9]+ \S+ done|service \S+: (?:container created|task created|task started)|state: (?:looked for|mke2fs|mounted)).*?) in ([0-9]+(?:\.[0-9]+)?)s\s*$`)
 

@@ -150,7 +150,7 @@ func TestBootTimeline(t *testing.T) {
 	first := `2026-12-03T11:01:00.1Z phase 2/10 state done in 4.343s
 2026-12-03T11:01:00.2Z state: mke2fs /dev/vda4 in 4.213s
 2026-12-03T11:01:00.3Z service udev: container created in 1.304s
-2026-12-03T11:01:00.4Z service udev: task created (shim, runc create) in 4.471s
+2026-12-03T11:01:00.4Z service udev: task created (shim, OCI runtime create) in 4.471s
 2026-12-03T11:01:00.5Z phase 8/10 services done in 9.490s
 2026-12-03T11:01:00.6Z service udev: running after 9.29s
 `
@@ -163,7 +163,7 @@ func TestBootTimeline(t *testing.T) {
 		{"phase state", "4.34 s", "0.30 s"},
 		{"state: mke2fs", "4.21 s", "-"},
 		{"service udev: container created", "1.30 s", "0.30 s"},
-		{"service udev: task created (shim, runc create)", "4.47 s", "-"},
+		{"service udev: task created (shim, OCI runtime create)", "4.47 s", "-"},
 		{"phase services", "9.49 s", "6.00 s"},
 		{"state: mounted", "-", "0.04 s"},
 	}

@@ -19,6 +19,7 @@ var components = []struct {
 	{"containerd (and ctr)", "usr/bin/containerd", false},
 	{"containerd-shim-runc-v2", "usr/bin/containerd-shim-runc-v2", false},
 	{"runc", "usr/bin/runc", false},
+	{"crun", "usr/bin/crun", false},
 	{"ctr (a hard link to containerd)", "usr/bin/ctr", true},
 	{"PID 1 (init)", "usr/lib/berth/init", false},
 	{"hostctl", "usr/bin/hostctl", false},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-os/berth/internal/layout"
 	"os/exec"
 	"strings"
 	"time"
@@ -34,6 +35,11 @@ func (h *host) Version(ctx context.Context) api.Version {
 	if out, err := exec.Command("/usr/bin/runc", "--version").Output(); err == nil {
 		if f := strings.Fields(strings.SplitN(string(out), "\n", 2)[0]); len(f) == 3 {
 			v.Runc = f[2]
+		}
+	}
+	if out, err := exec.Command(layout.SystemRuntime, "--version").Output(); err == nil {
+		if f := strings.Fields(strings.SplitN(string(out), "\n", 2)[0]); len(f) == 3 {
+			v.Crun = f[2]
 		}
 	}
 	return v

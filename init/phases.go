@@ -245,7 +245,7 @@ func (h *host) phaseContainerd(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.RuncRoot, c.FIFODir = layout.SystemRuncRoot, layout.SystemContainerdDir+"/fifo"
+	c.RuncRoot, c.FIFODir, c.Runtime = layout.SystemRuncRoot, layout.SystemContainerdDir+"/fifo", layout.SystemRuntime
 	c.Tracef = h.debugf
 	h.ctr = c
 	h.images = h.newImageStore()

@@ -207,7 +207,7 @@ func (d *Definition) spec(rootfs string, img *ocispec.ImageConfig) (*specs.Spec,
 		return nil, fmt.Errorf("service %s: user %q: %w", d.Name, user, err)
 	}
 	s := &specs.Spec{
-		Version: specs.Version,
+		Version: ociVersion,
 		Process: &specs.Process{
 			Args: d.argv(img),
 			Env:  env,
@@ -448,3 +448,8 @@ func isFileBind(src string) bool {
 	}
 	return strings.Contains(base, ".") && !strings.HasSuffix(base, ".d") || base == "hostname" || base == "machine-id"
 }
+
+// ociVersion is the runtime spec version the services' specs claim. crun
+// 1.8 (the system services' runtime) refuses a version that does not name
+// 1.0, and the specs use nothing that 1.0.2 lacks.
+const ociVersion = "1.0.2"

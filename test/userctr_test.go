@@ -166,6 +166,15 @@ func userContainers(t *testing.T) {
 		m.t.Logf("user containerd after boot: service memory.current %s bytes; containerd %s", mem, rss)
 	})
 
+	m.check("runtimes", func(m *machine) {
+		// PID 1 runs crun --version on the host: crun and its libraries
+		// are there, and the system services' runtime is crun.
+		out := m.sh("hostctl version")
+		if !regexp.MustCompile(`(?m)^crun +1\.[0-9]+\.[0-9]+ \(system services\)$`).MatchString(out) || !regexp.MustCompile(`(?m)^runc +1\.`).MatchString(out) {
+			m.t.Errorf("hostctl version: want a crun line for the system services and a runc line:\n%s", out)
+		}
+	})
+
 	m.check("socket", func(m *machine) {
 		m.sh("test -S /run/containerd/containerd.sock")
 		// The system containerd's folder, socket and shims are not in

@@ -53,7 +53,7 @@ func newRoot(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("host version: %w", err)
 			}
-			fmt.Fprintf(stdout, "berth       %s\nkernel      %s\ncontainerd  %s\nrunc        %s\n", v.Berth, v.Kernel, v.Containerd, v.Runc)
+			fmt.Fprintf(stdout, "berth       %s\nkernel      %s\ncontainerd  %s\nrunc        %s\ncrun        %s (system services)\n", v.Berth, v.Kernel, v.Containerd, v.Runc, v.Crun)
 			return nil
 		},
 	})

@@ -28,7 +28,7 @@ type host struct {
 }
 
 func (h *host) Version(context.Context) api.Version {
-	return api.Version{Berth: "0.1.0", Kernel: "6.12.117-berth", Containerd: "v2.4.2", Runc: "1.5.2"}
+	return api.Version{Berth: "0.1.0", Kernel: "6.12.117-berth", Containerd: "v2.4.2", Runc: "1.5.2", Crun: "1.8.1"}
 }
 func (h *host) Services() []api.Service {
 	t := time.Now().Add(-90 * time.Second)
@@ -227,7 +227,7 @@ func TestVersionAndLogs(t *testing.T) {
 	if err := run(context.Background(), []string{"--socket", sock, "version"}, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"kernel      6.12.117-berth", "containerd  v2.4.2", "runc        1.5.2"} {
+	for _, want := range []string{"kernel      6.12.117-berth", "containerd  v2.4.2", "runc        1.5.2", "crun        1.8.1 (system services)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("version output lacks %q:\n%s", want, out.String())
 		}

@@ -81,6 +81,8 @@ type Version struct {
 	Kernel     string `json:"kernel"`
 	Containerd string `json:"containerd"`
 	Runc       string `json:"runc"`
+	// Crun is the system services' runtime.
+	Crun string `json:"crun,omitempty"`
 }
 
 // Client talks to the host API. Its errors are of the kind the host

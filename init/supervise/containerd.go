@@ -28,6 +28,9 @@ type Containerd struct {
 	// FIFODir the folder of their stdio FIFOs; "" is containerd's default
 	// (under /run/containerd), which on Berth is the user containerd's.
 	RuncRoot, FIFODir string
+	// Runtime is the OCI runtime program the shim runs for the services'
+	// containers; "" is runc.
+	Runtime string
 	// Tracef, when set, hears how long each step of a start took (berth.debug:
 	// where a boot's services phase goes).
 	Tracef func(format string, args ...any)
@@ -81,8 +84,8 @@ func (c *Containerd) Start(ctx context.Context, name string, spec *specs.Spec, s
 		}
 	}
 	var rt any
-	if c.RuncRoot != "" {
-		rt = &options.Options{Root: c.RuncRoot}
+	if c.RuncRoot != "" || c.Runtime != "" {
+		rt = &options.Options{Root: c.RuncRoot, BinaryName: c.Runtime}
 	}
 	cont, err := c.Client.NewContainer(ctx, name, containerd.WithSpec(spec), containerd.WithRuntime(plugins.RuntimeRuncV2, rt))
 	if err != nil {
@@ -98,7 +101,7 @@ func (c *Containerd) Start(ctx context.Context, name string, spec *specs.Spec, s
 		cont.Delete(ctx)
 		return nil, fmt.Errorf("create task %s: %w", name, err)
 	}
-	c.trace(name, "task created (shim, runc create)", &t0)
+	c.trace(name, "task created (shim, OCI runtime create)", &t0)
 	waitCtx, cancelWait := context.WithCancel(context.WithoutCancel(ctx))
 	statusCh, err := task.Wait(waitCtx)
 	if err != nil {
@@ -113,7 +116,7 @@ func (c *Containerd) Start(ctx context.Context, name string, spec *specs.Spec, s
 		cont.Delete(ctx)
 		return nil, fmt.Errorf("start task %s: %w", name, err)
 	}
-	c.trace(name, "task started (runc start)", &t0)
+	c.trace(name, "task started (OCI runtime start)", &t0)
 	t := &ctrTask{cont: cont, task: task, exited: make(chan Exit, 1), cancel: cancelWait}
 	go func() {
 		st := <-statusCh
