@@ -115,15 +115,21 @@ func (t *Tree) File(rel string, data []byte, mode os.FileMode) error {
 
 // Symlink makes rel point at target, replacing what is there.
 func (t *Tree) Symlink(rel, target string) error {
+	return t.replace("symlink", rel, func(p string) error { return os.Symlink(target, p) })
+}
+
+// replace makes rel anew with mk, given its path: its folder is made,
+// and whatever was at rel before is removed. Errors name the verb and rel.
+func (t *Tree) replace(verb, rel string, mk func(path string) error) error {
 	p := t.path(rel)
 	if err := MkdirAll(filepath.Dir(p)); err != nil {
-		return fmt.Errorf("symlink %s: %w", rel, err)
+		return fmt.Errorf("%s %s: %w", verb, rel, err)
 	}
 	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("symlink %s: %w", rel, err)
+		return fmt.Errorf("%s %s: %w", verb, rel, err)
 	}
-	if err := os.Symlink(target, p); err != nil {
-		return fmt.Errorf("symlink %s: %w", rel, err)
+	if err := mk(p); err != nil {
+		return fmt.Errorf("%s %s: %w", verb, rel, err)
 	}
 	return nil
 }
@@ -138,17 +144,7 @@ func (t *Tree) HardLink(rel, target string) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("hard link %s: %s is not a regular file (mode %s)", rel, target, fi.Mode())
 	}
-	p := t.path(rel)
-	if err := MkdirAll(filepath.Dir(p)); err != nil {
-		return fmt.Errorf("hard link %s: %w", rel, err)
-	}
-	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("hard link %s: %w", rel, err)
-	}
-	if err := os.Link(src, p); err != nil {
-		return fmt.Errorf("hard link %s: %w", rel, err)
-	}
-	return nil
+	return t.replace("hard link", rel, func(p string) error { return os.Link(src, p) })
 }
 
 // Remove deletes rel and everything under it.
@@ -168,17 +164,7 @@ func (t *Tree) Exists(rel string) bool {
 // Install copies (or hard-links, when on the same filesystem and the mode
 // is already right) the file src to rel with mode.
 func (t *Tree) Install(src, rel string, mode os.FileMode) error {
-	p := t.path(rel)
-	if err := MkdirAll(filepath.Dir(p)); err != nil {
-		return fmt.Errorf("install %s: %w", rel, err)
-	}
-	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("install %s: %w", rel, err)
-	}
-	if err := copyFile(src, p, mode); err != nil {
-		return fmt.Errorf("install %s: %w", rel, err)
-	}
-	return nil
+	return t.replace("install", rel, func(p string) error { return copyFile(src, p, mode) })
 }
 
 // Merge copies the tree at src over rel (usually "/"), keeping modes and
