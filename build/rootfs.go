@@ -35,6 +35,10 @@ const caBundle = "/usr/share/berth/ca-certificates.crt"
 // the host packages, firmware, time zones and CA certificates, the
 // kernel's modules, the Go programs that run on the host, a bundle per
 // service, the /etc template and the image info.
+// gconvDir holds glibc's iconv modules (8 MiB), which the host root and
+// the built-in services leave out.
+const gconvDir = "/usr/lib/x86_64-linux-gnu/gconv"
+
 func hostLayout(bins []gobin.Binary, defs []*services.Definition, info layout.Info) (tree.Layout, error) {
 	infoJSON, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
@@ -46,6 +50,9 @@ func hostLayout(bins []gobin.Binary, defs []*services.Definition, info layout.In
 		// The packages' /etc is the template /etc is rendered from (below).
 		tree.Remove{Path: "/etc"},
 		tree.Dir{Path: "/etc", Mode: 0o755},
+		// glibc's iconv modules: e2fsprogs and crun never convert
+		// character sets (UTF-8 and ASCII are built into glibc).
+		tree.Remove{Path: gconvDir},
 		tree.BusyboxLinks{Busybox: "/usr/bin/busybox"},
 		tree.Merge{From: packages("firmware"), To: "/"},
 		tree.Merge{From: packages("tzdata"), Sub: "usr/share/zoneinfo", To: "/usr/share/zoneinfo"},
