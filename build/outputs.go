@@ -34,6 +34,9 @@ var writers = []writer{
 	{Output: "iso", Default: true, Name: specName("iso"), Write: writeISO, Tools: isoTools},
 	{Output: "raw", Default: true, Name: specName("raw"), Write: writeRaw, Tools: rawTools},
 	{Output: "qcow2", Default: true, Name: specName("qcow2"), Write: writeQcow2, Tools: qcow2Tools},
+	{Output: "vmdk", Name: specName("vmdk"), Write: vmdkFormat.write, Tools: rawTools},
+	{Output: "vdi", Name: specName("vdi"), Write: vdiFormat.write, Tools: rawTools},
+	{Output: "vhd", Name: specName("vhd"), Write: vhdFormat.write, Tools: rawTools},
 }
 
 // fileName names an artifact after the file in its stage (vmlinuz).

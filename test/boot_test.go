@@ -183,13 +183,13 @@ func microvm(t *testing.T) {
 
 // The manifest lists every artifact with its size and sha256, and the
 // versions of the parts.
-func TestManifest(t *testing.T) {
+func manifestLists(t *testing.T) {
 	p := filepath.Join(filepath.Dir(artifact(t, "berth.iso")), "manifest.json")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"berth.iso"`, `"berth.raw"`, `"berth.qcow2"`, `"vmlinuz"`, `"initrd.img"`, `"rootfs.squashfs"`, `"kernel": "6.12`, `"containerd": "v2.`, `"runc": "v1.`} {
+	for _, want := range []string{`"berth.iso"`, `"berth.raw"`, `"berth.qcow2"`, `"berth.vmdk"`, `"berth.vdi"`, `"berth.vhd"`, `"vmlinuz"`, `"initrd.img"`, `"rootfs.squashfs"`, `"kernel": "6.12`, `"containerd": "v2.`, `"runc": "v1.`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("manifest lacks %s:\n%s", want, b)
 		}

@@ -43,6 +43,11 @@ var scenarios = []sched.Scenario{
 	vm("Qcow2UEFI", 85*time.Second, qcow2UEFI),
 	vm("Microvm", 30*time.Second, microvm),
 	vm("VariantXZ", 120*time.Second, variantXZ),
+	// Each platform's disk format on its controller, with its NIC
+	// (issue 12).
+	vm("VMware", 35*time.Second, vmware),
+	vm("VirtualBox", 35*time.Second, virtualBox),
+	vm("NVMeUEFI", 40*time.Second, nvmeUEFI),
 
 	// Consoles, power and the state partition.
 	vm("GettyWithoutAutologin", 25*time.Second, gettyWithoutAutologin),
@@ -108,6 +113,9 @@ var scenarios = []sched.Scenario{
 	// Two VMs on a QEMU socket network with static addresses form a
 	// Docker swarm; a replicated service has a task on each (issue 7).
 	vms("Swarm", 225*time.Second, 2, swarm),
+
+	// The manifest, and each disk format against the raw disk.
+	buildScenario("Artifacts", 10*time.Second, 1, artifactChecks),
 
 	// The suite itself has only loopback: nothing reaches the outside.
 	buildScenario("Offline", 2*time.Second, 1, offline),

@@ -18,7 +18,10 @@ type Disk struct {
 	Path   string
 	Format string // raw, qcow2
 	// If is how it attaches: virtio (PCI), virtio-mmio (microvm), ide,
-	// cdrom (an IDE/SATA CD-ROM), usb (usb-storage on an xHCI bus).
+	// cdrom (an IDE/SATA CD-ROM), usb (usb-storage on an xHCI bus), and
+	// the platforms' controllers: ahci (VirtualBox's SATA), nvme (AWS's
+	// Nitro), pvscsi (VMware's paravirtual SCSI), lsisas (VMware's LSI
+	// Logic SAS, mptsas1068). Each controller holds one disk.
 	If       string
 	ReadOnly bool
 	// Snapshot discards writes when QEMU exits.
@@ -162,6 +165,13 @@ func (c Config) Args(workDir string) ([]string, error) {
 			args = append(args, "-device", "ide-hd,drive="+id+boot)
 		case "cdrom":
 			args = append(args, "-device", "ide-cd,drive="+id+boot)
+		case "ahci":
+			args = append(args, "-device", "ahci,id=ahci"+strconv.Itoa(i), "-device", fmt.Sprintf("ide-hd,bus=ahci%d.0,drive=%s%s", i, id, boot))
+		case "nvme":
+			args = append(args, "-device", fmt.Sprintf("nvme,serial=berth%d,drive=%s%s", i, id, boot))
+		case "pvscsi", "lsisas":
+			ctl := map[string]string{"pvscsi": "pvscsi", "lsisas": "mptsas1068"}[d.If]
+			args = append(args, "-device", fmt.Sprintf("%s,id=scsi%d", ctl, i), "-device", fmt.Sprintf("scsi-hd,bus=scsi%d.0,drive=%s%s", i, id, boot))
 		case "usb":
 			if !usb {
 				args = append(args, "-device", "qemu-xhci,id=xhci")
@@ -186,7 +196,7 @@ func (c Config) Args(workDir string) ([]string, error) {
 		}
 		// romfile= keeps OVMF from trying to netboot the NIC for minutes.
 		dev := nic + ",netdev=net0"
-		if strings.HasSuffix(nic, "-pci") || nic == "e1000" || nic == "e1000e" {
+		if strings.HasSuffix(nic, "-pci") || nic == "e1000" || nic == "e1000e" || nic == "vmxnet3" {
 			dev += ",romfile="
 		}
 		args = append(args, "-netdev", netdev, "-device", dev)

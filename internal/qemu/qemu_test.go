@@ -66,6 +66,32 @@ func TestArgs(t *testing.T) {
 	}
 }
 
+// Each platform's controller holds its own disk, which boots by index.
+func TestArgsPlatformControllers(t *testing.T) {
+	c := Config{Net: true, NIC: "vmxnet3", Disks: []Disk{
+		{Path: "/a.vmdk", Format: "vmdk", If: "pvscsi"},
+		{Path: "/b.vdi", Format: "vdi", If: "ahci"},
+		{Path: "/c.vhd", Format: "vpc", If: "nvme"},
+		{Path: "/d.raw", If: "lsisas"},
+	}}
+	args, err := c.Args(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(args, " ")
+	for _, want := range []string{
+		"-drive if=none,id=disk0,format=vmdk,file=/a.vmdk -device pvscsi,id=scsi0 -device scsi-hd,bus=scsi0.0,drive=disk0,bootindex=1",
+		"-device ahci,id=ahci1 -device ide-hd,bus=ahci1.0,drive=disk1,bootindex=2",
+		"-device nvme,serial=berth2,drive=disk2,bootindex=3",
+		"-device mptsas1068,id=scsi3 -device scsi-hd,bus=scsi3.0,drive=disk3,bootindex=4",
+		"-device vmxnet3,netdev=net0,romfile=",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("args lack %q:\n%s", want, got)
+		}
+	}
+}
+
 func TestArgsMicrovmUEFI(t *testing.T) {
 	work := t.TempDir()
 	args, err := Config{Machine: "microvm", Net: true, KVM: true, Disks: []Disk{{Path: "/r", If: "virtio-mmio"}}}.Args(work)
