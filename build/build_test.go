@@ -176,22 +176,23 @@ func TestUnknownOutput(t *testing.T) {
 // Each format's artifact name, from a file its writer made.
 func TestArtifactNames(t *testing.T) {
 	made := map[string]string{
-		"kernel": "/c/stage/kernel/k/vmlinuz", "initrd": "/c/stage/initramfs/i/initrd.img",
+		"kernel": "/c/stage/kernel/k/vmlinuz", "vmlinux": "/c/stage/vmlinux/v/vmlinux", "initrd": "/c/stage/initramfs/i/initrd.img",
 		"squashfs": "/c/stage/rootfs/r/rootfs.squashfs", "iso": "/c/stage/iso/x/image.iso",
 		"raw": "/c/stage/raw/x/disk.raw", "qcow2": "/c/stage/qcow2/x/disk.qcow2",
 		"vmdk": "/c/stage/vmdk/x/disk.vmdk", "vdi": "/c/stage/vdi/x/disk.vdi", "vhd": "/c/stage/vhd/x/disk.vhd",
+		"vhdx": "/c/stage/vhdx/x/disk.vhdx", "ova": "/c/stage/ova/x/vmware.ova", "gce": "/c/stage/gce/x/disk.gce",
 	}
 	got := map[string]string{}
 	for _, w := range writers {
 		got[w.Output] = w.Name("berth", made[w.Output])
 	}
-	want := map[string]string{"kernel": "vmlinuz", "initrd": "initrd.img", "squashfs": "rootfs.squashfs",
+	want := map[string]string{"kernel": "vmlinuz", "vmlinux": "vmlinux", "initrd": "initrd.img", "squashfs": "rootfs.squashfs",
 		"iso": "berth.iso", "raw": "berth.raw", "qcow2": "berth.qcow2",
-		"vmdk": "berth.vmdk", "vdi": "berth.vdi", "vhd": "berth.vhd"}
+		"vmdk": "berth.vmdk", "vdi": "berth.vdi", "vhd": "berth.vhd", "vhdx": "berth.vhdx", "ova": "berth-vmware.ova", "gce": "berth-gce.tar.gz"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("artifact names (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"kernel", "initrd", "squashfs", "iso", "raw", "qcow2", "vmdk", "vdi", "vhd"}, Outputs()); diff != "" {
+	if diff := cmp.Diff([]string{"kernel", "vmlinux", "initrd", "squashfs", "iso", "raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx", "ova", "gce"}, Outputs()); diff != "" {
 		t.Errorf("table order (-want +got):\n%s", diff)
 	}
 }

@@ -29,6 +29,7 @@ type writer struct {
 // writers is the table of output formats, in the order they are written.
 var writers = []writer{
 	{Output: "kernel", Default: true, Name: fileName, Write: writeKernel},
+	{Output: "vmlinux", Name: fileName, Write: writeVmlinux},
 	{Output: "initrd", Default: true, Name: fileName, Write: writeInitrd},
 	{Output: "squashfs", Default: true, Name: fileName, Write: writeSquashfs},
 	{Output: "iso", Default: true, Name: specName("iso"), Write: writeISO, Tools: isoTools},
@@ -37,6 +38,9 @@ var writers = []writer{
 	{Output: "vmdk", Name: specName("vmdk"), Write: vmdkFormat.write, Tools: rawTools},
 	{Output: "vdi", Name: specName("vdi"), Write: vdiFormat.write, Tools: rawTools},
 	{Output: "vhd", Name: specName("vhd"), Write: vhdFormat.write, Tools: rawTools},
+	{Output: "vhdx", Name: specName("vhdx"), Write: vhdxFormat.write, Tools: rawTools},
+	{Output: "ova", Name: suffixName, Write: writeOVA, Tools: rawTools},
+	{Output: "gce", Name: func(spec, _ string) string { return spec + "-gce.tar.gz" }, Write: gceFormat.write, Tools: rawTools},
 }
 
 // fileName names an artifact after the file in its stage (vmlinuz).
@@ -46,6 +50,10 @@ func fileName(_, file string) string { return filepath.Base(file) }
 func specName(ext string) func(string, string) string {
 	return func(spec, _ string) string { return spec + "." + ext }
 }
+
+// suffixName names an artifact after the image and the file in its stage
+// (vmware.ova: berth-vmware.ova).
+func suffixName(spec, file string) string { return spec + "-" + filepath.Base(file) }
 
 // Outputs lists the formats the build can write, in table order.
 func Outputs() []string {

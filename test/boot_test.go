@@ -163,21 +163,34 @@ func qcow2UEFI(t *testing.T) {
 	persistence(m)
 }
 
-// The Firecracker-style path: -M microvm, no firmware and no bootloader,
-// the kernel and initrd given directly, the raw disk and the NIC on
-// virtio-mmio.
-func microvm(t *testing.T) {
+// bootMicrovm boots kernel (an artifact) and the initrd directly in a
+// microvm, with the raw disk and the NIC on virtio-mmio.
+func bootMicrovm(t *testing.T, kernel string) *machine {
 	khz := qemu.HostTSCKHz()
 	if khz == 0 {
 		t.Fatal("cannot read the host TSC frequency for tsc_early_khz")
 	}
-	m := boot(t, qemu.Config{
+	return boot(t, qemu.Config{
 		Machine: "microvm", Net: true,
-		Kernel: artifact(t, "vmlinuz"), Initrd: artifact(t, "initrd.img"),
+		Kernel: artifact(t, kernel), Initrd: artifact(t, "initrd.img"),
 		Append: fmt.Sprintf("console=ttyS0 tsc_early_khz=%d panic=10", khz),
 		Disks:  []qemu.Disk{{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2", If: "virtio-mmio"}},
 	})
+}
+
+// The Firecracker-style path: -M microvm, no firmware and no bootloader,
+// the kernel and initrd given directly, the raw disk and the NIC on
+// virtio-mmio.
+func microvm(t *testing.T) {
+	m := bootMicrovm(t, "vmlinuz")
 	m.check("host", (*machine).checkHost)
+	// The bzImage's own entry, not the PVH one (the PVH scenario's check
+	// would fail here).
+	m.check("bzimage-entry", func(m *machine) {
+		if got := bootProtocol(m); got == pvhProtocol || got == "" {
+			m.t.Errorf("boot protocol version %q: want the bzImage's, not the PVH entry's %s", got, pvhProtocol)
+		}
+	})
 	m.check("poweroff", (*machine).poweroffExitsZero)
 }
 
@@ -189,7 +202,7 @@ func manifestLists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"berth.iso"`, `"berth.raw"`, `"berth.qcow2"`, `"berth.vmdk"`, `"berth.vdi"`, `"berth.vhd"`, `"vmlinuz"`, `"initrd.img"`, `"rootfs.squashfs"`, `"kernel": "6.12`, `"containerd": "v2.`, `"runc": "v1.`} {
+	for _, want := range []string{`"berth.iso"`, `"berth.raw"`, `"berth.qcow2"`, `"berth.vmdk"`, `"berth.vdi"`, `"berth.vhd"`, `"berth.vhdx"`, `"berth-vmware.ova"`, `"berth-virtualbox.ova"`, `"berth-gce.tar.gz"`, `"vmlinuz"`, `"vmlinux"`, `"initrd.img"`, `"rootfs.squashfs"`, `"kernel": "6.12`, `"containerd": "v2.`, `"runc": "v1.`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("manifest lacks %s:\n%s", want, b)
 		}

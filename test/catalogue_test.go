@@ -7,7 +7,6 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,24 +51,7 @@ func catalogueImage(t *testing.T) {
 	}
 
 	// What is in it.
-	blobs := map[string][]byte{}
-	f, err := os.Open(first)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(tr)
-		blobs[h.Name] = b
-	}
+	_, blobs := readTar(t, first)
 	var idx ocispec.Index
 	if err := json.Unmarshal(blobs["index.json"], &idx); err != nil {
 		t.Fatal(err)

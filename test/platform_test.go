@@ -3,10 +3,16 @@
 package test
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,9 +59,10 @@ func bootPlatform(t *testing.T, p platform) *machine {
 	return m
 }
 
-// driverOf is a shell function: the driver of the PCI device that a block
-// device (/dev/sda4) hangs from, found by walking up its sysfs path.
-const driverOf = `driver_of() { p=$(readlink -f /sys/class/block/${1#/dev/}); while [ "$p" != / ]; do case ${p##*/} in 0000:*) basename $(readlink $p/driver); return;; esac; p=${p%/*}; done; echo none; }`
+// driverOf is a shell function: the driver of the controller that a block
+// device (/dev/sda4) hangs from, found by walking up its sysfs path to a
+// virtio device (virtio_scsi, virtio_blk) or else a PCI device.
+const driverOf = `driver_of() { p=$(readlink -f /sys/class/block/${1#/dev/}); while [ "$p" != / ]; do case ${p##*/} in virtio[0-9]*|0000:*) basename $(readlink $p/driver); return;; esac; p=${p%/*}; done; echo none; }`
 
 // VMware under SeaBIOS: the streamOptimized VMDK on a paravirtual SCSI
 // controller with a vmxnet3 NIC. Debian's OVMF has no driver for
@@ -75,10 +82,10 @@ func virtualBox(t *testing.T) {
 	m.check("poweroff", (*machine).poweroffExitsZero)
 }
 
-// An NVMe disk under UEFI, as AWS's Nitro instances have, from the fixed
-// VHD (Azure's and Hyper-V's format), with an e1000e NIC.
+// An NVMe disk under UEFI, as AWS's Nitro instances have, from the VHDX
+// (Hyper-V's format), with an e1000e NIC.
 func nvmeUEFI(t *testing.T) {
-	m := bootPlatform(t, platform{artifact: "berth.vhd", format: "vpc", disk: "nvme", nic: "e1000e", uefi: true,
+	m := bootPlatform(t, platform{artifact: "berth.vhdx", format: "vhdx", disk: "nvme", nic: "e1000e", uefi: true,
 		diskDriver: "nvme", nicDriver: "e1000e"})
 	m.check("efi", func(m *machine) { m.sh("test -d /sys/firmware/efi") })
 	m.check("poweroff", (*machine).poweroffExitsZero)
@@ -89,6 +96,60 @@ func nvmeUEFI(t *testing.T) {
 func artifactChecks(t *testing.T) {
 	t.Run("manifest", manifestLists)
 	t.Run("disk-formats", diskFormats)
+	t.Run("ova", ovaChecks)
+}
+
+// Each OVA holds its descriptor (well-formed for xmllint, naming its
+// hypervisor's controller and NIC), a manifest whose SHA-256 sums match,
+// and berth.vmdk's bytes, which the VMware scenario boots.
+func ovaChecks(t *testing.T) {
+	vmdk, err := os.ReadFile(artifact(t, "berth.vmdk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ova, devices := range map[string][]string{
+		"berth-vmware.ova":     {"<rasd:ResourceSubType>VirtualSCSI<", "<rasd:ResourceSubType>VmxNet3<"},
+		"berth-virtualbox.ova": {"<rasd:ResourceSubType>AHCI<", "<rasd:ResourceSubType>E1000<"},
+	} {
+		t.Run(ova, func(t *testing.T) {
+			names, members := readTar(t, artifact(t, ova))
+			if len(names) != 3 || !strings.HasSuffix(names[0], ".ovf") || !strings.HasSuffix(names[1], ".mf") || !strings.HasSuffix(names[2], ".vmdk") {
+				t.Fatalf("members %v, want the descriptor, the manifest and the disk, in that order", names)
+			}
+			ovf := filepath.Join(t.TempDir(), names[0])
+			if err := os.WriteFile(ovf, members[names[0]], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command("xmllint", "--noout", ovf).CombinedOutput(); err != nil {
+				t.Errorf("xmllint %s: %v\n%s", names[0], err, out)
+			}
+			desc := string(members[names[0]])
+			for _, want := range append(devices, "<References>", "<DiskSection>", "<NetworkSection>", "<VirtualSystem ", "<OperatingSystemSection ", "<VirtualHardwareSection>",
+				fmt.Sprintf(`ovf:href="%s" ovf:id="file1" ovf:size="%d"`, names[2], len(vmdk))) {
+				if !strings.Contains(desc, want) {
+					t.Errorf("%s lacks %s", names[0], want)
+				}
+			}
+			for _, n := range []string{names[0], names[2]} {
+				sum := sha256.Sum256(members[n])
+				if line := fmt.Sprintf("SHA256(%s)= %x\n", n, sum); !strings.Contains(string(members[names[1]]), line) {
+					t.Errorf("the manifest lacks %q:\n%s", line, members[names[1]])
+				}
+			}
+			if !bytes.Equal(members[names[2]], vmdk) {
+				t.Error("the OVA's disk is not berth.vmdk")
+			}
+		})
+	}
+}
+
+// GCE: the raw disk (what berth-gce.tar.gz holds) on virtio-scsi under
+// UEFI, with virtio-net (gVNIC, GCE's other NIC, is built in but not
+// emulated by QEMU).
+func gce(t *testing.T) {
+	m := bootPlatform(t, platform{artifact: "berth.raw", format: "raw", disk: "virtio-scsi", nic: "virtio-net-pci", uefi: true,
+		diskDriver: "virtio_scsi", nicDriver: "virtio_net"})
+	m.check("poweroff", (*machine).poweroffExitsZero)
 }
 
 // Each hypervisor format holds berth.raw's bytes exactly, passes
@@ -100,7 +161,7 @@ func diskFormats(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []struct{ artifact, format string }{
-		{"berth.vmdk", "vmdk"}, {"berth.vdi", "vdi"}, {"berth.vhd", "vpc"},
+		{"berth.vmdk", "vmdk"}, {"berth.vdi", "vdi"}, {"berth.vhd", "vpc"}, {"berth.vhdx", "vhdx"},
 	} {
 		t.Run(f.format, func(t *testing.T) {
 			p := artifact(t, f.artifact)
@@ -119,6 +180,34 @@ func diskFormats(t *testing.T) {
 			}
 		})
 	}
+	// GCE's tar.gz holds disk.raw alone, berth.raw's bytes.
+	t.Run("gce", func(t *testing.T) {
+		f, err := os.Open(artifact(t, "berth-gce.tar.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(zr)
+		h, err := tr.Next()
+		if err != nil || h.Name != "disk.raw" || h.Size != st.Size() {
+			t.Fatalf("first member %+v, %v; want disk.raw of %d bytes", h, err, st.Size())
+		}
+		r, err := os.Open(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if err := sameBytes(tr, r); err != nil {
+			t.Errorf("disk.raw against berth.raw: %v", err)
+		}
+		if _, err := tr.Next(); err != io.EOF {
+			t.Errorf("a member after disk.raw (%v)", err)
+		}
+	})
 	// A fixed VHD is the raw disk and a 512-byte footer, a whole number of
 	// MiB before it, as Azure requires.
 	t.Run("vhd-fixed", func(t *testing.T) {
@@ -139,4 +228,75 @@ func diskFormats(t *testing.T) {
 			t.Errorf("berth.vhd's footer is not a fixed disk of %d bytes: % x", st.Size(), footer[:64])
 		}
 	})
+}
+
+// readTar reads a tar file's members, and their names in order.
+func readTar(t *testing.T, path string) ([]string, map[string][]byte) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var names []string
+	members := map[string][]byte{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names, members
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatalf("%s: %s: %v", path, h.Name, err)
+		}
+		names = append(names, h.Name)
+		members[h.Name] = b
+	}
+}
+
+// sameBytes compares two streams to their ends.
+func sameBytes(a, b io.Reader) error {
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := int64(0); ; off += int64(len(ba)) {
+		na, ea := io.ReadFull(a, ba)
+		nb, eb := io.ReadFull(b, bb)
+		if !bytes.Equal(ba[:na], bb[:nb]) {
+			return fmt.Errorf("they differ in the MiB at %d", off)
+		}
+		if ea != nil || eb != nil {
+			if (ea == nil) != (eb == nil) {
+				return fmt.Errorf("one ends at %d, the other does not", off+int64(min(na, nb)))
+			}
+			return nil
+		}
+	}
+}
+
+// pvhProtocol is the boot protocol version that the kernel's PVH entry
+// code writes into the boot parameters it builds (2.12); a bzImage loaded
+// by QEMU keeps its own header's (2.15 for 6.12).
+const pvhProtocol = "020c"
+
+// bootProtocol is boot_params.hdr.version (offset 0x206) as the booted
+// kernel keeps it.
+func bootProtocol(m *machine) string {
+	return strings.TrimSpace(m.sh("od -An -tx2 -j 518 -N2 /sys/kernel/boot_params/data"))
+}
+
+// The PVH entry point, the path of Xen PVH guests and Firecracker: QEMU
+// loads the uncompressed vmlinux as an ELF, which it boots only through
+// the kernel's PVH note (it refuses an ELF kernel without one).
+func pvh(t *testing.T) {
+	m := bootMicrovm(t, "vmlinux")
+	m.check("host", (*machine).checkHost)
+	m.check("pvh-entry", func(m *machine) {
+		if got := bootProtocol(m); got != pvhProtocol {
+			m.t.Errorf("boot protocol version %s, want %s: the kernel did not come in through its PVH entry", got, pvhProtocol)
+		}
+	})
+	m.check("poweroff", (*machine).poweroffExitsZero)
 }

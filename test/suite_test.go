@@ -48,6 +48,8 @@ var scenarios = []sched.Scenario{
 	vm("VMware", 35*time.Second, vmware),
 	vm("VirtualBox", 35*time.Second, virtualBox),
 	vm("NVMeUEFI", 40*time.Second, nvmeUEFI),
+	vm("PVH", 30*time.Second, pvh),
+	vm("GCE", 40*time.Second, gce),
 
 	// Consoles, power and the state partition.
 	vm("GettyWithoutAutologin", 25*time.Second, gettyWithoutAutologin),

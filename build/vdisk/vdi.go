@@ -76,11 +76,5 @@ func WriteVDI(w io.Writer, raw io.ReaderAt, size int64, id Identity) error {
 	if err := cw.pad(vdiDataOffset); err != nil {
 		return err
 	}
-	return blocks(raw, size, vdiBlock, func(_ int64, b []byte, zero bool) error {
-		if zero {
-			return nil
-		}
-		_, err := cw.Write(b)
-		return err
-	})
+	return dataBlocks(cw, raw, size, vdiBlock)
 }

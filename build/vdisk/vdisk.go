@@ -71,6 +71,17 @@ func blocks(raw io.ReaderAt, size, block int64, f func(i int64, b []byte, zero b
 	return nil
 }
 
+// dataBlocks writes each block of raw that holds data, in order.
+func dataBlocks(w io.Writer, raw io.ReaderAt, size, block int64) error {
+	return blocks(raw, size, block, func(_ int64, b []byte, zero bool) error {
+		if zero {
+			return nil
+		}
+		_, err := w.Write(b)
+		return err
+	})
+}
+
 // countingWriter knows how far it has written.
 type countingWriter struct {
 	w   io.Writer

@@ -21,7 +21,8 @@ type Disk struct {
 	// cdrom (an IDE/SATA CD-ROM), usb (usb-storage on an xHCI bus), and
 	// the platforms' controllers: ahci (VirtualBox's SATA), nvme (AWS's
 	// Nitro), pvscsi (VMware's paravirtual SCSI), lsisas (VMware's LSI
-	// Logic SAS, mptsas1068). Each controller holds one disk.
+	// Logic SAS, mptsas1068), virtio-scsi (GCE's). Each controller holds
+	// one disk.
 	If       string
 	ReadOnly bool
 	// Snapshot discards writes when QEMU exits.
@@ -169,8 +170,8 @@ func (c Config) Args(workDir string) ([]string, error) {
 			args = append(args, "-device", "ahci,id=ahci"+strconv.Itoa(i), "-device", fmt.Sprintf("ide-hd,bus=ahci%d.0,drive=%s%s", i, id, boot))
 		case "nvme":
 			args = append(args, "-device", fmt.Sprintf("nvme,serial=berth%d,drive=%s%s", i, id, boot))
-		case "pvscsi", "lsisas":
-			ctl := map[string]string{"pvscsi": "pvscsi", "lsisas": "mptsas1068"}[d.If]
+		case "pvscsi", "lsisas", "virtio-scsi":
+			ctl := map[string]string{"pvscsi": "pvscsi", "lsisas": "mptsas1068", "virtio-scsi": "virtio-scsi-pci"}[d.If]
 			args = append(args, "-device", fmt.Sprintf("%s,id=scsi%d", ctl, i), "-device", fmt.Sprintf("scsi-hd,bus=scsi%d.0,drive=%s%s", i, id, boot))
 		case "usb":
 			if !usb {

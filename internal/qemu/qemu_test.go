@@ -73,6 +73,7 @@ func TestArgsPlatformControllers(t *testing.T) {
 		{Path: "/b.vdi", Format: "vdi", If: "ahci"},
 		{Path: "/c.vhd", Format: "vpc", If: "nvme"},
 		{Path: "/d.raw", If: "lsisas"},
+		{Path: "/e.raw", If: "virtio-scsi"},
 	}}
 	args, err := c.Args(t.TempDir())
 	if err != nil {
@@ -84,6 +85,7 @@ func TestArgsPlatformControllers(t *testing.T) {
 		"-device ahci,id=ahci1 -device ide-hd,bus=ahci1.0,drive=disk1,bootindex=2",
 		"-device nvme,serial=berth2,drive=disk2,bootindex=3",
 		"-device mptsas1068,id=scsi3 -device scsi-hd,bus=scsi3.0,drive=disk3,bootindex=4",
+		"-device virtio-scsi-pci,id=scsi4 -device scsi-hd,bus=scsi4.0,drive=disk4,bootindex=5",
 		"-device vmxnet3,netdev=net0,romfile=",
 	} {
 		if !strings.Contains(got, want) {
