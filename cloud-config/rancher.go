@@ -107,7 +107,7 @@ var RancherKeys = []RancherKey{
 	{Key: "autologin", Berth: "berth.autologin", Note: "warned, ignored, as berth.autologin is: console autologin comes from the kernel command line or fw_cfg only"},
 	{Key: "password", Note: "set a hash in users[].passwd (name: root): the console's login and rescue shell ask for it"},
 	{Key: "resize_device", Note: "Berth grows its state partition to the end of its disk by itself (growpart)"},
-	{Key: "hypervisor_service", Note: "guest agents come with the services work"},
+	{Key: "hypervisor_service", Berth: "berth.hypervisor_service", Note: "the hypervisor's guest agent starts when its image is in the store (preloaded or pulled)"},
 	{Key: "shutdown_timeout", Note: "Berth gives services a fixed time to stop"},
 	{Key: "recovery", Note: "Berth's rescue shell is berth.break on the kernel command line"},
 	{Key: "debug", Note: "use berth.debug on the kernel command line"},

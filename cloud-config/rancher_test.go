@@ -76,6 +76,7 @@ rancher:
     old: {image: nginx, volumes_from: [web]}
   registry_auths:
     https://index.docker.io/v1/: {auth: eDp5, email: a@b.c}
+  hypervisor_service: false
 `
 
 func TestRancherTranslation(t *testing.T) {
@@ -98,16 +99,17 @@ func TestRancherTranslation(t *testing.T) {
 			"HTTP_PROXY": "http://proxy:3128", "http_proxy": "http://proxy:3128",
 			"ETCD": "https://discovery.etcd.io/x",
 		},
-		"sysctl":           map[string]any{"vm.swappiness": 10},
-		"modules":          []any{"btrfs"},
-		"ssh":              map[string]any{"port": 2222},
-		"console":          "debian",
-		"services":         map[string]any{"enable": []any{"kernel-headers"}, "disable": []any{"ntp"}, "define": map[string]any{"web": map[string]any{"image": "nginx", "network_mode": "host"}, "old": map[string]any{"image": "nginx", "volumes_from": []any{"web"}}}},
-		"registry_mirrors": map[string]any{"docker.io": []any{"http://10.10.10.23:5555"}},
-		"registry_auths":   map[string]any{"docker.io": map[string]any{"auth": "eDp5"}},
-		"proxy":            map[string]any{"http_proxy": "http://proxy:3128"},
-		"state":            map[string]any{"dev": "LABEL=RANCHER_STATE", "autoformat": true},
-		"datasources":      []any{"configdrive", "url:https://example.org/ud"},
+		"sysctl":             map[string]any{"vm.swappiness": 10},
+		"modules":            []any{"btrfs"},
+		"ssh":                map[string]any{"port": 2222},
+		"console":            "debian",
+		"services":           map[string]any{"enable": []any{"kernel-headers"}, "disable": []any{"ntp"}, "define": map[string]any{"web": map[string]any{"image": "nginx", "network_mode": "host"}, "old": map[string]any{"image": "nginx", "volumes_from": []any{"web"}}}},
+		"registry_mirrors":   map[string]any{"docker.io": []any{"http://10.10.10.23:5555"}},
+		"registry_auths":     map[string]any{"docker.io": map[string]any{"auth": "eDp5"}},
+		"proxy":              map[string]any{"http_proxy": "http://proxy:3128"},
+		"state":              map[string]any{"dev": "LABEL=RANCHER_STATE", "autoformat": true},
+		"datasources":        []any{"configdrive", "url:https://example.org/ud"},
+		"hypervisor_service": false,
 	}
 	if diff := cmp.Diff(want, doc.Tree["berth"]); diff != "" {
 		t.Errorf("berth (-want +got)\n%s", diff)

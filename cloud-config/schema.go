@@ -129,6 +129,10 @@ type Berth struct {
 	// boot: names, url:URL and file:PATH (berth.datasources= on the kernel
 	// command line wins).
 	Datasources []string `yaml:"datasources,omitempty" effect:"reboot"`
+	// HypervisorService starts the catalogue's guest agent of the
+	// hypervisor the host runs on when its image is in the store; true
+	// unless set false.
+	HypervisorService *bool `yaml:"hypervisor_service,omitempty" effect:"services"`
 }
 
 // Network is berth.network: the model the network service shares, with

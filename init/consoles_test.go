@@ -105,7 +105,7 @@ func TestEnableConsoleUnknown(t *testing.T) {
 // in the boot set: berth.console picks the console.
 func TestConsolesOutOfTheSet(t *testing.T) {
 	cat := append(testCatalogue, serviceEntry{Name: "console-ubuntu", Source: api.SourceCatalogue})
-	set, _ := serviceSet(cat, cloudconfig.Services{Enable: []string{"console-ubuntu"}})
+	set, _ := serviceSet(cat, cloudconfig.Services{Enable: []string{"console-ubuntu"}}, nil)
 	if d := cmp.Diff([]string{"udev", "logging", "network", "console"}, set); d != "" {
 		t.Errorf("set (-want +got):\n%s", d)
 	}

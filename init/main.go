@@ -63,6 +63,11 @@ type host struct {
 	svcBooted bool
 	// con is the console that holds the logins (consoles.go).
 	con consoleState
+	// hvKind is the hypervisor, detected once from sysfs under sysRoot
+	// ("/" when empty) (guestagents.go).
+	hvOnce  sync.Once
+	hvKind  string
+	sysRoot string
 
 	shutdownOnce sync.Once
 	mu           sync.Mutex

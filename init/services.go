@@ -22,6 +22,7 @@ import (
 	"github.com/berth-os/berth/init/supervise"
 	consoles "github.com/berth-os/berth/internal/console"
 	"github.com/berth-os/berth/internal/errkind"
+	"github.com/berth-os/berth/internal/hypervisor"
 	"github.com/berth-os/berth/services"
 )
 
@@ -140,10 +141,11 @@ func entryNames(cat []serviceEntry) []string {
 }
 
 // serviceSet is the set of services that start: the catalogue's default
-// ones minus sel.Disable plus sel.Enable, in catalogue order. A name in
-// both lists is disabled. Unknown names and a disabled console are
-// warnings, never errors: a typo must not cost a host its boot.
-func serviceSet(cat []serviceEntry, sel cloudconfig.Services) (set []string, warnings []string) {
+// ones and auto (the hypervisor's guest agent) minus sel.Disable plus
+// sel.Enable, in catalogue order. A name in both lists is disabled.
+// Unknown names and a disabled console are warnings, never errors: a typo
+// must not cost a host its boot.
+func serviceSet(cat []serviceEntry, sel cloudconfig.Services, auto []string) (set []string, warnings []string) {
 	known := map[string]bool{}
 	for _, e := range cat {
 		known[e.Name] = true
@@ -166,7 +168,7 @@ func serviceSet(cat []serviceEntry, sel cloudconfig.Services) (set []string, war
 		if e.Source == api.SourceCatalogue && consoles.IsConsole(e.Name) {
 			continue // berth.console chooses the console (consoles.go)
 		}
-		if (e.Default || slices.Contains(sel.Enable, e.Name)) && !slices.Contains(sel.Disable, e.Name) {
+		if (e.Default || slices.Contains(sel.Enable, e.Name) || slices.Contains(auto, e.Name)) && !slices.Contains(sel.Disable, e.Name) {
 			set = append(set, e.Name)
 		}
 	}
@@ -183,7 +185,7 @@ func (h *host) wantedServices() ([]string, []string) {
 	if h.cfg != nil && h.cfg.merged != nil {
 		sel = h.cfg.merged.Config.Berth.Services
 	}
-	set, warnings := serviceSet(h.catalogue(), sel)
+	set, warnings := serviceSet(h.catalogue(), sel, h.guestAgents())
 	// A user service's file that does not load is said, and the others
 	// start.
 	_, bad := readUserDefs()
@@ -292,6 +294,9 @@ func (h *host) enabledBy(e serviceEntry) string {
 	}
 	if e.Default {
 		return "image default"
+	}
+	if kind := h.hypervisor(); e.Name == hypervisor.Agent(kind) && h.hypervisorService() {
+		return "the hypervisor (" + kind + "; berth.hypervisor_service), when its image is in the store"
 	}
 	return "not in the image's default set"
 }

@@ -33,6 +33,7 @@ func TestServiceSet(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		sel           cloudconfig.Services
+		auto          []string
 		want, warning []string
 	}{
 		{name: "image default", want: []string{"udev", "logging", "network", "console"}},
@@ -45,11 +46,14 @@ func TestServiceSet(t *testing.T) {
 		{name: "in both lists", sel: cloudconfig.Services{Enable: []string{"extra"}, Disable: []string{"extra"}},
 			want:    []string{"udev", "logging", "network", "console"},
 			warning: []string{"berth.services: extra is in both enable and disable; disable wins"}},
+		// The hypervisor's guest agent joins the set, unless disabled.
+		{name: "guest agent", auto: []string{"extra"}, want: []string{"udev", "logging", "network", "console", "extra"}},
+		{name: "guest agent disabled", auto: []string{"extra"}, sel: cloudconfig.Services{Disable: []string{"extra"}}, want: []string{"udev", "logging", "network", "console"}},
 		{name: "console disabled", sel: cloudconfig.Services{Disable: []string{"console"}}, want: []string{"udev", "logging", "network"},
 			warning: []string{"berth.services: the console is not enabled: this host has no getty and no sshd, no login at all"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			set, warnings := serviceSet(testCatalogue, tc.sel)
+			set, warnings := serviceSet(testCatalogue, tc.sel, tc.auto)
 			if diff := cmp.Diff(tc.want, set); diff != "" {
 				t.Errorf("set (-want +got)\n%s", diff)
 			}
@@ -507,5 +511,32 @@ func TestConfigRestartOnlyWhatIsUp(t *testing.T) {
 	waitState(t, h, "console", "running")
 	if got, errs := h.restartUp(map[string]bool{"console": true}); len(errs) > 0 || len(got) != 1 || got[0] != "console" {
 		t.Fatalf("restart of a running console: restarted %v, errors %v", got, errs)
+	}
+}
+
+// On a hypervisor, its guest agent's entry says the hypervisor enables
+// it; elsewhere, and for another agent, it is just not in the default set.
+func TestEnabledByHypervisor(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "sys/class/dmi/id"), 0o755)
+	os.WriteFile(filepath.Join(root, "sys/class/dmi/id/sys_vendor"), []byte("QEMU\n"), 0o644)
+	h := &host{sysRoot: root, cfg: &hostConfig{merged: &cloudconfig.Merged{}}}
+	if got := h.enabledBy(serviceEntry{Name: "qemu-guest-agent"}); !strings.Contains(got, "the hypervisor (kvm; berth.hypervisor_service)") {
+		t.Errorf("qemu-guest-agent on QEMU: enabled by %q", got)
+	}
+	if got := h.enabledBy(serviceEntry{Name: "open-vm-tools"}); got != "not in the image's default set" {
+		t.Errorf("open-vm-tools on QEMU: enabled by %q", got)
+	}
+	bare := &host{sysRoot: t.TempDir(), cfg: &hostConfig{merged: &cloudconfig.Merged{}}}
+	if got := bare.enabledBy(serviceEntry{Name: "qemu-guest-agent"}); got != "not in the image's default set" {
+		t.Errorf("qemu-guest-agent on bare metal: enabled by %q", got)
+	}
+	if len(h.guestAgents()) != 0 {
+		t.Error("a guest agent without a system containerd to hold its image")
+	}
+	off := false
+	h.cfg.merged.Config.Berth.HypervisorService = &off
+	if got := h.enabledBy(serviceEntry{Name: "qemu-guest-agent"}); got != "not in the image's default set" {
+		t.Errorf("qemu-guest-agent with berth.hypervisor_service false: enabled by %q", got)
 	}
 }

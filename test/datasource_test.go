@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -84,8 +85,14 @@ func isoOf(t *testing.T, dir, label string) string {
 // vfatOf makes a FAT image holding the files of a folder, with a label.
 func vfatOf(t *testing.T, dir, label string) string {
 	t.Helper()
+	return vfatSized(t, dir, label, 2048)
+}
+
+// vfatSized is vfatOf with a filesystem of kib KiB.
+func vfatSized(t *testing.T, dir, label string, kib int) string {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), label+".img")
-	if err := runCmd("mkfs.fat", "-C", "-n", label, p, "2048"); err != nil {
+	if err := runCmd("mkfs.fat", "-C", "-n", label, p, strconv.Itoa(kib)); err != nil {
 		t.Fatal(err)
 	}
 	ents, _ := os.ReadDir(dir)

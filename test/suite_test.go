@@ -50,6 +50,9 @@ var scenarios = []sched.Scenario{
 	vm("NVMeUEFI", 40*time.Second, nvmeUEFI),
 	vm("PVH", 30*time.Second, pvh),
 	vm("GCE", 40*time.Second, gce),
+	// The hypervisor's guest agent, preloaded, starts by itself and
+	// answers the host (issue 12).
+	vm("GuestAgent", 45*time.Second, guestAgent),
 
 	// Consoles, power and the state partition.
 	vm("GettyWithoutAutologin", 25*time.Second, gettyWithoutAutologin),
