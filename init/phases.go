@@ -114,6 +114,11 @@ func (h *host) phaseMounts(ctx context.Context) error {
 	} else {
 		h.goSafe("host API", func() { api.Serve(context.Background(), l, h) })
 	}
+	if pl, err := api.Listen(layout.PowerSocket); err != nil {
+		h.logf("power socket: %v", err)
+	} else {
+		h.goSafe("power socket", func() { h.servePower(pl) })
+	}
 	return nil
 }
 

@@ -22,7 +22,8 @@ import (
 // volume that cloud-config's mounts puts in the preload folder), the
 // agent starts by itself, enabled by the hypervisor, and answers the host
 // on its virtio-serial port: guest-sync, guest-ping, guest-get-osinfo
-// (Berth's, the host's kernel). berth.hypervisor_service: false stops it.
+// (Berth's, the host's kernel). berth.hypervisor_service: false stops it;
+// true starts it again, and guest-shutdown powers the host off.
 func guestAgent(t *testing.T) {
 	vol := t.TempDir()
 	tarball, err := os.ReadFile(artifact(t, "images/qemu-guest-agent.oci.tar"))
@@ -88,7 +89,28 @@ func guestAgent(t *testing.T) {
 			}
 		}
 	})
-	m.check("poweroff", (*machine).poweroffExitsZero)
+	// Back on, the agent powers the host off for the hypervisor: qemu-ga
+	// runs /sbin/shutdown, which asks PID 1 through the power socket.
+	m.check("guest-shutdown", func(m *machine) {
+		if qga == nil {
+			m.t.Fatal("no connection to the agent's port")
+		}
+		m.sh("hostctl config set berth.hypervisor_service true")
+		m.eventually(`hostctl service list -o json | grep -A3 '"name": "qemu-guest-agent"'`, regexp.MustCompile(`"state": "running"`), time.Minute)
+		if err := qga.sync(time.Minute); err != nil {
+			m.t.Fatal(err)
+		}
+		qga.c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := qga.c.Write([]byte(`{"execute":"guest-shutdown"}` + "\n")); err != nil {
+			m.t.Fatal(err)
+		}
+		if _, _, err := m.WaitFor(regexp.MustCompile(`poweroff asked through the power socket`), time.Minute); err != nil {
+			m.t.Error(err)
+		}
+		if err := m.Wait(3 * time.Minute); err != nil {
+			m.t.Errorf("after guest-shutdown: %v (want QEMU to exit with status 0)", err)
+		}
+	})
 }
 
 // agentStatus is qemu-guest-agent's line of hostctl service list.

@@ -50,6 +50,11 @@ const (
 	Media = "/run/berth/media"
 	// APISocket is the host API's root-only socket.
 	APISocket = "/run/berth/api.sock"
+	// PowerDir holds PowerSocket, bound into the guest agents: a line
+	// "poweroff" or "reboot" shuts the host down, and nothing else is
+	// asked there.
+	PowerDir    = "/run/berth/power"
+	PowerSocket = PowerDir + "/power.sock"
 	// NotifyDir holds the services' sd_notify sockets.
 	NotifyDir = "/run/berth/notify"
 	// LogDir holds the logging service's sockets.

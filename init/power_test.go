@@ -1,0 +1,34 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The power socket refuses anything but poweroff and reboot, and a line
+// longer than it reads, and does not shut down for them.
+func TestPowerSocketRefuses(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "power.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	h := &host{}
+	go h.servePower(l)
+	for _, req := range []string{"format /dev/vda\n", "poweroff" + strings.Repeat("f", 100) + "\n", "\n"} {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte(req))
+		answer, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if answer != "error: want poweroff or reboot\n" {
+			t.Errorf("%q: answered %q, want the refusal", req, answer)
+		}
+	}
+}

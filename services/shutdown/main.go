@@ -1,0 +1,75 @@
+// Command shutdown is /sbin/shutdown in the guest agents' images: what
+// qemu-ga runs for the hypervisor's guest-shutdown ("shutdown -P +0
+// 'hypervisor initiated shutdown'"). It asks PID 1 through the power
+// socket, bound into the agent's container, to power off or reboot the
+// host; the agent itself has no SYS_BOOT and no host API.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/berth-os/berth/internal/layout"
+)
+
+func main() {
+	verb, err := parse(os.Args[1:])
+	if err == nil {
+		err = ask(layout.PowerSocket, verb)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "shutdown:", err)
+		os.Exit(1)
+	}
+}
+
+// parse reads shutdown(8)'s arguments: -P, -h, -H or --poweroff/--halt
+// power off (a host has nobody to halt for), -r or --reboot reboots; the
+// time is now or +0, and a message after it is ignored.
+func parse(args []string) (string, error) {
+	verb := "poweroff"
+	timeSeen := false
+	for _, a := range args {
+		switch {
+		case a == "-P" || a == "-h" || a == "-H" || a == "--poweroff" || a == "--halt":
+			verb = "poweroff"
+		case a == "-r" || a == "--reboot":
+			verb = "reboot"
+		case a == "-c":
+			return "", fmt.Errorf("no shutdown is pending to cancel")
+		case strings.HasPrefix(a, "-"):
+			return "", fmt.Errorf("unknown option %s (want -P, -h, -H or -r)", a)
+		case !timeSeen:
+			if a != "now" && a != "+0" {
+				return "", fmt.Errorf("time %q: only now or +0 (Berth shuts down at once)", a)
+			}
+			timeSeen = true
+		}
+	}
+	return verb, nil
+}
+
+// ask sends verb to PID 1's power socket and waits for its answer.
+func ask(socket, verb string) error {
+	c, err := net.DialTimeout("unix", socket, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("the host's power socket: %w", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintln(c, verb); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("no answer from the host: %w", err)
+	}
+	if line = strings.TrimSpace(line); line != "ok" {
+		return fmt.Errorf("the host says: %s", line)
+	}
+	return nil
+}
