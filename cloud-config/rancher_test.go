@@ -70,7 +70,7 @@ rancher:
   upgrade:
     url: https://releases.rancher.com/os/releases.yml
   cloud_init:
-    datasources: [configdrive:/media/config-2, "url:https://example.org/ud", digitalocean]
+    datasources: [configdrive:/media/config-2, "url:https://example.org/ud", digitalocean, azure]
   services:
     web: {image: nginx, net: host}
     old: {image: nginx, volumes_from: [web]}
@@ -108,7 +108,7 @@ func TestRancherTranslation(t *testing.T) {
 		"registry_auths":     map[string]any{"docker.io": map[string]any{"auth": "eDp5"}},
 		"proxy":              map[string]any{"http_proxy": "http://proxy:3128"},
 		"state":              map[string]any{"dev": "LABEL=RANCHER_STATE", "autoformat": true},
-		"datasources":        []any{"configdrive", "url:https://example.org/ud"},
+		"datasources":        []any{"configdrive", "url:https://example.org/ud", "azure"},
 		"hypervisor_service": false,
 	}
 	if diff := cmp.Diff(want, doc.Tree["berth"]); diff != "" {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -143,6 +144,8 @@ func (h *host) datasources() (local, network []datasource.Source) {
 		DMI:         "/sys/class/dmi/id",
 		Sysfs:       "/sys",
 		Dev:         "/dev",
+		Load:        h.loadFS,
+		GuestInfo:   h.guestInfo,
 	}
 	sel.Order = datasourceOrder(h.flags.Get("berth.datasources"), h.cfg.store)
 	sel.Precedence = datasource.Precedence{
@@ -160,6 +163,19 @@ func (h *host) datasources() (local, network []datasource.Source) {
 		h.cfg.status.Warnings = append(h.cfg.status.Warnings, w)
 	}
 	return local, network
+}
+
+// loadFS loads the module of a filesystem type the kernel lacks (udf, of
+// Azure's provisioning media: the kernel has it as a module only).
+func (h *host) loadFS(fstype string) error {
+	if b, err := os.ReadFile("/proc/filesystems"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && f[len(f)-1] == fstype {
+				return nil
+			}
+		}
+	}
+	return h.system().Modprobe(fstype, nil)
 }
 
 // installed says whether the host runs installed, as datasource precedence
@@ -284,6 +300,13 @@ func (h *host) useDatasource(d *datasource.Data) {
 		}
 	}
 	h.networkConfig(d, src, tree, &st)
+	for _, n := range d.Notes {
+		h.logf("config: datasource %s: %s", d.Source, n)
+		if st.Note != "" {
+			st.Note += "; "
+		}
+		st.Note += n
+	}
 	c.scripts = doc.Scripts
 	c.instance = d.InstanceID
 	if c.instance == "" {

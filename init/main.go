@@ -24,6 +24,7 @@ import (
 	"github.com/berth-os/berth/init/supervise"
 	"github.com/berth-os/berth/internal/images"
 	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/vmware"
 )
 
 // Paths PID 1 uses; variables so tests can root them elsewhere.
@@ -79,6 +80,10 @@ type host struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == vmware.HelperArg {
+		// PID 1's child that reads VMware guestinfo (guestInfo).
+		os.Exit(vmware.Helper(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if os.Getpid() != 1 {
 		fmt.Fprintln(os.Stderr, "init: Berth's PID 1; it only runs as process 1")
 		os.Exit(2)

@@ -4,10 +4,12 @@ package test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -121,7 +123,8 @@ func setupTap(t *testing.T, ns netns.NsHandle, h *netlink.Handle, tap string, ha
 			return fmt.Errorf("QEMU made no %s: %w", tap, err)
 		}
 	}
-	for _, a := range []string{"10.55.0.1/24", "169.254.169.254/32"} {
+	// The metadata address, and Azure's wireserver.
+	for _, a := range []string{"10.55.0.1/24", "169.254.169.254/32", "168.63.129.16/32"} {
 		addr, _ := netlink.ParseAddr(a)
 		if err := h.AddrAdd(l, addr); err != nil {
 			return fmt.Errorf("add %s to %s: %w", a, tap, err)
@@ -130,11 +133,14 @@ func setupTap(t *testing.T, ns netns.NsHandle, h *netlink.Handle, tap string, ha
 	if err := h.LinkSetUp(l); err != nil {
 		return err
 	}
-	var web net.Listener
+	var web, wire net.Listener
 	var dhcp *server4.Server
 	err = inNS(ns, func() (<-chan struct{}, error) {
 		var err error
 		if web, err = net.Listen("tcp", "169.254.169.254:80"); err != nil {
+			return nil, err
+		}
+		if wire, err = net.Listen("tcp", "168.63.129.16:80"); err != nil {
 			return nil, err
 		}
 		conn, err := server4.NewIPv4UDPConn(tap, &net.UDPAddr{Port: dhcpv4.ServerPort})
@@ -149,6 +155,7 @@ func setupTap(t *testing.T, ns netns.NsHandle, h *netlink.Handle, tap string, ha
 	}
 	srv := &http.Server{Handler: handler}
 	go srv.Serve(web)
+	go srv.Serve(wire)
 	go dhcp.Serve()
 	t.Cleanup(func() { srv.Close(); dhcp.Close() })
 	return nil
@@ -186,6 +193,8 @@ func dhcpHandler(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
 type metadataServer struct {
 	mu    sync.Mutex
 	asked []string
+	// posted are the bodies of POST requests, by path.
+	posted map[string][]string
 	// files by path; a response of the service
 	files map[string]string
 	// check refuses a request (with a status) as the cloud would.
@@ -197,6 +206,13 @@ type metadataServer struct {
 func (s *metadataServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.asked = append(s.asked, r.Method+" "+r.URL.Path)
+	if r.Method == http.MethodPost {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if s.posted == nil {
+			s.posted = map[string][]string{}
+		}
+		s.posted[r.URL.Path] = append(s.posted[r.URL.Path], string(b))
+	}
 	s.mu.Unlock()
 	for k, v := range s.header {
 		w.Header().Set(k, v)
@@ -319,4 +335,93 @@ func datasourceGCE(t *testing.T) {
 	}
 	m := bootCloud(t, srv, "type=1,manufacturer=Google,product=Google Compute Engine")
 	m.checkDatasource("gce", "cc-gce", pub)
+}
+
+// The Azure VM's provisioning media and the fabric's ids, as Azure gives
+// them (the datasource's unit tests hold the whole recorded documents).
+const (
+	azureVMID      = "02aab8a4-74ef-476e-8182-f6d2ba4166a6"
+	azureContainer = "50109d51-ef1a-4d9e-a4ba-0e0bf9d1a3f0"
+	azureInstance  = "896d9ff8-0f37-4bd2-a1f7-fd4c0c3f5f63._azvm-berth"
+)
+
+// datasourceAzure boots as an Azure VM does: its DMI asset tag, the
+// provisioning media (ovf-env.xml on a UDF bridge CD, which needs udf's
+// module) on the IDE CD drive, IMDS, and the wireserver, which must hear
+// that the VM is ready.
+func datasourceAzure(t *testing.T) {
+	_, pub := sshKey(t)
+	custom := base64.StdEncoding.EncodeToString([]byte(dsUserData("azure", "", pub)))
+	ovf := `<?xml version="1.0" encoding="utf-8"?>
+<ns0:Environment xmlns="http://schemas.dmtf.org/ovf/environment/1" xmlns:ns0="http://schemas.dmtf.org/ovf/environment/1" xmlns:ns1="http://schemas.microsoft.com/windowsazure" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <ns1:ProvisioningSection><ns1:Version>1.0</ns1:Version>
+    <ns1:LinuxProvisioningConfigurationSet>
+      <ns1:ConfigurationSetType>LinuxProvisioningConfiguration</ns1:ConfigurationSetType>
+      <ns1:HostName>azvm-berth</ns1:HostName>
+      <ns1:UserName>azureuser</ns1:UserName>
+      <ns1:SSH><ns1:PublicKeys><ns1:PublicKey><ns1:Fingerprint>EB0C0AB4B2D5FC35F2F0658D19F44C8283E2DD62</ns1:Fingerprint><ns1:Path>/home/azureuser/.ssh/authorized_keys</ns1:Path><ns1:Value>` + pub + `</ns1:Value></ns1:PublicKey></ns1:PublicKeys></ns1:SSH>
+      <ns1:CustomData>` + custom + `</ns1:CustomData>
+    </ns1:LinuxProvisioningConfigurationSet>
+  </ns1:ProvisioningSection>
+</ns0:Environment>
+`
+	media := filepath.Join(t.TempDir(), "ovf.iso")
+	if err := runCmd("genisoimage", "-quiet", "-udf", "-V", "rd_rdfe_stable.20261204-1200", "-o", media, seedDir(t, map[string]string{"ovf-env.xml": ovf})); err != nil {
+		t.Fatal(err)
+	}
+	srv := &metadataServer{
+		files: map[string]string{
+			"GET /metadata/instance": `{"compute": {"name": "azvm-berth", "osProfile": {"computerName": "azvm-berth"}, "vmId": "` + azureVMID + `", "publicKeys": []}}`,
+			"GET /machine/": `<?xml version="1.0" encoding="utf-8"?>
+<GoalState><Version>2012-11-30</Version><Incarnation>3</Incarnation>
+  <Container><ContainerId>` + azureContainer + `</ContainerId>
+    <RoleInstanceList><RoleInstance><InstanceId>` + azureInstance + `</InstanceId><State>Started</State></RoleInstance></RoleInstanceList>
+  </Container></GoalState>`,
+			"POST /machine/": "",
+		},
+		check: func(r *http.Request) int {
+			switch {
+			case strings.HasPrefix(r.URL.Path, "/metadata/") && r.Header.Get("Metadata") != "true":
+				return http.StatusBadRequest
+			case r.URL.Path == "/machine/" && r.Header.Get("x-ms-version") != "2012-11-30":
+				return http.StatusBadRequest
+			}
+			return 0
+		},
+	}
+	start, extra := metadataNet(t, srv)
+	cfg := directBoot(t, "berth.autologin")
+	cfg.Net = false
+	cfg.Extra = append(cfg.Extra, extra...)
+	cfg.Extra = append(cfg.Extra,
+		"-smbios", "type=1,manufacturer=Microsoft Corporation,product=Virtual Machine",
+		"-smbios", "type=3,manufacturer=Microsoft Corporation,asset=7783-7084-3265-9085-8269-3286-77",
+		// A CD without ovf-env.xml comes first: the media is looked for
+		// on every CD, not the first one.
+		"-drive", "file="+isoOf(t, seedDir(t, map[string]string{"README": "drivers\n"}), "DRIVERS")+",media=cdrom,readonly=on,if=ide,index=0",
+		"-drive", "file="+media+",media=cdrom,readonly=on,if=ide,index=1")
+	m := bootWith(t, cfg, start)
+	m.checkDatasource("azure", "azvm-berth", pub)
+	// The media was read as UDF: its module is loaded.
+	if out := m.sh("grep -w udf /proc/filesystems"); !strings.Contains(out, "udf") {
+		t.Errorf("udf is not loaded: the media was not read as UDF")
+	}
+	srv.mu.Lock()
+	reports := append([]string(nil), srv.posted["/machine/"]...)
+	srv.mu.Unlock()
+	if len(reports) != 1 {
+		t.Fatalf("%d reports to the wireserver, want 1; requests:\n%s", len(reports), srv.requests())
+	}
+	for _, want := range []string{"<GoalStateIncarnation>3</GoalStateIncarnation>", "<ContainerId>" + azureContainer + "</ContainerId>", "<InstanceId>" + azureInstance + "</InstanceId>", "<State>Ready</State>"} {
+		if !strings.Contains(reports[0], want) {
+			t.Errorf("the ready report lacks %s:\n%s", want, reports[0])
+		}
+	}
+	if out, _ := m.shCode("hostctl config status"); !strings.Contains(out, "reported ready to the wireserver (goal state incarnation 3)") {
+		t.Errorf("hostctl config status does not say the VM was reported ready:\n%s", out)
+	}
+	// IMDS's vmId is the instance: runcmd ran once for it.
+	if out := m.sh("ls /var/lib/berth/config/instances"); strings.TrimSpace(out) != azureVMID {
+		t.Errorf("instances %q, want IMDS's vmId %s", out, azureVMID)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -30,6 +31,8 @@ type platform struct {
 	machine  string
 	// The kernel drivers of the boot disk's controller and of the NIC.
 	diskDriver, nicDriver string
+	// extra are more QEMU arguments: the platform's DMI tables.
+	extra []string
 }
 
 // bootPlatform boots p's disk image (through a copy-on-write overlay) on
@@ -39,7 +42,7 @@ type platform struct {
 // ready.
 func bootPlatform(t *testing.T, p platform) *machine {
 	disk := qemu.Disk{Path: overlay(t, artifact(t, p.artifact), p.format), Format: "qcow2", If: p.disk}
-	m := boot(t, qemu.Config{Machine: p.machine, UEFI: p.uefi, Net: true, NIC: p.nic, Disks: []qemu.Disk{disk}})
+	m := boot(t, qemu.Config{Machine: p.machine, UEFI: p.uefi, Net: true, NIC: p.nic, Disks: []qemu.Disk{disk}, Extra: p.extra})
 	m.check("host", (*machine).checkHost)
 	m.check("devices", func(m *machine) {
 		root := strings.TrimSpace(m.sh(`awk '$2 == "/" && $3 == "squashfs" {print $1}' /proc/mounts`))
@@ -65,12 +68,26 @@ func bootPlatform(t *testing.T, p platform) *machine {
 const driverOf = `driver_of() { p=$(readlink -f /sys/class/block/${1#/dev/}); while [ "$p" != / ]; do case ${p##*/} in virtio[0-9]*|0000:*) basename $(readlink $p/driver); return;; esac; p=${p%/*}; done; echo none; }`
 
 // VMware under SeaBIOS: the streamOptimized VMDK on a paravirtual SCSI
-// controller with a vmxnet3 NIC. Debian's OVMF has no driver for
-// pvscsi (nor for the LSI Logic SAS controller), so a VMware VM's UEFI
-// boot can't be emulated here.
+// controller with a vmxnet3 NIC, and VMware's DMI tables. Debian's OVMF
+// has no driver for pvscsi (nor for the LSI Logic SAS controller), so a
+// VMware VM's UEFI boot can't be emulated here.
 func vmware(t *testing.T) {
 	m := bootPlatform(t, platform{artifact: "berth.vmdk", format: "vmdk", disk: "pvscsi", nic: "vmxnet3", machine: "pc",
-		diskDriver: "vmw_pvscsi", nicDriver: "vmxnet3"})
+		diskDriver: "vmw_pvscsi", nicDriver: "vmxnet3",
+		extra: []string{"-smbios", "type=1,manufacturer=VMware,, Inc.,product=VMware7,,1"}})
+	// The DMI tables name VMware, so boot reads guestinfo through the
+	// backdoor. QEMU's vmport answers only the kernel: from a process,
+	// the IN faults. It faults in PID 1's helper, which says so, and boot
+	// goes on without the source, PID 1 alive.
+	m.check("guestinfo", func(m *machine) {
+		out, _ := m.shCode("hostctl config status")
+		if !regexp.MustCompile(`datasource\s+vmware\s+not used: not present`).MatchString(out) {
+			m.t.Errorf("hostctl config status does not show vmware tried and not present:\n%s", out)
+		}
+		if log := m.sh("hostctl logs init | grep 'datasource vmware'"); !strings.Contains(log, "no VMware backdoor: the backdoor call faulted") {
+			m.t.Errorf("the init log does not say the backdoor faulted in the helper:\n%s", log)
+		}
+	})
 	m.check("poweroff", (*machine).poweroffExitsZero)
 }
 

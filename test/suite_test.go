@@ -75,6 +75,7 @@ var scenarios = []sched.Scenario{
 	vm("DatasourceEC2IMDSv1", 25*time.Second, datasourceEC2IMDSv1),
 	vm("DatasourceOpenStack", 25*time.Second, datasourceOpenStack),
 	vm("DatasourceGCE", 25*time.Second, datasourceGCE),
+	vm("DatasourceAzure", 30*time.Second, datasourceAzure),
 
 	// Real-world cloud-config files from the shared corpus (issue 11).
 	vm("CompatMultipass", 30*time.Second, compatMultipass),

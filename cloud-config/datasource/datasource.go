@@ -48,6 +48,9 @@ type Data struct {
 	// NetworkConfig is cloud-init network configuration (NoCloud's
 	// network-config), nil when the source has none.
 	NetworkConfig []byte
+	// Notes say what the source did besides giving data (Azure's ready
+	// report), for hostctl config status.
+	Notes []string
 }
 
 // Source is one datasource.
@@ -66,20 +69,25 @@ type Attempt struct {
 	Took   time.Duration
 }
 
-// First tries sources in order, each for at most timeout, and returns the
-// first that has data, with the attempts made.
+// First tries sources in order, each for at most timeout (or longer, the
+// Timeout a source asks for), and returns the first that has data, with
+// the attempts made.
 func First(ctx context.Context, sources []Source, timeout time.Duration) (*Data, []Attempt) {
 	var attempts []Attempt
 	for _, s := range sources {
 		start := time.Now()
-		sctx, cancel := context.WithTimeout(ctx, timeout)
+		t := timeout
+		if l, ok := s.(interface{ Timeout() time.Duration }); ok {
+			t = max(t, l.Timeout())
+		}
+		sctx, cancel := context.WithTimeout(ctx, t)
 		d, err := fetch(sctx, s)
 		cancel()
 		if err == nil && d == nil {
 			err = ErrNotFound
 		}
 		if err != nil && sctx.Err() != nil && !errors.Is(err, ErrNotFound) {
-			err = fmt.Errorf("%w: no answer in %s", ErrUnavailable, timeout)
+			err = fmt.Errorf("%w: no answer in %s", ErrUnavailable, t)
 		}
 		attempts = append(attempts, Attempt{Source: s.Name(), Err: err, Took: time.Since(start)})
 		if err == nil {

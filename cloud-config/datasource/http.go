@@ -1,6 +1,7 @@
 package datasource
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,16 @@ func newGetter() httpGetter {
 var errMissing = errors.New("404 not found")
 
 func (g httpGetter) do(ctx context.Context, method, url string, header map[string]string) ([]byte, http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	return g.send(ctx, method, url, header, nil)
+}
+
+// send is do with a request body.
+func (g httpGetter) send(ctx context.Context, method, url string, header map[string]string, body []byte) ([]byte, http.Header, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: %w", method, url, err)
 	}
@@ -42,7 +52,7 @@ func (g httpGetter) do(ctx context.Context, method, url string, header map[strin
 		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	got, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: %w: %w", method, url, ErrUnavailable, err)
 	}
@@ -52,7 +62,7 @@ func (g httpGetter) do(ctx context.Context, method, url string, header map[strin
 	case resp.StatusCode >= 300:
 		return nil, resp.Header, fmt.Errorf("%s %s: %s", method, url, resp.Status)
 	}
-	return body, resp.Header, nil
+	return got, resp.Header, nil
 }
 
 // EC2 is the EC2 instance metadata service: IMDSv2 (a session token from a

@@ -1,6 +1,7 @@
 package datasource
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -30,20 +31,27 @@ type Selection struct {
 	Sysfs, Dev string
 	// Precedence decides which seed volumes are used (see Precedence).
 	Precedence Precedence
+	// Load readies the kernel to mount a filesystem type (loads its
+	// module) before a volume of that type is mounted; nil does nothing.
+	Load func(fstype string) error
+	// GuestInfo reads VMware guestinfo keys (VMware.Read); nil leaves the
+	// vmware source with nothing to read.
+	GuestInfo func(ctx context.Context, keys []string) (map[string]string, error)
 }
 
 // sourcesOf is the table of every source a Selection can pick, by name. The
 // volume sources wait for block devices once between them.
 func (sel Selection) sourcesOf() map[string]Source {
 	settle := &Settle{}
-	nocloud, configdrive := NoCloud(), ConfigDrive()
+	nocloud, configdrive, azureMedia := NoCloud(), ConfigDrive(), AzureMedia()
 	// A seed volume on a device anyone can plug in is used on an installed
 	// host only when berth.datasources names it.
 	listed := len(sel.Order) > 0
 	trust := func(a blockdev.Attachment) (bool, string) { return sel.Precedence.Seed(a, listed) }
-	for _, v := range []*Volume{nocloud, configdrive} {
+	for _, v := range []*Volume{nocloud, configdrive, azureMedia} {
 		v.Settle = settle
 		v.Trust = trust
+		v.Load = sel.Load
 		if sel.Sysfs != "" {
 			v.Sysfs, v.Dev = sel.Sysfs, sel.Dev
 		}
@@ -56,6 +64,8 @@ func (sel Selection) sourcesOf() map[string]Source {
 		"ec2":         &EC2{URL: MetadataAddr},
 		"openstack":   &OpenStack{URL: MetadataAddr},
 		"gce":         &GCE{URL: MetadataAddr},
+		"azure":       &Azure{IMDS: MetadataAddr, Wireserver: WireserverAddr, Media: azureMedia},
+		"vmware":      &VMware{Read: sel.GuestInfo},
 		"url":         &URL{SourceName: "url", Location: sel.URL},
 		"nocloud-net": &URL{SourceName: "nocloud-net", Seed: true},
 	}
@@ -173,8 +183,9 @@ func entrySource(e string) (s Source, isEntry bool, err error) {
 	return nil, false, nil
 }
 
-// CloudFromDMI names the cloud whose metadata service the DMI tables in
-// dir promise: ec2, gce, openstack, or "" for none.
+// CloudFromDMI names the cloud whose metadata the DMI tables in dir
+// promise: ec2, gce, azure, openstack, vmware (its guestinfo), or "" for
+// none.
 func CloudFromDMI(dir string) string {
 	if dir == "" {
 		return ""
@@ -189,6 +200,10 @@ func CloudFromDMI(dir string) string {
 		return "ec2"
 	case vendor == "Google" || product == "Google Compute Engine":
 		return "gce"
+	case asset == AzureAssetTag:
+		return "azure"
+	case strings.HasPrefix(vendor, "VMware"):
+		return "vmware"
 	case strings.Contains(product, "OpenStack") || strings.Contains(vendor, "OpenStack") || asset == "OpenTelekomCloud":
 		return "openstack"
 	}

@@ -2,9 +2,11 @@ package datasource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,8 +19,17 @@ import (
 // OpenStack's config-2 (ISO 9660 or vfat).
 type Volume struct {
 	SourceName string
-	Labels     []string // accepted labels, compared without case
-	Read       func(dir string) (*Data, error)
+	// Labels are the accepted labels, compared without case; none accepts
+	// any label.
+	Labels []string
+	// Types are the filesystems the volume may be (none: iso9660 and vfat).
+	Types []string
+	// Read reads the mounted volume; ErrNotFound from it moves on to the
+	// next volume that matches.
+	Read func(dir string) (*Data, error)
+	// Load, when set, readies the kernel to mount a filesystem of a type
+	// (loads udf's module) before the first mount of that type.
+	Load func(fstype string) error
 	// Sysfs and Dev root the block device scan (/sys and /dev on a host).
 	Sysfs, Dev string
 	// Wait is how long to wait for the volume to appear on a machine
@@ -61,10 +72,27 @@ func (v *Volume) Network() bool { return false }
 // that Trust allows. One it does not is an error of kind ErrIgnored, when
 // there is no other.
 func (v *Volume) Find() (dev, fstype string, err error) {
-	devs, err := blockdev.List(v.Sysfs, v.Dev)
+	found, err := v.find()
 	if err != nil {
 		return "", "", err
 	}
+	return found[0].dev, found[0].fstype, nil
+}
+
+type volumeDev struct{ dev, fstype string }
+
+// find returns every device that holds a filesystem of the volume's types
+// with one of its labels and that Trust allows, in the order of the scan.
+func (v *Volume) find() ([]volumeDev, error) {
+	devs, err := blockdev.List(v.Sysfs, v.Dev)
+	if err != nil {
+		return nil, err
+	}
+	types := v.Types
+	if len(types) == 0 {
+		types = []string{"iso9660", "vfat"}
+	}
+	var found []volumeDev
 	var ignored error
 	for _, d := range devs {
 		f, err := os.Open(d.Dev)
@@ -73,28 +101,40 @@ func (v *Volume) Find() (dev, fstype string, err error) {
 		}
 		typ, label, err := blockdev.Label(f)
 		f.Close()
-		if err != nil {
+		if err != nil || !slices.Contains(types, typ) || !v.labelled(label) {
 			continue
 		}
-		for _, want := range v.Labels {
-			if !strings.EqualFold(label, want) || (typ != "iso9660" && typ != "vfat") {
+		if v.Trust != nil {
+			if ok, why := v.Trust(blockdev.AttachmentOf(v.Sysfs, d)); !ok {
+				if ignored == nil {
+					ignored = fmt.Errorf("%w: %s (labelled %s): %s", ErrIgnored, d.Dev, label, why)
+				}
 				continue
 			}
-			if v.Trust != nil {
-				if ok, why := v.Trust(blockdev.AttachmentOf(v.Sysfs, d)); !ok {
-					if ignored == nil {
-						ignored = fmt.Errorf("%w: %s (labelled %s): %s", ErrIgnored, d.Dev, label, why)
-					}
-					continue
-				}
-			}
-			return d.Dev, typ, nil
+		}
+		found = append(found, volumeDev{d.Dev, typ})
+	}
+	switch {
+	case len(found) > 0:
+		return found, nil
+	case ignored != nil:
+		return nil, ignored
+	case len(v.Labels) == 0:
+		return nil, fmt.Errorf("%w: no %s filesystem", ErrNotFound, strings.Join(types, " or "))
+	}
+	return nil, fmt.Errorf("%w: no filesystem labelled %s", ErrNotFound, strings.Join(v.Labels, " or "))
+}
+
+func (v *Volume) labelled(label string) bool {
+	if len(v.Labels) == 0 {
+		return true
+	}
+	for _, want := range v.Labels {
+		if strings.EqualFold(label, want) {
+			return true
 		}
 	}
-	if ignored != nil {
-		return "", "", ignored
-	}
-	return "", "", fmt.Errorf("%w: no filesystem labelled %s", ErrNotFound, strings.Join(v.Labels, " or "))
+	return false
 }
 
 // lateDiscovery says whether the machine has a bus whose disks the kernel
@@ -114,8 +154,9 @@ func lateDiscovery(sysfs string) bool {
 	return false
 }
 
-// Fetch mounts the volume read-only on a temporary folder and reads it.
-// It waits for the volume only where disks may still come (lateDiscovery).
+// Fetch mounts the volume read-only on a temporary folder and reads it;
+// of several that match, the first whose Read finds its data. It waits
+// for the volume only where disks may still come (lateDiscovery).
 func (v *Volume) Fetch(ctx context.Context) (*Data, error) {
 	wait := v.Wait
 	if !lateDiscovery(v.Sysfs) {
@@ -125,10 +166,10 @@ func (v *Volume) Fetch(ctx context.Context) (*Data, error) {
 	if v.Settle != nil {
 		deadline = v.Settle.deadline(wait)
 	}
-	var dev, typ string
+	var found []volumeDev
 	var err error
 	for {
-		if dev, typ, err = v.Find(); err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+		if found, err = v.find(); err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -136,14 +177,34 @@ func (v *Volume) Fetch(ctx context.Context) (*Data, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range found {
+		var d *Data
+		if d, err = v.read(f); err == nil || !errors.Is(err, ErrNotFound) {
+			return d, err
+		}
+	}
+	return nil, err
+}
+
+// read mounts one volume and reads it.
+func (v *Volume) read(f volumeDev) (*Data, error) {
+	if v.Load != nil {
+		if err := v.Load(f.fstype); err != nil {
+			return nil, fmt.Errorf("%s (%s): %w", f.dev, f.fstype, err)
+		}
+	}
 	dir, err := os.MkdirTemp("/run", "berth-ds-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(dir)
-	if err := unix.Mount(dev, dir, typ, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return nil, fmt.Errorf("mount %s (%s) on %s: %w", dev, typ, dir, err)
+	if err := unix.Mount(f.dev, dir, f.fstype, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return nil, fmt.Errorf("mount %s (%s) on %s: %w", f.dev, f.fstype, dir, err)
 	}
 	defer unix.Unmount(dir, 0)
-	return v.Read(dir)
+	d, err := v.Read(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.dev, err)
+	}
+	return d, nil
 }

@@ -124,7 +124,9 @@ func ByPartName(devs []Device, name, disk string) (Device, bool) {
 var ErrNoFilesystem = errors.New("no filesystem")
 
 // Probe identifies the filesystem (or other signature) at the start of a
-// device: ext4, vfat, iso9660, squashfs, xfs, btrfs, swap, crypto_LUKS.
+// device: ext4, vfat, udf, iso9660, squashfs, xfs, btrfs, swap,
+// crypto_LUKS. A disc with both UDF and ISO 9660 (a bridge disc) is udf,
+// as blkid says.
 // A device of zeros gives ErrNoFilesystem; only then may Berth format it.
 func Probe(r io.ReaderAt) (string, error) {
 	buf := make([]byte, 70*1024)
@@ -150,6 +152,8 @@ func Probe(r io.ReaderAt) (string, error) {
 		return "ext4", nil
 	case at(65600, "_BHRfS_M"):
 		return "btrfs", nil
+	case udf(at):
+		return "udf", nil
 	case at(32769, "CD001"):
 		return "iso9660", nil
 	case at(4086, "SWAPSPACE2") || at(4086, "SWAP-SPACE"):
@@ -162,6 +166,24 @@ func Probe(r io.ReaderAt) (string, error) {
 		return "unknown", nil
 	}
 	return "", ErrNoFilesystem
+}
+
+// udf says whether a UDF volume recognition sequence starts at 32 KiB: a
+// BEA01 descriptor, then NSR02 or NSR03, in 2 KiB descriptors (after the
+// ISO 9660 ones of a bridge disc).
+func udf(at func(off int, sig string) bool) bool {
+	bea := false
+	for off := 32768; off < 32768+16*2048; off += 2048 {
+		switch {
+		case at(off+1, "BEA01"):
+			bea = true
+		case bea && (at(off+1, "NSR02") || at(off+1, "NSR03")):
+			return true
+		case at(off+1, "TEA01"):
+			return false
+		}
+	}
+	return false
 }
 
 // ProbeFile opens a device and probes it.

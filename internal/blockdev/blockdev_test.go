@@ -64,6 +64,20 @@ func TestProbe(t *testing.T) {
 	copy(junk[100:], "something")
 	sq := append([]byte(nil), blank...)
 	copy(sq, "hsqs")
+	// UDF's volume recognition sequence: alone (mkudffs), after the
+	// ISO 9660 descriptors of a bridge disc (genisoimage -udf), and an
+	// NSR02 that no BEA01 opens, or that follows the TEA01 closing it.
+	vrs := func(base []byte, ids ...string) []byte {
+		b := append([]byte(nil), base...)
+		for i, id := range ids {
+			copy(b[32768+i*2048+1:], id)
+		}
+		return b
+	}
+	udf := vrs(blank, "BEA01", "NSR02", "TEA01")
+	bridge := vrs(blank, "CD001", "CD001", "BEA01", "NSR03", "TEA01")
+	noBEA := vrs(blank, "CD001", "NSR02")
+	afterTEA := vrs(blank, "CD001", "BEA01", "TEA01", "NSR02")
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -71,6 +85,10 @@ func TestProbe(t *testing.T) {
 		err  error
 	}{
 		{"blank", blank, "", ErrNoFilesystem},
+		{"udf", udf, "udf", nil},
+		{"udf bridge", bridge, "udf", nil},
+		{"NSR02 without BEA01", noBEA, "iso9660", nil},
+		{"NSR02 after TEA01", afterTEA, "iso9660", nil},
 		{"ext4", ext, "ext4", nil},
 		{"iso", iso, "iso9660", nil},
 		{"squashfs", sq, "squashfs", nil},
