@@ -181,6 +181,7 @@ func TestArtifactNames(t *testing.T) {
 		"raw": "/c/stage/raw/x/disk.raw", "qcow2": "/c/stage/qcow2/x/disk.qcow2",
 		"vmdk": "/c/stage/vmdk/x/disk.vmdk", "vdi": "/c/stage/vdi/x/disk.vdi", "vhd": "/c/stage/vhd/x/disk.vhd",
 		"vhdx": "/c/stage/vhdx/x/disk.vhdx", "ova": "/c/stage/ova/x/vmware.ova", "gce": "/c/stage/gce/x/disk.gce",
+		"pxe": "/c/stage/pxe/x/boot.ipxe",
 	}
 	got := map[string]string{}
 	for _, w := range writers {
@@ -188,12 +189,38 @@ func TestArtifactNames(t *testing.T) {
 	}
 	want := map[string]string{"kernel": "vmlinuz", "vmlinux": "vmlinux", "initrd": "initrd.img", "squashfs": "rootfs.squashfs",
 		"iso": "berth.iso", "raw": "berth.raw", "qcow2": "berth.qcow2",
-		"vmdk": "berth.vmdk", "vdi": "berth.vdi", "vhd": "berth.vhd", "vhdx": "berth.vhdx", "ova": "berth-vmware.ova", "gce": "berth-gce.tar.gz"}
+		"vmdk": "berth.vmdk", "vdi": "berth.vdi", "vhd": "berth.vhd", "vhdx": "berth.vhdx", "ova": "berth-vmware.ova", "gce": "berth-gce.tar.gz",
+		"pxe": "berth.ipxe"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("artifact names (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"kernel", "vmlinux", "initrd", "squashfs", "iso", "raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx", "ova", "gce"}, Outputs()); diff != "" {
+	if diff := cmp.Diff([]string{"kernel", "vmlinux", "initrd", "squashfs", "iso", "raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx", "ova", "gce", "pxe"}, Outputs()); diff != "" {
 		t.Errorf("table order (-want +got):\n%s", diff)
+	}
+}
+
+// The pxe output brings the files its script boots; the default outputs
+// are written when a spec lists none.
+func TestWanted(t *testing.T) {
+	names := func(outputs ...string) string {
+		var got []string
+		for _, w := range wanted(&image.Spec{Outputs: outputs}) {
+			got = append(got, w.Output)
+		}
+		return strings.Join(got, " ")
+	}
+	for _, tc := range []struct {
+		outputs []string
+		want    string
+	}{
+		{[]string{"pxe"}, "kernel initrd squashfs pxe"},
+		{[]string{"iso", "pxe", "kernel"}, "kernel initrd squashfs iso pxe"},
+		{[]string{"raw"}, "raw"},
+		{nil, "kernel initrd squashfs iso raw qcow2"},
+	} {
+		if got := names(tc.outputs...); got != tc.want {
+			t.Errorf("outputs %v: written %q, want %q", tc.outputs, got, tc.want)
+		}
 	}
 }
 

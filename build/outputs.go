@@ -24,6 +24,9 @@ type writer struct {
 	Write func(ctx context.Context, j *job) ([]string, error)
 	// Name is the artifact name of a file Write made.
 	Name func(spec, file string) string
+	// Needs are the outputs written with this one (its files refer to
+	// theirs).
+	Needs []string
 }
 
 // writers is the table of output formats, in the order they are written.
@@ -41,6 +44,7 @@ var writers = []writer{
 	{Output: "vhdx", Name: specName("vhdx"), Write: vhdxFormat.write, Tools: rawTools},
 	{Output: "ova", Name: suffixName, Write: writeOVA, Tools: rawTools},
 	{Output: "gce", Name: func(spec, _ string) string { return spec + "-gce.tar.gz" }, Write: gceFormat.write, Tools: rawTools},
+	{Output: "pxe", Name: specName("ipxe"), Write: writePXE, Needs: []string{"kernel", "initrd", "squashfs"}},
 }
 
 // fileName names an artifact after the file in its stage (vmlinuz).
@@ -69,6 +73,13 @@ func wanted(spec *image.Spec) []writer {
 	asked := map[string]bool{}
 	for _, o := range spec.Outputs {
 		asked[o] = true
+	}
+	for _, w := range writers {
+		if asked[w.Output] {
+			for _, n := range w.Needs {
+				asked[n] = true
+			}
+		}
 	}
 	var out []writer
 	for _, w := range writers {

@@ -91,3 +91,18 @@ func TestInstalled(t *testing.T) {
 		}
 	}
 }
+
+// The flags that steer boot (the image's boot entries, the PXE script's)
+// are not configuration keys: with them the command line is still a valid
+// layer.
+func TestReservedFlagsAreNotConfig(t *testing.T) {
+	flags := cmdline.Parse("berth.slot=b berth.boot=iso berth.debug berth.break=config berth.autologin " +
+		layout.FlagRoot + "=http://10.0.2.2/rootfs.squashfs " + layout.FlagRootSHA256 + "=" + strings.Repeat("0", 64) + " berth.ssh.port=2222")
+	tree, err := cloudconfig.CmdlineLayer(flags, reservedFlags)
+	if err != nil {
+		t.Fatalf("the command line is refused: %v", err)
+	}
+	if len(tree) != 1 {
+		t.Errorf("layer %v, want berth.ssh.port alone", tree)
+	}
+}

@@ -202,7 +202,7 @@ func manifestLists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"berth.iso"`, `"berth.raw"`, `"berth.qcow2"`, `"berth.vmdk"`, `"berth.vdi"`, `"berth.vhd"`, `"berth.vhdx"`, `"berth-vmware.ova"`, `"berth-virtualbox.ova"`, `"berth-gce.tar.gz"`, `"vmlinuz"`, `"vmlinux"`, `"initrd.img"`, `"rootfs.squashfs"`, `"kernel": "6.12`, `"containerd": "v2.`, `"runc": "v1.`} {
+	for _, want := range []string{`"berth.iso"`, `"berth.raw"`, `"berth.qcow2"`, `"berth.vmdk"`, `"berth.vdi"`, `"berth.vhd"`, `"berth.vhdx"`, `"berth-vmware.ova"`, `"berth-virtualbox.ova"`, `"berth-gce.tar.gz"`, `"berth.ipxe"`, `"vmlinuz"`, `"vmlinux"`, `"initrd.img"`, `"rootfs.squashfs"`, `"kernel": "6.12`, `"containerd": "v2.`, `"runc": "v1.`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("manifest lacks %s:\n%s", want, b)
 		}

@@ -109,6 +109,20 @@ func vfatSized(t *testing.T, dir, label string, kib int) string {
 // the paths asked for.
 func serve(t *testing.T, files map[string]string) (int, func() []string) {
 	t.Helper()
+	return serveHTTP(t, func(w http.ResponseWriter, r *http.Request) {
+		data, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(data))
+	})
+}
+
+// serveHTTP serves h on 127.0.0.1 (10.0.2.2 to the guest) and returns the
+// port and the paths asked for, in order.
+func serveHTTP(t *testing.T, h http.HandlerFunc) (int, func() []string) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -119,12 +133,7 @@ func serve(t *testing.T, files map[string]string) (int, func() []string) {
 		mu.Lock()
 		asked = append(asked, r.URL.Path)
 		mu.Unlock()
-		data, ok := files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write([]byte(data))
+		h(w, r)
 	})}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })

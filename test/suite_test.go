@@ -50,6 +50,10 @@ var scenarios = []sched.Scenario{
 	vm("NVMeUEFI", 40*time.Second, nvmeUEFI),
 	vm("PVH", 30*time.Second, pvh),
 	vm("GCE", 40*time.Second, gce),
+	// The pxe output over iPXE with no disk; a root with the wrong
+	// sha256 refused.
+	vm("PXE", 60*time.Second, pxe),
+	vm("PXEWrongRoot", 15*time.Second, pxeWrongRoot),
 	// The hypervisor's guest agent, preloaded, starts by itself and
 	// answers the host (issue 12).
 	vm("GuestAgent", 45*time.Second, guestAgent),

@@ -45,6 +45,38 @@ func TestSyslinuxConfig(t *testing.T) {
 	}
 }
 
+func TestIPXEScript(t *testing.T) {
+	pxe := func(debug bool) string {
+		m := Menu{Timeout: 1, Entries: NewMenu(IPXEBase+"vmlinuz", IPXEBase+"initrd.img", "console=ttyS0 berth.root="+IPXEBase+"rootfs.squashfs", "", "", debug)}
+		return m.IPXEScript()
+	}
+	one := pxe(false)
+	if !strings.HasPrefix(one, "#!ipxe\n") {
+		t.Errorf("the script does not start with #!ipxe:\n%s", one)
+	}
+	for _, want := range []string{
+		"isset ${base-url} || set base-url http://${next-server}/\n",
+		"kernel ${base-url}vmlinuz initrd=initrd.img console=ttyS0 berth.root=${base-url}rootfs.squashfs\ninitrd ${base-url}initrd.img\nboot\n",
+	} {
+		if !strings.Contains(one, want) {
+			t.Errorf("the script lacks %q:\n%s", want, one)
+		}
+	}
+	if strings.Contains(one, "menu") || strings.Contains(one, "autologin") {
+		t.Errorf("a production script has one entry and no menu:\n%s", one)
+	}
+	menu := pxe(true)
+	for _, want := range []string{
+		"item autologin Berth (autologin on every console)\n",
+		"choose --default berth --timeout 1000 target && goto ${target} || goto berth\n",
+		":debug\nkernel ${base-url}vmlinuz initrd=initrd.img console=ttyS0 berth.root=${base-url}rootfs.squashfs berth.debug berth.autologin\n",
+	} {
+		if !strings.Contains(menu, want) {
+			t.Errorf("the debug script lacks %q:\n%s", want, menu)
+		}
+	}
+}
+
 // A production menu (no debug_entries) offers nothing that logs root in:
 // one entry per slot, neither config mentions autologin or debug.
 func TestProductionMenu(t *testing.T) {

@@ -21,7 +21,7 @@ func TestLoadDefaultSpec(t *testing.T) {
 			t.Errorf("catalogue_images: %v", err)
 		}
 	}
-	if s.Name != "berth" || len(s.Services) == 0 || strings.Join(s.Outputs, " ") != "kernel vmlinux initrd squashfs iso raw qcow2 vmdk vdi vhd vhdx ova gce" {
+	if s.Name != "berth" || len(s.Services) == 0 || strings.Join(s.Outputs, " ") != "kernel vmlinux initrd squashfs iso raw qcow2 vmdk vdi vhd vhdx ova gce pxe" {
 		t.Errorf("spec = %+v", s)
 	}
 	if s.Disk.Size != 2<<30 || s.Disk.SlotSize != 512<<20 || s.Disk.EFISize != 64<<20 {

@@ -1,7 +1,8 @@
 // Command stage1 is /init in Berth's initramfs. It finds the root
 // filesystem (the squashfs in GPT partition BERTH_A, or BERTH_B with
 // berth.slot=b; or, with berth.boot=iso, /berth/rootfs.squashfs on the boot
-// medium), mounts it read-only, moves /dev, /proc, /sys and a fresh /run
+// medium; or, with berth.root=URL, the squashfs it downloads and checks
+// against berth.root.sha256), mounts it read-only, moves /dev, /proc, /sys and a fresh /run
 // into it, frees the initramfs and executes the real PID 1 there. On any
 // failure it drops to the static shell the initramfs carries, when the
 // image spec says rescue: shell; otherwise it says why there is none.
@@ -89,11 +90,23 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	os.MkdirAll(newRoot, 0o755)
+	nr, isNet, err := netRootOf(flags)
+	if err != nil {
+		return err
+	}
+	if isNet {
+		boot := layout.Boot{Medium: layout.MediumNet, Root: nr.URL, Slot: "a"}
+		if err := mountNetRoot(nr); err != nil {
+			return err
+		}
+		logf("root %s (%s)", boot.Root, boot.Medium)
+		return switchRoot(boot)
+	}
 	boot, err := findRoot(flags, "/sys", "/dev", 30*time.Second)
 	if err != nil {
 		return err
 	}
-	os.MkdirAll(newRoot, 0o755)
 	if boot.Medium == layout.MediumISO {
 		err = mountISORoot(boot.Root)
 	} else if err = unix.Mount(boot.Root, newRoot, "squashfs", unix.MS_RDONLY, ""); err != nil {
@@ -186,6 +199,11 @@ func mountISORoot(dev string) error {
 		return fmt.Errorf("boot medium %s: %w", dev, err)
 	}
 	defer img.Close()
+	return mountLoop(img)
+}
+
+// mountLoop mounts the squashfs in img on newRoot through a loop device.
+func mountLoop(img *os.File) error {
 	loop, lf, err := attachLoop(img)
 	if err != nil {
 		return err
@@ -238,11 +256,12 @@ func switchRoot(boot layout.Boot) error {
 	if err := layout.WriteBoot(filepath.Join(newRoot, layout.BootPath), boot); err != nil {
 		return err
 	}
-	if boot.Medium == layout.MediumISO {
-		target := filepath.Join(newRoot, layout.Media)
+	// The mount that holds the root's file stays, where PID 1 shows it.
+	if from, to, ok := keptMount(boot.Medium); ok {
+		target := filepath.Join(newRoot, to)
 		os.MkdirAll(target, 0o755)
-		if err := unix.Mount(media, target, "", unix.MS_MOVE, ""); err != nil {
-			return fmt.Errorf("move %s: %w", media, err)
+		if err := unix.Mount(from, target, "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("move %s: %w", from, err)
 		}
 	}
 	for _, m := range []string{"/dev", "/proc", "/sys"} {
@@ -264,6 +283,18 @@ func switchRoot(boot layout.Boot) error {
 		return err
 	}
 	return syscall.Exec(next, []string{next}, os.Environ())
+}
+
+// keptMount is the mount of stage 1 that holds the root's file on medium,
+// and where it goes in the new root.
+func keptMount(medium string) (from, to string, ok bool) {
+	switch medium {
+	case layout.MediumISO:
+		return media, layout.Media, true
+	case layout.MediumNet:
+		return netRootMount, layout.NetRootDir, true
+	}
+	return "", "", false
 }
 
 // freeInitramfs deletes the initramfs' files (it is RAM) without crossing

@@ -72,8 +72,8 @@ func ReadInfo(path string) (Info, error) {
 // Boot is what stage 1 tells stage 2 about this boot: the medium, the
 // device the root came from and its disk, and the slot.
 type Boot struct {
-	Medium string `json:"medium"` // MediumDisk or MediumISO
-	Root   string `json:"root"`   // the device the root squashfs came from, e.g. /dev/vda2
+	Medium string `json:"medium"` // MediumDisk, MediumISO or MediumNet
+	Root   string `json:"root"`   // the device the root squashfs came from, e.g. /dev/vda2; its URL for MediumNet
 	Disk   string `json:"disk"`   // its whole disk's kernel name, e.g. vda
 	Slot   string `json:"slot"`   // "a" or "b"
 }
@@ -82,6 +82,14 @@ type Boot struct {
 const (
 	MediumDisk = "disk"
 	MediumISO  = "iso"
+	MediumNet  = "net" // downloaded: berth.root=URL
+)
+
+// The kernel command line of a network root (PXE): where the root
+// squashfs is, and its sha256, which stage 1 checks before mounting it.
+const (
+	FlagRoot       = "berth.root"
+	FlagRootSHA256 = "berth.root.sha256"
 )
 
 // WriteBoot writes b to path (stage 1 writes it into the new root's /run,

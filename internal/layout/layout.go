@@ -48,6 +48,9 @@ const (
 	BootPath = "/run/berth/boot.json"
 	// Media is where an ISO boot's medium stays mounted.
 	Media = "/run/berth/media"
+	// NetRootDir is where the tmpfs holding a downloaded root
+	// (berth.root=URL) stays mounted.
+	NetRootDir = "/run/berth/netroot"
 	// APISocket is the host API's root-only socket.
 	APISocket = "/run/berth/api.sock"
 	// PowerDir holds PowerSocket, bound into the guest agents: a line

@@ -53,6 +53,11 @@ type Config struct {
 	Net     bool
 	HostFwd []string
 	NIC     string // NIC model; virtio-net-pci by default
+	// NetBoot boots from the NIC (its iPXE option ROM, which is left
+	// out otherwise): QEMU's DHCP offers BootFile from the TFTP folder.
+	NetBoot  bool
+	TFTP     string
+	BootFile string
 	// FwCfg entries: name (e.g. opt/berth/cmdline) → contents.
 	FwCfg map[string]string
 	// Extra raw arguments.
@@ -188,6 +193,12 @@ func (c Config) Args(workDir string) ([]string, error) {
 		for _, f := range c.HostFwd {
 			netdev += ",hostfwd=" + f
 		}
+		if c.TFTP != "" {
+			netdev += ",tftp=" + c.TFTP
+		}
+		if c.BootFile != "" {
+			netdev += ",bootfile=" + c.BootFile
+		}
 		nic := c.NIC
 		if nic == "" {
 			nic = "virtio-net-pci"
@@ -197,7 +208,10 @@ func (c Config) Args(workDir string) ([]string, error) {
 		}
 		// romfile= keeps OVMF from trying to netboot the NIC for minutes.
 		dev := nic + ",netdev=net0"
-		if strings.HasSuffix(nic, "-pci") || nic == "e1000" || nic == "e1000e" || nic == "vmxnet3" {
+		switch {
+		case c.NetBoot:
+			dev += ",bootindex=0"
+		case strings.HasSuffix(nic, "-pci") || nic == "e1000" || nic == "e1000e" || nic == "vmxnet3":
 			dev += ",romfile="
 		}
 		args = append(args, "-netdev", netdev, "-device", dev)

@@ -66,6 +66,22 @@ func TestArgs(t *testing.T) {
 	}
 }
 
+// A network boot keeps the NIC's iPXE ROM, boots it first, and has QEMU's
+// DHCP and TFTP offer the boot file.
+func TestArgsNetBoot(t *testing.T) {
+	args, err := Config{Net: true, NetBoot: true, TFTP: "/srv/tftp", BootFile: "boot.ipxe"}.Args(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(args, " ")
+	if want := "-netdev user,id=net0,tftp=/srv/tftp,bootfile=boot.ipxe -device virtio-net-pci,netdev=net0,bootindex=0"; !strings.Contains(got, want) {
+		t.Errorf("args lack %q:\n%s", want, got)
+	}
+	if strings.Contains(got, "romfile=") {
+		t.Errorf("a network boot needs the NIC's option ROM:\n%s", got)
+	}
+}
+
 // Each platform's controller holds its own disk, which boots by index.
 func TestArgsPlatformControllers(t *testing.T) {
 	c := Config{Net: true, NIC: "vmxnet3", Disks: []Disk{
