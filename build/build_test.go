@@ -395,3 +395,38 @@ func TestLoadServices(t *testing.T) {
 		t.Errorf("the default image's services: %d, %v", len(defs), err)
 	}
 }
+
+// A package installed at several paths is one program, named after its
+// first path, with hard links at the others; another service naming it
+// after another path gets a program of that name too.
+func TestProgramsOfSharedPackages(t *testing.T) {
+	console := &services.Definition{Name: "console"}
+	console.XBerth.Rootfs = &services.Rootfs{Go: map[string]string{
+		"/usr/bin/berth-console": "./services/console",
+		"/usr/sbin/reboot":       "./services/shutdown", "/usr/sbin/halt": "./services/shutdown",
+		"/usr/sbin/shutdown": "./services/shutdown", "/usr/sbin/poweroff": "./services/shutdown",
+	}}
+	agent := &services.Definition{Name: "qemu-guest-agent"}
+	agent.XBerth.Build = &services.ImageBuild{Go: map[string]string{"/usr/sbin/shutdown": "./services/shutdown"}}
+	var got []string
+	for _, b := range programs(nil, []*services.Definition{console, agent}) {
+		got = append(got, b.Name+"="+b.Pkg)
+	}
+	if diff := cmp.Diff([]string{"berth-console=./services/console", "halt=./services/shutdown", "shutdown=./services/shutdown"}, got); diff != "" {
+		t.Errorf("programs (-want +got):\n%s", diff)
+	}
+	var steps []string
+	for _, s := range installGo(console.XBerth.Rootfs.Go) {
+		steps = append(steps, s.String())
+	}
+	want := []string{
+		"install go:berth-console → /usr/bin/berth-console 0755",
+		"install go:halt → /usr/sbin/halt 0755",
+		"hard link /usr/sbin/poweroff → /usr/sbin/halt",
+		"hard link /usr/sbin/reboot → /usr/sbin/halt",
+		"hard link /usr/sbin/shutdown → /usr/sbin/halt",
+	}
+	if diff := cmp.Diff(want, steps); diff != "" {
+		t.Errorf("install steps (-want +got):\n%s", diff)
+	}
+}

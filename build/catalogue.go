@@ -33,9 +33,7 @@ func imageLayout(d *services.Definition) tree.Layout {
 			l = append(l, tree.Remove{Path: x})
 		}
 	}
-	for _, dst := range sortedKeys(b.Go) {
-		l = append(l, tree.Install{From: program(filepath.Base(dst)), To: dst, Mode: 0o755})
-	}
+	l = append(l, installGo(b.Go)...)
 	return append(l, tree.Concat{From: packages("certs"), Sub: "usr/share/ca-certificates", Suffix: ".crt", To: "/etc/ssl/certs/ca-certificates.crt", Mode: 0o644})
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/build/progress"
 	"github.com/berth-os/berth/build/squashfs"
+	"github.com/berth-os/berth/build/tree"
 	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/version"
 	"github.com/berth-os/berth/kernel"
@@ -176,13 +177,16 @@ func loadServices(dir string, names []string) ([]*services.Definition, error) {
 	return defs, nil
 }
 
-// programs are the standard Go programs and those of the services, each
-// package once.
+// programs are the standard Go programs and those of the services. A
+// service's package is one program named after its first install path
+// (the others are hard links to it: bundleLayout, imageLayout), built once
+// for every name it has across the services.
 func programs(std []gobin.Binary, defs []*services.Definition) []gobin.Binary {
 	bins := append([]gobin.Binary(nil), std...)
-	seen := map[string]bool{}
+	type program struct{ name, pkg string }
+	seen := map[program]bool{}
 	for _, b := range bins {
-		seen[b.Pkg] = true
+		seen[program{b.Name, b.Pkg}] = true
 	}
 	for _, d := range defs {
 		var gos map[string]string
@@ -192,15 +196,47 @@ func programs(std []gobin.Binary, defs []*services.Definition) []gobin.Binary {
 		case d.XBerth.Build != nil:
 			gos = d.XBerth.Build.Go
 		}
-		for _, dst := range sortedKeys(gos) {
-			pkg := gos[dst]
-			if !seen[pkg] {
-				seen[pkg] = true
-				bins = append(bins, gobin.Binary{Name: filepath.Base(dst), Pkg: pkg})
+		for _, dst := range firstPaths(gos) {
+			p := program{filepath.Base(dst), gos[dst]}
+			if !seen[p] {
+				seen[p] = true
+				bins = append(bins, gobin.Binary{Name: p.name, Pkg: p.pkg})
 			}
 		}
 	}
 	return bins
+}
+
+// firstPaths are the install paths of gos (path → package) that install
+// a program: the first, in path order, of each package.
+func firstPaths(gos map[string]string) []string {
+	var out []string
+	pkgs := map[string]bool{}
+	for _, dst := range sortedKeys(gos) {
+		if !pkgs[gos[dst]] {
+			pkgs[gos[dst]] = true
+			out = append(out, dst)
+		}
+	}
+	return out
+}
+
+// installGo installs gos (path → package): each package's program at its
+// first path, hard links to it at the others.
+func installGo(gos map[string]string) tree.Layout {
+	var l tree.Layout
+	first := map[string]string{}
+	for _, dst := range firstPaths(gos) {
+		first[gos[dst]] = dst
+	}
+	for _, dst := range sortedKeys(gos) {
+		if at := first[gos[dst]]; at != dst {
+			l = append(l, tree.HardLink{Path: dst, Target: at})
+			continue
+		}
+		l = append(l, tree.Install{From: program(filepath.Base(dst)), To: dst, Mode: 0o755})
+	}
+	return l
 }
 
 func (j *job) buildKernel(ctx context.Context) error {

@@ -25,9 +25,7 @@ func bundleLayout(d *services.Definition, mountDirs, mountFiles []string) tree.L
 		}
 		l = append(l, tree.BusyboxLinks{Busybox: "/usr/bin/busybox", IfExists: true})
 	}
-	for _, dst := range sortedKeys(r.Go) {
-		l = append(l, tree.Install{From: program(filepath.Base(dst)), To: dst, Mode: 0o755})
-	}
+	l = append(l, installGo(r.Go)...)
 	if r.Files != "" {
 		l = append(l, tree.Merge{From: tree.Source{Kind: "files", Name: d.Name}, To: "/"})
 	}

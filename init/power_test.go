@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -29,6 +31,22 @@ func TestPowerSocketRefuses(t *testing.T) {
 		c.Close()
 		if answer != "error: want poweroff or reboot\n" {
 			t.Errorf("%q: answered %q, want the refusal", req, answer)
+		}
+	}
+}
+
+// The signals busybox's reboot, poweroff and halt send PID 1, the
+// kernel's Ctrl-Alt-Del and power failure ones: what each asks for.
+func TestRebootSignal(t *testing.T) {
+	for s, reboot := range map[os.Signal]bool{
+		syscall.SIGTERM: true,  // busybox reboot
+		syscall.SIGUSR2: false, // busybox poweroff
+		syscall.SIGUSR1: false, // busybox halt: nobody to halt for
+		syscall.SIGINT:  true,  // Ctrl-Alt-Del
+		syscall.SIGPWR:  false,
+	} {
+		if got := rebootSignal(s); got != reboot {
+			t.Errorf("%v: reboot %v, want %v", s, got, reboot)
 		}
 	}
 }

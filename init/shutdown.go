@@ -19,22 +19,24 @@ import (
 	"github.com/berth-os/berth/init/mounts"
 )
 
-// handleSignals: SIGTERM and SIGPWR power off, SIGINT (Ctrl-Alt-Del) and
-// SIGUSR1 reboot.
+// handleSignals shuts down as busybox's reboot, poweroff and halt ask
+// (SIGTERM, SIGUSR2, SIGUSR1: they signal PID 1 when it is not their own
+// init, and the console's shell runs them as applets, whatever is on its
+// PATH), and as the kernel does on Ctrl-Alt-Del (SIGINT, reboot) and a
+// power failure (SIGPWR, power off). A host has nobody to halt for: halt
+// powers off.
 func (h *host) handleSignals() {
 	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGPWR, syscall.SIGUSR1)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGPWR, syscall.SIGUSR1, syscall.SIGUSR2)
 	h.goSafe("signals", func() {
 		for s := range ch {
-			switch s {
-			case syscall.SIGINT, syscall.SIGUSR1:
-				h.Shutdown(true)
-			default:
-				h.Shutdown(false)
-			}
+			h.Shutdown(rebootSignal(s))
 		}
 	})
 }
+
+// rebootSignal says whether s asks for a reboot (else a power off).
+func rebootSignal(s os.Signal) bool { return s == syscall.SIGTERM || s == syscall.SIGINT }
 
 // watchPowerButton powers off when the ACPI power button (an input device
 // named "Power Button") sends KEY_POWER.

@@ -132,14 +132,18 @@ func rawBIOS(t *testing.T) {
 		m.sh("test -e /dev/disk/by-uuid/CAFE-1234")
 		m.eventually("ls /dev/disk/by-path/", regexp.MustCompile(`usb-0:1:1\.0-scsi-0:0:0:0`), time.Minute)
 	})
-	persistence(m)
+	persistence(m, "hostctl reboot", "hostctl poweroff")
 }
 
-// persistence reboots with hostctl, checks that /var/lib kept its file,
-// then powers off.
-func persistence(m *machine) {
-	if m.check("reboot-keeps-state", (*machine).rebootKeepsState) {
-		m.check("poweroff", (*machine).poweroffExitsZero)
+// persistence reboots with the command reboot, checks that /var/lib kept
+// its file, then powers off with the command poweroff. The scenarios
+// share out the ways a user has: hostctl (the host API); the console
+// shell's reboot, poweroff and halt (busybox applets, which signal PID 1);
+// shutdown and /usr/sbin/reboot, /usr/sbin/poweroff (services/shutdown by
+// its four names, which asks PID 1 through the power socket).
+func persistence(m *machine, reboot, poweroff string) {
+	if m.check("reboot-keeps-state", func(m *machine) { m.rebootKeepsState(reboot) }) {
+		m.check("poweroff", func(m *machine) { m.powerOffBy(poweroff) })
 	}
 }
 
@@ -148,19 +152,19 @@ func rawUEFI(t *testing.T) {
 	m := boot(t, qemu.Config{UEFI: true, Net: true, Disks: []qemu.Disk{{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2"}}})
 	m.check("host", (*machine).checkHost)
 	m.check("efi", func(m *machine) { m.sh("test -d /sys/firmware/efi") })
-	persistence(m)
+	persistence(m, "reboot", "poweroff")
 }
 
 func qcow2BIOS(t *testing.T) {
 	m := boot(t, qemu.Config{Net: true, Disks: []qemu.Disk{{Path: overlay(t, artifact(t, "berth.qcow2"), "qcow2"), Format: "qcow2"}}})
 	m.check("host", (*machine).checkHost)
-	persistence(m)
+	persistence(m, "shutdown -r now", "halt")
 }
 
 func qcow2UEFI(t *testing.T) {
 	m := boot(t, qemu.Config{UEFI: true, Net: true, Disks: []qemu.Disk{{Path: overlay(t, artifact(t, "berth.qcow2"), "qcow2"), Format: "qcow2"}}})
 	m.check("host", (*machine).checkHost)
-	persistence(m)
+	persistence(m, "/usr/sbin/reboot", "/usr/sbin/poweroff")
 }
 
 // bootMicrovm boots kernel (an artifact) and the initrd directly in a

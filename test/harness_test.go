@@ -330,13 +330,17 @@ func (m *machine) checkHost() {
 	}
 }
 
-// rebootKeepsState writes under /var/lib, reboots with hostctl, and checks
-// the file is still there after the second ready line.
-func (m *machine) rebootKeepsState() {
+// rebootKeepsState writes under /var/lib, reboots with cmd (hostctl
+// reboot, or the console's reboot), and checks the file is still there
+// after the second ready line.
+func (m *machine) rebootKeepsState(cmd string) {
 	m.t.Helper()
 	token := fmt.Sprintf("berth-%d", time.Now().UnixNano())
 	m.sh("echo " + token + " > /var/lib/reboot-test && sync")
-	m.Send("hostctl reboot\n")
+	m.Send(cmd + "\n")
+	if _, _, err := m.WaitFor(regexp.MustCompile(`berth: shutting down to reboot`), time.Minute); err != nil {
+		m.t.Fatalf("%s: the host did not shut down to reboot: %v", cmd, err)
+	}
 	m.waitReady()
 	if got := strings.TrimSpace(m.sh("cat /var/lib/reboot-test")); got != token {
 		m.t.Errorf("after reboot /var/lib/reboot-test = %q, want %q", got, token)
@@ -361,9 +365,19 @@ func (m *machine) sshPort() int {
 // poweroffExitsZero runs hostctl poweroff and expects QEMU to exit with 0.
 func (m *machine) poweroffExitsZero() {
 	m.t.Helper()
-	m.Send("hostctl poweroff\n")
+	m.powerOffBy("hostctl poweroff")
+}
+
+// powerOffBy runs cmd on the console and expects the host to shut down
+// to power off, and QEMU to exit with 0.
+func (m *machine) powerOffBy(cmd string) {
+	m.t.Helper()
+	m.Send(cmd + "\n")
+	if _, _, err := m.WaitFor(regexp.MustCompile(`berth: shutting down to power off`), time.Minute); err != nil {
+		m.t.Errorf("%s: the host did not shut down to power off: %v", cmd, err)
+	}
 	if err := m.Wait(3 * time.Minute); err != nil {
-		m.t.Errorf("after hostctl poweroff: %v (want QEMU to exit with status 0)", err)
+		m.t.Errorf("after %s: %v (want QEMU to exit with status 0)", cmd, err)
 	}
 }
 

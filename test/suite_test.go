@@ -61,7 +61,7 @@ var scenarios = []sched.Scenario{
 	// Consoles, power and the state partition.
 	vm("GettyWithoutAutologin", 25*time.Second, gettyWithoutAutologin),
 	vm("BreakToRescueShell", 15*time.Second, breakToRescueShell),
-	forked("SIGTERMPowersOff", 15*time.Second, sigtermPowersOff),
+	forked("SIGPWRPowersOff", 15*time.Second, sigpwrPowersOff),
 	forked("SSHKeysOnly", 10*time.Second, sshKeysOnly),
 	vm("PowerCutAfterFirstBoot", 45*time.Second, powerCutAfterFirstBoot),
 	vm("StateDevFromCmdline", 50*time.Second, stateDevFromCmdline),

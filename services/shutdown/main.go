@@ -3,6 +3,11 @@
 // 'hypervisor initiated shutdown'"). It asks PID 1 through the power
 // socket, bound into the agent's container, to power off or reboot the
 // host; the agent itself has no SYS_BOOT and no host API.
+//
+// In the console it is also reboot, poweroff and halt (by the name it is
+// run as): busybox's would signal PID 1 as its own init wants (reboot is
+// SIGTERM, which powers a Berth host off; poweroff is SIGUSR2, which it
+// ignores).
 package main
 
 import (
@@ -10,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,7 +23,7 @@ import (
 )
 
 func main() {
-	verb, err := parse(os.Args[1:])
+	verb, err := parseAs(filepath.Base(os.Args[0]), os.Args[1:])
 	if err == nil {
 		err = ask(layout.PowerSocket, verb)
 	}
@@ -25,6 +31,31 @@ func main() {
 		fmt.Fprintln(os.Stderr, "shutdown:", err)
 		os.Exit(1)
 	}
+}
+
+// parseAs reads the arguments of the command name: shutdown, or reboot,
+// poweroff and halt, whose options (-f, -n, --no-wall; -p: power off) ask
+// for nothing a clean shutdown does not do anyway. A host has nobody to
+// halt for: halt powers off.
+func parseAs(name string, args []string) (string, error) {
+	verb := "poweroff"
+	switch name {
+	case "reboot":
+		verb = "reboot"
+	case "poweroff", "halt":
+	default:
+		return parse(args)
+	}
+	for _, a := range args {
+		switch a {
+		case "-f", "--force", "-n", "--no-sync", "--no-wall":
+		case "-p", "--poweroff":
+			verb = "poweroff"
+		default:
+			return "", fmt.Errorf("%s: unknown argument %s (want -f, -n, --no-wall or -p)", name, a)
+		}
+	}
+	return verb, nil
 }
 
 // parse reads shutdown(8)'s arguments: -P, -h, -H or --poweroff/--halt

@@ -32,6 +32,37 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// Run as reboot, poweroff or halt (the console's), it asks for what its
+// name says; shutdown's arguments are shutdown's.
+func TestParseAs(t *testing.T) {
+	for cmd, want := range map[string]string{
+		"reboot":                "reboot",
+		"reboot -f":             "reboot",
+		"reboot -p":             "poweroff",
+		"poweroff":              "poweroff",
+		"poweroff -f --no-wall": "poweroff",
+		"halt":                  "poweroff",
+		"halt -n":               "poweroff",
+		"shutdown -r now":       "reboot",
+		"shutdown now":          "poweroff",
+	} {
+		f := strings.Fields(cmd)
+		if got, err := parseAs(f[0], f[1:]); err != nil || got != want {
+			t.Errorf("%s: %q, %v; want %s", cmd, got, err, want)
+		}
+	}
+	for cmd, want := range map[string]string{
+		"reboot -d 5":    "reboot: unknown argument -d",
+		"poweroff now":   "poweroff: unknown argument now",
+		"shutdown -r +5": "only now or +0",
+	} {
+		f := strings.Fields(cmd)
+		if _, err := parseAs(f[0], f[1:]); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", cmd, err, want)
+		}
+	}
+}
+
 // ask sends the verb as a line and wants "ok" back; anything else is the
 // host's error.
 func TestAsk(t *testing.T) {
