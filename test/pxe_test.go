@@ -45,14 +45,24 @@ func servePXE(t *testing.T) (int, func() []string) {
 // sets base-url to the test's web server and chains berth.ipxe, the
 // artifact itself. iPXE fetches the kernel and initrd; stage 1 takes a
 // DHCP lease, downloads rootfs.squashfs and checks its sha256.
-func pxe(t *testing.T) {
+func pxe(t *testing.T) { pxeBoot(t, false) }
+
+// PXEUEFI: the same under OVMF, where the NIC ROM's iPXE is a UEFI
+// driver and boots the kernel through its EFI stub (initrd= on the
+// command line names the initrd it loaded).
+func pxeUEFI(t *testing.T) { pxeBoot(t, true) }
+
+func pxeBoot(t *testing.T, uefi bool) {
 	port, asked := servePXE(t)
 	tftp := t.TempDir()
 	chain := fmt.Sprintf("#!ipxe\nset base-url http://10.0.2.2:%d/berth/\nchain ${base-url}berth.ipxe\n", port)
 	if err := os.WriteFile(filepath.Join(tftp, "boot.ipxe"), []byte(chain), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := boot(t, qemu.Config{Net: true, NetBoot: true, TFTP: tftp, BootFile: "boot.ipxe"})
+	m := boot(t, qemu.Config{UEFI: uefi, Net: true, NetBoot: true, TFTP: tftp, BootFile: "boot.ipxe"})
+	if uefi {
+		m.check("efi", func(m *machine) { m.sh("test -d /sys/firmware/efi") })
+	}
 	m.check("fetched", func(m *machine) {
 		want := []string{"/berth/berth.ipxe", "/berth/vmlinuz", "/berth/initrd.img", "/berth/rootfs.squashfs"}
 		if got := asked(); !slices.Equal(got, want) {

@@ -52,7 +52,8 @@ var scenarios = []sched.Scenario{
 	vm("GCE", 40*time.Second, gce),
 	// The pxe output over iPXE with no disk; a root with the wrong
 	// sha256 refused.
-	vm("PXE", 60*time.Second, pxe),
+	vm("PXE", 40*time.Second, pxe),
+	vm("PXEUEFI", 50*time.Second, pxeUEFI),
 	vm("PXEWrongRoot", 15*time.Second, pxeWrongRoot),
 	// The hypervisor's guest agent, preloaded, starts by itself and
 	// answers the host (issue 12).
