@@ -63,7 +63,7 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 		}
 		// The El Torito EFI image: a small FAT with GRUB.
 		efi := filepath.Join(out, "bootx64.efi")
-		if err := bootloader.GrubEFI(ctx, filepath.Join(boot, "usr/lib/grub/x86_64-efi"), j.marker(), efi); err != nil {
+		if err := bootloader.Grub(ctx, bootloader.GrubImage{Format: "x86_64-efi", ModDir: filepath.Join(boot, "usr/lib/grub/x86_64-efi"), Marker: j.marker(), Out: efi}); err != nil {
 			return err
 		}
 		st, err := os.Stat(efi)

@@ -18,7 +18,7 @@ func TestMediaMenusFollowTheSpec(t *testing.T) {
 	j := &job{spec: spec, buildID: "0123"}
 	for name, cfg := range map[string]string{
 		"iso grub.cfg": j.isoMenu().GrubConfig(), "iso isolinux.cfg": j.isoMenu().SyslinuxConfig(),
-		"raw grub.cfg": j.rawMenu().GrubConfig(), "raw syslinux.cfg": j.rawMenu().SyslinuxConfig(),
+		"raw grub.cfg": j.rawMenu().GrubConfig(),
 	} {
 		if strings.Contains(cfg, "berth.autologin") || strings.Contains(cfg, "berth.debug") {
 			t.Errorf("the default image's %s logs root in:\n%s", name, cfg)
@@ -36,8 +36,12 @@ func TestMediaMenusFollowTheSpec(t *testing.T) {
 	if n := len(j.isoMenu().Entries); n != 3 {
 		t.Errorf("iso menu with debug_entries: %d entries, want default, autologin and debug", n)
 	}
-	if g := j.rawMenu().GrubConfig(); !strings.Contains(g, "--id slot-b-autologin") || !strings.Contains(g, "berth.slot=a "+spec.Cmdline+" berth.debug berth.autologin") {
+	if g := j.rawMenu().GrubConfig(); !strings.Contains(g, "--id slot-b-autologin") || !strings.Contains(g, "berth.slot=a berth.boot.part=${berth_boot_part} "+spec.Cmdline+" berth.debug berth.autologin") {
 		t.Errorf("raw grub.cfg with debug_entries lacks the autologin and debug entries:\n%s", g)
+	}
+	// GRUB names the partition it came from, and every entry passes it on.
+	if g := j.rawMenu().GrubConfig(); !strings.Contains(g, "probe --set=berth_boot_part --part-uuid $root\n") || strings.Count(g, "berth.boot.part=${berth_boot_part}") != 6 {
+		t.Errorf("raw grub.cfg does not pass on the boot partition in every entry:\n%s", g)
 	}
 	if key, _ := j.mediaKey(m, "boot").Key(); key == prod {
 		t.Error("debug_entries leaves the media cache key as it was")

@@ -160,8 +160,8 @@ func (j *job) makeMedia(m media, k *cache.Hasher, build func(out, file string) e
 	return filepath.Join(dir, m.File), nil
 }
 
-// boot is the extracted "boot" package set: GRUB's modules, isolinux,
-// syslinux.
+// boot is the extracted "boot" package set: GRUB's images and modules
+// (BIOS and UEFI), isolinux and its modules.
 func (j *job) boot(ctx context.Context) (string, error) { return j.sets.get(ctx, "boot") }
 
 // marker is the file only this build's medium has; GRUB finds its root by it.

@@ -25,7 +25,7 @@ import (
 var reservedFlags = map[string]bool{
 	"berth.slot": true, "berth.debug": true, "berth.break": true, "berth.boot": true,
 	"berth.autologin": true, "berth.datasources": true, "berth.cloud_config_url": true,
-	layout.FlagRoot: true, layout.FlagRootSHA256: true,
+	layout.FlagRoot: true, layout.FlagRootSHA256: true, layout.FlagBootPart: true,
 }
 
 // hostConfig is PID 1's view of the configuration: its layers, the merge,

@@ -19,6 +19,7 @@ import (
 	"github.com/berth-os/berth/init/etc"
 	"github.com/berth-os/berth/init/mounts"
 	"github.com/berth-os/berth/init/supervise"
+	"github.com/berth-os/berth/installer"
 	"github.com/berth-os/berth/internal/atomicfile"
 	consoles "github.com/berth-os/berth/internal/console"
 	"github.com/berth-os/berth/internal/layout"
@@ -134,6 +135,14 @@ func (h *host) phaseState(ctx context.Context) error {
 		h.logf("state: %s (%s) on /var%s", st.Dev, st.FSType, map[bool]string{true: ", formatted on this boot"}[st.Formatted])
 	default:
 		h.logf("state: no partition named %s: running on tmpfs, nothing persists across reboots", layout.PartState)
+	}
+	if b := h.stage1; b.Medium == layout.MediumDisk && b.Disk != "" {
+		switch renewed, err := installer.RenewDisk("/sys", "/dev", b.Disk); {
+		case err != nil:
+			h.logf("disk: %v", err)
+		case renewed:
+			h.logf("disk: %s is a new copy of a disk image: it and its partitions have GUIDs of their own now", b.Disk)
+		}
 	}
 	return layoutState()
 }

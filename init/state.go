@@ -58,19 +58,28 @@ func (h *host) readBoot() layout.Boot {
 	return b
 }
 
-// findState waits up to sf.wait for the device sf.dev names, preferring
-// the boot disk for a partition name. ok is false when there is none.
-func findState(sysfs, dev string, sf stateFlags, bootDisk string) (d blockdev.Device, ok bool, err error) {
+// findState waits up to sf.wait for the device sf.dev names. The default,
+// BERTH_STATE, is taken only from the boot disk when the root came from a
+// disk: another disk's (a USB stick's, a copy's) never takes over. A
+// partition name given on the command line prefers the boot disk. ok is
+// false when there is none.
+func findState(sysfs, dev string, sf stateFlags, boot layout.Boot) (d blockdev.Device, ok bool, err error) {
 	spec, err := blockdev.ParseSpec(sf.dev)
 	if err != nil {
 		return d, false, fmt.Errorf("berth.state.dev: %w", err)
 	}
+	onlyBootDisk := sf.dev == defaultStateDev && boot.Medium == layout.MediumDisk && boot.Disk != ""
 	for deadline := time.Now().Add(sf.wait); ; time.Sleep(250 * time.Millisecond) {
 		devs, err := blockdev.List(sysfs, dev)
 		if err != nil {
 			return d, false, err
 		}
-		if d, ok = blockdev.Find(devs, spec, bootDisk); ok || !time.Now().Before(deadline) {
+		if onlyBootDisk {
+			d, ok = blockdev.OnDisk(devs, layout.PartState, boot.Disk)
+		} else {
+			d, ok = blockdev.Find(devs, spec, boot.Disk)
+		}
+		if ok || !time.Now().Before(deadline) {
 			return d, ok, nil
 		}
 	}
@@ -89,7 +98,7 @@ func setupState(h *host) (stateInfo, error) {
 	}
 	sf := stateFlagsOf(h.flags)
 	began := time.Now()
-	d, ok, err := findState("/sys", "/dev", sf, h.stage1.Disk)
+	d, ok, err := findState("/sys", "/dev", sf, h.stage1)
 	h.debugf("state: looked for %s in %.3fs", sf.dev, time.Since(began).Seconds())
 	switch {
 	case err != nil:

@@ -1,6 +1,7 @@
 // Package installer lays out and writes Berth disks: a GPT with an EFI
 // system partition (bootloaders, and the kernel and initrd of both slots),
-// the two root slots BERTH_A and BERTH_B, and BERTH_STATE. The build makes
+// the two root slots BERTH_A and BERTH_B, BERTH_STATE, and a BIOS boot
+// partition holding GRUB's core image for BIOS firmware. The build makes
 // raw images with this code; installing onto a live host's disk will use it
 // too.
 package installer
@@ -44,42 +45,64 @@ type Part struct {
 	Number int
 }
 
-// legacyBIOSBootable is GPT attribute bit 2: syslinux's gptmbr.bin boots
-// the partition that has it.
-const legacyBIOSBootable = 1 << 2
+// biosBootSize is the BIOS boot partition's: GRUB's core image for BIOS
+// firmware is about 100 KiB.
+const biosBootSize = 1 << 20
 
-// Plan returns the partitions: EFI, BERTH_A, BERTH_B, then BERTH_STATE on
-// the rest of the disk.
+// Plan returns the partitions in the order of their numbers: EFI (1),
+// BERTH_A (2), BERTH_B (3), BERTH_STATE (4) and BIOS (5). On the disk the
+// BIOS boot partition comes first, and BERTH_STATE last, on the rest of
+// the disk, so that it can grow. The BIOS boot partition is numbered last
+// so that the others keep the numbers they had before it was added.
 func (l Layout) Plan() ([]Part, error) {
 	if l.EFISize%align != 0 || l.SlotSize%align != 0 {
 		return nil, fmt.Errorf("layout: EFI and slot sizes must be whole MiB")
 	}
 	parts := []Part{
-		{Name: layout.PartEFI, Size: l.EFISize, Type: gpt.EFISystemPartition, Attr: legacyBIOSBootable},
+		{Name: layout.PartEFI, Size: l.EFISize, Type: gpt.EFISystemPartition},
 		{Name: layout.PartA, Size: l.SlotSize, Type: gpt.LinuxFilesystem},
 		{Name: layout.PartB, Size: l.SlotSize, Type: gpt.LinuxFilesystem},
 		{Name: layout.PartState, Type: gpt.LinuxFilesystem},
+		{Name: layout.PartBIOS, Size: biosBootSize, Type: gpt.BIOSBoot},
 	}
-	off := int64(align)
 	for i := range parts {
 		parts[i].Number = i + 1
-		parts[i].Start = off
 		parts[i].GUID = guid(l.Seed, parts[i].Name)
+	}
+	off := int64(align)
+	for _, i := range []int{4, 0, 1, 2, 3} { // the order on the disk
+		parts[i].Start = off
 		if parts[i].Size == 0 {
 			end := (l.Size - gptTail) / align * align
 			parts[i].Size = end - off
 		}
 		off += parts[i].Size
 	}
-	if last := parts[len(parts)-1]; last.Size < 64<<20 {
-		return nil, fmt.Errorf("layout: a %d MiB disk leaves %d MiB for %s; it needs at least 64 MiB", l.Size>>20, last.Size>>20, layout.PartState)
+	if st := parts[3]; st.Size < 64<<20 {
+		return nil, fmt.Errorf("layout: a %d MiB disk leaves %d MiB for %s; it needs at least 64 MiB", l.Size>>20, st.Size>>20, layout.PartState)
 	}
 	return parts, nil
+}
+
+// ByName is the planned partition with a GPT name.
+func ByName(parts []Part, name string) (Part, bool) {
+	for _, p := range parts {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Part{}, false
 }
 
 // guid derives a stable, RFC 4122-shaped (version 4 bits) GUID from a seed.
 func guid(seed, name string) string {
 	h := sha256.Sum256([]byte("berth-gpt\x00" + seed + "\x00" + name))
+	return formatGUID(h[:16])
+}
+
+// formatGUID makes 16 bytes a version 4 GUID, in the form go-diskfs reads
+// and writes.
+func formatGUID(h []byte) string {
 	h[6] = h[6]&0x0f | 0x40
 	h[8] = h[8]&0x3f | 0x80
 	return fmt.Sprintf("%X-%X-%X-%X-%X", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
@@ -87,9 +110,11 @@ func guid(seed, name string) string {
 
 // Content is what goes onto a new disk.
 type Content struct {
-	BootCode string // 440 bytes of MBR boot code (syslinux gptmbr.bin), "" for none
-	EFI      string // FAT image for the EFI partition
-	RootA    string // root squashfs for BERTH_A
+	// GRUB's BIOS boot code: boot.img (the MBR's) and core.img (the BIOS
+	// boot partition's, made by grub-mkimage -O i386-pc). "" for none.
+	BootImg, CoreImg string
+	EFI              string // FAT image for the EFI partition
+	RootA            string // root squashfs for BERTH_A
 }
 
 // WriteImage writes a sparse raw disk image to path: partition table,
@@ -117,7 +142,10 @@ func writeImage(path string, l Layout, c Content) ([]Part, error) {
 	if err := f.Truncate(l.Size); err != nil {
 		return nil, err
 	}
-	t := &gpt.Table{LogicalSectorSize: sector, PhysicalSectorSize: sector, ProtectiveMBR: true, GUID: guid(l.Seed, "disk")}
+	// Every disk made from an image starts with the factory disk GUID;
+	// PID 1 gives the disk and its partitions GUIDs of their own at its
+	// first boot (RenewGUIDs), so that copies can be told apart.
+	t := &gpt.Table{LogicalSectorSize: sector, PhysicalSectorSize: sector, ProtectiveMBR: true, GUID: layout.FactoryDiskGUID}
 	for _, p := range parts {
 		t.Partitions = append(t.Partitions, &gpt.Partition{
 			Index: p.Number, Start: uint64(p.Start / sector), End: uint64((p.Start+p.Size)/sector - 1),
@@ -127,16 +155,10 @@ func writeImage(path string, l Layout, c Content) ([]Part, error) {
 	if err := t.Write(f, l.Size); err != nil {
 		return nil, fmt.Errorf("write GPT: %w", err)
 	}
-	if c.BootCode != "" {
-		code, err := os.ReadFile(c.BootCode)
-		if err != nil {
+	if c.BootImg != "" || c.CoreImg != "" {
+		bios, _ := ByName(parts, layout.PartBIOS)
+		if err := installBIOSBoot(f, c.BootImg, c.CoreImg, bios); err != nil {
 			return nil, err
-		}
-		if len(code) > 440 {
-			code = code[:440]
-		}
-		if _, err := f.WriteAt(code, 0); err != nil {
-			return nil, fmt.Errorf("write boot code: %w", err)
 		}
 	}
 	for _, fill := range []struct {

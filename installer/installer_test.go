@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
+
+	"github.com/berth-os/berth/internal/layout"
 )
 
 func TestPlan(t *testing.T) {
@@ -25,15 +27,22 @@ func TestPlan(t *testing.T) {
 			t.Errorf("%s not MiB aligned", p.Name)
 		}
 	}
-	if strings.Join(names, " ") != "EFI BERTH_A BERTH_B BERTH_STATE" {
+	if strings.Join(names, " ") != "EFI BERTH_A BERTH_B BERTH_STATE BIOS" {
 		t.Errorf("names %v", names)
 	}
 	last := parts[3]
 	if last.Start+last.Size > l.Size-gptTail || last.Size < 900<<20 {
 		t.Errorf("state partition %d+%d on a %d disk", last.Start, last.Size, l.Size)
 	}
-	if parts[0].Attr&legacyBIOSBootable == 0 {
-		t.Error("EFI partition is not legacy-BIOS-bootable: gptmbr.bin would not find it")
+	// On the disk: BIOS, EFI, the slots, then the state partition, which
+	// grows to the end.
+	for i, j := range []int{4, 0, 1, 2, 3} {
+		if p := parts[j]; i > 0 && p.Start != parts[[]int{4, 0, 1, 2, 3}[i-1]].Start+parts[[]int{4, 0, 1, 2, 3}[i-1]].Size {
+			t.Errorf("%s starts at %d", p.Name, p.Start)
+		}
+	}
+	if parts[4].Start != 1<<20 || parts[4].Type != gpt.BIOSBoot {
+		t.Errorf("BIOS boot partition %+v", parts[4])
 	}
 	if _, err := (Layout{Size: 1 << 30, EFISize: 64 << 20, SlotSize: 512 << 20}).Plan(); err == nil || !strings.Contains(err.Error(), "BERTH_STATE") {
 		t.Errorf("too small: %v", err)
@@ -44,10 +53,10 @@ func TestWriteImage(t *testing.T) {
 	dir := t.TempDir()
 	efi := writeFile(t, filepath.Join(dir, "efi.img"), bytes.Repeat([]byte("E"), 4096))
 	root := writeFile(t, filepath.Join(dir, "root.sqfs"), append([]byte("hsqs"), bytes.Repeat([]byte("R"), 8188)...))
-	mbr := writeFile(t, filepath.Join(dir, "gptmbr.bin"), bytes.Repeat([]byte{0xEB}, 440))
+	bootImg, coreImg := fakeGrub(t)
 	l := Layout{Size: 400 << 20, EFISize: 64 << 20, SlotSize: 128 << 20, Seed: "build-1"}
 	img := filepath.Join(dir, "disk.raw")
-	parts, err := WriteImage(img, l, Content{BootCode: mbr, EFI: efi, RootA: root})
+	parts, err := WriteImage(img, l, Content{BootImg: bootImg, CoreImg: coreImg, EFI: efi, RootA: root})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,14 +74,14 @@ func TestWriteImage(t *testing.T) {
 			t.Errorf("partition %d = %+v, want %+v", i, p, parts[i])
 		}
 	}
-	if tbl.Partitions[0].Attributes&legacyBIOSBootable == 0 {
-		t.Error("attribute lost")
+	if !strings.EqualFold(tbl.GUID, layout.FactoryDiskGUID) {
+		t.Errorf("disk GUID %s, want the factory one", tbl.GUID)
 	}
 	head := make([]byte, 512)
 	if _, err := f.ReadAt(head, 0); err != nil {
 		t.Fatal(err)
 	}
-	if head[0] != 0xEB || head[439] != 0xEB || head[510] != 0x55 || head[511] != 0xAA || head[450] != 0xEE {
+	if head[0] != 0xB8 || head[0x5c] != 0x00 || head[0x5d] != 0x08 || head[510] != 0x55 || head[511] != 0xAA || head[450] != 0xEE {
 		t.Errorf("MBR: boot code or protective entry wrong: % x", head[440:])
 	}
 	magic := make([]byte, 4)
@@ -84,7 +93,7 @@ func TestWriteImage(t *testing.T) {
 	}
 	// Same seed, same bytes.
 	img2 := filepath.Join(dir, "disk2.raw")
-	if _, err := WriteImage(img2, l, Content{BootCode: mbr, EFI: efi, RootA: root}); err != nil {
+	if _, err := WriteImage(img2, l, Content{BootImg: bootImg, CoreImg: coreImg, EFI: efi, RootA: root}); err != nil {
 		t.Fatal(err)
 	}
 	if sum(t, img) != sum(t, img2) {
@@ -94,7 +103,7 @@ func TestWriteImage(t *testing.T) {
 	other := l
 	other.Seed = "build-2"
 	img3 := filepath.Join(dir, "disk3.raw")
-	if _, err := WriteImage(img3, other, Content{BootCode: mbr, EFI: efi, RootA: root}); err != nil {
+	if _, err := WriteImage(img3, other, Content{BootImg: bootImg, CoreImg: coreImg, EFI: efi, RootA: root}); err != nil {
 		t.Fatal(err)
 	}
 	if sum(t, img) == sum(t, img3) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/qemu"
 	"github.com/berth-os/berth/kernel"
 )
@@ -99,10 +100,12 @@ func isoAsDiskUEFI(t *testing.T) {
 	m.check("efi", func(m *machine) { m.sh("test -d /sys/firmware/efi") })
 }
 
-// The raw disk under SeaBIOS (syslinux through gptmbr.bin). This boot also
-// checks module autoload by udev and the /dev/disk links: a USB stick
-// (usb-storage is a module) and a PCnet NIC (pcnet32, a module too; the
-// platforms' NICs, e1000e among them, are built in).
+// The raw disk under SeaBIOS (GRUB's boot.img and core.img, from the BIOS
+// boot partition). This boot also checks module autoload by udev and the
+// /dev/disk links: a USB stick (usb-storage is a module) and a PCnet NIC
+// (pcnet32, a module too; the platforms' NICs, e1000e among them, are
+// built in). Then it boots the same disk again with a copy of the image
+// attached before it, which must be ignored.
 func rawBIOS(t *testing.T) {
 	stick := filepath.Join(t.TempDir(), "stick.img")
 	if err := runCmd("truncate", "-s", "16M", stick); err != nil {
@@ -111,10 +114,9 @@ func rawBIOS(t *testing.T) {
 	if err := runCmd("mkfs.fat", "-n", "BERTHSTICK", "-i", "CAFE1234", stick); err != nil {
 		t.Fatal(err)
 	}
-	cfg := qemu.Config{Net: true, Disks: []qemu.Disk{
-		{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2"},
-		{Path: stick, If: "usb"},
-	}, Extra: []string{"-netdev", "user,id=net1", "-device", "pcnet,netdev=net1,romfile="}}
+	disk := qemu.Disk{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2"}
+	cfg := qemu.Config{Net: true, Disks: []qemu.Disk{disk, {Path: stick, If: "usb"}},
+		Extra: []string{"-netdev", "user,id=net1", "-device", "pcnet,netdev=net1,romfile="}}
 	m := boot(t, cfg)
 	m.check("host", (*machine).checkHost)
 	m.check("state-partition", func(m *machine) {
@@ -122,6 +124,8 @@ func rawBIOS(t *testing.T) {
 			m.t.Errorf("/var: %q, want the BERTH_STATE partition (ext4)", out)
 		}
 	})
+	m.check("own-guids", func(m *machine) { m.checkOwnDiskGUID("vda") })
+	m.check("boot-part", (*machine).checkBootPart)
 	m.check("module-autoload", func(m *machine) {
 		m.eventually("cat /proc/modules", regexp.MustCompile(`(?m)^usb_storage `), time.Minute)
 		m.eventually("cat /proc/modules", regexp.MustCompile(`(?m)^pcnet32 `), time.Minute)
@@ -133,6 +137,71 @@ func rawBIOS(t *testing.T) {
 		m.eventually("ls /dev/disk/by-path/", regexp.MustCompile(`usb-0:1:1\.0-scsi-0:0:0:0`), time.Minute)
 	})
 	persistence(m, "hostctl reboot", "hostctl poweroff")
+	if t.Failed() {
+		return
+	}
+	// A copy of the image, first on the bus (vda) but not booted: its
+	// BERTH_A and BERTH_STATE are never taken for the boot disk's (vdb).
+	t.Run("copy-of-image-ignored", func(t *testing.T) {
+		disk.BootIndex = 1
+		fake := qemu.Disk{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2", BootIndex: 2}
+		cfg.Disks = []qemu.Disk{fake, disk, {Path: stick, If: "usb"}}
+		m := boot(t, cfg)
+		mounts := m.sh("grep -E ' (/|/var) ' /proc/mounts")
+		for _, want := range []string{"/dev/vdb2 / squashfs", "/dev/vdb4 /var ext4"} {
+			if !strings.Contains(mounts, want) {
+				t.Errorf("mounts:\n%s\nwant %q: the root and state of the disk the firmware booted", mounts, want)
+			}
+		}
+		if out := m.sh("cat /var/lib/reboot-test"); !strings.HasPrefix(out, "berth-") {
+			t.Errorf("/var/lib/reboot-test = %q: not the boot disk's state", out)
+		}
+		if out, code := m.shCode("grep vda /proc/mounts"); code == 0 {
+			t.Errorf("the copy is mounted:\n%s", out)
+		}
+		if out := m.sh("od -An -tx1 -N16 /dev/vda4 | tr -d ' \\n'"); out != strings.Repeat("0", 32) {
+			t.Errorf("the copy's BERTH_STATE was written: %s", out)
+		}
+	})
+}
+
+// checkBootPart checks that GRUB named the partition it was loaded from
+// (the EFI partition) by its GUID, and that stage 1 took the root from
+// that partition's disk.
+func (m *machine) checkBootPart() {
+	m.t.Helper()
+	cl := m.sh("cat /proc/cmdline")
+	if !regexp.MustCompile(`(^| )berth\.boot\.part=[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}( |$)`).MatchString(cl) {
+		m.t.Errorf("kernel command line %q: no berth.boot.part=GUID from GRUB", cl)
+	}
+	if b := m.sh("cat /run/berth/boot.json"); !strings.Contains(b, `"disk":"vda"`) || !strings.Contains(b, `"root":"/dev/vda2"`) {
+		m.t.Errorf("boot record %s: want the root from vda2", b)
+	}
+}
+
+// storedGUID is a GUID as a GPT stores it (the first three fields
+// little-endian), in hex.
+func storedGUID(g string) string {
+	h := strings.ToLower(strings.ReplaceAll(g, "-", ""))
+	swap := func(s string) string {
+		var b strings.Builder
+		for i := len(s); i > 0; i -= 2 {
+			b.WriteString(s[i-2 : i])
+		}
+		return b.String()
+	}
+	return swap(h[0:8]) + swap(h[8:12]) + swap(h[12:16]) + h[16:]
+}
+
+// checkOwnDiskGUID checks that the GPT of disk no longer has the factory
+// disk GUID: the first boot from a copy of the image gave it its own.
+func (m *machine) checkOwnDiskGUID(disk string) {
+	m.t.Helper()
+	// The disk GUID is at byte 56 of the GPT header (LBA 1).
+	got := strings.TrimSpace(m.sh("dd if=/dev/" + disk + " bs=512 skip=1 count=1 2>/dev/null | od -An -tx1 -j56 -N16 | tr -d ' \\n'"))
+	if len(got) != 32 || got == storedGUID(layout.FactoryDiskGUID) {
+		m.t.Errorf("disk GUID of %s on disk: %q; want one of its own, not the factory %s", disk, got, layout.FactoryDiskGUID)
+	}
 }
 
 // persistence reboots with the command reboot, checks that /var/lib kept
@@ -152,6 +221,7 @@ func rawUEFI(t *testing.T) {
 	m := boot(t, qemu.Config{UEFI: true, Net: true, Disks: []qemu.Disk{{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2"}}})
 	m.check("host", (*machine).checkHost)
 	m.check("efi", func(m *machine) { m.sh("test -d /sys/firmware/efi") })
+	m.check("boot-part", (*machine).checkBootPart)
 	persistence(m, "reboot", "poweroff")
 }
 

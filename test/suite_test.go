@@ -37,7 +37,7 @@ var scenarios = []sched.Scenario{
 	vm("ISOUEFI", 35*time.Second, isoUEFI),
 	vm("ISOAsDiskBIOS", 30*time.Second, isoAsDiskBIOS),
 	vm("ISOAsDiskUEFI", 30*time.Second, isoAsDiskUEFI),
-	vm("RawBIOS", 65*time.Second, rawBIOS),
+	vm("RawBIOS", 90*time.Second, rawBIOS),
 	vm("RawUEFI", 80*time.Second, rawUEFI),
 	vm("Qcow2BIOS", 70*time.Second, qcow2BIOS),
 	vm("Qcow2UEFI", 85*time.Second, qcow2UEFI),

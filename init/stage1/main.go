@@ -121,23 +121,36 @@ func run() error {
 
 // findRoot finds the device of the root filesystem under sysfs and dev,
 // waiting up to timeout for it to appear: the ISO 9660 medium with
-// berth.boot=iso, else the GPT partition of the slot (berth.slot).
+// berth.boot=iso, else the GPT partition of the slot (berth.slot) on the
+// disk the bootloader came from (berth.boot.part), never one of the same
+// name on another disk. Without berth.boot.part (another bootloader), the
+// first partition of that name.
 func findRoot(flags cmdline.Flags, sysfs, dev string, timeout time.Duration) (layout.Boot, error) {
 	slot, err := flags.Slot()
 	if err != nil {
 		logf("%v", err)
 	}
 	boot := layout.Boot{Slot: slot, Medium: layout.MediumDisk}
+	part, bootPart := layout.SlotPart(slot), flags.Get(layout.FlagBootPart)
 	find := func() (blockdev.Device, error) {
 		devs, err := blockdev.List(sysfs, dev)
 		if err != nil {
 			return blockdev.Device{}, err
 		}
-		part := layout.SlotPart(slot)
-		if d, ok := blockdev.ByPartName(devs, part, ""); ok {
+		if bootPart == "" {
+			if d, ok := blockdev.ByPartName(devs, part, ""); ok {
+				return d, nil
+			}
+			return blockdev.Device{}, fmt.Errorf("no GPT partition named %s", part)
+		}
+		disk, err := blockdev.DiskWithPart(devs, bootPart)
+		if err != nil {
+			return blockdev.Device{}, fmt.Errorf("the boot disk (%s=%s): %w", layout.FlagBootPart, bootPart, err)
+		}
+		if d, ok := blockdev.OnDisk(devs, part, disk); ok {
 			return d, nil
 		}
-		return blockdev.Device{}, fmt.Errorf("no GPT partition named %s", part)
+		return blockdev.Device{}, fmt.Errorf("the boot disk %s has no GPT partition named %s", disk, part)
 	}
 	if flags.Get("berth.boot") == "iso" {
 		boot.Medium = layout.MediumISO
@@ -159,6 +172,10 @@ func waitFor(timeout time.Duration, find func() (blockdev.Device, error)) (block
 		d, err := find()
 		if err == nil {
 			return d, nil
+		}
+		if errors.Is(err, blockdev.ErrAmbiguous) {
+			// Waiting adds disks; it never takes one away.
+			return d, fmt.Errorf("%w; this is a copy of a disk image that has not booted yet: detach all but one of them for its first boot, which gives it GUIDs of its own", err)
 		}
 		if !time.Now().Before(deadline) {
 			return d, fmt.Errorf("%w (waited %s)", err, timeout)

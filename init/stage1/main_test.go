@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/berth-os/berth/init/cmdline"
+	"github.com/berth-os/berth/internal/blockdev/gpttest"
 	"github.com/berth-os/berth/internal/layout"
 )
 
@@ -105,6 +106,32 @@ func TestRescueAllowed(t *testing.T) {
 		shell, why := rescueAllowed(p)
 		if shell != tc.shell || !strings.Contains(why, tc.why) || (why == "") != tc.shell {
 			t.Errorf("%s: %v, %q; want %v, %q", tc.name, shell, why, tc.shell, tc.why)
+		}
+	}
+}
+
+// The root comes from the disk the bootloader names by its partition's
+// GUID, even when another disk, listed first, has a partition of the
+// same name.
+func TestFindRootOnBootDisk(t *testing.T) {
+	const (
+		fake = "11111111-2222-4333-8444-555555555555"
+		mine = "AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE"
+	)
+	sys, dev := machine(t,
+		map[string]string{"vda1": layout.PartEFI, "vda2": layout.PartA, "vda3": layout.PartB, "vdb1": layout.PartEFI, "vdb2": layout.PartA, "vdc1": layout.PartEFI, "vdc2": layout.PartA},
+		map[string][]byte{"vda": gpttest.Image(t, 512, layout.FactoryDiskGUID, fake), "vdb": gpttest.Image(t, 512, "", mine), "vdc": gpttest.Image(t, 512, layout.FactoryDiskGUID, fake)})
+	got, err := findRoot(cmdline.Parse("berth.boot.part="+strings.ToLower(mine)), sys, dev, 0)
+	if want := (layout.Boot{Medium: layout.MediumDisk, Root: dev + "/vdb2", Disk: "vdb", Slot: "a"}); err != nil || got != want {
+		t.Errorf("findRoot = %+v, %v; want %+v", got, err, want)
+	}
+	for cl, want := range map[string]string{
+		"berth.boot.part=" + mine + " berth.slot=b":            "the boot disk vdb has no GPT partition named BERTH_B (waited 100ms)",
+		"berth.boot.part=" + fake:                              "the boot disk (berth.boot.part=" + fake + "): disks vda, vdc all have a partition with GUID " + fake + ": more than one disk holds it; this is a copy",
+		"berth.boot.part=00000000-1111-4222-8333-444444444444": "no disk has a partition with GUID 00000000-1111-4222-8333-444444444444: no such device (waited 100ms)",
+	} {
+		if _, err := findRoot(cmdline.Parse(cl), sys, dev, 100e6); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", cl, err, want)
 		}
 	}
 }

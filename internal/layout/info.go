@@ -92,6 +92,11 @@ const (
 	FlagRootSHA256 = "berth.root.sha256"
 )
 
+// FlagBootPart is the GPT partition GUID of the partition the bootloader
+// was loaded from (GRUB's probe --part-uuid of its own partition). Stage 1
+// takes the root, and PID 1 the state, only from the disk holding it.
+const FlagBootPart = "berth.boot.part"
+
 // WriteBoot writes b to path (stage 1 writes it into the new root's /run,
 // a fresh tmpfs: nothing to keep atomic).
 func WriteBoot(path string, b Boot) error {

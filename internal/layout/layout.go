@@ -11,7 +11,18 @@ const (
 	PartA     = "BERTH_A"
 	PartB     = "BERTH_B"
 	PartState = "BERTH_STATE"
+	// PartBIOS is the BIOS boot partition: GRUB's core image, which the
+	// MBR's boot code loads under BIOS firmware.
+	PartBIOS = "BIOS"
 )
+
+// FactoryDiskGUID is the GPT disk GUID of every disk image the build
+// writes: all copies of an image are alike until PID 1's first boot from
+// one gives it GUIDs of its own (as Flatcar does with its disk GUID
+// 00000000-0000-0000-0000-000000000001). The bootloader names the
+// partition it booted from by its GUID (FlagBootPart), and a copy that
+// still has the factory GUIDs cannot be told from its original.
+const FactoryDiskGUID = "B3A70000-0000-4000-8000-000000000001"
 
 // SlotPart is the GPT name of a root slot ("a" or "b").
 func SlotPart(slot string) string {

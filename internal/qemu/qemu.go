@@ -27,6 +27,9 @@ type Disk struct {
 	ReadOnly bool
 	// Snapshot discards writes when QEMU exits.
 	Snapshot bool
+	// BootIndex is its place in the firmware's boot order; 0 is its place
+	// in Config.Disks.
+	BootIndex int
 }
 
 // Config describes a machine.
@@ -160,8 +163,11 @@ func (c Config) Args(workDir string) ([]string, error) {
 			drive += ",snapshot=on"
 		}
 		args = append(args, "-drive", drive)
-		// Firmware boots the disks in the order given.
+		// Firmware boots the disks in the order given, unless told otherwise.
 		boot := fmt.Sprintf(",bootindex=%d", i+1)
+		if d.BootIndex > 0 {
+			boot = fmt.Sprintf(",bootindex=%d", d.BootIndex)
+		}
 		switch d.If {
 		case "", "virtio":
 			args = append(args, "-device", "virtio-blk-pci,drive="+id+boot)
