@@ -19,7 +19,7 @@ var isoTools = append([]string{"xorriso"}, bootloader.Tools...)
 // isoMenu is the ISO's boot menu (isolinux and GRUB).
 func (j *job) isoMenu() bootloader.Menu {
 	return bootloader.Menu{Timeout: 1, Marker: j.marker(),
-		Entries: bootloader.NewMenu("/boot/vmlinuz", "/boot/initrd.img", "berth.boot=iso "+j.spec.Cmdline, "", "", j.spec.DebugEntries)}
+		Entries: bootloader.NewMenu("/boot/vmlinuz", "/boot/initrd.img", "berth.boot=iso "+j.cmdline(), "", "", j.spec.DebugEntries)}
 }
 
 // writeISO makes a hybrid ISO: isolinux for BIOS (from CD, or from a disk
@@ -30,8 +30,11 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := media{Stage: "iso", Version: 1, Title: "iso (hybrid, BIOS+UEFI)", File: "image.iso"}
-	iso, err := j.makeMedia(m, j.mediaKey(m, boot), func(out, file string) error {
+	m := media{Stage: "iso", Version: 2, Title: "iso (hybrid, BIOS+UEFI)", File: "image.iso"}
+	// The menus are in the key: a change to how they are written makes
+	// new media.
+	k := j.mediaKey(m, boot).String("grub.cfg", j.isoMenu().GrubConfig()).String("isolinux.cfg", j.isoMenu().SyslinuxConfig())
+	iso, err := j.makeMedia(m, k, func(out, file string) error {
 		tools, err := hosttool.Need("xorriso")
 		if err != nil {
 			return err

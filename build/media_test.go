@@ -36,7 +36,7 @@ func TestMediaMenusFollowTheSpec(t *testing.T) {
 	if n := len(j.isoMenu().Entries); n != 3 {
 		t.Errorf("iso menu with debug_entries: %d entries, want default, autologin and debug", n)
 	}
-	if g := j.rawMenu().GrubConfig(); !strings.Contains(g, "--id slot-b-autologin") || !strings.Contains(g, "berth.slot=a berth.boot.part=${berth_boot_part} "+spec.Cmdline+" berth.debug berth.autologin") {
+	if g := j.rawMenu().GrubConfig(); !strings.Contains(g, "--id slot-b-autologin") || !strings.Contains(g, "berth.slot=a berth.boot.part=${berth_boot_part} "+j.cmdline()+" berth.debug berth.autologin") {
 		t.Errorf("raw grub.cfg with debug_entries lacks the autologin and debug entries:\n%s", g)
 	}
 	// GRUB names the partition it came from, and every entry passes it on.

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-os/berth/build/squashfs"
 	"github.com/berth-os/berth/build/tree"
 	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/verity"
 	"github.com/berth-os/berth/internal/version"
 	"github.com/berth-os/berth/kernel"
 	"github.com/berth-os/berth/services"
@@ -56,7 +57,8 @@ type job struct {
 	gobin   string // the folder of every Go program
 	sets    *debSets
 	bundles map[string]string // service name → bundle folder
-	rootfs  string            // rootfs.squashfs
+	rootfs  string            // rootfs.squashfs, its hash tree appended
+	verity  verity.Params     // what opens rootfs through dm-verity
 	initrd  string
 	buildID string // short hash naming this build's media
 

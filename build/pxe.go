@@ -16,7 +16,7 @@ import (
 // against rootSHA256 before it mounts it.
 func (j *job) pxeMenu(rootSHA256 string) bootloader.Menu {
 	base := bootloader.IPXEBase
-	cmdline := layout.FlagRoot + "=" + base + filepath.Base(j.rootfs) + " " + layout.FlagRootSHA256 + "=" + rootSHA256 + " " + j.spec.Cmdline
+	cmdline := layout.FlagRoot + "=" + base + filepath.Base(j.rootfs) + " " + layout.FlagRootSHA256 + "=" + rootSHA256 + " " + j.cmdline()
 	return bootloader.Menu{Timeout: 1,
 		Entries: bootloader.NewMenu(base+filepath.Base(j.kernel.Vmlinuz), base+filepath.Base(j.initrd), cmdline, "", "", j.spec.DebugEntries)}
 }

@@ -24,7 +24,7 @@ const rawPrelude = "probe --set=berth_boot_part --part-uuid $root\n"
 // rawMenu is the disk's boot menu: slot A's entries, then slot B's, which
 // GRUB shows only once slot B has a kernel.
 func (j *job) rawMenu() bootloader.Menu {
-	flags := layout.FlagBootPart + "=${berth_boot_part} " + j.spec.Cmdline
+	flags := layout.FlagBootPart + "=${berth_boot_part} " + j.cmdline()
 	entries := bootloader.NewMenu("/berth/a/vmlinuz", "/berth/a/initrd.img", "berth.slot=a "+flags, "", "", j.spec.DebugEntries)
 	for _, e := range bootloader.NewMenu("/berth/b/vmlinuz", "/berth/b/initrd.img", "berth.slot=b "+flags, "slot-b-", " slot B", j.spec.DebugEntries) {
 		e.IfExists = true
@@ -42,8 +42,9 @@ func writeRaw(ctx context.Context, j *job) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := media{Stage: "raw", Version: 2, Title: "raw disk (GPT, BIOS+UEFI)", File: "disk.raw"}
-	raw, err := j.makeMedia(m, j.mediaKey(m, boot), func(out, file string) error {
+	m := media{Stage: "raw", Version: 3, Title: "raw disk (GPT, BIOS+UEFI)", File: "disk.raw"}
+	// The menu is in the key: a change to how it is written makes a new disk.
+	raw, err := j.makeMedia(m, j.mediaKey(m, boot).String("grub.cfg", j.rawMenu().GrubConfig()), func(out, file string) error {
 		l := installer.Layout{Size: int64(j.spec.Disk.Size), EFISize: int64(j.spec.Disk.EFISize), SlotSize: int64(j.spec.Disk.SlotSize), Seed: j.buildID}
 		plan, err := l.Plan()
 		if err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/berth-os/berth/build/cache"
 	"github.com/berth-os/berth/build/gobin"
@@ -13,6 +15,7 @@ import (
 	"github.com/berth-os/berth/build/squashfs"
 	"github.com/berth-os/berth/build/tree"
 	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/verity"
 	"github.com/berth-os/berth/services"
 )
 
@@ -168,7 +171,7 @@ func (j *job) buildRootfs(ctx context.Context) error {
 		return err
 	}
 	r := j.resolver(ctx)
-	k := cache.NewKey("rootfs", 4).String("epoch", strconv.FormatInt(j.epoch, 10)).String("compression", j.spec.Compression)
+	k := cache.NewKey("rootfs", 5).String("epoch", strconv.FormatInt(j.epoch, 10)).String("compression", j.spec.Compression)
 	if err := j.layoutKey(k, l, r); err != nil {
 		return err
 	}
@@ -183,11 +186,38 @@ func (j *job) buildRootfs(ctx context.Context) error {
 		if err := l.Apply(t, r); err != nil {
 			return err
 		}
-		return squashfs.Make(ctx, t.Root, filepath.Join(out, "rootfs.squashfs"), j.epoch, j.spec.Compression)
+		sqfs := filepath.Join(out, "rootfs.squashfs")
+		if err := squashfs.Make(ctx, t.Root, sqfs, j.epoch, j.spec.Compression); err != nil {
+			return err
+		}
+		// The hash tree goes after the squashfs, in the same file: every
+		// medium that carries the root carries its tree.
+		p, err := verity.Append(sqfs)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(out, rootfsVerity), []byte(p.String()+"\n"), 0o644)
 	})
 	if err != nil {
 		return err
 	}
 	j.rootfs = filepath.Join(dir, "rootfs.squashfs")
+	b, err := os.ReadFile(filepath.Join(dir, rootfsVerity))
+	if err != nil {
+		return fmt.Errorf("root filesystem: %w", err)
+	}
+	if j.verity, err = verity.Parse(strings.TrimSpace(string(b))); err != nil {
+		return fmt.Errorf("root filesystem: %s: %w", rootfsVerity, err)
+	}
 	return nil
+}
+
+// rootfsVerity is the file beside rootfs.squashfs in its cache entry that
+// holds verity.Params.
+const rootfsVerity = "rootfs.verity"
+
+// cmdline is the kernel command line of every boot entry: the root's
+// verity flag, then the spec's.
+func (j *job) cmdline() string {
+	return verity.Flag + "=" + j.verity.String() + " " + j.spec.Cmdline
 }

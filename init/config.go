@@ -19,13 +19,14 @@ import (
 	cloudconfig "github.com/berth-os/berth/cloud-config"
 	"github.com/berth-os/berth/cloud-config/datasource"
 	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/verity"
 )
 
 // reservedFlags steer boot itself; they are not configuration keys.
 var reservedFlags = map[string]bool{
 	"berth.slot": true, "berth.debug": true, "berth.break": true, "berth.boot": true,
 	"berth.autologin": true, "berth.datasources": true, "berth.cloud_config_url": true,
-	layout.FlagRoot: true, layout.FlagRootSHA256: true, layout.FlagBootPart: true,
+	layout.FlagRoot: true, layout.FlagRootSHA256: true, layout.FlagBootPart: true, verity.Flag: true,
 }
 
 // hostConfig is PID 1's view of the configuration: its layers, the merge,

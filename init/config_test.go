@@ -12,6 +12,7 @@ import (
 	"github.com/berth-os/berth/init/console"
 	"github.com/berth-os/berth/init/logbuf"
 	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/verity"
 )
 
 // testHost is a host whose console is a file, and whose store is in a
@@ -97,7 +98,8 @@ func TestInstalled(t *testing.T) {
 // layer.
 func TestReservedFlagsAreNotConfig(t *testing.T) {
 	flags := cmdline.Parse("berth.slot=b berth.boot=iso berth.debug berth.break=config berth.autologin " +
-		layout.FlagRoot + "=http://10.0.2.2/rootfs.squashfs " + layout.FlagRootSHA256 + "=" + strings.Repeat("0", 64) + " berth.ssh.port=2222")
+		layout.FlagRoot + "=http://10.0.2.2/rootfs.squashfs " + layout.FlagRootSHA256 + "=" + strings.Repeat("0", 64) + " " +
+		layout.FlagBootPart + "=0FC63DAF-8483-4772-8E79-3D69D8477DE4 " + verity.Flag + "=300:" + strings.Repeat("ab", 32) + " berth.ssh.port=2222")
 	tree, err := cloudconfig.CmdlineLayer(flags, reservedFlags)
 	if err != nil {
 		t.Fatalf("the command line is refused: %v", err)

@@ -35,6 +35,7 @@ func isoBIOS(t *testing.T) {
 			m.t.Errorf("cmdline %q lacks berth.boot=iso", out)
 		}
 	})
+	m.check("verified-root", func(m *machine) { m.checkVerifiedRoot(regexp.MustCompile(`^loop\d+$`)) })
 	m.check("live-var", func(m *machine) {
 		if out := m.sh("grep ' /var ' /proc/mounts"); !strings.HasPrefix(out, "tmpfs /var tmpfs") {
 			m.t.Errorf("/var on a live ISO with no state disk: %q, want tmpfs", out)
@@ -147,11 +148,9 @@ func rawBIOS(t *testing.T) {
 		fake := qemu.Disk{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2", BootIndex: 2}
 		cfg.Disks = []qemu.Disk{fake, disk, {Path: stick, If: "usb"}}
 		m := boot(t, cfg)
-		mounts := m.sh("grep -E ' (/|/var) ' /proc/mounts")
-		for _, want := range []string{"/dev/vdb2 / squashfs", "/dev/vdb4 /var ext4"} {
-			if !strings.Contains(mounts, want) {
-				t.Errorf("mounts:\n%s\nwant %q: the root and state of the disk the firmware booted", mounts, want)
-			}
+		m.checkVerifiedRoot(regexp.MustCompile(`^vdb2$`))
+		if mounts := m.sh("grep ' /var ' /proc/mounts"); !strings.HasPrefix(mounts, "/dev/vdb4 /var ext4") {
+			t.Errorf("/var: %q, want the state of the disk the firmware booted", mounts)
 		}
 		if out := m.sh("cat /var/lib/reboot-test"); !strings.HasPrefix(out, "berth-") {
 			t.Errorf("/var/lib/reboot-test = %q: not the boot disk's state", out)
@@ -165,6 +164,29 @@ func rawBIOS(t *testing.T) {
 	})
 }
 
+// lockedGrubMenu tries to edit the first entry at GRUB's menu: GRUB asks
+// for a superuser and lets nobody in, and the entry still boots.
+func lockedGrubMenu(t *testing.T, vm *qemu.VM) {
+	t.Helper()
+	steps := []struct {
+		re   string
+		send string
+	}{
+		{`executed automatically in \ds`, "e"},
+		{`Enter username:`, "root\r"},
+		{`Enter password:`, "\r"},
+		{`access denied`, ""},
+		{`GNU GRUB`, "\r"}, // back at the menu, which now waits
+		{`Linux version \d`, ""}, // the kernel of the first entry
+	}
+	for _, s := range steps {
+		if _, _, err := vm.WaitFor(regexp.MustCompile(s.re), time.Minute); err != nil {
+			t.Fatalf("GRUB's locked menu: no %q: %v", s.re, err)
+		}
+		vm.Send(s.send)
+	}
+}
+
 // checkBootPart checks that GRUB named the partition it was loaded from
 // (the EFI partition) by its GUID, and that stage 1 took the root from
 // that partition's disk.
@@ -176,6 +198,26 @@ func (m *machine) checkBootPart() {
 	}
 	if b := m.sh("cat /run/berth/boot.json"); !strings.Contains(b, `"disk":"vda"`) || !strings.Contains(b, `"root":"/dev/vda2"`) {
 		m.t.Errorf("boot record %s: want the root from vda2", b)
+	}
+	m.checkVerifiedRoot(regexp.MustCompile(`^vda2$`))
+}
+
+// checkVerifiedRoot checks that / is the squashfs read through dm-verity
+// (berth-root, read-only) over one device whose name matches over, opened
+// with the berth.verity of the kernel command line.
+func (m *machine) checkVerifiedRoot(over *regexp.Regexp) {
+	m.t.Helper()
+	if out := m.sh("grep ' / ' /proc/mounts"); !strings.HasPrefix(out, "/dev/dm-0 / squashfs ro") {
+		m.t.Errorf("/ is %q, want the squashfs on /dev/dm-0 (dm-verity)", out)
+	}
+	name := strings.TrimSpace(m.sh("cat /sys/class/block/dm-0/dm/name /sys/class/block/dm-0/ro"))
+	slaves := strings.TrimSpace(m.sh("ls /sys/class/block/dm-0/slaves"))
+	if name != "berth-root\n1" || !over.MatchString(slaves) {
+		m.t.Errorf("dm-0: name and ro %q, over %q; want berth-root, read-only, over %s", name, slaves, over)
+	}
+	cl := regexp.MustCompile(`berth\.verity=(\d+:[0-9a-f]{64})`).FindStringSubmatch(m.sh("cat /proc/cmdline"))
+	if b := m.sh("cat /run/berth/boot.json"); cl == nil || !strings.Contains(b, `"verity":"`+cl[1]+`"`) {
+		m.t.Errorf("boot record %s: want the verity of the command line %v", b, cl)
 	}
 }
 
@@ -218,7 +260,9 @@ func persistence(m *machine, reboot, poweroff string) {
 
 // The raw disk under OVMF (GRUB from the EFI partition).
 func rawUEFI(t *testing.T) {
-	m := boot(t, qemu.Config{UEFI: true, Net: true, Disks: []qemu.Disk{{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2"}}})
+	m := launch(t, qemu.Config{UEFI: true, Net: true, Disks: []qemu.Disk{{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2"}}}, qemu.Start)
+	lockedGrubMenu(t, m.VM)
+	m.waitReady()
 	m.check("host", (*machine).checkHost)
 	m.check("efi", func(m *machine) { m.sh("test -d /sys/firmware/efi") })
 	m.check("boot-part", (*machine).checkBootPart)

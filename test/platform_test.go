@@ -45,7 +45,8 @@ func bootPlatform(t *testing.T, p platform) *machine {
 	m := boot(t, qemu.Config{Machine: p.machine, UEFI: p.uefi, Net: true, NIC: p.nic, Disks: []qemu.Disk{disk}, Extra: p.extra})
 	m.check("host", (*machine).checkHost)
 	m.check("devices", func(m *machine) {
-		root := strings.TrimSpace(m.sh(`awk '$2 == "/" && $3 == "squashfs" {print $1}' /proc/mounts`))
+		// The root is read through dm-verity: its device is the one under it.
+		root := "/dev/" + strings.TrimSpace(m.sh(`ls /sys/class/block/dm-0/slaves`))
 		state := strings.TrimSpace(m.sh(`awk '$2 == "/var" && $3 == "ext4" {print $1}' /proc/mounts`))
 		if root == "" || state == "" {
 			m.t.Fatalf("root %q, state %q: want the squashfs root and the ext4 state partition mounted", root, state)

@@ -91,11 +91,9 @@ func pxeBoot(t *testing.T, uefi bool) {
 		if wantRoot := fmt.Sprintf("http://10.0.2.2:%d/berth/rootfs.squashfs", port); boot.Medium != "net" || boot.Root != wantRoot {
 			m.t.Errorf("boot record %+v, want medium net and root %s", boot, wantRoot)
 		}
-		// / is the downloaded squashfs, through a loop device backed by
-		// the file in the tmpfs stage 1 kept.
-		if out := m.sh("grep ' / ' /proc/mounts"); !regexp.MustCompile(`^/dev/loop\d+ / squashfs ro`).MatchString(out) {
-			m.t.Errorf("/ is not the squashfs on a loop device: %s", out)
-		}
+		// / is the downloaded squashfs, through dm-verity over a loop
+		// device backed by the file in the tmpfs stage 1 kept.
+		m.checkVerifiedRoot(regexp.MustCompile(`^loop\d+$`))
 		if out := m.sh("cat /sys/block/loop*/loop/backing_file"); !strings.Contains(out, "/run/berth/netroot/rootfs.squashfs") {
 			m.t.Errorf("no loop device is backed by the downloaded root: %s", out)
 		}

@@ -42,6 +42,7 @@ var scenarios = []sched.Scenario{
 	vm("Qcow2BIOS", 70*time.Second, qcow2BIOS),
 	vm("Qcow2UEFI", 85*time.Second, qcow2UEFI),
 	vm("Microvm", 30*time.Second, microvm),
+	vm("VerityCorruption", 15*time.Second, verityCorruption),
 	vm("VariantXZ", 120*time.Second, variantXZ),
 	// Each platform's disk format on its controller, with its NIC
 	// (issue 12).

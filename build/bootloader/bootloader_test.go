@@ -23,9 +23,10 @@ func TestGrubConfig(t *testing.T) {
 	for _, want := range []string{
 		"set timeout=1\n",
 		"serial --unit=0 --speed=115200\n",
-		"menuentry \"Berth\" --id berth {\n\tlinux /berth/a/vmlinuz berth.slot=a console=ttyS0\n\tinitrd /berth/a/initrd.img\n}\n",
-		"menuentry \"Berth (autologin on every console)\" --id autologin {\n\tlinux /berth/a/vmlinuz berth.slot=a console=ttyS0 berth.autologin\n",
-		"if [ -e /berth/b/vmlinuz ]; then\nmenuentry \"Berth slot B\" --id slot-b- {",
+		"set superusers=\"root\"\nexport superusers\n",
+		"menuentry \"Berth\" --id berth --unrestricted {\n\tlinux /berth/a/vmlinuz berth.slot=a console=ttyS0\n\tinitrd /berth/a/initrd.img\n}\n",
+		"menuentry \"Berth (autologin on every console)\" --id autologin --unrestricted {\n\tlinux /berth/a/vmlinuz berth.slot=a console=ttyS0 berth.autologin\n",
+		"if [ -e /berth/b/vmlinuz ]; then\nmenuentry \"Berth slot B\" --id slot-b- --unrestricted {",
 	} {
 		if !strings.Contains(g, want) {
 			t.Errorf("grub.cfg lacks %q:\n%s", want, g)
@@ -35,7 +36,7 @@ func TestGrubConfig(t *testing.T) {
 
 func TestSyslinuxConfig(t *testing.T) {
 	s := menu(true).SyslinuxConfig()
-	for _, want := range []string{"DEFAULT berth\n", "TIMEOUT 10\n", "LABEL debug\n", "APPEND berth.slot=a console=ttyS0 berth.debug berth.autologin\n"} {
+	for _, want := range []string{"DEFAULT berth\n", "TIMEOUT 10\n", "ALLOWOPTIONS 0\n", "LABEL debug\n", "APPEND berth.slot=a console=ttyS0 berth.debug berth.autologin\n"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("syslinux.cfg lacks %q:\n%s", want, s)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/berth-os/berth/init/mounts"
 	"github.com/berth-os/berth/internal/blockdev"
 	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/verity"
 	"golang.org/x/sys/unix"
 )
 
@@ -91,32 +92,88 @@ func run() error {
 		return err
 	}
 	os.MkdirAll(newRoot, 0o755)
+	vp, err := verityOf(flags)
+	if err != nil {
+		return err
+	}
 	nr, isNet, err := netRootOf(flags)
 	if err != nil {
 		return err
 	}
 	if isNet {
-		boot := layout.Boot{Medium: layout.MediumNet, Root: nr.URL, Slot: "a"}
-		if err := mountNetRoot(nr); err != nil {
+		boot := layout.Boot{Medium: layout.MediumNet, Root: nr.URL, Slot: "a", Verity: verityValue(vp)}
+		if err := mountNetRoot(nr, vp); err != nil {
 			return err
 		}
-		logf("root %s (%s)", boot.Root, boot.Medium)
+		logf("root %s (%s, %s)", boot.Root, boot.Medium, verifiedBy(vp))
 		return switchRoot(boot)
 	}
 	boot, err := findRoot(flags, "/sys", "/dev", 30*time.Second)
 	if err != nil {
 		return err
 	}
+	boot.Verity = verityValue(vp)
 	if boot.Medium == layout.MediumISO {
-		err = mountISORoot(boot.Root)
-	} else if err = unix.Mount(boot.Root, newRoot, "squashfs", unix.MS_RDONLY, ""); err != nil {
-		err = fmt.Errorf("mount %s (%s) on %s: %w", boot.Root, layout.SlotPart(boot.Slot), newRoot, err)
+		err = mountISORoot(boot.Root, vp)
+	} else {
+		err = mountSquashfs(boot.Root, vp)
 	}
 	if err != nil {
 		return err
 	}
-	logf("root %s (%s, slot %s)", boot.Root, boot.Medium, boot.Slot)
+	logf("root %s (%s, slot %s, %s)", boot.Root, boot.Medium, boot.Slot, verifiedBy(vp))
 	return switchRoot(boot)
+}
+
+// verityOf reads berth.verity. Without it the root is mounted unverified
+// (a kernel booted by hand, or by a harness); a value it cannot read stops
+// the boot, since mounting the root unverified instead would be silent.
+func verityOf(flags cmdline.Flags) (*verity.Params, error) {
+	v := flags.Get(verity.Flag)
+	if v == "" {
+		return nil, nil
+	}
+	p, err := verity.Parse(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not mounting the root unverified", err)
+	}
+	return &p, nil
+}
+
+// verityValue is the boot record's Verity: "" when unverified.
+func verityValue(vp *verity.Params) string {
+	if vp == nil {
+		return ""
+	}
+	return vp.String()
+}
+
+func verifiedBy(vp *verity.Params) string {
+	if vp == nil {
+		return "not verified: no " + verity.Flag
+	}
+	return fmt.Sprintf("verified by dm-verity, root hash %x", vp.Root)
+}
+
+// mountSquashfs mounts the root squashfs on dev at newRoot, through
+// dm-verity when vp is not nil: a block that does not match its hash then
+// fails the mount or the read with an I/O error, and the kernel logs which.
+func mountSquashfs(dev string, vp *verity.Params) error {
+	src := dev
+	if vp != nil {
+		d, err := verity.Open("/dev", "berth-root", dev, *vp)
+		if err != nil {
+			return err
+		}
+		src = d
+	}
+	if err := unix.Mount(src, newRoot, "squashfs", unix.MS_RDONLY, ""); err != nil {
+		if vp != nil {
+			return fmt.Errorf("mount %s (dm-verity over %s) on %s: %w: the root does not match its root hash %x (the kernel's verity lines say which block)", src, dev, newRoot, err, vp.Root)
+		}
+		return fmt.Errorf("mount %s on %s: %w", src, newRoot, err)
+	}
+	return nil
 }
 
 // findRoot finds the device of the root filesystem under sysfs and dev,
@@ -206,7 +263,7 @@ func findISO(sysfs, dev string) (blockdev.Device, error) {
 }
 
 // mountISORoot mounts the medium and the squashfs on it, through a loop device.
-func mountISORoot(dev string) error {
+func mountISORoot(dev string, vp *verity.Params) error {
 	os.MkdirAll(media, 0o755)
 	if err := unix.Mount(dev, media, "iso9660", unix.MS_RDONLY, ""); err != nil {
 		return fmt.Errorf("mount %s on %s: %w", dev, media, err)
@@ -216,11 +273,11 @@ func mountISORoot(dev string) error {
 		return fmt.Errorf("boot medium %s: %w", dev, err)
 	}
 	defer img.Close()
-	return mountLoop(img)
+	return mountLoop(img, vp)
 }
 
 // mountLoop mounts the squashfs in img on newRoot through a loop device.
-func mountLoop(img *os.File) error {
+func mountLoop(img *os.File, vp *verity.Params) error {
 	loop, lf, err := attachLoop(img)
 	if err != nil {
 		return err
@@ -228,10 +285,7 @@ func mountLoop(img *os.File) error {
 	// The loop device clears itself when its last user goes (autoclear):
 	// keep it open until the mount holds it.
 	defer lf.Close()
-	if err := unix.Mount(loop, newRoot, "squashfs", unix.MS_RDONLY, ""); err != nil {
-		return fmt.Errorf("mount %s on %s: %w", loop, newRoot, err)
-	}
-	return nil
+	return mountSquashfs(loop, vp)
 }
 
 // attachLoop backs a free loop device with img; the caller closes the

@@ -135,3 +135,17 @@ func TestFindRootOnBootDisk(t *testing.T) {
 		}
 	}
 }
+
+// A root with a bad berth.verity is never mounted unverified.
+func TestVerityOf(t *testing.T) {
+	if vp, err := verityOf(cmdline.Parse("console=ttyS0")); vp != nil || err != nil {
+		t.Errorf("no flag: %v, %v; want an unverified root", vp, err)
+	}
+	good := "300:" + strings.Repeat("ab", 32)
+	if vp, err := verityOf(cmdline.Parse("berth.verity=" + good)); err != nil || vp == nil || vp.String() != good || verityValue(vp) != good {
+		t.Errorf("berth.verity=%s: %v, %v", good, vp, err)
+	}
+	if vp, err := verityOf(cmdline.Parse("berth.verity=300:abc")); vp != nil || err == nil || !strings.Contains(err.Error(), "berth.verity=\"300:abc\": not <data blocks>:<sha256 root hash>: not mounting the root unverified") {
+		t.Errorf("bad flag: %v, %v", vp, err)
+	}
+}

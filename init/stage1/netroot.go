@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-os/berth/init/cmdline"
 	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/verity"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/vishvananda/netlink"
@@ -76,7 +77,7 @@ func netRootOf(flags cmdline.Flags) (r netRoot, ok bool, err error) {
 
 // mountNetRoot brings the network up, downloads the root, gives the
 // network back and mounts the root on newRoot through a loop device.
-func mountNetRoot(r netRoot) error {
+func mountNetRoot(r netRoot, vp *verity.Params) error {
 	os.MkdirAll(netRootMount, 0o755)
 	if err := unix.Mount("tmpfs", netRootMount, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700"); err != nil {
 		return fmt.Errorf("mount tmpfs on %s: %w", netRootMount, err)
@@ -100,7 +101,7 @@ func mountNetRoot(r netRoot) error {
 		return err
 	}
 	defer img.Close()
-	return mountLoop(img)
+	return mountLoop(img, vp)
 }
 
 const sqfsName = "rootfs.squashfs"
