@@ -35,7 +35,10 @@ func isoBIOS(t *testing.T) {
 			m.t.Errorf("cmdline %q lacks berth.boot=iso", out)
 		}
 	})
-	m.check("verified-root", func(m *machine) { m.checkVerifiedRoot(regexp.MustCompile(`^loop\d+$`)) })
+	m.check("verified-root", func(m *machine) {
+		m.checkVerifiedRoot(regexp.MustCompile(`^loop\d+$`))
+		m.checkOSStatus(`medium +iso \(sr0\)`, `verified +yes: dm-verity, berth\.verity=\d+:[0-9a-f]{64}`)
+	})
 	m.check("live-var", func(m *machine) {
 		if out := m.sh("grep ' /var ' /proc/mounts"); !strings.HasPrefix(out, "tmpfs /var tmpfs") {
 			m.t.Errorf("/var on a live ISO with no state disk: %q, want tmpfs", out)
@@ -127,6 +130,10 @@ func rawBIOS(t *testing.T) {
 	})
 	m.check("own-guids", func(m *machine) { m.checkOwnDiskGUID("vda") })
 	m.check("boot-part", (*machine).checkBootPart)
+	m.check("os-status", func(m *machine) {
+		m.checkOSStatus(`medium +disk \(vda\)`, `root +/dev/vda2 \(slot a\)`, `verified +yes: dm-verity, berth\.verity=\d+:[0-9a-f]{64}`,
+			`slot a +/dev/vda2 +running`, `slot b +/dev/vda3 +empty`, `boot partition +[0-9a-fA-F-]{36}`)
+	})
 	m.check("module-autoload", func(m *machine) {
 		m.eventually("cat /proc/modules", regexp.MustCompile(`(?m)^usb_storage `), time.Minute)
 		m.eventually("cat /proc/modules", regexp.MustCompile(`(?m)^pcnet32 `), time.Minute)
@@ -149,6 +156,7 @@ func rawBIOS(t *testing.T) {
 		cfg.Disks = []qemu.Disk{fake, disk, {Path: stick, If: "usb"}}
 		m := boot(t, cfg)
 		m.checkVerifiedRoot(regexp.MustCompile(`^vdb2$`))
+		m.checkOSStatus(`medium +disk \(vdb\)`, `slot a +/dev/vdb2 +running`)
 		if mounts := m.sh("grep ' /var ' /proc/mounts"); !strings.HasPrefix(mounts, "/dev/vdb4 /var ext4") {
 			t.Errorf("/var: %q, want the state of the disk the firmware booted", mounts)
 		}
@@ -176,7 +184,7 @@ func lockedGrubMenu(t *testing.T, vm *qemu.VM) {
 		{`Enter username:`, "root\r"},
 		{`Enter password:`, "\r"},
 		{`access denied`, ""},
-		{`GNU GRUB`, "\r"}, // back at the menu, which now waits
+		{`GNU GRUB`, "\r"},       // back at the menu, which now waits
 		{`Linux version \d`, ""}, // the kernel of the first entry
 	}
 	for _, s := range steps {
@@ -200,6 +208,18 @@ func (m *machine) checkBootPart() {
 		m.t.Errorf("boot record %s: want the root from vda2", b)
 	}
 	m.checkVerifiedRoot(regexp.MustCompile(`^vda2$`))
+}
+
+// checkOSStatus checks that hostctl os status has a line matching each of
+// lines.
+func (m *machine) checkOSStatus(lines ...string) {
+	m.t.Helper()
+	out := m.sh("hostctl os status")
+	for _, l := range lines {
+		if !regexp.MustCompile(`(?m)^` + l + `$`).MatchString(out) {
+			m.t.Errorf("hostctl os status has no line %q:\n%s", l, out)
+		}
+	}
 }
 
 // checkVerifiedRoot checks that / is the squashfs read through dm-verity

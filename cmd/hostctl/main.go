@@ -66,6 +66,7 @@ func newRoot(stdout io.Writer) *cobra.Command {
 	root.AddCommand(timeCmd(stdout, timesync.ReadKernel))
 	root.AddCommand(imageCmd(client, stdout))
 	root.AddCommand(consoleCmd(client, stdout))
+	root.AddCommand(osCmd(client, stdout))
 
 	root.AddCommand(&cobra.Command{
 		Use:   "reboot",

@@ -117,6 +117,9 @@ func Handler(h Host) http.Handler {
 	if ch, ok := h.(ConsoleHost); ok {
 		consoleRoutes(mux, ch)
 	}
+	if oh, ok := h.(OSHost); ok {
+		osRoutes(mux, oh)
+	}
 	return mux
 }
 

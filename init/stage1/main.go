@@ -232,7 +232,7 @@ func waitFor(timeout time.Duration, find func() (blockdev.Device, error)) (block
 		}
 		if errors.Is(err, blockdev.ErrAmbiguous) {
 			// Waiting adds disks; it never takes one away.
-			return d, fmt.Errorf("%w; this is a copy of a disk image that has not booted yet: detach all but one of them for its first boot, which gives it GUIDs of its own", err)
+			return d, fmt.Errorf("%w: they are copies of one disk, and which one booted can't be told; detach all but one (a copy of a disk image gets GUIDs of its own at its first boot, so boot each copy alone once)", err)
 		}
 		if !time.Now().Before(deadline) {
 			return d, fmt.Errorf("%w (waited %s)", err, timeout)

@@ -127,7 +127,7 @@ func TestFindRootOnBootDisk(t *testing.T) {
 	}
 	for cl, want := range map[string]string{
 		"berth.boot.part=" + mine + " berth.slot=b":            "the boot disk vdb has no GPT partition named BERTH_B (waited 100ms)",
-		"berth.boot.part=" + fake:                              "the boot disk (berth.boot.part=" + fake + "): disks vda, vdc all have a partition with GUID " + fake + ": more than one disk holds it; this is a copy",
+		"berth.boot.part=" + fake:                              "the boot disk (berth.boot.part=" + fake + "): disks vda, vdc all have a partition with GUID " + fake + ": more than one disk holds it: they are copies of one disk",
 		"berth.boot.part=00000000-1111-4222-8333-444444444444": "no disk has a partition with GUID 00000000-1111-4222-8333-444444444444: no such device (waited 100ms)",
 	} {
 		if _, err := findRoot(cmdline.Parse(cl), sys, dev, 100e6); err == nil || !strings.Contains(err.Error(), want) {
