@@ -14,24 +14,11 @@ import (
 // hostctl os status names the running slot, and tells an empty slot from
 // one that holds a root; an ISO boot has no slots.
 func TestOSStatus(t *testing.T) {
-	sys, dev := t.TempDir(), t.TempDir()
-	os.MkdirAll(filepath.Join(sys, "class/block"), 0o755)
 	sqfs := append([]byte("hsqs"), make([]byte, 8188)...)
-	for name, c := range map[string]struct {
-		part string
-		data []byte
-	}{
-		"vda": {}, "vda2": {layout.PartA, sqfs}, "vda3": {layout.PartB, make([]byte, 8192)},
-		"vdb": {}, "vdb2": {layout.PartA, sqfs}, "vdb3": {layout.PartB, sqfs},
-	} {
-		dir, uevent := filepath.Join(sys, "devices/block", name[:3]), "DEVTYPE=disk\n"
-		if c.part != "" {
-			dir, uevent = filepath.Join(dir, name), "DEVTYPE=partition\nPARTNAME="+c.part+"\n"
-		}
-		os.MkdirAll(dir, 0o755)
-		os.WriteFile(filepath.Join(dir, "uevent"), []byte(uevent), 0o644)
-		os.Symlink(dir, filepath.Join(sys, "class/block", name))
-		os.WriteFile(filepath.Join(dev, name), c.data, 0o644)
+	sys := fakeSysfs(t, map[string]string{"vda": "", "vda2": layout.PartA, "vda3": layout.PartB, "vdb": "", "vdb2": layout.PartA, "vdb3": layout.PartB})
+	dev := t.TempDir()
+	for name, data := range map[string][]byte{"vda": nil, "vda2": sqfs, "vda3": make([]byte, 8192), "vdb": nil, "vdb2": sqfs, "vdb3": sqfs} {
+		os.WriteFile(filepath.Join(dev, name), data, 0o644)
 	}
 	boot := layout.Boot{Medium: layout.MediumDisk, Disk: "vda", Root: dev + "/vda2", Slot: "a", Verity: "300:ab"}
 	got := osStatus(sys, dev, "1.2", boot, "0FC63DAF-8483-4772-8E79-3D69D8477DE4")

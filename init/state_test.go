@@ -13,20 +13,7 @@ import (
 // The state partition of a disk boot is the boot disk's alone: another
 // disk's BERTH_STATE, listed first, never takes over.
 func TestFindStateOnBootDisk(t *testing.T) {
-	sys, dev := t.TempDir(), "/dev"
-	os.MkdirAll(filepath.Join(sys, "class/block"), 0o755)
-	for name, partname := range map[string]string{"vda": "", "vda4": layout.PartState, "vdb": "", "vdb4": layout.PartState, "vdc": "", "vdc2": layout.PartA} {
-		disk := strings.TrimRight(name, "0123456789")
-		dir, uevent := filepath.Join(sys, "devices/block", disk), "DEVTYPE=disk\n"
-		if partname != "" {
-			dir, uevent = filepath.Join(dir, name), "DEVTYPE=partition\nPARTNAME="+partname+"\n"
-		}
-		os.MkdirAll(dir, 0o755)
-		os.WriteFile(filepath.Join(dir, "uevent"), []byte(uevent), 0o644)
-		if err := os.Symlink(dir, filepath.Join(sys, "class/block", name)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sys, dev := fakeSysfs(t, map[string]string{"vda": "", "vda4": layout.PartState, "vdb": "", "vdb4": layout.PartState, "vdc": "", "vdc2": layout.PartA}), "/dev"
 	for _, tc := range []struct {
 		name  string
 		flags string
@@ -46,4 +33,25 @@ func TestFindStateOnBootDisk(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fakeSysfs makes a sysfs of disks ("vda": "") and their partitions
+// ("vda2": GPT name), as blockdev.List reads it.
+func fakeSysfs(t *testing.T, devs map[string]string) string {
+	t.Helper()
+	sys := t.TempDir()
+	os.MkdirAll(filepath.Join(sys, "class/block"), 0o755)
+	for name, partname := range devs {
+		disk := strings.TrimRight(name, "0123456789")
+		dir, uevent := filepath.Join(sys, "devices/block", disk), "DEVTYPE=disk\n"
+		if partname != "" {
+			dir, uevent = filepath.Join(dir, name), "DEVTYPE=partition\nPARTNAME="+partname+"\n"
+		}
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "uevent"), []byte(uevent), 0o644)
+		if err := os.Symlink(dir, filepath.Join(sys, "class/block", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sys
 }
