@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/berth-os/berth/build/cache"
 	"github.com/berth-os/berth/build/hosttool"
 	"github.com/berth-os/berth/build/tree"
+	"github.com/berth-os/berth/installer"
 	"github.com/berth-os/berth/internal/layout"
 )
 
@@ -30,10 +32,15 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := media{Stage: "iso", Version: 2, Title: "iso (hybrid, BIOS+UEFI)", File: "image.iso"}
+	m := media{Stage: "iso", Version: 4, Title: "iso (hybrid, BIOS+UEFI)", File: "image.iso"}
+	kit, err := j.installKit()
+	if err != nil {
+		return nil, err
+	}
 	// The menus are in the key: a change to how they are written makes
 	// new media.
-	k := j.mediaKey(m, boot).String("grub.cfg", j.isoMenu().GrubConfig()).String("isolinux.cfg", j.isoMenu().SyslinuxConfig())
+	k := j.mediaKey(m, boot).String("grub.cfg", j.isoMenu().GrubConfig()).String("isolinux.cfg", j.isoMenu().SyslinuxConfig()).
+		String("disk-grub.cfg", j.rawMenu().GrubConfig()).String("disk.json", string(kit))
 	iso, err := j.makeMedia(m, k, func(out, file string) error {
 		tools, err := hosttool.Need("xorriso")
 		if err != nil {
@@ -49,6 +56,16 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 			"isolinux/isolinux.bin": filepath.Join(boot, "usr/lib/ISOLINUX/isolinux.bin"),
 			"isolinux/ldlinux.c32":  filepath.Join(boot, "usr/lib/syslinux/modules/bios/ldlinux.c32"),
 		}
+		// The install kit: what hostctl install writes besides the
+		// kernel, initrd and root (installer.Kit).
+		db, err := j.diskBoot(ctx, boot, out)
+		if err != nil {
+			return err
+		}
+		defer db.remove()
+		for dst, src := range map[string]string{"boot.img": db.bootImg, "core.img": db.core, "bootx64.efi": db.efi, "grub.cfg": db.grubCfg} {
+			files[installer.KitDir+"/"+dst] = src
+		}
 		for _, dst := range sortedKeys(files) {
 			if err := tree.LinkOrCopy(files[dst], filepath.Join(stg, dst)); err != nil {
 				return fmt.Errorf("stage %s: %w", dst, err)
@@ -58,6 +75,7 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 			"isolinux/isolinux.cfg": menu.SyslinuxConfig(),
 			"boot/grub/grub.cfg":    menu.GrubConfig(),
 			j.marker()[1:]:          j.buildID + "\n",
+			installer.KitManifest:   string(kit),
 		}
 		for _, dst := range sortedKeys(data) {
 			if err := writeFile(filepath.Join(stg, dst), []byte(data[dst])); err != nil {
@@ -102,4 +120,21 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 		return nil, err
 	}
 	return []string{iso}, nil
+}
+
+// installKit is the ISO's install manifest (installer.KitManifest): the
+// disk's partition sizes, and where on the ISO each file of the disk is.
+func (j *job) installKit() ([]byte, error) {
+	d := installer.KitDir + "/"
+	kit := installer.Kit{
+		EFISize: int64(j.spec.Disk.EFISize), SlotSize: int64(j.spec.Disk.SlotSize),
+		BootImg: d + "boot.img", CoreImg: d + "core.img", Root: layout.ISORoot,
+		EFI: installer.EFIFiles(diskBootFiles{efi: d + "bootx64.efi", core: d + "core.img", bootImg: d + "boot.img", grubCfg: d + "grub.cfg"}.
+			files("boot/vmlinuz", "boot/initrd.img", j.marker()[1:], j.marker())),
+	}
+	b, err := json.MarshalIndent(kit, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("install kit: %w", err)
+	}
+	return append(b, '\n'), nil
 }

@@ -36,12 +36,16 @@ func TestMediaMenusFollowTheSpec(t *testing.T) {
 	if n := len(j.isoMenu().Entries); n != 3 {
 		t.Errorf("iso menu with debug_entries: %d entries, want default, autologin and debug", n)
 	}
-	if g := j.rawMenu().GrubConfig(); !strings.Contains(g, "--id slot-b-autologin") || !strings.Contains(g, "berth.slot=a berth.boot.part=${berth_boot_part} "+j.cmdline()+" berth.debug berth.autologin") {
+	if g := j.rawMenu().GrubConfig(); !strings.Contains(g, "--id slot-b-autologin") || !strings.Contains(g, "berth.slot=a berth.boot.part=${berth_boot_part} "+j.cmdline()+" ${berth_append} berth.debug berth.autologin") {
 		t.Errorf("raw grub.cfg with debug_entries lacks the autologin and debug entries:\n%s", g)
 	}
 	// GRUB names the partition it came from, and every entry passes it on.
 	if g := j.rawMenu().GrubConfig(); !strings.Contains(g, "probe --set=berth_boot_part --part-uuid $root\n") || strings.Count(g, "berth.boot.part=${berth_boot_part}") != 6 {
 		t.Errorf("raw grub.cfg does not pass on the boot partition in every entry:\n%s", g)
+	}
+	// Every entry adds the arguments hostctl install --append wrote.
+	if g := j.rawMenu().GrubConfig(); !strings.Contains(g, "if [ -f /berth/append.cfg ]; then source /berth/append.cfg; fi\n") || strings.Count(g, "${berth_append}") != 6 {
+		t.Errorf("raw grub.cfg does not add the installed arguments to every entry:\n%s", g)
 	}
 	if key, _ := j.mediaKey(m, "boot").Key(); key == prod {
 		t.Error("debug_entries leaves the media cache key as it was")

@@ -18,13 +18,17 @@ var rawTools = bootloader.Tools
 const rawGrubPrefix = "(,gpt1)/boot/grub"
 
 // rawPrelude names the partition GRUB came from by its GUID, which every
-// entry passes on to stage 1 (layout.FlagBootPart).
-const rawPrelude = "probe --set=berth_boot_part --part-uuid $root\n"
+// entry passes on to stage 1 (layout.FlagBootPart), and reads the kernel
+// arguments `hostctl install --append` gave (installer.AppendPath), which
+// every entry adds.
+const rawPrelude = "probe --set=berth_boot_part --part-uuid $root\n" +
+	"set berth_append=\"\"\n" +
+	"if [ -f " + installer.AppendPath + " ]; then source " + installer.AppendPath + "; fi\n"
 
 // rawMenu is the disk's boot menu: slot A's entries, then slot B's, which
 // GRUB shows only once slot B has a kernel.
 func (j *job) rawMenu() bootloader.Menu {
-	flags := layout.FlagBootPart + "=${berth_boot_part} " + j.cmdline()
+	flags := layout.FlagBootPart + "=${berth_boot_part} " + j.cmdline() + " ${berth_append}"
 	entries := bootloader.NewMenu("/berth/a/vmlinuz", "/berth/a/initrd.img", "berth.slot=a "+flags, "", "", j.spec.DebugEntries)
 	for _, e := range bootloader.NewMenu("/berth/b/vmlinuz", "/berth/b/initrd.img", "berth.slot=b "+flags, "slot-b-", " slot B", j.spec.DebugEntries) {
 		e.IfExists = true
@@ -42,7 +46,7 @@ func writeRaw(ctx context.Context, j *job) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := media{Stage: "raw", Version: 3, Title: "raw disk (GPT, BIOS+UEFI)", File: "disk.raw"}
+	m := media{Stage: "raw", Version: 5, Title: "raw disk (GPT, BIOS+UEFI)", File: "disk.raw"}
 	// The menu is in the key: a change to how it is written makes a new disk.
 	raw, err := j.makeMedia(m, j.mediaKey(m, boot).String("grub.cfg", j.rawMenu().GrubConfig()), func(out, file string) error {
 		l := installer.Layout{Size: int64(j.spec.Disk.Size), EFISize: int64(j.spec.Disk.EFISize), SlotSize: int64(j.spec.Disk.SlotSize), Seed: j.buildID}
@@ -51,45 +55,26 @@ func writeRaw(ctx context.Context, j *job) ([]string, error) {
 			return fmt.Errorf("plan partitions: %w", err)
 		}
 		efiPart, _ := installer.ByName(plan, layout.PartEFI)
-		menu := j.rawMenu()
-		efi, core := filepath.Join(out, "bootx64.efi"), filepath.Join(out, "core.img")
-		for _, g := range []bootloader.GrubImage{
-			{Format: "x86_64-efi", Out: efi},
-			{Format: "i386-pc", Out: core},
-		} {
-			g.ModDir, g.Prefix = filepath.Join(boot, "usr/lib/grub", g.Format), rawGrubPrefix
-			if err := bootloader.Grub(ctx, g); err != nil {
-				return err
-			}
+		db, err := j.diskBoot(ctx, boot, out)
+		if err != nil {
+			return err
 		}
-		defer os.Remove(core)
+		defer db.remove()
 		fat, err := bootloader.NewFAT(ctx, filepath.Join(out, "efi.img"), bootloader.FATOptions{
 			Size: efiPart.Size, Label: "EFI", Hidden: efiPart.Start / 512, Epoch: j.epoch})
 		if err != nil {
 			return err
 		}
 		defer os.Remove(fat.Path)
-		for _, f := range [][2]string{
-			{efi, "/EFI/BOOT/BOOTX64.EFI"},
-			{j.kernel.Vmlinuz, "/berth/a/vmlinuz"},
-			{j.initrd, "/berth/a/initrd.img"},
-		} {
-			if err := fat.Copy(ctx, f[0], f[1]); err != nil {
-				return err
-			}
-		}
 		// In a fixed order: FAT places files in the order they come.
-		for _, f := range [][2]string{
-			{"/boot/grub/grub.cfg", menu.GrubConfig()},
-			{j.marker(), j.buildID + "\n"},
-		} {
-			if err := fat.CopyData(ctx, []byte(f[1]), f[0]); err != nil {
+		for _, f := range installer.EFIFiles(db.files(j.kernel.Vmlinuz, j.initrd, db.marker, j.marker())) {
+			if err := fat.Copy(ctx, f.Src, f.Dst); err != nil {
 				return err
 			}
 		}
 		if _, err := installer.WriteImage(file, l, installer.Content{
-			BootImg: filepath.Join(boot, "usr/lib/grub/i386-pc/boot.img"),
-			CoreImg: core,
+			BootImg: db.bootImg,
+			CoreImg: db.core,
 			EFI:     fat.Path,
 			RootA:   j.rootfs,
 		}); err != nil {
@@ -101,4 +86,50 @@ func writeRaw(ctx context.Context, j *job) ([]string, error) {
 		return nil, err
 	}
 	return []string{raw}, nil
+}
+
+// diskBootFiles are the files that make a disk boot, besides the kernel,
+// initrd and root: GRUB for UEFI and for BIOS (with the disk's prefix),
+// GRUB's MBR code, the disk's grub.cfg and the build's marker.
+type diskBootFiles struct {
+	efi, core, bootImg, grubCfg, marker string
+}
+
+// diskBoot writes the disk's boot files into out (the raw disk's, and the
+// ISO's install kit).
+func (j *job) diskBoot(ctx context.Context, boot, out string) (diskBootFiles, error) {
+	db := diskBootFiles{
+		efi: filepath.Join(out, "disk-bootx64.efi"), core: filepath.Join(out, "disk-core.img"),
+		bootImg: filepath.Join(boot, "usr/lib/grub/i386-pc/boot.img"),
+		grubCfg: filepath.Join(out, "disk-grub.cfg"), marker: filepath.Join(out, "disk-marker"),
+	}
+	for _, g := range []bootloader.GrubImage{
+		{Format: "x86_64-efi", Out: db.efi},
+		{Format: "i386-pc", Out: db.core},
+	} {
+		g.ModDir, g.Prefix = filepath.Join(boot, "usr/lib/grub", g.Format), rawGrubPrefix
+		if err := bootloader.Grub(ctx, g); err != nil {
+			db.remove()
+			return db, err
+		}
+	}
+	for _, f := range [][2]string{{db.grubCfg, j.rawMenu().GrubConfig()}, {db.marker, j.buildID + "\n"}} {
+		if err := writeFile(f[0], []byte(f[1])); err != nil {
+			db.remove()
+			return db, err
+		}
+	}
+	return db, nil
+}
+
+// files are the disk's boot files with this kernel, initrd and marker.
+func (db diskBootFiles) files(kernel, initrd, marker, markerDst string) installer.BootFiles {
+	return installer.BootFiles{GrubEFI: db.efi, Kernel: kernel, Initrd: initrd, GrubCfg: db.grubCfg,
+		BootImg: db.bootImg, CoreImg: db.core, Marker: marker, MarkerDst: markerDst}
+}
+
+func (db diskBootFiles) remove() {
+	for _, p := range []string{db.efi, db.core, db.grubCfg, db.marker} {
+		os.Remove(p)
+	}
 }

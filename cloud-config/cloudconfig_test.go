@@ -164,6 +164,11 @@ func TestParseErrors(t *testing.T) {
 			`u (x):3: berth.k3s.url: expected the k3s server's https:// URL with a host (https://server:6443), got "http://server:6443"`,
 			`u (x):3: berth.k3s.token: missing: an agent joins its server with the cluster's token (berth.k3s.url is set)`,
 		}},
+		{"install", "#cloud-config\nberth:\n  install: {device: vda, append: \"a\\\"b\", then: halt}\n", []string{
+			`u (x):3: berth.install.device: expected the disk to install onto, as /dev/NAME or a /dev/disk/by-* link, got "vda"`,
+			`u (x):3: berth.install.append: "a\"b": kernel arguments are printable ASCII without ", $, \ or ` + "`",
+			`u (x):3: berth.install.then: expected poweroff, reboot or none, got "halt"`,
+		}},
 		{"not yaml", "#cloud-config\nhostname: [\n", []string{"u (x):2: not valid YAML: did not find expected node content"}},
 		{"unknown format", "hello\n", []string{`u (x): user-data: not user-data Berth knows (expected a first line of #cloud-config or #!, got "hello")`}},
 		{"include", "#include http://x\n", []string{"u (x): user-data: #include user-data is not supported on Berth (Berth fetches no user-data from URLs at boot; give the documents themselves, as MIME multipart if there are several)"}},

@@ -133,6 +133,21 @@ type Berth struct {
 	// hypervisor the host runs on when its image is in the store; true
 	// unless set false.
 	HypervisorService *bool `yaml:"hypervisor_service,omitempty" effect:"services"`
+	// Install is an unattended hostctl install, run by a host booted from
+	// the ISO once its user-data has run.
+	Install Install `yaml:"install,omitempty" effect:"reboot"`
+}
+
+// Install is berth.install: the disk to install onto, as hostctl install
+// takes it, and what the host does once installed. The installed disk's
+// state partition gets the same user-data; a host booted from a disk never
+// installs.
+type Install struct {
+	Device string `yaml:"device,omitempty"`
+	Wipe   bool   `yaml:"wipe,omitempty"`
+	Append string `yaml:"append,omitempty"`
+	// Then is poweroff (by default), reboot or none.
+	Then string `yaml:"then,omitempty"`
 }
 
 // Network is berth.network: the model the network service shares, with

@@ -23,6 +23,7 @@ import (
 
 	"github.com/berth-os/berth/cloud-config/datasource"
 	"github.com/berth-os/berth/internal/blockdev"
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/netconfig"
 	"github.com/berth-os/berth/internal/strictyaml"
 	"github.com/berth-os/berth/internal/timesync"
@@ -405,6 +406,19 @@ func (v *validator) berth(b *Berth) {
 	}
 	if strings.ContainsFunc(b.K3s.Token, unicode.IsControl) {
 		v.bad("berth.k3s.token", "expected a token without control characters")
+	}
+	if in := b.Install; in.Device != "" || in.Wipe || in.Append != "" || in.Then != "" {
+		if !strings.HasPrefix(in.Device, "/dev/") || strings.ContainsFunc(in.Device, unicode.IsSpace) {
+			v.bad("berth.install.device", "expected the disk to install onto, as /dev/NAME or a /dev/disk/by-* link, got %q", in.Device)
+		}
+		if err := layout.CheckKernelArgs(in.Append); err != nil {
+			v.bad("berth.install.append", "%v", err)
+		}
+		switch in.Then {
+		case "", "poweroff", "reboot", "none":
+		default:
+			v.bad("berth.install.then", "expected poweroff, reboot or none, got %q", in.Then)
+		}
 	}
 	for i, d := range b.Datasources {
 		if err := datasource.CheckEntry(d); err != nil {

@@ -49,6 +49,9 @@ func (h *host) final(ctx context.Context) {
 		h.alertf("config: %v", err)
 	}
 	fmt.Fprintln(a.Out, "config: user-data scripts and runcmd done")
+	if h.installUnattended(ctx, cfg.Berth.Install) {
+		return
+	}
 	h.powerState(ctx, cfg.PowerState, a)
 }
 

@@ -70,6 +70,9 @@ type host struct {
 	hvKind  string
 	sysRoot string
 
+	// installing is held while hostctl install writes a disk (install.go).
+	installing sync.Mutex
+
 	shutdownOnce sync.Once
 	mu           sync.Mutex
 	readyLine    string

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-os/berth/init/cmdline"
+	"github.com/berth-os/berth/installer"
 	"github.com/berth-os/berth/internal/blockdev"
 	"github.com/berth-os/berth/internal/layout"
 	"golang.org/x/sys/unix"
@@ -115,9 +116,7 @@ func setupState(h *host) (stateInfo, error) {
 		return tmpfs(fmt.Errorf("%s is blank and berth.state.autoformat=false: not formatting it", d.Dev))
 	case errors.Is(err, blockdev.ErrNoFilesystem):
 		h.logf("state: %s is blank; formatting it ext4", d.Dev)
-		cmd := exec.Command("/usr/sbin/mke2fs", "-q", "-F", "-t", "ext4", "-L", layout.PartState,
-			"-E", "lazy_itable_init=1,lazy_journal_init=1", d.Dev)
-		cmd.Env = []string{"MKE2FS_CONFIG=" + layout.EtcTemplate + "/mke2fs.conf", "PATH=/usr/sbin:/usr/bin"}
+		cmd := installer.StateMkfs(mke2fs, mkfsEnv, d.Dev)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		began := time.Now()
 		if err := h.reaper.RunCmd(cmd); err != nil {

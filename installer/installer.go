@@ -145,15 +145,8 @@ func writeImage(path string, l Layout, c Content) ([]Part, error) {
 	// Every disk made from an image starts with the factory disk GUID;
 	// PID 1 gives the disk and its partitions GUIDs of their own at its
 	// first boot (RenewGUIDs), so that copies can be told apart.
-	t := &gpt.Table{LogicalSectorSize: sector, PhysicalSectorSize: sector, ProtectiveMBR: true, GUID: layout.FactoryDiskGUID}
-	for _, p := range parts {
-		t.Partitions = append(t.Partitions, &gpt.Partition{
-			Index: p.Number, Start: uint64(p.Start / sector), End: uint64((p.Start+p.Size)/sector - 1),
-			Size: uint64(p.Size), Type: p.Type, Name: p.Name, GUID: p.GUID, Attributes: p.Attr,
-		})
-	}
-	if err := t.Write(f, l.Size); err != nil {
-		return nil, fmt.Errorf("write GPT: %w", err)
+	if err := writeTable(f, l.Size, parts, layout.FactoryDiskGUID); err != nil {
+		return nil, err
 	}
 	if c.BootImg != "" || c.CoreImg != "" {
 		bios, _ := ByName(parts, layout.PartBIOS)
@@ -168,29 +161,49 @@ func writeImage(path string, l Layout, c Content) ([]Part, error) {
 		if fill.src == "" {
 			continue
 		}
-		if err := copyInto(f, fill.src, fill.part); err != nil {
+		if err := copyInto(f, fill.src, 0, fill.part); err != nil {
 			return nil, fmt.Errorf("partition %s: %w", fill.part.Name, err)
 		}
 	}
 	return parts, f.Sync()
 }
 
-func copyInto(f *os.File, src string, p Part) error {
+// newTable is the GPT of parts, with the disk GUID diskGUID.
+func newTable(parts []Part, diskGUID string) *gpt.Table {
+	t := &gpt.Table{LogicalSectorSize: sector, PhysicalSectorSize: sector, ProtectiveMBR: true, GUID: diskGUID}
+	for _, p := range parts {
+		t.Partitions = append(t.Partitions, &gpt.Partition{
+			Index: p.Number, Start: uint64(p.Start / sector), End: uint64((p.Start+p.Size)/sector - 1),
+			Size: uint64(p.Size), Type: p.Type, Name: p.Name, GUID: p.GUID, Attributes: p.Attr,
+		})
+	}
+	return t
+}
+
+// copyInto copies the first n bytes of src (all of it when n is 0) into
+// partition p of f.
+func copyInto(f *os.File, src string, n int64, p Part) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return err
+	if n == 0 {
+		st, err := in.Stat()
+		if err != nil {
+			return err
+		}
+		n = st.Size()
 	}
-	if st.Size() > p.Size {
-		return fmt.Errorf("%s is %d MiB; partition %s holds %d MiB", src, st.Size()>>20, p.Name, p.Size>>20)
+	if n > p.Size {
+		return fmt.Errorf("%s is %d MiB; partition %s holds %d MiB", src, n>>20, p.Name, p.Size>>20)
 	}
 	if _, err := f.Seek(p.Start, io.SeekStart); err != nil {
 		return err
 	}
-	_, err = io.Copy(f, in)
+	got, err := io.Copy(f, io.LimitReader(in, n))
+	if err == nil && got != n {
+		err = fmt.Errorf("%s: %d bytes, want %d", src, got, n)
+	}
 	return err
 }

@@ -43,6 +43,10 @@ var scenarios = []sched.Scenario{
 	vm("Qcow2UEFI", 85*time.Second, qcow2UEFI),
 	vm("Microvm", 30*time.Second, microvm),
 	vm("VerityCorruption", 15*time.Second, verityCorruption),
+	// hostctl install from the ISO onto a blank disk, which then boots
+	// alone under BIOS and UEFI (issue 8).
+	vm("Install", 150*time.Second, install),
+	vm("InstallUnattended", 70*time.Second, installUnattended),
 	vm("VariantXZ", 120*time.Second, variantXZ),
 	// Each platform's disk format on its controller, with its NIC
 	// (issue 12).

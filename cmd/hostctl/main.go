@@ -67,6 +67,7 @@ func newRoot(stdout io.Writer) *cobra.Command {
 	root.AddCommand(imageCmd(client, stdout))
 	root.AddCommand(consoleCmd(client, stdout))
 	root.AddCommand(osCmd(client, stdout))
+	root.AddCommand(installCmd(client, stdout))
 
 	root.AddCommand(&cobra.Command{
 		Use:   "reboot",

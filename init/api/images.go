@@ -47,8 +47,10 @@ type ImageEvent struct {
 	Progress string  `json:"progress,omitempty"`
 	Image    *Image  `json:"image,omitempty"`
 	Images   []Image `json:"images,omitempty"`
-	Error    string  `json:"error,omitempty"`
-	Status   int     `json:"status,omitempty"`
+	// Install is the outcome of hostctl install, which streams as a pull does.
+	Install *InstallResult `json:"install,omitempty"`
+	Error   string         `json:"error,omitempty"`
+	Status  int            `json:"status,omitempty"`
 }
 
 // importPath takes a tarball of any size: no request limit applies to it.

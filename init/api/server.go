@@ -120,6 +120,9 @@ func Handler(h Host) http.Handler {
 	if oh, ok := h.(OSHost); ok {
 		osRoutes(mux, oh)
 	}
+	if ih, ok := h.(InstallHost); ok {
+		installRoutes(mux, ih)
+	}
 	return mux
 }
 
