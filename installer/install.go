@@ -283,6 +283,21 @@ func install(ctx context.Context, kit Kit, o Options) (Plan, error) {
 		return plan, err
 	}
 	defer f.Close()
+	if !o.DryRun {
+		// A lock on the whole disk for the whole install: udev re-reads the
+		// partition table of a disk when a writer closes it (removing and
+		// adding the partitions' nodes) unless someone holds this lock,
+		// as systemd's "Locking Block Device Access" documents and parted
+		// and sfdisk do.
+		lk, err := os.Open(o.Device)
+		if err != nil {
+			return plan, err
+		}
+		defer lk.Close()
+		if err := unix.Flock(int(lk.Fd()), unix.LOCK_EX); err != nil {
+			return plan, fmt.Errorf("lock %s: %w", o.Device, err)
+		}
+	}
 	st, err := f.Stat()
 	if err != nil {
 		return plan, err
