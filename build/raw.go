@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/berth-os/berth/build/bootloader"
 	"github.com/berth-os/berth/installer"
@@ -18,22 +19,42 @@ var rawTools = bootloader.Tools
 const rawGrubPrefix = "(,gpt1)/boot/grub"
 
 // rawPrelude names the partition GRUB came from by its GUID, which every
-// entry passes on to stage 1 (layout.FlagBootPart), and reads the kernel
-// arguments `hostctl install --append` gave (installer.AppendPath), which
-// every entry adds.
-const rawPrelude = "probe --set=berth_boot_part --part-uuid $root\n" +
-	"set berth_append=\"\"\n" +
-	"if [ -f " + installer.AppendPath + " ]; then source " + installer.AppendPath + "; fi\n"
+// entry passes on to stage 1 (layout.FlagBootPart); reads the kernel
+// arguments `hostctl install --append` gave (installer.AppendPath); and
+// picks the slot to boot from the environment block (layout.GrubEnvPath):
+// the good one, or the one being tried while its tries last. Each try is
+// counted before the kernel starts, so a kernel that panics uses one up
+// too; out of tries, the slot is recorded as rejected and the good one
+// boots. The slot's boot.cfg gives its root's arguments (berth_args).
+// load_env takes only the boot chain's variables from the block.
+var rawPrelude = strings.NewReplacer(
+	"GOOD", layout.EnvGood, "TRIES", layout.EnvTries, "TRY", layout.EnvTry, "REJECTED", layout.EnvRejected,
+	"ENV", layout.GrubEnvPath, "APPEND", installer.AppendPath,
+).Replace(`probe --set=berth_boot_part --part-uuid $root
+set berth_append=""
+if [ -f APPEND ]; then source APPEND; fi
+set GOOD=a
+set TRY=""
+set TRIES=""
+if [ -f ENV ]; then load_env -f ENV GOOD TRY TRIES; fi
+set berth_slot="$GOOD"
+if [ -n "$TRY" ]; then
+  if [ "$TRIES" = 3 ]; then set TRIES=2; set berth_slot="$TRY"
+  elif [ "$TRIES" = 2 ]; then set TRIES=1; set berth_slot="$TRY"
+  elif [ "$TRIES" = 1 ]; then set TRIES=0; set berth_slot="$TRY"
+  else set REJECTED="$TRY"; set TRY=""; set TRIES=""; fi
+  save_env -f ENV TRY TRIES REJECTED
+fi
+if [ "$berth_slot" != b ]; then set berth_slot=a; fi
+set berth_args=""
+source /berth/$berth_slot/boot.cfg
+`)
 
-// rawMenu is the disk's boot menu: slot A's entries, then slot B's, which
-// GRUB shows only once slot B has a kernel.
+// rawMenu is the disk's boot menu: its entries boot the slot the prelude
+// picked, with that slot's root arguments.
 func (j *job) rawMenu() bootloader.Menu {
-	flags := layout.FlagBootPart + "=${berth_boot_part} " + j.cmdline() + " ${berth_append}"
-	entries := bootloader.NewMenu("/berth/a/vmlinuz", "/berth/a/initrd.img", "berth.slot=a "+flags, "", "", j.spec.DebugEntries)
-	for _, e := range bootloader.NewMenu("/berth/b/vmlinuz", "/berth/b/initrd.img", "berth.slot=b "+flags, "slot-b-", " slot B", j.spec.DebugEntries) {
-		e.IfExists = true
-		entries = append(entries, e)
-	}
+	flags := "berth.slot=${berth_slot} " + layout.FlagBootPart + "=${berth_boot_part} ${berth_args} ${berth_append}"
+	entries := bootloader.NewMenu("/berth/${berth_slot}/vmlinuz", "/berth/${berth_slot}/initrd.img", flags, "", "", j.spec.DebugEntries)
 	return bootloader.Menu{Timeout: 1, Marker: j.marker(), Entries: entries, GrubPrelude: rawPrelude}
 }
 
@@ -46,9 +67,9 @@ func writeRaw(ctx context.Context, j *job) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := media{Stage: "raw", Version: 5, Title: "raw disk (GPT, BIOS+UEFI)", File: "disk.raw"}
+	m := media{Stage: "raw", Version: 6, Title: "raw disk (GPT, BIOS+UEFI)", File: "disk.raw"}
 	// The menu is in the key: a change to how it is written makes a new disk.
-	raw, err := j.makeMedia(m, j.mediaKey(m, boot).String("grub.cfg", j.rawMenu().GrubConfig()), func(out, file string) error {
+	raw, err := j.makeMedia(m, j.mediaKey(m, boot).String("grub.cfg", j.rawMenu().GrubConfig()).String("boot.cfg", j.cmdline()), func(out, file string) error {
 		l := installer.Layout{Size: int64(j.spec.Disk.Size), EFISize: int64(j.spec.Disk.EFISize), SlotSize: int64(j.spec.Disk.SlotSize), Seed: j.buildID}
 		plan, err := l.Plan()
 		if err != nil {
@@ -72,6 +93,9 @@ func writeRaw(ctx context.Context, j *job) ([]string, error) {
 				return err
 			}
 		}
+		if err := fat.CopyData(ctx, installer.InitialGrubEnv(), layout.GrubEnvPath); err != nil {
+			return err
+		}
 		if _, err := installer.WriteImage(file, l, installer.Content{
 			BootImg: db.bootImg,
 			CoreImg: db.core,
@@ -92,7 +116,7 @@ func writeRaw(ctx context.Context, j *job) ([]string, error) {
 // initrd and root: GRUB for UEFI and for BIOS (with the disk's prefix),
 // GRUB's MBR code, the disk's grub.cfg and the build's marker.
 type diskBootFiles struct {
-	efi, core, bootImg, grubCfg, marker string
+	efi, core, bootImg, grubCfg, bootCfg, marker string
 }
 
 // diskBoot writes the disk's boot files into out (the raw disk's, and the
@@ -101,7 +125,12 @@ func (j *job) diskBoot(ctx context.Context, boot, out string) (diskBootFiles, er
 	db := diskBootFiles{
 		efi: filepath.Join(out, "disk-bootx64.efi"), core: filepath.Join(out, "disk-core.img"),
 		bootImg: filepath.Join(boot, "usr/lib/grub/i386-pc/boot.img"),
-		grubCfg: filepath.Join(out, "disk-grub.cfg"), marker: filepath.Join(out, "disk-marker"),
+		grubCfg: filepath.Join(out, "disk-grub.cfg"), bootCfg: filepath.Join(out, "disk-boot.cfg"),
+		marker: filepath.Join(out, "disk-marker"),
+	}
+	bootCfg, err := installer.SlotBootCfg(j.cmdline())
+	if err != nil {
+		return db, err
 	}
 	for _, g := range []bootloader.GrubImage{
 		{Format: "x86_64-efi", Out: db.efi},
@@ -113,7 +142,7 @@ func (j *job) diskBoot(ctx context.Context, boot, out string) (diskBootFiles, er
 			return db, err
 		}
 	}
-	for _, f := range [][2]string{{db.grubCfg, j.rawMenu().GrubConfig()}, {db.marker, j.buildID + "\n"}} {
+	for _, f := range [][2]string{{db.grubCfg, j.rawMenu().GrubConfig()}, {db.bootCfg, string(bootCfg)}, {db.marker, j.buildID + "\n"}} {
 		if err := writeFile(f[0], []byte(f[1])); err != nil {
 			db.remove()
 			return db, err
@@ -124,12 +153,12 @@ func (j *job) diskBoot(ctx context.Context, boot, out string) (diskBootFiles, er
 
 // files are the disk's boot files with this kernel, initrd and marker.
 func (db diskBootFiles) files(kernel, initrd, marker, markerDst string) installer.BootFiles {
-	return installer.BootFiles{GrubEFI: db.efi, Kernel: kernel, Initrd: initrd, GrubCfg: db.grubCfg,
+	return installer.BootFiles{GrubEFI: db.efi, Kernel: kernel, Initrd: initrd, BootCfg: db.bootCfg, GrubCfg: db.grubCfg,
 		BootImg: db.bootImg, CoreImg: db.core, Marker: marker, MarkerDst: markerDst}
 }
 
 func (db diskBootFiles) remove() {
-	for _, p := range []string{db.efi, db.core, db.grubCfg, db.marker} {
+	for _, p := range []string{db.efi, db.core, db.grubCfg, db.bootCfg, db.marker} {
 		os.Remove(p)
 	}
 }

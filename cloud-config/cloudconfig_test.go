@@ -169,6 +169,9 @@ func TestParseErrors(t *testing.T) {
 			`u (x):3: berth.install.append: "a\"b": kernel arguments are printable ASCII without ", $, \ or ` + "`",
 			`u (x):3: berth.install.then: expected poweroff, reboot or none, got "halt"`,
 		}},
+		{"upgrade", "#cloud-config\nberth:\n  upgrade: {health_timeout: 5s, health_check: [/bin/true]}\n", []string{
+			`u (x):3: berth.upgrade.health_timeout: expected a duration from 10s to 1h, such as 5m, got "5s"`,
+		}},
 		{"not yaml", "#cloud-config\nhostname: [\n", []string{"u (x):2: not valid YAML: did not find expected node content"}},
 		{"unknown format", "hello\n", []string{`u (x): user-data: not user-data Berth knows (expected a first line of #cloud-config or #!, got "hello")`}},
 		{"include", "#include http://x\n", []string{"u (x): user-data: #include user-data is not supported on Berth (Berth fetches no user-data from URLs at boot; give the documents themselves, as MIME multipart if there are several)"}},

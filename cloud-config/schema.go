@@ -1,6 +1,10 @@
 package cloudconfig
 
-import "github.com/berth-os/berth/internal/netconfig"
+import (
+	"time"
+
+	"github.com/berth-os/berth/internal/netconfig"
+)
 
 // Config is one layer of configuration, or the merged result.
 //
@@ -136,6 +140,30 @@ type Berth struct {
 	// Install is an unattended hostctl install, run by a host booted from
 	// the ISO once its user-data has run.
 	Install Install `yaml:"install,omitempty" effect:"reboot"`
+	// Upgrade is how a slot being tried (an upgrade, a rollback) proves
+	// itself before PID 1 makes it the good one.
+	Upgrade Upgrade `yaml:"upgrade,omitempty" effect:"reboot"`
+}
+
+// Upgrade is berth.upgrade: a tried slot is good once every enabled system
+// service is running (and healthy, where it has a healthcheck) and
+// HealthCheck, when given, exits 0, all within HealthTimeout (5m by
+// default); otherwise PID 1 reboots, and the slot's tries run out into the
+// good slot.
+type Upgrade struct {
+	HealthTimeout string   `yaml:"health_timeout,omitempty"`
+	HealthCheck   *Command `yaml:"health_check,omitempty"`
+}
+
+// DefaultHealthTimeout is berth.upgrade.health_timeout's default.
+const DefaultHealthTimeout = 5 * time.Minute
+
+// Timeout is HealthTimeout, or its default.
+func (u Upgrade) Timeout() time.Duration {
+	if d, err := time.ParseDuration(u.HealthTimeout); err == nil && d > 0 {
+		return d
+	}
+	return DefaultHealthTimeout
 }
 
 // Install is berth.install: the disk to install onto, as hostctl install

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/berth-os/berth/cloud-config/datasource"
@@ -418,6 +419,11 @@ func (v *validator) berth(b *Berth) {
 		case "", "poweroff", "reboot", "none":
 		default:
 			v.bad("berth.install.then", "expected poweroff, reboot or none, got %q", in.Then)
+		}
+	}
+	if t := b.Upgrade.HealthTimeout; t != "" {
+		if d, err := time.ParseDuration(t); err != nil || d < 10*time.Second || d > time.Hour {
+			v.bad("berth.upgrade.health_timeout", "expected a duration from 10s to 1h, such as 5m, got %q", t)
 		}
 	}
 	for i, d := range b.Datasources {

@@ -15,7 +15,11 @@ var _ api.OSHost = (*host)(nil)
 // OSStatus is hostctl os status: stage 1's record of this boot, and the
 // boot disk's slots.
 func (h *host) OSStatus(ctx context.Context) (api.OS, error) {
-	return osStatus("/sys", "/dev", h.info.Versions.Berth, h.stage1, h.flags.Get(layout.FlagBootPart)), nil
+	s := osStatus("/sys", "/dev", h.info.Versions.Berth, h.stage1, h.flags.Get(layout.FlagBootPart))
+	if len(s.Slots) > 0 {
+		s.Boot = h.bootChain()
+	}
+	return s, nil
 }
 
 func osStatus(sysfs, dev, version string, b layout.Boot, bootPart string) api.OS {

@@ -443,6 +443,9 @@ func (h *host) phaseReady(ctx context.Context) error {
 	fmt.Fprintln(h.initLog, line)
 	h.booted.Store(true)
 	h.goSafe("config final", func() { h.final(context.Background()) })
+	if h.stage1.Medium == layout.MediumDisk {
+		h.goSafe("boot chain", func() { h.proveSlot(context.Background()) })
+	}
 	return nil
 }
 

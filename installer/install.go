@@ -25,6 +25,7 @@ import (
 
 	"github.com/berth-os/berth/internal/atomicfile"
 	"github.com/berth-os/berth/internal/blockdev"
+	"github.com/berth-os/berth/internal/grubenv"
 	"github.com/berth-os/berth/internal/layout"
 )
 
@@ -61,7 +62,10 @@ type File struct {
 type BootFiles struct {
 	GrubEFI        string // GRUB for UEFI, with the disk's prefix
 	Kernel, Initrd string
-	GrubCfg        string
+	// BootCfg is the slot's boot.cfg (SlotBootCfg): its root's kernel
+	// arguments.
+	BootCfg string
+	GrubCfg string
 	// BootImg and CoreImg are GRUB's BIOS boot code: the EFI partition
 	// keeps a copy, so that an installed host can install again.
 	BootImg, CoreImg string
@@ -76,14 +80,16 @@ const (
 )
 
 // EFIFiles are the files of a disk's EFI partition, in the order they are
-// written: GRUB for UEFI, slot A's kernel and initrd, grub.cfg, GRUB's BIOS
-// boot code and the build's marker. The build's raw disk and an install
+// written: GRUB for UEFI, slot A's kernel, initrd and boot.cfg, grub.cfg,
+// GRUB's BIOS boot code and the build's marker. The environment block
+// (InitialGrubEnv) comes after them. The build's raw disk and an install
 // both take them from here.
 func EFIFiles(b BootFiles) []File {
 	return []File{
 		{b.GrubEFI, "/EFI/BOOT/BOOTX64.EFI"},
-		{b.Kernel, "/berth/a/vmlinuz"},
-		{b.Initrd, "/berth/a/initrd.img"},
+		{b.Kernel, layout.SlotKernel("a")},
+		{b.Initrd, layout.SlotInitrd("a")},
+		{b.BootCfg, layout.SlotBootCfg("a")},
 		{b.GrubCfg, "/boot/grub/grub.cfg"},
 		{b.BootImg, EFIBootImg},
 		{b.CoreImg, EFICoreImg},
@@ -107,13 +113,32 @@ func DiskKit(efiDir, slot, root string, rootSize, efiSize, slotSize int64) (Kit,
 		Root: root, RootSize: rootSize,
 		EFI: EFIFiles(BootFiles{
 			GrubEFI: at("/EFI/BOOT/BOOTX64.EFI"),
-			Kernel:  at("/berth/" + slot + "/vmlinuz"), Initrd: at("/berth/" + slot + "/initrd.img"),
+			Kernel:  at(layout.SlotKernel(slot)), Initrd: at(layout.SlotInitrd(slot)), BootCfg: at(layout.SlotBootCfg(slot)),
 			GrubCfg: at("/boot/grub/grub.cfg"),
 			BootImg: at(EFIBootImg), CoreImg: at(EFICoreImg),
 			Marker: markers[0], MarkerDst: "/berth/" + filepath.Base(markers[0]),
 		}),
 	}
 	return k, nil
+}
+
+// SlotBootCfg is a slot's boot.cfg: the kernel arguments of its root,
+// which the disk's grub.cfg reads as berth_args.
+func SlotBootCfg(args string) ([]byte, error) {
+	if err := layout.CheckKernelArgs(args); err != nil {
+		return nil, fmt.Errorf("boot.cfg: %w", err)
+	}
+	return []byte("set berth_args=\"" + args + "\"\n"), nil
+}
+
+// InitialGrubEnv is a new disk's GRUB environment block: slot A is good,
+// nothing is being tried.
+func InitialGrubEnv() []byte {
+	b, err := grubenv.Env{layout.EnvGood: "a"}.Encode()
+	if err != nil {
+		panic(err) // a constant block
+	}
+	return b
 }
 
 // AppendPath is the file of the EFI partition that gives the kernel command
@@ -464,6 +489,9 @@ func makeFilesystems(ctx context.Context, kit Kit, plan Plan, o Options) error {
 			if err := copyFile(file.Src, filepath.Join(dir, filepath.FromSlash(file.Dst))); err != nil {
 				return err
 			}
+		}
+		if err := writeNew(filepath.Join(dir, layout.GrubEnvPath), bytes.NewReader(InitialGrubEnv())); err != nil {
+			return err
 		}
 		if o.Append == "" {
 			return nil

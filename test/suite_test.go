@@ -47,6 +47,10 @@ var scenarios = []sched.Scenario{
 	// alone under BIOS and UEFI (issue 8).
 	vm("Install", 150*time.Second, install),
 	vm("InstallUnattended", 70*time.Second, installUnattended),
+	// hostctl os rollback: a healthy slot kept, a panicking or unhealthy
+	// one tried and rejected (issue 8).
+	vm("BootChainBIOS", 300*time.Second, bootChainBIOS),
+	vm("BootChainUEFI", 200*time.Second, bootChainUEFI),
 	vm("VariantXZ", 120*time.Second, variantXZ),
 	// Each platform's disk format on its controller, with its NIC
 	// (issue 12).

@@ -24,6 +24,22 @@ func osCmd(client func() *api.Client, stdout io.Writer) *cobra.Command {
 	c.RunE = status
 	c.Args = cobra.NoArgs
 	c.AddCommand(&cobra.Command{Use: "status", Short: c.Short, Args: cobra.NoArgs, RunE: status})
+	var tries int
+	rollback := &cobra.Command{
+		Use:   "rollback",
+		Short: "Try the other slot at the next boots; it is kept once healthy, else the boot disk goes back to this one",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			msg, err := client().Rollback(cmd.Context(), api.RollbackRequest{Tries: tries})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, msg)
+			return nil
+		},
+	}
+	rollback.Flags().IntVar(&tries, "tries", 3, "boots the other slot gets to become healthy (1 to 3)")
+	c.AddCommand(rollback)
 	return c
 }
 
@@ -42,6 +58,20 @@ func printOS(w io.Writer, s api.OS) {
 		fmt.Fprintf(tw, "verified\tyes: dm-verity, berth.verity=%s\n", s.Verity)
 	} else {
 		fmt.Fprintf(tw, "verified\tno: booted without berth.verity\n")
+	}
+	if b := s.Boot; b != nil {
+		switch {
+		case b.Error != "":
+			fmt.Fprintf(tw, "boot chain\tunknown: %s\n", b.Error)
+		default:
+			fmt.Fprintf(tw, "good slot\t%s\n", b.Good)
+		}
+		if b.Trying != "" {
+			fmt.Fprintf(tw, "trying\tslot %s (%d tries left)\n", b.Trying, b.TriesLeft)
+		}
+		if b.Rejected != "" {
+			fmt.Fprintf(tw, "rejected\tslot %s: %s\n", b.Rejected, b.Why)
+		}
 	}
 	for _, sl := range s.Slots {
 		part := sl.Partition
