@@ -83,7 +83,7 @@ func TestStagesFollowTheSpec(t *testing.T) {
 	}{
 		{"iso only, no prune", []string{"iso"}, false, []string{"output iso", "manifest"}},
 		{"table order, not spec order", []string{"qcow2", "kernel"}, true, []string{"output kernel", "output qcow2", "manifest", "prune cache"}},
-		{"no outputs: the defaults", nil, false, []string{"output kernel", "output initrd", "output squashfs", "output iso", "output raw", "output qcow2", "manifest"}},
+		{"no outputs: the defaults", nil, false, []string{"output kernel", "output initrd", "output squashfs", "output iso", "output raw", "output bundle", "output qcow2", "manifest"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
@@ -178,7 +178,7 @@ func TestArtifactNames(t *testing.T) {
 	made := map[string]string{
 		"kernel": "/c/stage/kernel/k/vmlinuz", "vmlinux": "/c/stage/vmlinux/v/vmlinux", "initrd": "/c/stage/initramfs/i/initrd.img",
 		"squashfs": "/c/stage/rootfs/r/rootfs.squashfs", "iso": "/c/stage/iso/x/image.iso",
-		"raw": "/c/stage/raw/x/disk.raw", "qcow2": "/c/stage/qcow2/x/disk.qcow2",
+		"raw": "/c/stage/raw/x/disk.raw", "bundle": "/c/stage/bundle/x/berth.bundle", "qcow2": "/c/stage/qcow2/x/disk.qcow2",
 		"vmdk": "/c/stage/vmdk/x/disk.vmdk", "vdi": "/c/stage/vdi/x/disk.vdi", "vhd": "/c/stage/vhd/x/disk.vhd",
 		"vhdx": "/c/stage/vhdx/x/disk.vhdx", "ova": "/c/stage/ova/x/vmware.ova", "gce": "/c/stage/gce/x/disk.gce",
 		"pxe": "/c/stage/pxe/x/boot.ipxe",
@@ -188,13 +188,13 @@ func TestArtifactNames(t *testing.T) {
 		got[w.Output] = w.Name("berth", made[w.Output])
 	}
 	want := map[string]string{"kernel": "vmlinuz", "vmlinux": "vmlinux", "initrd": "initrd.img", "squashfs": "rootfs.squashfs",
-		"iso": "berth.iso", "raw": "berth.raw", "qcow2": "berth.qcow2",
+		"iso": "berth.iso", "raw": "berth.raw", "bundle": "berth.bundle", "qcow2": "berth.qcow2",
 		"vmdk": "berth.vmdk", "vdi": "berth.vdi", "vhd": "berth.vhd", "vhdx": "berth.vhdx", "ova": "berth-vmware.ova", "gce": "berth-gce.tar.gz",
 		"pxe": "berth.ipxe"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("artifact names (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"kernel", "vmlinux", "initrd", "squashfs", "iso", "raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx", "ova", "gce", "pxe"}, Outputs()); diff != "" {
+	if diff := cmp.Diff([]string{"kernel", "vmlinux", "initrd", "squashfs", "iso", "raw", "bundle", "qcow2", "vmdk", "vdi", "vhd", "vhdx", "ova", "gce", "pxe"}, Outputs()); diff != "" {
 		t.Errorf("table order (-want +got):\n%s", diff)
 	}
 }
@@ -216,7 +216,7 @@ func TestWanted(t *testing.T) {
 		{[]string{"pxe"}, "kernel initrd squashfs pxe"},
 		{[]string{"iso", "pxe", "kernel"}, "kernel initrd squashfs iso pxe"},
 		{[]string{"raw"}, "raw"},
-		{nil, "kernel initrd squashfs iso raw qcow2"},
+		{nil, "kernel initrd squashfs iso raw bundle qcow2"},
 	} {
 		if got := names(tc.outputs...); got != tc.want {
 			t.Errorf("outputs %v: written %q, want %q", tc.outputs, got, tc.want)

@@ -37,6 +37,7 @@ var writers = []writer{
 	{Output: "squashfs", Default: true, Name: fileName, Write: writeSquashfs},
 	{Output: "iso", Default: true, Name: specName("iso"), Write: writeISO, Tools: isoTools},
 	{Output: "raw", Default: true, Name: specName("raw"), Write: writeRaw, Tools: rawTools},
+	{Output: "bundle", Default: true, Name: specName("bundle"), Write: writeBundle, Tools: rawTools},
 	{Output: "qcow2", Default: true, Name: specName("qcow2"), Write: writeQcow2, Tools: qcow2Tools},
 	{Output: "vmdk", Name: specName("vmdk"), Write: vmdkFormat.write, Tools: rawTools},
 	{Output: "vdi", Name: specName("vdi"), Write: vdiFormat.write, Tools: rawTools},

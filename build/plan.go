@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/berth-os/berth/build/squashfs"
 	"github.com/berth-os/berth/build/tree"
 	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/osbundle"
 	"github.com/berth-os/berth/internal/verity"
 	"github.com/berth-os/berth/internal/version"
 	"github.com/berth-os/berth/kernel"
@@ -52,6 +54,7 @@ type job struct {
 	images   []*services.Definition // catalogue entries built as OCI images
 	bins     []gobin.Binary
 	versions layout.Versions
+	signKey  ed25519.PrivateKey // signs the upgrade bundle; the root holds its public key
 
 	kernel  kernel.Result
 	gobin   string // the folder of every Go program
@@ -149,13 +152,33 @@ func (j *job) loadInputs(_ context.Context) error {
 	if err != nil {
 		return err
 	}
-	j.versions = layout.Versions{Containerd: mv.Containerd, Runc: mv.Runc, Berth: version.Berth}
+	j.versions = layout.Versions{Containerd: mv.Containerd, Runc: mv.Runc, Berth: j.spec.Version}
 	j.bins = programs(gobin.Standard(version.Berth, mv), append(append([]*services.Definition(nil), j.defs...), j.images...))
 	if j.o.ImagesOnly {
 		j.bins = programs(nil, j.images)
+	} else if err := j.loadSigningKey(); err != nil {
+		return err
 	}
 	j.sets = &debSets{cache: j.c, lock: lock, rep: j.rep, dirs: map[string]string{}}
 	j.bundles = map[string]string{}
+	return nil
+}
+
+// loadSigningKey reads the key that signs the upgrade bundle: the spec's,
+// or the builder's own, made on first use.
+func (j *job) loadSigningKey() error {
+	p, err := j.spec.SigningKeyPath()
+	if err != nil {
+		return err
+	}
+	key, made, err := osbundle.LoadKey(p, j.spec.SigningKey == "")
+	if err != nil {
+		return fmt.Errorf("image spec %s: signing_key: %w", j.spec.Path, err)
+	}
+	if made {
+		j.rep.Logf("build: made the upgrade signing key %s (key %s): keep it; hosts of this image accept only bundles it signs", p, osbundle.KeyID(key.Public().(ed25519.PublicKey)))
+	}
+	j.signKey = key
 	return nil
 }
 

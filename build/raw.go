@@ -67,7 +67,7 @@ func writeRaw(ctx context.Context, j *job) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := media{Stage: "raw", Version: 6, Title: "raw disk (GPT, BIOS+UEFI)", File: "disk.raw"}
+	m := media{Stage: "raw", Version: 7, Title: "raw disk (GPT, BIOS+UEFI)", File: "disk.raw"}
 	// The menu is in the key: a change to how it is written makes a new disk.
 	raw, err := j.makeMedia(m, j.mediaKey(m, boot).String("grub.cfg", j.rawMenu().GrubConfig()).String("boot.cfg", j.cmdline()), func(out, file string) error {
 		l := installer.Layout{Size: int64(j.spec.Disk.Size), EFISize: int64(j.spec.Disk.EFISize), SlotSize: int64(j.spec.Disk.SlotSize), Seed: j.buildID}
@@ -116,7 +116,7 @@ func writeRaw(ctx context.Context, j *job) ([]string, error) {
 // initrd and root: GRUB for UEFI and for BIOS (with the disk's prefix),
 // GRUB's MBR code, the disk's grub.cfg and the build's marker.
 type diskBootFiles struct {
-	efi, core, bootImg, grubCfg, bootCfg, marker string
+	efi, core, bootImg, grubCfg, bootCfg, version, marker string
 }
 
 // diskBoot writes the disk's boot files into out (the raw disk's, and the
@@ -126,7 +126,7 @@ func (j *job) diskBoot(ctx context.Context, boot, out string) (diskBootFiles, er
 		efi: filepath.Join(out, "disk-bootx64.efi"), core: filepath.Join(out, "disk-core.img"),
 		bootImg: filepath.Join(boot, "usr/lib/grub/i386-pc/boot.img"),
 		grubCfg: filepath.Join(out, "disk-grub.cfg"), bootCfg: filepath.Join(out, "disk-boot.cfg"),
-		marker: filepath.Join(out, "disk-marker"),
+		version: filepath.Join(out, "disk-version"), marker: filepath.Join(out, "disk-marker"),
 	}
 	bootCfg, err := installer.SlotBootCfg(j.cmdline())
 	if err != nil {
@@ -142,7 +142,7 @@ func (j *job) diskBoot(ctx context.Context, boot, out string) (diskBootFiles, er
 			return db, err
 		}
 	}
-	for _, f := range [][2]string{{db.grubCfg, j.rawMenu().GrubConfig()}, {db.bootCfg, string(bootCfg)}, {db.marker, j.buildID + "\n"}} {
+	for _, f := range [][2]string{{db.grubCfg, j.rawMenu().GrubConfig()}, {db.bootCfg, string(bootCfg)}, {db.version, j.spec.Version + "\n"}, {db.marker, j.buildID + "\n"}} {
 		if err := writeFile(f[0], []byte(f[1])); err != nil {
 			db.remove()
 			return db, err
@@ -153,12 +153,12 @@ func (j *job) diskBoot(ctx context.Context, boot, out string) (diskBootFiles, er
 
 // files are the disk's boot files with this kernel, initrd and marker.
 func (db diskBootFiles) files(kernel, initrd, marker, markerDst string) installer.BootFiles {
-	return installer.BootFiles{GrubEFI: db.efi, Kernel: kernel, Initrd: initrd, BootCfg: db.bootCfg, GrubCfg: db.grubCfg,
+	return installer.BootFiles{GrubEFI: db.efi, Kernel: kernel, Initrd: initrd, BootCfg: db.bootCfg, Version: db.version, GrubCfg: db.grubCfg,
 		BootImg: db.bootImg, CoreImg: db.core, Marker: marker, MarkerDst: markerDst}
 }
 
 func (db diskBootFiles) remove() {
-	for _, p := range []string{db.efi, db.core, db.grubCfg, db.bootCfg, db.marker} {
+	for _, p := range []string{db.efi, db.core, db.grubCfg, db.bootCfg, db.version, db.marker} {
 		os.Remove(p)
 	}
 }

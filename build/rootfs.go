@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/berth-os/berth/build/squashfs"
 	"github.com/berth-os/berth/build/tree"
 	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/osbundle"
 	"github.com/berth-os/berth/internal/verity"
 	"github.com/berth-os/berth/services"
 )
@@ -170,6 +172,7 @@ func (j *job) buildRootfs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	l = append(l, tree.File{Path: layout.UpgradeKeyPath, Mode: 0o644, Data: osbundle.MarshalPublicKey(j.signKey.Public().(ed25519.PublicKey)), What: "the upgrade bundles' public key"})
 	r := j.resolver(ctx)
 	k := cache.NewKey("rootfs", 5).String("epoch", strconv.FormatInt(j.epoch, 10)).String("compression", j.spec.Compression)
 	if err := j.layoutKey(k, l, r); err != nil {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,7 +74,9 @@ func (h *host) withEFI(write bool, fn func(dir string) error) error {
 	if !write {
 		flags |= unix.MS_RDONLY
 	}
-	if err := unix.Mount(d.Dev, efiMountDir, "vfat", flags, ""); err != nil {
+	// quiet: FAT keeps no modes, and a chmod of a file written through
+	// atomicfile succeeds instead of failing.
+	if err := unix.Mount(d.Dev, efiMountDir, "vfat", flags, "quiet"); err != nil {
 		return fmt.Errorf("mount %s: %w", d.Dev, err)
 	}
 	err = fn(efiMountDir)
@@ -109,11 +112,23 @@ func (h *host) changeBootEnv(change func(dir string, env grubenv.Env) error) err
 	})
 }
 
-// bootChain is hostctl os status's view of the environment block.
-func (h *host) bootChain() *api.BootChain {
-	env, err := h.bootEnv()
+// bootChain is hostctl os status's view of the environment block, and
+// the version each slot's version file gives.
+func (h *host) bootChain() (*api.BootChain, map[string]string) {
+	var env grubenv.Env
+	versions := map[string]string{}
+	err := h.withEFI(false, func(dir string) error {
+		var err error
+		env, err = grubenv.Read(filepath.Join(dir, layout.GrubEnvPath))
+		for _, slot := range []string{"a", "b"} {
+			if b, err := os.ReadFile(filepath.Join(dir, layout.SlotVersion(slot))); err == nil && len(b) < 100 {
+				versions[slot] = strings.TrimSpace(string(b))
+			}
+		}
+		return err
+	})
 	if err != nil {
-		return &api.BootChain{Error: err.Error()}
+		return &api.BootChain{Error: err.Error()}, versions
 	}
 	bc := &api.BootChain{Good: env[layout.EnvGood], Trying: env[layout.EnvTry], Rejected: env[layout.EnvRejected]}
 	if bc.Good == "" {
@@ -129,7 +144,7 @@ func (h *host) bootChain() *api.BootChain {
 			bc.Why = "its tries ran out before PID 1 said why (a kernel or early boot failure)"
 		}
 	}
-	return bc
+	return bc, versions
 }
 
 func readTrial() (trialRecord, error) {

@@ -17,7 +17,17 @@ var _ api.OSHost = (*host)(nil)
 func (h *host) OSStatus(ctx context.Context) (api.OS, error) {
 	s := osStatus("/sys", "/dev", h.info.Versions.Berth, h.stage1, h.flags.Get(layout.FlagBootPart))
 	if len(s.Slots) > 0 {
-		s.Boot = h.bootChain()
+		var versions map[string]string
+		s.Boot, versions = h.bootChain()
+		for i, sl := range s.Slots {
+			switch sl.State {
+			case api.SlotRunning:
+				s.Slots[i].Version = s.Version
+			case api.SlotRoot:
+				s.Slots[i].Version = versions[sl.Name]
+			}
+		}
+		s.LastUpgrade = lastUpgrade(s.Boot)
 	}
 	return s, nil
 }

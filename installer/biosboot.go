@@ -7,6 +7,7 @@ package installer
 // core.img (diskboot.img) learns where the rest of it is.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -102,4 +103,50 @@ func biosBootCode(bootImg, core, mbr []byte, lba, size int64) ([]byte, []byte, e
 	// A hard disk: also take the drive number from a BIOS that says 0x00.
 	out[bootDriveCheck], out[bootDriveCheck+1] = 0x90, 0x90
 	return out, c, nil
+}
+
+// UpdateBIOSBoot replaces GRUB's BIOS boot code on a disk whose BIOS boot
+// partition starts at byte start and holds size bytes, without a moment in
+// which the disk can't boot: the new core image goes into the half of the
+// partition that the MBR does not load from, is synced, and then the MBR,
+// one sector, which the disk writes whole or not at all, switches to it.
+// It reports whether anything changed: the same code is left alone.
+func UpdateBIOSBoot(f *os.File, bootImg, core []byte, start, size int64) (bool, error) {
+	mbr := make([]byte, sector)
+	if _, err := f.ReadAt(mbr, 0); err != nil {
+		return false, fmt.Errorf("BIOS boot code: read the MBR: %w", err)
+	}
+	half := size / 2 / sector * sector
+	cur := int64(binary.LittleEndian.Uint64(mbr[bootKernelSector:])) * sector
+	next := start
+	if cur == start {
+		next = start + half
+	}
+	if cur != start && cur != start+half {
+		return false, fmt.Errorf("BIOS boot code: the MBR loads its core image from byte %d, outside the BIOS boot partition (%d, %d bytes)", cur, start, size)
+	}
+	// The code in place: the same MBR and core image mean nothing to do.
+	if wantMBR, wantCore, err := biosBootCode(bootImg, core, mbr, cur/sector, half); err == nil {
+		have := make([]byte, len(wantCore))
+		if _, err := f.ReadAt(have, cur); err == nil && bytes.Equal(have, wantCore) && bytes.Equal(mbr, wantMBR) {
+			return false, nil
+		}
+	}
+	newMBR, newCore, err := biosBootCode(bootImg, core, mbr, next/sector, half)
+	if err != nil {
+		return false, fmt.Errorf("BIOS boot code: %w", err)
+	}
+	if _, err := f.WriteAt(newCore, next); err != nil {
+		return false, fmt.Errorf("BIOS boot code: write core.img: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return false, fmt.Errorf("BIOS boot code: %w", err)
+	}
+	if _, err := f.WriteAt(newMBR, 0); err != nil {
+		return false, fmt.Errorf("BIOS boot code: write the MBR: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return false, fmt.Errorf("BIOS boot code: %w", err)
+	}
+	return true, nil
 }

@@ -99,3 +99,60 @@ func TestRenewGUIDs(t *testing.T) {
 		t.Errorf("second RenewGUIDs = %v, %v: a disk renews its GUIDs once", renewed, err)
 	}
 }
+
+// An update writes the new core image into the half the MBR does not load,
+// then points the MBR at it; the same code again changes nothing.
+func TestUpdateBIOSBoot(t *testing.T) {
+	bootPath, corePath := fakeGrub(t)
+	bootImg, _ := os.ReadFile(bootPath)
+	core, _ := os.ReadFile(corePath)
+	f, err := os.Create(filepath.Join(t.TempDir(), "disk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const start, size = 1 << 20, 1 << 20
+	if err := f.Truncate(3 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if err := installBIOSBoot(f, bootPath, corePath, Part{Start: start, Size: size}); err != nil {
+		t.Fatal(err)
+	}
+	loads := func() int64 {
+		mbr := make([]byte, sector)
+		f.ReadAt(mbr, 0)
+		return int64(binary.LittleEndian.Uint64(mbr[bootKernelSector:])) * sector
+	}
+	if changed, err := UpdateBIOSBoot(f, bootImg, core, start, size); err != nil || changed {
+		t.Fatalf("the installed code again: changed %v, %v", changed, err)
+	}
+	core2 := bytes.Clone(core)
+	core2[sector+5] = 0xEE
+	for i, want := range []int64{start + size/2, start} {
+		if changed, err := UpdateBIOSBoot(f, bootImg, core2, start, size); err != nil || !changed {
+			t.Fatalf("update %d: changed %v, %v", i, changed, err)
+		}
+		if got := loads(); got != want {
+			t.Fatalf("update %d: the MBR loads byte %d, want %d", i, got, want)
+		}
+		got := make([]byte, 2)
+		f.ReadAt(got, want+sector+5)
+		if got[0] != core2[sector+5] {
+			t.Fatalf("update %d: the new core image is not at %d", i, want)
+		}
+		bl := make([]byte, 8)
+		f.ReadAt(bl, want+blocklistOff)
+		if n := int64(binary.LittleEndian.Uint64(bl)); n != want/sector+1 {
+			t.Errorf("update %d: blocklist starts at sector %d, want %d", i, n, want/sector+1)
+		}
+		core2[sector+5]++
+	}
+	// An MBR that loads from elsewhere is not ours to change.
+	mbr := make([]byte, sector)
+	f.ReadAt(mbr, 0)
+	binary.LittleEndian.PutUint64(mbr[bootKernelSector:], 7)
+	f.WriteAt(mbr, 0)
+	if _, err := UpdateBIOSBoot(f, bootImg, core, start, size); err == nil || !strings.Contains(err.Error(), "outside the BIOS boot partition") {
+		t.Errorf("foreign MBR: %v", err)
+	}
+}

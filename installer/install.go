@@ -65,6 +65,8 @@ type BootFiles struct {
 	// BootCfg is the slot's boot.cfg (SlotBootCfg): its root's kernel
 	// arguments.
 	BootCfg string
+	// Version is the slot's version file (layout.SlotVersion).
+	Version string
 	GrubCfg string
 	// BootImg and CoreImg are GRUB's BIOS boot code: the EFI partition
 	// keeps a copy, so that an installed host can install again.
@@ -80,7 +82,7 @@ const (
 )
 
 // EFIFiles are the files of a disk's EFI partition, in the order they are
-// written: GRUB for UEFI, slot A's kernel, initrd and boot.cfg, grub.cfg,
+// written: GRUB for UEFI, slot A's kernel, initrd, boot.cfg and version, grub.cfg,
 // GRUB's BIOS boot code and the build's marker. The environment block
 // (InitialGrubEnv) comes after them. The build's raw disk and an install
 // both take them from here.
@@ -90,6 +92,7 @@ func EFIFiles(b BootFiles) []File {
 		{b.Kernel, layout.SlotKernel("a")},
 		{b.Initrd, layout.SlotInitrd("a")},
 		{b.BootCfg, layout.SlotBootCfg("a")},
+		{b.Version, layout.SlotVersion("a")},
 		{b.GrubCfg, "/boot/grub/grub.cfg"},
 		{b.BootImg, EFIBootImg},
 		{b.CoreImg, EFICoreImg},
@@ -114,6 +117,7 @@ func DiskKit(efiDir, slot, root string, rootSize, efiSize, slotSize int64) (Kit,
 		EFI: EFIFiles(BootFiles{
 			GrubEFI: at("/EFI/BOOT/BOOTX64.EFI"),
 			Kernel:  at(layout.SlotKernel(slot)), Initrd: at(layout.SlotInitrd(slot)), BootCfg: at(layout.SlotBootCfg(slot)),
+			Version: at(layout.SlotVersion(slot)),
 			GrubCfg: at("/boot/grub/grub.cfg"),
 			BootImg: at(EFIBootImg), CoreImg: at(EFICoreImg),
 			Marker: markers[0], MarkerDst: "/berth/" + filepath.Base(markers[0]),

@@ -132,7 +132,7 @@ func rawBIOS(t *testing.T) {
 	m.check("boot-part", (*machine).checkBootPart)
 	m.check("os-status", func(m *machine) {
 		m.checkOSStatus(`medium +disk \(vda\)`, `root +/dev/vda2 \(slot a\)`, `verified +yes: dm-verity, berth\.verity=\d+:[0-9a-f]{64}`,
-			`slot a +/dev/vda2 +running`, `slot b +/dev/vda3 +empty`, `boot partition +[0-9a-fA-F-]{36}`)
+			`slot a +/dev/vda2 +running +0\.1\.0`, `slot b +/dev/vda3 +empty`, `boot partition +[0-9a-fA-F-]{36}`)
 	})
 	m.check("module-autoload", func(m *machine) {
 		m.eventually("cat /proc/modules", regexp.MustCompile(`(?m)^usb_storage `), time.Minute)
@@ -156,7 +156,7 @@ func rawBIOS(t *testing.T) {
 		cfg.Disks = []qemu.Disk{fake, disk, {Path: stick, If: "usb"}}
 		m := boot(t, cfg)
 		m.checkVerifiedRoot(regexp.MustCompile(`^vdb2$`))
-		m.checkOSStatus(`medium +disk \(vdb\)`, `slot a +/dev/vdb2 +running`)
+		m.checkOSStatus(`medium +disk \(vdb\)`, `slot a +/dev/vdb2 +running +0\.1\.0`)
 		if mounts := m.sh("grep ' /var ' /proc/mounts"); !strings.HasPrefix(mounts, "/dev/vdb4 /var ext4") {
 			t.Errorf("/var: %q, want the state of the disk the firmware booted", mounts)
 		}

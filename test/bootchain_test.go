@@ -3,33 +3,63 @@
 package test
 
 import (
+	"archive/tar"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/berth-os/berth/build/ocibundle"
+	"github.com/berth-os/berth/internal/osbundle"
 	"github.com/berth-os/berth/internal/qemu"
+	"github.com/berth-os/berth/test/registry"
+	"github.com/berth-os/berth/test/sched"
 )
 
-// bootChainBIOS and bootChainUEFI try the other slot with hostctl os
-// rollback: a healthy slot is kept; a slot whose kernel panics is tried
-// (GRUB counts the try before the kernel starts) and rejected, and the
-// disk boots the good slot again; under BIOS, a slot that boots but fails
+// nextOverlay is the next version's overlay: the upgrade bundle of the
+// default image with another version, which rebuilds its root and nothing
+// else.
+const nextOverlay = "version: 0.1.1-next\noutputs: [bundle]\n"
+
+// bootChainBIOS and bootChainUEFI upgrade a disk with hostctl os upgrade,
+// from a signed bundle of the next version, served over HTTP (BIOS) or
+// pushed to a registry with berth push's code and pulled through a mirror
+// after hostctl os list offers it (UEFI): bundles
+// unsigned or signed by another key are refused and write nothing; the
+// upgraded slot is tried, kept once healthy, and keeps the state. Then
+// hostctl os rollback tries the old slot: when its kernel panics (GRUB
+// counts the try before the kernel starts) it is rejected, and the disk
+// boots the good slot again; under BIOS, a slot that boots but fails
 // berth.upgrade.health_check is rejected too, with PID 1's reason (issue
-// 8). Slot B is made by the test, as a copy of slot A (its verified root
-// and its boot files): hostctl os upgrade, which is to write it from a
-// signed bundle, is not there yet.
+// 8).
 func bootChainBIOS(t *testing.T) { bootChain(t, false) }
 func bootChainUEFI(t *testing.T) { bootChain(t, true) }
 
 func bootChain(t *testing.T, uefi bool) {
-	st, err := os.Stat(artifact(t, "rootfs.squashfs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mib := (st.Size() + 1<<20 - 1) >> 20
+	next := variant(t, "next", nextOverlay)["berth.bundle"]
+	port, _ := serveHTTP(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/next.bundle":
+			http.ServeFile(w, r, next)
+		case "/unsigned.bundle", "/other-key.bundle":
+			// The host hangs up once it has refused the bundle.
+			resign(w, next, r.URL.Path == "/other-key.bundle")
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	url := fmt.Sprintf("http://10.0.2.2:%d/", port)
 	m := boot(t, qemu.Config{UEFI: uefi, Net: true, Disks: []qemu.Disk{{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2"}}})
 	m.checkOSStatus(`good slot +a`, `slot b +/dev/vda3 +empty`)
 	if out, code := m.shCode("hostctl os rollback"); code == 0 || !strings.Contains(out, "slot b (/dev/vda3) holds no root") {
@@ -40,12 +70,58 @@ func bootChain(t *testing.T, uefi bool) {
 		m.t.Helper()
 		m.sh("mkdir -p /tmp/efi && mount /dev/vda1 /tmp/efi && " + cmd + " && umount /tmp/efi && sync")
 	}
-	m.sh(fmt.Sprintf("dd if=/dev/vda2 of=/dev/vda3 bs=1M count=%d 2>/dev/null", mib))
-	onEFI(m, "cp -r /tmp/efi/berth/a /tmp/efi/berth/b")
-	if out := m.sh("hostctl os rollback"); !strings.Contains(out, "slot b is tried at the next boot (3 tries)") {
-		t.Errorf("hostctl os rollback: %s", out)
+	refused := m.check("bad-bundles-refused", func(m *machine) {
+		before := m.sh("head -c 16M /dev/vda3 | sha256sum | cut -d' ' -f1")
+		for name, want := range map[string]string{
+			"unsigned":  "refused, nothing was written: the bundle is not signed: it has no bundle.sig",
+			"other-key": "refused, nothing was written: the bundle is signed by another key",
+		} {
+			out, code := m.shCode("hostctl os upgrade --image " + url + name + ".bundle")
+			if code == 0 || !strings.Contains(out, want) {
+				m.t.Errorf("%s bundle: exit %d, want %q:\n%s", name, code, want, out)
+			}
+		}
+		if after := m.sh("head -c 16M /dev/vda3 | sha256sum | cut -d' ' -f1"); after != before {
+			m.t.Errorf("a refused bundle changed slot b: sha256 %s, then %s", before, after)
+		}
+		m.checkOSStatus(`good slot +a`, `slot b +/dev/vda3 +empty`)
+	})
+	if !refused {
+		return
 	}
-	m.checkOSStatus(`trying +slot b \(3 tries left\)`)
+	// State the upgrade must keep: a file, and the ssh host key.
+	m.sh("echo kept > /var/lib/upgrade-mark")
+	hostKey := m.sh("cat /var/lib/berth/ssh/ssh_host_ed25519_key.pub")
+	// Under BIOS the bundle comes over HTTP; under UEFI from a registry,
+	// as berth push left it there, through a mirror of registry.lan.
+	image := url + "next.bundle"
+	if uefi {
+		srv, err := registry.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		ref, err := name.ParseReference(srv.Addr+"/berth/os:0.1.1-next", name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ocibundle.Push(sched.Ctx(t), next, ref); err != nil {
+			t.Fatal(err)
+		}
+		m.sh(fmt.Sprintf(`printf 'berth:\n  registry_mirrors:\n    registry.lan: [%q]\n' > /var/tmp/mirror.yaml && hostctl config merge -i /var/tmp/mirror.yaml`, srv.GuestURL()))
+		if out := m.sh("hostctl os list registry.lan/berth/os"); strings.TrimSpace(out) != "0.1.1-next" {
+			t.Errorf("hostctl os list: %q", out)
+		}
+		image = "registry.lan/berth/os:0.1.1-next"
+	}
+	out := m.sh("hostctl os upgrade --image " + image)
+	for _, want := range []string{"bundle berth 0.1.1-next: signed with key", "/dev/vda3: root written and synced", "0.1.1-next is in slot b, tried at the next boot (3 tries)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("hostctl os upgrade: no %q:\n%s", want, out)
+		}
+	}
+	m.checkOSStatus(`trying +slot b \(3 tries left\)`, `slot b +/dev/vda3 +holds a root +0\.1\.1-next`,
+		`last upgrade +0\.1\.0 -> 0\.1\.1-next in slot b, .*: trying`)
 	reboot := func(m *machine) {
 		m.t.Helper()
 		m.Send("hostctl reboot\n")
@@ -58,7 +134,14 @@ func bootChain(t *testing.T, uefi bool) {
 		reboot(m)
 		m.waitReady()
 		m.eventually("hostctl os status", regexp.MustCompile(`(?m)^good slot +b$`), 2*time.Minute)
-		m.checkOSStatus(`root +/dev/vda3 \(slot b\)`, `slot a +/dev/vda2 +holds a root`, `slot b +/dev/vda3 +running`)
+		m.checkOSStatus(`version +0\.1\.1-next`, `root +/dev/vda3 \(slot b\)`, `slot a +/dev/vda2 +holds a root +0\.1\.0`,
+			`slot b +/dev/vda3 +running +0\.1\.1-next`, `last upgrade +0\.1\.0 -> 0\.1\.1-next in slot b, .*: kept`)
+		if got := strings.TrimSpace(m.sh("cat /var/lib/upgrade-mark")); got != "kept" {
+			m.t.Errorf("state after the upgrade: %q", got)
+		}
+		if got := m.sh("cat /var/lib/berth/ssh/ssh_host_ed25519_key.pub"); got != hostKey {
+			m.t.Errorf("ssh host key after the upgrade: %q, was %q", got, hostKey)
+		}
 		m.checkVerifiedRoot(regexp.MustCompile(`^vda3$`))
 		if out := m.sh("hostctl os status"); strings.Contains(out, "trying") || strings.Contains(out, "rejected") {
 			m.t.Errorf("after slot b was kept:\n%s", out)
@@ -93,4 +176,63 @@ func bootChain(t *testing.T, uefi bool) {
 		m.waitReady()
 		m.checkOSStatus(`root +/dev/vda3 \(slot b\)`, `good slot +b`, `rejected +slot a: berth\.upgrade\.health_check \(exit 7\): exit status 7`)
 	})
+}
+
+// resign writes the bundle at path to w without its signature, or (with
+// otherKey) with its manifest naming, and signed by, a key of its own.
+func resign(w io.Writer, path string, otherKey bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	tr := tar.NewReader(f)
+	tw := tar.NewWriter(w)
+	var manifest []byte
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return tw.Close()
+		}
+		if err != nil {
+			return err
+		}
+		var data []byte
+		switch h.Name {
+		case osbundle.ManifestName:
+			b, _ := io.ReadAll(tr)
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				return err
+			}
+			if otherKey {
+				m["key"] = osbundle.KeyID(key.Public().(ed25519.PublicKey))
+			}
+			data, _ = json.Marshal(m)
+			manifest = data
+		case osbundle.SignatureName:
+			if !otherKey {
+				continue
+			}
+			data = []byte(base64.StdEncoding.EncodeToString(ed25519.Sign(key, manifest)) + "\n")
+		}
+		if data != nil {
+			h.Size = int64(len(data))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if data != nil {
+			_, err = tw.Write(data)
+		} else {
+			_, err = io.Copy(tw, tr)
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

@@ -47,10 +47,11 @@ var scenarios = []sched.Scenario{
 	// alone under BIOS and UEFI (issue 8).
 	vm("Install", 150*time.Second, install),
 	vm("InstallUnattended", 70*time.Second, installUnattended),
-	// hostctl os rollback: a healthy slot kept, a panicking or unhealthy
-	// one tried and rejected (issue 8).
-	vm("BootChainBIOS", 300*time.Second, bootChainBIOS),
-	vm("BootChainUEFI", 200*time.Second, bootChainUEFI),
+	// hostctl os upgrade from a signed bundle (bad ones refused), kept
+	// once healthy; hostctl os rollback: a panicking or unhealthy slot
+	// tried and rejected (issue 8).
+	vm("BootChainBIOS", 360*time.Second, bootChainBIOS),
+	vm("BootChainUEFI", 260*time.Second, bootChainUEFI),
 	vm("VariantXZ", 120*time.Second, variantXZ),
 	// Each platform's disk format on its controller, with its NIC
 	// (issue 12).

@@ -14,14 +14,20 @@ import (
 
 	"github.com/berth-os/berth/internal/bytesize"
 	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/osbundle"
 	"github.com/berth-os/berth/internal/strictyaml"
+	"github.com/berth-os/berth/internal/version"
 	"github.com/berth-os/berth/services"
 	"go.yaml.in/yaml/v3"
 )
 
 // Spec is one image spec.
 type Spec struct {
-	Name     string   `yaml:"name"`
+	Name string `yaml:"name"`
+	// Version is the OS version: image.json, os-release, the upgrade
+	// bundle and hostctl os status show it. Changing it alone rebuilds the
+	// root and what holds it, nothing else.
+	Version  string   `yaml:"version"`
 	Hostname string   `yaml:"hostname"`
 	Cmdline  string   `yaml:"cmdline"`
 	Services []string `yaml:"services"`
@@ -48,8 +54,42 @@ type Spec struct {
 	// or off. See layout.Rescue*.
 	Rescue string `yaml:"rescue"`
 
+	// SigningKey is the ed25519 private key (PEM, PKCS #8: `openssl
+	// genpkey -algorithm ed25519`) that signs the upgrade bundle; the
+	// root carries its public key, and accepts only bundles it signed. A
+	// relative path is from the spec's folder. Empty: the builder's own
+	// key, DefaultSigningKey, made on first use.
+	SigningKey string `yaml:"signing_key"`
+
 	// Path is the file the spec was read from.
 	Path string `yaml:"-"`
+}
+
+// SigningKeyPath is the file of the spec's signing key: its signing_key
+// (relative to the spec's folder), else DefaultSigningKey.
+func (s *Spec) SigningKeyPath() (string, error) {
+	if s.SigningKey == "" {
+		return DefaultSigningKey()
+	}
+	if filepath.IsAbs(s.SigningKey) {
+		return s.SigningKey, nil
+	}
+	return filepath.Join(filepath.Dir(s.Path), s.SigningKey), nil
+}
+
+// DefaultSigningKey is the builder's own key, which the build makes on
+// first use: $BERTH_SIGNING_KEY, else upgrade.key under the user's
+// configuration folder ($XDG_CONFIG_HOME/berth, ~/.config/berth). Hosts
+// built with it accept bundles it signed, so it is kept, not cached.
+func DefaultSigningKey() (string, error) {
+	if p := os.Getenv("BERTH_SIGNING_KEY"); p != "" {
+		return p, nil
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("signing key: %w (set signing_key in the image spec, or BERTH_SIGNING_KEY)", err)
+	}
+	return filepath.Join(dir, "berth", "upgrade.key"), nil
 }
 
 // Disk sizes the raw and qcow2 images.
@@ -165,6 +205,7 @@ func CheckOutputs(s *Spec, known []string) strictyaml.Errors {
 // Defaults is a spec before the file is applied.
 func Defaults() *Spec {
 	return &Spec{
+		Version:     version.Berth,
 		Hostname:    "berth",
 		Cmdline:     "console=tty0 console=ttyS0,115200n8",
 		Sysctl:      "container-host",
@@ -189,6 +230,9 @@ func (s *Spec) validate(source, servicesDir string) strictyaml.Errors {
 		bad("name", "missing (expected a short name such as berth)")
 	} else if !nameRe.MatchString(s.Name) {
 		bad("name", "expected lowercase letters, digits and dashes, got %q", s.Name)
+	}
+	if err := osbundle.CheckVersion(s.Version); err != nil {
+		bad("version", "%v", err)
 	}
 	if !hostnameOK(s.Hostname) {
 		bad("hostname", "expected a host name (letters, digits, dashes; 63 characters at most per label), got %q", s.Hostname)

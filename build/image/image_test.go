@@ -21,7 +21,7 @@ func TestLoadDefaultSpec(t *testing.T) {
 			t.Errorf("catalogue_images: %v", err)
 		}
 	}
-	if s.Name != "berth" || len(s.Services) == 0 || strings.Join(s.Outputs, " ") != "kernel vmlinux initrd squashfs iso raw qcow2 vmdk vdi vhd vhdx ova gce pxe" {
+	if s.Name != "berth" || len(s.Services) == 0 || strings.Join(s.Outputs, " ") != "kernel vmlinux initrd squashfs iso raw bundle qcow2 vmdk vdi vhd vhdx ova gce pxe" || s.Version != "0.1.0" {
 		t.Errorf("spec = %+v", s)
 	}
 	if s.Disk.Size != 2<<30 || s.Disk.SlotSize != 512<<20 || s.Disk.EFISize != 64<<20 {
@@ -136,5 +136,29 @@ func TestParseSize(t *testing.T) {
 	}
 	if s := Size(512 << 20).String(); s != "512MiB" {
 		t.Errorf("String = %s", s)
+	}
+}
+
+// version is checked; a relative signing_key is from the spec's folder.
+func TestVersionAndKey(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "s.yaml")
+	os.WriteFile(p, []byte("name: x\nservices: [a]\nversion: \"1.0 beta\"\n"), 0o644)
+	_, err := Load(p, "")
+	if err == nil || !strings.Contains(err.Error(), "version") || !strings.Contains(err.Error(), `"1.0 beta" is not a version`) {
+		t.Errorf("a bad version: %v", err)
+	}
+	os.WriteFile(p, []byte("name: x\nservices: [a]\nversion: 1.0.1\nsigning_key: keys/k.pem\n"), 0o644)
+	s, err := Load(p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := s.SigningKeyPath(); err != nil || k != filepath.Join(dir, "keys/k.pem") {
+		t.Errorf("signing key %q, %v", k, err)
+	}
+	t.Setenv("BERTH_SIGNING_KEY", "/k")
+	s.SigningKey = ""
+	if k, err := s.SigningKeyPath(); err != nil || k != "/k" {
+		t.Errorf("default signing key %q, %v", k, err)
 	}
 }

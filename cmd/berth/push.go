@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/berth-os/berth/build"
+	"github.com/berth-os/berth/build/ocibundle"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -24,10 +25,12 @@ func pushCmd(stdout io.Writer) *cobra.Command {
 	var insecure bool
 	c := &cobra.Command{
 		Use:   "push FILE|NAME REF",
-		Short: "Push a catalogue image the build made (an OCI layout tar, or NAME for OUT/images/NAME.oci.tar) to a registry",
-		Long: `Push a catalogue image to a registry, e.g.
+		Short: "Push a catalogue image the build made (an OCI layout tar, or NAME for OUT/images/NAME.oci.tar), or an upgrade bundle, to a registry",
+		Long: `Push a catalogue image, or an upgrade bundle (NAME.bundle: an OCI
+artifact that hostctl os upgrade --image REF pulls), to a registry, e.g.
   berth push docker registry.example:5000/berth/docker:20.10
   berth push --insecure out/images/qemu-guest-agent.oci.tar 10.0.2.2:5000/qga:1
+  berth push out/berth.bundle registry.example:5000/berth/os:1.2.0
 The registry's credentials come from ~/.docker/config.json, as docker login
 leaves them. --insecure allows plain HTTP (127.0.0.1 and localhost always may).`,
 		Args: cobra.ExactArgs(2),
@@ -36,7 +39,19 @@ leaves them. --insecure allows plain HTTP (127.0.0.1 and localhost always may).`
 			if !strings.ContainsAny(file, "/.") {
 				file = filepath.Join(out, build.ImagesDir, file+".oci.tar")
 			}
-			d, err := push(cmd.Context(), file, args[1], insecure)
+			var opts []name.Option
+			if insecure {
+				opts = append(opts, name.Insecure)
+			}
+			ref, err := name.ParseReference(args[1], opts...)
+			if err != nil {
+				return fmt.Errorf("push: reference %q: %w", args[1], err)
+			}
+			push := push
+			if strings.HasSuffix(file, ".bundle") {
+				push = pushBundle
+			}
+			d, err := push(cmd.Context(), file, ref)
 			if err != nil {
 				return err
 			}
@@ -51,15 +66,7 @@ leaves them. --insecure allows plain HTTP (127.0.0.1 and localhost always may).`
 
 // push sends the one image of the OCI layout tar file to ref and returns
 // its manifest digest.
-func push(ctx context.Context, file, ref string, insecure bool) (v1.Hash, error) {
-	var opts []name.Option
-	if insecure {
-		opts = append(opts, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, opts...)
-	if err != nil {
-		return v1.Hash{}, fmt.Errorf("push: reference %q: %w", ref, err)
-	}
+func push(ctx context.Context, file string, r name.Reference) (v1.Hash, error) {
 	dir, err := os.MkdirTemp("", "berth-push-")
 	if err != nil {
 		return v1.Hash{}, err
@@ -73,9 +80,15 @@ func push(ctx context.Context, file, ref string, insecure bool) (v1.Hash, error)
 		return v1.Hash{}, fmt.Errorf("push %s: %w", file, err)
 	}
 	if err := remote.Write(r, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
-		return v1.Hash{}, fmt.Errorf("push %s to %s: %w", file, ref, err)
+		return v1.Hash{}, fmt.Errorf("push %s to %s: %w", file, r, err)
 	}
 	return img.Digest()
+}
+
+// pushBundle sends an upgrade bundle to ref as an OCI artifact and
+// returns its manifest digest.
+func pushBundle(ctx context.Context, file string, r name.Reference) (v1.Hash, error) {
+	return ocibundle.Push(ctx, file, r, remote.WithAuthFromKeychain(authn.DefaultKeychain))
 }
 
 // layoutImage is the image of an OCI layout whose index names one

@@ -4,6 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -11,8 +16,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-os/berth/build/ocilayout"
+	"github.com/berth-os/berth/internal/osbundle"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -118,5 +125,49 @@ func TestPushErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// berth push of a NAME.bundle sends it as an OCI artifact: one layer, the
+// file as it is, with the bundle's version as an annotation.
+func TestPushBundle(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	var srcs []osbundle.Source
+	for _, n := range osbundle.Files {
+		p := filepath.Join(dir, n)
+		os.WriteFile(p, []byte(n), 0o644)
+		srcs = append(srcs, osbundle.Source{Name: n, Path: p})
+	}
+	file := filepath.Join(dir, "berth.bundle")
+	f, _ := os.Create(file)
+	if err := osbundle.Write(f, osbundle.Manifest{Name: "berth", Version: "2.0", Arch: "x86_64"}, srcs, key, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"push", file, host + "/berth/os:2.0"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := name.ParseReference(host + "/berth/os:2.0")
+	desc, err := remote.Get(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(file)
+	sum := sha256.Sum256(data)
+	if m.ArtifactType != osbundle.ArtifactType || len(m.Layers) != 1 || m.Layers[0].MediaType != osbundle.LayerType ||
+		m.Layers[0].Digest.Encoded() != hex.EncodeToString(sum[:]) || m.Annotations["org.opencontainers.image.version"] != "2.0" {
+		t.Errorf("manifest %s", desc.Manifest)
+	}
+	if !strings.Contains(stdout.String(), "pushed "+host+"/berth/os:2.0 ("+desc.Digest.String()+")") {
+		t.Errorf("printed %q, want the digest %s", stdout.String(), desc.Digest)
 	}
 }

@@ -1,13 +1,20 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/internal/errkind"
 )
 
 // osCmd is hostctl os: the running system, its root and its slots.
@@ -39,8 +46,135 @@ func osCmd(client func() *api.Client, stdout io.Writer) *cobra.Command {
 		},
 	}
 	rollback.Flags().IntVar(&tries, "tries", 3, "boots the other slot gets to become healthy (1 to 3)")
-	c.AddCommand(rollback)
+	c.AddCommand(rollback, upgradeCmd(client, stdout), listCmd(client, stdout))
 	return c
+}
+
+// upgradeCmd is hostctl os upgrade: PID 1 writes a signed bundle into the
+// other slot, which the next boot tries.
+func upgradeCmd(client func() *api.Client, stdout io.Writer) *cobra.Command {
+	var image string
+	var stage, reboot, activate bool
+	c := &cobra.Command{
+		Use:   "upgrade --image FILE|URL|REF",
+		Short: "Write a signed upgrade bundle into the other slot, tried at the next boot and kept once healthy",
+		Long: `Write an upgrade bundle (berth build's NAME.bundle: a file, an http(s)
+URL, or a registry reference that berth push pushed it to, which the host
+pulls with the registry settings of image pulls) into the boot disk's
+other slot. The host checks the bundle's
+signature against the key its image carries before it writes anything,
+and each file's sha256 as it arrives. The slot is then tried at the next
+boot (3 tries), and kept once every system service is healthy; otherwise
+the disk goes back to this slot. --stage writes the slot without having it
+tried, and --activate has a staged slot tried. --reboot reboots once the
+slot is written.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case activate && (image != "" || stage):
+				return errkind.Mark(errkind.ErrUsage, errors.New("--activate: takes no --image or --stage: it has the staged slot tried"))
+			case activate:
+				msg, err := client().Rollback(cmd.Context(), api.RollbackRequest{Tries: 3})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, msg)
+			case image == "":
+				return errkind.Mark(errkind.ErrUsage, errors.New("--image: name the bundle, a file, an http(s) URL or a registry reference"))
+			case isRef(image):
+				res, err := client().Upgrade(cmd.Context(), api.UpgradeRequest{Stage: stage, Ref: image}, nil, stdout)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, res.Message)
+			default:
+				r, err := openBundle(cmd.Context(), image)
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				res, err := client().Upgrade(cmd.Context(), api.UpgradeRequest{Stage: stage}, r, stdout)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, res.Message)
+			}
+			if reboot {
+				fmt.Fprintln(stdout, "rebooting")
+				return client().Reboot(cmd.Context())
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&image, "image", "", "the bundle: a `FILE`, an http(s) URL or a registry reference")
+	f.BoolVar(&stage, "stage", false, "write the slot, but don't have it tried (see --activate)")
+	f.BoolVar(&activate, "activate", false, "have the staged slot tried at the next boot")
+	f.BoolVar(&reboot, "reboot", false, "reboot once the slot is written")
+	return c
+}
+
+// isRef says whether --image names a registry reference: not a file that
+// is there, not a URL, and with a repository path (registry.lan/berth/os:1).
+func isRef(image string) bool {
+	if _, err := os.Stat(image); err == nil {
+		return false
+	}
+	if strings.Contains(image, "://") || strings.HasPrefix(image, "/") || strings.HasPrefix(image, ".") {
+		return false
+	}
+	return strings.Contains(image, "/") && !strings.HasSuffix(image, ".bundle")
+}
+
+// listCmd is hostctl os list: the versions a registry offers.
+func listCmd(client func() *api.Client, stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list REPOSITORY",
+		Short: "List the versions (tags) of a repository of upgrade bundles, e.g. registry.lan/berth/os",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := client()
+			tags, err := c.Versions(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			running := ""
+			if s, err := c.OSStatus(cmd.Context()); err == nil {
+				running = s.Version
+			}
+			for _, t := range tags {
+				if t == running {
+					t += " (running)"
+				}
+				fmt.Fprintln(stdout, t)
+			}
+			return nil
+		},
+	}
+}
+
+// openBundle opens a bundle file, or GETs an http(s) URL.
+func openBundle(ctx context.Context, image string) (io.ReadCloser, error) {
+	if !strings.HasPrefix(image, "http://") && !strings.HasPrefix(image, "https://") {
+		f, err := os.Open(image)
+		if err != nil {
+			return nil, fmt.Errorf("--image: %w", err)
+		}
+		return f, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, image, nil)
+	if err != nil {
+		return nil, errkind.Mark(errkind.ErrUsage, fmt.Errorf("--image: %w", err))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, errkind.Mark(errkind.ErrUnavailable, fmt.Errorf("--image: %w", err))
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, errkind.Mark(errkind.ErrUnavailable, fmt.Errorf("--image: GET %s: %s", image, resp.Status))
+	}
+	return resp.Body, nil
 }
 
 func printOS(w io.Writer, s api.OS) {
@@ -78,7 +212,14 @@ func printOS(w io.Writer, s api.OS) {
 		if part == "" {
 			part = "-"
 		}
-		fmt.Fprintf(tw, "slot %s\t%s\t%s\n", sl.Name, part, sl.State)
+		state := sl.State
+		if sl.Version != "" {
+			state += "\t" + sl.Version
+		}
+		fmt.Fprintf(tw, "slot %s\t%s\t%s\n", sl.Name, part, state)
+	}
+	if u := s.LastUpgrade; u != nil {
+		fmt.Fprintf(tw, "last upgrade\t%s -> %s in slot %s, %s: %s\n", u.From, u.To, u.Slot, u.At.Format(time.RFC3339), u.Result)
 	}
 	tw.Flush()
 }

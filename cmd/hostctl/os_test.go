@@ -3,9 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-os/berth/init/api"
 )
@@ -22,6 +29,29 @@ func (h *osHost) Rollback(_ context.Context, req api.RollbackRequest) (string, e
 		return "", api.BadRequest(fmt.Errorf("rollback: --tries %d: expected 1 to 3", req.Tries))
 	}
 	return fmt.Sprintf("slot b is tried at the next boot (%d tries)", req.Tries), nil
+}
+
+// Upgrade reads the whole bundle, as the host does, and says what it got.
+func (h *osHost) Upgrade(_ context.Context, req api.UpgradeRequest, body io.Reader, progress io.Writer) (api.UpgradeResult, error) {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return api.UpgradeResult{}, err
+	}
+	if req.Ref != "" {
+		b = []byte("bundle pulled from " + req.Ref)
+	}
+	if !bytes.HasPrefix(b, []byte("bundle")) {
+		return api.UpgradeResult{}, api.BadRequest(errors.New("upgrade: refused, nothing was written: not a Berth upgrade bundle"))
+	}
+	fmt.Fprintf(progress, "read %d bytes\n", len(b))
+	return api.UpgradeResult{Message: fmt.Sprintf("%s (stage %v)", b, req.Stage)}, nil
+}
+
+func (h *osHost) Versions(_ context.Context, repo string) ([]string, error) {
+	if repo != "registry.lan/berth/os" {
+		return nil, api.BadRequest(errors.New("os list: no repository " + repo))
+	}
+	return []string{"1.2", "1.3"}, nil
 }
 
 func TestOSStatus(t *testing.T) {
@@ -55,6 +85,19 @@ rejected   slot b: service network is failed
 slot a     /dev/vda2  holds a root
 slot b     /dev/vda3  running
 `},
+		{"after an upgrade", api.OS{Version: "1.3", Medium: "disk", Disk: "vda", Root: "/dev/vda3", Slot: "b",
+			Slots:       []api.Slot{{Name: "a", Partition: "/dev/vda2", State: api.SlotRoot, Version: "1.2"}, {Name: "b", Partition: "/dev/vda3", State: api.SlotRunning, Version: "1.3"}},
+			Boot:        &api.BootChain{Good: "b"},
+			LastUpgrade: &api.Upgrade{From: "1.2", To: "1.3", Slot: "b", At: time.Date(2026, 12, 4, 19, 0, 0, 0, time.UTC), Result: api.UpgradeKept}},
+			`version       1.3
+medium        disk (vda)
+root          /dev/vda3 (slot b)
+verified      no: booted without berth.verity
+good slot     b
+slot a        /dev/vda2  holds a root  1.2
+slot b        /dev/vda3  running       1.3
+last upgrade  1.2 -> 1.3 in slot b, 2026-12-04T19:00:00Z: kept
+`},
 		{"kernel booted by hand", api.OS{Version: "1.2", Medium: "iso", Disk: "sr0", Root: "/dev/sr0", Slot: "a"},
 			`version   1.2
 medium    iso (sr0)
@@ -74,6 +117,70 @@ verified  no: booted without berth.verity
 				}
 			}
 		})
+	}
+}
+
+// hostctl os upgrade streams a file or a URL's body to the host.
+func TestOSUpgrade(t *testing.T) {
+	sock := start(t, &osHost{})
+	file := filepath.Join(t.TempDir(), "x.bundle")
+	os.WriteFile(file, []byte("bundle one"), 0o644)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/x.bundle" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte("bundle two"))
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--image", file}, "read 10 bytes\nbundle one (stage false)\n"},
+		{[]string{"--image", srv.URL + "/x.bundle", "--stage"}, "read 10 bytes\nbundle two (stage true)\n"},
+		{[]string{"--activate"}, "slot b is tried at the next boot (3 tries)\n"},
+		{[]string{"--image", "registry.lan/berth/os:1.3"}, "read 44 bytes\nbundle pulled from registry.lan/berth/os:1.3 (stage false)\n"},
+	} {
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), append([]string{"--socket", sock, "os", "upgrade"}, tc.args...), &out, &errb); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if out.String() != tc.want {
+			t.Errorf("hostctl os upgrade %v: %q, want %q", tc.args, out.String(), tc.want)
+		}
+	}
+	os.WriteFile(file, []byte("junk"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "--image: name the bundle"},
+		{[]string{"--image", file + ".missing"}, "no such file"},
+		{[]string{"--image", srv.URL + "/nothing"}, "404 Not Found"},
+		{[]string{"--image", file}, "refused, nothing was written: not a Berth upgrade bundle"},
+		{[]string{"--activate", "--image", file}, "--activate: takes no --image"},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), append([]string{"--socket", sock, "os", "upgrade"}, tc.args...), &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("hostctl os upgrade %v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestOSList(t *testing.T) {
+	sock := start(t, &osHost{os: api.OS{Version: "1.2"}})
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"--socket", sock, "os", "list", "registry.lan/berth/os"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "1.2 (running)\n1.3\n" {
+		t.Errorf("hostctl os list: %q", out.String())
+	}
+	err := run(context.Background(), []string{"--socket", sock, "os", "list", "registry.lan/x"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "no repository registry.lan/x") {
+		t.Errorf("hostctl os list of another repository: %v", err)
 	}
 }
 

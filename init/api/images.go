@@ -49,6 +49,8 @@ type ImageEvent struct {
 	Images   []Image `json:"images,omitempty"`
 	// Install is the outcome of hostctl install, which streams as a pull does.
 	Install *InstallResult `json:"install,omitempty"`
+	// Upgrade is the outcome of hostctl os upgrade.
+	Upgrade *UpgradeResult `json:"upgrade,omitempty"`
 	Error   string         `json:"error,omitempty"`
 	Status  int            `json:"status,omitempty"`
 }

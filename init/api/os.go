@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
+	"time"
 )
 
 // OS is hostctl os status: what booted, from where, and whether its root
@@ -26,7 +29,49 @@ type OS struct {
 	// Boot is the boot chain's state on a disk: which slot is good, which
 	// is being tried, which was rejected; nil elsewhere.
 	Boot *BootChain `json:"boot,omitempty"`
+	// LastUpgrade is the last hostctl os upgrade, and its result; nil
+	// when there was none.
+	LastUpgrade *Upgrade `json:"last_upgrade,omitempty"`
 }
+
+// Upgrade is one hostctl os upgrade, as the host recorded it.
+type Upgrade struct {
+	From string    `json:"from"` // the version that ran it
+	To   string    `json:"to"`   // the bundle's version
+	Slot string    `json:"slot"` // the slot written
+	At   time.Time `json:"at"`
+	// Result is staged (written, not tried), trying, kept (its slot is
+	// the good one), rejected, or replaced (the slot was written since).
+	Result string `json:"result,omitempty"`
+}
+
+// Upgrade results.
+const (
+	UpgradeStaged   = "staged"
+	UpgradeTrying   = "trying"
+	UpgradeKept     = "kept"
+	UpgradeRejected = "rejected"
+)
+
+// UpgradeRequest is the query of POST /v1/os/upgrade, whose body is the
+// bundle.
+type UpgradeRequest struct {
+	// Stage writes the slot without having it tried: hostctl os upgrade
+	// --activate (a rollback to it) does that later.
+	Stage bool
+	// Ref, when given, names the bundle in a registry (an OCI artifact
+	// that berth push made): the host pulls it, and the body is empty.
+	Ref string
+}
+
+// UpgradeResult is what an upgrade did.
+type UpgradeResult struct {
+	Upgrade
+	Message string `json:"message"`
+}
+
+// upgradePath takes a bundle of any size, streamed onto the disk.
+const upgradePath = "/v1/os/upgrade"
 
 // BootChain is the disk's GRUB environment block as PID 1 reads it, and
 // what PID 1 recorded of tried slots.
@@ -53,6 +98,9 @@ type RollbackRequest struct {
 type Slot struct {
 	Name      string `json:"name"`      // a, b
 	Partition string `json:"partition"` // /dev/vda2; "" when the disk has none
+	// Version is the OS version the slot holds, as its version file on
+	// the EFI partition says; "" when unknown.
+	Version string `json:"version,omitempty"`
 	// State is running, empty (no filesystem), holds a root (a squashfs
 	// that is not running), or what else the partition holds.
 	State string `json:"state"`
@@ -72,6 +120,12 @@ type OSHost interface {
 	// Rollback has the boot disk's other slot tried at the next boots; it
 	// says what it did.
 	Rollback(ctx context.Context, req RollbackRequest) (string, error)
+	// Upgrade writes the signed bundle read from body into the boot
+	// disk's other slot, writing its progress lines to progress.
+	Upgrade(ctx context.Context, req UpgradeRequest, body io.Reader, progress io.Writer) (UpgradeResult, error)
+	// Versions lists the tags of a repository of bundles (hostctl os
+	// list).
+	Versions(ctx context.Context, repo string) ([]string, error)
 }
 
 // OSResult is the answer to an os verb.
@@ -88,6 +142,34 @@ func osRoutes(mux *http.ServeMux, h OSHost) {
 		}
 		writeJSON(w, http.StatusOK, s)
 	})
+	mux.HandleFunc("POST "+upgradePath, func(w http.ResponseWriter, r *http.Request) {
+		req := UpgradeRequest{Stage: r.URL.Query().Get("stage") == "true", Ref: r.URL.Query().Get("ref")}
+		// The bundle is read while progress lines are written, and takes
+		// longer than the server's read timeout.
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(time.Time{})
+		rc.EnableFullDuplex()
+		stream(w, func(progress io.Writer) ImageEvent {
+			res, err := h.Upgrade(r.Context(), req, r.Body, progress)
+			if err != nil {
+				return ImageEvent{Error: err.Error(), Status: statusOf(err)}
+			}
+			return ImageEvent{Upgrade: &res}
+		})
+	})
+	mux.HandleFunc("GET /v1/os/versions", func(w http.ResponseWriter, r *http.Request) {
+		repo := r.URL.Query().Get("repo")
+		if repo == "" {
+			writeError(w, BadRequest(errors.New("versions: expected ?repo=REPOSITORY")))
+			return
+		}
+		v, err := h.Versions(r.Context(), repo)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
 	mux.HandleFunc("POST /v1/os/rollback", func(w http.ResponseWriter, r *http.Request) {
 		var req RollbackRequest
 		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
@@ -101,6 +183,38 @@ func osRoutes(mux *http.ServeMux, h OSHost) {
 		}
 		writeJSON(w, http.StatusOK, OSResult{Message: msg})
 	})
+}
+
+// Upgrade sends the bundle read from r to the host, which writes it into
+// its other slot; progress gets its progress lines.
+func (c *Client) Upgrade(ctx context.Context, req UpgradeRequest, r io.Reader, progress io.Writer) (UpgradeResult, error) {
+	q := url.Values{}
+	if req.Stage {
+		q.Set("stage", "true")
+	}
+	if req.Ref != "" {
+		q.Set("ref", req.Ref)
+		r = strings.NewReader("")
+	}
+	path := upgradePath
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	e, err := c.events(ctx, path, "application/x-tar", r, progress)
+	if err != nil {
+		return UpgradeResult{}, err
+	}
+	if e.Upgrade == nil {
+		return UpgradeResult{}, errors.New("host API: POST " + upgradePath + ": the answer has no outcome")
+	}
+	return *e.Upgrade, nil
+}
+
+// Versions asks the host for the tags of a repository of bundles.
+func (c *Client) Versions(ctx context.Context, repo string) ([]string, error) {
+	var v []string
+	err := c.do(ctx, http.MethodGet, "/v1/os/versions?"+url.Values{"repo": {repo}}.Encode(), nil, &v)
+	return v, err
 }
 
 // Rollback asks the host to try its other slot at the next boots.

@@ -210,11 +210,12 @@ func peerUID(c net.Conn) (uint32, error) {
 const MaxRequest = 1 << 20
 
 // limitBodies bounds every request body to MaxRequest but an image
-// import's, a tarball that is streamed into containerd.
+// import's, a tarball that is streamed into containerd, and an upgrade's,
+// a bundle streamed onto the disk.
 func limitBodies(h http.Handler) http.Handler {
 	limited := http.MaxBytesHandler(h, MaxRequest)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == importPath {
+		if r.Method == http.MethodPost && (r.URL.Path == importPath || r.URL.Path == upgradePath) {
 			h.ServeHTTP(w, r)
 			return
 		}

@@ -70,8 +70,14 @@ type Options struct {
 // Resolver is a resolver that follows o's hosts folder (mirrors first),
 // sends o's credentials and goes through o's proxy.
 func (o Options) Resolver(ctx context.Context) remotes.Resolver {
+	return docker.NewResolver(docker.ResolverOptions{Hosts: o.hosts(ctx)})
+}
+
+// hosts are the hosts a registry is reached through: its mirrors, then
+// itself.
+func (o Options) hosts(ctx context.Context) docker.RegistryHosts {
 	proxy := (&httpproxy.Config{HTTPProxy: o.Proxy.HTTP, HTTPSProxy: o.Proxy.HTTPS, NoProxy: o.Proxy.No}).ProxyFunc()
-	hosts := config.ConfigureHosts(ctx, config.HostOptions{
+	return config.ConfigureHosts(ctx, config.HostOptions{
 		HostDir:     o.hostDir,
 		Credentials: o.credentials,
 		UpdateClient: func(c *http.Client) error {
@@ -81,7 +87,6 @@ func (o Options) Resolver(ctx context.Context) remotes.Resolver {
 			return nil
 		},
 	})
-	return docker.NewResolver(docker.ResolverOptions{Hosts: hosts})
 }
 
 func (o Options) hostDir(host string) (string, error) {

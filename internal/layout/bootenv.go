@@ -19,6 +19,10 @@ const (
 // grub.cfg sources as berth_args.
 func SlotBootCfg(slot string) string { return "/berth/" + slot + "/boot.cfg" }
 
+// SlotVersion is the file of the EFI partition that gives the OS version
+// in a slot (one line): hostctl os status shows it.
+func SlotVersion(slot string) string { return "/berth/" + slot + "/version" }
+
 // SlotKernel and SlotInitrd are a slot's kernel and initrd on the EFI
 // partition.
 func SlotKernel(slot string) string { return "/berth/" + slot + "/vmlinuz" }

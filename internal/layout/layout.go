@@ -36,6 +36,9 @@ func SlotPart(slot string) string {
 const (
 	// InfoPath is the image's Info.
 	InfoPath = "/usr/share/berth/image.json"
+	// UpgradeKeyPath is the public key (PEM) that the image's upgrade
+	// bundles are signed with: a host accepts no others.
+	UpgradeKeyPath = "/usr/share/berth/upgrade-key.pem"
 	// ServicesDir holds a bundle (rootfs/, config.json, service.json) per
 	// system service.
 	ServicesDir = "/usr/lib/berth/services"

@@ -1,0 +1,433 @@
+package main
+
+// hostctl os upgrade: PID 1 writes a signed bundle (package osbundle) into
+// the boot disk's other slot. The order makes a power cut at any point
+// leave a disk that boots: the other slot's boot.cfg goes first (so
+// nothing tries a half-written slot), then its root, kernel and initrd,
+// the disk's boot loader when the bundle's differs, the slot's boot.cfg
+// and version, and last the environment block's berth_try, the commit
+// point. The bundle's signature is checked, with the key the running
+// (verified) root carries, before anything is written; each file's
+// sha256 as it arrives.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/installer"
+	"github.com/berth-os/berth/internal/atomicfile"
+	"github.com/berth-os/berth/internal/blockdev"
+	"github.com/berth-os/berth/internal/grubenv"
+	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/osbundle"
+)
+
+// upgradeRecordPath keeps the last upgrade, on the state partition.
+const upgradeRecordPath = layout.StateDir + "/os/upgrade.json"
+
+// Where the disk's GRUB files are on its EFI partition.
+const (
+	efiGrubEFI = "/EFI/BOOT/BOOTX64.EFI"
+	efiGrubCfg = "/boot/grub/grub.cfg"
+)
+
+// upgradeTries is how many boots an upgraded slot gets to become healthy.
+const upgradeTries = 3
+
+func otherSlot(slot string) string {
+	if slot == "b" {
+		return "a"
+	}
+	return "b"
+}
+
+// Upgrade writes the bundle read from body into the other slot of the
+// boot disk, and has it tried at the next boot unless req.Stage.
+func (h *host) Upgrade(ctx context.Context, req api.UpgradeRequest, body io.Reader, progress io.Writer) (api.UpgradeResult, error) {
+	if !h.installing.TryLock() {
+		return api.UpgradeResult{}, errors.New("upgrade: an install or upgrade is running")
+	}
+	defer h.installing.Unlock()
+	refuse := func(err error) (api.UpgradeResult, error) {
+		return api.UpgradeResult{}, api.BadRequest(fmt.Errorf("upgrade: refused, nothing was written: %w", err))
+	}
+	if h.stage1.Medium != layout.MediumDisk || h.stage1.Disk == "" {
+		return refuse(errNotDisk)
+	}
+	if req.Ref != "" {
+		rc, desc, err := h.imageOptions().FetchArtifact(ctx, req.Ref, osbundle.ArtifactType, osbundle.LayerType)
+		if err != nil {
+			return api.UpgradeResult{}, fmt.Errorf("upgrade: nothing was written: %w", err)
+		}
+		defer rc.Close()
+		fmt.Fprintf(progress, "pulling %s (%s, %d MiB)\n", req.Ref, desc.Digest, desc.Size>>20)
+		body = rc
+	}
+	slot := h.stage1.Slot
+	other := otherSlot(slot)
+	env, err := h.bootEnv()
+	if err != nil {
+		return api.UpgradeResult{}, fmt.Errorf("upgrade: %w", err)
+	}
+	if env[layout.EnvTry] == slot {
+		return refuse(fmt.Errorf("slot %s, the running one, is still being tried, and slot %s is the good one: upgrade once slot %s is kept (hostctl os status: good slot %s)", slot, other, slot, slot))
+	}
+	if env[layout.EnvGood] == other {
+		return refuse(fmt.Errorf("slot %s is the good one, though slot %s runs: roll back to it, or have slot %s kept, first", other, slot, slot))
+	}
+	pemKey, err := os.ReadFile(layout.UpgradeKeyPath)
+	if err != nil {
+		return refuse(fmt.Errorf("this image carries no upgrade key: %w", err))
+	}
+	pub, err := osbundle.ParsePublicKey(pemKey)
+	if err != nil {
+		return refuse(fmt.Errorf("%s: %w", layout.UpgradeKeyPath, err))
+	}
+	br, err := osbundle.Open(body, pub)
+	if err != nil {
+		return refuse(err)
+	}
+	m := br.Manifest
+	if m.Arch != "x86_64" {
+		return refuse(fmt.Errorf("the bundle is for %s, this host is x86_64", m.Arch))
+	}
+	devs, err := blockdev.List("/sys", "/dev")
+	if err != nil {
+		return api.UpgradeResult{}, err
+	}
+	part, ok := blockdev.OnDisk(devs, layout.SlotPart(other), h.stage1.Disk)
+	if !ok {
+		return refuse(fmt.Errorf("the boot disk has no %s", layout.SlotPart(other)))
+	}
+	partSize, err := sysSize(part.Name)
+	if err != nil {
+		return api.UpgradeResult{}, fmt.Errorf("upgrade: %w", err)
+	}
+	root, _ := m.File(osbundle.Root)
+	if root.Size > partSize {
+		return refuse(fmt.Errorf("the bundle's root is %d MiB; slot %s (%s) holds %d MiB", root.Size>>20, other, part.Dev, partSize>>20))
+	}
+	fmt.Fprintf(progress, "bundle %s %s: signed with key %s, verified\n", m.Name, m.Version, m.Key)
+	h.logf("upgrade: writing %s %s (key %s) into slot %s (%s)", m.Name, m.Version, m.Key, other, part.Dev)
+	rec := api.Upgrade{From: h.info.Versions.Berth, To: m.Version, Slot: other, At: time.Now().UTC()}
+	err = h.withEFI(true, func(efi string) error {
+		return writeUpgrade(efi, br, part.Dev, other, !req.Stage, progress)
+	})
+	if err != nil {
+		h.logf("upgrade: %v", err)
+		return api.UpgradeResult{}, fmt.Errorf("upgrade: %w (slot %s is not bootable until an upgrade completes; slot %s is untouched)", err, other, slot)
+	}
+	res := api.UpgradeResult{Upgrade: rec}
+	if req.Stage {
+		rec.Result = api.UpgradeStaged
+		res.Message = fmt.Sprintf("%s is staged in slot %s; hostctl os upgrade --activate has it tried at the next boot", m.Version, other)
+	} else {
+		rec.Result = api.UpgradeTrying
+		res.Message = fmt.Sprintf("%s is in slot %s, tried at the next boot (%d tries) and kept once healthy; reboot to start", m.Version, other, upgradeTries)
+	}
+	res.Upgrade = rec
+	if b, err := json.Marshal(rec); err == nil {
+		if err := os.MkdirAll(filepath.Dir(upgradeRecordPath), 0o755); err == nil {
+			err = atomicfile.Write(upgradeRecordPath, b, 0o644)
+		}
+		if err != nil {
+			h.logf("upgrade: record: %v", err)
+		}
+	}
+	// A new slot: what a try of the old one recorded is stale.
+	if t, err := readTrial(); err == nil && t.Slot == other {
+		os.Remove(trialPath)
+	}
+	h.logf("upgrade: %s", res.Message)
+	return res, nil
+}
+
+// Versions lists the tags of a repository of bundles, through the
+// registry settings image pulls use (mirrors, credentials, proxy).
+func (h *host) Versions(ctx context.Context, repo string) ([]string, error) {
+	tags, err := h.imageOptions().Tags(ctx, repo)
+	if err != nil {
+		return nil, fmt.Errorf("os list: %w", err)
+	}
+	return tags, nil
+}
+
+// writeUpgrade writes bundle br into slot (its root on dev) and the EFI
+// partition mounted at efi, in the order that keeps the disk bootable.
+func writeUpgrade(efi string, br *osbundle.Reader, dev, slot string, try bool, progress io.Writer) error {
+	at := func(p string) string { return filepath.Join(efi, filepath.FromSlash(p)) }
+	envPath := at(layout.GrubEnvPath)
+	// Nothing boots the slot while it is written: no try of it, and no
+	// boot.cfg, which hostctl os rollback wants too.
+	env, err := grubenv.Read(envPath)
+	if err != nil {
+		return err
+	}
+	if env[layout.EnvTry] == slot {
+		delete(env, layout.EnvTry)
+		delete(env, layout.EnvTries)
+		if err := grubenv.Write(envPath, env); err != nil {
+			return err
+		}
+	}
+	for _, p := range []string{layout.SlotBootCfg(slot), layout.SlotVersion(slot)} {
+		if err := os.Remove(at(p)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if err := os.MkdirAll(at("/berth/"+slot), 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.SyncDir(at("/berth/" + slot)); err != nil {
+		return err
+	}
+	small := map[string][]byte{}
+	for {
+		f, r, err := br.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch f.Name {
+		case osbundle.Root:
+			err = writeSlot(dev, r, f.Size, progress)
+		case osbundle.Kernel, osbundle.Initrd:
+			dst := layout.SlotKernel(slot)
+			if f.Name == osbundle.Initrd {
+				dst = layout.SlotInitrd(slot)
+			}
+			err = atomicfile.WriteFrom(at(dst), 0o644, func(w io.Writer) error {
+				_, err := io.Copy(w, r)
+				return err
+			})
+			fmt.Fprintf(progress, "%s: written (%d KiB)\n", dst, f.Size>>10)
+		default:
+			small[f.Name], err = io.ReadAll(r)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := updateBootloader(efi, small, progress); err != nil {
+		return err
+	}
+	if err := checkBootCfg(small[osbundle.BootCfg]); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(at(layout.SlotVersion(slot)), []byte(br.Manifest.Version+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(at(layout.SlotBootCfg(slot)), small[osbundle.BootCfg], 0o644); err != nil {
+		return err
+	}
+	if !try {
+		return nil
+	}
+	// The commit point.
+	env, err = grubenv.Read(envPath)
+	if err != nil {
+		return err
+	}
+	env[layout.EnvTry] = slot
+	env[layout.EnvTries] = strconv.Itoa(upgradeTries)
+	if env[layout.EnvRejected] == slot {
+		delete(env, layout.EnvRejected)
+	}
+	return grubenv.Write(envPath, env)
+}
+
+// checkBootCfg checks that a bundle's boot.cfg is one that
+// installer.SlotBootCfg writes: one line setting berth_args, which GRUB
+// sources.
+func checkBootCfg(b []byte) error {
+	args, ok := strings.CutPrefix(string(b), `set berth_args="`)
+	args, ok2 := strings.CutSuffix(args, "\"\n")
+	if ok && ok2 {
+		if want, err := installer.SlotBootCfg(args); err == nil && bytes.Equal(want, b) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the bundle's boot.cfg is not one line setting berth_args: %.200q", b)
+}
+
+// writeSlot copies a slot's root (size bytes from r) onto dev, which
+// nothing may hold open (O_EXCL), and syncs it.
+func writeSlot(dev string, r io.Reader, size int64, progress io.Writer) error {
+	f, err := os.OpenFile(dev, os.O_WRONLY|os.O_EXCL, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fmt.Fprintf(progress, "%s: writing the root (%d MiB)\n", dev, size>>20)
+	buf := make([]byte, 1<<20)
+	var done int64
+	next := size / 4
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			if _, err := f.Write(buf[:n]); err != nil {
+				return fmt.Errorf("%s: %w", dev, err)
+			}
+			done += int64(n)
+			if done >= next && done < size {
+				fmt.Fprintf(progress, "%s: %d%%\n", dev, done*100/size)
+				next += size / 4
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("%s: %w", dev, err)
+	}
+	fmt.Fprintf(progress, "%s: root written and synced\n", dev)
+	return f.Close()
+}
+
+// updateBootloader installs the bundle's boot loader where it differs
+// from the disk's: GRUB for UEFI and grub.cfg each by a rename, GRUB's
+// BIOS code through the two halves of the BIOS boot partition
+// (installer.UpdateBIOSBoot), and the EFI partition's copy of it, which
+// hostctl install reads.
+func updateBootloader(efi string, files map[string][]byte, progress io.Writer) error {
+	at := func(p string) string { return filepath.Join(efi, filepath.FromSlash(p)) }
+	for _, f := range []struct{ name, dst string }{{osbundle.GrubEFI, efiGrubEFI}, {osbundle.GrubCfg, efiGrubCfg}} {
+		if old, err := os.ReadFile(at(f.dst)); err == nil && bytes.Equal(old, files[f.name]) {
+			continue
+		}
+		if err := atomicfile.Write(at(f.dst), files[f.name], 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(progress, "boot loader: %s updated\n", f.dst)
+	}
+	oldCore, _ := os.ReadFile(at(installer.EFICoreImg))
+	oldBoot, _ := os.ReadFile(at(installer.EFIBootImg))
+	if bytes.Equal(oldCore, files[osbundle.CoreImg]) && bytes.Equal(oldBoot, files[osbundle.BootImg]) {
+		return nil
+	}
+	if err := updateBIOSBoot(efi, files[osbundle.BootImg], files[osbundle.CoreImg]); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, dst string }{{osbundle.CoreImg, installer.EFICoreImg}, {osbundle.BootImg, installer.EFIBootImg}} {
+		if err := atomicfile.Write(at(f.dst), files[f.name], 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(progress, "boot loader: GRUB's BIOS code updated\n")
+	return nil
+}
+
+// updateBIOSBoot writes GRUB's BIOS code onto the disk that holds the EFI
+// partition mounted at efi.
+func updateBIOSBoot(efi string, bootImg, core []byte) error {
+	var st unix.Stat_t
+	if err := unix.Stat(efi, &st); err != nil {
+		return err
+	}
+	devs, err := blockdev.List("/sys", "/dev")
+	if err != nil {
+		return err
+	}
+	var disk string
+	for _, d := range devs {
+		if d.IsPart && d.PartName == layout.PartEFI {
+			if maj, min, err := devNumber(d.Name); err == nil && unix.Mkdev(maj, min) == st.Dev {
+				disk = d.Disk
+			}
+		}
+	}
+	bios, ok := blockdev.OnDisk(devs, layout.PartBIOS, disk)
+	if disk == "" || !ok {
+		return fmt.Errorf("boot loader: the boot disk has no %s partition", layout.PartBIOS)
+	}
+	start, err := sysAttr(bios.Name, "start")
+	if err != nil {
+		return err
+	}
+	size, err := sysSize(bios.Name)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile("/dev/"+disk, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := installer.UpdateBIOSBoot(f, bootImg, core, start*512, size); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// sysSize is a block device's size in bytes, from sysfs.
+func sysSize(name string) (int64, error) {
+	n, err := sysAttr(name, "size")
+	return n * 512, err
+}
+
+// sysAttr reads a number from /sys/class/block/NAME/ATTR.
+func sysAttr(name, attr string) (int64, error) {
+	b, err := os.ReadFile(filepath.Join("/sys/class/block", name, attr))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// devNumber is a block device's major and minor, from sysfs.
+func devNumber(name string) (uint32, uint32, error) {
+	b, err := os.ReadFile(filepath.Join("/sys/class/block", name, "dev"))
+	if err != nil {
+		return 0, 0, err
+	}
+	maj, min, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
+	a, err1 := strconv.ParseUint(maj, 10, 32)
+	c, err2 := strconv.ParseUint(min, 10, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("/sys/class/block/%s/dev: %q", name, b)
+	}
+	return uint32(a), uint32(c), nil
+}
+
+// lastUpgrade is the recorded last upgrade, with its result as the boot
+// chain now says; nil when there was none.
+func lastUpgrade(bc *api.BootChain) *api.Upgrade {
+	b, err := os.ReadFile(upgradeRecordPath)
+	if err != nil {
+		return nil
+	}
+	var u api.Upgrade
+	if json.Unmarshal(b, &u) != nil {
+		return nil
+	}
+	if bc == nil || bc.Error != "" {
+		return &u
+	}
+	switch {
+	case bc.Trying == u.Slot:
+		u.Result = api.UpgradeTrying
+	case bc.Rejected == u.Slot:
+		u.Result = api.UpgradeRejected
+	case bc.Good == u.Slot:
+		u.Result = api.UpgradeKept
+	}
+	return &u
+}
