@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -43,7 +44,8 @@ const (
 	efiGrubCfg = "/boot/grub/grub.cfg"
 )
 
-// upgradeTries is how many boots an upgraded slot gets to become healthy.
+// upgradeTries is how many boots an upgraded slot gets to become healthy,
+// unless hostctl os upgrade --tries says.
 const upgradeTries = 3
 
 func otherSlot(slot string) string {
@@ -65,6 +67,16 @@ func (h *host) Upgrade(ctx context.Context, req api.UpgradeRequest, body io.Read
 	}
 	if h.stage1.Medium != layout.MediumDisk || h.stage1.Disk == "" {
 		return refuse(errNotDisk)
+	}
+	tries := req.Tries
+	if tries == 0 {
+		tries = upgradeTries
+	}
+	if tries < 1 || tries > 3 {
+		return refuse(fmt.Errorf("--tries %d: expected 1 to 3", tries))
+	}
+	if req.Stage {
+		tries = 0
 	}
 	if req.Ref != "" {
 		rc, desc, err := h.imageOptions().FetchArtifact(ctx, req.Ref, osbundle.ArtifactType, osbundle.LayerType)
@@ -123,7 +135,7 @@ func (h *host) Upgrade(ctx context.Context, req api.UpgradeRequest, body io.Read
 	h.logf("upgrade: writing %s %s (key %s) into slot %s (%s)", m.Name, m.Version, m.Key, other, part.Dev)
 	rec := api.Upgrade{From: h.info.Versions.Berth, To: m.Version, Slot: other, At: time.Now().UTC()}
 	err = h.withEFI(true, func(efi string) error {
-		return writeUpgrade(efi, br, part.Dev, other, !req.Stage, progress)
+		return writeUpgrade(efi, br, part.Dev, other, tries, progress)
 	})
 	if err != nil {
 		h.logf("upgrade: %v", err)
@@ -135,7 +147,7 @@ func (h *host) Upgrade(ctx context.Context, req api.UpgradeRequest, body io.Read
 		res.Message = fmt.Sprintf("%s is staged in slot %s; hostctl os upgrade --activate has it tried at the next boot", m.Version, other)
 	} else {
 		rec.Result = api.UpgradeTrying
-		res.Message = fmt.Sprintf("%s is in slot %s, tried at the next boot (%d tries) and kept once healthy; reboot to start", m.Version, other, upgradeTries)
+		res.Message = fmt.Sprintf("%s is in slot %s, tried at the next boot (%d tries) and kept once healthy; reboot to start", m.Version, other, tries)
 	}
 	res.Upgrade = rec
 	if b, err := json.Marshal(rec); err == nil {
@@ -165,8 +177,9 @@ func (h *host) Versions(ctx context.Context, repo string) ([]string, error) {
 }
 
 // writeUpgrade writes bundle br into slot (its root on dev) and the EFI
-// partition mounted at efi, in the order that keeps the disk bootable.
-func writeUpgrade(efi string, br *osbundle.Reader, dev, slot string, try bool, progress io.Writer) error {
+// partition mounted at efi, in the order that keeps the disk bootable,
+// and has the slot tried tries times (0: not at all, staged).
+func writeUpgrade(efi string, br *osbundle.Reader, dev, slot string, tries int, progress io.Writer) error {
 	at := func(p string) string { return filepath.Join(efi, filepath.FromSlash(p)) }
 	envPath := at(layout.GrubEnvPath)
 	// Nothing boots the slot while it is written: no try of it, and no
@@ -192,6 +205,17 @@ func writeUpgrade(efi string, br *osbundle.Reader, dev, slot string, try bool, p
 	}
 	if err := atomicfile.SyncDir(at("/berth/" + slot)); err != nil {
 		return err
+	}
+	// The rest of the slot's folder goes too (its old kernel and initrd),
+	// and what an upgrade cut short left behind (atomicfile's temp files
+	// of the slot and of the boot loader), which would fill the partition.
+	if err := removeAll(at("/berth/"+slot), func(string) bool { return true }); err != nil {
+		return err
+	}
+	for _, d := range []string{path.Dir(efiGrubEFI), path.Dir(efiGrubCfg), path.Dir(installer.EFICoreImg)} {
+		if err := removeAll(at(d), isTemp); err != nil {
+			return err
+		}
 	}
 	small := map[string][]byte{}
 	for {
@@ -234,7 +258,7 @@ func writeUpgrade(efi string, br *osbundle.Reader, dev, slot string, try bool, p
 	if err := atomicfile.Write(at(layout.SlotBootCfg(slot)), small[osbundle.BootCfg], 0o644); err != nil {
 		return err
 	}
-	if !try {
+	if tries == 0 {
 		return nil
 	}
 	// The commit point.
@@ -243,11 +267,33 @@ func writeUpgrade(efi string, br *osbundle.Reader, dev, slot string, try bool, p
 		return err
 	}
 	env[layout.EnvTry] = slot
-	env[layout.EnvTries] = strconv.Itoa(upgradeTries)
+	env[layout.EnvTries] = strconv.Itoa(tries)
 	if env[layout.EnvRejected] == slot {
 		delete(env, layout.EnvRejected)
 	}
 	return grubenv.Write(envPath, env)
+}
+
+// isTemp says whether a file name is one of atomicfile's temp files.
+func isTemp(name string) bool { return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp") }
+
+// removeAll removes the files of dir whose names match, and syncs dir.
+func removeAll(dir string, match func(name string) bool) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && match(e.Name()) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return atomicfile.SyncDir(dir)
 }
 
 // checkBootCfg checks that a bundle's boot.cfg is one that

@@ -2,15 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/installer"
+	"github.com/berth-os/berth/internal/errkind"
 	"github.com/berth-os/berth/internal/grubenv"
 	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/osbundle"
@@ -49,6 +54,8 @@ func newUpgradeFixture(t *testing.T) *upgradeFixture {
 		efiGrubEFI: f.files[osbundle.GrubEFI], efiGrubCfg: []byte("old grub.cfg\n"),
 		installer.EFICoreImg: f.files[osbundle.CoreImg], installer.EFIBootImg: f.files[osbundle.BootImg],
 		layout.SlotBootCfg("b"): []byte("stale\n"), layout.SlotKernel("b"): []byte("old kernel\n"),
+		// What upgrades cut short by a power cut left.
+		"/berth/b/.initrd.img.tmp123": []byte("half"), "/boot/grub/.grub.cfg.tmp9": []byte("half"),
 		layout.GrubEnvPath: installer.InitialGrubEnv(),
 	} {
 		os.MkdirAll(filepath.Dir(at(p)), 0o755)
@@ -66,14 +73,14 @@ func (f *upgradeFixture) bundle(t *testing.T) []byte {
 	return b.Bytes()
 }
 
-func (f *upgradeFixture) write(t *testing.T, bundle []byte, try bool) (string, error) {
+func (f *upgradeFixture) write(t *testing.T, bundle []byte, tries int) (string, error) {
 	t.Helper()
 	br, err := osbundle.Open(bytes.NewReader(bundle), f.key.Public().(ed25519.PublicKey))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var progress bytes.Buffer
-	err = writeUpgrade(f.efi, br, f.dev, "b", try, &progress)
+	err = writeUpgrade(f.efi, br, f.dev, "b", tries, &progress)
 	return progress.String(), err
 }
 
@@ -84,7 +91,7 @@ func (f *upgradeFixture) read(t *testing.T, p string) string {
 
 func TestWriteUpgrade(t *testing.T) {
 	f := newUpgradeFixture(t)
-	progress, err := f.write(t, f.bundle(t), true)
+	progress, err := f.write(t, f.bundle(t), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +106,11 @@ func TestWriteUpgrade(t *testing.T) {
 	} {
 		if got := f.read(t, p); got != want {
 			t.Errorf("%s: %q, want %q", p, got, want)
+		}
+	}
+	for _, p := range []string{"/berth/b/.initrd.img.tmp123", "/boot/grub/.grub.cfg.tmp9"} {
+		if _, err := os.Stat(filepath.Join(f.efi, p)); err == nil {
+			t.Errorf("%s, left by an upgrade cut short, is still there", p)
 		}
 	}
 	if !strings.Contains(progress, "boot loader: /boot/grub/grub.cfg updated") || strings.Contains(progress, "BOOTX64.EFI updated") || strings.Contains(progress, "BIOS") {
@@ -120,7 +132,7 @@ func TestWriteUpgradeBadFile(t *testing.T) {
 	b := f.bundle(t)
 	i := bytes.Index(b, []byte("new initrd.img\n"))
 	b[i] = 'N'
-	_, err := f.write(t, b, true)
+	_, err := f.write(t, b, 3)
 	if err == nil || !strings.Contains(err.Error(), "initrd.img: sha256") {
 		t.Fatalf("a changed initrd: %v", err)
 	}
@@ -141,7 +153,7 @@ func TestWriteUpgradeBadFile(t *testing.T) {
 // Staged: written, not tried.
 func TestWriteUpgradeStaged(t *testing.T) {
 	f := newUpgradeFixture(t)
-	if _, err := f.write(t, f.bundle(t), false); err != nil {
+	if _, err := f.write(t, f.bundle(t), 0); err != nil {
 		t.Fatal(err)
 	}
 	env, _ := grubenv.Read(filepath.Join(f.efi, layout.GrubEnvPath))
@@ -158,6 +170,24 @@ func TestCheckBootCfg(t *testing.T) {
 	for _, bad := range []string{"set berth_args=\"x\"\nlinux /evil\n", "insmod x\n", "set berth_args=\"a\"b\"\n"} {
 		if err := checkBootCfg([]byte(bad)); err == nil || !strings.Contains(err.Error(), "not one line setting berth_args") {
 			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// Refusals before anything is read or written.
+func TestUpgradeRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		boot  layout.Boot
+		tries int
+		want  string
+	}{
+		{layout.Boot{Medium: layout.MediumISO, Disk: "sr0"}, 0, "refused, nothing was written: this host did not boot from a Berth disk"},
+		{layout.Boot{Medium: layout.MediumDisk, Disk: "vda", Slot: "a"}, 7, "refused, nothing was written: --tries 7: expected 1 to 3"},
+	} {
+		h := &host{stage1: tc.boot}
+		_, err := h.Upgrade(context.Background(), api.UpgradeRequest{Tries: tc.tries}, strings.NewReader("junk"), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errkind.ErrInvalidConfig) {
+			t.Errorf("%+v: %v, want %q", tc.boot, err, tc.want)
 		}
 	}
 }

@@ -4,9 +4,12 @@ package test
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/build/ocibundle"
 	"github.com/berth-os/berth/internal/osbundle"
 	"github.com/berth-os/berth/internal/qemu"
@@ -32,17 +36,16 @@ import (
 // else.
 const nextOverlay = "version: 0.1.1-next\noutputs: [bundle]\n"
 
-// bootChainBIOS and bootChainUEFI upgrade a disk with hostctl os upgrade,
-// from a signed bundle of the next version, served over HTTP (BIOS) or
-// pushed to a registry with berth push's code and pulled through a mirror
-// after hostctl os list offers it (UEFI): bundles
-// unsigned or signed by another key are refused and write nothing; the
-// upgraded slot is tried, kept once healthy, and keeps the state. Then
-// hostctl os rollback tries the old slot: when its kernel panics (GRUB
-// counts the try before the kernel starts) it is rejected, and the disk
-// boots the good slot again; under BIOS, a slot that boots but fails
-// berth.upgrade.health_check is rejected too, with PID 1's reason (issue
-// 8).
+// bootChainBIOS and bootChainUEFI upgrade a disk with hostctl os upgrade
+// (issue 8), from a signed bundle of the next version, served over HTTP
+// (BIOS) or pushed to a registry with berth push's code and pulled through
+// a mirror after hostctl os list offers it (UEFI). Bundles unsigned or
+// signed by another key are refused and write nothing. The upgraded slot
+// is tried, kept once healthy, and keeps the state. Under BIOS, hostctl
+// os rollback then tries the old slot while berth.upgrade.health_check
+// fails: it is rejected with PID 1's reason. Last, an upgrade to a bundle
+// whose kernel panics (GRUB counts the try before the kernel starts) is
+// rejected, and the disk boots the good slot again.
 func bootChainBIOS(t *testing.T) { bootChain(t, false) }
 func bootChainUEFI(t *testing.T) { bootChain(t, true) }
 
@@ -52,9 +55,16 @@ func bootChain(t *testing.T, uefi bool) {
 		switch r.URL.Path {
 		case "/next.bundle":
 			http.ServeFile(w, r, next)
-		case "/unsigned.bundle", "/other-key.bundle":
+		case "/unsigned.bundle":
 			// The host hangs up once it has refused the bundle.
-			resign(w, next, r.URL.Path == "/other-key.bundle")
+			rewriteBundle(w, next, nil, "", nil)
+		case "/other-key.bundle":
+			_, other, _ := ed25519.GenerateKey(rand.Reader)
+			rewriteBundle(w, next, other, "", nil)
+		case "/panics.bundle":
+			// Signed with the builder's key, as the images were; its
+			// initrd is garbage, so its kernel panics.
+			rewriteBundle(w, next, builderKey(t), "0.1.2-panics", map[string][]byte{osbundle.Initrd: bytes.Repeat([]byte("garbage!"), 1<<17)})
 		default:
 			http.NotFound(w, r)
 		}
@@ -64,11 +74,6 @@ func bootChain(t *testing.T, uefi bool) {
 	m.checkOSStatus(`good slot +a`, `slot b +/dev/vda3 +empty`)
 	if out, code := m.shCode("hostctl os rollback"); code == 0 || !strings.Contains(out, "slot b (/dev/vda3) holds no root") {
 		t.Fatalf("rollback to an empty slot: exit %d\n%s", code, out)
-	}
-	// onEFI runs cmd with the EFI partition mounted on /tmp/efi.
-	onEFI := func(m *machine, cmd string) {
-		m.t.Helper()
-		m.sh("mkdir -p /tmp/efi && mount /dev/vda1 /tmp/efi && " + cmd + " && umount /tmp/efi && sync")
 	}
 	refused := m.check("bad-bundles-refused", func(m *machine) {
 		before := m.sh("head -c 16M /dev/vda3 | sha256sum | cut -d' ' -f1")
@@ -150,46 +155,60 @@ func bootChain(t *testing.T, uefi bool) {
 	if !ok {
 		return
 	}
-	ok = m.check("panicking-kernel-rejected", func(m *machine) {
-		// Slot A's initrd is garbage: its kernel panics (panic=10 reboots).
-		onEFI(m, "cp /tmp/efi/berth/a/initrd.img /var/lib/initrd.good && head -c 1048576 /dev/urandom > /tmp/efi/berth/a/initrd.img")
-		m.sh("hostctl os rollback --tries 1")
+	if !uefi {
+		ok = m.check("unhealthy-slot-rejected", func(m *machine) {
+			m.sh(`hostctl config set berth.upgrade.health_check '"exit 7"' && hostctl config set berth.upgrade.health_timeout 15s`)
+			m.sh("hostctl os rollback --tries 1")
+			reboot(m)
+			if _, _, err := m.WaitFor(regexp.MustCompile(`berth: boot chain: slot a is not healthy 15s after boot: berth\.upgrade\.health_check \(exit 7\): exit status 7; rebooting`), 3*time.Minute); err != nil {
+				m.t.Fatalf("slot a was not found unhealthy: %v", err)
+			}
+			m.waitReady()
+			m.checkOSStatus(`root +/dev/vda3 \(slot b\)`, `good slot +b`, `rejected +slot a: berth\.upgrade\.health_check \(exit 7\): exit status 7`)
+		})
+		if !ok {
+			return
+		}
+	}
+	m.check("panicking-upgrade-rejected", func(m *machine) {
+		out := m.sh("hostctl os upgrade --tries 1 --image " + url + "panics.bundle")
+		if !strings.Contains(out, "0.1.2-panics is in slot a, tried at the next boot (1 tries)") {
+			m.t.Fatalf("upgrade to a bundle that panics: %s", out)
+		}
 		reboot(m)
 		if _, _, err := m.WaitFor(regexp.MustCompile(`Kernel panic`), 2*time.Minute); err != nil {
 			m.t.Fatalf("slot a's kernel did not panic: %v", err)
 		}
 		m.waitReady()
-		m.checkOSStatus(`root +/dev/vda3 \(slot b\)`, `good slot +b`,
-			`rejected +slot a: its tries ran out before PID 1 said why \(a kernel or early boot failure\)`)
-		onEFI(m, "cp /var/lib/initrd.good /tmp/efi/berth/a/initrd.img")
-	})
-	if !ok || uefi {
-		return
-	}
-	m.check("unhealthy-slot-rejected", func(m *machine) {
-		m.sh(`hostctl config set berth.upgrade.health_check '"exit 7"' && hostctl config set berth.upgrade.health_timeout 15s`)
-		m.sh("hostctl os rollback --tries 1")
-		reboot(m)
-		if _, _, err := m.WaitFor(regexp.MustCompile(`berth: boot chain: slot a is not healthy 15s after boot: berth\.upgrade\.health_check \(exit 7\): exit status 7; rebooting`), 3*time.Minute); err != nil {
-			m.t.Fatalf("slot a was not found unhealthy: %v", err)
-		}
-		m.waitReady()
-		m.checkOSStatus(`root +/dev/vda3 \(slot b\)`, `good slot +b`, `rejected +slot a: berth\.upgrade\.health_check \(exit 7\): exit status 7`)
+		m.checkOSStatus(`root +/dev/vda3 \(slot b\)`, `good slot +b`, `version +0\.1\.1-next`,
+			`rejected +slot a: its tries ran out before PID 1 said why \(a kernel or early boot failure\)`,
+			`last upgrade +0\.1\.1-next -> 0\.1\.2-panics in slot a, .*: rejected`)
 	})
 }
 
-// resign writes the bundle at path to w without its signature, or (with
-// otherKey) with its manifest naming, and signed by, a key of its own.
-func resign(w io.Writer, path string, otherKey bool) error {
+// builderKey is the key the build signed the images with (the builder's
+// own: image.DefaultSigningKey).
+func builderKey(t *testing.T) ed25519.PrivateKey {
+	p, err := image.DefaultSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := osbundle.LoadKey(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// rewriteBundle writes the bundle at path to w with the files of replace
+// in place of its own and, when version is not "", that version; the
+// manifest is signed with key, or not at all (nil), and names the key.
+func rewriteBundle(w io.Writer, path string, key ed25519.PrivateKey, version string, replace map[string][]byte) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return err
-	}
 	tr := tar.NewReader(f)
 	tw := tar.NewWriter(w)
 	var manifest []byte
@@ -201,32 +220,40 @@ func resign(w io.Writer, path string, otherKey bool) error {
 		if err != nil {
 			return err
 		}
-		var data []byte
+		data, replaced := replace[h.Name]
 		switch h.Name {
 		case osbundle.ManifestName:
-			b, _ := io.ReadAll(tr)
-			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil {
+			var m osbundle.Manifest
+			if err := json.NewDecoder(tr).Decode(&m); err != nil {
 				return err
 			}
-			if otherKey {
-				m["key"] = osbundle.KeyID(key.Public().(ed25519.PublicKey))
+			if key != nil {
+				m.Key = osbundle.KeyID(key.Public().(ed25519.PublicKey))
+			}
+			if version != "" {
+				m.Version = version
+			}
+			for i, file := range m.Files {
+				if b, ok := replace[file.Name]; ok {
+					sum := sha256.Sum256(b)
+					m.Files[i].Size, m.Files[i].SHA256 = int64(len(b)), hex.EncodeToString(sum[:])
+				}
 			}
 			data, _ = json.Marshal(m)
-			manifest = data
+			manifest, replaced = data, true
 		case osbundle.SignatureName:
-			if !otherKey {
+			if key == nil {
 				continue
 			}
-			data = []byte(base64.StdEncoding.EncodeToString(ed25519.Sign(key, manifest)) + "\n")
+			data, replaced = []byte(base64.StdEncoding.EncodeToString(ed25519.Sign(key, manifest))+"\n"), true
 		}
-		if data != nil {
+		if replaced {
 			h.Size = int64(len(data))
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			return err
 		}
-		if data != nil {
+		if replaced {
 			_, err = tw.Write(data)
 		} else {
 			_, err = io.Copy(tw, tr)

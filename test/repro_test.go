@@ -20,6 +20,7 @@ import (
 
 	"github.com/berth-os/berth/build"
 	"github.com/berth-os/berth/build/cache"
+	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/test/sched"
 )
 
@@ -95,6 +96,11 @@ func reproducible(t *testing.T) {
 		if err := os.Chown(d, b.uid, b.gid); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The signing key is an input, as the sources are: the second build
+	// finds the builder's key in its own HOME (image.DefaultSigningKey).
+	if err := copyKey(dirs["home"], b); err != nil {
+		t.Fatal(err)
 	}
 	if err := copyRepo(moduleRoot, dirs["src"], b); err != nil {
 		t.Fatal(err)
@@ -299,6 +305,31 @@ func placeFile(p, target string, info fs.FileInfo, b builder) error {
 		return err
 	}
 	return os.Lchown(target, b.uid, b.gid)
+}
+
+// copyKey copies the builder's signing key to the place
+// image.DefaultSigningKey finds it under home, owned by b.
+func copyKey(home string, b builder) error {
+	src, err := image.DefaultSigningKey()
+	if err != nil {
+		return err
+	}
+	key, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	dir := home
+	for _, d := range []string{".config", "berth"} {
+		dir = filepath.Join(dir, d)
+		if err := mkdirOwned(dir, b); err != nil {
+			return err
+		}
+	}
+	dst := filepath.Join(dir, "upgrade.key")
+	if err := os.WriteFile(dst, key, 0o600); err != nil {
+		return err
+	}
+	return os.Lchown(dst, b.uid, b.gid)
 }
 
 func mkdirOwned(dir string, b builder) error {

@@ -55,6 +55,7 @@ func osCmd(client func() *api.Client, stdout io.Writer) *cobra.Command {
 func upgradeCmd(client func() *api.Client, stdout io.Writer) *cobra.Command {
 	var image string
 	var stage, reboot, activate bool
+	var tries int
 	c := &cobra.Command{
 		Use:   "upgrade --image FILE|URL|REF",
 		Short: "Write a signed upgrade bundle into the other slot, tried at the next boot and kept once healthy",
@@ -74,7 +75,7 @@ slot is written.`,
 			case activate && (image != "" || stage):
 				return errkind.Mark(errkind.ErrUsage, errors.New("--activate: takes no --image or --stage: it has the staged slot tried"))
 			case activate:
-				msg, err := client().Rollback(cmd.Context(), api.RollbackRequest{Tries: 3})
+				msg, err := client().Rollback(cmd.Context(), api.RollbackRequest{Tries: tries})
 				if err != nil {
 					return err
 				}
@@ -82,7 +83,7 @@ slot is written.`,
 			case image == "":
 				return errkind.Mark(errkind.ErrUsage, errors.New("--image: name the bundle, a file, an http(s) URL or a registry reference"))
 			case isRef(image):
-				res, err := client().Upgrade(cmd.Context(), api.UpgradeRequest{Stage: stage, Ref: image}, nil, stdout)
+				res, err := client().Upgrade(cmd.Context(), api.UpgradeRequest{Stage: stage, Tries: tries, Ref: image}, nil, stdout)
 				if err != nil {
 					return err
 				}
@@ -93,7 +94,7 @@ slot is written.`,
 					return err
 				}
 				defer r.Close()
-				res, err := client().Upgrade(cmd.Context(), api.UpgradeRequest{Stage: stage}, r, stdout)
+				res, err := client().Upgrade(cmd.Context(), api.UpgradeRequest{Stage: stage, Tries: tries}, r, stdout)
 				if err != nil {
 					return err
 				}
@@ -111,6 +112,7 @@ slot is written.`,
 	f.BoolVar(&stage, "stage", false, "write the slot, but don't have it tried (see --activate)")
 	f.BoolVar(&activate, "activate", false, "have the staged slot tried at the next boot")
 	f.BoolVar(&reboot, "reboot", false, "reboot once the slot is written")
+	f.IntVar(&tries, "tries", 3, "boots the new slot gets to become healthy (1 to 3)")
 	return c
 }
 

@@ -44,7 +44,7 @@ func (h *osHost) Upgrade(_ context.Context, req api.UpgradeRequest, body io.Read
 		return api.UpgradeResult{}, api.BadRequest(errors.New("upgrade: refused, nothing was written: not a Berth upgrade bundle"))
 	}
 	fmt.Fprintf(progress, "read %d bytes\n", len(b))
-	return api.UpgradeResult{Message: fmt.Sprintf("%s (stage %v)", b, req.Stage)}, nil
+	return api.UpgradeResult{Message: fmt.Sprintf("%s (stage %v, tries %d)", b, req.Stage, req.Tries)}, nil
 }
 
 func (h *osHost) Versions(_ context.Context, repo string) ([]string, error) {
@@ -137,10 +137,10 @@ func TestOSUpgrade(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--image", file}, "read 10 bytes\nbundle one (stage false)\n"},
-		{[]string{"--image", srv.URL + "/x.bundle", "--stage"}, "read 10 bytes\nbundle two (stage true)\n"},
+		{[]string{"--image", file}, "read 10 bytes\nbundle one (stage false, tries 3)\n"},
+		{[]string{"--image", srv.URL + "/x.bundle", "--stage", "--tries", "1"}, "read 10 bytes\nbundle two (stage true, tries 1)\n"},
 		{[]string{"--activate"}, "slot b is tried at the next boot (3 tries)\n"},
-		{[]string{"--image", "registry.lan/berth/os:1.3"}, "read 44 bytes\nbundle pulled from registry.lan/berth/os:1.3 (stage false)\n"},
+		{[]string{"--image", "registry.lan/berth/os:1.3"}, "read 44 bytes\nbundle pulled from registry.lan/berth/os:1.3 (stage false, tries 3)\n"},
 	} {
 		var out, errb bytes.Buffer
 		if err := run(context.Background(), append([]string{"--socket", sock, "os", "upgrade"}, tc.args...), &out, &errb); err != nil {

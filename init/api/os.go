@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -59,6 +61,9 @@ type UpgradeRequest struct {
 	// Stage writes the slot without having it tried: hostctl os upgrade
 	// --activate (a rollback to it) does that later.
 	Stage bool
+	// Tries is how many boots the slot gets to become healthy (1 to 3;
+	// 0 means 3).
+	Tries int
 	// Ref, when given, names the bundle in a registry (an OCI artifact
 	// that berth push made): the host pulls it, and the body is empty.
 	Ref string
@@ -144,6 +149,14 @@ func osRoutes(mux *http.ServeMux, h OSHost) {
 	})
 	mux.HandleFunc("POST "+upgradePath, func(w http.ResponseWriter, r *http.Request) {
 		req := UpgradeRequest{Stage: r.URL.Query().Get("stage") == "true", Ref: r.URL.Query().Get("ref")}
+		if t := r.URL.Query().Get("tries"); t != "" {
+			n, err := strconv.Atoi(t)
+			if err != nil {
+				writeError(w, BadRequest(fmt.Errorf("upgrade: tries %q: expected a number", t)))
+				return
+			}
+			req.Tries = n
+		}
 		// The bundle is read while progress lines are written, and takes
 		// longer than the server's read timeout.
 		rc := http.NewResponseController(w)
@@ -191,6 +204,9 @@ func (c *Client) Upgrade(ctx context.Context, req UpgradeRequest, r io.Reader, p
 	q := url.Values{}
 	if req.Stage {
 		q.Set("stage", "true")
+	}
+	if req.Tries != 0 {
+		q.Set("tries", strconv.Itoa(req.Tries))
 	}
 	if req.Ref != "" {
 		q.Set("ref", req.Ref)
