@@ -76,8 +76,18 @@ func (h *host) withEFI(write bool, fn func(dir string) error) error {
 	}
 	// quiet: FAT keeps no modes, and a chmod of a file written through
 	// atomicfile succeeds instead of failing.
+	if write {
+		h.repairEFI(d.Dev)
+	}
 	if err := unix.Mount(d.Dev, efiMountDir, "vfat", flags, "quiet"); err != nil {
 		return fmt.Errorf("mount %s: %w", d.Dev, err)
+	}
+	if write {
+		if removed, err := removeSalvaged(efiMountDir); err != nil {
+			h.logf("boot chain: %s: %v", d.Dev, err)
+		} else if len(removed) > 0 {
+			h.logf("boot chain: %s: removed %s, the clusters of cut-short writes", d.Dev, strings.Join(removed, ", "))
+		}
 	}
 	err = fn(efiMountDir)
 	if uerr := unix.Unmount(efiMountDir, 0); uerr != nil && err == nil {

@@ -24,8 +24,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/installer"
 	"github.com/berth-os/berth/internal/atomicfile"
@@ -123,25 +121,27 @@ func (h *host) Upgrade(ctx context.Context, req api.UpgradeRequest, body io.Read
 	if !ok {
 		return refuse(fmt.Errorf("the boot disk has no %s", layout.SlotPart(other)))
 	}
-	partSize, err := sysSize(part.Name)
+	slotBytes, err := partSize("/sys", part.Name)
 	if err != nil {
 		return api.UpgradeResult{}, fmt.Errorf("upgrade: %w", err)
 	}
 	root, _ := m.File(osbundle.Root)
-	if root.Size > partSize {
-		return refuse(fmt.Errorf("the bundle's root is %d MiB; slot %s (%s) holds %d MiB", root.Size>>20, other, part.Dev, partSize>>20))
+	if root.Size > slotBytes {
+		return refuse(fmt.Errorf("the bundle's root is %d MiB; slot %s (%s) holds %d MiB", root.Size>>20, other, part.Dev, slotBytes>>20))
 	}
 	fmt.Fprintf(progress, "bundle %s %s: signed with key %s, verified\n", m.Name, m.Version, m.Key)
 	h.logf("upgrade: writing %s %s (key %s) into slot %s (%s)", m.Name, m.Version, m.Key, other, part.Dev)
-	rec := api.Upgrade{From: h.info.Versions.Berth, To: m.Version, Slot: other, At: time.Now().UTC()}
+	// Recorded first: an upgrade cut short says so.
+	rec := api.Upgrade{From: h.info.Versions.Berth, To: m.Version, Slot: other, At: time.Now().UTC(), Result: api.UpgradeIncomplete}
+	h.recordUpgrade(rec)
 	err = h.withEFI(true, func(efi string) error {
-		return writeUpgrade(efi, br, part.Dev, other, tries, progress)
+		return writeUpgrade(efi, br, h.stage1.Disk, part.Dev, other, tries, progress)
 	})
 	if err != nil {
 		h.logf("upgrade: %v", err)
 		return api.UpgradeResult{}, fmt.Errorf("upgrade: %w (slot %s is not bootable until an upgrade completes; slot %s is untouched)", err, other, slot)
 	}
-	res := api.UpgradeResult{Upgrade: rec}
+	var res api.UpgradeResult
 	if req.Stage {
 		rec.Result = api.UpgradeStaged
 		res.Message = fmt.Sprintf("%s is staged in slot %s; hostctl os upgrade --activate has it tried at the next boot", m.Version, other)
@@ -150,20 +150,26 @@ func (h *host) Upgrade(ctx context.Context, req api.UpgradeRequest, body io.Read
 		res.Message = fmt.Sprintf("%s is in slot %s, tried at the next boot (%d tries) and kept once healthy; reboot to start", m.Version, other, tries)
 	}
 	res.Upgrade = rec
-	if b, err := json.Marshal(rec); err == nil {
-		if err := os.MkdirAll(filepath.Dir(upgradeRecordPath), 0o755); err == nil {
-			err = atomicfile.Write(upgradeRecordPath, b, 0o644)
-		}
-		if err != nil {
-			h.logf("upgrade: record: %v", err)
-		}
-	}
+	h.recordUpgrade(rec)
 	// A new slot: what a try of the old one recorded is stale.
 	if t, err := readTrial(); err == nil && t.Slot == other {
 		os.Remove(trialPath)
 	}
 	h.logf("upgrade: %s", res.Message)
 	return res, nil
+}
+
+// recordUpgrade keeps rec as the last upgrade, on the state partition.
+func (h *host) recordUpgrade(rec api.Upgrade) {
+	b, err := json.Marshal(rec)
+	if err == nil {
+		if err = os.MkdirAll(filepath.Dir(upgradeRecordPath), 0o755); err == nil {
+			err = atomicfile.Write(upgradeRecordPath, b, 0o644)
+		}
+	}
+	if err != nil {
+		h.logf("upgrade: record: %v", err)
+	}
 }
 
 // Versions lists the tags of a repository of bundles, through the
@@ -177,20 +183,27 @@ func (h *host) Versions(ctx context.Context, repo string) ([]string, error) {
 }
 
 // writeUpgrade writes bundle br into slot (its root on dev) and the EFI
-// partition mounted at efi, in the order that keeps the disk bootable,
-// and has the slot tried tries times (0: not at all, staged).
-func writeUpgrade(efi string, br *osbundle.Reader, dev, slot string, tries int, progress io.Writer) error {
+// partition mounted at efi, both on disk (a name in /sys/class/block), in
+// the order that keeps the disk bootable, and has the slot tried tries
+// times (0: not at all, staged).
+func writeUpgrade(efi string, br *osbundle.Reader, disk, dev, slot string, tries int, progress io.Writer) error {
 	at := func(p string) string { return filepath.Join(efi, filepath.FromSlash(p)) }
 	envPath := at(layout.GrubEnvPath)
 	// Nothing boots the slot while it is written: no try of it, and no
-	// boot.cfg, which hostctl os rollback wants too.
+	// boot.cfg, which hostctl os rollback wants too. An old rejection of
+	// it goes too: it was of another root.
 	env, err := grubenv.Read(envPath)
 	if err != nil {
 		return err
 	}
-	if env[layout.EnvTry] == slot {
-		delete(env, layout.EnvTry)
-		delete(env, layout.EnvTries)
+	if env[layout.EnvTry] == slot || env[layout.EnvRejected] == slot {
+		if env[layout.EnvTry] == slot {
+			delete(env, layout.EnvTry)
+			delete(env, layout.EnvTries)
+		}
+		if env[layout.EnvRejected] == slot {
+			delete(env, layout.EnvRejected)
+		}
 		if err := grubenv.Write(envPath, env); err != nil {
 			return err
 		}
@@ -246,7 +259,7 @@ func writeUpgrade(efi string, br *osbundle.Reader, dev, slot string, tries int, 
 			return err
 		}
 	}
-	if err := updateBootloader(efi, small, progress); err != nil {
+	if err := updateBootloader(efi, disk, small, progress); err != nil {
 		return err
 	}
 	if err := checkBootCfg(small[osbundle.BootCfg]); err != nil {
@@ -353,7 +366,7 @@ func writeSlot(dev string, r io.Reader, size int64, progress io.Writer) error {
 // BIOS code through the two halves of the BIOS boot partition
 // (installer.UpdateBIOSBoot), and the EFI partition's copy of it, which
 // hostctl install reads.
-func updateBootloader(efi string, files map[string][]byte, progress io.Writer) error {
+func updateBootloader(efi, disk string, files map[string][]byte, progress io.Writer) error {
 	at := func(p string) string { return filepath.Join(efi, filepath.FromSlash(p)) }
 	for _, f := range []struct{ name, dst string }{{osbundle.GrubEFI, efiGrubEFI}, {osbundle.GrubCfg, efiGrubCfg}} {
 		if old, err := os.ReadFile(at(f.dst)); err == nil && bytes.Equal(old, files[f.name]) {
@@ -369,7 +382,7 @@ func updateBootloader(efi string, files map[string][]byte, progress io.Writer) e
 	if bytes.Equal(oldCore, files[osbundle.CoreImg]) && bytes.Equal(oldBoot, files[osbundle.BootImg]) {
 		return nil
 	}
-	if err := updateBIOSBoot(efi, files[osbundle.BootImg], files[osbundle.CoreImg]); err != nil {
+	if err := updateBIOSBoot(disk, files[osbundle.BootImg], files[osbundle.CoreImg]); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, dst string }{{osbundle.CoreImg, installer.EFICoreImg}, {osbundle.BootImg, installer.EFIBootImg}} {
@@ -381,24 +394,12 @@ func updateBootloader(efi string, files map[string][]byte, progress io.Writer) e
 	return nil
 }
 
-// updateBIOSBoot writes GRUB's BIOS code onto the disk that holds the EFI
-// partition mounted at efi.
-func updateBIOSBoot(efi string, bootImg, core []byte) error {
-	var st unix.Stat_t
-	if err := unix.Stat(efi, &st); err != nil {
-		return err
-	}
+// updateBIOSBoot writes GRUB's BIOS code into the BIOS boot partition of
+// disk, the boot disk.
+func updateBIOSBoot(disk string, bootImg, core []byte) error {
 	devs, err := blockdev.List("/sys", "/dev")
 	if err != nil {
 		return err
-	}
-	var disk string
-	for _, d := range devs {
-		if d.IsPart && d.PartName == layout.PartEFI {
-			if maj, min, err := devNumber(d.Name); err == nil && unix.Mkdev(maj, min) == st.Dev {
-				disk = d.Disk
-			}
-		}
 	}
 	bios, ok := blockdev.OnDisk(devs, layout.PartBIOS, disk)
 	if disk == "" || !ok {
@@ -408,7 +409,7 @@ func updateBIOSBoot(efi string, bootImg, core []byte) error {
 	if err != nil {
 		return err
 	}
-	size, err := sysSize(bios.Name)
+	size, err := partSize("/sys", bios.Name)
 	if err != nil {
 		return err
 	}
@@ -423,12 +424,6 @@ func updateBIOSBoot(efi string, bootImg, core []byte) error {
 	return f.Close()
 }
 
-// sysSize is a block device's size in bytes, from sysfs.
-func sysSize(name string) (int64, error) {
-	n, err := sysAttr(name, "size")
-	return n * 512, err
-}
-
 // sysAttr reads a number from /sys/class/block/NAME/ATTR.
 func sysAttr(name, attr string) (int64, error) {
 	b, err := os.ReadFile(filepath.Join("/sys/class/block", name, attr))
@@ -436,21 +431,6 @@ func sysAttr(name, attr string) (int64, error) {
 		return 0, err
 	}
 	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-}
-
-// devNumber is a block device's major and minor, from sysfs.
-func devNumber(name string) (uint32, uint32, error) {
-	b, err := os.ReadFile(filepath.Join("/sys/class/block", name, "dev"))
-	if err != nil {
-		return 0, 0, err
-	}
-	maj, min, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
-	a, err1 := strconv.ParseUint(maj, 10, 32)
-	c, err2 := strconv.ParseUint(min, 10, 32)
-	if !ok || err1 != nil || err2 != nil {
-		return 0, 0, fmt.Errorf("/sys/class/block/%s/dev: %q", name, b)
-	}
-	return uint32(a), uint32(c), nil
 }
 
 // lastUpgrade is the recorded last upgrade, with its result as the boot
@@ -464,16 +444,23 @@ func lastUpgrade(bc *api.BootChain) *api.Upgrade {
 	if json.Unmarshal(b, &u) != nil {
 		return nil
 	}
-	if bc == nil || bc.Error != "" {
-		return &u
-	}
-	switch {
-	case bc.Trying == u.Slot:
-		u.Result = api.UpgradeTrying
-	case bc.Rejected == u.Slot:
-		u.Result = api.UpgradeRejected
-	case bc.Good == u.Slot:
-		u.Result = api.UpgradeKept
-	}
+	u.Result = upgradeResult(u, bc)
 	return &u
+}
+
+// upgradeResult is the result of upgrade u as the boot chain bc now says.
+// An upgrade recorded as incomplete may have been cut short after its
+// commit (before the record), so the boot chain has the last word:
+// writeUpgrade clears an old rejection of the slot before it writes.
+func upgradeResult(u api.Upgrade, bc *api.BootChain) string {
+	switch {
+	case bc == nil || bc.Error != "":
+	case bc.Trying == u.Slot:
+		return api.UpgradeTrying
+	case bc.Rejected == u.Slot:
+		return api.UpgradeRejected
+	case bc.Good == u.Slot:
+		return api.UpgradeKept
+	}
+	return u.Result
 }

@@ -80,7 +80,7 @@ func (f *upgradeFixture) write(t *testing.T, bundle []byte, tries int) (string, 
 		t.Fatal(err)
 	}
 	var progress bytes.Buffer
-	err = writeUpgrade(f.efi, br, f.dev, "b", tries, &progress)
+	err = writeUpgrade(f.efi, br, "", f.dev, "b", tries, &progress)
 	return progress.String(), err
 }
 
@@ -150,6 +150,23 @@ func TestWriteUpgradeBadFile(t *testing.T) {
 	}
 }
 
+// An old rejection of the slot goes once the slot is written, even when
+// the write fails: it was of another root, and hostctl os status must not
+// take it for the new one's.
+func TestWriteUpgradeClearsOldRejection(t *testing.T) {
+	f := newUpgradeFixture(t)
+	grubenv.Write(filepath.Join(f.efi, layout.GrubEnvPath), grubenv.Env{layout.EnvGood: "a", layout.EnvRejected: "b"})
+	b := f.bundle(t)
+	b[bytes.Index(b, []byte("new vmlinuz\n"))] = 'N'
+	if _, err := f.write(t, b, 3); err == nil {
+		t.Fatal("a changed kernel was written")
+	}
+	env, _ := grubenv.Read(filepath.Join(f.efi, layout.GrubEnvPath))
+	if env[layout.EnvRejected] != "" || env[layout.EnvGood] != "a" {
+		t.Errorf("environment block after a failed upgrade of a rejected slot: %v", env)
+	}
+}
+
 // Staged: written, not tried.
 func TestWriteUpgradeStaged(t *testing.T) {
 	f := newUpgradeFixture(t)
@@ -188,6 +205,35 @@ func TestUpgradeRefusals(t *testing.T) {
 		_, err := h.Upgrade(context.Background(), api.UpgradeRequest{Tries: tc.tries}, strings.NewReader("junk"), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errkind.ErrInvalidConfig) {
 			t.Errorf("%+v: %v, want %q", tc.boot, err, tc.want)
+		}
+	}
+}
+
+// The recorded result of an upgrade, as the boot chain now has it.
+func TestUpgradeResult(t *testing.T) {
+	for _, c := range []struct {
+		recorded string
+		bc       *api.BootChain
+		want     string
+	}{
+		// Cut short before the commit: slot b boots nothing.
+		{api.UpgradeIncomplete, &api.BootChain{Good: "a"}, api.UpgradeIncomplete},
+		// Cut short after the commit, before the record: slot b is
+		// tried, then kept or rejected (writeUpgrade cleared any older
+		// rejection of it).
+		{api.UpgradeIncomplete, &api.BootChain{Good: "a", Trying: "b"}, api.UpgradeTrying},
+		{api.UpgradeIncomplete, &api.BootChain{Good: "b"}, api.UpgradeKept},
+		{api.UpgradeIncomplete, &api.BootChain{Good: "a", Rejected: "b"}, api.UpgradeRejected},
+		{api.UpgradeTrying, &api.BootChain{Good: "a", Trying: "b"}, api.UpgradeTrying},
+		{api.UpgradeTrying, &api.BootChain{Good: "b"}, api.UpgradeKept},
+		{api.UpgradeTrying, &api.BootChain{Good: "a", Rejected: "b"}, api.UpgradeRejected},
+		{api.UpgradeStaged, &api.BootChain{Good: "a"}, api.UpgradeStaged},
+		{api.UpgradeTrying, &api.BootChain{Error: "no environment block"}, api.UpgradeTrying},
+		{api.UpgradeTrying, nil, api.UpgradeTrying},
+	} {
+		u := api.Upgrade{From: "0.1.0", To: "0.1.1", Slot: "b", Result: c.recorded}
+		if got := upgradeResult(u, c.bc); got != c.want {
+			t.Errorf("recorded %s, boot chain %+v: %s, want %s", c.recorded, c.bc, got, c.want)
 		}
 	}
 }

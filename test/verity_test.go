@@ -28,20 +28,11 @@ func verityCorruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tbl, err := gpt.Read(f, 512, 512)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var at int64 = -1
-	for _, p := range tbl.Partitions {
-		if p.Name == layout.PartA {
-			at = int64(p.Start) * 512
-		}
-	}
+	at, _ := rawPartition(t, f, layout.PartA)
 	// A byte of the squashfs' first block, which the mount reads.
 	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, at+2048); at < 0 || err != nil {
-		t.Fatalf("no %s in the raw disk's GPT (%v)", layout.PartA, err)
+	if _, err := f.ReadAt(b, at+2048); err != nil {
+		t.Fatal(err)
 	}
 	b[0] ^= 0xff
 	if _, err := f.WriteAt(b, at+2048); err != nil {
@@ -61,4 +52,21 @@ func verityCorruption(t *testing.T) {
 	if regexp.MustCompile(`berth: (ready|degraded) in`).MatchString(vm.Output()) {
 		t.Error("PID 1 ran on a root that fails its verity check")
 	}
+}
+
+// rawPartition is the offset and size in bytes of the partition named
+// name in the GPT of the raw disk f.
+func rawPartition(t *testing.T, f *os.File, name string) (int64, int64) {
+	t.Helper()
+	tbl, err := gpt.Read(f, 512, 512)
+	if err != nil {
+		t.Fatalf("%s: %v", f.Name(), err)
+	}
+	for _, p := range tbl.Partitions {
+		if p.Name == name {
+			return int64(p.Start) * 512, int64(p.Size)
+		}
+	}
+	t.Fatalf("%s has no %s partition", f.Name(), name)
+	return 0, 0
 }

@@ -42,17 +42,20 @@ type Upgrade struct {
 	To   string    `json:"to"`   // the bundle's version
 	Slot string    `json:"slot"` // the slot written
 	At   time.Time `json:"at"`
-	// Result is staged (written, not tried), trying, kept (its slot is
-	// the good one), rejected, or replaced (the slot was written since).
+	// Result is incomplete (cut short by an error or a power cut: its
+	// slot boots nothing), staged (written, not tried), trying, kept (its
+	// slot is the good one), rejected, or replaced (the slot was written
+	// since).
 	Result string `json:"result,omitempty"`
 }
 
 // Upgrade results.
 const (
-	UpgradeStaged   = "staged"
-	UpgradeTrying   = "trying"
-	UpgradeKept     = "kept"
-	UpgradeRejected = "rejected"
+	UpgradeIncomplete = "incomplete"
+	UpgradeStaged     = "staged"
+	UpgradeTrying     = "trying"
+	UpgradeKept       = "kept"
+	UpgradeRejected   = "rejected"
 )
 
 // UpgradeRequest is the query of POST /v1/os/upgrade, whose body is the
