@@ -45,16 +45,21 @@ const nextOverlay = "version: 0.1.1-next\noutputs: [bundle]\n"
 // os rollback then tries the old slot while berth.upgrade.health_check
 // fails: it is rejected with PID 1's reason. Last, an upgrade to a bundle
 // whose kernel panics (GRUB counts the try before the kernel starts) is
-// rejected, and the disk boots the good slot again.
+// rejected, and the disk boots the good slot again. The upgrade keeps the
+// state: a file, the ssh host key, a config change and a user's container.
 func bootChainBIOS(t *testing.T) { bootChain(t, false) }
 func bootChainUEFI(t *testing.T) { bootChain(t, true) }
 
 func bootChain(t *testing.T, uefi bool) {
 	next := variant(t, "next", nextOverlay)["berth.bundle"]
+	const sleeperRef = "docker.io/berth/sleeper:1"
+	sleeper := ociArchive(t, sleeperRef, buildSleeper(t))
 	port, _ := serveHTTP(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/next.bundle":
 			http.ServeFile(w, r, next)
+		case "/sleeper.tar":
+			w.Write(sleeper)
 		case "/unsigned.bundle":
 			// The host hangs up once it has refused the bundle.
 			rewriteBundle(w, next, nil, "", nil)
@@ -94,9 +99,14 @@ func bootChain(t *testing.T, uefi bool) {
 	if !refused {
 		return
 	}
-	// State the upgrade must keep: a file, and the ssh host key.
+	// State the upgrade must keep: a file, the ssh host key, a config
+	// change and a user's container.
 	m.sh("echo kept > /var/lib/upgrade-mark")
 	hostKey := m.sh("cat /var/lib/berth/ssh/ssh_host_ed25519_key.pub")
+	m.sh("hostctl config set hostname berth-upgraded")
+	m.sh("wget -q -O /var/tmp/sleeper.tar " + url + "sleeper.tar && ctr image import /var/tmp/sleeper.tar && rm /var/tmp/sleeper.tar")
+	m.sh("mkdir -p /home/ctr-test && ctr run -d --mount type=bind,src=/home/ctr-test,dst=/data,options=rbind:rw " + sleeperRef + " sleeper /app /data/pid")
+	m.taskPID("sleeper")
 	// Under BIOS the bundle comes over HTTP; under UEFI from a registry,
 	// as berth push left it there, through a mirror of registry.lan.
 	image := url + "next.bundle"
@@ -146,6 +156,18 @@ func bootChain(t *testing.T, uefi bool) {
 		}
 		if got := m.sh("cat /var/lib/berth/ssh/ssh_host_ed25519_key.pub"); got != hostKey {
 			m.t.Errorf("ssh host key after the upgrade: %q, was %q", got, hostKey)
+		}
+		if got := strings.TrimSpace(m.sh("hostname")); got != "berth-upgraded" {
+			m.t.Errorf("hostname after the upgrade: %q, want berth-upgraded (hostctl config set before it)", got)
+		}
+		// The user's image and container record are kept; the container
+		// starts again on the new slot and writes through its bind.
+		if out := m.sh("ctr containers ls -q"); !strings.Contains(out, "sleeper") {
+			m.t.Errorf("after the upgrade ctr containers ls:\n%s\nwant the container sleeper", out)
+		} else {
+			m.sh("rm -f /home/ctr-test/pid; ctr task rm sleeper 2>/dev/null; ctr task start -d sleeper")
+			m.taskPID("sleeper")
+			m.eventually("cat /home/ctr-test/pid", regexp.MustCompile(`^1\s*$`), time.Minute)
 		}
 		m.checkVerifiedRoot(regexp.MustCompile(`^vda3$`))
 		if out := m.sh("hostctl os status"); strings.Contains(out, "trying") || strings.Contains(out, "rejected") {

@@ -85,7 +85,7 @@ func powerCutUpgrade(t *testing.T, uefi bool) {
 
 	m := boot(t, cfg)
 	before, _, status := m.settledSlot(2 * time.Minute)
-	unclean := 0
+	unclean, leaked := 0, 0
 	for trial, i := range points {
 		p := cutPoints[i]
 		delay := time.Duration(rng.Int64N(int64(p.within)))
@@ -95,12 +95,16 @@ func powerCutUpgrade(t *testing.T, uefi bool) {
 		}
 		time.Sleep(delay) // the cut's random moment, not a wait for anything
 		m.Kill()
-		if efiUnclean(t, disk) != "" {
+		fsck := efiUnclean(t, disk)
+		if fsck != "" {
 			unclean++
+		}
+		if leakRe.MatchString(fsck) {
+			leaked++
 		}
 		m = boot(t, cfg)
 		slot, version, now := m.settledSlot(2 * time.Minute)
-		t.Logf("trial %d: cut %s after %q (%s): boots slot %s (%s)", trial+1, delay.Round(time.Millisecond), p.after, p.name, slot, version)
+		t.Logf("trial %d: cut %s after %q (%s): boots slot %s (%s); the EFI partition after the cut: %s", trial+1, delay.Round(time.Millisecond), p.after, p.name, slot, version, fsckSummary(fsck))
 		// hostctl os status says what became of the upgrade: cut short,
 		// or (past its commit) tried and kept. A cut before PID 1 began
 		// to write leaves the last upgrade as it was.
@@ -138,7 +142,7 @@ func powerCutUpgrade(t *testing.T, uefi bool) {
 	if said := efiUnclean(t, disk); said != "" {
 		t.Errorf("after the cuts and an upgrade, the EFI partition is not clean:\n%s", said)
 	}
-	t.Logf("%d cuts, %d left the EFI partition unclean; PID 1's log says it repaired it %s times", len(points), unclean, repaired)
+	t.Logf("%d cuts: %d left the EFI partition unclean, %d of them with clusters no file holds; PID 1's log says it repaired it %s times", len(points), unclean, leaked, repaired)
 }
 
 // settledSlot waits until the running slot is the good one (a slot being
@@ -174,6 +178,26 @@ func lastUpgradeLine(status string) string {
 		return l[1]
 	}
 	return ""
+}
+
+// leakRe matches what fsck.fat says of clusters that no file holds.
+var leakRe = regexp.MustCompile(`(?i)reclaimed \d+ unused clusters`)
+
+// fsckSummary is what matters of fsck.fat's complaints, for the log.
+func fsckSummary(said string) string {
+	if said == "" {
+		return "clean"
+	}
+	var keep []string
+	for _, l := range strings.Split(said, "\n") {
+		if regexp.MustCompile(`(?i)dirty bit|reclaimed|free cluster summary|differences between boot sector`).MatchString(l) {
+			keep = append(keep, strings.TrimSpace(l))
+		}
+	}
+	if len(keep) == 0 {
+		return said
+	}
+	return strings.Join(keep, "; ")
 }
 
 // efiUnclean checks the EFI partition of the raw disk with the host's
