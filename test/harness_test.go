@@ -5,6 +5,7 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -225,6 +226,9 @@ func (m *machine) waitReady() []string {
 	m.t.Helper()
 	match, at, err := m.WaitFor(readyRe, *readyMax)
 	if err != nil {
+		if !errors.Is(err, qemu.ErrExited) {
+			m.dumpKernelState()
+		}
 		m.t.Fatalf("no ready line: %v", err)
 	}
 	if match[4] != "" {
@@ -236,6 +240,32 @@ func (m *machine) waitReady() []string {
 	}
 	m.waitShell()
 	return match
+}
+
+// dumpKernelState has the kernel of a boot that hangs print its blocked
+// tasks and the stacks of its CPUs on the console, for the log: magic
+// SysRq w and l, each after a break on the serial line. It works until
+// PID 1's sysctl phase sets kernel.sysrq = 0 (the container-host
+// profile); after that the kernel ignores the keys, and this says so.
+func (m *machine) dumpKernelState() {
+	m.t.Helper()
+	for _, k := range []struct{ key, says string }{{"w", "Show Blocked State"}, {"l", "Show backtrace of all active CPUs"}} {
+		if _, err := m.QMPArgs("chardev-send-break", map[string]string{"id": "serial0"}); err != nil {
+			m.t.Logf("sysrq %s: %v", k.key, err)
+			return
+		}
+		// The break travels by QMP, the key by the serial line: the key
+		// must not overtake it.
+		time.Sleep(500 * time.Millisecond)
+		m.Send(k.key)
+		if _, _, err := m.WaitFor(regexp.MustCompile(`sysrq: `+k.says), 10*time.Second); err != nil {
+			m.t.Logf("sysrq %s: %v", k.key, err)
+			return
+		}
+	}
+	// The backtraces follow the last header.
+	m.WaitFor(regexp.MustCompile(`(?s)Call Trace:.*\n.*\n`), 10*time.Second)
+	m.t.Logf("the kernel's blocked tasks and CPU backtraces are in the console log")
 }
 
 // waitShell waits for the root shell on ttyS0: services start together, so

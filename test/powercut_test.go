@@ -181,7 +181,7 @@ func lastUpgradeLine(status string) string {
 }
 
 // leakRe matches what fsck.fat says of clusters that no file holds.
-var leakRe = regexp.MustCompile(`(?i)reclaimed \d+ unused clusters`)
+var leakRe = regexp.MustCompile(`(?i)reclaimed \d+ unused clusters?`)
 
 // fsckSummary is what matters of fsck.fat's complaints, for the log.
 func fsckSummary(said string) string {

@@ -54,8 +54,8 @@ var scenarios = []sched.Scenario{
 	vm("BootChainUEFI", 260*time.Second, bootChainUEFI),
 	// Power cuts at random points of hostctl os upgrade, five under each
 	// firmware: the disk always boots a good slot (issue 8).
-	vm("PowerCutUpgradeBIOS", 400*time.Second, powerCutUpgradeBIOS),
-	vm("PowerCutUpgradeUEFI", 400*time.Second, powerCutUpgradeUEFI),
+	vm("PowerCutUpgradeBIOS", 300*time.Second, powerCutUpgradeBIOS),
+	vm("PowerCutUpgradeUEFI", 300*time.Second, powerCutUpgradeUEFI),
 	vm("VariantXZ", 120*time.Second, variantXZ),
 	// Each platform's disk format on its controller, with its NIC
 	// (issue 12).
