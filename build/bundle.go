@@ -19,7 +19,7 @@ func writeBundle(ctx context.Context, j *job) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := media{Stage: "bundle", Version: 1, Title: "upgrade bundle (signed)", File: "berth.bundle"}
+	m := media{Stage: "bundle", Version: 2, Title: "upgrade bundle (signed)", File: "berth.bundle"}
 	key := j.mediaKey(m, boot).String("grub.cfg", j.rawMenu().GrubConfig()).String("boot.cfg", j.cmdline()).
 		String("version", j.spec.Version).String("key", osbundle.KeyID(j.signKey.Public().(ed25519.PublicKey)))
 	file, err := j.makeMedia(m, key, func(out, file string) error {
@@ -30,8 +30,8 @@ func writeBundle(ctx context.Context, j *job) ([]string, error) {
 		defer db.remove()
 		var srcs []osbundle.Source
 		for _, s := range [][2]string{
-			{osbundle.Root, j.rootfs}, {osbundle.Kernel, j.kernel.Vmlinuz}, {osbundle.Initrd, j.initrd}, {osbundle.BootCfg, db.bootCfg},
-			{osbundle.GrubEFI, db.efi}, {osbundle.GrubCfg, db.grubCfg}, {osbundle.CoreImg, db.core}, {osbundle.BootImg, db.bootImg},
+			{osbundle.Root, j.rootfs}, {osbundle.Kernel, j.kernel.Vmlinuz}, {osbundle.Initrd, j.initrd}, {osbundle.UKI, db.uki}, {osbundle.BootCfg, db.bootCfg},
+			{osbundle.Shim, db.shim}, {osbundle.GrubEFI, db.efi}, {osbundle.GrubCfg, db.grubCfg}, {osbundle.CoreImg, db.core}, {osbundle.BootImg, db.bootImg},
 		} {
 			src := osbundle.Source{Name: s[0], Path: s[1]}
 			if s[1] == j.rootfs || s[1] == j.kernel.Vmlinuz || s[1] == j.initrd {

@@ -32,7 +32,7 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := media{Stage: "iso", Version: 6, Title: "iso (hybrid, BIOS+UEFI)", File: "image.iso"}
+	m := media{Stage: "iso", Version: 7, Title: "iso (hybrid, BIOS+UEFI)", File: "image.iso"}
 	kit, err := j.installKit()
 	if err != nil {
 		return nil, err
@@ -63,7 +63,7 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 			return err
 		}
 		defer db.remove()
-		for dst, src := range map[string]string{"boot.img": db.bootImg, "core.img": db.core, "bootx64.efi": db.efi, "grub.cfg": db.grubCfg, "boot.cfg": db.bootCfg, "version": db.version} {
+		for dst, src := range map[string]string{"boot.img": db.bootImg, "core.img": db.core, "shimx64.efi": db.shim, "grubx64.efi": db.efi, "berth.efi": db.uki, "grub.cfg": db.grubCfg, "boot.cfg": db.bootCfg, "version": db.version} {
 			files[installer.KitDir+"/"+dst] = src
 		}
 		for _, dst := range sortedKeys(files) {
@@ -129,7 +129,7 @@ func (j *job) installKit() ([]byte, error) {
 	kit := installer.Kit{
 		EFISize: int64(j.spec.Disk.EFISize), SlotSize: int64(j.spec.Disk.SlotSize),
 		BootImg: d + "boot.img", CoreImg: d + "core.img", Root: layout.ISORoot,
-		EFI: installer.EFIFiles(diskBootFiles{efi: d + "bootx64.efi", core: d + "core.img", bootImg: d + "boot.img", grubCfg: d + "grub.cfg", bootCfg: d + "boot.cfg", version: d + "version"}.
+		EFI: installer.EFIFiles(diskBootFiles{shim: d + "shimx64.efi", efi: d + "grubx64.efi", uki: d + "berth.efi", core: d + "core.img", bootImg: d + "boot.img", grubCfg: d + "grub.cfg", bootCfg: d + "boot.cfg", version: d + "version"}.
 			files("boot/vmlinuz", "boot/initrd.img", j.marker()[1:], j.marker())),
 	}
 	b, err := json.MarshalIndent(kit, "", "  ")

@@ -3,6 +3,7 @@ package build
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -55,8 +56,13 @@ func TestMediaMenusFollowTheSpec(t *testing.T) {
 			t.Errorf("raw grub.cfg lacks %q:\n%s", want, g)
 		}
 	}
-	if n := strings.Count(g, "berth.slot=${berth_slot} berth.boot.part=${berth_boot_part} ${berth_args} ${berth_append}"); n != 3 {
-		t.Errorf("%d of 3 entries pass the slot, the boot partition and the slot's and installed arguments:\n%s", n, g)
+	if n := strings.Count(g, "berth.slot=${berth_slot} berth.boot.part=${berth_boot_part} ${berth_args} ${berth_append}"); n != 6 {
+		t.Errorf("%d of 3 entries (BIOS and UEFI, 6 lines) pass the slot, the boot partition and the slot's and installed arguments:\n%s", n, g)
+	}
+	// Under UEFI each entry chainloads the slot's signed unified kernel
+	// image; only BIOS starts the kernel itself.
+	if n := strings.Count(g, "\tif [ \"$grub_platform\" = efi ]; then\n\t\tchainloader /berth/${berth_slot}/berth.efi berth.slot="); n != 3 {
+		t.Errorf("%d of 3 entries chainload the slot's UKI under UEFI:\n%s", n, g)
 	}
 	if key, _ := j.mediaKey(m, "boot").Key(); key == prod {
 		t.Error("debug_entries leaves the media cache key as it was")
@@ -93,5 +99,24 @@ func TestRescueReachesBothStages(t *testing.T) {
 			t.Errorf("rescue %s and %s share the initramfs cache key", mode, other)
 		}
 		keys[key] = mode
+	}
+}
+
+// The disk's GRUB claims the SBAT generations of Debian's signed GRUB of
+// the same source version: moving the grub2 pin means checking them
+// (Debian's grub-efi-amd64-signed, objcopy --only-section=.sbat).
+func TestGrubSBAT(t *testing.T) {
+	lock, err := os.ReadFile("../images/packages.lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`- name: grub-efi-amd64-bin\n\s+version: (\S+)`).FindSubmatch(lock)
+	if m == nil {
+		t.Fatal("images/packages.lock pins no grub-efi-amd64-bin")
+	}
+	for _, line := range strings.Split(strings.TrimSpace(grubSBAT), "\n")[2:] {
+		if !strings.Contains(line, ","+string(m[1])+",") {
+			t.Errorf("SBAT line %q is not for the pinned GRUB %s", line, m[1])
+		}
 	}
 }

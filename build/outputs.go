@@ -137,7 +137,8 @@ type media struct {
 func (j *job) mediaKey(m media, boot string) *cache.Hasher {
 	return cache.NewKey(m.Stage, m.Version).String("build", j.buildID).String("boot", filepath.Base(boot)).
 		String("cmdline", j.spec.Cmdline).String("epoch", strconv.FormatInt(j.epoch, 10)).
-		String("disk", fmt.Sprintf("%+v", j.spec.Disk)).String("debug_entries", strconv.FormatBool(j.spec.DebugEntries))
+		String("disk", fmt.Sprintf("%+v", j.spec.Disk)).String("debug_entries", strconv.FormatBool(j.spec.DebugEntries)).
+		String("secure_boot", j.secureBootID())
 }
 
 // makeMedia returns the file m names, running build(out, file) to make

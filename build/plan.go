@@ -15,6 +15,7 @@ import (
 	"github.com/berth-os/berth/build/gobin"
 	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/build/progress"
+	"github.com/berth-os/berth/build/secureboot"
 	"github.com/berth-os/berth/build/squashfs"
 	"github.com/berth-os/berth/build/tree"
 	"github.com/berth-os/berth/internal/layout"
@@ -55,6 +56,7 @@ type job struct {
 	bins     []gobin.Binary
 	versions layout.Versions
 	signKey  ed25519.PrivateKey // signs the upgrade bundle; the root holds its public key
+	sbKey    secureboot.Key     // signs what UEFI runs from the disk
 
 	kernel  kernel.Result
 	gobin   string // the folder of every Go program
@@ -158,6 +160,8 @@ func (j *job) loadInputs(_ context.Context) error {
 		j.bins = programs(nil, j.images)
 	} else if err := j.loadSigningKey(); err != nil {
 		return err
+	} else if err := j.loadSecureBootKey(); err != nil {
+		return err
 	}
 	j.sets = &debSets{cache: j.c, lock: lock, rep: j.rep, dirs: map[string]string{}}
 	j.bundles = map[string]string{}
@@ -180,6 +184,32 @@ func (j *job) loadSigningKey() error {
 	}
 	j.signKey = key
 	return nil
+}
+
+// loadSecureBootKey reads the key that signs what UEFI runs from the
+// disk: the spec's, or the builder's own, made on first use.
+func (j *job) loadSecureBootKey() error {
+	kp, cp, err := j.spec.SecureBootKeyPaths()
+	if err != nil {
+		return err
+	}
+	key, made, err := secureboot.LoadKey(kp, cp, j.spec.SecureBootKey == "")
+	if err != nil {
+		return fmt.Errorf("image spec %s: secure_boot_key: %w", j.spec.Path, err)
+	}
+	if made {
+		j.rep.Logf("build: made the Secure Boot signing key %s and its certificate %s: keep them; enroll the certificate in a host's db to boot this image with Secure Boot on", kp, cp)
+	}
+	j.sbKey = key
+	return nil
+}
+
+// secureBootID names the Secure Boot certificate: "" before it is loaded.
+func (j *job) secureBootID() string {
+	if j.sbKey.Cert == nil {
+		return ""
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(j.sbKey.Cert.Raw))
 }
 
 // loadServices reads the image's services from dir, each a built-in (a

@@ -316,7 +316,7 @@ func (h *host) Rollback(ctx context.Context, req api.RollbackRequest) (string, e
 		return "", api.BadRequest(fmt.Errorf("rollback: slot %s (%s) holds no root", other, d.Dev))
 	}
 	err = h.changeBootEnv(func(dir string, env grubenv.Env) error {
-		for _, f := range []string{layout.SlotKernel(other), layout.SlotInitrd(other), layout.SlotBootCfg(other)} {
+		for _, f := range []string{layout.SlotKernel(other), layout.SlotInitrd(other), layout.SlotUKI(other), layout.SlotBootCfg(other)} {
 			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 				return api.BadRequest(fmt.Errorf("slot %s has no boot files: %w", other, err))
 			}

@@ -15,7 +15,11 @@ var _ api.OSHost = (*host)(nil)
 // OSStatus is hostctl os status: stage 1's record of this boot, and the
 // boot disk's slots.
 func (h *host) OSStatus(ctx context.Context) (api.OS, error) {
-	s := osStatus("/sys", "/dev", h.info.Versions.Berth, h.stage1, h.flags.Get(layout.FlagBootPart))
+	bootPart := h.stage1.BootPart
+	if bootPart == "" {
+		bootPart = h.flags.Get(layout.FlagBootPart)
+	}
+	s := osStatus("/sys", "/dev", h.info.Versions.Berth, h.stage1, bootPart)
 	if len(s.Slots) > 0 {
 		var versions map[string]string
 		s.Boot, versions = h.bootChain()

@@ -38,7 +38,7 @@ const upgradeRecordPath = layout.StateDir + "/os/upgrade.json"
 
 // Where the disk's GRUB files are on its EFI partition.
 const (
-	efiGrubEFI = "/EFI/BOOT/BOOTX64.EFI"
+	efiGrubEFI = installer.EFIGrub
 	efiGrubCfg = "/boot/grub/grub.cfg"
 )
 
@@ -242,11 +242,8 @@ func writeUpgrade(efi string, br *osbundle.Reader, disk, dev, slot string, tries
 		switch f.Name {
 		case osbundle.Root:
 			err = writeSlot(dev, r, f.Size, progress)
-		case osbundle.Kernel, osbundle.Initrd:
-			dst := layout.SlotKernel(slot)
-			if f.Name == osbundle.Initrd {
-				dst = layout.SlotInitrd(slot)
-			}
+		case osbundle.Kernel, osbundle.Initrd, osbundle.UKI:
+			dst := map[string]string{osbundle.Kernel: layout.SlotKernel(slot), osbundle.Initrd: layout.SlotInitrd(slot), osbundle.UKI: layout.SlotUKI(slot)}[f.Name]
 			err = atomicfile.WriteFrom(at(dst), 0o644, func(w io.Writer) error {
 				_, err := io.Copy(w, r)
 				return err
@@ -362,13 +359,15 @@ func writeSlot(dev string, r io.Reader, size int64, progress io.Writer) error {
 }
 
 // updateBootloader installs the bundle's boot loader where it differs
-// from the disk's: GRUB for UEFI and grub.cfg each by a rename, GRUB's
+// from the disk's: GRUB and shim for UEFI and grub.cfg each by a rename, GRUB's
 // BIOS code through the two halves of the BIOS boot partition
 // (installer.UpdateBIOSBoot), and the EFI partition's copy of it, which
 // hostctl install reads.
 func updateBootloader(efi, disk string, files map[string][]byte, progress io.Writer) error {
 	at := func(p string) string { return filepath.Join(efi, filepath.FromSlash(p)) }
-	for _, f := range []struct{ name, dst string }{{osbundle.GrubEFI, efiGrubEFI}, {osbundle.GrubCfg, efiGrubCfg}} {
+	// GRUB before shim: each is signed with the same key, so either old
+	// one starts either new one.
+	for _, f := range []struct{ name, dst string }{{osbundle.GrubEFI, efiGrubEFI}, {osbundle.Shim, installer.EFIShim}, {osbundle.GrubCfg, efiGrubCfg}} {
 		if old, err := os.ReadFile(at(f.dst)); err == nil && bytes.Equal(old, files[f.name]) {
 			continue
 		}

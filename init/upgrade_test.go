@@ -51,7 +51,7 @@ func newUpgradeFixture(t *testing.T) *upgradeFixture {
 	}
 	at := func(p string) string { return filepath.Join(f.efi, p) }
 	for p, data := range map[string][]byte{
-		efiGrubEFI: f.files[osbundle.GrubEFI], efiGrubCfg: []byte("old grub.cfg\n"),
+		efiGrubEFI: f.files[osbundle.GrubEFI], installer.EFIShim: f.files[osbundle.Shim], efiGrubCfg: []byte("old grub.cfg\n"),
 		installer.EFICoreImg: f.files[osbundle.CoreImg], installer.EFIBootImg: f.files[osbundle.BootImg],
 		layout.SlotBootCfg("b"): []byte("stale\n"), layout.SlotKernel("b"): []byte("old kernel\n"),
 		// What upgrades cut short by a power cut left.
@@ -113,7 +113,7 @@ func TestWriteUpgrade(t *testing.T) {
 			t.Errorf("%s, left by an upgrade cut short, is still there", p)
 		}
 	}
-	if !strings.Contains(progress, "boot loader: /boot/grub/grub.cfg updated") || strings.Contains(progress, "BOOTX64.EFI updated") || strings.Contains(progress, "BIOS") {
+	if !strings.Contains(progress, "boot loader: /boot/grub/grub.cfg updated") || strings.Contains(progress, "EFI updated") || strings.Contains(progress, "efi updated") || strings.Contains(progress, "BIOS") {
 		t.Errorf("only grub.cfg differs, progress:\n%s", progress)
 	}
 	env, _ := grubenv.Read(filepath.Join(f.efi, layout.GrubEnvPath))

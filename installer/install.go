@@ -60,7 +60,9 @@ type File struct {
 
 // BootFiles are the files that make a disk boot, besides its root.
 type BootFiles struct {
-	GrubEFI        string // GRUB for UEFI, with the disk's prefix
+	Shim           string // shim, which the firmware starts (EFIShim)
+	GrubEFI        string // GRUB for UEFI, with the disk's prefix, which shim starts (EFIGrub)
+	UKI            string // the slot's unified kernel image (layout.SlotUKI)
 	Kernel, Initrd string
 	// BootCfg is the slot's boot.cfg (SlotBootCfg): its root's kernel
 	// arguments.
@@ -75,6 +77,14 @@ type BootFiles struct {
 	MarkerDst        string
 }
 
+// Where a disk's EFI partition keeps the boot loader for UEFI: shim, at
+// the path firmware boots from a disk, and GRUB beside it, where shim
+// looks for it.
+const (
+	EFIShim = "/EFI/BOOT/BOOTX64.EFI"
+	EFIGrub = "/EFI/BOOT/grubx64.efi"
+)
+
 // Where a disk's EFI partition keeps GRUB's BIOS boot code.
 const (
 	EFIBootImg = "/berth/disk/boot.img"
@@ -82,15 +92,17 @@ const (
 )
 
 // EFIFiles are the files of a disk's EFI partition, in the order they are
-// written: GRUB for UEFI, slot A's kernel, initrd, boot.cfg and version, grub.cfg,
+// written: shim and GRUB for UEFI, slot A's kernel, initrd, unified kernel image, boot.cfg and version, grub.cfg,
 // GRUB's BIOS boot code and the build's marker. The environment block
 // (InitialGrubEnv) comes after them. The build's raw disk and an install
 // both take them from here.
 func EFIFiles(b BootFiles) []File {
 	return []File{
-		{b.GrubEFI, "/EFI/BOOT/BOOTX64.EFI"},
+		{b.Shim, EFIShim},
+		{b.GrubEFI, EFIGrub},
 		{b.Kernel, layout.SlotKernel("a")},
 		{b.Initrd, layout.SlotInitrd("a")},
+		{b.UKI, layout.SlotUKI("a")},
 		{b.BootCfg, layout.SlotBootCfg("a")},
 		{b.Version, layout.SlotVersion("a")},
 		{b.GrubCfg, "/boot/grub/grub.cfg"},
@@ -115,8 +127,9 @@ func DiskKit(efiDir, slot, root string, rootSize, efiSize, slotSize int64) (Kit,
 		BootImg: at(EFIBootImg), CoreImg: at(EFICoreImg),
 		Root: root, RootSize: rootSize,
 		EFI: EFIFiles(BootFiles{
-			GrubEFI: at("/EFI/BOOT/BOOTX64.EFI"),
-			Kernel:  at(layout.SlotKernel(slot)), Initrd: at(layout.SlotInitrd(slot)), BootCfg: at(layout.SlotBootCfg(slot)),
+			Shim: at(EFIShim), GrubEFI: at(EFIGrub),
+			Kernel: at(layout.SlotKernel(slot)), Initrd: at(layout.SlotInitrd(slot)), UKI: at(layout.SlotUKI(slot)),
+			BootCfg: at(layout.SlotBootCfg(slot)),
 			Version: at(layout.SlotVersion(slot)),
 			GrubCfg: at("/boot/grub/grub.cfg"),
 			BootImg: at(EFIBootImg), CoreImg: at(EFICoreImg),

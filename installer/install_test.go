@@ -176,7 +176,7 @@ func TestRunKeepsOutput(t *testing.T) {
 // slot, GRUB's BIOS code kept there, and the verified part of its root.
 func TestDiskKit(t *testing.T) {
 	efi := t.TempDir()
-	for _, f := range []string{"EFI/BOOT/BOOTX64.EFI", "berth/b/vmlinuz", "berth/b/initrd.img", "berth/b/boot.cfg", "berth/b/version", "boot/grub/grub.cfg", "berth/disk/boot.img", "berth/disk/core.img", "berth/0123.id"} {
+	for _, f := range []string{"EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/grubx64.efi", "berth/b/vmlinuz", "berth/b/initrd.img", "berth/b/berth.efi", "berth/b/boot.cfg", "berth/b/version", "boot/grub/grub.cfg", "berth/disk/boot.img", "berth/disk/core.img", "berth/0123.id"} {
 		os.MkdirAll(filepath.Join(efi, filepath.Dir(f)), 0o755)
 		os.WriteFile(filepath.Join(efi, f), []byte(f), 0o644)
 	}
@@ -187,7 +187,7 @@ func TestDiskKit(t *testing.T) {
 	if k.Root != "/dev/vda3" || k.RootSize != 5<<20 || k.BootImg != filepath.Join(efi, "berth/disk/boot.img") || k.SlotSize != 512<<20 {
 		t.Errorf("kit %+v", k)
 	}
-	want := map[string]string{"/berth/a/vmlinuz": "berth/b/vmlinuz", "/berth/a/boot.cfg": "berth/b/boot.cfg", "/berth/a/version": "berth/b/version", "/berth/0123.id": "berth/0123.id", EFICoreImg: "berth/disk/core.img"}
+	want := map[string]string{"/berth/a/vmlinuz": "berth/b/vmlinuz", "/berth/a/berth.efi": "berth/b/berth.efi", "/berth/a/boot.cfg": "berth/b/boot.cfg", "/berth/a/version": "berth/b/version", "/berth/0123.id": "berth/0123.id", EFICoreImg: "berth/disk/core.img"}
 	for _, f := range k.EFI {
 		if src, ok := want[f.Dst]; ok && f.Src != filepath.Join(efi, src) {
 			t.Errorf("%s from %s, want %s", f.Dst, f.Src, src)

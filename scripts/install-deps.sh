@@ -9,7 +9,7 @@ pkgs="build-essential flex bison bc libelf-dev libssl-dev dwarves kmod cpio
 xz-utils zstd squashfs-tools xorriso mtools dosfstools e2fsprogs
 qemu-system-x86 qemu-utils ovmf seabios libseccomp-dev pkg-config
 git curl ca-certificates openssh-client iproute2 unzip grub-common locales
-mmdebstrap dpkg-dev libxml2-utils genisoimage"
+mmdebstrap dpkg-dev libxml2-utils genisoimage sbsigntool systemd-boot-efi shim-unsigned"
 
 missing=""
 for p in $pkgs; do

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,11 @@ type Entry struct {
 	Cmdline string
 	// IfExists: GRUB shows the entry only when Kernel exists (slot B).
 	IfExists bool
+	// UKI, when not "", is the unified kernel image that GRUB for UEFI
+	// chainloads instead of Kernel and Initrd, passing Cmdline. With
+	// Secure Boot on, the image's stub boots its own signed command line
+	// and ignores the one passed.
+	UKI string
 }
 
 // Menu is a boot menu.
@@ -69,7 +75,12 @@ func (m Menu) GrubConfig() string {
 	b.WriteString("set superusers=\"root\"\nexport superusers\n")
 	b.WriteString(m.GrubPrelude)
 	for _, e := range m.Entries {
-		entry := fmt.Sprintf("menuentry %q --id %s --unrestricted {\n\tlinux %s %s\n\tinitrd %s\n}\n", e.Title, idOf(e.Label), e.Kernel, e.Cmdline, e.Initrd)
+		boot := fmt.Sprintf("\tlinux %s %s\n\tinitrd %s\n", e.Kernel, e.Cmdline, e.Initrd)
+		if e.UKI != "" {
+			boot = fmt.Sprintf("\tif [ \"$grub_platform\" = efi ]; then\n\t\tchainloader %s %s\n\telse\n\t%s\t%s\tfi\n", e.UKI, e.Cmdline,
+				strings.SplitAfter(boot, "\n")[0], strings.SplitAfter(boot, "\n")[1])
+		}
+		entry := fmt.Sprintf("menuentry %q --id %s --unrestricted {\n%s}\n", e.Title, idOf(e.Label), boot)
 		if e.IfExists {
 			entry = fmt.Sprintf("if [ -e %s ]; then\n%s", e.Kernel, entry) + "fi\n"
 		}
@@ -172,7 +183,14 @@ type GrubImage struct {
 	// instead and use the medium that has it (a CD, whose El Torito image
 	// is not a partition of the CD).
 	Marker string
-	Out    string
+	// Chainload makes a GRUB for UEFI that starts only EFI images, by
+	// chainloader, for shim to load: with Secure Boot on, GRUB has shim
+	// check each image against the firmware's db. It has no linux
+	// command, which would start a kernel with a command line nothing
+	// checked. SBAT is its .sbat section (CSV), which shim requires.
+	Chainload bool
+	SBAT      string
+	Out       string
 }
 
 // Grub writes a standalone GRUB image: the modules are inside it, and it
@@ -200,7 +218,24 @@ func Grub(ctx context.Context, g GrubImage) error {
 	if !ok {
 		return fmt.Errorf("grub-mkimage: unknown format %q", g.Format)
 	}
-	args = append(append(args, grubModules...), plat...)
+	mods := grubModules
+	if g.Chainload {
+		if g.Format != "x86_64-efi" {
+			return fmt.Errorf("grub-mkimage: chainload-only GRUB is for x86_64-efi, not %s", g.Format)
+		}
+		mods = slices.DeleteFunc(slices.Clone(mods), func(m string) bool { return m == "linux" })
+		mods = append(mods, "chain")
+		if g.SBAT == "" {
+			return fmt.Errorf("grub-mkimage: a chainload-only GRUB needs its SBAT data, which shim checks")
+		}
+		sbat := g.Out + ".sbat.csv"
+		if err := os.WriteFile(sbat, []byte(g.SBAT), 0o644); err != nil {
+			return fmt.Errorf("grub-mkimage: %w", err)
+		}
+		defer os.Remove(sbat)
+		args = append(args, "--sbat", sbat)
+	}
+	args = append(append(args, mods...), plat...)
 	if o, err := hosttool.Command(ctx, nil, tools["grub-mkimage"], args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("grub-mkimage -O %s: %w\n%s", g.Format, err, o)
 	}

@@ -61,6 +61,15 @@ type Spec struct {
 	// key, DefaultSigningKey, made on first use.
 	SigningKey string `yaml:"signing_key"`
 
+	// SecureBootKey and SecureBootCert are the RSA key (PEM, unencrypted
+	// PKCS #8 or PKCS #1) and its X.509 certificate (PEM) that sign what
+	// UEFI runs from the disk: GRUB and each slot's unified kernel image.
+	// A firmware with Secure Boot on runs them when its db holds the
+	// certificate. Relative paths are from the spec's folder. Both empty:
+	// the builder's own pair, DefaultSecureBootKey, made on first use.
+	SecureBootKey  string `yaml:"secure_boot_key"`
+	SecureBootCert string `yaml:"secure_boot_cert"`
+
 	// Path is the file the spec was read from.
 	Path string `yaml:"-"`
 }
@@ -71,10 +80,40 @@ func (s *Spec) SigningKeyPath() (string, error) {
 	if s.SigningKey == "" {
 		return DefaultSigningKey()
 	}
-	if filepath.IsAbs(s.SigningKey) {
-		return s.SigningKey, nil
+	return s.rel(s.SigningKey), nil
+}
+
+func (s *Spec) rel(p string) string {
+	if filepath.IsAbs(p) {
+		return p
 	}
-	return filepath.Join(filepath.Dir(s.Path), s.SigningKey), nil
+	return filepath.Join(filepath.Dir(s.Path), p)
+}
+
+// SecureBootKeyPaths are the files of the spec's Secure Boot key and
+// certificate: its secure_boot_key and secure_boot_cert, else
+// DefaultSecureBootKey's.
+func (s *Spec) SecureBootKeyPaths() (key, cert string, err error) {
+	if s.SecureBootKey == "" {
+		return DefaultSecureBootKey()
+	}
+	return s.rel(s.SecureBootKey), s.rel(s.SecureBootCert), nil
+}
+
+// DefaultSecureBootKey is the builder's own Secure Boot key and
+// certificate, which the build makes on first use: $BERTH_SECURE_BOOT_KEY
+// and the same name with .pem for .key, else secureboot.key and
+// secureboot.pem under the user's configuration folder. A firmware whose
+// db holds the certificate boots what it signed, so it is kept.
+func DefaultSecureBootKey() (key, cert string, err error) {
+	if p := os.Getenv("BERTH_SECURE_BOOT_KEY"); p != "" {
+		return p, strings.TrimSuffix(p, ".key") + ".pem", nil
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", "", fmt.Errorf("secure boot key: %w (set secure_boot_key in the image spec, or BERTH_SECURE_BOOT_KEY)", err)
+	}
+	return filepath.Join(dir, "berth", "secureboot.key"), filepath.Join(dir, "berth", "secureboot.pem"), nil
 }
 
 // DefaultSigningKey is the builder's own key, which the build makes on
@@ -210,7 +249,7 @@ func Defaults() *Spec {
 		Cmdline:     "console=tty0 console=ttyS0,115200n8",
 		Sysctl:      "container-host",
 		Compression: "zstd",
-		Disk:        Disk{Size: 2 << 30, SlotSize: 512 << 20, EFISize: 64 << 20},
+		Disk:        Disk{Size: 2 << 30, SlotSize: 512 << 20, EFISize: 128 << 20},
 		Rescue:      layout.RescuePassword,
 	}
 }
@@ -298,6 +337,9 @@ func (s *Spec) validate(source, servicesDir string) strictyaml.Errors {
 	}
 	if min := s.Disk.EFISize + 2*s.Disk.SlotSize + 256<<20; s.Disk.Size < min {
 		bad("disk.size", "must be at least %s (EFI + two slots + 256MiB of state), got %s", min, s.Disk.Size)
+	}
+	if (s.SecureBootKey == "") != (s.SecureBootCert == "") {
+		bad("secure_boot_cert", "secure_boot_key and secure_boot_cert go together: set both or neither")
 	}
 	if s.SourceDateEpoch < 0 {
 		bad("source_date_epoch", "must not be negative")

@@ -24,7 +24,7 @@ func TestLoadDefaultSpec(t *testing.T) {
 	if s.Name != "berth" || len(s.Services) == 0 || strings.Join(s.Outputs, " ") != "kernel vmlinux initrd squashfs iso raw bundle qcow2 vmdk vdi vhd vhdx ova gce pxe" || s.Version != "0.1.0" {
 		t.Errorf("spec = %+v", s)
 	}
-	if s.Disk.Size != 2<<30 || s.Disk.SlotSize != 512<<20 || s.Disk.EFISize != 64<<20 {
+	if s.Disk.Size != 2<<30 || s.Disk.SlotSize != 512<<20 || s.Disk.EFISize != 128<<20 {
 		t.Errorf("disk = %+v", s.Disk)
 	}
 	// The default image is a production image: no boot entries that log

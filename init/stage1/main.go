@@ -91,6 +91,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	flags = withLoaderFlags(flags)
 	os.MkdirAll(newRoot, 0o755)
 	vp, err := verityOf(flags)
 	if err != nil {
@@ -217,7 +218,7 @@ func findRoot(flags cmdline.Flags, sysfs, dev string, timeout time.Duration) (la
 	if err != nil {
 		return boot, err
 	}
-	boot.Root, boot.Disk = d.Dev, d.Disk
+	boot.Root, boot.Disk, boot.BootPart = d.Dev, d.Disk, bootPart
 	return boot, nil
 }
 

@@ -122,7 +122,7 @@ func TestFindRootOnBootDisk(t *testing.T) {
 		map[string]string{"vda1": layout.PartEFI, "vda2": layout.PartA, "vda3": layout.PartB, "vdb1": layout.PartEFI, "vdb2": layout.PartA, "vdc1": layout.PartEFI, "vdc2": layout.PartA},
 		map[string][]byte{"vda": gpttest.Image(t, 512, layout.FactoryDiskGUID, fake), "vdb": gpttest.Image(t, 512, "", mine), "vdc": gpttest.Image(t, 512, layout.FactoryDiskGUID, fake)})
 	got, err := findRoot(cmdline.Parse("berth.boot.part="+strings.ToLower(mine)), sys, dev, 0)
-	if want := (layout.Boot{Medium: layout.MediumDisk, Root: dev + "/vdb2", Disk: "vdb", Slot: "a"}); err != nil || got != want {
+	if want := (layout.Boot{Medium: layout.MediumDisk, Root: dev + "/vdb2", Disk: "vdb", Slot: "a", BootPart: strings.ToLower(mine)}); err != nil || got != want {
 		t.Errorf("findRoot = %+v, %v; want %+v", got, err, want)
 	}
 	for cl, want := range map[string]string{

@@ -27,3 +27,8 @@ func SlotVersion(slot string) string { return "/berth/" + slot + "/version" }
 // partition.
 func SlotKernel(slot string) string { return "/berth/" + slot + "/vmlinuz" }
 func SlotInitrd(slot string) string { return "/berth/" + slot + "/initrd.img" }
+
+// SlotUKI is a slot's unified kernel image on the EFI partition: its
+// kernel, initrd and command line in one image signed for Secure Boot,
+// which the disk's GRUB for UEFI chainloads.
+func SlotUKI(slot string) string { return "/berth/" + slot + "/berth.efi" }

@@ -76,6 +76,9 @@ type Boot struct {
 	Root   string `json:"root"`   // the device the root squashfs came from, e.g. /dev/vda2; its URL for MediumNet
 	Disk   string `json:"disk"`   // its whole disk's kernel name, e.g. vda
 	Slot   string `json:"slot"`   // "a" or "b"
+	// BootPart is the GUID of the partition the boot loader came from
+	// (FlagBootPart), by which the disk was found; "" when not known.
+	BootPart string `json:"boot_part,omitempty"`
 	// Verity is the berth.verity value the root was opened with through
 	// dm-verity; "" for a root mounted unverified.
 	Verity string `json:"verity,omitempty"`

@@ -35,22 +35,25 @@ const (
 
 // The files of a bundle, in the order the build writes them: the slot's
 // root (squashfs and verity tree) first, its kernel and initrd, its
+// unified kernel image (the same kernel and initrd, signed for UEFI), its
 // boot.cfg (berth.verity and the command line), then the disk's boot
-// loader: GRUB for UEFI, the disk's grub.cfg, GRUB's BIOS core image and
+// loader: shim and GRUB for UEFI, the disk's grub.cfg, GRUB's BIOS core image and
 // MBR code.
 const (
 	Root    = "root.img"
 	Kernel  = "vmlinuz"
 	Initrd  = "initrd.img"
+	UKI     = "berth.efi"
 	BootCfg = "boot.cfg"
-	GrubEFI = "BOOTX64.EFI"
+	Shim    = "BOOTX64.EFI"
+	GrubEFI = "grubx64.efi"
 	GrubCfg = "grub.cfg"
 	CoreImg = "core.img"
 	BootImg = "boot.img"
 )
 
 // Files are the names every bundle holds, in order.
-var Files = []string{Root, Kernel, Initrd, BootCfg, GrubEFI, GrubCfg, CoreImg, BootImg}
+var Files = []string{Root, Kernel, Initrd, UKI, BootCfg, Shim, GrubEFI, GrubCfg, CoreImg, BootImg}
 
 // A bundle in an OCI registry is an artifact (OCI image spec 1.1) of
 // ArtifactType whose one layer, of LayerType, is the bundle file as it is;

@@ -44,13 +44,17 @@ type Config struct {
 	// boot, 0.2 s with it. Not "max": that also gives AVX2, SHA-NI and more,
 	// which programs then pick and TCG emulates; in one run with it (on a
 	// machine busy with other work too) Docker took 226 s, not 170.
-	CPU      string
-	UEFI     bool   // OVMF instead of SeaBIOS
-	VarsFile string // writable copy of OVMF_VARS for UEFI; made when empty
-	Kernel   string // direct kernel boot
-	Initrd   string
-	Append   string
-	Disks    []Disk
+	CPU  string
+	UEFI bool // OVMF instead of SeaBIOS
+	// SecureBoot (with UEFI) is OVMF's Secure Boot build, with SMM, and
+	// a variable store whose PK, KEK and db hold Debian's snakeoil test
+	// key (SnakeoilKey): it runs only EFI images that key signed.
+	SecureBoot bool
+	VarsFile   string // writable copy of OVMF_VARS for UEFI; made when empty
+	Kernel     string // direct kernel boot
+	Initrd     string
+	Append     string
+	Disks      []Disk
 	// Net adds a user-mode NIC (10.0.2.15 by DHCP) with these host
 	// forwards, e.g. "tcp:127.0.0.1:2222-:22".
 	Net     bool
@@ -87,6 +91,14 @@ type Config struct {
 const (
 	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	// Secure Boot: the firmware, and variables with Secure Boot on and
+	// the snakeoil key enrolled.
+	OVMFSecureCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	OVMFSnakeoil   = "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd"
+	// The snakeoil key (its PEM encrypted with the password "snakeoil")
+	// and certificate, for signing test images.
+	SnakeoilKey  = "/usr/share/ovmf/PkKek-1-snakeoil.key"
+	SnakeoilCert = "/usr/share/ovmf/PkKek-1-snakeoil.pem"
 )
 
 // Args builds QEMU's argument list. workDir holds files QEMU needs beside
@@ -121,13 +133,26 @@ func (c Config) Args(workDir string) ([]string, error) {
 	case "microvm":
 		args = append(args, "-M", "microvm,acpi=on,pit=off,pic=off,rtc=on,accel="+accel, "-serial", serial)
 	default:
-		args = append(args, "-M", machine+",accel="+accel, "-serial", serial, "-vga", "std")
+		m := machine + ",accel=" + accel
+		if c.SecureBoot {
+			m += ",smm=on"
+		}
+		args = append(args, "-M", m, "-serial", serial, "-vga", "std")
+	}
+	if c.SecureBoot && !c.UEFI {
+		return nil, fmt.Errorf("qemu: Secure Boot needs UEFI")
 	}
 	if c.UEFI {
+		code, template := OVMFCode, OVMFVars
+		if c.SecureBoot {
+			code, template = OVMFSecureCode, OVMFSnakeoil
+			// The variable store is written only from SMM.
+			args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
 		vars := c.VarsFile
 		if vars == "" {
 			vars = filepath.Join(workDir, "OVMF_VARS.fd")
-			b, err := os.ReadFile(OVMFVars)
+			b, err := os.ReadFile(template)
 			if err != nil {
 				return nil, fmt.Errorf("UEFI firmware: %w (install the ovmf package)", err)
 			}
@@ -136,7 +161,7 @@ func (c Config) Args(workDir string) ([]string, error) {
 			}
 		}
 		args = append(args,
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 	}
 	if c.Kernel != "" {

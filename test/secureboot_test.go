@@ -1,0 +1,150 @@
+//go:build qemu
+
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-os/berth/build/secureboot"
+	"github.com/berth-os/berth/installer"
+	"github.com/berth-os/berth/internal/layout"
+	"github.com/berth-os/berth/internal/qemu"
+)
+
+// The EFI images on a Berth disk: shim, GRUB and slot A's unified kernel
+// image.
+var efiImages = []string{installer.EFIShim, installer.EFIGrub, layout.SlotUKI("a")}
+
+// snakeoil is Debian's OVMF test key, which the Secure Boot variable
+// store's db holds; its PEM is encrypted with the password "snakeoil".
+func snakeoil(t *testing.T) secureboot.Key {
+	t.Helper()
+	key := filepath.Join(t.TempDir(), "snakeoil.key")
+	if out, err := exec.Command("openssl", "pkey", "-in", qemu.SnakeoilKey, "-passin", "pass:snakeoil", "-out", key).CombinedOutput(); err != nil {
+		t.Fatalf("openssl pkey: %v\n%s", err, out)
+	}
+	k, _, err := secureboot.LoadKey(key, qemu.SnakeoilCert, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// withEFIImages is a copy of the raw disk whose EFI images edit has
+// changed, written back into its EFI partition with mtools.
+func withEFIImages(t *testing.T, edit func(path string, img []byte) []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.raw")
+	if err := runCmd("cp", "--sparse=always", artifact(t, "berth.raw"), img); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, _ := rawPartition(t, f, layout.PartEFI)
+	f.Close()
+	fat := fmt.Sprintf("%s@@%d", img, off)
+	for _, p := range efiImages {
+		local := filepath.Join(dir, filepath.Base(p))
+		if err := runCmd("mcopy", "-n", "-i", fat, "::"+p, local); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(local, edit(p, b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := runCmd("mcopy", "-o", "-i", fat, local, "::"+p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return img
+}
+
+// secureBoot boots the raw disk under OVMF with Secure Boot on and
+// Debian's snakeoil key in its db, as a user boots a release build
+// signed with their own key enrolled:
+//   - signed with the key in db, the firmware starts shim, shim GRUB, and
+//     GRUB (through shim's check) the slot's UKI, whose stub boots its
+//     own signed command line (GRUB's is ignored); stage 1 finds the
+//     slot and the disk from what the stub recorded;
+//   - the disk as built (signed with the builder's key, not in db) is
+//     refused by the firmware;
+//   - with shim and GRUB signed and the UKI unsigned, shim's check fails
+//     in GRUB, and nothing else starts a kernel.
+func secureBoot(t *testing.T) {
+	key := snakeoil(t)
+	resign := func(_ string, img []byte) []byte {
+		b, err := secureboot.Sign(img, key.Signer, key.Cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	t.Run("signed", func(t *testing.T) {
+		m := boot(t, qemu.Config{UEFI: true, SecureBoot: true, Disks: []qemu.Disk{{Path: withEFIImages(t, resign)}}})
+		m.check("secure-boot-on", func(m *machine) {
+			if !strings.Contains(m.Output(), "secureboot: Secure boot enabled") {
+				m.t.Error("the kernel did not log \"secureboot: Secure boot enabled\"")
+			}
+		})
+		m.check("signed-cmdline", func(m *machine) {
+			// The UKI's own command line: GRUB passed berth.slot and
+			// berth.boot.part, and the stub dropped them.
+			cl := m.sh("cat /proc/cmdline")
+			if strings.Contains(cl, "berth.slot=") || strings.Contains(cl, layout.FlagBootPart+"=") || !strings.Contains(cl, "berth.verity=") {
+				m.t.Errorf("kernel command line %q: want the UKI's (berth.verity, no berth.slot or %s)", cl, layout.FlagBootPart)
+			}
+			for _, re := range []string{
+				`berth stage1: berth\.slot=a from the image the firmware loaded \(\\berth\\a\\berth\.efi\)`,
+				`berth stage1: berth\.boot\.part=[0-9a-f-]{36} from the partition the firmware loaded it from`,
+			} {
+				if !regexp.MustCompile(re).MatchString(m.Output()) {
+					m.t.Errorf("no %q on the console", re)
+				}
+			}
+			if b := m.sh("cat /run/berth/boot.json"); !regexp.MustCompile(`"boot_part":"[0-9a-f-]{36}"`).MatchString(b) || !strings.Contains(b, `"disk":"vda"`) || !strings.Contains(b, `"slot":"a"`) {
+				m.t.Errorf("boot record %s: want slot a of vda, found by its EFI partition's GUID", b)
+			}
+			m.checkVerifiedRoot(regexp.MustCompile(`^vda2$`))
+		})
+	})
+	// The firmware's refusal: OVMF says so on the console and moves on to
+	// the next boot option; stage 1 never starts.
+	refused := func(t *testing.T, img string, want *regexp.Regexp) {
+		vm := start(t, qemu.Config{UEFI: true, SecureBoot: true, Disks: []qemu.Disk{{Path: img}}})
+		if _, _, err := vm.WaitFor(want, 3*time.Minute); err != nil {
+			t.Fatalf("no %q on the console: %v", want, err)
+		}
+		if strings.Contains(vm.Output(), "berth stage1") || strings.Contains(vm.Output(), "Linux version") {
+			t.Error("a kernel started")
+		}
+	}
+	t.Run("other-key", func(t *testing.T) {
+		refused(t, artifact(t, "berth.raw"), regexp.MustCompile(`(?i)access denied|security violation`))
+	})
+	t.Run("unsigned-uki", func(t *testing.T) {
+		img := withEFIImages(t, func(p string, img []byte) []byte {
+			if p == layout.SlotUKI("a") {
+				b, err := secureboot.Unsigned(img)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
+			return resign(p, img)
+		})
+		refused(t, img, regexp.MustCompile(`error: bad shim signature`))
+	})
+}
