@@ -41,7 +41,7 @@ func TestAssets(t *testing.T) {
 	step("registry", func(t *testing.T) { testRegistry(t) })
 	step("docker", func(t *testing.T) { dockerImage(t) })
 	step("variant-xz", func(t *testing.T) { variant(t, "xz", xzOverlay) })
-	step("variant-next", func(t *testing.T) { variant(t, "next", nextOverlay) })
+	step("variant-next", func(t *testing.T) { variant(t, "next", nextOverlay(t)) })
 	step("sleeper", func(t *testing.T) { buildSleeper(t) })
 	if t.Failed() {
 		return

@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"debug/pe"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/berth-os/berth/build/image"
 	"github.com/berth-os/berth/build/ocibundle"
+	"github.com/berth-os/berth/build/secureboot"
 	"github.com/berth-os/berth/internal/osbundle"
 	"github.com/berth-os/berth/internal/qemu"
 	"github.com/berth-os/berth/test/registry"
@@ -32,9 +35,18 @@ import (
 )
 
 // nextOverlay is the next version's overlay: the upgrade bundle of the
-// default image with another version, which rebuilds its root and nothing
-// else.
-const nextOverlay = "version: 0.1.1-next\noutputs: [bundle]\n"
+// default image with another version, which rebuilds its root, and
+// another Secure Boot key, which signs its shim, GRUB and UKI: the
+// upgrade installs a changed boot loader for UEFI.
+func nextOverlay(t *testing.T) string {
+	t.Helper()
+	key := filepath.Join(assetCache.Root, "keys", "next-secureboot.key")
+	cert := strings.TrimSuffix(key, ".key") + ".pem"
+	if _, _, err := secureboot.LoadKey(key, cert, true); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("version: 0.1.1-next\noutputs: [bundle]\nsecure_boot_key: %s\nsecure_boot_cert: %s\n", key, cert)
+}
 
 // bootChainBIOS and bootChainUEFI upgrade a disk with hostctl os upgrade
 // (issue 8), from a signed bundle of the next version, served over HTTP
@@ -44,14 +56,15 @@ const nextOverlay = "version: 0.1.1-next\noutputs: [bundle]\n"
 // is tried, kept once healthy, and keeps the state. Under BIOS, hostctl
 // os rollback then tries the old slot while berth.upgrade.health_check
 // fails: it is rejected with PID 1's reason. Last, an upgrade to a bundle
-// whose kernel panics (GRUB counts the try before the kernel starts) is
+// whose kernel panics (its initrd, and under UEFI its UKI's, is garbage;
+// GRUB counts the try before the kernel starts) is
 // rejected, and the disk boots the good slot again. The upgrade keeps the
 // state: a file, the ssh host key, a config change and a user's container.
 func bootChainBIOS(t *testing.T) { bootChain(t, false) }
 func bootChainUEFI(t *testing.T) { bootChain(t, true) }
 
 func bootChain(t *testing.T, uefi bool) {
-	next := variant(t, "next", nextOverlay)["berth.bundle"]
+	next := variant(t, "next", nextOverlay(t))["berth.bundle"]
 	const sleeperRef = "docker.io/berth/sleeper:1"
 	sleeper := ociArchive(t, sleeperRef, buildSleeper(t))
 	port, _ := serveHTTP(t, func(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +82,8 @@ func bootChain(t *testing.T, uefi bool) {
 		case "/panics.bundle":
 			// Signed with the builder's key, as the images were; its
 			// initrd is garbage, so its kernel panics.
-			rewriteBundle(w, next, builderKey(t), "0.1.2-panics", map[string][]byte{osbundle.Initrd: bytes.Repeat([]byte("garbage!"), 1<<17)})
+			garbage := bytes.Repeat([]byte("garbage!"), 1<<17)
+			rewriteBundle(w, next, builderKey(t), "0.1.2-panics", map[string][]byte{osbundle.Initrd: garbage, osbundle.UKI: withInitrd(t, next, garbage)})
 		default:
 			http.NotFound(w, r)
 		}
@@ -130,7 +144,10 @@ func bootChain(t *testing.T, uefi bool) {
 		image = "registry.lan/berth/os:0.1.1-next"
 	}
 	out := m.sh("hostctl os upgrade --image " + image)
-	for _, want := range []string{"bundle berth 0.1.1-next: signed with key", "/dev/vda3: root written and synced", "0.1.1-next is in slot b, tried at the next boot (3 tries)"} {
+	// The next version's shim and GRUB are signed with another key: the
+	// upgrade installs them, and the next boots go through them.
+	for _, want := range []string{"bundle berth 0.1.1-next: signed with key", "/dev/vda3: root written and synced",
+		"boot loader: /EFI/BOOT/grubx64.efi updated", "boot loader: /EFI/BOOT/BOOTX64.EFI updated", "0.1.1-next is in slot b, tried at the next boot (3 tries)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("hostctl os upgrade: no %q:\n%s", want, out)
 		}
@@ -206,6 +223,61 @@ func bootChain(t *testing.T, uefi bool) {
 			`rejected +slot a: its tries ran out before PID 1 said why \(a kernel or early boot failure\)`,
 			`last upgrade +0\.1\.1-next -> 0\.1\.2-panics in slot a, .*: rejected`)
 	})
+}
+
+// withInitrd is the unified kernel image of the bundle at path with
+// another initrd (unsigned: the suite boots UEFI without Secure Boot but
+// in the SecureBoot scenario).
+func withInitrd(t *testing.T, path string, initrd []byte) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s: no %s: %v", path, osbundle.UKI, err)
+		}
+		if h.Name == osbundle.UKI {
+			break
+		}
+	}
+	uki, err := io.ReadAll(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := pe.NewFile(bytes.NewReader(uki))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secs []secureboot.Section
+	for _, name := range []string{".osrel", ".cmdline", ".initrd", ".linux"} {
+		s := img.Section(name)
+		if s == nil {
+			t.Fatalf("the bundle's UKI has no %s section", name)
+		}
+		data, err := s.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = data[:min(len(data), int(s.VirtualSize))] // without the file alignment's padding
+		if name == ".initrd" {
+			data = initrd
+		}
+		secs = append(secs, secureboot.Section{Name: name, Data: data})
+	}
+	stub, err := os.ReadFile("/usr/lib/systemd/boot/efi/linuxx64.efi.stub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := secureboot.UKI(stub, secs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // builderKey is the key the build signed the images with (the builder's

@@ -55,7 +55,7 @@ func powerCutUpgradeBIOS(t *testing.T) { powerCutUpgrade(t, false) }
 func powerCutUpgradeUEFI(t *testing.T) { powerCutUpgrade(t, true) }
 
 func powerCutUpgrade(t *testing.T, uefi bool) {
-	next := variant(t, "next", nextOverlay)["berth.bundle"]
+	next := variant(t, "next", nextOverlay(t))["berth.bundle"]
 	port, _ := serveHTTP(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/next.bundle" {
 			http.NotFound(w, r)

@@ -97,8 +97,9 @@ func reproducible(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The signing key is an input, as the sources are: the second build
-	// finds the builder's key in its own HOME (image.DefaultSigningKey).
+	// The signing keys are inputs, as the sources are: the second build
+	// finds the builder's keys in its own HOME (image.DefaultSigningKey,
+	// image.DefaultSecureBootKey).
 	if err := copyKey(dirs["home"], b); err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +315,7 @@ func copyKey(home string, b builder) error {
 	if err != nil {
 		return err
 	}
-	key, err := os.ReadFile(src)
+	sbKey, sbCert, err := image.DefaultSecureBootKey()
 	if err != nil {
 		return err
 	}
@@ -325,11 +326,21 @@ func copyKey(home string, b builder) error {
 			return err
 		}
 	}
-	dst := filepath.Join(dir, "upgrade.key")
-	if err := os.WriteFile(dst, key, 0o600); err != nil {
-		return err
+	// And the Secure Boot pair, which signs shim, GRUB and the UKIs.
+	for _, f := range [][2]string{{src, "upgrade.key"}, {sbKey, "secureboot.key"}, {sbCert, "secureboot.pem"}} {
+		data, err := os.ReadFile(f[0])
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, f[1])
+		if err := os.WriteFile(dst, data, 0o600); err != nil {
+			return err
+		}
+		if err := os.Lchown(dst, b.uid, b.gid); err != nil {
+			return err
+		}
 	}
-	return os.Lchown(dst, b.uid, b.gid)
+	return nil
 }
 
 func mkdirOwned(dir string, b builder) error {

@@ -162,3 +162,27 @@ func TestVersionAndKey(t *testing.T) {
 		t.Errorf("default signing key %q, %v", k, err)
 	}
 }
+
+// The Secure Boot key and certificate go together; relative paths are from
+// the spec's folder; without them, the builder's own pair.
+func TestSecureBootKey(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "s.yaml")
+	os.WriteFile(p, []byte("name: x\nservices: [a]\nsecure_boot_key: sb.key\n"), 0o644)
+	if _, err := Load(p, ""); err == nil || !strings.Contains(err.Error(), "secure_boot_cert: secure_boot_key and secure_boot_cert go together") {
+		t.Errorf("a key without its certificate: %v", err)
+	}
+	os.WriteFile(p, []byte("name: x\nservices: [a]\nsecure_boot_key: keys/sb.key\nsecure_boot_cert: /etc/sb.pem\n"), 0o644)
+	s, err := Load(p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, c, err := s.SecureBootKeyPaths(); err != nil || k != filepath.Join(dir, "keys/sb.key") || c != "/etc/sb.pem" {
+		t.Errorf("secure boot key %q %q, %v", k, c, err)
+	}
+	t.Setenv("BERTH_SECURE_BOOT_KEY", "/keys/sb.key")
+	s.SecureBootKey, s.SecureBootCert = "", ""
+	if k, c, err := s.SecureBootKeyPaths(); err != nil || k != "/keys/sb.key" || c != "/keys/sb.pem" {
+		t.Errorf("default secure boot key %q %q, %v", k, c, err)
+	}
+}
