@@ -172,6 +172,12 @@ func TestParseErrors(t *testing.T) {
 		{"upgrade", "#cloud-config\nberth:\n  upgrade: {health_timeout: 5s, health_check: [/bin/true]}\n", []string{
 			`u (x):3: berth.upgrade.health_timeout: expected a duration from 10s to 1h, such as 5m, got "5s"`,
 		}},
+		{"upgrade repository with a tag", "#cloud-config\nberth:\n  upgrade: {repository: \"registry.lan/berth/os:1.0\"}\n", []string{
+			`u (x):3: berth.upgrade.repository: expected a registry repository without a tag, such as registry.lan/berth/os, got "registry.lan/berth/os:1.0"`,
+		}},
+		{"upgrade repository without a path", "#cloud-config\nberth:\n  upgrade: {repository: \"https://registry.lan\"}\n", []string{
+			`u (x):3: berth.upgrade.repository: expected a registry repository without a tag, such as registry.lan/berth/os, got "https://registry.lan"`,
+		}},
 		{"not yaml", "#cloud-config\nhostname: [\n", []string{"u (x):2: not valid YAML: did not find expected node content"}},
 		{"unknown format", "hello\n", []string{`u (x): user-data: not user-data Berth knows (expected a first line of #cloud-config or #!, got "hello")`}},
 		{"include", "#include http://x\n", []string{"u (x): user-data: #include user-data is not supported on Berth (Berth fetches no user-data from URLs at boot; give the documents themselves, as MIME multipart if there are several)"}},

@@ -39,7 +39,7 @@ func (k RancherKey) Translated() bool { return k.Berth != "" }
 const (
 	whyServices = "Berth's services come in the image, its catalogue or berth.services.define; enable one with berth.services.enable"
 	whyDocker   = "Docker is the catalogue's docker service (hostctl service enable docker); its daemon.json is rendered from berth.registry_mirrors, and RancherOS's other docker settings have no equivalent there"
-	whyUpgrade  = "upgrades of Berth come with the boot-chain work (signed A/B images); there is no key for them yet"
+	whyUpgrade  = "Berth upgrades from signed bundles, not RancherOS images: set berth.upgrade.repository to a registry repository that berth push pushed them to"
 	whyHooks    = "Berth runs no commands around link changes; put them in bootcmd or runcmd"
 	whyStateDev = "Berth finds its state partition by its label BERTH_STATE"
 )

@@ -150,9 +150,14 @@ type Berth struct {
 // HealthCheck, when given, exits 0, all within HealthTimeout (5m by
 // default); otherwise PID 1 reboots, and the slot's tries run out into the
 // good slot.
+//
+// Repository is where hostctl os upgrade and hostctl os list look for
+// upgrade bundles when not given one: a registry repository that berth
+// push pushed them to, such as registry.lan/berth/os.
 type Upgrade struct {
 	HealthTimeout string   `yaml:"health_timeout,omitempty"`
 	HealthCheck   *Command `yaml:"health_check,omitempty"`
+	Repository    string   `yaml:"repository,omitempty" effect:"live"`
 }
 
 // DefaultHealthTimeout is berth.upgrade.health_timeout's default.

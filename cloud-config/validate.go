@@ -22,6 +22,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/berth-os/berth/cloud-config/datasource"
 	"github.com/berth-os/berth/internal/blockdev"
 	"github.com/berth-os/berth/internal/layout"
@@ -419,6 +421,11 @@ func (v *validator) berth(b *Berth) {
 		case "", "poweroff", "reboot", "none":
 		default:
 			v.bad("berth.install.then", "expected poweroff, reboot or none, got %q", in.Then)
+		}
+	}
+	if r := b.Upgrade.Repository; r != "" {
+		if _, err := name.NewRepository(r); err != nil || !strings.Contains(r, "/") || strings.Contains(r, "://") {
+			v.bad("berth.upgrade.repository", "expected a registry repository without a tag, such as registry.lan/berth/os, got %q", r)
 		}
 	}
 	if t := b.Upgrade.HealthTimeout; t != "" {

@@ -51,7 +51,8 @@ func nextOverlay(t *testing.T) string {
 // bootChainBIOS and bootChainUEFI upgrade a disk with hostctl os upgrade
 // (issue 8), from a signed bundle of the next version, served over HTTP
 // (BIOS) or pushed to a registry with berth push's code and pulled through
-// a mirror after hostctl os list offers it (UEFI). Bundles unsigned or
+// a mirror, the newest version of berth.upgrade.repository, after hostctl
+// os list offers it (UEFI). Bundles unsigned or
 // signed by another key are refused and write nothing. The upgraded slot
 // is tried, kept once healthy, and keeps the state. Under BIOS, hostctl
 // os rollback then tries the old slot while berth.upgrade.health_check
@@ -122,8 +123,10 @@ func bootChain(t *testing.T, uefi bool) {
 	m.sh("mkdir -p /home/ctr-test && ctr run -d --mount type=bind,src=/home/ctr-test,dst=/data,options=rbind:rw " + sleeperRef + " sleeper /app /data/pid")
 	m.taskPID("sleeper")
 	// Under BIOS the bundle comes over HTTP; under UEFI from a registry,
-	// as berth push left it there, through a mirror of registry.lan.
-	image := url + "next.bundle"
+	// as berth push left it there, through a mirror of registry.lan:
+	// berth.upgrade.repository names it, and hostctl os upgrade takes its
+	// newest version.
+	upgrade := "hostctl os upgrade --image " + url + "next.bundle"
 	if uefi {
 		srv, err := registry.Start()
 		if err != nil {
@@ -137,13 +140,16 @@ func bootChain(t *testing.T, uefi bool) {
 		if _, err := ocibundle.Push(sched.Ctx(t), next, ref); err != nil {
 			t.Fatal(err)
 		}
-		m.sh(fmt.Sprintf(`printf 'berth:\n  registry_mirrors:\n    registry.lan: [%q]\n' > /var/tmp/mirror.yaml && hostctl config merge -i /var/tmp/mirror.yaml`, srv.GuestURL()))
-		if out := m.sh("hostctl os list registry.lan/berth/os"); strings.TrimSpace(out) != "0.1.1-next" {
+		m.sh(fmt.Sprintf(`printf 'berth:\n  registry_mirrors:\n    registry.lan: [%q]\n  upgrade:\n    repository: registry.lan/berth/os\n' > /var/tmp/mirror.yaml && hostctl config merge -i /var/tmp/mirror.yaml`, srv.GuestURL()))
+		if out := m.sh("hostctl os list"); strings.TrimSpace(out) != "0.1.1-next" {
 			t.Errorf("hostctl os list: %q", out)
 		}
-		image = "registry.lan/berth/os:0.1.1-next"
+		upgrade = "hostctl os upgrade"
 	}
-	out := m.sh("hostctl os upgrade --image " + image)
+	out := m.sh(upgrade)
+	if uefi && !strings.Contains(out, "registry.lan/berth/os:0.1.1-next is the newest version above the running 0.1.0") {
+		t.Errorf("hostctl os upgrade did not take the repository's newest version:\n%s", out)
+	}
 	// The next version's shim and GRUB are signed with another key: the
 	// upgrade installs them, and the next boots go through them.
 	for _, want := range []string{"bundle berth 0.1.1-next: signed with key", "/dev/vda3: root written and synced",

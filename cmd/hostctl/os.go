@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/semver"
 
 	"github.com/berth-os/berth/init/api"
 	"github.com/berth-os/berth/internal/errkind"
@@ -53,11 +54,11 @@ func osCmd(client func() *api.Client, stdout io.Writer) *cobra.Command {
 // upgradeCmd is hostctl os upgrade: PID 1 writes a signed bundle into the
 // other slot, which the next boot tries.
 func upgradeCmd(client func() *api.Client, stdout io.Writer) *cobra.Command {
-	var image string
+	var image, version string
 	var stage, reboot, activate bool
 	var tries int
 	c := &cobra.Command{
-		Use:   "upgrade --image FILE|URL|REF",
+		Use:   "upgrade [--image FILE|URL|REF | --version V]",
 		Short: "Write a signed upgrade bundle into the other slot, tried at the next boot and kept once healthy",
 		Long: `Write an upgrade bundle (berth build's NAME.bundle: a file, an http(s)
 URL, or a registry reference that berth push pushed it to, which the host
@@ -68,12 +69,17 @@ and each file's sha256 as it arrives. The slot is then tried at the next
 boot (3 tries), and kept once every system service is healthy; otherwise
 the disk goes back to this slot. --stage writes the slot without having it
 tried, and --activate has a staged slot tried. --reboot reboots once the
-slot is written.`,
+slot is written.
+
+Without --image, the bundle comes from berth.upgrade.repository: the
+newest version it offers above the running one, or --version.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
-			case activate && (image != "" || stage):
-				return errkind.Mark(errkind.ErrUsage, errors.New("--activate: takes no --image or --stage: it has the staged slot tried"))
+			case activate && (image != "" || version != "" || stage):
+				return errkind.Mark(errkind.ErrUsage, errors.New("--activate: takes no --image, --version or --stage: it has the staged slot tried"))
+			case image != "" && version != "":
+				return errkind.Mark(errkind.ErrUsage, errors.New("--version: picks a version of berth.upgrade.repository; --image names the bundle itself: give one"))
 			case activate:
 				msg, err := client().Rollback(cmd.Context(), api.RollbackRequest{Tries: tries})
 				if err != nil {
@@ -81,7 +87,15 @@ slot is written.`,
 				}
 				fmt.Fprintln(stdout, msg)
 			case image == "":
-				return errkind.Mark(errkind.ErrUsage, errors.New("--image: name the bundle, a file, an http(s) URL or a registry reference"))
+				ref, err := fromRepository(cmd.Context(), client(), version, stdout)
+				if err != nil || ref == "" {
+					return err
+				}
+				res, err := client().Upgrade(cmd.Context(), api.UpgradeRequest{Stage: stage, Tries: tries, Ref: ref}, nil, stdout)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, res.Message)
 			case isRef(image):
 				res, err := client().Upgrade(cmd.Context(), api.UpgradeRequest{Stage: stage, Tries: tries, Ref: image}, nil, stdout)
 				if err != nil {
@@ -109,6 +123,7 @@ slot is written.`,
 	}
 	f := c.Flags()
 	f.StringVar(&image, "image", "", "the bundle: a `FILE`, an http(s) URL or a registry reference")
+	f.StringVar(&version, "version", "", "the `VERSION` of berth.upgrade.repository to upgrade to (default: the newest above the running one)")
 	f.BoolVar(&stage, "stage", false, "write the slot, but don't have it tried (see --activate)")
 	f.BoolVar(&activate, "activate", false, "have the staged slot tried at the next boot")
 	f.BoolVar(&reboot, "reboot", false, "reboot once the slot is written")
@@ -128,15 +143,104 @@ func isRef(image string) bool {
 	return strings.Contains(image, "/") && !strings.HasSuffix(image, ".bundle")
 }
 
+// repositoryKey is the cloud-config key of the host's upgrade repository.
+const repositoryKey = "berth.upgrade.repository"
+
+// upgradeRepository is the host's berth.upgrade.repository: "" when not set.
+func upgradeRepository(ctx context.Context, c *api.Client) (string, error) {
+	v, err := c.ConfigValue(ctx, repositoryKey)
+	if errors.Is(err, errkind.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	s, _ := v.Value.(string)
+	return s, nil
+}
+
+// fromRepository is the reference of the bundle hostctl os upgrade
+// without --image writes: version of berth.upgrade.repository, or the
+// newest version there above the running one. "" with a line on stdout
+// when there is none: the host is up to date.
+func fromRepository(ctx context.Context, c *api.Client, version string, stdout io.Writer) (string, error) {
+	repo, err := upgradeRepository(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	if repo == "" {
+		return "", errkind.Mark(errkind.ErrUsage, errors.New("--image: name the bundle, a file, an http(s) URL or a registry reference, or set "+repositoryKey+" (hostctl config set "+repositoryKey+" registry.lan/berth/os)"))
+	}
+	if version != "" {
+		return repo + ":" + version, nil
+	}
+	tags, err := c.Versions(ctx, repo)
+	if err != nil {
+		return "", err
+	}
+	s, err := c.OSStatus(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !semver.IsValid(semverOf(s.Version)) {
+		return "", errkind.Mark(errkind.ErrUsage, fmt.Errorf("the running version %q is not a semantic version to compare %s's with: name one with --version", s.Version, repo))
+	}
+	n := newest(tags, s.Version)
+	if n == "" {
+		fmt.Fprintf(stdout, "%s offers no version above the running %s (it has: %s)\n", repo, s.Version, strings.Join(tags, ", "))
+		return "", nil
+	}
+	fmt.Fprintf(stdout, "%s:%s is the newest version above the running %s\n", repo, n, s.Version)
+	return repo + ":" + n, nil
+}
+
+// newest is the highest of tags above running, compared as semantic
+// versions (1.2.3, 1.2.3-rc1, with or without a v); tags that are not
+// are left out. "" when none is above running.
+func newest(tags []string, running string) string {
+	sv := semverOf
+	best := ""
+	for _, t := range tags {
+		v := sv(t)
+		if !semver.IsValid(v) || semver.Compare(v, sv(running)) <= 0 {
+			continue
+		}
+		if best == "" || semver.Compare(v, sv(best)) > 0 {
+			best = t
+		}
+	}
+	return best
+}
+
+// semverOf is version as golang.org/x/mod/semver takes it: with a v.
+func semverOf(version string) string {
+	if !strings.HasPrefix(version, "v") {
+		return "v" + version
+	}
+	return version
+}
+
 // listCmd is hostctl os list: the versions a registry offers.
 func listCmd(client func() *api.Client, stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
-		Use:   "list REPOSITORY",
-		Short: "List the versions (tags) of a repository of upgrade bundles, e.g. registry.lan/berth/os",
-		Args:  cobra.ExactArgs(1),
+		Use:   "list [REPOSITORY]",
+		Short: "List the versions (tags) of a repository of upgrade bundles (default: berth.upgrade.repository), e.g. registry.lan/berth/os",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := client()
-			tags, err := c.Versions(cmd.Context(), args[0])
+			var repo string
+			if len(args) == 1 {
+				repo = args[0]
+			} else {
+				var err error
+				if repo, err = upgradeRepository(cmd.Context(), c); err != nil {
+					return err
+				}
+				if repo == "" {
+					return errkind.Mark(errkind.ErrUsage, errors.New("name a REPOSITORY, or set "+repositoryKey))
+				}
+			}
+			tags, err := c.Versions(cmd.Context(), repo)
 			if err != nil {
 				return err
 			}

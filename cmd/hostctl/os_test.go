@@ -15,11 +15,21 @@ import (
 	"time"
 
 	"github.com/berth-os/berth/init/api"
+	"github.com/berth-os/berth/internal/errkind"
 )
 
 type osHost struct {
 	host
-	os api.OS
+	configHost
+	os   api.OS
+	repo string // berth.upgrade.repository
+}
+
+func (h *osHost) ConfigValue(key string) (api.ConfigValue, error) {
+	if key == repositoryKey && h.repo != "" {
+		return api.ConfigValue{Key: key, Value: h.repo, Source: "local"}, nil
+	}
+	return api.ConfigValue{}, errkind.Mark(errkind.ErrNotFound, fmt.Errorf("%s: not set", key))
 }
 
 func (h *osHost) OSStatus(context.Context) (api.OS, error) { return h.os, nil }
@@ -155,16 +165,72 @@ func TestOSUpgrade(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{}, "--image: name the bundle"},
+		{[]string{}, "--image: name the bundle, a file, an http(s) URL or a registry reference, or set berth.upgrade.repository"},
+		{[]string{"--version", "1.3"}, "or set berth.upgrade.repository"},
+		{[]string{"--image", file, "--version", "1.3"}, "--version: picks a version of berth.upgrade.repository; --image names the bundle itself"},
 		{[]string{"--image", file + ".missing"}, "no such file"},
 		{[]string{"--image", srv.URL + "/nothing"}, "404 Not Found"},
 		{[]string{"--image", file}, "refused, nothing was written: not a Berth upgrade bundle"},
 		{[]string{"--activate", "--image", file}, "--activate: takes no --image"},
+		{[]string{"--activate", "--version", "1.3"}, "--activate: takes no --image, --version"},
 	} {
 		var out, errb bytes.Buffer
 		err := run(context.Background(), append([]string{"--socket", sock, "os", "upgrade"}, tc.args...), &out, &errb)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("hostctl os upgrade %v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// Without --image, hostctl os upgrade takes the newest version of
+// berth.upgrade.repository above the running one, or --version of it.
+func TestOSUpgradeFromRepository(t *testing.T) {
+	for _, tc := range []struct {
+		running string
+		args    []string
+		want    string
+	}{
+		{"1.2", nil, "registry.lan/berth/os:1.3 is the newest version above the running 1.2\nread 44 bytes\nbundle pulled from registry.lan/berth/os:1.3 (stage false, tries 3)\n"},
+		{"1.2", []string{"--version", "1.2", "--tries", "1"}, "read 44 bytes\nbundle pulled from registry.lan/berth/os:1.2 (stage false, tries 1)\n"},
+		{"1.3", []string{"--reboot"}, "registry.lan/berth/os offers no version above the running 1.3 (it has: 1.2, 1.3)\n"},
+	} {
+		h := &osHost{os: api.OS{Version: tc.running}, repo: "registry.lan/berth/os"}
+		sock := start(t, h)
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), append([]string{"--socket", sock, "os", "upgrade"}, tc.args...), &out, &errb); err != nil {
+			t.Fatalf("%s %v: %v", tc.running, tc.args, err)
+		}
+		if out.String() != tc.want {
+			t.Errorf("running %s, hostctl os upgrade %v: %q, want %q", tc.running, tc.args, out.String(), tc.want)
+		}
+		if len(h.shut) != 0 {
+			t.Errorf("running %s, hostctl os upgrade %v rebooted with nothing written", tc.running, tc.args)
+		}
+	}
+	var out, errb bytes.Buffer
+	sock := start(t, &osHost{os: api.OS{Version: "2.0-rc1"}, repo: "registry.lan/berth/os"})
+	if err := run(context.Background(), []string{"--socket", sock, "os", "upgrade"}, &out, &errb); err == nil || !strings.Contains(err.Error(), `the running version "2.0-rc1" is not a semantic version to compare registry.lan/berth/os's with: name one with --version`) {
+		t.Errorf("an upgrade from a version that can't be compared: %v", err)
+	}
+	sock = start(t, &osHost{os: api.OS{Version: "1.2"}, repo: "registry.lan/x"})
+	if err := run(context.Background(), []string{"--socket", sock, "os", "upgrade"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "no repository registry.lan/x") {
+		t.Errorf("an upgrade from a repository that is not there: %v", err)
+	}
+}
+
+func TestNewest(t *testing.T) {
+	for _, tc := range []struct {
+		tags          []string
+		running, want string
+	}{
+		{[]string{"0.1.0", "0.1.1-next", "0.1.1", "0.2.0-rc1", "latest"}, "0.1.0", "0.2.0-rc1"},
+		{[]string{"v1.10.0", "v1.9.0"}, "1.2.0", "v1.10.0"},
+		{[]string{"1.0", "1.1"}, "1.1", ""},
+		{[]string{"latest", "stable"}, "0.1.0", ""},
+		{nil, "0.1.0", ""},
+	} {
+		if got := newest(tc.tags, tc.running); got != tc.want {
+			t.Errorf("newest(%v, %s) = %q, want %q", tc.tags, tc.running, got, tc.want)
 		}
 	}
 }
@@ -181,6 +247,16 @@ func TestOSList(t *testing.T) {
 	err := run(context.Background(), []string{"--socket", sock, "os", "list", "registry.lan/x"}, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "no repository registry.lan/x") {
 		t.Errorf("hostctl os list of another repository: %v", err)
+	}
+	err = run(context.Background(), []string{"--socket", sock, "os", "list"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "name a REPOSITORY, or set berth.upgrade.repository") {
+		t.Errorf("hostctl os list with no repository: %v", err)
+	}
+	// berth.upgrade.repository when none is named.
+	sock = start(t, &osHost{os: api.OS{Version: "1.3"}, repo: "registry.lan/berth/os"})
+	out.Reset()
+	if err := run(context.Background(), []string{"--socket", sock, "os", "list"}, &out, &errb); err != nil || out.String() != "1.2\n1.3 (running)\n" {
+		t.Errorf("hostctl os list from berth.upgrade.repository: %q, %v", out.String(), err)
 	}
 }
 
