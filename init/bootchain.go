@@ -74,11 +74,11 @@ func (h *host) withEFI(write bool, fn func(dir string) error) error {
 	if !write {
 		flags |= unix.MS_RDONLY
 	}
-	// quiet: FAT keeps no modes, and a chmod of a file written through
-	// atomicfile succeeds instead of failing.
 	if write {
 		h.repairEFI(d.Dev)
 	}
+	// quiet: FAT keeps no modes, and a chmod of a file written through
+	// atomicfile succeeds instead of failing.
 	if err := unix.Mount(d.Dev, efiMountDir, "vfat", flags, "quiet"); err != nil {
 		return fmt.Errorf("mount %s: %w", d.Dev, err)
 	}
