@@ -122,8 +122,8 @@ func secureBoot(t *testing.T) {
 	})
 	// The firmware's refusal: OVMF says so on the console and moves on to
 	// the next boot option; stage 1 never starts.
-	refused := func(t *testing.T, img string, want *regexp.Regexp) {
-		vm := start(t, qemu.Config{UEFI: true, SecureBoot: true, Disks: []qemu.Disk{{Path: img}}})
+	refused := func(t *testing.T, disk qemu.Disk, want *regexp.Regexp) {
+		vm := start(t, qemu.Config{UEFI: true, SecureBoot: true, Disks: []qemu.Disk{disk}})
 		if _, _, err := vm.WaitFor(want, 3*time.Minute); err != nil {
 			t.Fatalf("no %q on the console: %v", want, err)
 		}
@@ -132,7 +132,7 @@ func secureBoot(t *testing.T) {
 		}
 	}
 	t.Run("other-key", func(t *testing.T) {
-		refused(t, artifact(t, "berth.raw"), regexp.MustCompile(`(?i)access denied|security violation`))
+		refused(t, qemu.Disk{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2"}, regexp.MustCompile(`(?i)access denied|security violation`))
 	})
 	t.Run("unsigned-uki", func(t *testing.T) {
 		img := withEFIImages(t, func(p string, img []byte) []byte {
@@ -145,6 +145,6 @@ func secureBoot(t *testing.T) {
 			}
 			return resign(p, img)
 		})
-		refused(t, img, regexp.MustCompile(`error: bad shim signature`))
+		refused(t, qemu.Disk{Path: img}, regexp.MustCompile(`error: bad shim signature`))
 	})
 }
