@@ -4,6 +4,7 @@ package test
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,19 +23,45 @@ import (
 // image.
 var efiImages = []string{installer.EFIShim, installer.EFIGrub, layout.SlotUKI("a")}
 
-// snakeoil is Debian's OVMF test key, which the Secure Boot variable
-// store's db holds; its PEM is encrypted with the password "snakeoil".
-func snakeoil(t *testing.T) secureboot.Key {
+// snakeoilFiles are Debian's OVMF test key, which the Secure Boot variable
+// store's db holds, and its certificate. Its PEM is encrypted with the
+// password "snakeoil": the key file is written out in the clear, once, in
+// the asset cache (so that the variant signed with it stays cached).
+func snakeoilFiles(t *testing.T) (key, cert string) {
 	t.Helper()
-	key := filepath.Join(t.TempDir(), "snakeoil.key")
-	if out, err := exec.Command("openssl", "pkey", "-in", qemu.SnakeoilKey, "-passin", "pass:snakeoil", "-out", key).CombinedOutput(); err != nil {
+	key = filepath.Join(assetCache.Root, "keys", "snakeoil.key")
+	if _, err := os.Stat(key); err == nil {
+		return key, qemu.SnakeoilCert
+	}
+	if err := os.MkdirAll(filepath.Dir(key), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tmp := key + ".tmp"
+	if out, err := exec.Command("openssl", "pkey", "-in", qemu.SnakeoilKey, "-passin", "pass:snakeoil", "-out", tmp).CombinedOutput(); err != nil {
 		t.Fatalf("openssl pkey: %v\n%s", err, out)
 	}
-	k, _, err := secureboot.LoadKey(key, qemu.SnakeoilCert, false)
+	if err := os.Rename(tmp, key); err != nil {
+		t.Fatal(err)
+	}
+	return key, qemu.SnakeoilCert
+}
+
+func snakeoil(t *testing.T) secureboot.Key {
+	t.Helper()
+	key, cert := snakeoilFiles(t)
+	k, _, err := secureboot.LoadKey(key, cert, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// sbNextOverlay is the next version signed for Secure Boot with the
+// snakeoil key: its bundle upgrades a disk booted with Secure Boot on.
+func sbNextOverlay(t *testing.T) string {
+	t.Helper()
+	key, cert := snakeoilFiles(t)
+	return fmt.Sprintf("version: 0.1.1-sb\noutputs: [bundle]\nsecure_boot_key: %s\nsecure_boot_cert: %s\n", key, cert)
 }
 
 // withEFIImages is a copy of the raw disk whose EFI images edit has
@@ -78,7 +105,8 @@ func withEFIImages(t *testing.T, edit func(path string, img []byte) []byte) stri
 //   - signed with the key in db, the firmware starts shim, shim GRUB, and
 //     GRUB (through shim's check) the slot's UKI, whose stub boots its
 //     own signed command line (GRUB's is ignored); stage 1 finds the
-//     slot and the disk from what the stub recorded;
+//     slot and the disk from what the stub recorded; upgraded with a
+//     bundle signed with the same key, slot B boots the same way;
 //   - the disk as built (signed with the builder's key, not in db) is
 //     refused by the firmware;
 //   - with shim and GRUB signed and the UKI unsigned, shim's check fails
@@ -92,8 +120,16 @@ func secureBoot(t *testing.T) {
 		}
 		return b
 	}
+	next := variant(t, "sb-next", sbNextOverlay(t))["berth.bundle"]
+	port, _ := serveHTTP(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/next.bundle" {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFile(w, r, next)
+	})
 	t.Run("signed", func(t *testing.T) {
-		m := boot(t, qemu.Config{UEFI: true, SecureBoot: true, Disks: []qemu.Disk{{Path: withEFIImages(t, resign)}}})
+		m := boot(t, qemu.Config{UEFI: true, SecureBoot: true, Net: true, Disks: []qemu.Disk{{Path: withEFIImages(t, resign)}}})
 		m.check("secure-boot-on", func(m *machine) {
 			if !strings.Contains(m.Output(), "secureboot: Secure boot enabled") {
 				m.t.Error("the kernel did not log \"secureboot: Secure boot enabled\"")
@@ -118,6 +154,21 @@ func secureBoot(t *testing.T) {
 				m.t.Errorf("boot record %s: want slot a of vda, found by its EFI partition's GUID", b)
 			}
 			m.checkVerifiedRoot(regexp.MustCompile(`^vda2$`))
+		})
+		// The same UKI in slot B: the upgraded slot boots under Secure
+		// Boot, and stage 1 takes slot b from the image's path.
+		m.check("upgraded-slot-b", func(m *machine) {
+			out := m.sh(fmt.Sprintf("hostctl os upgrade --image http://10.0.2.2:%d/next.bundle", port))
+			if !strings.Contains(out, "0.1.1-sb is in slot b, tried at the next boot") {
+				m.t.Fatalf("hostctl os upgrade:\n%s", out)
+			}
+			m.Send("hostctl reboot\n")
+			re := regexp.MustCompile(`berth stage1: berth\.slot=b from the image the firmware loaded \(\\berth\\b\\berth\.efi\)`)
+			if _, _, err := m.WaitFor(re, 3*time.Minute); err != nil {
+				m.t.Fatalf("no %q on the console: %v", re, err)
+			}
+			m.waitReady()
+			m.checkOSStatus(`root +/dev/vda3 \(slot b\)`, `version +0\.1\.1-sb`)
 		})
 	})
 	// The firmware's refusal: OVMF says so on the console and moves on to
