@@ -46,7 +46,7 @@ var scenarios = []sched.Scenario{
 	// Secure Boot (OVMF with the snakeoil key enrolled): a disk signed with
 	// the enrolled key boots, and so does its upgraded slot B; one signed
 	// with another key, or with its UKI unsigned, does not (issue 8).
-	vm("SecureBoot", 90*time.Second, secureBoot),
+	vm("SecureBoot", 100*time.Second, secureBoot),
 	// hostctl install from the ISO onto a blank disk, which then boots
 	// alone under BIOS and UEFI (issue 8).
 	vm("Install", 150*time.Second, install),
