@@ -18,21 +18,33 @@ import (
 
 var isoTools = append([]string{"xorriso"}, bootloader.Tools...)
 
+// isoUKI is the install kit's unified kernel image on the ISO: GRUB for
+// UEFI boots the live system from it too, so that the ISO boots under
+// Secure Boot. Its own command line lacks berth.boot=iso, which stage 1
+// then takes from the image's path (init/stage1/loader.go).
+const isoUKI = "/" + installer.KitDir + "/berth.efi"
+
 // isoMenu is the ISO's boot menu (isolinux and GRUB).
 func (j *job) isoMenu() bootloader.Menu {
-	return bootloader.Menu{Timeout: 1, Marker: j.marker(),
-		Entries: bootloader.NewMenu("/boot/vmlinuz", "/boot/initrd.img", "berth.boot=iso "+j.cmdline(), "", "", j.spec.DebugEntries)}
+	entries := bootloader.NewMenu("/boot/vmlinuz", "/boot/initrd.img", "berth.boot=iso "+j.cmdline(), "", "", j.spec.DebugEntries)
+	for i := range entries {
+		entries[i].UKI = isoUKI
+	}
+	return bootloader.Menu{Timeout: 1, Marker: j.marker(), Entries: entries}
 }
 
 // writeISO makes a hybrid ISO: isolinux for BIOS (from CD, or from a disk
-// through the isohybrid MBR) and GRUB for UEFI (El Torito EFI image, and a
-// GPT entry for it when written to a disk).
+// through the isohybrid MBR) and, for UEFI, shim and GRUB in the El Torito
+// EFI image (and a GPT entry for it when written to a disk). They are the
+// disk's shim and a GRUB like the disk's, signed with the build's Secure
+// Boot key, and GRUB chainloads the install kit's UKI (isoUKI): the ISO
+// boots with Secure Boot on, as the disk it installs does.
 func writeISO(ctx context.Context, j *job) ([]string, error) {
 	boot, err := j.boot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	m := media{Stage: "iso", Version: 7, Title: "iso (hybrid, BIOS+UEFI)", File: "image.iso"}
+	m := media{Stage: "iso", Version: 8, Title: "iso (hybrid, BIOS+UEFI)", File: "image.iso"}
 	kit, err := j.installKit()
 	if err != nil {
 		return nil, err
@@ -82,23 +94,34 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 				return fmt.Errorf("stage %s: %w", dst, err)
 			}
 		}
-		// The El Torito EFI image: a small FAT with GRUB.
-		efi := filepath.Join(out, "bootx64.efi")
-		if err := bootloader.Grub(ctx, bootloader.GrubImage{Format: "x86_64-efi", ModDir: filepath.Join(boot, "usr/lib/grub/x86_64-efi"), Marker: j.marker(), Out: efi}); err != nil {
+		// The El Torito EFI image: a small FAT with shim and GRUB, which
+		// finds the ISO by the build's marker.
+		efi := filepath.Join(out, "grubx64.efi")
+		if err := bootloader.Grub(ctx, bootloader.GrubImage{Format: "x86_64-efi", ModDir: filepath.Join(boot, "usr/lib/grub/x86_64-efi"), Marker: j.marker(), Chainload: true, SBAT: grubSBAT, Out: efi}); err != nil {
 			return err
 		}
-		st, err := os.Stat(efi)
-		if err != nil {
-			return fmt.Errorf("GRUB EFI image: %w", err)
+		defer os.Remove(efi)
+		if err := j.signEFI(efi); err != nil {
+			return err
 		}
-		// GRUB and a quarter of slack, in whole MiB.
-		size := (st.Size()*5/4 + 256<<10 + 1<<20 - 1) / (1 << 20) * (1 << 20)
+		var size int64
+		for _, f := range []string{db.shim, efi} {
+			st, err := os.Stat(f)
+			if err != nil {
+				return fmt.Errorf("EFI image: %w", err)
+			}
+			size += st.Size()
+		}
+		// Both and a quarter of slack, in whole MiB.
+		size = (size*5/4 + 256<<10 + 1<<20 - 1) / (1 << 20) * (1 << 20)
 		fat, err := bootloader.NewFAT(ctx, filepath.Join(stg, "boot/efiboot.img"), bootloader.FATOptions{Size: size, Label: "BERTH_EFI", Epoch: j.epoch})
 		if err != nil {
 			return err
 		}
-		if err := fat.Copy(ctx, efi, "/EFI/BOOT/BOOTX64.EFI"); err != nil {
-			return err
+		for _, f := range [][2]string{{db.shim, installer.EFIShim}, {efi, installer.EFIGrub}} {
+			if err := fat.Copy(ctx, f[0], f[1]); err != nil {
+				return err
+			}
 		}
 		// ISO 9660 records each file's time: make them all the epoch.
 		if err := setTimes(stg, j.epoch); err != nil {

@@ -64,6 +64,11 @@ func TestMediaMenusFollowTheSpec(t *testing.T) {
 	if n := strings.Count(g, "\tif [ \"$grub_platform\" = efi ]; then\n\t\tchainloader /berth/${berth_slot}/berth.efi berth.slot="); n != 3 {
 		t.Errorf("%d of 3 entries chainload the slot's UKI under UEFI:\n%s", n, g)
 	}
+	// The ISO's GRUB for UEFI chainloads the install kit's UKI, so that
+	// the live system boots under Secure Boot too.
+	if iso := j.isoMenu().GrubConfig(); strings.Count(iso, "\t\tchainloader /berth/disk/berth.efi berth.boot=iso ") != 3 {
+		t.Errorf("not every entry of the ISO's grub.cfg chainloads the kit's UKI under UEFI:\n%s", iso)
+	}
 	if key, _ := j.mediaKey(m, "boot").Key(); key == prod {
 		t.Error("debug_entries leaves the media cache key as it was")
 	}

@@ -57,11 +57,12 @@ func snakeoil(t *testing.T) secureboot.Key {
 }
 
 // sbNextOverlay is the next version signed for Secure Boot with the
-// snakeoil key: its bundle upgrades a disk booted with Secure Boot on.
+// snakeoil key: its bundle upgrades a disk booted with Secure Boot on,
+// and its ISO installs one.
 func sbNextOverlay(t *testing.T) string {
 	t.Helper()
 	key, cert := snakeoilFiles(t)
-	return fmt.Sprintf("version: 0.1.1-sb\noutputs: [bundle]\nsecure_boot_key: %s\nsecure_boot_cert: %s\n", key, cert)
+	return fmt.Sprintf("version: 0.1.1-sb\noutputs: [bundle, iso]\nsecure_boot_key: %s\nsecure_boot_cert: %s\n", key, cert)
 }
 
 // withEFIImages is a copy of the raw disk whose EFI images edit has
@@ -171,19 +172,8 @@ func secureBoot(t *testing.T) {
 			m.checkOSStatus(`root +/dev/vda3 \(slot b\)`, `version +0\.1\.1-sb`)
 		})
 	})
-	// The firmware's refusal: OVMF says so on the console and moves on to
-	// the next boot option; stage 1 never starts.
-	refused := func(t *testing.T, disk qemu.Disk, want *regexp.Regexp) {
-		vm := start(t, qemu.Config{UEFI: true, SecureBoot: true, Disks: []qemu.Disk{disk}})
-		if _, _, err := vm.WaitFor(want, 3*time.Minute); err != nil {
-			t.Fatalf("no %q on the console: %v", want, err)
-		}
-		if strings.Contains(vm.Output(), "berth stage1") || strings.Contains(vm.Output(), "Linux version") {
-			t.Error("a kernel started")
-		}
-	}
 	t.Run("other-key", func(t *testing.T) {
-		refused(t, qemu.Disk{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2"}, regexp.MustCompile(`(?i)access denied|security violation`))
+		refused(t, qemu.Disk{Path: overlay(t, artifact(t, "berth.raw"), "raw"), Format: "qcow2"}, otherKey)
 	})
 	t.Run("unsigned-uki", func(t *testing.T) {
 		img := withEFIImages(t, func(p string, img []byte) []byte {
@@ -197,5 +187,76 @@ func secureBoot(t *testing.T) {
 			return resign(p, img)
 		})
 		refused(t, qemu.Disk{Path: img}, regexp.MustCompile(`error: bad shim signature`))
+	})
+}
+
+// otherKey is OVMF's refusal of an image signed with a key its db lacks.
+var otherKey = regexp.MustCompile(`(?i)access denied|security violation`)
+
+// refused boots disk under OVMF with Secure Boot on and waits for the
+// firmware's refusal, want: OVMF says so on the console and moves on to
+// the next boot option; no kernel starts.
+func refused(t *testing.T, disk qemu.Disk, want *regexp.Regexp) {
+	t.Helper()
+	vm := start(t, qemu.Config{UEFI: true, SecureBoot: true, Disks: []qemu.Disk{disk}})
+	if _, _, err := vm.WaitFor(want, 3*time.Minute); err != nil {
+		t.Fatalf("no %q on the console: %v", want, err)
+	}
+	if strings.Contains(vm.Output(), "berth stage1") || strings.Contains(vm.Output(), "Linux version") {
+		t.Error("a kernel started")
+	}
+}
+
+// secureBootISO installs from the ISO with Secure Boot on, as a user
+// whose machine enforces it does:
+//   - the ISO signed with the enrolled key boots live: shim and GRUB from
+//     its El Torito image, then the install kit's UKI from the ISO 9660
+//     volume, whose signed command line names no medium; stage 1 takes
+//     berth.boot=iso from the image's path;
+//   - berth.install in its user-data installs onto a blank disk, which
+//     then boots alone under Secure Boot with the user-data applied;
+//   - the ISO as built (the builder's key, not in db) is refused.
+func secureBootISO(t *testing.T) {
+	iso := variant(t, "sb-next", sbNextOverlay(t))["berth.iso"]
+	target := filepath.Join(t.TempDir(), "target.qcow2")
+	if err := runCmd("qemu-img", "create", "-q", "-f", "qcow2", target, "2G"); err != nil {
+		t.Fatal(err)
+	}
+	ok := t.Run("live-install", func(t *testing.T) {
+		userData := "#cloud-config\nhostname: sb-installed\nberth:\n  install:\n    device: /dev/vda\n"
+		m := boot(t, qemu.Config{UEFI: true, SecureBoot: true, Net: true, FwCfg: map[string]string{"opt/berth/user-data": userData}, Disks: []qemu.Disk{
+			{Path: iso, If: "cdrom", ReadOnly: true},
+			{Path: target, Format: "qcow2"},
+		}})
+		for _, re := range []*regexp.Regexp{
+			regexp.MustCompile(`secureboot: Secure boot enabled`),
+			regexp.MustCompile(`berth stage1: berth\.boot=iso from the image the firmware loaded \(\\berth\\disk\\berth\.efi\)`),
+		} {
+			if !re.MatchString(m.Output()) {
+				t.Errorf("no %q on the console", re)
+			}
+		}
+		if _, _, err := m.WaitFor(regexp.MustCompile(`berth: install: done; powering off`), 3*time.Minute); err != nil {
+			t.Fatalf("the unattended install did not finish: %v", err)
+		}
+		if err := m.Wait(3 * time.Minute); err != nil {
+			t.Fatalf("after the unattended install: %v (want QEMU to exit with status 0)", err)
+		}
+	})
+	if ok {
+		t.Run("installed-disk", func(t *testing.T) {
+			m := boot(t, qemu.Config{UEFI: true, SecureBoot: true, Net: true, Disks: []qemu.Disk{{Path: target, Format: "qcow2"}}})
+			if !strings.Contains(m.Output(), "secureboot: Secure boot enabled") {
+				t.Error(`the kernel did not log "secureboot: Secure boot enabled"`)
+			}
+			if got := strings.TrimSpace(m.sh("hostname")); got != "sb-installed" {
+				t.Errorf("hostname %q, want sb-installed from the user-data the install copied", got)
+			}
+			m.checkOSStatus(`medium +disk \(vda\)`, `root +/dev/vda2 \(slot a\)`, `version +0\.1\.1-sb`)
+			m.checkVerifiedRoot(regexp.MustCompile(`^vda2$`))
+		})
+	}
+	t.Run("other-key", func(t *testing.T) {
+		refused(t, qemu.Disk{Path: artifact(t, "berth.iso"), If: "cdrom", ReadOnly: true}, otherKey)
 	})
 }

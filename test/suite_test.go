@@ -47,6 +47,10 @@ var scenarios = []sched.Scenario{
 	// the enrolled key boots, and so does its upgraded slot B; one signed
 	// with another key, or with its UKI unsigned, does not (issue 8).
 	vm("SecureBoot", 100*time.Second, secureBoot),
+	// The ISO signed with the enrolled key boots live under Secure Boot
+	// and installs a disk that does; one signed with another key is
+	// refused (issue 8).
+	vm("SecureBootISO", 70*time.Second, secureBootISO),
 	// hostctl install from the ISO onto a blank disk, which then boots
 	// alone under BIOS and UEFI (issue 8).
 	vm("Install", 150*time.Second, install),

@@ -47,13 +47,17 @@ func loaderVar(dir, name string) string {
 }
 
 // slotImage matches a slot's unified kernel image path (layout.SlotUKI) as
-// the firmware names it.
-var slotImage = regexp.MustCompile(`^\\berth\\([ab])\\berth\.efi$`)
+// the firmware names it, and isoImage the ISO's (its install kit's UKI).
+var (
+	slotImage = regexp.MustCompile(`^\\berth\\([ab])\\berth\.efi$`)
+	isoImage  = `\berth\disk\berth.efi`
+)
 
 // loaderFlags fills in berth.slot and berth.boot.part when the command
 // line lacks them, from what systemd-stub recorded of where it was loaded:
 // the path of the image (LoaderImageIdentifier, a slot's UKI) and the GUID
-// of its partition (LoaderDevicePartUUID). With Secure Boot on, the stub
+// of its partition (LoaderDevicePartUUID); or berth.boot=iso, when the
+// image is the ISO's. With Secure Boot on, the stub
 // boots its own signed command line, which names neither, as one image
 // serves both slots of every disk. efivars is efivarfs; the notes say what
 // was taken from it.
@@ -63,11 +67,19 @@ func loaderFlags(flags cmdline.Flags, efivars string) (cmdline.Flags, []string) 
 	for k, v := range flags {
 		out[k] = v
 	}
-	if _, ok := flags["berth.slot"]; !ok {
+	_, slot := flags["berth.slot"]
+	_, medium := flags["berth.boot"]
+	if !slot && !medium {
 		img := strings.ToLower(strings.ReplaceAll(loaderVar(efivars, "LoaderImageIdentifier"), "/", `\`))
 		if m := slotImage.FindStringSubmatch(img); m != nil {
 			out["berth.slot"] = m[1]
 			notes = append(notes, "berth.slot="+m[1]+" from the image the firmware loaded ("+img+")")
+		} else if img == isoImage {
+			// The live ISO (or the ISO written to a stick): the root is
+			// on its ISO 9660 volume, not a partition.
+			out["berth.boot"] = "iso"
+			notes = append(notes, "berth.boot=iso from the image the firmware loaded ("+img+")")
+			return out, notes
 		}
 	}
 	if _, ok := flags[layout.FlagBootPart]; !ok {

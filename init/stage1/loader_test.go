@@ -10,6 +10,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/berth-os/berth/init/cmdline"
+	"github.com/berth-os/berth/installer"
 )
 
 // efivar writes an efivarfs file: attributes, then UTF-16LE with a NUL.
@@ -45,6 +46,17 @@ func TestLoaderFlags(t *testing.T) {
 		if got, _ := loaderFlags(cmdline.Parse(""), dir); got["berth.slot"] != "" {
 			t.Errorf("image %s: berth.slot=%s, want none", img, got["berth.slot"])
 		}
+	}
+	// The ISO's image (the install kit's UKI, which the ISO's GRUB
+	// chainloads): the live medium, and no boot partition, whatever the
+	// firmware recorded of the stick the ISO was written to.
+	efivar(t, dir, "LoaderImageIdentifier", `\berth\disk\berth.efi`)
+	got, notes = loaderFlags(cmdline.Parse("berth.verity=x"), dir)
+	if want := cmdline.Parse("berth.verity=x berth.boot=iso"); !reflect.DeepEqual(got, want) || len(notes) != 1 || !strings.Contains(notes[0], "berth.boot=iso") {
+		t.Errorf("the ISO's image: loaderFlags = %v %q; want %v", got, notes, want)
+	}
+	if want := "\\" + strings.ReplaceAll(installer.KitDir, "/", "\\") + "\\berth.efi"; isoImage != want {
+		t.Errorf("isoImage = %s, but the install kit's UKI is %s", isoImage, want)
 	}
 	// Forward slashes and any case name the same image.
 	efivar(t, dir, "LoaderImageIdentifier", `/BERTH/B/BERTH.EFI`)
