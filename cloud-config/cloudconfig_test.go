@@ -95,9 +95,14 @@ func TestParseErrors(t *testing.T) {
 			`u (x):5: berth.sysctl."vm.no_such_sysctl": unknown sysctl: Berth's kernel has no vm.no_such_sysctl`,
 			`u (x):4: berth.sysctl."vm.swappiness": expected a number, got "not-a-number"`,
 		}},
-		{"datasources", "#cloud-config\nberth:\n  datasources: [nocloud, vultr, \"url:ftp://x\"]\n", []string{
-			`u (x):3: berth.datasources[1]: unknown datasource "vultr" (expected one of azure, configdrive, ec2, fwcfg, gce, nocloud, nocloud-net, openstack, state, url, vmware, url:URL or file:PATH)`,
-			`u (x):3: berth.datasources[2]: "url:ftp://x": expected url: and an http:// or https:// URL`,
+		{"datasources", "#cloud-config\nberth:\n  cloud_init:\n    datasources: [nocloud, vultr, \"url:ftp://x\"]\n", []string{
+			`u (x):4: berth.cloud_init.datasources[1]: unknown datasource "vultr" (expected one of azure, configdrive, ec2, fwcfg, gce, nocloud, nocloud-net, openstack, state, url, vmware, url:URL or file:PATH)`,
+			`u (x):4: berth.cloud_init.datasources[2]: "url:ftp://x": expected url: and an http:// or https:// URL`,
+		}},
+		// Under the name of config schema 1, the problem is said at the
+		// key as written.
+		{"datasources, renamed", "#cloud-config\nberth:\n  datasources: [nocloud, vultr]\n", []string{
+			`u (x):3: berth.datasources (berth.cloud_init.datasources[1]): unknown datasource "vultr" (expected one of azure, configdrive, ec2, fwcfg, gce, nocloud, nocloud-net, openstack, state, url, vmware, url:URL or file:PATH)`,
 		}},
 		{"sysctl value not a scalar", "#cloud-config\nberth:\n  sysctl:\n    vm.swappiness: [1]\n", []string{
 			`u (x):4: berth.sysctl."vm.swappiness": expected a string or a number, got a list`,

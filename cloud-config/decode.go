@@ -97,6 +97,14 @@ func decodePart(source string, data []byte) (*Config, map[string]any, map[string
 	// RancherOS's keys, then cloud-init's forms: their warnings name what
 	// they have already left out of root.
 	early, rancherErrs, origins := fromRancher(source, root)
+	renames, renamedFrom := renamed(source, root, Renames)
+	early = append(early, renames...)
+	for to, from := range renamedFrom {
+		if origins == nil {
+			origins = map[string]string{}
+		}
+		origins[to] = from
+	}
 	fileWarnings, dropFiles := rancherWriteFiles(source, root)
 	early = append(early, fileWarnings...)
 	early = append(early, normalize(source, root)...)

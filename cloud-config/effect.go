@@ -59,6 +59,9 @@ func EffectOf(key string) (Effect, error) {
 			if !ok && i == 0 && s.Key == "rancher" {
 				return Effect{}, fmt.Errorf("%s: %s", key, RancherHint(key))
 			}
+			if to, r := RenamedTo(key); !ok && r != nil {
+				return Effect{}, fmt.Errorf("%s: renamed %s in config schema %d (%s); use that", key, to, r.Schema, r.Why)
+			}
 			if !ok {
 				return Effect{}, fmt.Errorf("%s: unknown key%s", FormatKey(segs[:i+1]), strictyaml.SuggestPath(FormatKey(segs[:i]), s.Key, strictyaml.Fields(t)))
 			}

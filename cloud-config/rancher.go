@@ -102,7 +102,7 @@ var RancherKeys = []RancherKey{
 	{Key: "state.wait", Berth: "berth.state.wait", Note: "read from the kernel command line only"},
 	{Key: "state.autoformat", Berth: "berth.state.autoformat", Note: "a list of disks becomes true: Berth formats a blank state partition of its own disk, never another disk"},
 	{Key: "state.*", Note: whyStateDev + " (ext4, no RAID, LVM or encryption yet)"},
-	{Key: "cloud_init.datasources", Berth: "berth.datasources", Note: "the order from the next boot on: configdrive[:PATH], ec2, gce, azure, vmware, url:URL and file:PATH are kept; * keeps Berth's default order; cmdline and clouds Berth has no source for are left out, with a warning"},
+	{Key: "cloud_init.datasources", Berth: "berth.cloud_init.datasources", Note: "the order from the next boot on: configdrive[:PATH], ec2, gce, azure, vmware, url:URL and file:PATH are kept; * keeps Berth's default order; cmdline and clouds Berth has no source for are left out, with a warning"},
 	{Key: "upgrade.*", Note: whyUpgrade},
 	{Key: "autologin", Berth: "berth.autologin", Note: "warned, ignored, as berth.autologin is: console autologin comes from the kernel command line or fw_cfg only"},
 	{Key: "password", Note: "set a hash in users[].passwd (name: root): the console's login and rescue shell ask for it"},

@@ -108,7 +108,7 @@ func TestRancherTranslation(t *testing.T) {
 		"registry_auths":     map[string]any{"docker.io": map[string]any{"auth": "eDp5"}},
 		"proxy":              map[string]any{"http_proxy": "http://proxy:3128"},
 		"state":              map[string]any{"dev": "LABEL=RANCHER_STATE", "autoformat": true},
-		"datasources":        []any{"configdrive", "url:https://example.org/ud", "azure"},
+		"cloud_init":         map[string]any{"datasources": []any{"configdrive", "url:https://example.org/ud", "azure"}},
 		"hypervisor_service": false,
 	}
 	if diff := cmp.Diff(want, doc.Tree["berth"]); diff != "" {
@@ -211,7 +211,7 @@ func TestRancherErrors(t *testing.T) {
 		}},
 		{"vlans", "rancher:\n  network:\n    interfaces:\n      eth1: {vlans: \"100,x\"}\n", []string{`u:5: rancher.network.interfaces.eth1.vlans: "x" is not a VLAN id such as 100`}},
 		{"datasources", "rancher:\n  cloud_init:\n    datasources: [\"url:ftp://x/ud\"]\n", []string{
-			`u:4: rancher.cloud_init.datasources (berth.datasources[0]): "url:ftp://x/ud": expected url: and an http:// or https:// URL`}},
+			`u:4: rancher.cloud_init.datasources (berth.cloud_init.datasources[0]): "url:ftp://x/ud": expected url: and an http:// or https:// URL`}},
 		{"services_include", "rancher:\n  services_include: {zfs: maybe}\n", []string{`u:3: rancher.services_include.zfs: expected true or false, got the string "maybe"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

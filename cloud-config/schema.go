@@ -129,10 +129,10 @@ type Berth struct {
 	// K3S_TOKEN in its environment, as k3s's own documentation gives them
 	// to its container.
 	K3s K3s `yaml:"k3s,omitempty" effect:"restart=k3s"`
-	// Datasources is the order datasources are tried in from the next
-	// boot: names, url:URL and file:PATH (berth.datasources= on the kernel
-	// command line wins).
-	Datasources []string `yaml:"datasources,omitempty" effect:"reboot"`
+	// CloudInit is where user-data comes from: berth.cloud_init, as
+	// RancherOS's rancher.cloud_init (berth.datasources before config
+	// schema 2).
+	CloudInit CloudInit `yaml:"cloud_init,omitempty" effect:"reboot"`
 	// HypervisorService starts the catalogue's guest agent of the
 	// hypervisor the host runs on when its image is in the store; true
 	// unless set false.
@@ -233,6 +233,14 @@ func (k K3s) Env() (env, command []string) {
 		command = []string{"agent"}
 	}
 	return env, command
+}
+
+// CloudInit is berth.cloud_init.
+type CloudInit struct {
+	// Datasources is the order datasources are tried in from the next
+	// boot: names, url:URL and file:PATH (berth.datasources= on the
+	// kernel command line wins).
+	Datasources []string `yaml:"datasources,omitempty"`
 }
 
 // Proxy is berth.proxy, in the environment's names.

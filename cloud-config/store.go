@@ -1,6 +1,8 @@
 package cloudconfig
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,18 +25,34 @@ type Store struct {
 	Dir string
 }
 
-const localFile = "local.yaml"
+// LocalFile is the file of schema n's local layer. Schema 1 is what
+// releases before schemas wrote, and still read.
+func LocalFile(n int) string {
+	if n <= 1 {
+		return "local.yaml"
+	}
+	return fmt.Sprintf("local.v%d.yaml", n)
+}
+
+// LocalPath is the file of this release's local layer (Schema).
+func (s Store) LocalPath() string {
+	return filepath.Join(s.Dir, LocalFile(Schema))
+}
 
 // Local returns the local layer (empty when there is none).
 func (s Store) Local() (map[string]any, error) {
-	b, err := os.ReadFile(filepath.Join(s.Dir, localFile))
+	return readLocal(s.LocalPath())
+}
+
+func readLocal(p string) (map[string]any, error) {
+	b, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]any{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	doc, err := Parse(filepath.Join(s.Dir, localFile), append([]byte("#cloud-config\n"), b...))
+	doc, err := Parse(p, append([]byte("#cloud-config\n"), b...))
 	if err != nil {
 		return nil, err
 	}
@@ -42,9 +60,10 @@ func (s Store) Local() (map[string]any, error) {
 }
 
 // WriteLocal validates tree and writes it atomically, keeping the previous
-// version as local.yaml.prev. A tree that fails validation changes nothing.
+// version beside it (.prev). A tree that fails validation changes nothing.
 func (s Store) WriteLocal(tree map[string]any) error {
-	if _, err := FromTree(filepath.Join(s.Dir, localFile), tree); err != nil {
+	p := s.LocalPath()
+	if _, err := FromTree(p, tree); err != nil {
 		return err
 	}
 	n, err := treeNode(tree)
@@ -58,13 +77,71 @@ func (s Store) WriteLocal(tree map[string]any) error {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return err
 	}
-	p := filepath.Join(s.Dir, localFile)
 	if old, err := os.ReadFile(p); err == nil {
 		if err := atomicfile.Write(p+".prev", old, 0o600); err != nil {
 			return err
 		}
 	}
 	return atomicfile.Write(p, b, 0o600)
+}
+
+// migratedSuffix names the record, beside a schema's local layer, of the
+// older file it was migrated from: its name and its sha256 then.
+const migratedSuffix = ".from"
+
+// Migrate brings the local layer of an older schema into this release's
+// file (LocalPath) when the newest older file is not the one migrated
+// last: at the first boot after an upgrade, and at the first after an
+// older release (a rollback, a downgrade) changed its file, which is then
+// the user's latest word. Keys that a schema renamed are read in their
+// new names (Renames). The older file is left as it was, for its release
+// to boot with; this release's file is kept as .prev before it is
+// replaced. It returns what it did, for the log ("" when nothing); an
+// older file that does not parse, or does not validate here, is an error
+// and changes nothing.
+func (s Store) Migrate() (string, error) {
+	var src string
+	for n := Schema - 1; n >= 1 && src == ""; n-- {
+		p := filepath.Join(s.Dir, LocalFile(n))
+		if _, err := os.Stat(p); err == nil {
+			src = p
+		}
+	}
+	if src == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	record := fmt.Sprintf("%s sha256:%s\n", filepath.Base(src), hex.EncodeToString(sum[:]))
+	cur := s.LocalPath()
+	if old, err := os.ReadFile(cur + migratedSuffix); err == nil && string(old) == record {
+		return "", nil
+	}
+	doc, err := Parse(src, append([]byte("#cloud-config\n"), b...))
+	if err != nil {
+		return "", fmt.Errorf("migrate %s: %w", src, err)
+	}
+	var renames []string
+	for _, w := range doc.Warnings {
+		if to, r := RenamedTo(w.Path); r != nil && strings.HasPrefix(w.Msg, "renamed ") {
+			renames = append(renames, w.Path+" → "+to)
+		}
+	}
+	if err := s.WriteLocal(doc.Tree); err != nil {
+		return "", fmt.Errorf("migrate %s: %w", src, err)
+	}
+	if err := atomicfile.Write(cur+migratedSuffix, []byte(record), 0o600); err != nil {
+		return "", err
+	}
+	what := "no key renamed"
+	if len(renames) > 0 {
+		what = strings.Join(renames, ", ")
+	}
+	return fmt.Sprintf("migrated %s to %s (config schema %d): %s; %s is kept as it was, for a rollback to the release that reads it",
+		filepath.Base(src), filepath.Base(cur), Schema, what, filepath.Base(src)), nil
 }
 
 var sourceNameRe = regexp.MustCompile(`^[a-z0-9-]+$`)
@@ -139,7 +216,8 @@ const statusFile = "status.json"
 
 const datasourcesFile = "datasources"
 
-// SaveDatasources keeps the merged configuration's berth.datasources, the
+// SaveDatasources keeps the merged configuration's
+// berth.cloud_init.datasources, the
 // order the next boot tries datasources in (none: the default order).
 func (s Store) SaveDatasources(order []string) error {
 	p := filepath.Join(s.Dir, datasourcesFile)

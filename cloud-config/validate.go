@@ -433,9 +433,9 @@ func (v *validator) berth(b *Berth) {
 			v.bad("berth.upgrade.health_timeout", "expected a duration from 10s to 1h, such as 5m, got %q", t)
 		}
 	}
-	for i, d := range b.Datasources {
+	for i, d := range b.CloudInit.Datasources {
 		if err := datasource.CheckEntry(d); err != nil {
-			v.bad(fmt.Sprintf("berth.datasources[%d]", i), "%v", err)
+			v.bad(fmt.Sprintf("berth.cloud_init.datasources[%d]", i), "%v", err)
 		}
 	}
 	for k := range b.Environment {

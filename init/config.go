@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -50,6 +49,13 @@ type hostConfig struct {
 func (h *host) phaseConfig(ctx context.Context) error {
 	c := &hostConfig{store: cloudconfig.Store{Dir: cloudconfig.StoreDir}}
 	h.cfg = c
+	// Before anything reads the local layer: the datasource order is in it.
+	if note, err := c.store.Migrate(); err != nil {
+		h.logf("config: %v; the local config of this release's schema is used as it is", err)
+		c.status.Warnings = append(c.status.Warnings, err.Error())
+	} else if note != "" {
+		h.logf("config: %s", note)
+	}
 	c.layers = append(c.layers, cloudconfig.Layer{Name: cloudconfig.LayerImage, Source: "image defaults", Tree: h.imageDefaults()})
 	c.status.Sources = append(c.status.Sources, cloudconfig.SourceStatus{Layer: cloudconfig.LayerImage, Name: "image", Used: true})
 
@@ -65,7 +71,7 @@ func (h *host) phaseConfig(ctx context.Context) error {
 		h.configError(cloudconfig.LayerLocal, "local config", err)
 	} else {
 		c.layers = append(c.layers, cloudconfig.Layer{Name: cloudconfig.LayerLocal, Source: "local config", Tree: tree})
-		c.status.Sources = append(c.status.Sources, cloudconfig.SourceStatus{Layer: cloudconfig.LayerLocal, Name: filepath.Join(cloudconfig.StoreDir, "local.yaml"), Used: true})
+		c.status.Sources = append(c.status.Sources, cloudconfig.SourceStatus{Layer: cloudconfig.LayerLocal, Name: c.store.LocalPath(), Used: true})
 	}
 	if tree, err := cloudconfig.CmdlineLayer(h.flags, reservedFlags); err != nil {
 		h.configError(cloudconfig.LayerCmdline, "kernel command line", err)
@@ -119,8 +125,8 @@ func (h *host) remerge() error {
 	}
 	c.merged = m
 	c.status.Stored = cloudconfig.StoredKeys(m.Tree)
-	if err := c.store.SaveDatasources(m.Config.Berth.Datasources); err != nil {
-		h.logf("config: keep berth.datasources: %v", err)
+	if err := c.store.SaveDatasources(m.Config.Berth.CloudInit.Datasources); err != nil {
+		h.logf("config: keep berth.cloud_init.datasources: %v", err)
 	}
 	if err := c.store.SaveStatus(c.status); err != nil {
 		h.logf("config: save status: %v", err)
@@ -194,22 +200,22 @@ func installed(boot layout.Boot, st stateInfo, store cloudconfig.Store) bool {
 }
 
 // datasourceOrder is the order datasources are tried in: berth.datasources=
-// on the kernel command line, else berth.datasources of the local layer,
-// else the one the last boot's merged configuration had (a datasource's
-// user-data may set it, for the boots after); nil for the default order.
+// on the kernel command line, else berth.cloud_init.datasources of the
+// local layer, else the one the last boot's merged configuration had (a
+// datasource's user-data may set it, for the boots after); nil for the
+// default order.
 func datasourceOrder(flag string, store cloudconfig.Store) []string {
 	if flag != "" {
 		return strings.Split(flag, ",")
 	}
 	if local, err := store.Local(); err == nil {
-		if b, ok := local["berth"].(map[string]any); ok {
-			if l, ok := b["datasources"].([]any); ok && len(l) > 0 {
-				out := make([]string, len(l))
-				for i, e := range l {
-					out[i] = fmt.Sprint(e)
-				}
-				return out
+		v, _ := cloudconfig.Get(local, []cloudconfig.Seg{{Key: "berth", Index: -1}, {Key: "cloud_init", Index: -1}, {Key: "datasources", Index: -1}})
+		if l, ok := v.([]any); ok && len(l) > 0 {
+			out := make([]string, len(l))
+			for i, e := range l {
+				out[i] = fmt.Sprint(e)
 			}
+			return out
 		}
 	}
 	return store.Datasources()

@@ -139,7 +139,7 @@ func (h *host) changeLocked(edit func(local map[string]any) error, dryRun bool) 
 	h.cfg.layers, h.cfg.merged = layers, merged
 	h.cfg.status.Stored = cloudconfig.StoredKeys(merged.Tree)
 	h.cfg.store.SaveStatus(h.cfg.status)
-	h.cfg.store.SaveDatasources(merged.Config.Berth.Datasources)
+	h.cfg.store.SaveDatasources(merged.Config.Berth.CloudInit.Datasources)
 	plan = h.applyChanges(&res)
 	return res, plan, nil
 }

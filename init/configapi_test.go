@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -128,9 +127,10 @@ func bootedHost(t *testing.T) *host {
 	return &host{cfg: &hostConfig{layers: layers, merged: merged}}
 }
 
-// berth.datasources takes effect at the next boot: the kernel command line
-// wins, then the local layer, then what the last boot's merged
-// configuration had (a datasource's user-data may set it).
+// berth.cloud_init.datasources takes effect at the next boot: the kernel
+// command line (berth.datasources=) wins, then the local layer, then what
+// the last boot's merged configuration had (a datasource's user-data may
+// set it).
 func TestDatasourceOrder(t *testing.T) {
 	store := cloudconfig.Store{Dir: t.TempDir()}
 	if got := datasourceOrder("", store); got != nil {
@@ -142,7 +142,7 @@ func TestDatasourceOrder(t *testing.T) {
 	if diff := cmp.Diff([]string{"url:http://10.0.2.2/ud", "nocloud"}, datasourceOrder("", store)); diff != "" {
 		t.Errorf("the last boot's order (-want +got)\n%s", diff)
 	}
-	if err := store.WriteLocal(map[string]any{"berth": map[string]any{"datasources": []any{"state", "file:/var/lib/ud"}}}); err != nil {
+	if err := store.WriteLocal(map[string]any{"berth": map[string]any{"cloud_init": map[string]any{"datasources": []any{"state", "file:/var/lib/ud"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{"state", "file:/var/lib/ud"}, datasourceOrder("", store)); diff != "" {
@@ -164,7 +164,7 @@ func TestConfigChangeRefusedWritesNothing(t *testing.T) {
 	if err := store.WriteLocal(map[string]any{"hostname": "a"}); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := os.ReadFile(filepath.Join(dir, "local.yaml"))
+	before, _ := os.ReadFile((cloudconfig.Store{Dir: dir}).LocalPath())
 	local, _ := store.Local()
 	layers := []cloudconfig.Layer{{Name: cloudconfig.LayerLocal, Source: "local config", Tree: local}}
 	merged, err := cloudconfig.Merge(layers...)
@@ -176,11 +176,11 @@ func TestConfigChangeRefusedWritesNothing(t *testing.T) {
 	if !errors.Is(err, errkind.ErrInvalidConfig) || errkind.ExitCode(err) != 3 {
 		t.Errorf("err = %v (exit %d), want invalid config (exit 3)", err, errkind.ExitCode(err))
 	}
-	after, _ := os.ReadFile(filepath.Join(dir, "local.yaml"))
+	after, _ := os.ReadFile((cloudconfig.Store{Dir: dir}).LocalPath())
 	if string(after) != string(before) {
 		t.Errorf("local.yaml changed:\n%s", after)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "local.yaml.prev")); err == nil {
+	if _, err := os.Stat((cloudconfig.Store{Dir: dir}).LocalPath()+".prev"); err == nil {
 		t.Error("a refused change made local.yaml.prev")
 	}
 	if v := h.cfg.merged.Config.Berth.Sysctl; len(v) != 0 {

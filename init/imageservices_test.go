@@ -62,7 +62,7 @@ func TestImageEntriesInCatalogue(t *testing.T) {
 func TestEnableImageServiceNeedsImage(t *testing.T) {
 	h, rt := servicesHost(t, nil)
 	imageCatalogue(t)
-	local := func() string { b, _ := os.ReadFile(filepath.Join(h.cfg.store.Dir, "local.yaml")); return string(b) }
+	local := func() string { b, _ := os.ReadFile(h.cfg.store.LocalPath()); return string(b) }
 	before := local()
 	_, err := h.EnableService(context.Background(), "docker", true, api.ServiceControl{Now: true})
 	if !errors.Is(err, errkind.ErrUnavailable) || !strings.Contains(err.Error(), "the system containerd is not running") {

@@ -315,7 +315,7 @@ func TestStartStop(t *testing.T) {
 func TestEnableDisable(t *testing.T) {
 	h, rt := servicesHost(t, map[string]any{"berth": map[string]any{"services": map[string]any{"enable": []any{"extra"}}}})
 	ctx := context.Background()
-	local := func() string { b, _ := os.ReadFile(filepath.Join(h.cfg.store.Dir, "local.yaml")); return string(b) }
+	local := func() string { b, _ := os.ReadFile(h.cfg.store.LocalPath()); return string(b) }
 
 	res, err := h.EnableService(ctx, "network", false, api.ServiceControl{})
 	if err != nil || res.Config == nil || len(res.Config.Changes) != 1 || res.Config.Changes[0].Key != "berth.services.disable" || res.Config.Changes[0].Effect != "from the next boot" {

@@ -40,7 +40,7 @@ func userHost(t *testing.T) (*host, *[]string) {
 }
 
 func localYAML(h *host) string {
-	b, _ := os.ReadFile(filepath.Join(h.cfg.store.Dir, "local.yaml"))
+	b, _ := os.ReadFile(h.cfg.store.LocalPath())
 	return string(b)
 }
 

@@ -208,13 +208,13 @@ func cloudConfigFwCfg(t *testing.T) {
 		t.Errorf("the old static address stayed:\n%s", out)
 	}
 	// An invalid change writes nothing and says what is wrong.
-	before := m.sh("md5sum /var/lib/berth/config/local.yaml")
+	before := m.sh("md5sum " + localConfig)
 	out, code := m.shCode("hostctl config set berth.ssh.port 70000")
 	if code == 0 || !strings.Contains(out, "berth.ssh.port: expected 1 to 65535, got 70000") {
 		t.Errorf("invalid hostctl config set: exit %d\n%s", code, out)
 	}
-	if after := m.sh("md5sum /var/lib/berth/config/local.yaml"); after != before {
-		t.Error("an invalid hostctl config set changed local.yaml")
+	if after := m.sh("md5sum " + localConfig); after != before {
+		t.Error("an invalid hostctl config set changed the local config")
 	}
 	if out := m.sh("hostctl config export --merged"); !strings.Contains(out, "hostname: cc-live") || !strings.Contains(out, "192.168.76.10/24") {
 		t.Errorf("hostctl config export --merged:\n%s", out)

@@ -115,6 +115,9 @@ var scenarios = []sched.Scenario{
 	forked("ServicePrivileges", 10*time.Second, serviceCaps),
 	// A YAML alias bomb in user-data boots to ready in 512 MiB (issue 9).
 	forked("AliasBomb", 70*time.Second, aliasBomb),
+	// A key renamed by a config schema: the upgrade's migration, and
+	// a newer schema's file left alone (issue 8).
+	forked("ConfigMigration", 40*time.Second, configMigration),
 	// A killed service comes back alone; a frozen containerd does not hang
 	// poweroff (issue 9).
 	forked("ServiceLiveness", 75*time.Second, serviceLiveness),

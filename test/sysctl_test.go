@@ -136,8 +136,8 @@ func checkSysctlTable(t *testing.T, m *machine) {
 	}
 
 	// Refused before anything is written: exit 3 (invalid config), the
-	// field and what was expected, local.yaml and the kernel unchanged.
-	const local = "/var/lib/berth/config/local.yaml"
+	// field and what was expected, the local config and the kernel unchanged.
+	local := localConfig
 	snapshot := func() string {
 		out, _ := m.shCode("cat " + local + " 2>&1; cat /proc/sys/vm/swappiness")
 		return out
@@ -154,7 +154,7 @@ func checkSysctlTable(t *testing.T, m *machine) {
 		}
 	}
 	if after := snapshot(); after != before {
-		t.Errorf("a refused hostctl config set changed local.yaml or the kernel:\nbefore:\n%s\nafter:\n%s", before, after)
+		t.Errorf("a refused hostctl config set changed the local config or the kernel:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 
 	// Valid in shape, refused by the kernel (vm.swappiness is 0 to 200):

@@ -35,8 +35,8 @@ func userServices(t *testing.T) {
 	m.mirrorDockerIO(srv.GuestURL())
 	nothingChanged := func(m *machine, what string) {
 		m.t.Helper()
-		if out := m.sh("ls /var/lib/berth/services/ 2>&1; cat /var/lib/berth/config/local.yaml 2>&1; true"); strings.Contains(out, "web") || strings.Contains(out, "bad") {
-			m.t.Errorf("%s changed something: the services folder or local.yaml names it:\n%s", what, out)
+		if out := m.sh("ls /var/lib/berth/services/ 2>&1; cat " + localConfig + " 2>&1; true"); strings.Contains(out, "web") || strings.Contains(out, "bad") {
+			m.t.Errorf("%s changed something: the services folder or the local config names it:\n%s", what, out)
 		}
 	}
 
