@@ -32,7 +32,7 @@ func TestStoreLocal(t *testing.T) {
 	if tr["hostname"] != "two" {
 		t.Errorf("local = %v", tr)
 	}
-	prev, _ := os.ReadFile(s.LocalPath()+".prev")
+	prev, _ := os.ReadFile(s.LocalPath() + ".prev")
 	if !strings.Contains(string(prev), "hostname: one") {
 		t.Errorf("previous version not kept: %q", prev)
 	}

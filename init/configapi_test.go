@@ -180,7 +180,7 @@ func TestConfigChangeRefusedWritesNothing(t *testing.T) {
 	if string(after) != string(before) {
 		t.Errorf("local.yaml changed:\n%s", after)
 	}
-	if _, err := os.Stat((cloudconfig.Store{Dir: dir}).LocalPath()+".prev"); err == nil {
+	if _, err := os.Stat((cloudconfig.Store{Dir: dir}).LocalPath() + ".prev"); err == nil {
 		t.Error("a refused change made local.yaml.prev")
 	}
 	if v := h.cfg.merged.Config.Berth.Sysctl; len(v) != 0 {

@@ -43,6 +43,7 @@ func TestAssets(t *testing.T) {
 	step("variant-xz", func(t *testing.T) { variant(t, "xz", xzOverlay) })
 	step("variant-next", func(t *testing.T) { variant(t, "next", nextOverlay(t)) })
 	step("variant-sb-next", func(t *testing.T) { variant(t, "sb-next", sbNextOverlay(t)) })
+	step("variant-netfail", func(t *testing.T) { netFailBundle(t) })
 	step("sleeper", func(t *testing.T) { buildSleeper(t) })
 	if t.Failed() {
 		return

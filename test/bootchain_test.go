@@ -48,6 +48,35 @@ func nextOverlay(t *testing.T) string {
 	return fmt.Sprintf("version: 0.1.1-next\noutputs: [bundle]\nsecure_boot_key: %s\nsecure_boot_cert: %s\n", key, cert)
 }
 
+// netFailOverlay is a later version, 0.1.3-netfail, built from a source
+// tree in which the network service exits at once (breakNetwork): a
+// release whose network service fails.
+const netFailOverlay = "version: 0.1.3-netfail\noutputs: [bundle]\n"
+
+// breakNetwork patches the network service of the source tree at root to
+// fail as it starts, as a regression would.
+func breakNetwork(t *testing.T, root string) {
+	t.Helper()
+	p := filepath.Join(root, "services", "network", "main.go")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const main = "func main() {\n"
+	if !bytes.Contains(b, []byte(main)) {
+		t.Fatalf("%s has no %q to patch", p, main)
+	}
+	b = bytes.Replace(b, []byte(main), []byte(main+"\tfmt.Fprintln(os.Stderr, \"berth-network: this release's network service is broken\")\n\tos.Exit(1)\n"), 1)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func netFailBundle(t *testing.T) string {
+	t.Helper()
+	return patchedVariant(t, "netfail", netFailOverlay, breakNetwork)["berth.bundle"]
+}
+
 // bootChainBIOS and bootChainUEFI upgrade a disk with hostctl os upgrade
 // (issue 8), from a signed bundle of the next version, served over HTTP
 // (BIOS) or pushed to a registry with berth push's code and pulled through
@@ -59,19 +88,27 @@ func nextOverlay(t *testing.T) string {
 // fails: it is rejected with PID 1's reason. Last, an upgrade to a bundle
 // whose kernel panics (its initrd, and under UEFI its UKI's, is garbage;
 // GRUB counts the try before the kernel starts) is
-// rejected, and the disk boots the good slot again. The upgrade keeps the
+// rejected, and the disk boots the good slot again. Under UEFI, before
+// that, an upgrade to a release whose network service fails is tried,
+// found unhealthy by PID 1, and rejected with the service's name. The upgrade keeps the
 // state: a file, the ssh host key, a config change and a user's container.
 func bootChainBIOS(t *testing.T) { bootChain(t, false) }
 func bootChainUEFI(t *testing.T) { bootChain(t, true) }
 
 func bootChain(t *testing.T, uefi bool) {
 	next := variant(t, "next", nextOverlay(t))["berth.bundle"]
+	var netFail string
+	if uefi {
+		netFail = netFailBundle(t)
+	}
 	const sleeperRef = "docker.io/berth/sleeper:1"
 	sleeper := ociArchive(t, sleeperRef, buildSleeper(t))
 	port, _ := serveHTTP(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/next.bundle":
 			http.ServeFile(w, r, next)
+		case "/netfail.bundle":
+			http.ServeFile(w, r, netFail)
 		case "/sleeper.tar":
 			w.Write(sleeper)
 		case "/unsigned.bundle":
@@ -210,6 +247,25 @@ func bootChain(t *testing.T, uefi bool) {
 			}
 			m.waitReady()
 			m.checkOSStatus(`root +/dev/vda3 \(slot b\)`, `good slot +b`, `rejected +slot a: berth\.upgrade\.health_check \(exit 7\): exit status 7`)
+		})
+		if !ok {
+			return
+		}
+	}
+	if uefi {
+		ok = m.check("failing-network-upgrade-rejected", func(m *machine) {
+			m.sh("hostctl config set berth.upgrade.health_timeout 20s")
+			out := m.sh("hostctl os upgrade --tries 1 --image " + url + "netfail.bundle")
+			if !strings.Contains(out, "0.1.3-netfail is in slot a, tried at the next boot (1 tries)") {
+				m.t.Fatalf("upgrade to a release whose network fails: %s", out)
+			}
+			reboot(m)
+			if _, _, err := m.WaitFor(regexp.MustCompile(`berth: boot chain: slot a is not healthy 20s after boot: service network is [^;]+; rebooting`), 3*time.Minute); err != nil {
+				m.t.Fatalf("slot a was not found unhealthy: %v", err)
+			}
+			m.waitReady()
+			m.checkOSStatus(`root +/dev/vda3 \(slot b\)`, `good slot +b`, `rejected +slot a: service network is [a-z]+: exited with status 1 after .*`,
+				`last upgrade +0\.1\.1-next -> 0\.1\.3-netfail in slot a, .*: rejected`)
 		})
 		if !ok {
 			return

@@ -33,6 +33,15 @@ var variants = struct {
 // into images/berth.yaml) once per name, and returns its artifacts.
 func variant(t *testing.T, name, overlay string) map[string]string {
 	t.Helper()
+	return patchedVariant(t, name, overlay, nil)
+}
+
+// patchedVariant is variant built from a copy of the source tree that
+// patch has changed, when patch is not nil: a release with a bug in it.
+// The copy leaves out .git and the output folder; the cache's keys are
+// the files' contents, so only what the patch touches is built again.
+func patchedVariant(t *testing.T, name, overlay string, patch func(t *testing.T, root string)) map[string]string {
+	t.Helper()
 	artifact(t, "berth.raw") // the main build must have worked
 	variants.mu.Lock()
 	defer variants.mu.Unlock()
@@ -43,12 +52,20 @@ func variant(t *testing.T, name, overlay string) map[string]string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	spec, err := overlaySpec(filepath.Join(moduleRoot, "images", "berth.yaml"), overlay, filepath.Join(dir, "spec.yaml"))
+	root := moduleRoot
+	if patch != nil {
+		root = filepath.Join(dir, "src")
+		if err := copySource(moduleRoot, root); err != nil {
+			t.Fatalf("variant %s: %v", name, err)
+		}
+		patch(t, root)
+	}
+	spec, err := overlaySpec(filepath.Join(root, "images", "berth.yaml"), overlay, filepath.Join(dir, "spec.yaml"), root)
 	if err != nil {
 		t.Fatalf("variant %s: %v", name, err)
 	}
 	begin := time.Now()
-	res, err := build.Build(sched.Ctx(t), build.Options{Spec: spec, OutDir: dir, Cache: assetCache, Progress: &progress.Plain{W: os.Stderr}, ModuleRoot: moduleRoot})
+	res, err := build.Build(sched.Ctx(t), build.Options{Spec: spec, OutDir: dir, Cache: assetCache, Progress: &progress.Plain{W: os.Stderr}, ModuleRoot: root})
 	if err != nil {
 		t.Fatalf("variant %s: build: %v", name, err)
 	}
@@ -58,9 +75,35 @@ func variant(t *testing.T, name, overlay string) map[string]string {
 	return res.Files
 }
 
+// copySource copies the source tree at src to dst, afresh, without .git
+// and the test's output folder.
+func copySource(src, dst string) error {
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	out, _ := filepath.Abs(*outDir)
+	for _, e := range entries {
+		p := filepath.Join(src, e.Name())
+		if e.Name() == ".git" || p == out || e.Name() == "out" {
+			continue
+		}
+		if err := runCmd("cp", "-a", p, dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // overlaySpec merges overlay into the spec at base, writes the result to
-// dst and loads it as the build would.
-func overlaySpec(base, overlay, dst string) (*image.Spec, error) {
+// dst and loads it as the build would, from the source tree at root.
+func overlaySpec(base, overlay, dst, root string) (*image.Spec, error) {
 	var doc, over map[string]any
 	b, err := os.ReadFile(base)
 	if err != nil {
@@ -80,7 +123,7 @@ func overlaySpec(base, overlay, dst string) (*image.Spec, error) {
 	if err := os.WriteFile(dst, out, 0o644); err != nil {
 		return nil, err
 	}
-	return build.LoadSpec(dst, moduleRoot)
+	return build.LoadSpec(dst, root)
 }
 
 // merge sets every key of over in doc; maps merge key by key, anything
