@@ -137,7 +137,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, a := range res.Manifest.Artifacts {
 		switch a.Name {
 		case "berth.iso":
-			add("ISO size", mib(a.Size), "target < 48 MiB")
+			add("ISO size", mib(a.Size), "target ≤ 40 MiB")
 		case "initrd.img":
 			add("initrd size", mib(a.Size), "")
 		case "rootfs.squashfs":
@@ -166,7 +166,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	readyRe := regexp.MustCompile(`berth: (ready|degraded) in ([0-9.]+)s`)
 	bareRe := regexp.MustCompile(`berth-bench: bare init reached`)
 	// A first boot formats the state partition; measure the boots after it.
-	_, _, firstLog, err := bootTo(ctx, ours(512), readyRe, out, durationsCmd)
+	_, firstM, firstLog, err := bootTo(ctx, ours(512), readyRe, out, durationsCmd)
 	if err != nil {
 		return fmt.Errorf("first boot: %w", err)
 	}
@@ -196,6 +196,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	value, note := phaseMeasure(initLogs, "config")
 	add("config phase, no datasource present", value, note+"; the datasource search and the config layers; target ≤ 5 s")
 	timeline := bootTimeline(firstLog, initLogs)
+	var charts []string
+	for i, b := range []struct{ name, log, since string }{
+		{"first", firstLog, firstM[2]},
+		{"later", initLogs[0], strconv.FormatFloat(inGuest[0], 'f', -1, 64)},
+	} {
+		since, _ := strconv.ParseFloat(b.since, 64)
+		p := filepath.Join(out, "timeline-"+b.name+"-boot.svg")
+		if err := chartFile(p, fmt.Sprintf("Berth, %s boot: ready %.2f s after the kernel started (PID 1's init log; q35, TCG, 512 MiB)", b.name, since), b.log, since); err != nil {
+			return fmt.Errorf("timeline chart %d: %w", i+1, err)
+		}
+		charts = append(charts, p)
+	}
 
 	// Memory: the smallest RAM that reaches ready, and MemAvailable after ready.
 	smallest := 0
@@ -263,11 +275,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "| all | | %s | |\n", mib(total))
 	}
-	fmt.Fprintln(stdout, "\nMemory by process after ready (512 MiB VM; smaps_rollup, summed by name):\n\n| process | count | RSS | PSS |\n|---|---|---|---|")
+	fmt.Fprintln(stdout, "\nMemory by process after ready (512 MiB VM; smaps_rollup, summed by name; the PSS is its anonymous pages, heap and stacks, and the rest, mostly the pages of binaries and libraries read from the root, which the kernel can drop and read again):\n\n| process | count | RSS | PSS | PSS anonymous | PSS file-backed and shared |\n|---|---|---|---|---|---|")
+	var anonTotal int64
 	for _, r := range procRows {
-		fmt.Fprintf(stdout, "| %s | %d | %s | %s |\n", r.name, procCount[r.name], mib(r.rss<<10), mib(r.pss<<10))
+		fmt.Fprintf(stdout, "| %s | %d | %s | %s | %s | %s |\n", r.name, procCount[r.name], mib(r.rss<<10), mib(r.pss<<10), mib(r.pssAnon<<10), mib((r.pss-r.pssAnon)<<10))
+		anonTotal += r.pssAnon
 	}
-	fmt.Fprintf(stdout, "\nWhere a boot goes (PID 1's init log; the services start at once, so their steps overlap; later boots: the median of %d):\n\n", o.runs)
+	fmt.Fprintf(stdout, "| all | %d | | %s | %s | %s |\n", len(mem.procs), mib(pssTotal<<10), mib(anonTotal<<10), mib((pssTotal-anonTotal)<<10))
+	fmt.Fprintf(stdout, "\nWhere a boot goes (PID 1's init log; the services start at once, so their steps overlap; later boots: the median of %d; as charts: %s):\n\n", o.runs, strings.Join(charts, ", "))
 	fmt.Fprintln(stdout, "| step | first boot | later boot |\n|---|---|---|")
 	for _, r := range timeline {
 		fmt.Fprintf(stdout, "| %s | %s | %s |\n", r[0], r[1], r[2])
@@ -279,7 +294,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 // ("phase 3/10 config done in 0.412s"), a service's start steps ("service
 // udev: task created (shim, OCI runtime create) in 4.856s"), the state
 // partition's ("state: mke2fs /dev/vda4 in 0.183s").
-var stepRe = regexp.MustCompile(`(?m)^(?:\S+Z )?((?:phase [0-9]+/[0-9]+ \S+ done|service \S+: (?:container created|task created|task started)|state: (?:looked for|mke2fs|mounted)).*?) in ([0-9]+(?:\.[0-9]+)?)s\s*$`)
+var stepRe = regexp.MustCompile(`(?m)^(?:\S+Z )?((?:phase [0-9]+/[0-9]+ \S+ done|service \S+: (?:container created|task created|task started|ready)|state: (?:looked for|mke2fs|mounted)).*?) in ([0-9]+(?:\.[0-9]+)?)s\s*$`)
 
 // bootTimeline lists each timed step of the first boot and of the later
 // ones (the median), in the first boot's order, then the steps only later
@@ -376,7 +391,7 @@ func bootTo(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out, comman
 
 // durationsCmd prints the timed lines of PID 1's init log: each phase's
 // duration, the state partition's steps, each service's start steps.
-const durationsCmd = "hostctl logs init | grep -E ' done in |service [^ ]+: (container|task) |state: (looked for|mke2fs|mounted) |memory at PID 1'"
+const durationsCmd = "hostctl logs init | grep -E ' done in |service [^ ]+: (container|task|ready) |state: (looked for|mke2fs|mounted) |memory at PID 1'"
 
 // memAtInitRe matches PID 1's line of the memory the kernel left it.
 var memAtInitRe = regexp.MustCompile(`memory at PID 1's start: MemTotal ([0-9]+) kB, MemAvailable ([0-9]+) kB`)
@@ -443,7 +458,7 @@ func phaseMeasure(initLogs []string, phase string) (value, note string) {
 // none): "proc COMM RSS PSS", in kB, from its smaps_rollup; the console
 // shares the host's PID namespace.
 const memoryScript = `grep MemAvailable /proc/meminfo; for p in $(pidof containerd); do [ "$(awk '/^PPid:/{print $2}' /proc/$p/status)" = 1 ] || echo "user-containerd $(cat /proc/$p/root/sys/fs/cgroup/memory.current)"; done; ` +
-	`for p in /proc/[0-9]*; do s=$(awk '/^Rss:/{r=$2} /^Pss:/{q=$2} END{if (r != "") print r, q}' $p/smaps_rollup 2>/dev/null); [ -n "$s" ] && echo "proc $(cat $p/comm) $s"; done`
+	`for p in /proc/[0-9]*; do s=$(awk '/^Rss:/{r=$2} /^Pss:/{q=$2} /^Pss_Anon:/{a=$2} END{if (r != "") print r, q, a}' $p/smaps_rollup 2>/dev/null); [ -n "$s" ] && echo "proc $(cat $p/comm) $s"; done`
 
 // memory is what memoryScript reads.
 type memory struct {
@@ -457,6 +472,7 @@ type memory struct {
 type procMemory struct {
 	name     string
 	rss, pss int64 // kB
+	pssAnon  int64 // kB: the PSS of its anonymous pages (heap, stacks)
 }
 
 // byName sums the processes of each name, largest PSS first, with the
@@ -470,6 +486,7 @@ func byName(procs []procMemory) (rows []procMemory, n map[string]int, total int6
 		}
 		sum[p.name].rss += p.rss
 		sum[p.name].pss += p.pss
+		sum[p.name].pssAnon += p.pssAnon
 		n[p.name]++
 		total += p.pss
 	}
@@ -508,11 +525,12 @@ func parseMemory(s string) (memory, error) {
 		if _, err := fmt.Sscanf(line, "user-containerd %d", &m.userContainerd); err == nil {
 			seenUser = true
 		}
-		if f := strings.Fields(line); len(f) >= 4 && f[0] == "proc" {
-			rss, err1 := strconv.ParseInt(f[len(f)-2], 10, 64)
-			pss, err2 := strconv.ParseInt(f[len(f)-1], 10, 64)
-			if err1 == nil && err2 == nil {
-				m.procs = append(m.procs, procMemory{name: strings.Join(f[1:len(f)-2], " "), rss: rss, pss: pss})
+		if f := strings.Fields(line); len(f) >= 5 && f[0] == "proc" {
+			rss, err1 := strconv.ParseInt(f[len(f)-3], 10, 64)
+			pss, err2 := strconv.ParseInt(f[len(f)-2], 10, 64)
+			anon, err3 := strconv.ParseInt(f[len(f)-1], 10, 64)
+			if err1 == nil && err2 == nil && err3 == nil {
+				m.procs = append(m.procs, procMemory{name: strings.Join(f[1:len(f)-3], " "), rss: rss, pss: pss, pssAnon: anon})
 			}
 		}
 	}

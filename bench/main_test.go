@@ -80,9 +80,9 @@ func TestPhaseSecondsReadsTheRunnersLine(t *testing.T) {
 }
 
 func TestParseMemory(t *testing.T) {
-	const procs = "proc init 21000 9000\r\nproc containerd 40000 30000\r\nproc containerd 30000 20000\r\nproc berth ntp 8000 2000\r\nproc sh x 1\r\n"
+	const procs = "proc init 21000 9000 4000\r\nproc containerd 40000 30000 9000\r\nproc containerd 30000 20000 6000\r\nproc berth ntp 8000 2000 1000\r\nproc sh x 1 1\r\nproc sh 1 1\r\n"
 	got, err := parseMemory("MemAvailable:     401234 kB\r\nuser-containerd 23453696\r\n" + procs)
-	want := memory{availKB: 401234, userContainerd: 23453696, procs: []procMemory{{"init", 21000, 9000}, {"containerd", 40000, 30000}, {"containerd", 30000, 20000}, {"berth ntp", 8000, 2000}}}
+	want := memory{availKB: 401234, userContainerd: 23453696, procs: []procMemory{{"init", 21000, 9000, 4000}, {"containerd", 40000, 30000, 9000}, {"containerd", 30000, 20000, 6000}, {"berth ntp", 8000, 2000, 1000}}}
 	if err != nil || !cmp.Equal(got, want, cmp.AllowUnexported(memory{}, procMemory{})) {
 		t.Errorf("parseMemory = %+v, %v", got, err)
 	}
@@ -96,7 +96,7 @@ func TestParseMemory(t *testing.T) {
 		t.Errorf("without processes: %v", err)
 	}
 	rows, n, total := byName(got.procs)
-	if total != 61000 || len(rows) != 3 || rows[0] != (procMemory{"containerd", 70000, 50000}) || n["containerd"] != 2 || rows[2].name != "berth ntp" {
+	if total != 61000 || len(rows) != 3 || rows[0] != (procMemory{"containerd", 70000, 50000, 15000}) || n["containerd"] != 2 || rows[2].name != "berth ntp" {
 		t.Errorf("byName = %+v, %v, %d", rows, n, total)
 	}
 }

@@ -272,6 +272,7 @@ func (h *host) phaseContainerd(ctx context.Context) error {
 	h.sup = supervise.New(c, supervise.Options{
 		Logf:   h.logf,
 		Alertf: h.alertf,
+		Tracef: h.debugf,
 		Output: h.serviceOutput,
 	})
 	return nil

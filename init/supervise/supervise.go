@@ -124,6 +124,9 @@ type Options struct {
 	Clock   Clock // the backoff's time; the wall clock when nil
 	Logf    func(format string, args ...any)
 	Alertf  func(format string, args ...any) // failures worth a console line
+	// Tracef, when set, hears how long a notify service took from its
+	// task's start to READY=1 (the boot timeline in make bench).
+	Tracef func(format string, args ...any)
 
 	Output func(svc, stream string) io.Writer
 }
@@ -533,6 +536,9 @@ func (s *Supervisor) supervise(ctx context.Context, st *svcState) (stopped bool)
 					continue
 				}
 				s.set(st, func() { st.state = StateRunning })
+				if s.opt.Tracef != nil && !everReady {
+					s.opt.Tracef("service %s: ready (READY=1 after its start) in %.3fs", name, s.opt.Clock.Now().Sub(started).Seconds())
+				}
 				everReady = true
 				s.signalReady(st, nil)
 			case exit = <-task.Exited():

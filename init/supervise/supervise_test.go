@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,7 +129,15 @@ func TestStartOrderReadyAndStop(t *testing.T) {
 		}
 		runUntilSignal(t)
 	}}
-	s := New(rt, testOptions(t))
+	opt := testOptions(t)
+	var traced []string
+	var mu sync.Mutex
+	opt.Tracef = func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		traced = append(traced, fmt.Sprintf(format, args...))
+	}
+	s := New(rt, opt)
 	ctx := context.Background()
 	if err := s.Start(ctx, Service{Name: "udev", Spec: &specs.Spec{Process: &specs.Process{}}}); err != nil {
 		t.Fatal(err)
@@ -147,6 +156,13 @@ func TestStartOrderReadyAndStop(t *testing.T) {
 	if diff := cmp.Diff([]string{"udev=running", "net=running"}, got); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)
 	}
+	// The boot timeline hears when a notify service got ready, and only
+	// of those: udev here is ready when it runs.
+	mu.Lock()
+	if len(traced) != 1 || !regexp.MustCompile(`^service net: ready \(READY=1 after its start\) in [0-9]+\.[0-9]{3}s$`).MatchString(traced[0]) {
+		t.Errorf("traced %q, want one line of net's readiness", traced)
+	}
+	mu.Unlock()
 	s.StopAll()
 	if diff := cmp.Diff([]string{"net:terminated", "udev:terminated"}, rt.signals); diff != "" {
 		t.Errorf("stop order (-want +got)\n%s", diff)
