@@ -19,7 +19,7 @@ func writeBundle(ctx context.Context, j *job) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := media{Stage: "bundle", Version: 2, Title: "upgrade bundle (signed)", File: "berth.bundle"}
+	m := media{Stage: "bundle", Version: 3, Title: "upgrade bundle (signed)", File: "berth.bundle"}
 	key := j.mediaKey(m, boot).String("grub.cfg", j.rawMenu().GrubConfig()).String("boot.cfg", j.cmdline()).
 		String("version", j.spec.Version).String("key", osbundle.KeyID(j.signKey.Public().(ed25519.PublicKey)))
 	file, err := j.makeMedia(m, key, func(out, file string) error {

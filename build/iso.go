@@ -24,9 +24,16 @@ var isoTools = append([]string{"xorriso"}, bootloader.Tools...)
 // then takes from the image's path (init/stage1/loader.go).
 const isoUKI = "/" + installer.KitDir + "/berth.efi"
 
+// The ISO's kernel and initrd, for isolinux: their directory entries point
+// into isoUKI's sections (isoShare).
+const (
+	isoKernel = "boot/vmlinuz"
+	isoInitrd = "boot/initrd.img"
+)
+
 // isoMenu is the ISO's boot menu (isolinux and GRUB).
 func (j *job) isoMenu() bootloader.Menu {
-	entries := bootloader.NewMenu("/boot/vmlinuz", "/boot/initrd.img", "berth.boot=iso "+j.cmdline(), "", "", j.spec.DebugEntries)
+	entries := bootloader.NewMenu("/"+isoKernel, "/"+isoInitrd, "berth.boot=iso "+j.cmdline(), "", "", j.spec.DebugEntries)
 	for i := range entries {
 		entries[i].UKI = isoUKI
 	}
@@ -44,7 +51,7 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := media{Stage: "iso", Version: 8, Title: "iso (hybrid, BIOS+UEFI)", File: "image.iso"}
+	m := media{Stage: "iso", Version: 9, Title: "iso (hybrid, BIOS+UEFI)", File: "image.iso"}
 	kit, err := j.installKit()
 	if err != nil {
 		return nil, err
@@ -62,8 +69,6 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 		defer cache.RemoveAll(stg)
 		menu := j.isoMenu()
 		files := map[string]string{
-			"boot/vmlinuz":          j.kernel.Vmlinuz,
-			"boot/initrd.img":       j.initrd,
 			layout.ISORoot:          j.rootfs,
 			"isolinux/isolinux.bin": filepath.Join(boot, "usr/lib/ISOLINUX/isolinux.bin"),
 			"isolinux/ldlinux.c32":  filepath.Join(boot, "usr/lib/syslinux/modules/bios/ldlinux.c32"),
@@ -83,7 +88,13 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 				return fmt.Errorf("stage %s: %w", dst, err)
 			}
 		}
+		shares, err := ukiShares(db.uki, map[string]string{isoKernel: j.kernel.Vmlinuz, isoInitrd: j.initrd})
+		if err != nil {
+			return err
+		}
 		data := map[string]string{
+			isoKernel:               "", // placeholders: shareISOExtents
+			isoInitrd:               "",
 			"isolinux/isolinux.cfg": menu.SyslinuxConfig(),
 			"boot/grub/grub.cfg":    menu.GrubConfig(),
 			j.marker()[1:]:          j.buildID + "\n",
@@ -137,7 +148,7 @@ func writeISO(ctx context.Context, j *job) ([]string, error) {
 		if o, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("xorriso: %w\n%s", err, o)
 		}
-		return nil
+		return shareISOExtents(file, shares)
 	})
 	if err != nil {
 		return nil, err
@@ -153,7 +164,7 @@ func (j *job) installKit() ([]byte, error) {
 		EFISize: int64(j.spec.Disk.EFISize), SlotSize: int64(j.spec.Disk.SlotSize),
 		BootImg: d + "boot.img", CoreImg: d + "core.img", Root: layout.ISORoot,
 		EFI: installer.EFIFiles(diskBootFiles{shim: d + "shimx64.efi", efi: d + "grubx64.efi", uki: d + "berth.efi", core: d + "core.img", bootImg: d + "boot.img", grubCfg: d + "grub.cfg", bootCfg: d + "boot.cfg", version: d + "version"}.
-			files("boot/vmlinuz", "boot/initrd.img", j.marker()[1:], j.marker())),
+			files(isoKernel, isoInitrd, j.marker()[1:], j.marker())),
 	}
 	b, err := json.MarshalIndent(kit, "", "  ")
 	if err != nil {

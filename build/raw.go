@@ -71,7 +71,7 @@ func writeRaw(ctx context.Context, j *job) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := media{Stage: "raw", Version: 8, Title: "raw disk (GPT, BIOS+UEFI)", File: "disk.raw"}
+	m := media{Stage: "raw", Version: 9, Title: "raw disk (GPT, BIOS+UEFI)", File: "disk.raw"}
 	// The menu is in the key: a change to how it is written makes a new disk.
 	raw, err := j.makeMedia(m, j.mediaKey(m, boot).String("grub.cfg", j.rawMenu().GrubConfig()).String("boot.cfg", j.cmdline()), func(out, file string) error {
 		l := installer.Layout{Size: int64(j.spec.Disk.Size), EFISize: int64(j.spec.Disk.EFISize), SlotSize: int64(j.spec.Disk.SlotSize), Seed: j.buildID}

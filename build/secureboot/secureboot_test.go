@@ -94,6 +94,17 @@ func TestUKISections(t *testing.T) {
 				t.Errorf("section %s = %q, want %q", s.Name, got, w)
 			}
 		}
+		// Each added section's data starts on an ISO 9660 sector, where an
+		// ISO's own directory entry can point (build/isoshare.go), and
+		// raw sizes leave no gap between sections.
+		if s.Name == ".osrel" || s.Name == ".cmdline" || s.Name == ".initrd" || s.Name == ".linux" {
+			if s.Offset%SectorAlign != 0 {
+				t.Errorf("section %s at file offset %d: want a multiple of %d", s.Name, s.Offset, SectorAlign)
+			}
+		}
+		if i := len(names) - 1; i > 0 && f.Sections[i-1].Size > 0 && s.Size > 0 && f.Sections[i-1].Offset+f.Sections[i-1].Size != s.Offset {
+			t.Errorf("a gap before section %s: %s ends at %d, %s starts at %d", s.Name, f.Sections[i-1].Name, f.Sections[i-1].Offset+f.Sections[i-1].Size, s.Name, s.Offset)
+		}
 		if s.Name == ".linux" {
 			if s.VirtualAddress%linuxAlign != 0 || s.VirtualSize != 6*300001 {
 				t.Errorf(".linux at %#x, %d bytes: want 2 MiB aligned, %d bytes", s.VirtualAddress, s.VirtualSize, 6*300001)

@@ -17,6 +17,14 @@ type Section struct {
 // documentation places it.
 const linuxAlign = 2 << 20
 
+// SectorAlign is where each added section's data starts in the file: a
+// multiple of an ISO 9660 sector, so that an ISO can give the kernel and
+// the initrd directory entries of their own that point into the UKI's
+// bytes, and carry them once (build/isoshare.go). The padding before a
+// section is the previous section's raw data, zeros past its virtual
+// size, so the file has no gap that its signature leaves out.
+const SectorAlign = 2048
+
 // UKI makes a unified kernel image: the systemd-stub PE image stub with
 // secs added as sections after its own, in the order given (the kernel,
 // the largest, last). The stub's COFF symbol table, which nothing at boot
@@ -34,11 +42,14 @@ func UKI(stub []byte, secs []Section) ([]byte, error) {
 		return nil, fmt.Errorf("UKI stub: room for %d more section headers, %d needed", room, len(secs))
 	}
 	rawEnd, vaEnd := h.sizeOfHeaders, 0
-	for _, s := range h.sections(stub) {
+	last := -1 // the header of the section whose raw data ends the file
+	for i, s := range h.sections(stub) {
 		if s.pointerToRawData < uint32(table+len(secs)*sectionHeaderSize) && s.sizeOfRawData > 0 {
 			return nil, fmt.Errorf("UKI stub: section %s starts inside the headers", s.name)
 		}
-		rawEnd = max(rawEnd, int(s.pointerToRawData+s.sizeOfRawData))
+		if end := int(s.pointerToRawData + s.sizeOfRawData); end >= rawEnd && s.sizeOfRawData > 0 {
+			rawEnd, last = end, h.sectionTable+i*sectionHeaderSize
+		}
 		vaEnd = max(vaEnd, int(s.virtualAddress+max(s.virtualSize, s.sizeOfRawData)))
 	}
 	out := bytes.Clone(stub[:rawEnd])
@@ -56,6 +67,16 @@ func UKI(stub []byte, secs []Section) ([]byte, error) {
 		}
 		va := alignUp(vaEnd, align)
 		out = append(out, make([]byte, alignUp(len(out), fileAlign)-len(out))...)
+		if pad := alignUp(len(out), SectorAlign) - len(out); pad > 0 {
+			if last < 0 {
+				return nil, fmt.Errorf("UKI stub: no section to pad up to %d bytes", SectorAlign)
+			}
+			le.PutUint32(out[last+16:], le.Uint32(out[last+16:])+uint32(pad)) // SizeOfRawData
+			out = append(out, make([]byte, pad)...)
+			if i > 0 {
+				initData += uint32(pad)
+			}
+		}
 		ptr, raw := len(out), alignUp(len(s.Data), fileAlign)
 		out = append(append(out, s.Data...), make([]byte, raw-len(s.Data))...)
 		o := table + i*sectionHeaderSize
@@ -66,6 +87,7 @@ func UKI(stub []byte, secs []Section) ([]byte, error) {
 		le.PutUint32(out[o+20:], uint32(ptr))
 		clear(out[o+24 : o+36])              // relocations, line numbers
 		le.PutUint32(out[o+36:], 0x40000040) // initialized data, readable
+		last = o
 		vaEnd = va + len(s.Data)
 		initData += uint32(raw)
 		if vaEnd > 1<<31 {
