@@ -20,7 +20,14 @@ type span struct {
 
 // spanRe matches a timed line of PID 1's init log with its time stamp: the
 // stamp is when the step ended.
-var spanRe = regexp.MustCompile(`(?m)^(\S+Z) (phase [0-9]+/[0-9]+ (\S+) done|service (\S+): (container created|task created|task started|ready)|state: (looked for|mke2fs|mounted)).*? in ([0-9]+(?:\.[0-9]+)?)s\s*$`)
+var spanRe = regexp.MustCompile(`(?m)^(\S+Z) (phase [0-9]+/[0-9]+ (\S+) done|service (\S+): (` + serviceSteps + `)|state: (` + stateSteps + `)).*? in ([0-9]+(?:\.[0-9]+)?)s\s*$`)
+
+// The timed steps of a service's start and of the state partition, as
+// PID 1 logs them: the timeline's table and its chart read the same lines.
+const (
+	serviceSteps = "container created|task created|task started|ready"
+	stateSteps   = "looked for|mke2fs|mounted"
+)
 
 // serviceStep names a service's steps on the chart.
 var serviceStep = map[string]string{

@@ -197,13 +197,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	add("config phase, no datasource present", value, note+"; the datasource search and the config layers; target ≤ 5 s")
 	timeline := bootTimeline(firstLog, initLogs)
 	var charts []string
-	for i, b := range []struct{ name, log, since string }{
-		{"first", firstLog, firstM[2]},
-		{"later", initLogs[0], strconv.FormatFloat(inGuest[0], 'f', -1, 64)},
-	} {
-		since, _ := strconv.ParseFloat(b.since, 64)
+	firstSince, _ := strconv.ParseFloat(firstM[2], 64)
+	for i, b := range []struct {
+		name, log string
+		since     float64
+	}{{"first", firstLog, firstSince}, {"later", initLogs[0], inGuest[0]}} {
 		p := filepath.Join(out, "timeline-"+b.name+"-boot.svg")
-		if err := chartFile(p, fmt.Sprintf("Berth, %s boot: ready %.2f s after the kernel started (PID 1's init log; q35, TCG, 512 MiB)", b.name, since), b.log, since); err != nil {
+		if err := chartFile(p, fmt.Sprintf("Berth, %s boot: ready %.2f s after the kernel started (PID 1's init log; q35, TCG, 512 MiB)", b.name, b.since), b.log, b.since); err != nil {
 			return fmt.Errorf("timeline chart %d: %w", i+1, err)
 		}
 		charts = append(charts, p)
@@ -294,7 +294,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 // ("phase 3/10 config done in 0.412s"), a service's start steps ("service
 // udev: task created (shim, OCI runtime create) in 4.856s"), the state
 // partition's ("state: mke2fs /dev/vda4 in 0.183s").
-var stepRe = regexp.MustCompile(`(?m)^(?:\S+Z )?((?:phase [0-9]+/[0-9]+ \S+ done|service \S+: (?:container created|task created|task started|ready)|state: (?:looked for|mke2fs|mounted)).*?) in ([0-9]+(?:\.[0-9]+)?)s\s*$`)
+var stepRe = regexp.MustCompile(`(?m)^(?:\S+Z )?((?:phase [0-9]+/[0-9]+ \S+ done|service \S+: (?:` + serviceSteps + `)|state: (?:` + stateSteps + `)).*?) in ([0-9]+(?:\.[0-9]+)?)s\s*$`)
 
 // bootTimeline lists each timed step of the first boot and of the later
 // ones (the median), in the first boot's order, then the steps only later
