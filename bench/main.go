@@ -267,7 +267,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if sizes, err := rootfsBreakdown(ctx, res.Files["rootfs.squashfs"]); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: root filesystem breakdown: %v\n", err)
 	} else {
-		fmt.Fprintln(stdout, "\nThe root filesystem by component (unsquashfs -lln; uncompressed; \"repeats\": files of the same size and name met before, which mksquashfs stores once, and hard links):\n\n| component | files | size | repeats |\n|---|---|---|---|")
+		fmt.Fprintln(stdout, "\nThe root filesystem by component (unsquashfs -lln; uncompressed; \"repeats\": files met before, which mksquashfs stores once, or hard links to them: of the same size from 64 KiB, of the same size and name below):\n\n| component | files | size | repeats |\n|---|---|---|---|")
 		var total int64
 		for _, r := range sizes {
 			fmt.Fprintf(stdout, "| %s | %d | %s | %s |\n", r.name, r.files, mib(r.bytes), mib(r.dupes))

@@ -185,8 +185,8 @@ func TestParseConsoleUse(t *testing.T) {
 }
 
 // The breakdown sums regular files by component (a service's rootfs each),
-// counts a file of a size and name met before as a repeat, and refuses a
-// listing with no file.
+// counts a file of a size met before (and of its name too, when small) as
+// a repeat, and refuses a listing with no file.
 func TestBreakdown(t *testing.T) {
 	listing := `drwxr-xr-x 0/0                     248 2025-01-01 00:00 squashfs-root
 lrwxrwxrwx 0/0                       7 2025-01-01 00:00 squashfs-root/bin -> usr/bin
@@ -194,7 +194,10 @@ lrwxrwxrwx 0/0                       7 2025-01-01 00:00 squashfs-root/bin -> usr
 -rwxr-xr-x 0/0                31330430 2025-01-01 00:00 squashfs-root/usr/bin/ctr
 -rwxr-xr-x 0/0                 9650302 2025-01-01 00:00 squashfs-root/usr/bin/hostctl
 -rwxr-xr-x 0/0                 9650302 2025-01-01 00:00 squashfs-root/usr/lib/berth/services/console/rootfs/usr/bin/hostctl
+-rwxr-xr-x 0/0                 9650302 2025-01-01 00:00 squashfs-root/usr/lib/berth/services/ntp/rootfs/usr/bin/berth-ntp
 -rw-r--r-- 0/0                    1000 2025-01-01 00:00 squashfs-root/usr/lib/berth/services/console/rootfs/etc/a file
+-rw-r--r-- 0/0                    1000 2025-01-01 00:00 squashfs-root/usr/lib/berth/services/ntp/rootfs/etc/b file
+-rw-r--r-- 0/0                    1000 2025-01-01 00:00 squashfs-root/usr/lib/berth/services/ntp/rootfs/etc/a file
 -rw-r--r-- 0/0                 5000985 2025-01-01 00:00 squashfs-root/usr/lib/modules/6.12.117-berth/kernel/fs/xfs/xfs.ko
 -rw-r--r-- 0/0                      10 2025-01-01 00:00 squashfs-root/etc/os-release
 `
@@ -205,8 +208,9 @@ lrwxrwxrwx 0/0                       7 2025-01-01 00:00 squashfs-root/bin -> usr
 	want := []sizeRow{
 		{name: "containerd (and ctr)", bytes: 31330430, files: 1},
 		{name: "ctr (a hard link to containerd)", bytes: 31330430, dupes: 31330430, files: 1},
+		{name: "service ntp (rootfs)", bytes: 9652302, dupes: 9651302, files: 3},
 		{name: "service console (rootfs)", bytes: 9651302, dupes: 9650302, files: 2},
-		{name: "hostctl", bytes: 9650302, files: 1},
+		{name: "berthbox (hostctl and the services' programs)", bytes: 9650302, files: 1},
 		{name: "kernel modules", bytes: 5000985, files: 1},
 		{name: "everything else", bytes: 10, files: 1},
 	}

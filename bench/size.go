@@ -22,12 +22,16 @@ var components = []struct {
 	{"crun", "usr/bin/crun", false},
 	{"ctr (a hard link to containerd)", "usr/bin/ctr", true},
 	{"PID 1 (init)", "usr/lib/berth/init", false},
-	{"hostctl", "usr/bin/hostctl", false},
+	{"berthbox (hostctl and the services' programs)", "usr/bin/hostctl", false},
 	{"kernel modules", "usr/lib/modules/", false},
 	{"firmware", "usr/lib/firmware/", false},
 	{"zoneinfo", "usr/share/zoneinfo/", false},
 	{"gconv (iconv modules)", "usr/lib/x86_64-linux-gnu/gconv/", false},
 }
+
+// repeatBytes is the size from which a file of a size met before counts as
+// a repeat whatever its name.
+const repeatBytes = 64 << 10
 
 // sizeRow is one component's files: their bytes uncompressed, and the
 // bytes of those that repeat a file met before (same size and name, as
@@ -82,8 +86,14 @@ func breakdown(listing string) ([]sizeRow, error) {
 		}
 		r.bytes += size
 		r.files++
-		base := path[strings.LastIndex(path, "/")+1:]
-		if k := fmt.Sprint(size, " ", base); seen[k] || link {
+		// The listing shows no inodes: a large file of a size met
+		// before is taken for the same file (berthbox's links have
+		// other names), a small one only with the same name too.
+		k := fmt.Sprint(size)
+		if size < repeatBytes {
+			k += " " + path[strings.LastIndex(path, "/")+1:]
+		}
+		if seen[k] || link {
 			r.dupes += size
 		} else {
 			seen[k] = true

@@ -237,7 +237,10 @@ func TestRootfsLayout(t *testing.T) {
 		defs = append(defs, d)
 	}
 	v := layout.Versions{Kernel: "6.12.0-test", Containerd: "v2.0.0", Runc: "v1.2.0", Berth: "test"}
-	bins := programs(gobin.Standard(v.Berth, gobin.Versions{Containerd: v.Containerd, Runc: v.Runc}), defs)
+	bins, err := programs(v.Berth, gobin.Standard(v.Berth, gobin.Versions{Containerd: v.Containerd, Runc: v.Runc}), defs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	host, err := hostLayout(bins, defs, layout.Info{Name: spec.Name, Versions: v})
 	if err != nil {
 		t.Fatal(err)
@@ -396,37 +399,58 @@ func TestLoadServices(t *testing.T) {
 	}
 }
 
-// A package installed at several paths is one program, named after its
-// first path, with hard links at the others; another service naming it
-// after another path gets a program of that name too.
+// A package installed at several paths, by one service or several, is one
+// program named after the package, with hard links at a service's other
+// paths; two packages of one name are refused.
 func TestProgramsOfSharedPackages(t *testing.T) {
 	console := &services.Definition{Name: "console"}
 	console.XBerth.Rootfs = &services.Rootfs{Go: map[string]string{
-		"/usr/bin/berth-console": "./services/console",
-		"/usr/sbin/reboot":       "./services/shutdown", "/usr/sbin/halt": "./services/shutdown",
-		"/usr/sbin/shutdown": "./services/shutdown", "/usr/sbin/poweroff": "./services/shutdown",
+		"/usr/bin/berth-console": "./cmd/berthbox",
+		"/usr/sbin/reboot":       "./cmd/berthbox", "/usr/sbin/halt": "./cmd/berthbox",
 	}}
+	network := &services.Definition{Name: "network"}
+	network.XBerth.Rootfs = &services.Rootfs{Go: map[string]string{"/usr/bin/berth-network": "./cmd/berthbox"}}
 	agent := &services.Definition{Name: "qemu-guest-agent"}
-	agent.XBerth.Build = &services.ImageBuild{Go: map[string]string{"/usr/sbin/shutdown": "./services/shutdown"}}
-	var got []string
-	for _, b := range programs(nil, []*services.Definition{console, agent}) {
-		got = append(got, b.Name+"="+b.Pkg)
+	agent.XBerth.Build = &services.ImageBuild{Go: map[string]string{"/usr/sbin/shutdown": "./cmd/shutdown"}}
+	bins, err := programs("1.2.3", gobin.Standard("1.2.3", gobin.Versions{Containerd: "v2", Runc: "v1"}), []*services.Definition{console, network, agent})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"berth-console=./services/console", "halt=./services/shutdown", "shutdown=./services/shutdown"}, got); diff != "" {
+	var got []string
+	for _, b := range bins {
+		got = append(got, fmt.Sprintf("%s=%s %v", b.Name, b.Pkg, b.LDFlags))
+	}
+	x := "[-X github.com/berth-os/berth/internal/version.Berth=1.2.3]"
+	want := []string{"init=./init " + x, "stage1=./init/stage1 []", "berthbox=./cmd/berthbox " + x}
+	for _, b := range gobin.Standard("1.2.3", gobin.Versions{Containerd: "v2", Runc: "v1"})[3:] {
+		want = append(want, fmt.Sprintf("%s=%s %v", b.Name, b.Pkg, b.LDFlags))
+	}
+	want = append(want, "shutdown=./cmd/shutdown "+x)
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("programs (-want +got):\n%s", diff)
+	}
+	// The images alone: the same recipe for a program, so the same bytes.
+	alone, err := programs("1.2.3", nil, []*services.Definition{agent})
+	if err != nil || len(alone) != 1 || fmt.Sprint(alone[0]) != fmt.Sprint(bins[len(bins)-1]) {
+		t.Errorf("images alone: %v, %v; want %v", alone, err, bins[len(bins)-1])
 	}
 	var steps []string
 	for _, s := range installGo(console.XBerth.Rootfs.Go) {
 		steps = append(steps, s.String())
 	}
-	want := []string{
-		"install go:berth-console → /usr/bin/berth-console 0755",
-		"install go:halt → /usr/sbin/halt 0755",
-		"hard link /usr/sbin/poweroff → /usr/sbin/halt",
-		"hard link /usr/sbin/reboot → /usr/sbin/halt",
-		"hard link /usr/sbin/shutdown → /usr/sbin/halt",
+	wantSteps := []string{
+		"install go:berthbox → /usr/bin/berth-console 0755",
+		"hard link /usr/sbin/halt → /usr/bin/berth-console",
+		"hard link /usr/sbin/reboot → /usr/bin/berth-console",
 	}
-	if diff := cmp.Diff(want, steps); diff != "" {
+	if diff := cmp.Diff(wantSteps, steps); diff != "" {
 		t.Errorf("install steps (-want +got):\n%s", diff)
+	}
+	// ./services/containerd and the tools' containerd would be one file.
+	clash := &services.Definition{Name: "clash"}
+	clash.XBerth.Rootfs = &services.Rootfs{Go: map[string]string{"/usr/bin/x": "./services/containerd"}}
+	_, err = programs("1.2.3", gobin.Standard("1.2.3", gobin.Versions{Containerd: "v2", Runc: "v1"}), []*services.Definition{clash})
+	if err == nil || !strings.Contains(err.Error(), "service clash: program /usr/bin/x of ./services/containerd: ./containerd is a program of that name already") {
+		t.Errorf("clash: %v", err)
 	}
 }

@@ -155,13 +155,20 @@ func (j *job) loadInputs(_ context.Context) error {
 		return err
 	}
 	j.versions = layout.Versions{Containerd: mv.Containerd, Runc: mv.Runc, Berth: j.spec.Version}
-	j.bins = programs(gobin.Standard(version.Berth, mv), append(append([]*services.Definition(nil), j.defs...), j.images...))
+	std, defs := gobin.Standard(version.Berth, mv), append(append([]*services.Definition(nil), j.defs...), j.images...)
 	if j.o.ImagesOnly {
-		j.bins = programs(nil, j.images)
-	} else if err := j.loadSigningKey(); err != nil {
+		std, defs = nil, j.images
+	}
+	if j.bins, err = programs(version.Berth, std, defs); err != nil {
 		return err
-	} else if err := j.loadSecureBootKey(); err != nil {
-		return err
+	}
+	if !j.o.ImagesOnly { // the images alone are not signed
+		if err := j.loadSigningKey(); err != nil {
+			return err
+		}
+		if err := j.loadSecureBootKey(); err != nil {
+			return err
+		}
 	}
 	j.sets = &debSets{cache: j.c, lock: lock, rep: j.rep, dirs: map[string]string{}}
 	j.bundles = map[string]string{}
@@ -232,16 +239,17 @@ func loadServices(dir string, names []string) ([]*services.Definition, error) {
 	return defs, nil
 }
 
-// programs are the standard Go programs and those of the services. A
-// service's package is one program named after its first install path
-// (the others are hard links to it: bundleLayout, imageLayout), built once
-// for every name it has across the services.
-func programs(std []gobin.Binary, defs []*services.Definition) []gobin.Binary {
+// programs are the standard Go programs and those of the services and
+// catalogue images: one program per package, named after the package
+// (gobin.ProgramName), however many paths and services install it. The
+// service programs of Berth's module get the version as the standard ones
+// do, so that a program is the same bytes whichever list names it first.
+// Two packages of one name would be one file: refused.
+func programs(berthVersion string, std []gobin.Binary, defs []*services.Definition) ([]gobin.Binary, error) {
 	bins := append([]gobin.Binary(nil), std...)
-	type program struct{ name, pkg string }
-	seen := map[program]bool{}
+	pkgOf := map[string]string{} // program name → package
 	for _, b := range bins {
-		seen[program{b.Name, b.Pkg}] = true
+		pkgOf[b.Name] = b.Pkg
 	}
 	for _, d := range defs {
 		var gos map[string]string
@@ -251,15 +259,21 @@ func programs(std []gobin.Binary, defs []*services.Definition) []gobin.Binary {
 		case d.XBerth.Build != nil:
 			gos = d.XBerth.Build.Go
 		}
-		for _, dst := range firstPaths(gos) {
-			p := program{filepath.Base(dst), gos[dst]}
-			if !seen[p] {
-				seen[p] = true
-				bins = append(bins, gobin.Binary{Name: p.name, Pkg: p.pkg})
+		for _, dst := range sortedKeys(gos) {
+			pkg := gos[dst]
+			name := gobin.ProgramName(pkg)
+			switch pkgOf[name] {
+			case pkg:
+				continue
+			case "":
+				pkgOf[name] = pkg
+				bins = append(bins, gobin.Program(berthVersion, pkg))
+			default:
+				return nil, fmt.Errorf("service %s: program %s of %s: %s is a program of that name already", d.Name, dst, pkg, pkgOf[name])
 			}
 		}
 	}
-	return bins
+	return bins, nil
 }
 
 // firstPaths are the install paths of gos (path → package) that install
@@ -277,7 +291,8 @@ func firstPaths(gos map[string]string) []string {
 }
 
 // installGo installs gos (path → package): each package's program at its
-// first path, hard links to it at the others.
+// first path, hard links to it at the others. (Installs of one program in
+// several trees are hard links to one file too: tree.Install links.)
 func installGo(gos map[string]string) tree.Layout {
 	var l tree.Layout
 	first := map[string]string{}
@@ -289,7 +304,7 @@ func installGo(gos map[string]string) tree.Layout {
 			l = append(l, tree.HardLink{Path: dst, Target: at})
 			continue
 		}
-		l = append(l, tree.Install{From: program(filepath.Base(dst)), To: dst, Mode: 0o755})
+		l = append(l, tree.Install{From: program(gobin.ProgramName(gos[dst])), To: dst, Mode: 0o755})
 	}
 	return l
 }

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -99,13 +100,33 @@ func ModuleVersions(gomod string) (Versions, error) {
 	return v, nil
 }
 
-// Standard lists the binaries every image needs besides the service programs.
+// berthX sets the version Berth's programs report.
+func berthX(berthVersion string) string {
+	return "-X github.com/berth-os/berth/internal/version.Berth=" + berthVersion
+}
+
+// ProgramName is the name of the program of package pkg: its last element.
+func ProgramName(pkg string) string { return path.Base(pkg) }
+
+// Program is a program of Berth's module that installs nowhere on the host
+// itself (a service's, a catalogue image's), with the version set.
+func Program(berthVersion, pkg string) Binary {
+	return Binary{Name: ProgramName(pkg), Pkg: pkg, LDFlags: []string{berthX(berthVersion)}}
+}
+
+// Multicall is the package of berthbox, Berth's small programs in one
+// (hostctl and the built-in services' programs).
+const Multicall = "./cmd/berthbox"
+
+// Standard lists the binaries every image needs besides the service
+// programs. Each is named after its package (ProgramName).
 func Standard(berthVersion string, v Versions) []Binary {
-	berthX := "-X github.com/berth-os/berth/internal/version.Berth=" + berthVersion
+	bx := berthX(berthVersion)
 	return []Binary{
-		{Name: "init", Pkg: "./init", LDFlags: []string{berthX}, Host: layout.Init},
+		{Name: "init", Pkg: "./init", LDFlags: []string{bx}, Host: layout.Init},
 		{Name: "stage1", Pkg: "./init/stage1"},
-		{Name: "hostctl", Pkg: "./cmd/hostctl", LDFlags: []string{berthX}, Host: "/usr/bin/hostctl"},
+		// hostctl is berthbox, which the services' program paths link to.
+		{Name: "berthbox", Pkg: Multicall, LDFlags: []string{bx}, Host: "/usr/bin/hostctl"},
 		// containerd and ctr, one program (tools/containerd) that is ctr
 		// when it runs as ctr. ctr is containerd's own client, for users:
 		// the console binds it read-only, and with no flags it talks to

@@ -117,16 +117,19 @@ func TestRecipeFormat(t *testing.T) {
 }
 
 // Every standard program but stage 1 (the initramfs's) has a place in the
-// host root.
+// host root, and is named after its package, as the services' programs are.
 func TestStandardPlaces(t *testing.T) {
 	got := map[string]string{}
 	for _, b := range Standard("test", Versions{Containerd: "v2", Runc: "v1"}) {
+		if b.Name != ProgramName(b.Pkg) {
+			t.Errorf("program %s of %s: want the name %s", b.Name, b.Pkg, ProgramName(b.Pkg))
+		}
 		got[b.Name] = b.Host
 		for _, l := range b.Links {
 			got[b.Name+" as "+filepath.Base(l)] = l
 		}
 	}
-	want := map[string]string{"init": "/usr/lib/berth/init", "stage1": "", "hostctl": "/usr/bin/hostctl",
+	want := map[string]string{"init": "/usr/lib/berth/init", "stage1": "", "berthbox": "/usr/bin/hostctl",
 		"containerd": "/usr/bin/containerd", "containerd-shim-runc-v2": "/usr/bin/containerd-shim-runc-v2", "runc": "/usr/bin/runc",
 		"containerd as ctr": "/usr/bin/ctr"}
 	if diff := cmp.Diff(want, got); diff != "" {

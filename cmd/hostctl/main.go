@@ -1,4 +1,4 @@
-// Command hostctl manages a Berth host from its console. It talks to PID 1
+// Package hostctl is hostctl, which manages a Berth host from its console. It talks to PID 1
 // over the root-only host API socket.
 //
 //	hostctl version
@@ -15,7 +15,7 @@
 //
 // Its exit status says what kind of error stopped it (errkind.Help); the
 // host API carries the kind of PID 1's errors.
-package main
+package hostctl
 
 import (
 	"context"
@@ -31,7 +31,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func main() { errkind.Main("hostctl", run) }
+// Main runs the program with the process's arguments; it exits the
+// process on an error. cmd/berthbox runs it by the name it runs as.
+func Main() { errkind.Main("hostctl", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return cli.Execute(ctx, newRoot(stdout), args, stdout, stderr)

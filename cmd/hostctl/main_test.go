@@ -1,4 +1,4 @@
-package main
+package hostctl
 
 import (
 	"bytes"
@@ -144,7 +144,7 @@ func TestServiceRestart(t *testing.T) {
 	}
 }
 
-func TestMain(m *testing.M) { clitest.Main(m, main) }
+func TestMain(m *testing.M) { clitest.Main(m, Main) }
 
 // TestExitStatus runs each case through run and through the real main (in
 // a child process), against a host API server with a fake host: the

@@ -20,6 +20,8 @@ var rank = map[string]int{
 	"init":         2,
 	"services":     2,
 	"cmd/hostctl":  3,
+	"cmd/berthbox": 3,
+	"cmd/shutdown": 3,
 	"cmd/internal": 3, // what berth and hostctl share
 }
 

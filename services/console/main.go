@@ -1,7 +1,7 @@
-// Command berth-console is the main process of the Berth console service:
+// Package console is berth-console, the main process of the Berth console service:
 // it keeps sshd and one login per kernel console running, and reports ready
 // once they are started.
-package main
+package console
 
 import (
 	"bytes"
@@ -25,7 +25,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func main() {
+// Main runs the program with the process's arguments; it exits the
+// process on an error. cmd/berthbox runs it by the name it runs as.
+func Main() {
 	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "berth-console:", err)
 		os.Exit(1)

@@ -1,4 +1,4 @@
-// Command berth-containerd starts the user containerd as the containerd
+// Package containerd is berth-containerd, which starts the user containerd as the containerd
 // service.
 //
 // Users' containers are to get cgroups inside the service's cgroup, which
@@ -11,7 +11,7 @@
 // with its shims. Containers get cgroups beside it, /<namespace>/<id>. A
 // containerd namespace starts with a letter or a digit: none is named
 // _daemon.
-package main
+package containerd
 
 import (
 	"flag"
@@ -25,7 +25,9 @@ import (
 	"github.com/berth-os/berth/internal/envfile"
 )
 
-func main() {
+// Main runs the program with the process's arguments; it exits the
+// process on an error. cmd/berthbox runs it by the name it runs as.
+func Main() {
 	if err := run(os.Args[1:], os.Stderr, syscall.Exec); err != nil {
 		fmt.Fprintln(os.Stderr, "berth-containerd:", err)
 		os.Exit(1)

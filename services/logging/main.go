@@ -1,4 +1,4 @@
-// Command logging is the Berth logging service. It runs as a system
+// Package logging is the Berth logging service. It runs as a system
 // container and is the one writer of /var/log: it takes the output of every
 // service from PID 1 over a stream socket, the syslog(3) messages of programs
 // over a datagram socket (PID 1 points /dev/log at it) and the kernel log from
@@ -10,7 +10,7 @@
 //	<dir>/kernel      kernel log
 //
 // It tells PID 1 it is ready with sd_notify once it listens on both sockets.
-package main
+package logging
 
 import (
 	"context"
@@ -25,7 +25,9 @@ import (
 	"github.com/berth-os/berth/internal/layout"
 )
 
-func main() {
+// Main runs the program with the process's arguments; it exits the
+// process on an error. cmd/berthbox runs it by the name it runs as.
+func Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	err := run(ctx, os.Args[1:], os.Stderr)
 	stop()

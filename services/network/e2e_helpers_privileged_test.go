@@ -1,6 +1,6 @@
 //go:build privileged
 
-package main
+package network
 
 import (
 	"errors"

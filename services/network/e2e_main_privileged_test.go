@@ -12,7 +12,7 @@
 // DHCP server, and one file a scenario: e2e_dhcp (leases, links that come
 // and go, renewal), e2e_rebind and e2e_static.
 
-package main
+package network
 
 import (
 	"bytes"
@@ -37,7 +37,7 @@ const serviceEnv = "BERTH_NETWORK_TEST_SERVICE"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(serviceEnv) == "1" {
-		main() // exits 1 on an error
+		Main() // exits 1 on an error
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

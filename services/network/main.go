@@ -1,4 +1,4 @@
-// Command network is the Berth network service: it gives the host its
+// Package network is the Berth network service: it gives the host its
 // connectivity. It runs as a system container in the host network namespace,
 // brings up loopback, and configures links as berth.network says (the
 // -config file PID 1 writes): static addresses and routes, VLANs, bonds and
@@ -8,7 +8,7 @@
 // containers. On SIGHUP it reads the configuration again and moves the links
 // to it. It reports readiness to PID 1 with sd_notify once every link present
 // at start is configured, or after -ready-timeout.
-package main
+package network
 
 import (
 	"context"
@@ -27,7 +27,9 @@ import (
 	"github.com/berth-os/berth/internal/notify"
 )
 
-func main() {
+// Main runs the program with the process's arguments; it exits the
+// process on an error. cmd/berthbox runs it by the name it runs as.
+func Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()

@@ -1,4 +1,4 @@
-// Command ntp is the Berth time service: an SNTP client (RFC 5905's
+// Package ntp is the Berth time service: an SNTP client (RFC 5905's
 // client side) that keeps the system clock on the servers and pools of
 // cloud-config's ntp, as PID 1 renders them into /etc/ntp/ntp.conf. It
 // steps the clock when it is far off just after start (a new VM's clock
@@ -6,7 +6,7 @@
 // PLL; it arms leap seconds the servers announce, and writes what it knows
 // to /run/berth/ntp/status.json for hostctl time. It runs as a system
 // container in the host network namespace with CAP_SYS_TIME only.
-package main
+package ntp
 
 import (
 	"context"
@@ -27,7 +27,9 @@ import (
 	"github.com/berth-os/berth/internal/timesync"
 )
 
-func main() {
+// Main runs the program with the process's arguments; it exits the
+// process on an error. cmd/berthbox runs it by the name it runs as.
+func Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()

@@ -1,4 +1,4 @@
-// Command shutdown is /sbin/shutdown in the guest agents' images: what
+// Package shutdown is /sbin/shutdown in the guest agents' images: what
 // qemu-ga runs for the hypervisor's guest-shutdown ("shutdown -P +0
 // 'hypervisor initiated shutdown'"). It asks PID 1 through the power
 // socket, bound into the agent's container, to power off or reboot the
@@ -8,7 +8,7 @@
 // run as): busybox's would signal PID 1 as its own init wants (reboot is
 // SIGTERM, which powers a Berth host off; poweroff is SIGUSR2, which it
 // ignores).
-package main
+package shutdown
 
 import (
 	"bufio"
@@ -22,7 +22,9 @@ import (
 	"github.com/berth-os/berth/internal/layout"
 )
 
-func main() {
+// Main runs the program with the process's arguments; it exits the
+// process on an error. cmd/berthbox runs it by the name it runs as.
+func Main() {
 	verb, err := parseAs(filepath.Base(os.Args[0]), os.Args[1:])
 	if err == nil {
 		err = ask(layout.PowerSocket, verb)

@@ -1,9 +1,9 @@
-// Command berth-udev runs Debian's systemd-udevd as the Berth udev service:
+// Package udev is berth-udev, which runs Debian's systemd-udevd as the Berth udev service:
 // it starts udevd, replays the kernel's coldplug events and reports ready
 // (as systemd-udev-trigger does, it does not hold boot until every event is
 // handled: devices keep arriving as events anyway), then logs when the queue
 // has settled and stays in the foreground with udevd.
-package main
+package udev
 
 import (
 	"context"
@@ -21,7 +21,9 @@ import (
 	"github.com/berth-os/berth/internal/notify"
 )
 
-func main() {
+// Main runs the program with the process's arguments; it exits the
+// process on an error. cmd/berthbox runs it by the name it runs as.
+func Main() {
 	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "berth-udev:", err)
 		os.Exit(1)
