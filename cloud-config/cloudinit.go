@@ -1,11 +1,12 @@
 package cloudconfig
 
 import (
-	"regexp"
 	"strings"
+
+	"github.com/berth-os/berth/internal/pattern"
 )
 
-var indexRe = regexp.MustCompile(`\[[0-9]+\]`)
+var indexRe = pattern.New(`\[[0-9]+\]`)
 
 // What Berth does with each key of cloud-init's user-data. The list is
 // cloud-init's published JSON schema, schema-cloud-config-v1.json of

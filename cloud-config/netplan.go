@@ -3,11 +3,11 @@ package cloudconfig
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/berth-os/berth/internal/pattern"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/berth-os/berth/internal/netconfig"
@@ -104,7 +104,7 @@ type netConv struct {
 // uncheckedRe matches the field paths of netplan's routes and name
 // servers: Berth reads what it uses there and has never warned about the
 // rest.
-var uncheckedRe = regexp.MustCompile(`\.routes\[[0-9]+\]$|\.nameservers$`)
+var uncheckedRe = pattern.New(`\.routes\[[0-9]+\]$|\.nameservers$`)
 
 // ignore makes the keys the types do not have warnings.
 func (c *netConv) ignore(path, key string) string {

@@ -3,9 +3,9 @@ package cloudconfig
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 
+	"github.com/berth-os/berth/internal/pattern"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/berth-os/berth/internal/strictyaml"
@@ -260,7 +260,7 @@ func writableHome(p string) bool {
 	return false
 }
 
-var digitsRe = regexp.MustCompile(`^[0-9]+$`)
+var digitsRe = pattern.New(`^[0-9]+$`)
 
 // chpasswd applies cloud-init's chpasswd (the users form, and the older
 // list form) to users: a hashed password becomes that user's passwd, and

@@ -9,10 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/berth-os/berth/internal/atomicfile"
+	"github.com/berth-os/berth/internal/pattern"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -144,7 +144,7 @@ func (s Store) Migrate() (string, error) {
 		filepath.Base(src), filepath.Base(cur), Schema, what, filepath.Base(src)), nil
 }
 
-var sourceNameRe = regexp.MustCompile(`^[a-z0-9-]+$`)
+var sourceNameRe = pattern.New(`^[a-z0-9-]+$`)
 
 func (s Store) userDataPath(source string) (string, error) {
 	if !sourceNameRe.MatchString(source) {

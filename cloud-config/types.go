@@ -3,11 +3,11 @@ package cloudconfig
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/berth-os/berth/internal/bytesize"
+	"github.com/berth-os/berth/internal/pattern"
 	"github.com/berth-os/berth/internal/strictyaml"
 	"go.yaml.in/yaml/v3"
 )
@@ -83,7 +83,7 @@ type Mode uint32
 
 func (Mode) Expected() string { return "a file mode in octal such as '0644'" }
 
-var modeRe = regexp.MustCompile(`^(0o|0)?([0-7]{1,4})$`)
+var modeRe = pattern.New(`^(0o|0)?([0-7]{1,4})$`)
 
 func (m *Mode) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
@@ -196,7 +196,7 @@ func (a *Autologin) UnmarshalYAML(n *yaml.Node) error {
 	return fmt.Errorf("expected %s", a.Expected())
 }
 
-var ttyRe = regexp.MustCompile(`^(tty[A-Za-z]*[0-9]+|hvc[0-9]+|all)$`)
+var ttyRe = pattern.New(`^(tty[A-Za-z]*[0-9]+|hvc[0-9]+|all)$`)
 
 // Condition is power_state.condition: a boolean, or a command (a shell
 // string or an argv list) whose exit status 0 lets the power change go

@@ -22,6 +22,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/berth-os/berth/internal/pattern"
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/berth-os/berth/cloud-config/datasource"
@@ -34,13 +35,13 @@ import (
 )
 
 var (
-	hostLabelRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
-	userRe      = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	hashRe      = regexp.MustCompile(`^(\$(1|2[abxy]?|5|6|y|gy|7)\$\S+|[!*]\S*)$`)
-	moduleRe    = regexp.MustCompile(`^[A-Za-z0-9_-]+( [A-Za-z0-9_.-]+=\S+)*$`)
-	tzRe        = regexp.MustCompile(`^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`)
-	envRe       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	serviceRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	hostLabelRe = pattern.New(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	userRe      = pattern.New(`^[a-z_][a-z0-9_-]{0,31}$`)
+	hashRe      = pattern.New(`^(\$(1|2[abxy]?|5|6|y|gy|7)\$\S+|[!*]\S*)$`)
+	moduleRe    = pattern.New(`^[A-Za-z0-9_-]+( [A-Za-z0-9_.-]+=\S+)*$`)
+	tzRe        = pattern.New(`^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`)
+	envRe       = pattern.New(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	serviceRe   = pattern.New(`^[a-z0-9][a-z0-9-]{0,62}$`)
 )
 
 // readOnlyPrefixes are paths on the read-only root, where write_files and
@@ -198,7 +199,7 @@ func (v *validator) config(c *Config) {
 	v.berth(&c.Berth)
 }
 
-var sshKeyNameRe = regexp.MustCompile(`^(ecdsa|ed25519|rsa)_(public|private)$`)
+var sshKeyNameRe = pattern.New(`^(ecdsa|ed25519|rsa)_(public|private)$`)
 
 // sshKeyAlgos are the public key algorithms of each ssh_keys type.
 var sshKeyAlgos = map[string][]string{

@@ -7,12 +7,12 @@ package sysctl
 import (
 	_ "embed"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/berth-os/berth/internal/pattern"
 	"github.com/berth-os/berth/internal/strictyaml"
 )
 
@@ -80,11 +80,11 @@ func ShapeOf(value string, readable bool) (Shape, int) {
 	return Numbers, len(f)
 }
 
-var intRe = regexp.MustCompile(`^-?[0-9]+$`)
+var intRe = pattern.New(`^-?[0-9]+$`)
 
 // ifaceRe matches the names that hold an interface: the interface is the
 // part between the prefix and the last element.
-var ifaceRe = regexp.MustCompile(`^(net\.ipv[46]\.(?:conf|neigh))\.(.+)\.([^.]+)$`)
+var ifaceRe = pattern.New(`^(net\.ipv[46]\.(?:conf|neigh))\.(.+)\.([^.]+)$`)
 
 // Pattern is a sysctl name as the table has it: an interface other than
 // all and default becomes <iface>.

@@ -7,10 +7,10 @@ package bytesize
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/berth-os/berth/internal/pattern"
 	units "github.com/docker/go-units"
 )
 
@@ -28,7 +28,7 @@ const Max = 1 << 62
 // RAMInBytes reads it (B, or K, M, G, T, P with an optional B or iB, in any
 // case). RAMInBytes also takes fractions and exponents through
 // strconv.ParseFloat, and rounds them off; sizes here are whole numbers.
-var sizeRe = regexp.MustCompile(`(?i)^([0-9]+)\s*(b|[kmgtp](i?b)?)?$`)
+var sizeRe = pattern.New(`(?i)^([0-9]+)\s*(b|[kmgtp](i?b)?)?$`)
 
 // Parse reads a size; surrounding spaces do not count. Every unit is
 // binary: 1K, 1KB and 1KiB are all 1024 bytes.

@@ -4,16 +4,16 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/berth-os/berth/internal/pattern"
 	"github.com/berth-os/berth/internal/strictyaml"
 )
 
 var (
-	ifaceNameRe = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,15}$`)
-	macKeyRe    = regexp.MustCompile(`(?i)^mac=([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$`)
+	ifaceNameRe = pattern.New(`^[A-Za-z0-9_.:-]{1,15}$`)
+	macKeyRe    = pattern.New(`(?i)^mac=([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$`)
 )
 
 // Validate checks n completely, with the checks that cloud-config

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 
+	"github.com/berth-os/berth/internal/pattern"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -44,7 +44,7 @@ func (e *jsonSyntaxError) Error() string {
 func (e *jsonSyntaxError) Unwrap() error { return e.err }
 
 // jsonInt is the grammar of a JSON number without fraction or exponent.
-var jsonInt = regexp.MustCompile(`^-?[0-9]+$`)
+var jsonInt = pattern.New(`^-?[0-9]+$`)
 
 // jsonNode reads one JSON value into the node tree YAML would give for
 // it, each node with its line. An empty document is nil.
