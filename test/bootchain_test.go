@@ -62,7 +62,7 @@ func breakNetwork(t *testing.T, root string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const main = "func main() {\n"
+	const main = "func Main() {\n"
 	if !bytes.Contains(b, []byte(main)) {
 		t.Fatalf("%s has no %q to patch", p, main)
 	}
