@@ -174,7 +174,7 @@ func (j *job) buildRootfs(ctx context.Context) error {
 	}
 	l = append(l, tree.File{Path: layout.UpgradeKeyPath, Mode: 0o644, Data: osbundle.MarshalPublicKey(j.signKey.Public().(ed25519.PublicKey)), What: "the upgrade bundles' public key"})
 	r := j.resolver(ctx)
-	k := cache.NewKey("rootfs", 5).String("epoch", strconv.FormatInt(j.epoch, 10)).String("compression", j.spec.Compression)
+	k := cache.NewKey("rootfs", 5).String("epoch", strconv.FormatInt(j.epoch, 10)).String("compression", j.spec.Compression).String("block", squashfs.BlockSize)
 	if err := j.layoutKey(k, l, r); err != nil {
 		return err
 	}

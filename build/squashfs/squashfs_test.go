@@ -42,6 +42,14 @@ func TestMakeReproducible(t *testing.T) {
 	if !bytes.Contains(list, []byte("-rwxr-xr-x 0/0")) || !bytes.Contains(list, []byte("2025-01-01 00:00")) {
 		t.Errorf("owners or times not fixed:\n%s", list)
 	}
+	// The block size the kernel reads the root in (BlockSize, 64K).
+	st, err := exec.Command("unsquashfs", "-s", a).CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(st, []byte("Block size 65536\n")) {
+		t.Errorf("block size: want 65536:\n%s", st)
+	}
 }
 
 func TestUnknownCompression(t *testing.T) {
