@@ -69,9 +69,14 @@ func bootPlatform(t *testing.T, p platform) *machine {
 const driverOf = `driver_of() { p=$(readlink -f /sys/class/block/${1#/dev/}); while [ "$p" != / ]; do case ${p##*/} in virtio[0-9]*|0000:*) basename $(readlink $p/driver); return;; esac; p=${p%/*}; done; echo none; }`
 
 // VMware under SeaBIOS: the streamOptimized VMDK on a paravirtual SCSI
-// controller with a vmxnet3 NIC, and VMware's DMI tables. Debian's OVMF
-// has no driver for pvscsi (nor for the LSI Logic SAS controller), so a
-// VMware VM's UEFI boot can't be emulated here.
+// controller with a vmxnet3 NIC, and VMware's DMI tables. A VMware VM's
+// UEFI boot can't be emulated here: Debian's OVMF has no driver for pvscsi
+// nor for the LSI Logic SAS controller (with the disk on mptsas1068 its
+// boot manager starts the UEFI shell), and the kernel's mptsas driver
+// finds no disk on QEMU's mptsas1068 even when OVMF or SeaBIOS loads the
+// kernel itself: it reads the SAS topology and never scans the end device
+// (QEMU 7.2's mptsas_* trace shows no command from Linux). The LSI SAS
+// driver is covered by kernel/required.txt only.
 func vmware(t *testing.T) {
 	m := bootPlatform(t, platform{artifact: "berth.vmdk", format: "vmdk", disk: "pvscsi", nic: "vmxnet3", machine: "pc",
 		diskDriver: "vmw_pvscsi", nicDriver: "vmxnet3",

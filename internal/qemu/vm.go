@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -19,14 +21,19 @@ import (
 	"time"
 )
 
-// VM is a running QEMU whose serial console is connected to pipes.
+// VM is a running QEMU whose serial console is connected to pipes. With
+// Config.ColdReset it may be several QEMUs, one after another: a reset
+// starts the next, and the console's output runs on.
 type VM struct {
-	cmd     *exec.Cmd
-	stdin   io.WriteCloser
 	started time.Time
 	qmp     string
+	log     io.Writer
 
 	mu     sync.Mutex
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	killed bool
+	resets int
 	out    bytes.Buffer // everything the console printed
 	cursor int          // how far WaitFor has consumed
 	wake   chan struct{}
@@ -34,6 +41,11 @@ type VM struct {
 	err    error
 	seq    int
 }
+
+// resetReasons are the reasons of QMP's SHUTDOWN event that mean a reset:
+// the guest's (a reboot, a panic's restart, a triple fault) and QMP's
+// system_reset.
+var resetReasons = map[string]bool{"guest-reset": true, "host-qmp-system-reset": true}
 
 // Start boots a machine. Console output is also copied to log (may be nil).
 func Start(ctx context.Context, c Config, workDir string, log io.Writer) (*VM, error) {
@@ -48,6 +60,70 @@ func Start(ctx context.Context, c Config, workDir string, log io.Writer) (*VM, e
 	if err != nil {
 		return nil, err
 	}
+	var again []string // a cold restart's arguments
+	events := ""
+	if c.ColdReset && !c.OwnThread {
+		if c.QMP == "" {
+			return nil, errors.New("qemu: ColdReset needs a QMP socket")
+		}
+		events = c.QMP + "-events"
+		// The restart boots, with the variable store this start made.
+		next := c
+		next.Incoming = ""
+		if c.UEFI && c.VarsFile == "" {
+			next.VarsFile = filepath.Join(workDir, "OVMF_VARS.fd")
+		}
+		if again, err = next.Args(workDir); err != nil {
+			return nil, err
+		}
+		// QEMU waits for the event monitor's client before it runs the
+		// machine, so no reset can come before someone listens.
+		mon := []string{"-no-reboot", "-chardev", "socket,id=berthevents,path=" + events + ",server=on,wait=on", "-mon", "chardev=berthevents,mode=control"}
+		args = append(args, mon...)
+		again = append(again, mon...)
+	}
+	vm := &VM{qmp: c.QMP, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	vm.started = time.Now()
+	begin := spawn
+	if c.OwnThread {
+		begin = (*exec.Cmd).Start
+	}
+	run, err := vm.launch(ctx, begin, bin, args, events)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			reason, err := run()
+			vm.mu.Lock()
+			restart := again != nil && err == nil && resetReasons[reason] && !vm.killed && ctx.Err() == nil
+			if restart {
+				vm.resets++
+			}
+			vm.mu.Unlock()
+			if restart {
+				if vm.log != nil {
+					fmt.Fprintf(vm.log, "\n[qemu: the machine reset (%s): a new QEMU boots it]\n", reason)
+				}
+				if run, err = vm.launch(ctx, begin, bin, again, events); err == nil {
+					continue
+				}
+			}
+			vm.mu.Lock()
+			vm.err = err
+			vm.mu.Unlock()
+			close(vm.done)
+			return
+		}
+	}()
+	return vm, nil
+}
+
+// launch starts one QEMU process with args and makes it the VM's. The
+// returned function follows it to its end: it copies the console into
+// the VM's output and returns the reason of the last SHUTDOWN event on
+// the events monitor ("" without one) and QEMU's exit error.
+func (vm *VM) launch(ctx context.Context, begin func(*exec.Cmd) error, bin string, args []string, events string) (func() (string, error), error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	// QEMU dies with whoever started it: a test binary killed by its
 	// timeout leaves no VM behind. The signal comes when the thread that
@@ -66,16 +142,27 @@ func Start(ctx context.Context, c Config, workDir string, log io.Writer) (*VM, e
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	vm := &VM{cmd: cmd, stdin: stdin, qmp: c.QMP, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	vm.started = time.Now()
-	begin := spawn
-	if c.OwnThread {
-		begin = (*exec.Cmd).Start
+	if events != "" {
+		os.Remove(events) // a socket left by the QEMU before
 	}
 	if err := begin(cmd); err != nil {
 		return nil, fmt.Errorf("start qemu: %w", err)
 	}
-	go func() {
+	vm.mu.Lock()
+	vm.cmd, vm.stdin = cmd, stdin
+	killed := vm.killed // Kill came while this one was starting
+	vm.mu.Unlock()
+	if killed {
+		cmd.Process.Kill()
+	}
+	reason := make(chan string, 1)
+	exited := make(chan struct{})
+	if events == "" {
+		reason <- ""
+	} else {
+		go func() { reason <- lastShutdown(events, exited) }()
+	}
+	return func() (string, error) {
 		buf := make([]byte, 4096)
 		for {
 			n, err := stdout.Read(buf)
@@ -83,8 +170,8 @@ func Start(ctx context.Context, c Config, workDir string, log io.Writer) (*VM, e
 				vm.mu.Lock()
 				vm.out.Write(buf[:n])
 				vm.mu.Unlock()
-				if log != nil {
-					log.Write(buf[:n])
+				if vm.log != nil {
+					vm.log.Write(buf[:n])
 				}
 				select {
 				case vm.wake <- struct{}{}:
@@ -96,15 +183,57 @@ func Start(ctx context.Context, c Config, workDir string, log io.Writer) (*VM, e
 			}
 		}
 		err := cmd.Wait()
-		vm.mu.Lock()
+		close(exited)
 		if err != nil && stderr.Len() > 0 {
 			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
 		}
-		vm.err = err
-		vm.mu.Unlock()
-		close(vm.done)
-	}()
-	return vm, nil
+		return <-reason, err
+	}, nil
+}
+
+// lastShutdown connects to the QMP events monitor at path, which QEMU
+// waits for, and returns the reason of the last SHUTDOWN event before
+// QEMU closed it: "" when there was none, or when QEMU exited before the
+// monitor could be reached.
+func lastShutdown(path string, exited <-chan struct{}) string {
+	var c net.Conn
+	for {
+		var err error
+		if c, err = net.Dial("unix", path); err == nil {
+			break
+		}
+		select {
+		case <-exited:
+			return ""
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(`{"execute":"qmp_capabilities"}` + "\n")); err != nil {
+		return ""
+	}
+	reason := ""
+	sc := bufio.NewScanner(c)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var ev struct {
+			Event string `json:"event"`
+			Data  struct {
+				Reason string `json:"reason"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Event == "SHUTDOWN" {
+			reason = ev.Data.Reason
+		}
+	}
+	return reason
+}
+
+// Resets is how many times a reset started a new QEMU (Config.ColdReset).
+func (vm *VM) Resets() int {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.resets
 }
 
 // spawner is the goroutine, locked to a thread of its own for the life of
@@ -188,7 +317,10 @@ func (vm *VM) WaitFor(re *regexp.Regexp, timeout time.Duration) ([]string, time.
 
 // Send types s on the serial console.
 func (vm *VM) Send(s string) error {
-	_, err := io.WriteString(vm.stdin, s)
+	vm.mu.Lock()
+	stdin := vm.stdin
+	vm.mu.Unlock()
+	_, err := io.WriteString(stdin, s)
 	return err
 }
 
@@ -236,8 +368,12 @@ func (vm *VM) Wait(timeout time.Duration) error {
 
 // Kill stops QEMU at once.
 func (vm *VM) Kill() {
-	if vm.cmd.Process != nil {
-		vm.cmd.Process.Kill()
+	vm.mu.Lock()
+	vm.killed = true
+	cmd := vm.cmd
+	vm.mu.Unlock()
+	if cmd.Process != nil {
+		cmd.Process.Kill()
 	}
 	select {
 	case <-vm.done:

@@ -1,0 +1,112 @@
+package qemu
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeQEMUEnv makes the test binary a fake QEMU: it holds the folder where
+// the fake counts its starts and finds the reason its machine shuts down
+// with (reason.N for start N, "guest-shutdown" without one).
+const fakeQEMUEnv = "BERTH_FAKE_QEMU"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(fakeQEMUEnv); dir != "" {
+		os.Exit(fakeQEMU(dir, os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// fakeQEMU serves the events monitor that Start asks for, as QEMU does
+// (it waits for the client), prints a line with its start's number and
+// whether it was asked to resume (-incoming), then sends the SHUTDOWN
+// event and exits 0, as QEMU with -no-reboot does on a reset or power-off.
+func fakeQEMU(dir string, args []string) int {
+	n := 1
+	for ; ; n++ {
+		f, err := os.OpenFile(filepath.Join(dir, "start."+strconv.Itoa(n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err == nil {
+			f.Close()
+			break
+		}
+	}
+	joined := strings.Join(args, " ")
+	m := regexp.MustCompile(`id=berthevents,path=([^,]+),server=on,wait=on`).FindStringSubmatch(joined)
+	if m == nil || !strings.Contains(joined, "-no-reboot") {
+		fmt.Fprintln(os.Stderr, "no events monitor or -no-reboot:", joined)
+		return 1
+	}
+	l, err := net.Listen("unix", m[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	c, err := l.Accept()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Fprintf(c, `{"QMP": {"version": {}, "capabilities": []}}`+"\n")
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.Contains(line, "qmp_capabilities") {
+		fmt.Fprintln(os.Stderr, "no qmp_capabilities:", line, err)
+		return 1
+	}
+	fmt.Fprintf(c, `{"return": {}}`+"\n")
+	fmt.Printf("start %d incoming=%v\n", n, strings.Contains(joined, "-incoming"))
+	reason := "guest-shutdown"
+	if b, err := os.ReadFile(filepath.Join(dir, "reason."+strconv.Itoa(n))); err == nil {
+		reason = strings.TrimSpace(string(b))
+	}
+	fmt.Fprintf(c, `{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "SHUTDOWN", "data": {"guest": true, "reason": %q}}`+"\n", reason)
+	c.Close()
+	l.Close()
+	return 0
+}
+
+// With ColdReset, a reset (the guest's or QMP's) starts a new QEMU that
+// boots rather than resumes, and the console runs on; a power-off ends
+// the VM. Without it, QEMU's exit ends the VM whatever the reason.
+func TestColdReset(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	t.Setenv(fakeQEMUEnv, dir)
+	for n, reason := range map[int]string{1: "guest-reset", 2: "host-qmp-system-reset"} {
+		if err := os.WriteFile(filepath.Join(dir, "reason."+strconv.Itoa(n)), []byte(reason), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sock := filepath.Join(t.TempDir(), "q.sock")
+	vm, err := Start(context.Background(), Config{Binary: self, QMP: sock, ColdReset: true, Incoming: "/saved"}, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.Wait(time.Minute); err != nil {
+		t.Fatalf("the VM: %v\n%s", err, vm.Output())
+	}
+	want := "start 1 incoming=true\nstart 2 incoming=false\nstart 3 incoming=false\n"
+	if got := vm.Output(); got != want {
+		t.Errorf("console %q, want %q: a reset starts a QEMU that boots, a power-off ends the VM", got, want)
+	}
+	if got := vm.Resets(); got != 2 {
+		t.Errorf("Resets() = %d, want 2", got)
+	}
+}
+
+func TestColdResetNeedsQMP(t *testing.T) {
+	_, err := Start(context.Background(), Config{Binary: "/bin/true", ColdReset: true}, t.TempDir(), nil)
+	if err == nil || !strings.Contains(err.Error(), "ColdReset needs a QMP socket") {
+		t.Errorf("Start: %v, want the missing QMP socket named", err)
+	}
+}
