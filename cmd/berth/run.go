@@ -80,21 +80,14 @@ and the VM's state persists from one run to the next (--fresh discards it).`,
 			default:
 				return errkind.Mark(errkind.ErrUsage, fmt.Errorf("--format: expected iso, raw or qcow2, got %q", format))
 			}
-			args2, err := cfg.Args(work)
-			if err != nil {
-				return fmt.Errorf("qemu arguments: %w", err)
-			}
 			bin, err := qemu.Binary()
 			if err != nil {
 				return err // says how to install it
 			}
 			fmt.Fprintf(stderr, "berth: booting %s (%s, %s) under TCG; ssh -p %d root@127.0.0.1; Ctrl-A X quits\n", name, format, map[bool]string{true: "UEFI", false: "BIOS"}[uefi], sshPort)
-			q := exec.CommandContext(cmd.Context(), bin, args2...)
-			q.Stdin, q.Stdout, q.Stderr = os.Stdin, os.Stdout, os.Stderr
-			if err := q.Run(); err != nil {
-				return fmt.Errorf("%s: %w", bin, err)
-			}
-			return nil
+			return qemu.Run(cmd.Context(), bin, cfg, work, os.Stdin, os.Stdout, stderr, func() {
+				fmt.Fprintln(stderr, "\r\nberth: the machine reset; a new QEMU boots it")
+			})
 		},
 	}
 	c.Flags().StringVar(&format, "format", "qcow2", "iso, raw or qcow2")

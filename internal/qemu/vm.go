@@ -42,10 +42,20 @@ type VM struct {
 	seq    int
 }
 
-// resetReasons are the reasons of QMP's SHUTDOWN event that mean a reset:
-// the guest's (a reboot, a panic's restart, a triple fault) and QMP's
+// IsReset says whether reason, of QMP's SHUTDOWN event, means a reset:
+// the guest's (a reboot, a panic's restart, a triple fault) or QMP's
 // system_reset.
-var resetReasons = map[string]bool{"guest-reset": true, "host-qmp-system-reset": true}
+func IsReset(reason string) bool {
+	return reason == "guest-reset" || reason == "host-qmp-system-reset"
+}
+
+// ColdResetArgs make QEMU exit on a reset, as on a power-off, and serve a
+// QMP monitor at the unix socket events, whose SHUTDOWN event tells the
+// two apart (LastShutdown). QEMU waits for that monitor's client before
+// it runs the machine, so no reset comes before someone listens.
+func ColdResetArgs(events string) []string {
+	return []string{"-no-reboot", "-chardev", "socket,id=berthevents,path=" + events + ",server=on,wait=on", "-mon", "chardev=berthevents,mode=control"}
+}
 
 // Start boots a machine. Console output is also copied to log (may be nil).
 func Start(ctx context.Context, c Config, workDir string, log io.Writer) (*VM, error) {
@@ -76,9 +86,7 @@ func Start(ctx context.Context, c Config, workDir string, log io.Writer) (*VM, e
 		if again, err = next.Args(workDir); err != nil {
 			return nil, err
 		}
-		// QEMU waits for the event monitor's client before it runs the
-		// machine, so no reset can come before someone listens.
-		mon := []string{"-no-reboot", "-chardev", "socket,id=berthevents,path=" + events + ",server=on,wait=on", "-mon", "chardev=berthevents,mode=control"}
+		mon := ColdResetArgs(events)
 		args = append(args, mon...)
 		again = append(again, mon...)
 	}
@@ -96,7 +104,7 @@ func Start(ctx context.Context, c Config, workDir string, log io.Writer) (*VM, e
 		for {
 			reason, err := run()
 			vm.mu.Lock()
-			restart := again != nil && err == nil && resetReasons[reason] && !vm.killed && ctx.Err() == nil
+			restart := again != nil && err == nil && IsReset(reason) && !vm.killed && ctx.Err() == nil
 			if restart {
 				vm.resets++
 			}
@@ -143,7 +151,7 @@ func (vm *VM) launch(ctx context.Context, begin func(*exec.Cmd) error, bin strin
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if events != "" {
-		os.Remove(events) // a socket left by the QEMU before
+		os.Remove(events) // the socket of the QEMU before
 	}
 	if err := begin(cmd); err != nil {
 		return nil, fmt.Errorf("start qemu: %w", err)
@@ -160,7 +168,7 @@ func (vm *VM) launch(ctx context.Context, begin func(*exec.Cmd) error, bin strin
 	if events == "" {
 		reason <- ""
 	} else {
-		go func() { reason <- lastShutdown(events, exited) }()
+		go func() { reason <- LastShutdown(events, exited) }()
 	}
 	return func() (string, error) {
 		buf := make([]byte, 4096)
@@ -191,11 +199,11 @@ func (vm *VM) launch(ctx context.Context, begin func(*exec.Cmd) error, bin strin
 	}, nil
 }
 
-// lastShutdown connects to the QMP events monitor at path, which QEMU
-// waits for, and returns the reason of the last SHUTDOWN event before
+// LastShutdown connects to the QMP events monitor at path (ColdResetArgs),
+// which QEMU waits for, and returns the reason of the last SHUTDOWN event before
 // QEMU closed it: "" when there was none, or when QEMU exited before the
 // monitor could be reached.
-func lastShutdown(path string, exited <-chan struct{}) string {
+func LastShutdown(path string, exited <-chan struct{}) string {
 	var c net.Conn
 	for {
 		var err error
@@ -227,6 +235,49 @@ func lastShutdown(path string, exited <-chan struct{}) string {
 		}
 	}
 	return reason
+}
+
+// Run runs c's machine in the foreground, its console on stdin and
+// stdout, until it powers off or QEMU is quit. A reset ends QEMU and
+// starts a new one with the same disks and UEFI variables, as
+// Config.ColdReset does, after calling reset (may be nil).
+func Run(ctx context.Context, bin string, c Config, work string, stdin io.Reader, stdout, stderr io.Writer, reset func()) error {
+	// Not in work, whose path may be longer than a socket's can be.
+	dir, err := os.MkdirTemp("", "berth-qemu")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	events := filepath.Join(dir, "events.sock")
+	for {
+		args, err := c.Args(work)
+		if err != nil {
+			return fmt.Errorf("qemu arguments: %w", err)
+		}
+		if c.UEFI && c.VarsFile == "" {
+			c.VarsFile = filepath.Join(work, "OVMF_VARS.fd") // the next boot keeps this one's
+		}
+		c.Incoming = "" // a reset boots
+		os.Remove(events)
+		q := exec.CommandContext(ctx, bin, append(args, ColdResetArgs(events)...)...)
+		q.Stdin, q.Stdout, q.Stderr = stdin, stdout, stderr
+		if err := q.Start(); err != nil {
+			return fmt.Errorf("%s: %w", bin, err)
+		}
+		exited, reason := make(chan struct{}), make(chan string, 1)
+		go func() { reason <- LastShutdown(events, exited) }()
+		err = q.Wait()
+		close(exited)
+		if err != nil {
+			return fmt.Errorf("%s: %w", bin, err)
+		}
+		if !IsReset(<-reason) {
+			return nil
+		}
+		if reset != nil {
+			reset()
+		}
+	}
 }
 
 // Resets is how many times a reset started a new QEMU (Config.ColdReset).

@@ -104,6 +104,28 @@ func TestColdReset(t *testing.T) {
 	}
 }
 
+// Run, as berth run uses it: a reset starts a new QEMU, a power-off ends.
+func TestRun(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	t.Setenv(fakeQEMUEnv, dir)
+	if err := os.WriteFile(filepath.Join(dir, "reason.1"), []byte("guest-reset"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errs strings.Builder
+	resets := 0
+	err = Run(context.Background(), self, Config{Incoming: "/saved"}, t.TempDir(), strings.NewReader(""), &out, &errs, func() { resets++ })
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, errs.String())
+	}
+	if want := "start 1 incoming=true\nstart 2 incoming=false\n"; out.String() != want || resets != 1 {
+		t.Errorf("console %q after %d resets, want %q after 1", out.String(), resets, want)
+	}
+}
+
 func TestColdResetNeedsQMP(t *testing.T) {
 	_, err := Start(context.Background(), Config{Binary: "/bin/true", ColdReset: true}, t.TempDir(), nil)
 	if err == nil || !strings.Contains(err.Error(), "ColdReset needs a QMP socket") {

@@ -15,6 +15,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -36,6 +38,8 @@ type config struct {
 	udevadm string // the udevadm binary
 	control string // udevd's control socket, present once it listens
 	settle  time.Duration
+	// children is udevd's --children-max: 0 for twice the CPUs, at least 2.
+	children int
 }
 
 const usage = `usage: berth-udev [flags]
@@ -52,6 +56,7 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 	fs.StringVar(&c.udevadm, "udevadm", "/usr/bin/udevadm", "udevadm binary")
 	fs.StringVar(&c.control, "control", "/run/udev/control", "udevd control socket, present once it listens")
 	fs.DurationVar(&c.settle, "settle", 120*time.Second, "how long to wait for coldplug to settle")
+	fs.IntVar(&c.children, "children-max", 0, "udevd's worker processes at most (0: twice the CPUs, at least 2)")
 	fs.Usage = func() {
 		fmt.Fprintln(log, usage)
 		fs.PrintDefaults()
@@ -60,6 +65,18 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 		return config{}, err
 	}
 	return c, nil
+}
+
+// childrenMax is udevd's --children-max: n when set, else twice the CPUs
+// and at least 2. udevd's own default is 10 on any machine of under 1.25
+// GiB (one per 128 MiB, at least 10, at most 16 + twice the CPUs): ten
+// processes of about 0.7 MiB each on a 128 MiB machine of one or two CPUs,
+// where coldplug's events are work for the CPU.
+func childrenMax(n, cpus int) int {
+	if n > 0 {
+		return n
+	}
+	return max(2, 2*cpus)
 }
 
 // coldplug are the udevadm calls that replay the kernel's add events, as
@@ -84,7 +101,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 	if err := os.MkdirAll(filepath.Dir(c.control), 0o755); err != nil {
 		return err
 	}
-	d := exec.Command(c.udevd)
+	d := exec.Command(c.udevd, "--children-max="+strconv.Itoa(childrenMax(c.children, runtime.NumCPU())))
 	d.Stdout, d.Stderr = os.Stdout, os.Stderr
 	if err := d.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", c.udevd, err)

@@ -25,7 +25,7 @@ func TestParseFlags(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", want: config{udevd: "/usr/lib/systemd/systemd-udevd", udevadm: "/usr/bin/udevadm", control: "/run/udev/control", settle: 120 * time.Second}},
-		{name: "all set", args: []string{"-udevd", "/d", "-udevadm", "/a", "-control", "/c/s", "-settle", "5s"}, want: config{udevd: "/d", udevadm: "/a", control: "/c/s", settle: 5 * time.Second}},
+		{name: "all set", args: []string{"-udevd", "/d", "-udevadm", "/a", "-control", "/c/s", "-settle", "5s", "-children-max", "3"}, want: config{udevd: "/d", udevadm: "/a", control: "/c/s", settle: 5 * time.Second, children: 3}},
 		{name: "bad duration", args: []string{"-settle", "soon"}, wantErr: `invalid value "soon" for flag -settle: parse error`},
 		{name: "unknown flag", args: []string{"-bogus"}, wantErr: "flag provided but not defined: -bogus"},
 	}
@@ -110,7 +110,7 @@ func fakeTools(t *testing.T, udevdExit string) (dir, udevd, udevadm string) {
 	udevd = filepath.Join(dir, "udevd")
 	udevadm = filepath.Join(dir, "udevadm")
 	scripts := map[string]string{
-		udevd: "#!/bin/sh\n" + udevdExit + "\ntrap 'echo SIGTERM >" + dir + "/udevd.log; exit 0' TERM\n" +
+		udevd: "#!/bin/sh\necho \"$*\" >" + dir + "/udevd.args\n" + udevdExit + "\ntrap 'echo SIGTERM >" + dir + "/udevd.log; exit 0' TERM\n" +
 			": >" + dir + "/run/control\n" +
 			"while kill -0 $PPID 2>/dev/null; do sleep 0.02; done\n", // gone with the test
 		udevadm: "#!/bin/sh\necho \"$*\" >>" + dir + "/udevadm.log\n",
@@ -123,6 +123,14 @@ func fakeTools(t *testing.T, udevdExit string) (dir, udevd, udevadm string) {
 	return dir, udevd, udevadm
 }
 
+func TestChildrenMax(t *testing.T) {
+	for _, tc := range []struct{ n, cpus, want int }{{0, 1, 2}, {0, 2, 4}, {0, 8, 16}, {0, 0, 2}, {5, 1, 5}} {
+		if got := childrenMax(tc.n, tc.cpus); got != tc.want {
+			t.Errorf("childrenMax(%d, %d) = %d, want %d", tc.n, tc.cpus, got, tc.want)
+		}
+	}
+}
+
 func TestRun(t *testing.T) {
 	dir, udevd, udevadm := fakeTools(t, "")
 	ready := servicetest.ListenNotify(t)
@@ -132,7 +140,7 @@ func TestRun(t *testing.T) {
 	var log servicetest.Log
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-udevd", udevd, "-udevadm", udevadm, "-control", filepath.Join(dir, "run/control"), "-settle", "7s"}, &log)
+		done <- run(ctx, []string{"-udevd", udevd, "-udevadm", udevadm, "-control", filepath.Join(dir, "run/control"), "-settle", "7s", "-children-max", "3"}, &log)
 	}()
 	stopped := false
 	t.Cleanup(func() { // stop udevd also when the test fails early
@@ -151,6 +159,9 @@ func TestRun(t *testing.T) {
 			t.Fatalf("no settle line; log:\n%s", log.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if args, _ := os.ReadFile(filepath.Join(dir, "udevd.args")); string(args) != "--children-max=3\n" {
+		t.Errorf("udevd's arguments %q, want --children-max=3", args)
 	}
 	calls, _ := os.ReadFile(filepath.Join(dir, "udevadm.log"))
 	want := "trigger --type=subsystems --action=add\ntrigger --type=devices --action=add\nsettle --timeout=7\n"
