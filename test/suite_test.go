@@ -38,9 +38,9 @@ var scenarios = []sched.Scenario{
 	vm("ISOAsDiskBIOS", 30*time.Second, isoAsDiskBIOS),
 	vm("ISOAsDiskUEFI", 30*time.Second, isoAsDiskUEFI),
 	vm("RawBIOS", 100*time.Second, rawBIOS),
-	vm("RawUEFI", 80*time.Second, rawUEFI),
-	vm("Qcow2BIOS", 80*time.Second, qcow2BIOS),
-	vm("Qcow2UEFI", 85*time.Second, qcow2UEFI),
+	vm("RawUEFI", 70*time.Second, rawUEFI),
+	vm("Qcow2BIOS", 70*time.Second, qcow2BIOS),
+	vm("Qcow2UEFI", 70*time.Second, qcow2UEFI),
 	vm("Microvm", 30*time.Second, microvm),
 	vm("VerityCorruption", 15*time.Second, verityCorruption),
 	// Secure Boot (OVMF with the snakeoil key enrolled): a disk signed with
@@ -59,12 +59,12 @@ var scenarios = []sched.Scenario{
 	// once healthy; hostctl os rollback: a panicking or unhealthy slot
 	// tried and rejected, and under UEFI a release whose network service
 	// fails (issue 8).
-	vm("BootChainBIOS", 360*time.Second, bootChainBIOS),
-	vm("BootChainUEFI", 290*time.Second, bootChainUEFI),
+	vm("BootChainBIOS", 240*time.Second, bootChainBIOS),
+	vm("BootChainUEFI", 250*time.Second, bootChainUEFI),
 	// Power cuts at random points of hostctl os upgrade, five under each
 	// firmware: the disk always boots a good slot (issue 8).
-	vm("PowerCutUpgradeBIOS", 300*time.Second, powerCutUpgradeBIOS),
-	vm("PowerCutUpgradeUEFI", 300*time.Second, powerCutUpgradeUEFI),
+	vm("PowerCutUpgradeBIOS", 250*time.Second, powerCutUpgradeBIOS),
+	vm("PowerCutUpgradeUEFI", 260*time.Second, powerCutUpgradeUEFI),
 	vm("VariantXZ", 120*time.Second, variantXZ),
 	// Each platform's disk format on its controller, with its NIC
 	// (issue 12).
@@ -91,7 +91,7 @@ var scenarios = []sched.Scenario{
 	vm("StateDevFromCmdline", 50*time.Second, stateDevFromCmdline),
 
 	// cloud-config and its datasources.
-	vm("CloudConfigFwCfg", 120*time.Second, cloudConfigFwCfg),
+	vm("CloudConfigFwCfg", 100*time.Second, cloudConfigFwCfg),
 	vm("PowerState", 30*time.Second, powerState),
 	vm("DatasourceNoCloudISO", 25*time.Second, datasourceNoCloudISO),
 	vm("DatasourceNoCloudVFAT", 25*time.Second, datasourceNoCloudVFAT),
@@ -139,10 +139,10 @@ var scenarios = []sched.Scenario{
 	forked("UserContainers", 75*time.Second, userContainers),
 	// The console: a distribution's userland from the test registry,
 	// enabled, switched to, and back after an offline reboot (issue 7).
-	vm("ConsoleSwitch", 125*time.Second, consoleSwitch),
+	vm("ConsoleSwitch", 105*time.Second, consoleSwitch),
 	// User services from a file and a URL, a crashing one's backoff,
 	// broken definitions, and the system services' shim killed (issue 7).
-	forked("UserServices", 140*time.Second, userServices),
+	forked("UserServices", 120*time.Second, userServices),
 	// The docker service from the catalogue's image: docker run of an
 	// image of the test registry through the mirror, overlay2 on the state
 	// partition, back after a reboot (issue 7, item 7).
