@@ -210,19 +210,24 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	// Memory: the smallest RAM that reaches ready, and MemAvailable after ready.
+	// Each size tried says when its boot was ready (the ready line's
+	// seconds since the kernel started), down to the first that was not.
 	smallest := 0
+	var tried []string
 	for _, mem := range o.mems {
 		_, m, _, err := bootTo(ctx, ours(mem), readyRe, out, "")
 		if err != nil || m[1] != "ready" {
 			fmt.Fprintf(os.Stderr, "bench: %d MiB: no ready line (%v)\n", mem, err)
+			tried = append(tried, fmt.Sprintf("%d MiB: not ready", mem))
 			break
 		}
+		tried = append(tried, fmt.Sprintf("%d MiB: ready in %s s", mem, m[2]))
 		smallest = mem
 	}
 	if smallest > 0 {
-		add("smallest RAM reaching ready", fmt.Sprintf("%d MiB", smallest), "tried "+*memList+"; target 128 MiB")
+		add("smallest RAM reaching ready", fmt.Sprintf("%d MiB", smallest), "tried "+strings.Join(tried, ", ")+"; target 128 MiB")
 	} else {
-		add("smallest RAM reaching ready", "none", "tried "+*memList)
+		add("smallest RAM reaching ready", "none", "tried "+strings.Join(tried, ", "))
 	}
 	mem, err := memAvailable(ctx, ours(512), readyRe, out)
 	if err != nil {

@@ -27,8 +27,9 @@ func TestTargetsListed(t *testing.T) {
 			return err
 		}
 		if d.IsDir() {
-			// tools/ is a module of its own; testdata and dot folders hold no Go of ours.
-			if p != root && (d.Name() == "testdata" || d.Name() == "tools" && filepath.Dir(p) == root || strings.HasPrefix(d.Name(), ".")) {
+			// tools/ is a module of its own; testdata and dot folders hold no Go of ours,
+			// and out/ only copies of it (the test variants' sources).
+			if p != root && (d.Name() == "testdata" || (d.Name() == "tools" || d.Name() == "out") && filepath.Dir(p) == root || strings.HasPrefix(d.Name(), ".")) {
 				return filepath.SkipDir
 			}
 			return nil
