@@ -162,7 +162,7 @@ func (c Config) Args(workDir string) ([]string, error) {
 		}
 		vars := c.VarsFile
 		if vars == "" {
-			vars = filepath.Join(workDir, "OVMF_VARS.fd")
+			vars = varsFile(workDir)
 			b, err := os.ReadFile(template)
 			if err != nil {
 				return nil, fmt.Errorf("UEFI firmware: %w (install the ovmf package)", err)
@@ -277,6 +277,10 @@ func (c Config) Args(workDir string) ([]string, error) {
 	}
 	return append(args, c.Extra...), nil
 }
+
+// varsFile is where a machine without Config.VarsFile keeps its UEFI
+// variable store: a copy of the firmware's template, made at each start.
+func varsFile(workDir string) string { return filepath.Join(workDir, "OVMF_VARS.fd") }
 
 func sortStrings(s []string) []string {
 	for i := 1; i < len(s); i++ {

@@ -57,6 +57,17 @@ func ColdResetArgs(events string) []string {
 	return []string{"-no-reboot", "-chardev", "socket,id=berthevents,path=" + events + ",server=on,wait=on", "-mon", "chardev=berthevents,mode=control"}
 }
 
+// Restart is the machine a reset of c's starts in workDir: it boots, not
+// resumes (no Incoming), with the UEFI variable store c's start made, so
+// BootOrder and the Secure Boot keys carry over.
+func (c Config) Restart(workDir string) Config {
+	c.Incoming = ""
+	if c.UEFI && c.VarsFile == "" {
+		c.VarsFile = varsFile(workDir)
+	}
+	return c
+}
+
 // Start boots a machine. Console output is also copied to log (may be nil).
 func Start(ctx context.Context, c Config, workDir string, log io.Writer) (*VM, error) {
 	bin := c.Binary
@@ -77,13 +88,7 @@ func Start(ctx context.Context, c Config, workDir string, log io.Writer) (*VM, e
 			return nil, errors.New("qemu: ColdReset needs a QMP socket")
 		}
 		events = c.QMP + "-events"
-		// The restart boots, with the variable store this start made.
-		next := c
-		next.Incoming = ""
-		if c.UEFI && c.VarsFile == "" {
-			next.VarsFile = filepath.Join(workDir, "OVMF_VARS.fd")
-		}
-		if again, err = next.Args(workDir); err != nil {
+		if again, err = c.Restart(workDir).Args(workDir); err != nil {
 			return nil, err
 		}
 		mon := ColdResetArgs(events)
@@ -254,10 +259,7 @@ func Run(ctx context.Context, bin string, c Config, work string, stdin io.Reader
 		if err != nil {
 			return fmt.Errorf("qemu arguments: %w", err)
 		}
-		if c.UEFI && c.VarsFile == "" {
-			c.VarsFile = filepath.Join(work, "OVMF_VARS.fd") // the next boot keeps this one's
-		}
-		c.Incoming = "" // a reset boots
+		c = c.Restart(work)
 		os.Remove(events)
 		q := exec.CommandContext(ctx, bin, append(args, ColdResetArgs(events)...)...)
 		q.Stdin, q.Stdout, q.Stderr = stdin, stdout, stderr

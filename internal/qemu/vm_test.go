@@ -72,21 +72,29 @@ func fakeQEMU(dir string, args []string) int {
 	return 0
 }
 
-// With ColdReset, a reset (the guest's or QMP's) starts a new QEMU that
-// boots rather than resumes, and the console runs on; a power-off ends
-// the VM. Without it, QEMU's exit ends the VM whatever the reason.
-func TestColdReset(t *testing.T) {
+// useFakeQEMU makes the test binary, which it returns, the test's fake
+// QEMU, whose start N shuts down with reasons[N-1] (then "guest-shutdown").
+func useFakeQEMU(t *testing.T, reasons ...string) string {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	t.Setenv(fakeQEMUEnv, dir)
-	for n, reason := range map[int]string{1: "guest-reset", 2: "host-qmp-system-reset"} {
-		if err := os.WriteFile(filepath.Join(dir, "reason."+strconv.Itoa(n)), []byte(reason), 0o644); err != nil {
+	for i, reason := range reasons {
+		if err := os.WriteFile(filepath.Join(dir, "reason."+strconv.Itoa(i+1)), []byte(reason), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return self
+}
+
+// With ColdReset, a reset (the guest's or QMP's) starts a new QEMU that
+// boots rather than resumes, and the console runs on; a power-off ends
+// the VM. Without it, QEMU's exit ends the VM whatever the reason.
+func TestColdReset(t *testing.T) {
+	self := useFakeQEMU(t, "guest-reset", "host-qmp-system-reset")
 	sock := filepath.Join(t.TempDir(), "q.sock")
 	vm, err := Start(context.Background(), Config{Binary: self, QMP: sock, ColdReset: true, Incoming: "/saved"}, t.TempDir(), nil)
 	if err != nil {
@@ -106,18 +114,10 @@ func TestColdReset(t *testing.T) {
 
 // Run, as berth run uses it: a reset starts a new QEMU, a power-off ends.
 func TestRun(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	t.Setenv(fakeQEMUEnv, dir)
-	if err := os.WriteFile(filepath.Join(dir, "reason.1"), []byte("guest-reset"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	self := useFakeQEMU(t, "guest-reset")
 	var out, errs strings.Builder
 	resets := 0
-	err = Run(context.Background(), self, Config{Incoming: "/saved"}, t.TempDir(), strings.NewReader(""), &out, &errs, func() { resets++ })
+	err := Run(context.Background(), self, Config{Incoming: "/saved"}, t.TempDir(), strings.NewReader(""), &out, &errs, func() { resets++ })
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, errs.String())
 	}
