@@ -77,7 +77,43 @@ phase vet vet
 phase compile compile-tests
 phase unit unit-test
 phase privileged privileged-test
+# beside NAME TARGET [VAR=VALUE...] starts make TARGET in the background,
+# in a process group of its own (killed if make test ends first), its
+# output kept in $out/NAME.log; joined waits for it, prints that output
+# and records its time and result as phase does.
+bg_pid=""
+beside() {
+	bg_name=$1
+	local target=$2
+	shift 2
+	bg_log=$out/$bg_name.log
+	bg_start=$(date +%s)
+	echo "== make test: $bg_name ($MAKE $target $*), beside the next phase; its output ($bg_log) follows that phase's"
+	setsid $MAKE --no-print-directory "$target" "$@" >"$bg_log" 2>&1 &
+	bg_pid=$!
+}
+joined() {
+	wait "$bg_pid"
+	local rc=$?
+	bg_pid=""
+	local took=$(( $(date +%s) - bg_start ))
+	echo "== make test: $bg_name's output"
+	cat "$bg_log"
+	if [ $rc -ne 0 ]; then
+		printf '%-12s %7ss  FAILED (exit %d), beside %s\n' "$bg_name" "$took" "$rc" "$1" >>"$summary"
+		failed=$bg_name
+		exit $rc
+	fi
+	printf '%-12s %7ss  ok, beside %s\n' "$bg_name" "$took" "$1" >>"$summary"
+}
+trap '[ -n "$bg_pid" ] && kill -- -"$bg_pid" 2>/dev/null; report' EXIT
+
 phase image build
-phase kernel kernel-check
+# The kernel check runs beside the test assets. On a cold cache both are
+# long: two incremental kernel builds (about 3 minutes each here, mostly
+# one core's linking and BTF) and the test userland's and variants'
+# builds (about 5). On a warm one the check's verdict is cached.
+beside kernel kernel-check
 phase assets test-assets QEMU_TEST_DEPS=
+joined assets
 phase suite qemu-test QEMU_TEST_DEPS=
