@@ -50,6 +50,30 @@ func TestRunNeedsABuild(t *testing.T) {
 	}
 }
 
+// A machine QEMU can't be given (here, a UEFI variable store that can't
+// be written) fails before run says it boots, and before any QEMU starts.
+func TestRunBadMachine(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"artifacts":[{"name":"x.iso"}]}`), 0o644)
+	vars := filepath.Join(dir, "run", "OVMF_VARS.fd")
+	os.MkdirAll(vars, 0o755) // a folder where the store's file goes
+	bin := t.TempDir()
+	started := filepath.Join(bin, "started")
+	os.WriteFile(filepath.Join(bin, "qemu-system-x86_64"), []byte("#!/bin/sh\ntouch "+started+"\n"), 0o755)
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"run", "--uefi", "--format", "iso", dir}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "qemu arguments") || !strings.Contains(err.Error(), vars) {
+		t.Errorf("err = %v, want the UEFI variable store named", err)
+	}
+	if strings.Contains(errb.String(), "booting") {
+		t.Errorf("run said it boots before it failed:\n%s", errb.String())
+	}
+	if _, err := os.Stat(started); err == nil {
+		t.Error("a QEMU started")
+	}
+}
+
 func TestKernelPinFlags(t *testing.T) {
 	var out, errb bytes.Buffer
 	for _, args := range [][]string{{"kernel", "pin"}, {"kernel", "pin", "--latest", "--version", "1"}} {
