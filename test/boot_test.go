@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,28 @@ func isoBIOS(t *testing.T) {
 		}
 	})
 	m.check("hardening", (*machine).checkHardening)
+	// BTF for CO-RE eBPF tools: the kernel's own, and a module's (split
+	// BTF on top of it), made by pahole from the build's debug info.
+	m.check("btf", func(m *machine) {
+		out := m.sh("modprobe exfat; for f in vmlinux exfat; do echo $f $(stat -c %s /sys/kernel/btf/$f) $(head -c 2 /sys/kernel/btf/$f | od -An -tx1); done")
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 4 || f[2] != "9f" || f[3] != "eb" {
+				m.t.Errorf("BTF: %q, want a name, a size and the magic 9f eb", line)
+				continue
+			}
+			min := int64(1 << 20)
+			if f[0] == "exfat" {
+				min = 4 << 10
+			}
+			if n, err := strconv.ParseInt(f[1], 10, 64); err != nil || n < min {
+				m.t.Errorf("BTF of %s: %s bytes, want at least %d", f[0], f[1], min)
+			}
+		}
+		if !strings.Contains(out, "vmlinux ") || !strings.Contains(out, "exfat ") {
+			m.t.Errorf("BTF: %q, want vmlinux's and exfat's", out)
+		}
+	})
 	// A production image's boot menus offer no autologin or debug entry
 	// (GRUB for UEFI, isolinux for BIOS): only fw_cfg flags turn it on.
 	m.check("boot-menus", func(m *machine) {
