@@ -24,7 +24,7 @@ cd "$work/src"
 export KBUILD_BUILD_TIMESTAMP="$stamp" KBUILD_BUILD_USER=berth KBUILD_BUILD_HOST=berth KBUILD_BUILD_VERSION=1 LC_ALL=C TZ=UTC
 # As kernel/build.go: the build folder (another one here) out of the debug info.
 src=$(realpath "$work/src")
-export KCFLAGS="-fdebug-prefix-map=$src=/usr/src/linux" KAFLAGS="-fdebug-prefix-map=$src=/usr/src/linux"
+export KCFLAGS="-fdebug-prefix-map=$src=/usr/src/linux -fno-var-tracking" KAFLAGS="-fdebug-prefix-map=$src=/usr/src/linux"
 make -s olddefconfig
 cmp -s .config "$stage/config" || { echo "kernel-repro: olddefconfig changed the config"; exit 1; }
 start=$(date +%s)

@@ -23,7 +23,7 @@ import (
 )
 
 // recipeVersion changes whenever the steps below change what they produce.
-const recipeVersion = 3
+const recipeVersion = 4
 
 // Result is a built kernel.
 type Result struct {
@@ -201,6 +201,22 @@ type maker struct {
 	env  []string
 }
 
+// kcflags are the compiler flags the kernel's build adds. The debug info
+// records the build folder (DW_AT_comp_dir), and the build-ids of vmlinux
+// and every module hash it: -fdebug-prefix-map keeps the kernel from
+// depending on where the cache is ($HOME). The debug info serves only
+// pahole, which makes BTF from its types; nothing Berth ships carries it
+// (vmlinuz and vmlinux are stripped, the modules too). -fno-var-tracking
+// leaves out the variables' location lists, which BTF never reads: the
+// code and the BTF are the same (compared object by object, with pahole
+// 1.24). It saves 5.7% of the compiler's processor time: 342.9 s against
+// 363.6 s for a sample of 301 objects (every 12th C file of the build, each
+// compiled both ways, one after the other), 10-15% for the largest objects,
+// which then compile as fast as with no debug info at all.
+func kcflags(tree string) string {
+	return "-fdebug-prefix-map=" + tree + "=/usr/src/linux -fno-var-tracking"
+}
+
 func newMaker(ctx context.Context, tree string, marker sourceMarker) (maker, error) {
 	// The compiler sees the folder with its symlinks resolved.
 	realTree, err := filepath.EvalSymlinks(tree)
@@ -212,10 +228,7 @@ func newMaker(ctx context.Context, tree string, marker sourceMarker) (maker, err
 		"KBUILD_BUILD_USER=berth",
 		"KBUILD_BUILD_HOST=berth",
 		"KBUILD_BUILD_VERSION=1",
-		// The debug info records the build folder (DW_AT_comp_dir), and the
-		// build-ids of vmlinux and every module hash it: without this, the
-		// kernel depends on where the cache is ($HOME).
-		"KCFLAGS=-fdebug-prefix-map="+realTree+"=/usr/src/linux",
+		"KCFLAGS="+kcflags(realTree),
 		"KAFLAGS=-fdebug-prefix-map="+realTree+"=/usr/src/linux",
 		"LC_ALL=C",
 		"TZ=UTC",
