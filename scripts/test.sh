@@ -51,7 +51,22 @@ report() {
 		echo "== the QEMU suite: $(tail -n 2 "$out/test/timing.txt" | head -n 1)"
 	fi
 }
-trap report EXIT
+# The process group of what runs beside a phase (see beside), killed if
+# make test ends first.
+bg_pid=""
+trap '[ -n "$bg_pid" ] && kill -- -"$bg_pid" 2>/dev/null; report' EXIT
+
+# record NAME SECONDS EXIT [NOTE] adds a phase's line to the summary; a
+# phase that failed ends make test with its exit code.
+record() {
+	local name=$1 took=$2 rc=$3 note=${4:+, $4}
+	if [ "$rc" -ne 0 ]; then
+		printf '%-12s %7ss  FAILED (exit %d)%s\n' "$name" "$took" "$rc" "$note" >>"$summary"
+		failed=$name
+		exit "$rc"
+	fi
+	printf '%-12s %7ss  ok%s\n' "$name" "$took" "$note" >>"$summary"
+}
 
 # phase NAME TARGET [VAR=VALUE...] runs make TARGET and records its time
 # and result.
@@ -62,13 +77,7 @@ phase() {
 	echo "== make test: $name ($MAKE $target $*)"
 	$MAKE --no-print-directory "$target" "$@"
 	rc=$?
-	local took=$(( $(date +%s) - start ))
-	if [ $rc -ne 0 ]; then
-		printf '%-12s %7ss  FAILED (exit %d)\n' "$name" "$took" "$rc" >>"$summary"
-		failed=$name
-		exit $rc
-	fi
-	printf '%-12s %7ss  ok\n' "$name" "$took" >>"$summary"
+	record "$name" $(( $(date +%s) - start )) $rc
 }
 
 phase deps deps
@@ -79,9 +88,8 @@ phase unit unit-test
 phase privileged privileged-test
 # beside NAME TARGET [VAR=VALUE...] starts make TARGET in the background,
 # in a process group of its own (killed if make test ends first), its
-# output kept in $out/NAME.log; joined waits for it, prints that output
-# and records its time and result as phase does.
-bg_pid=""
+# output kept in $out/NAME.log; joined PHASE waits for it, prints that
+# output and records its time and result, beside PHASE.
 beside() {
 	bg_name=$1
 	local target=$2
@@ -99,14 +107,8 @@ joined() {
 	local took=$(( $(date +%s) - bg_start ))
 	echo "== make test: $bg_name's output"
 	cat "$bg_log"
-	if [ $rc -ne 0 ]; then
-		printf '%-12s %7ss  FAILED (exit %d), beside %s\n' "$bg_name" "$took" "$rc" "$1" >>"$summary"
-		failed=$bg_name
-		exit $rc
-	fi
-	printf '%-12s %7ss  ok, beside %s\n' "$bg_name" "$took" "$1" >>"$summary"
+	record "$bg_name" "$took" $rc "beside $1"
 }
-trap '[ -n "$bg_pid" ] && kill -- -"$bg_pid" 2>/dev/null; report' EXIT
 
 phase image build
 # The kernel check runs beside the test assets. On a cold cache both are

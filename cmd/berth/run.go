@@ -88,6 +88,8 @@ and the VM's state persists from one run to the next (--fresh discards it).`,
 			if _, err := cfg.Args(work); err != nil {
 				return fmt.Errorf("qemu arguments: %w", err)
 			}
+			// The UEFI variable store that Args just made is the boot's.
+			cfg = cfg.Restart(work)
 			fmt.Fprintf(stderr, "berth: booting %s (%s, %s) under TCG; ssh -p %d root@127.0.0.1; Ctrl-A X quits\n", name, format, map[bool]string{true: "UEFI", false: "BIOS"}[uefi], sshPort)
 			return qemu.Run(cmd.Context(), bin, cfg, work, os.Stdin, os.Stdout, stderr, func() {
 				fmt.Fprintln(stderr, "\r\nberth: the machine reset; a new QEMU boots it")
