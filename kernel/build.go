@@ -214,7 +214,13 @@ type maker struct {
 // compiled both ways, one after the other), 10-15% for the largest objects,
 // which then compile as fast as with no debug info at all.
 func kcflags(tree string) string {
-	return "-fdebug-prefix-map=" + tree + "=/usr/src/linux -fno-var-tracking"
+	return prefixMap(tree) + " -fno-var-tracking"
+}
+
+// prefixMap is the flag that writes the build folder as /usr/src/linux in
+// the debug info, for C (KCFLAGS) and assembler (KAFLAGS) alike.
+func prefixMap(tree string) string {
+	return "-fdebug-prefix-map=" + tree + "=/usr/src/linux"
 }
 
 func newMaker(ctx context.Context, tree string, marker sourceMarker) (maker, error) {
@@ -229,7 +235,7 @@ func newMaker(ctx context.Context, tree string, marker sourceMarker) (maker, err
 		"KBUILD_BUILD_HOST=berth",
 		"KBUILD_BUILD_VERSION=1",
 		"KCFLAGS="+kcflags(realTree),
-		"KAFLAGS=-fdebug-prefix-map="+realTree+"=/usr/src/linux",
+		"KAFLAGS="+prefixMap(realTree),
 		"LC_ALL=C",
 		"TZ=UTC",
 	)
