@@ -237,6 +237,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	add("user containerd after ready", mib(mem.userContainerd), "the containerd service's memory.current, no user container")
 	procRows, procCount, pssTotal := byName(mem.procs)
 	add("userspace memory after ready (PSS)", mib(pssTotal<<10), fmt.Sprintf("every process's Pss from smaps_rollup (%d processes, the measuring shell's too), 512 MiB VM; target ≤ 64 MiB", len(mem.procs)))
+	add("processor time up to the root shell after ready", fmt.Sprintf("%s busy, %s idle", ticks(mem.cpu.busy), ticks(mem.cpu.idle)),
+		fmt.Sprintf("/proc/stat, one vCPU, %.2f s after the kernel started; busy is user, nice, system, irq and softirq; by process below", mem.cpu.uptime))
 	if v, note := kernelShare(initLogs); v != "" {
 		add("kernel's share at PID 1's start", v, note)
 	}
@@ -287,6 +289,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		anonTotal += r.pssAnon
 	}
 	fmt.Fprintf(stdout, "| all | %d | | %s | %s | %s |\n", len(mem.procs), mib(pssTotal<<10), mib(anonTotal<<10), mib((pssTotal-anonTotal)<<10))
+	cpuRows, cpuCount, cpuAll := cpuByName(mem.cpu.procs)
+	fmt.Fprintf(stdout, "\nProcessor time by process up to the root shell after ready (512 MiB VM, one vCPU, %.2f s after the kernel started; /proc/PID/stat, summed by name, kernel threads by the name before their '/'; \"reaped\" is the time of its children that ended, such as ssh-keygen, the shim's start command and the udev workers; init's system time holds the kernel's own start, which runs as PID 1 until it executes /init, and stage 1's):\n\n| process | count | user | system | reaped children |\n|---|---|---|---|---|\n", mem.cpu.uptime)
+	for _, r := range cpuRows {
+		if r.user+r.system+r.reaped == 0 {
+			continue
+		}
+		fmt.Fprintf(stdout, "| %s | %d | %s | %s | %s |\n", r.name, cpuCount[r.name], ticks(r.user), ticks(r.system), ticks(r.reaped))
+	}
+	fmt.Fprintf(stdout, "| all | %d | %s | %s | %s |\n", len(mem.cpu.procs), ticks(cpuAll.user), ticks(cpuAll.system), ticks(cpuAll.reaped))
 	fmt.Fprintf(stdout, "\nWhere a boot goes (PID 1's init log; the services start at once, so their steps overlap; later boots: the median of %d; as charts: %s):\n\n", o.runs, strings.Join(charts, ", "))
 	fmt.Fprintln(stdout, "| step | first boot | later boot |\n|---|---|---|")
 	for _, r := range timeline {
@@ -471,6 +482,7 @@ type memory struct {
 	userContainerd int64 // bytes
 	docker         int64 // bytes: the docker service (dockerMemory)
 	procs          []procMemory
+	cpu            cpuUse // at the root shell after ready, before the rest
 }
 
 // procMemory is one process's resident and proportional set sizes.
@@ -550,8 +562,8 @@ func parseMemory(s string) (memory, error) {
 	return m, nil
 }
 
-// memAvailable boots with autologin and reads MemAvailable and the user
-// containerd's memory.
+// memAvailable boots with autologin and reads the processor time so far
+// (cpuScript), then MemAvailable and the user containerd's memory.
 func memAvailable(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out string) (memory, error) {
 	work, err := os.MkdirTemp(out, "vm-")
 	if err != nil {
@@ -570,12 +582,23 @@ func memAvailable(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out s
 	if _, _, err := vm.WaitFor(regexp.MustCompile(`:~# `), 2*time.Minute); err != nil {
 		return memory{}, err
 	}
+	// The processor time first, as near the ready line as can be.
+	c, _, err := vm.Run(cpuScript, time.Minute)
+	if err != nil {
+		return memory{}, err
+	}
+	cpu, err := parseCPU(c)
+	if err != nil {
+		return memory{}, err
+	}
 	time.Sleep(5 * time.Second) // let services settle
 	s, _, err := vm.Run(memoryScript, time.Minute)
 	if err != nil {
 		return memory{}, err
 	}
-	return parseMemory(s)
+	m, err := parseMemory(s)
+	m.cpu = cpu
+	return m, err
 }
 
 // makeBareInitrd builds bench/bareinit into a one-file initramfs.
