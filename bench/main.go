@@ -543,11 +543,8 @@ func parseMemory(s string) (memory, error) {
 			seenUser = true
 		}
 		if f := strings.Fields(line); len(f) >= 5 && f[0] == "proc" {
-			rss, err1 := strconv.ParseInt(f[len(f)-3], 10, 64)
-			pss, err2 := strconv.ParseInt(f[len(f)-2], 10, 64)
-			anon, err3 := strconv.ParseInt(f[len(f)-1], 10, 64)
-			if err1 == nil && err2 == nil && err3 == nil {
-				m.procs = append(m.procs, procMemory{name: strings.Join(f[1:len(f)-3], " "), rss: rss, pss: pss, pssAnon: anon})
+			if v, ok := ints(f[len(f)-3:]); ok {
+				m.procs = append(m.procs, procMemory{name: strings.Join(f[1:len(f)-3], " "), rss: v[0], pss: v[1], pssAnon: v[2]})
 			}
 		}
 	}
