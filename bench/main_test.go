@@ -83,7 +83,7 @@ func TestParseMemory(t *testing.T) {
 	const procs = "proc init 21000 9000 4000\r\nproc containerd 40000 30000 9000\r\nproc containerd 30000 20000 6000\r\nproc berth ntp 8000 2000 1000\r\nproc sh x 1 1\r\nproc sh 1 1\r\n"
 	got, err := parseMemory("MemAvailable:     401234 kB\r\nuser-containerd 23453696\r\n" + procs)
 	want := memory{availKB: 401234, userContainerd: 23453696, procs: []procMemory{{"init", 21000, 9000, 4000}, {"containerd", 40000, 30000, 9000}, {"containerd", 30000, 20000, 6000}, {"berth ntp", 8000, 2000, 1000}}}
-	if err != nil || !cmp.Equal(got, want, cmp.AllowUnexported(memory{}, procMemory{})) {
+	if err != nil || !cmp.Equal(got, want, cmp.AllowUnexported(memory{}, procMemory{}, cpuUse{}, procCPU{})) {
 		t.Errorf("parseMemory = %+v, %v", got, err)
 	}
 	if _, err := parseMemory("MemAvailable: 1 kB\n" + procs); err == nil || !strings.Contains(err.Error(), "no user containerd's memory.current") {
