@@ -154,9 +154,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	disk := filepath.Join(out, "state.qcow2")
-	os.Remove(disk)
-	if o, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", res.Files["berth.raw"], disk).CombinedOutput(); err != nil {
-		return fmt.Errorf("qemu-img: %v: %s", err, o)
+	if err := overlay(res.Files["berth.raw"], disk); err != nil {
+		return err
 	}
 	ours := func(mem int) qemu.Config {
 		return qemu.Config{Memory: mem, Net: true, Kernel: res.Files["vmlinuz"], Initrd: res.Files["initrd.img"],
@@ -166,28 +165,29 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	readyRe := regexp.MustCompile(`berth: (ready|degraded) in ([0-9.]+)s`)
 	bareRe := regexp.MustCompile(`berth-bench: bare init reached`)
 	// A first boot formats the state partition; measure the boots after it.
-	_, firstM, firstLog, err := bootTo(ctx, ours(512), readyRe, out, durationsCmd)
+	first, err := bootTo(ctx, ours(512), readyRe, out, durationsCmd)
 	if err != nil {
 		return fmt.Errorf("first boot: %w", err)
 	}
-	var oursT, bareT, inGuest []float64
+	firstM, firstLog := first.match, first.outputs[0]
+	var oursT, bareT, inGuest, kernelT []float64
 	var initLogs []string
 	for i := 0; i < o.runs; i++ {
 		// PID 1 logs each phase's duration in its init log, which a root
 		// shell reads once the boot has been timed.
-		t, m, initLog, err := bootTo(ctx, ours(512), readyRe, out, durationsCmd)
+		b, err := bootTo(ctx, ours(512), readyRe, out, durationsCmd)
 		if err != nil {
 			return err
 		}
-		oursT = append(oursT, t)
-		g, _ := strconv.ParseFloat(m[2], 64)
+		oursT = append(oursT, b.at)
+		kernelT = append(kernelT, b.kernel)
+		g, _ := strconv.ParseFloat(b.match[2], 64)
 		inGuest = append(inGuest, g)
-		initLogs = append(initLogs, initLog)
-		t, _, _, err = bootTo(ctx, bare, bareRe, out, "")
-		if err != nil {
+		initLogs = append(initLogs, b.outputs[0])
+		if b, err = bootTo(ctx, bare, bareRe, out); err != nil {
 			return err
 		}
-		bareT = append(bareT, t)
+		bareT = append(bareT, b.at)
 	}
 	mo, mb := median(oursT), median(bareT)
 	add("boot to ready (host clock, QEMU start)", fmt.Sprintf("%.2f s", mo), fmt.Sprintf("median of %d; ready line says %.2f s since kernel start", o.runs, median(inGuest)))
@@ -200,13 +200,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		name string
 		uefi bool
 	}{{"BIOS: SeaBIOS, GRUB", false}, {"UEFI: OVMF, shim, GRUB, the UKI", true}} {
-		kernel, ready, err := firmwareBoot(ctx, res.Files["berth.raw"], fw.uefi, readyRe, out)
+		b, err := firmwareBoot(ctx, res.Files["berth.raw"], fw.uefi, readyRe, out)
 		if err != nil {
 			return fmt.Errorf("%s boot: %w", fw.name, err)
 		}
-		add("disk boot, "+fw.name+": QEMU start to kernel", fmt.Sprintf("%.2f s", kernel),
-			"host clock to the kernel's first line; firmware, boot loader (1 s menu), loading and unpacking the kernel; a later boot of berth.raw")
-		add("disk boot, "+fw.name+": QEMU start to ready", fmt.Sprintf("%.2f s", ready), "the same boot; its ready line")
+		add("disk boot, "+fw.name+": QEMU start to kernel", fmt.Sprintf("%.2f s", b.kernel),
+			fmt.Sprintf("host clock to the kernel's first line; firmware, boot loader (1 s menu), loading and unpacking the kernel; a later boot of berth.raw; the direct boots above: %.2f s (median)", median(kernelT)))
+		add("disk boot, "+fw.name+": QEMU start to ready", fmt.Sprintf("%.2f s", b.at), "the same boot; its ready line")
 	}
 	value, note := phaseMeasure(initLogs, "config")
 	add("config phase, no datasource present", value, note+"; the datasource search and the config layers; target ≤ 5 s")
@@ -230,7 +230,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	smallest := 0
 	var tried []string
 	for _, mem := range o.mems {
-		_, m, _, err := bootTo(ctx, ours(mem), readyRe, out, "")
+		b, err := bootTo(ctx, ours(mem), readyRe, out)
+		m := b.match
 		if err != nil || m[1] != "ready" {
 			fmt.Fprintf(os.Stderr, "bench: %d MiB: no ready line (%v)\n", mem, err)
 			tried = append(tried, fmt.Sprintf("%d MiB: not ready", mem))
@@ -376,109 +377,113 @@ func bootTimeline(first string, later []string) [][3]string {
 	return rows
 }
 
-// bootTo boots cfg and returns the seconds from QEMU's start to the first
-// match of re on the console, and the match. With a command, it then runs
-// the command in a root shell (berth.autologin) and returns its output too.
-// It stops the machine.
-func bootTo(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out, command string) (float64, []string, string, error) {
+// booted is what bootTo saw of one boot.
+type booted struct {
+	kernel, at float64  // host seconds from QEMU's start to the kernel's first line, and to the match
+	match      []string // the first match of bootTo's expression
+	outputs    []string // each command's output
+}
+
+// bootTo boots cfg in a new work folder under out; see bootIn.
+func bootTo(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out string, commands ...string) (booted, error) {
 	work, err := os.MkdirTemp(out, "vm-")
 	if err != nil {
-		return 0, nil, "", err
+		return booted{}, err
 	}
 	defer os.RemoveAll(work)
+	return bootIn(ctx, cfg, re, work, commands...)
+}
+
+// bootIn boots cfg in the work folder and times, from QEMU's start, the
+// kernel's first line and the first match of re on the console. With
+// commands, it then runs each in a root shell (berth.autologin) and keeps
+// its output. It stops the machine, with a clean power-off (ACPI button)
+// where there is ACPI, so the next boot of the same disk is an ordinary
+// one; the bare init powers off by itself.
+func bootIn(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, work string, commands ...string) (booted, error) {
+	var b booted
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return b, err
+	}
 	cfg.QMP = filepath.Join(work, "qmp.sock")
-	if command != "" {
+	if len(commands) > 0 {
 		cfg.FwCfg = map[string]string{"opt/berth/cmdline": "berth.autologin"}
 	}
 	logf, err := os.Create(work + ".log")
 	if err != nil {
-		return 0, nil, "", err
+		return b, err
 	}
 	defer logf.Close()
 	vm, err := qemu.Start(ctx, cfg, work, logf)
 	if err != nil {
-		return 0, nil, "", err
+		return b, err
 	}
 	defer vm.Kill()
+	_, kAt, err := vm.WaitFor(kernelStartRe, 5*time.Minute)
+	if err != nil {
+		return b, fmt.Errorf("no kernel: %w", err)
+	}
 	m, at, err := vm.WaitFor(re, 5*time.Minute)
 	if err != nil {
-		return 0, nil, "", err
+		return b, err
 	}
-	var output string
-	if command != "" {
+	if len(commands) > 0 {
 		if _, _, err := vm.WaitFor(regexp.MustCompile(`:~# `), 2*time.Minute); err != nil {
-			return 0, nil, "", fmt.Errorf("root shell: %w", err)
-		}
-		if output, _, err = vm.Run(command, time.Minute); err != nil {
-			return 0, nil, "", err
+			return b, fmt.Errorf("root shell: %w", err)
 		}
 	}
-	// A clean power-off (ACPI button) where there is ACPI, so the next
-	// boot is an ordinary one; the bare init powers off by itself.
+	for _, c := range commands {
+		o, _, err := vm.Run(c, time.Minute)
+		if err != nil {
+			return b, err
+		}
+		b.outputs = append(b.outputs, o)
+	}
 	vm.QMP("system_powerdown")
 	vm.Wait(2 * time.Minute)
-	return at.Sub(vm.Started()).Seconds(), m, output, nil
+	b.kernel, b.at, b.match = kAt.Sub(vm.Started()).Seconds(), at.Sub(vm.Started()).Seconds(), m
+	return b, nil
 }
 
 // kernelStartRe is the kernel's first line on the serial console.
 var kernelStartRe = regexp.MustCompile(`Linux version \d`)
 
 // firmwareBoot boots a copy (a qcow2 over it) of the raw disk image
-// through the firmware twice, SeaBIOS or OVMF, and gives the second boot's
-// host seconds from QEMU's start to the kernel's first line and to ready.
-func firmwareBoot(ctx context.Context, raw string, uefi bool, readyRe *regexp.Regexp, out string) (kernel, ready float64, err error) {
+// through the firmware twice, SeaBIOS or OVMF, and gives the second boot.
+func firmwareBoot(ctx context.Context, raw string, uefi bool, readyRe *regexp.Regexp, out string) (booted, error) {
 	work, err := os.MkdirTemp(out, "fw-")
 	if err != nil {
-		return 0, 0, err
+		return booted{}, err
 	}
 	defer os.RemoveAll(work)
 	disk := filepath.Join(work, "disk.qcow2")
-	if o, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", raw, disk).CombinedOutput(); err != nil {
-		return 0, 0, fmt.Errorf("qemu-img: %v: %s", err, o)
+	if err := overlay(raw, disk); err != nil {
+		return booted{}, err
 	}
 	cfg := qemu.Config{Memory: 512, UEFI: uefi, Disks: []qemu.Disk{{Path: disk, Format: "qcow2"}}}
+	var b booted
 	for i := 0; i < 2; i++ {
 		dir := filepath.Join(work, fmt.Sprintf("boot-%d", i))
-		if kernel, ready, err = timeFirmwareBoot(ctx, cfg, readyRe, dir); err != nil {
-			return 0, 0, err
+		if b, err = bootIn(ctx, cfg, readyRe, dir); err != nil {
+			return b, err
+		}
+		if b.match[1] != "ready" {
+			return b, fmt.Errorf("the boot was %s", b.match[1])
 		}
 		// The second boot keeps the first's UEFI variables, as a machine does.
 		cfg = cfg.Restart(dir)
 	}
-	return kernel, ready, nil
+	return b, nil
 }
 
-// timeFirmwareBoot is one boot of firmwareBoot, powered off cleanly so the
-// next is an ordinary one.
-func timeFirmwareBoot(ctx context.Context, cfg qemu.Config, readyRe *regexp.Regexp, dir string) (kernel, ready float64, err error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return 0, 0, err
+// overlay makes path a new qcow2 over the raw image, so a boot leaves the
+// image as it was.
+func overlay(raw, path string) error {
+	os.Remove(path)
+	if o, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", raw, path).CombinedOutput(); err != nil {
+		return fmt.Errorf("qemu-img: %v: %s", err, o)
 	}
-	cfg.QMP = filepath.Join(dir, "qmp.sock")
-	logf, err := os.Create(dir + ".log")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer logf.Close()
-	vm, err := qemu.Start(ctx, cfg, dir, logf)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer vm.Kill()
-	_, kAt, err := vm.WaitFor(kernelStartRe, 5*time.Minute)
-	if err != nil {
-		return 0, 0, fmt.Errorf("no kernel: %w", err)
-	}
-	m, rAt, err := vm.WaitFor(readyRe, 5*time.Minute)
-	if err != nil {
-		return 0, 0, err
-	}
-	if m[1] != "ready" {
-		return 0, 0, fmt.Errorf("the boot was %s", m[1])
-	}
-	vm.QMP("system_powerdown")
-	vm.Wait(2 * time.Minute)
-	return kAt.Sub(vm.Started()).Seconds(), rAt.Sub(vm.Started()).Seconds(), nil
+	return nil
 }
 
 // durationsCmd prints the timed lines of PID 1's init log: each phase's
@@ -636,40 +641,18 @@ func parseMemory(s string) (memory, error) {
 }
 
 // memAvailable boots with autologin and reads the processor time so far
-// (cpuScript), then MemAvailable and the user containerd's memory.
+// (cpuScript), as near the ready line as can be, then, once services have
+// settled, MemAvailable and the user containerd's memory.
 func memAvailable(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out string) (memory, error) {
-	work, err := os.MkdirTemp(out, "vm-")
+	b, err := bootTo(ctx, cfg, re, out, cpuScript, "sleep 5", memoryScript)
 	if err != nil {
 		return memory{}, err
 	}
-	defer os.RemoveAll(work)
-	cfg.FwCfg = map[string]string{"opt/berth/cmdline": "berth.autologin"}
-	vm, err := qemu.Start(ctx, cfg, work, nil)
+	cpu, err := parseCPU(b.outputs[0])
 	if err != nil {
 		return memory{}, err
 	}
-	defer vm.Kill()
-	if _, _, err := vm.WaitFor(re, 5*time.Minute); err != nil {
-		return memory{}, err
-	}
-	if _, _, err := vm.WaitFor(regexp.MustCompile(`:~# `), 2*time.Minute); err != nil {
-		return memory{}, err
-	}
-	// The processor time first, as near the ready line as can be.
-	c, _, err := vm.Run(cpuScript, time.Minute)
-	if err != nil {
-		return memory{}, err
-	}
-	cpu, err := parseCPU(c)
-	if err != nil {
-		return memory{}, err
-	}
-	time.Sleep(5 * time.Second) // let services settle
-	s, _, err := vm.Run(memoryScript, time.Minute)
-	if err != nil {
-		return memory{}, err
-	}
-	m, err := parseMemory(s)
+	m, err := parseMemory(b.outputs[2])
 	m.cpu = cpu
 	return m, err
 }
