@@ -124,7 +124,7 @@ var scenarios = []sched.Scenario{
 	forked("ServiceLiveness", 75*time.Second, serviceLiveness),
 	// hostctl service list, status, start, stop, enable, disable, and a
 	// disabled service through a reboot (issue 7).
-	forked("ServiceVerbs", 45*time.Second, serviceVerbs),
+	forked("ServiceVerbs", 60*time.Second, serviceVerbs),
 	// The ntp service against an SNTP server on the host: a clock years
 	// off is set, hostctl time says so; a server that answers nothing
 	// leaves it unsynchronised (issue 7, item 8).

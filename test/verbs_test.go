@@ -3,6 +3,7 @@
 package test
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -26,6 +27,65 @@ func serviceVerbs(t *testing.T) {
 		}
 		if out := m.sh("hostctl service list"); !strings.Contains(out, "ENABLED") || !strings.Contains(out, "IMAGE") {
 			m.t.Errorf("hostctl service list:\n%s", out)
+		}
+	})
+
+	m.check("one-shim-start", func(m *machine) {
+		// The first task created starts the services' shim (its start
+		// command); the others join that task's shim, with no command run.
+		lead, joined := shimJoins(m.sh("hostctl logs init | grep 'task created'"))
+		if len(lead) != 1 || len(joined) != 5 {
+			m.t.Fatalf("the boot's tasks: shim started by %v, joined %v; want one start, the other five services joining it", lead, joined)
+		}
+		for name, to := range joined {
+			if to != lead[0] {
+				m.t.Errorf("%s joined %s's shim, want %s's", name, to, lead[0])
+			}
+		}
+		// Restarted, the first is gone while its task is deleted, and its
+		// new task starts the shim again; the next service joins it. The
+		// console serves this shell: when it is the first, two others
+		// restart, and both join its shim.
+		restart := []string{lead[0], "ntp"}
+		if lead[0] == "console" || lead[0] == "ntp" {
+			restart = []string{"ntp", "udev"}
+		}
+		for _, name := range restart {
+			old := m.services()[name].PID
+			m.sh("hostctl service restart " + name)
+			m.waitRestarted(name, old)
+		}
+		lines := strings.Split(strings.TrimSpace(m.sh("hostctl logs init | grep 'task created' | tail -2")), "\n")
+		if len(lines) != 2 {
+			m.t.Fatalf("task lines after the restarts: %q", lines)
+		}
+		for i, name := range restart {
+			started, joined := shimJoins(lines[i])
+			if name == lead[0] {
+				if len(started) != 1 || started[0] != name {
+					m.t.Errorf("%s restarted: %s, want its task to start the shim", name, lines[i])
+				}
+			} else if joined[name] != lead[0] {
+				m.t.Errorf("%s restarted: %s, want it to join %s's shim", name, lines[i], lead[0])
+			}
+		}
+		// containerd's side: it writes the sandbox joined into the bundle
+		// of a task that took its sandbox path, and no shim start ran.
+		bundles := m.sh(`nsenter -t 1 -m -- sh -c 'cd /run/system-containerd/io.containerd.runtime.v2.task/system && for d in *; do echo "$d $(cat $d/sandbox 2>/dev/null || echo -)"; done'`)
+		sandboxOf := map[string]string{}
+		for _, l := range strings.Split(bundles, "\n") {
+			if f := strings.Fields(l); len(f) == 2 {
+				sandboxOf[f[0]] = f[1]
+			}
+		}
+		for _, name := range []string{"udev", "logging", "network", "containerd", "console", "ntp"} {
+			want := lead[0]
+			if name == lead[0] {
+				want = "-"
+			}
+			if sandboxOf[name] != want {
+				m.t.Errorf("%s's bundle: sandbox %q, want %s; the bundles and their sandbox files:\n%s", name, sandboxOf[name], want, bundles)
+			}
 		}
 	})
 
@@ -98,4 +158,22 @@ func serviceVerbs(t *testing.T) {
 			m.t.Errorf("the local config still names logging:\n%s", out)
 		}
 	})
+}
+
+// shimJoinRe is PID 1's line of a service's task: whether it started a
+// shim or joined another task's.
+var shimJoinRe = regexp.MustCompile(`service (\S+): task created \((?:(shim)|joined (\S+)'s shim), `)
+
+// shimJoins reads the task lines of an init log: the services whose task
+// started a shim, and those whose joined one, with the task joined.
+func shimJoins(log string) (started []string, joined map[string]string) {
+	joined = map[string]string{}
+	for _, g := range shimJoinRe.FindAllStringSubmatch(log, -1) {
+		if g[2] != "" {
+			started = append(started, g[1])
+		} else {
+			joined[g[1]] = g[3]
+		}
+	}
+	return started, joined
 }

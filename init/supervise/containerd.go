@@ -34,6 +34,8 @@ type Containerd struct {
 	// Tracef, when set, hears how long each step of a start took (berth.debug:
 	// where a boot's services phase goes).
 	Tracef func(format string, args ...any)
+
+	shim anchor // the live task whose shim the next tasks join
 }
 
 // trace reports a step's time since *t and moves *t on.
@@ -75,6 +77,7 @@ func (c *Containerd) Start(ctx context.Context, name string, spec *specs.Spec, s
 	ctx = namespaces.WithNamespace(ctx, Namespace)
 	t0 := time.Now()
 	if old, err := c.Client.LoadContainer(ctx, name); err == nil {
+		c.shim.drop(name)
 		if t, err := old.Task(ctx, nil); err == nil {
 			t.Kill(ctx, syscall.SIGKILL)
 			t.Delete(ctx, containerd.WithProcessKill)
@@ -83,25 +86,28 @@ func (c *Containerd) Start(ctx context.Context, name string, spec *specs.Spec, s
 			return nil, fmt.Errorf("remove old container %s: %w", name, err)
 		}
 	}
-	var rt any
-	if c.RuncRoot != "" || c.Runtime != "" {
-		rt = &options.Options{Root: c.RuncRoot, BinaryName: c.Runtime}
+	// Every service's task runs in one shim (spec.go's group annotation).
+	// The first task starts it, through the shim's start command; the
+	// next join it through containerd's sandbox path, with no command run.
+	// When the task joined is gone, the retry starts a shim of its own.
+	var cont containerd.Container
+	var task containerd.Task
+	for try := 0; ; try++ {
+		join, lead := c.shim.join(ctx)
+		var err error
+		cont, task, err = c.newTask(ctx, name, spec, join, stdout, stderr, &t0)
+		if lead {
+			c.shim.led(name, err == nil)
+		}
+		if err == nil {
+			break
+		}
+		// NotFound: containerd has no task join any more.
+		if join == "" || try > 0 || !errdefs.IsNotFound(err) {
+			return nil, err
+		}
+		c.shim.drop(join)
 	}
-	cont, err := c.Client.NewContainer(ctx, name, containerd.WithSpec(spec), containerd.WithRuntime(plugins.RuntimeRuncV2, rt))
-	if err != nil {
-		return nil, fmt.Errorf("create container %s: %w", name, err)
-	}
-	c.trace(name, "container created", &t0)
-	ioOpts := []cio.Opt{cio.WithStreams(nil, stdout, stderr)}
-	if c.FIFODir != "" {
-		ioOpts = append(ioOpts, cio.WithFIFODir(c.FIFODir))
-	}
-	task, err := cont.NewTask(ctx, cio.NewCreator(ioOpts...))
-	if err != nil {
-		cont.Delete(ctx)
-		return nil, fmt.Errorf("create task %s: %w", name, err)
-	}
-	c.trace(name, "task created (shim, OCI runtime create)", &t0)
 	waitCtx, cancelWait := context.WithCancel(context.WithoutCancel(ctx))
 	statusCh, err := task.Wait(waitCtx)
 	if err != nil {
@@ -117,7 +123,7 @@ func (c *Containerd) Start(ctx context.Context, name string, spec *specs.Spec, s
 		return nil, fmt.Errorf("start task %s: %w", name, err)
 	}
 	c.trace(name, "task started (OCI runtime start)", &t0)
-	t := &ctrTask{cont: cont, task: task, exited: make(chan Exit, 1), cancel: cancelWait}
+	t := &ctrTask{cont: cont, task: task, exited: make(chan Exit, 1), cancel: cancelWait, shim: &c.shim}
 	go func() {
 		st := <-statusCh
 		code, _, err := st.Result()
@@ -126,12 +132,49 @@ func (c *Containerd) Start(ctx context.Context, name string, spec *specs.Spec, s
 	return t, nil
 }
 
+// newTask creates the container and its task, in the shim of the task
+// join when join is not "".
+func (c *Containerd) newTask(ctx context.Context, name string, spec *specs.Spec, join string, stdout, stderr io.Writer, t0 *time.Time) (containerd.Container, containerd.Task, error) {
+	var rt any
+	if c.RuncRoot != "" || c.Runtime != "" {
+		rt = &options.Options{Root: c.RuncRoot, BinaryName: c.Runtime}
+	}
+	opts := []containerd.NewContainerOpts{containerd.WithSpec(spec), containerd.WithRuntime(plugins.RuntimeRuncV2, rt)}
+	how := "task created (shim, OCI runtime create)"
+	if join != "" {
+		release, err := c.shim.record(ctx, c.Client.SandboxStore(), join)
+		if err != nil {
+			return nil, nil, fmt.Errorf("create task %s: join %s's shim: %w", name, join, err)
+		}
+		defer release()
+		opts = append(opts, containerd.WithSandbox(join))
+		how = "task created (joined " + join + "'s shim, OCI runtime create)"
+	}
+	cont, err := c.Client.NewContainer(ctx, name, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create container %s: %w", name, err)
+	}
+	c.trace(name, "container created", t0)
+	ioOpts := []cio.Opt{cio.WithStreams(nil, stdout, stderr)}
+	if c.FIFODir != "" {
+		ioOpts = append(ioOpts, cio.WithFIFODir(c.FIFODir))
+	}
+	task, err := cont.NewTask(ctx, cio.NewCreator(ioOpts...))
+	if err != nil {
+		cont.Delete(ctx)
+		return nil, nil, fmt.Errorf("create task %s: %w", name, err)
+	}
+	c.trace(name, how, t0)
+	return cont, task, nil
+}
+
 type ctrTask struct {
 	cont   containerd.Container
 	task   containerd.Task
 	exited chan Exit
 	cancel context.CancelFunc
 	execs  atomic.Int64 // numbers the exec IDs
+	shim   *anchor
 }
 
 func (t *ctrTask) PID() int            { return int(t.task.Pid()) }
@@ -149,6 +192,7 @@ func (t *ctrTask) Signal(ctx context.Context, sig syscall.Signal) error {
 func (t *ctrTask) Delete(ctx context.Context) error {
 	ctx = namespaces.WithNamespace(ctx, Namespace)
 	t.cancel()
+	t.shim.drop(t.cont.ID())
 	_, err := t.task.Delete(ctx)
 	if err != nil && !errdefs.IsNotFound(err) {
 		err = fmt.Errorf("delete task: %w", err)
