@@ -250,7 +250,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	add("MemAvailable after ready (512 MiB VM)", fmt.Sprintf("%d MiB", mem.availKB/1024), "from /proc/meminfo")
-	add("user containerd after ready", mib(mem.userContainerd), "the containerd service's memory.current, no user container")
+	add("user containerd after ready", mib(mem.userContainerd), "the containerd service's memory.current, no user container: containerd starts at its socket's first use, and nothing used it")
 	procRows, procCount, pssTotal := byName(mem.procs)
 	add("userspace memory after ready (PSS)", mib(pssTotal<<10), fmt.Sprintf("every process's Pss from smaps_rollup (%d processes, the measuring shell's too), 512 MiB VM; target ≤ 64 MiB", len(mem.procs)))
 	add("processor time up to the root shell after ready", fmt.Sprintf("%s busy, %s idle", ticks(mem.cpu.busy), ticks(mem.cpu.idle)),
@@ -548,13 +548,14 @@ func phaseMeasure(initLogs []string, phase string) (value, note string) {
 }
 
 // memoryScript prints MemAvailable and the memory.current of the
-// containerd service's cgroup: the user containerd is the containerd whose
-// parent is not PID 1, and /sys/fs/cgroup in its root is its service's
-// cgroup.
+// containerd service's cgroup: the service's process is berth-containerd
+// until something uses the user containerd (which then is its child), or
+// the user containerd itself, the containerd whose parent is not PID 1;
+// /sys/fs/cgroup in its root is its service's cgroup.
 // Then a line per process with an address space (kernel threads have
 // none): "proc COMM RSS PSS", in kB, from its smaps_rollup; the console
 // shares the host's PID namespace.
-const memoryScript = `grep MemAvailable /proc/meminfo; for p in $(pidof containerd); do [ "$(awk '/^PPid:/{print $2}' /proc/$p/status)" = 1 ] || echo "user-containerd $(cat /proc/$p/root/sys/fs/cgroup/memory.current)"; done; ` +
+const memoryScript = `grep MemAvailable /proc/meminfo; for p in $(pidof berth-containerd) $(for p in $(pidof containerd); do [ "$(awk '/^PPid:/{print $2}' /proc/$p/status)" = 1 ] || echo $p; done); do echo "user-containerd $(cat /proc/$p/root/sys/fs/cgroup/memory.current)"; break; done; ` +
 	`for p in /proc/[0-9]*; do s=$(awk '/^Rss:/{r=$2} /^Pss:/{q=$2} /^Pss_Anon:/{a=$2} END{if (r != "") print r, q, a}' $p/smaps_rollup 2>/dev/null); [ -n "$s" ] && echo "proc $(cat $p/comm) $s"; done`
 
 // memory is what memoryScript reads.

@@ -163,7 +163,15 @@ func userContainers(t *testing.T) {
 		}
 		mem := strings.TrimSpace(m.sh("cat " + root + "/sys/fs/cgroup/memory.current"))
 		rss := strings.Join(strings.Fields(m.sh(fmt.Sprintf("grep -E '^(VmRSS|RssAnon|RssFile)' /proc/%d/status", ctrdPID))), " ")
-		m.t.Logf("user containerd after boot: service memory.current %s bytes; containerd %s", mem, rss)
+		m.t.Logf("user containerd after boot: service memory.current %s bytes; berth-containerd %s", mem, rss)
+		// containerd starts on first use: until then the service is
+		// berth-containerd alone, holding the socket.
+		if comm := strings.TrimSpace(m.sh(fmt.Sprintf("cat /proc/%d/comm", ctrdPID))); comm != "berth-container" {
+			m.t.Errorf("the containerd service's process is %q, want berth-containerd (comm berth-container)", comm)
+		}
+		if pids := m.userContainerd(ctrdPID); len(pids) != 0 {
+			m.t.Errorf("containerd runs (pids %v) before anything used its socket", pids)
+		}
 	})
 
 	m.check("runtimes", func(m *machine) {
@@ -191,6 +199,15 @@ func userContainers(t *testing.T) {
 		}
 		if out := m.sh("ctr version"); !strings.Contains(out, "Server:") {
 			m.t.Errorf("ctr version: %s", out)
+		}
+		// That first connection started containerd, a child of the
+		// service's process, in its leaf cgroup.
+		pids := m.userContainerd(ctrdPID)
+		if len(pids) != 1 {
+			m.t.Fatalf("after ctr version, containerd in the service's leaf cgroup: pids %v, want one", pids)
+		}
+		if ppid := strings.TrimSpace(m.sh("awk '/^PPid:/{print $2}' /proc/" + pids[0] + "/status")); ppid != strconv.Itoa(ctrdPID) {
+			m.t.Errorf("containerd's parent is %s, want the service's berth-containerd (%d)", ppid, ctrdPID)
 		}
 	})
 
@@ -247,6 +264,9 @@ func userContainers(t *testing.T) {
 	})
 
 	m.check("reboot-keeps-image-and-container", func(m *machine) {
+		// containerd's restart monitor is to start this container after
+		// the boot: so containerd starts with the boot, not on first use.
+		m.sh("ctr containers label sleeper containerd.io/restart.status=running")
 		// The chosen console's image is in no store and no registry: the
 		// boot falls back to the default console and says why.
 		m.sh("hostctl config set berth.console alpine")
@@ -260,17 +280,28 @@ func userContainers(t *testing.T) {
 		if out := m.sh("hostctl config status"); !regexp.MustCompile(`berth\.console: ` + why).MatchString(out) {
 			m.t.Errorf("hostctl config status lacks the console's warning %q:\n%s", why, out)
 		}
+		// Before any ctr command: containerd runs, because of the label.
+		if s := m.services()["containerd"]; len(m.userContainerd(s.PID)) != 1 {
+			m.t.Errorf("after a reboot with a restart-labelled container, containerd does not run in the service (pid %d) before its first use", s.PID)
+		}
 		if out := m.sh("ctr image ls -q"); !strings.Contains(out, ref) {
 			m.t.Errorf("after a reboot ctr image ls:\n%s\nwant %s", out, ref)
 		}
 		if out := m.sh("ctr containers ls -q"); !strings.Contains(out, "sleeper") {
 			m.t.Fatalf("after a reboot ctr containers ls:\n%s\nwant the container record sleeper", out)
 		}
-		// Its task ended with the old boot; it starts again from the kept
-		// snapshot.
-		m.sh("ctr task rm sleeper 2>/dev/null; ctr task start -d sleeper")
+		// Its task ended with the old boot; containerd's restart monitor
+		// starts it again from the kept snapshot.
 		m.taskPID("sleeper")
 	})
+}
+
+// userContainerd returns the PIDs of the containerd processes in the
+// containerd service's leaf cgroup; svcPID is the service's process.
+func (m *machine) userContainerd(svcPID int) []string {
+	m.t.Helper()
+	out := m.sh(fmt.Sprintf(`for p in $(cat /proc/%d/root/sys/fs/cgroup/_daemon/cgroup.procs); do [ "$(cat /proc/$p/comm 2>/dev/null)" = containerd ] && echo $p; done; true`, svcPID))
+	return strings.Fields(out)
 }
 
 // taskPID waits for the task of a container to run on the user containerd

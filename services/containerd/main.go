@@ -7,8 +7,9 @@
 // cgroup v2 cgroup cannot both hold processes and give controllers to its
 // children, so this program first moves the processes of that cgroup (its
 // own) into a leaf, <cgroup>/_daemon, then gives the controllers of the
-// cgroup to its children, then execs containerd, which stays in the leaf
-// with its shims. Containers get cgroups beside it, /<namespace>/<id>. A
+// cgroup to its children, then runs containerd, which stays in the leaf
+// with its shims: at the first connection to containerd's socket, or at
+// once (ondemand.go). Containers get cgroups beside it, /<namespace>/<id>. A
 // containerd namespace starts with a letter or a digit: none is named
 // _daemon.
 package containerd
@@ -18,20 +19,25 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/berth-os/berth/internal/cgdelegate"
 	"github.com/berth-os/berth/internal/envfile"
+	"github.com/berth-os/berth/internal/layout"
 )
 
 // Main runs the program with the process's arguments; it exits the
 // process on an error. cmd/berthbox runs it by the name it runs as.
 func Main() {
-	if err := run(os.Args[1:], os.Stderr, syscall.Exec); err != nil {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	code, err := run(os.Args[1:], os.Stderr, syscall.Exec, sigs)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth-containerd:", err)
-		os.Exit(1)
 	}
+	os.Exit(code)
 }
 
 // config is what the flags set.
@@ -40,12 +46,17 @@ type config struct {
 	containerd string // the containerd binary
 	config     string // containerd's config file
 	envFile    string // NAME=value lines added to containerd's environment
+	socket     string // containerd's socket (its config's grpc.address)
+	db         string // containerd's metadata database
+	onDemand   bool   // start containerd at the socket's first connection
 }
 
 const usage = `usage: berth-containerd [flags]
 
 Moves itself into a leaf of its cgroup, gives the cgroup's controllers to
-its children (users' containers), and execs containerd.`
+its children (users' containers), and runs containerd: at the first
+connection to its socket (-on-demand), or at once (exec) when its store
+holds a container with a containerd.io/restart.status label.`
 
 func parseFlags(args []string, log io.Writer) (config, error) {
 	var c config
@@ -55,6 +66,9 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 	fs.StringVar(&c.containerd, "containerd", "/usr/bin/containerd", "containerd binary")
 	fs.StringVar(&c.config, "config", "/etc/containerd/config.toml", "containerd's config")
 	fs.StringVar(&c.envFile, "env-file", "/etc/berth/proxy.env", "NAME=value lines for containerd's environment (berth.proxy, for its pulls); a missing file adds none")
+	fs.StringVar(&c.socket, "socket", layout.UserContainerdDir+"/containerd.sock", "containerd's socket, its config's grpc.address")
+	fs.StringVar(&c.db, "db", layout.UserContainerdRoot+"/io.containerd.metadata.v1.bolt/meta.db", "containerd's metadata database")
+	fs.BoolVar(&c.onDemand, "on-demand", true, "bind the socket and start containerd at its first connection")
 	fs.Usage = func() {
 		fmt.Fprintln(log, usage)
 		fs.PrintDefaults()
@@ -71,24 +85,37 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 // execFunc replaces the process (syscall.Exec; tests record the call).
 type execFunc func(argv0 string, argv, env []string) error
 
-// run delegates the cgroup and execs containerd; it returns only on error.
-func run(args []string, log io.Writer, exec execFunc) error {
+// run delegates the cgroup and runs containerd: on demand (onDemand, which
+// returns its exit status), or by exec, which returns only on error. sigs
+// carries the signals the on-demand parent passes to containerd.
+func run(args []string, log io.Writer, exec execFunc, sigs <-chan os.Signal) (int, error) {
 	c, err := parseFlags(args, log)
 	if err != nil {
-		return err
+		return 2, err
 	}
 	enabled, err := cgdelegate.Cgroup(c.cgroup)
 	if err != nil {
-		return err
+		return 1, err
 	}
 	fmt.Fprintf(log, "berth-containerd: cgroup controllers for users' containers: %s\n", strings.Join(enabled, " "))
 	env, err := envfile.Merge(os.Environ(), c.envFile)
 	if err != nil {
-		return err
+		return 1, err
 	}
 	argv := []string{"containerd", "--config", c.config}
-	if err := exec(c.containerd, argv, env); err != nil {
-		return fmt.Errorf("exec %s: %w", c.containerd, err)
+	if c.onDemand {
+		found, err := restartLabelled(c.db)
+		switch {
+		case err != nil:
+			fmt.Fprintf(log, "berth-containerd: containerd starts now: %v\n", err)
+		case found != "":
+			fmt.Fprintf(log, "berth-containerd: containerd starts now: its container %s has a %s label\n", found, restartStatusLabel)
+		default:
+			return onDemand(c, argv, env, sigs, log)
+		}
 	}
-	return nil
+	if err := exec(c.containerd, argv, env); err != nil {
+		return 1, fmt.Errorf("exec %s: %w", c.containerd, err)
+	}
+	return 1, nil
 }

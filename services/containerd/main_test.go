@@ -33,7 +33,7 @@ func TestRun(t *testing.T) {
 	var log bytes.Buffer
 	envFile := filepath.Join(t.TempDir(), "proxy.env")
 	os.WriteFile(envFile, []byte("HTTPS_PROXY=http://proxy.lan:3128\n"), 0o644)
-	err := run([]string{"-cgroup", dir, "-containerd", "/bin/ctrd", "-config", "/c.toml", "-env-file", envFile}, &log, exec)
+	_, err := run([]string{"-on-demand=false", "-cgroup", dir, "-containerd", "/bin/ctrd", "-config", "/c.toml", "-env-file", envFile}, &log, exec, nil)
 	if err == nil || err.Error() != "exec /bin/ctrd: exec format error" {
 		t.Errorf("run = %v, want the exec error naming the binary", err)
 	}
@@ -48,10 +48,10 @@ func TestRun(t *testing.T) {
 	}
 	// A cgroup it cannot delegate: containerd does not start.
 	argv0 = ""
-	if err := run([]string{"-cgroup", t.TempDir()}, &log, exec); err == nil || argv0 != "" {
+	if _, err := run([]string{"-on-demand=false", "-cgroup", t.TempDir()}, &log, exec, nil); err == nil || argv0 != "" {
 		t.Errorf("run in a bad cgroup = %v, exec'd %q; want an error and no exec", err, argv0)
 	}
-	if err := run([]string{"extra"}, &log, exec); err == nil || !strings.Contains(err.Error(), `unexpected arguments ["extra"]`) {
+	if _, err := run([]string{"extra"}, &log, exec, nil); err == nil || !strings.Contains(err.Error(), `unexpected arguments ["extra"]`) {
 		t.Errorf("run extra = %v", err)
 	}
 }

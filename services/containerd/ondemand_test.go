@@ -1,0 +1,256 @@
+package containerd
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/berth-os/berth/internal/notify"
+	"github.com/berth-os/berth/internal/servicetest"
+)
+
+// fakeEnv makes the test binary a stand-in for containerd: it binds the
+// socket named by the variable as containerd does (removing what is
+// there), records its start, says READY=1, and answers each line with its
+// PID. SIGTERM ends it with status 3.
+const fakeEnv = "BERTH_TEST_FAKE_CONTAINERD"
+
+func TestMain(m *testing.M) {
+	if sock := os.Getenv(fakeEnv); sock != "" {
+		fakeContainerd(sock)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func fakeContainerd(sock string) {
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	os.WriteFile(sock+".started", []byte(os.Getenv(notify.Env)), 0o644)
+	os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		os.Exit(9)
+	}
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				sc := bufio.NewScanner(conn)
+				for sc.Scan() {
+					fmt.Fprintf(conn, "containerd %d: %s\n", os.Getpid(), sc.Text())
+				}
+			}()
+		}
+	}()
+	notify.Ready("")
+	<-term
+	os.Exit(3)
+}
+
+// ask sends a line on a new connection to the socket and returns the
+// answer.
+func ask(t *testing.T, sock, line string) string {
+	t.Helper()
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintln(conn, line)
+	answer, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		t.Fatalf("ask %q: %v", line, err)
+	}
+	return strings.TrimSpace(answer)
+}
+
+type result struct {
+	code int
+	err  error
+}
+
+func startOnDemand(t *testing.T) (sock string, sigs chan os.Signal, ready *servicetest.NotifySocket, done <-chan result, log *servicetest.Log) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ctrd") // short: a socket path has 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock = filepath.Join(dir, "containerd.sock")
+	ready = servicetest.ListenNotify(t)
+	t.Setenv(notify.Env, ready.Path)
+	sigs = make(chan os.Signal, 1)
+	log = &servicetest.Log{}
+	ch := make(chan result, 1)
+	c := config{socket: sock, containerd: os.Args[0]}
+	env := append(os.Environ(), fakeEnv+"="+sock)
+	go func() {
+		code, err := onDemand(c, []string{"containerd", "--config", "/c.toml"}, env, sigs, log)
+		ch <- result{code, err}
+	}()
+	return sock, sigs, ready, ch, log
+}
+
+// The socket accepts before containerd runs; the first connection starts
+// it and is answered by it; a later one reaches it too; containerd's exit
+// status is the program's.
+func TestOnDemandStartsAtFirstConnection(t *testing.T) {
+	sock, sigs, ready, done, log := startOnDemand(t)
+	if msg, err := ready.Read(30 * time.Second); err != nil || !strings.Contains(msg, "READY=1") {
+		t.Fatalf("notify message %q, %v; want READY=1 before any connection", msg, err)
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("the socket before containerd: %v %v, want a socket of mode 0660", fi, err)
+	}
+	if _, err := os.Stat(sock + ".started"); err == nil {
+		t.Fatal("containerd started before any connection")
+	}
+
+	first := ask(t, sock, "version")
+	var pid int
+	if _, err := fmt.Sscanf(first, "containerd %d: version", &pid); err != nil || pid == os.Getpid() {
+		t.Fatalf("the first connection's answer %q, want containerd's", first)
+	}
+	// containerd heard its readiness on the program's socket, not PID 1's.
+	if env, _ := os.ReadFile(sock + ".started"); !strings.HasPrefix(string(env), "@berth-containerd-") {
+		t.Errorf("containerd's NOTIFY_SOCKET %q, want the program's own", env)
+	}
+	if second := ask(t, sock, "ps"); second != fmt.Sprintf("containerd %d: ps", pid) {
+		t.Errorf("a later connection's answer %q, want the same containerd's", second)
+	}
+	if msg, err := ready.Read(100 * time.Millisecond); err == nil {
+		t.Errorf("PID 1 heard %q after the first READY=1; containerd's is the program's", msg)
+	}
+
+	sigs <- syscall.SIGTERM
+	select {
+	case r := <-done:
+		if r.err != nil || r.code != 3 {
+			t.Errorf("onDemand = %d, %v; want containerd's status 3", r.code, r.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("SIGTERM did not reach containerd")
+	}
+	if !strings.Contains(log.String(), fmt.Sprintf("containerd (pid %d) serves", pid)) {
+		t.Errorf("log %q, want containerd's start", log.String())
+	}
+}
+
+// A signal before any connection ends the program; containerd never ran.
+func TestOnDemandSignalBeforeUse(t *testing.T) {
+	sock, sigs, ready, done, _ := startOnDemand(t)
+	if _, err := ready.Read(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sigs <- syscall.SIGTERM
+	r := <-done
+	if r.err != nil || r.code != 0 {
+		t.Errorf("onDemand = %d, %v; want 0", r.code, r.err)
+	}
+	if _, err := os.Stat(sock + ".started"); err == nil {
+		t.Error("containerd started")
+	}
+	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the socket is left: %v", err)
+	}
+}
+
+// metaDB writes a containerd metadata database: namespace -> container ->
+// labels.
+func metaDB(t *testing.T, containers map[string]map[string]map[string]string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "meta.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		v1, _ := tx.CreateBucket([]byte("v1"))
+		v1.Put([]byte("version"), []byte{3})
+		for ns, cs := range containers {
+			b, _ := v1.CreateBucket([]byte(ns))
+			img, _ := b.CreateBucket([]byte("image"))
+			img.CreateBucket([]byte("docker.io/library/busybox:latest"))
+			cb, _ := b.CreateBucket([]byte("containers"))
+			for id, labels := range cs {
+				c, _ := cb.CreateBucket([]byte(id))
+				c.Put([]byte("image"), []byte("docker.io/library/busybox:latest"))
+				lb, _ := c.CreateBucket([]byte("labels"))
+				for k, v := range labels {
+					lb.Put([]byte(k), []byte(v))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestRestartLabelled(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		path string
+		want string
+	}{
+		{"no database", filepath.Join(t.TempDir(), "meta.db"), ""},
+		{"no labels", metaDB(t, map[string]map[string]map[string]string{"default": {"web": {"nerdctl/name": "web"}}}), ""},
+		{"a restart label", metaDB(t, map[string]map[string]map[string]string{
+			"default": {"web": {"nerdctl/name": "web"}},
+			"k8s.io":  {"db": {restartStatusLabel: "running"}},
+		}), "k8s.io/db"},
+	} {
+		got, err := restartLabelled(tc.path)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: restartLabelled = %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "meta.db")
+	os.WriteFile(bad, bytes.Repeat([]byte("not bolt"), 1024), 0o600)
+	if got, err := restartLabelled(bad); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("a corrupt database: %q, %v; want an error naming it", got, err)
+	}
+}
+
+// With a restart-labelled container in its store, containerd is exec'd at
+// once; without the database it would wait for a connection.
+func TestRunExecsForRestartLabel(t *testing.T) {
+	dir := cgroupDir(t, "41\n", "memory pids\n")
+	db := metaDB(t, map[string]map[string]map[string]string{"default": {"web": {restartStatusLabel: "running"}}})
+	var argv0 string
+	exec := func(a0 string, av, env []string) error {
+		argv0 = a0
+		return errors.New("exec format error")
+	}
+	var log bytes.Buffer
+	// Were it to wait for a connection, this signal would end the wait.
+	sigs := make(chan os.Signal, 1)
+	sigs <- syscall.SIGTERM
+	code, err := run([]string{"-cgroup", dir, "-containerd", "/bin/ctrd", "-db", db, "-socket", filepath.Join(t.TempDir(), "s")}, &log, exec, sigs)
+	if argv0 != "/bin/ctrd" || err == nil || code != 1 {
+		t.Errorf("run = %d, %v; exec'd %q; want the exec of /bin/ctrd", code, err, argv0)
+	}
+	if !strings.Contains(log.String(), "its container default/web has a containerd.io/restart.status label") {
+		t.Errorf("log %q, want the reason containerd starts now", log.String())
+	}
+}
