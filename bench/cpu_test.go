@@ -71,13 +71,17 @@ func TestCPUScriptHere(t *testing.T) {
 	if c.uptime <= 0 || c.busy <= 0 {
 		t.Errorf("uptime %v, busy %d: want both above 0", c.uptime, c.busy)
 	}
-	var self []procCPU
+	// Another bench.test may run beside this one (a go test of the same
+	// package in another tree): one of them is this process.
+	var named []procCPU
+	self := false
 	for _, p := range c.procs {
 		if p.name == "bench.test" {
-			self = append(self, p)
+			named = append(named, p)
+			self = self || p.user >= before-1 && p.user <= after+1
 		}
 	}
-	if len(self) != 1 || self[0].user < before-1 || self[0].user > after+1 {
-		t.Errorf("bench.test: %+v; want one, its user time %d to %d ticks (getrusage)", self, before, after)
+	if !self {
+		t.Errorf("bench.test: %+v; want one with this process's user time, %d to %d ticks (getrusage)", named, before, after)
 	}
 }

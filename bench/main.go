@@ -251,6 +251,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	add("MemAvailable after ready (512 MiB VM)", fmt.Sprintf("%d MiB", mem.availKB/1024), "from /proc/meminfo")
 	add("user containerd after ready", mib(mem.userContainerd), "the containerd service's memory.current, no user container: containerd starts at its socket's first use, and nothing used it")
+	add("user containerd's first use", fmt.Sprintf("%.2f s", mem.firstUse.first), fmt.Sprintf("ctr version in the console after the rows above, by the guest's uptime: containerd's start and its first answer; the next ctr version took %.2f s", mem.firstUse.next))
+	add("user containerd after its first use", mib(mem.firstUse.memory), "the containerd service's memory.current after those two ctr version commands")
 	procRows, procCount, pssTotal := byName(mem.procs)
 	add("userspace memory after ready (PSS)", mib(pssTotal<<10), fmt.Sprintf("every process's Pss from smaps_rollup (%d processes, the measuring shell's too), 512 MiB VM; target ≤ 64 MiB", len(mem.procs)))
 	add("processor time up to the root shell after ready", fmt.Sprintf("%s busy, %s idle", ticks(mem.cpu.busy), ticks(mem.cpu.idle)),
@@ -555,14 +557,53 @@ func phaseMeasure(initLogs []string, phase string) (value, note string) {
 // Then a line per process with an address space (kernel threads have
 // none): "proc COMM RSS PSS", in kB, from its smaps_rollup; the console
 // shares the host's PID namespace.
-const memoryScript = `grep MemAvailable /proc/meminfo; for p in $(pidof berth-containerd) $(for p in $(pidof containerd); do [ "$(awk '/^PPid:/{print $2}' /proc/$p/status)" = 1 ] || echo $p; done); do echo "user-containerd $(cat /proc/$p/root/sys/fs/cgroup/memory.current)"; break; done; ` +
+const memoryScript = `grep MemAvailable /proc/meminfo; ` + serviceMemory + `; ` +
 	`for p in /proc/[0-9]*; do s=$(awk '/^Rss:/{r=$2} /^Pss:/{q=$2} /^Pss_Anon:/{a=$2} END{if (r != "") print r, q, a}' $p/smaps_rollup 2>/dev/null); [ -n "$s" ] && echo "proc $(cat $p/comm) $s"; done`
+
+// serviceMemory prints the containerd service's memory.current (see
+// memoryScript) as "user-containerd BYTES".
+const serviceMemory = `for p in $(pidof berth-containerd) $(for p in $(pidof containerd); do [ "$(awk '/^PPid:/{print $2}' /proc/$p/status)" = 1 ] || echo $p; done); do echo "user-containerd $(cat /proc/$p/root/sys/fs/cgroup/memory.current)"; break; done`
+
+// firstUseScript times two ctr version commands in the console, the
+// first of which starts the user containerd, by the guest's uptime
+// (10 ms steps), then prints the containerd service's memory.current.
+const firstUseScript = `read a _ </proc/uptime; ctr version >/dev/null; read b _ </proc/uptime; ctr version >/dev/null; read c _ </proc/uptime; echo "first-use $a $b $c"; ` + serviceMemory
+
+// firstUse is what firstUseScript reads.
+type firstUse struct {
+	first, next float64 // seconds: the first ctr version, and the one after
+	memory      int64   // bytes: the service's memory.current after them
+}
+
+// parseFirstUse reads firstUseScript's output.
+func parseFirstUse(s string) (firstUse, error) {
+	var u firstUse
+	var a, b, c float64
+	var seenTimes, seenMem bool
+	for _, line := range strings.Split(strings.ReplaceAll(s, "\r", ""), "\n") {
+		line = strings.TrimSpace(line)
+		if _, err := fmt.Sscanf(line, "first-use %f %f %f", &a, &b, &c); err == nil {
+			u.first, u.next, seenTimes = b-a, c-b, true
+		}
+		if _, err := fmt.Sscanf(line, "user-containerd %d", &u.memory); err == nil {
+			seenMem = true
+		}
+	}
+	switch {
+	case !seenTimes:
+		return u, fmt.Errorf("no first-use line in %q", s)
+	case !seenMem:
+		return u, fmt.Errorf("no user containerd's memory.current in %q", s)
+	}
+	return u, nil
+}
 
 // memory is what memoryScript reads.
 type memory struct {
 	availKB        int
 	userContainerd int64 // bytes
 	docker         int64 // bytes: the docker service (dockerMemory)
+	firstUse       firstUse
 	procs          []procMemory
 	cpu            cpuUse // at the root shell after ready, before the rest
 }
@@ -643,9 +684,10 @@ func parseMemory(s string) (memory, error) {
 
 // memAvailable boots with autologin and reads the processor time so far
 // (cpuScript), as near the ready line as can be, then, once services have
-// settled, MemAvailable and the user containerd's memory.
+// settled, MemAvailable and the user containerd's memory, and last the
+// user containerd's first use (firstUseScript).
 func memAvailable(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out string) (memory, error) {
-	b, err := bootTo(ctx, cfg, re, out, cpuScript, "sleep 5", memoryScript)
+	b, err := bootTo(ctx, cfg, re, out, cpuScript, "sleep 5", memoryScript, firstUseScript)
 	if err != nil {
 		return memory{}, err
 	}
@@ -654,7 +696,11 @@ func memAvailable(ctx context.Context, cfg qemu.Config, re *regexp.Regexp, out s
 		return memory{}, err
 	}
 	m, err := parseMemory(b.outputs[2])
+	if err != nil {
+		return m, err
+	}
 	m.cpu = cpu
+	m.firstUse, err = parseFirstUse(b.outputs[3])
 	return m, err
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,11 +80,24 @@ func TestPhaseSecondsReadsTheRunnersLine(t *testing.T) {
 	}
 }
 
+func TestParseFirstUse(t *testing.T) {
+	got, err := parseFirstUse("first-use 20.51 22.01 22.26\r\nuser-containerd 31457280\r\n")
+	if err != nil || math.Abs(got.first-1.5) > 1e-9 || math.Abs(got.next-0.25) > 1e-9 || got.memory != 31457280 {
+		t.Errorf("parseFirstUse = %+v, %v; want 1.5 s, 0.25 s, 30 MiB", got, err)
+	}
+	if _, err := parseFirstUse("user-containerd 5\n"); err == nil || !strings.Contains(err.Error(), "no first-use line") {
+		t.Errorf("without the times: %v", err)
+	}
+	if _, err := parseFirstUse("first-use 1 2 3\n"); err == nil || !strings.Contains(err.Error(), "no user containerd's memory.current") {
+		t.Errorf("without the memory: %v", err)
+	}
+}
+
 func TestParseMemory(t *testing.T) {
 	const procs = "proc init 21000 9000 4000\r\nproc containerd 40000 30000 9000\r\nproc containerd 30000 20000 6000\r\nproc berth ntp 8000 2000 1000\r\nproc sh x 1 1\r\nproc sh 1 1\r\n"
 	got, err := parseMemory("MemAvailable:     401234 kB\r\nuser-containerd 23453696\r\n" + procs)
 	want := memory{availKB: 401234, userContainerd: 23453696, procs: []procMemory{{"init", 21000, 9000, 4000}, {"containerd", 40000, 30000, 9000}, {"containerd", 30000, 20000, 6000}, {"berth ntp", 8000, 2000, 1000}}}
-	if err != nil || !cmp.Equal(got, want, cmp.AllowUnexported(memory{}, procMemory{}, cpuUse{}, procCPU{})) {
+	if err != nil || !cmp.Equal(got, want, cmp.AllowUnexported(memory{}, procMemory{}, cpuUse{}, procCPU{}, firstUse{})) {
 		t.Errorf("parseMemory = %+v, %v", got, err)
 	}
 	if _, err := parseMemory("MemAvailable: 1 kB\n" + procs); err == nil || !strings.Contains(err.Error(), "no user containerd's memory.current") {
