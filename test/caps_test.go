@@ -53,11 +53,13 @@ func decodeCaps(hex string) string {
 
 // privilegesScript prints, for the main process of each system service
 // (the lowest PID in its cgroup), its status lines, oom_score_adj and its
-// cgroup's limits as it sees them; then both containerds' oom_score_adj.
+// cgroup's limits as it sees them; then both containerds' oom_score_adj
+// (ctr version first starts the user containerd, which starts on first use).
 // It runs in the console, whose cgroup namespace shows its own cgroup as /
 // and the others' as /../NAME (the user containerd's processes, and its
 // users' containers, in cgroups below /../containerd).
-const privilegesScript = `me=$(cat /proc/self/cgroup)
+const privilegesScript = `ctr version >/dev/null
+me=$(cat /proc/self/cgroup)
 for p in /proc/[0-9]*; do
   cg=$(cat $p/cgroup 2>/dev/null) || continue
   if [ "$cg" = "$me" ]; then svc=console
