@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/berth-os/berth/build"
@@ -129,21 +128,8 @@ const dockerMemoryScript = `grep MemAvailable /proc/meminfo; echo "docker $(cat 
 // parseDockerMemory reads dockerMemoryScript's output.
 func parseDockerMemory(s string) (memory, error) {
 	var m memory
-	var seenAvail, seenDocker bool
-	for _, line := range strings.Split(strings.ReplaceAll(s, "\r", ""), "\n") {
-		line = strings.TrimSpace(line)
-		if _, err := fmt.Sscanf(line, "MemAvailable: %d kB", &m.availKB); err == nil {
-			seenAvail = true
-		}
-		if _, err := fmt.Sscanf(line, "docker %d", &m.docker); err == nil {
-			seenDocker = true
-		}
-	}
-	switch {
-	case !seenAvail:
-		return m, fmt.Errorf("no MemAvailable line in %q", s)
-	case !seenDocker:
-		return m, fmt.Errorf("no docker service's memory.current in %q", s)
-	}
-	return m, nil
+	err := scanLines(s,
+		field{"MemAvailable line", sscan("MemAvailable: %d kB", &m.availKB)},
+		field{"docker service's memory.current", sscan("docker %d", &m.docker)})
+	return m, err
 }

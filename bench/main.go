@@ -578,24 +578,17 @@ type firstUse struct {
 // parseFirstUse reads firstUseScript's output.
 func parseFirstUse(s string) (firstUse, error) {
 	var u firstUse
-	var a, b, c float64
-	var seenTimes, seenMem bool
-	for _, line := range strings.Split(strings.ReplaceAll(s, "\r", ""), "\n") {
-		line = strings.TrimSpace(line)
-		if _, err := fmt.Sscanf(line, "first-use %f %f %f", &a, &b, &c); err == nil {
-			u.first, u.next, seenTimes = b-a, c-b, true
-		}
-		if _, err := fmt.Sscanf(line, "user-containerd %d", &u.memory); err == nil {
-			seenMem = true
-		}
-	}
-	switch {
-	case !seenTimes:
-		return u, fmt.Errorf("no first-use line in %q", s)
-	case !seenMem:
-		return u, fmt.Errorf("no user containerd's memory.current in %q", s)
-	}
-	return u, nil
+	err := scanLines(s,
+		field{"first-use line", func(line string) bool {
+			var a, b, c float64
+			if _, err := fmt.Sscanf(line, "first-use %f %f %f", &a, &b, &c); err != nil {
+				return false
+			}
+			u.first, u.next = b-a, c-b
+			return true
+		}},
+		field{"user containerd's memory.current", sscan("user-containerd %d", &u.memory)})
+	return u, err
 }
 
 // memory is what memoryScript reads.
@@ -656,30 +649,21 @@ func largestFirst[R any](rows map[string]*R, size func(R) int64) []R {
 // parseMemory reads memoryScript's output.
 func parseMemory(s string) (memory, error) {
 	var m memory
-	var seenAvail, seenUser bool
-	for _, line := range strings.Split(strings.ReplaceAll(s, "\r", ""), "\n") {
-		line = strings.TrimSpace(line)
-		if _, err := fmt.Sscanf(line, "MemAvailable: %d kB", &m.availKB); err == nil {
-			seenAvail = true
-		}
-		if _, err := fmt.Sscanf(line, "user-containerd %d", &m.userContainerd); err == nil {
-			seenUser = true
-		}
-		if f := strings.Fields(line); len(f) >= 5 && f[0] == "proc" {
-			if v, ok := ints(f[len(f)-3:]); ok {
+	err := scanLines(s,
+		field{"MemAvailable line", sscan("MemAvailable: %d kB", &m.availKB)},
+		field{"user containerd's memory.current", sscan("user-containerd %d", &m.userContainerd)},
+		field{"process's smaps_rollup", func(line string) bool {
+			f := strings.Fields(line)
+			if len(f) < 5 || f[0] != "proc" {
+				return false
+			}
+			v, ok := ints(f[len(f)-3:])
+			if ok {
 				m.procs = append(m.procs, procMemory{name: strings.Join(f[1:len(f)-3], " "), rss: v[0], pss: v[1], pssAnon: v[2]})
 			}
-		}
-	}
-	switch {
-	case !seenAvail:
-		return m, fmt.Errorf("no MemAvailable line in %q", s)
-	case !seenUser:
-		return m, fmt.Errorf("no user containerd's memory.current in %q", s)
-	case len(m.procs) == 0:
-		return m, fmt.Errorf("no process's smaps_rollup in %q", s)
-	}
-	return m, nil
+			return ok
+		}})
+	return m, err
 }
 
 // memAvailable boots with autologin and reads the processor time so far
