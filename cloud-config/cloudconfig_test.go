@@ -104,6 +104,10 @@ func TestParseErrors(t *testing.T) {
 		{"datasources, renamed", "#cloud-config\nberth:\n  datasources: [nocloud, vultr]\n", []string{
 			`u (x):3: berth.datasources (berth.cloud_init.datasources[1]): unknown datasource "vultr" (expected one of azure, configdrive, ec2, fwcfg, gce, nocloud, nocloud-net, openstack, state, url, vmware, url:URL or file:PATH)`,
 		}},
+		{"containerd.on_demand not a bool", "#cloud-config\nberth:\n  containerd:\n    on_demand: later\n    on_demnad: false\n", []string{
+			`u (x):4: berth.containerd.on_demand: expected a boolean (true or false), got the string "later"`,
+			`u (x):5: berth.containerd.on_demnad: unknown key (did you mean berth.containerd.on_demand?)`,
+		}},
 		{"sysctl value not a scalar", "#cloud-config\nberth:\n  sysctl:\n    vm.swappiness: [1]\n", []string{
 			`u (x):4: berth.sysctl."vm.swappiness": expected a string or a number, got a list`,
 		}},

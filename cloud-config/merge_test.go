@@ -184,6 +184,7 @@ func TestEffects(t *testing.T) {
 		`berth.registry_auths."docker.io"`:   "applies live",
 		"berth.proxy.https_proxy":            "applies live",
 		"berth.console":                      "needs a reboot",
+		"berth.containerd.on_demand":         "needs a reboot",
 	} {
 		e, err := EffectOf(key)
 		if err != nil || e.String() != want {

@@ -137,6 +137,10 @@ type Berth struct {
 	// hypervisor the host runs on when its image is in the store; true
 	// unless set false.
 	HypervisorService *bool `yaml:"hypervisor_service,omitempty" effect:"services"`
+	// Containerd is the user containerd's own settings (the containerd
+	// service), read at its start: PID 1 renders them as
+	// /etc/berth/containerd.conf at boot.
+	Containerd Containerd `yaml:"containerd,omitempty"`
 	// Install is an unattended hostctl install, run by a host booted from
 	// the ISO once its user-data has run.
 	Install Install `yaml:"install,omitempty" effect:"reboot"`
@@ -204,6 +208,17 @@ type Services struct {
 	// said in hostctl config status, and the rest of the config applies.
 	Define map[string]any `yaml:"define,omitempty"`
 }
+
+// Containerd is berth.containerd.
+type Containerd struct {
+	// OnDemand starts the user containerd at the first connection to its
+	// socket (true, the default) or with the boot (false). A container
+	// with containerd's restart label starts it with the boot either way.
+	OnDemand *bool `yaml:"on_demand,omitempty"`
+}
+
+// AtBoot says whether the user containerd starts with the boot.
+func (c Containerd) AtBoot() bool { return c.OnDemand != nil && !*c.OnDemand }
 
 // RegistryAuth is one registry's credentials in berth.registry_auths: a
 // username and password, or auth, Docker's base64 of user:password (as

@@ -41,6 +41,7 @@ func (h *host) etcConfig() etc.Config {
 	c.SSHHostKeys = hostKeyFiles(cfg.SSHKeys)
 	c.RegistryMirrors = cfg.Berth.RegistryMirrors
 	c.ProxyEnv = imageProxy(cfg.Berth.Proxy).Env()
+	c.ContainerdAtBoot = cfg.Berth.Containerd.AtBoot()
 	ids := h.userIDs(cfg.Users)
 	c.GroupIDs = ids.Groups
 	for _, u := range cfg.Users {

@@ -102,6 +102,8 @@ berth:
         addresses: [192.168.90.2/24]
     dns:
       nameservers: [192.168.76.3]
+  containerd:
+    on_demand: false
 `
 
 // cloudConfigFwCfg hands user-data to the VM through fw_cfg, as
@@ -127,6 +129,17 @@ func cloudConfigFwCfg(t *testing.T) {
 	if got := strings.TrimSpace(m.sh("hostname")); got != "cc-fwcfg" {
 		t.Errorf("hostname %q, want cc-fwcfg", got)
 	}
+	// berth.containerd.on_demand: false: the user containerd runs from the
+	// boot, before anything used its socket, and its service says why.
+	m.check("containerd-at-boot", func(m *machine) {
+		s := m.services()["containerd"]
+		if pids := m.userContainerd(s.PID); len(pids) != 1 {
+			m.t.Errorf("with berth.containerd.on_demand false, containerd in the containerd service (pid %d) before its first use: pids %v, want one", s.PID, pids)
+		}
+		if out := m.sh("cat /etc/berth/containerd.conf; hostctl logs containerd"); !strings.Contains(out, "\nON_DEMAND=false\n") || !strings.Contains(out, "containerd starts now: berth.containerd.on_demand is false") {
+			m.t.Errorf("want ON_DEMAND=false in /etc/berth/containerd.conf and the reason in the service's log:\n%s", out)
+		}
+	})
 	// The bootcmd that left a daemon behind (holding its output open) did
 	// not hold boot: ready came, and the daemon still runs.
 	if out, code := m.shCode("kill -0 $(cat /var/lib/cc/bootcmd-daemon.pid) && cat /proc/$(cat /var/lib/cc/bootcmd-daemon.pid)/cmdline | tr '\\0' ' '"); code != 0 || !strings.Contains(out, "sleep 1000") {

@@ -55,6 +55,9 @@ type Config struct {
 	// ProxyEnv is berth.proxy as environment lines (NAME=value), rendered
 	// as ProxyEnvFile for the services that fetch over HTTP.
 	ProxyEnv []string
+	// ContainerdAtBoot is berth.containerd.on_demand: false, rendered as
+	// ContainerdSettingsFile.
+	ContainerdAtBoot bool
 }
 
 // ProxyEnvFile is where, under /etc, berth.proxy is rendered as NAME=value
@@ -62,6 +65,12 @@ type Config struct {
 // dockerd and the consoles can read. It is there, maybe empty, on every
 // host.
 const ProxyEnvFile = "berth/proxy.env"
+
+// ContainerdSettingsFile is where, under /etc, berth.containerd is
+// rendered as NAME=value lines for the containerd service's program
+// (berth-containerd), which reads them at its start: ON_DEMAND=true or
+// false.
+const ContainerdSettingsFile = "berth/containerd.conf"
 
 // ProfileFile is the login shells' part of Berth's environment, which
 // /etc/profile reads and a distribution console gets as
@@ -237,6 +246,8 @@ func Files(c Config) []File {
 		proxy += l + "\n"
 	}
 	fs = append(fs, File{Path: ProxyEnvFile, Mode: 0o644, Content: proxy})
+	fs = append(fs, File{Path: ContainerdSettingsFile, Mode: 0o644, Content: fmt.Sprintf(
+		"# Rendered by Berth from berth.containerd: the user containerd's settings, read at its start.\nON_DEMAND=%t\n", !c.ContainerdAtBoot)})
 	fs = append(fs, File{Path: DockerConfigFile, Mode: 0o644, Content: DockerConfig(c.RegistryMirrors)})
 	for p, content := range images.HostsFiles(c.RegistryMirrors) {
 		fs = append(fs, File{Path: certsDir + "/" + p, Mode: 0o644, Content: content})

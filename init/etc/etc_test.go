@@ -23,9 +23,10 @@ func TestRenderGolden(t *testing.T) {
 	dir := t.TempDir()
 	c := Config{Hostname: "node1", MachineID: "0123456789abcdef0123456789abcdef", Version: "0.1.0",
 		ResolvConf: "/run/berth/network/resolv.conf", SSHKeyDir: "/var/lib/berth/ssh",
-		NTP:             timesync.Config{Enabled: true, Sources: []timesync.Source{{Host: "10.0.2.2", Port: 1230}, {Pool: true, Host: "pool.example.org", Port: 123}}},
-		RegistryMirrors: map[string][]string{"docker.io": {"http://10.0.2.2:5000"}},
-		ProxyEnv:        []string{"HTTPS_PROXY=http://proxy:3128", "https_proxy=http://proxy:3128"}}
+		NTP:              timesync.Config{Enabled: true, Sources: []timesync.Source{{Host: "10.0.2.2", Port: 1230}, {Pool: true, Host: "pool.example.org", Port: 123}}},
+		RegistryMirrors:  map[string][]string{"docker.io": {"http://10.0.2.2:5000"}},
+		ProxyEnv:         []string{"HTTPS_PROXY=http://proxy:3128", "https_proxy=http://proxy:3128"},
+		ContainerdAtBoot: true}
 	if err := Render(dir, tmpl, c); err != nil {
 		t.Fatal(err)
 	}
@@ -269,4 +270,18 @@ func TestRenderNeverRemovesBeforeReplacing(t *testing.T) {
 	if diff := cmp.Diff(newFiles, snapshot(t, dir)); diff != "" {
 		t.Errorf("a render over an old one differs from a fresh one (-fresh +over old)\n%s", diff)
 	}
+}
+
+// Without berth.containerd.on_demand: false, the user containerd's
+// settings say it starts on demand.
+func TestContainerdSettingsDefault(t *testing.T) {
+	for _, f := range Files(Config{}) {
+		if f.Path == ContainerdSettingsFile {
+			if !strings.Contains(f.Content, "\nON_DEMAND=true\n") {
+				t.Errorf("%s:\n%s\nwant ON_DEMAND=true", f.Path, f.Content)
+			}
+			return
+		}
+	}
+	t.Errorf("no %s among the rendered files", ContainerdSettingsFile)
 }

@@ -11,41 +11,71 @@ import (
 )
 
 // Merge returns env with the NAME=value lines of file in place of
-// the variables of those names. Blank lines and # comments are skipped; a
-// file that is not there adds nothing.
+// the variables of those names (Read, then Set).
 func Merge(env []string, file string) ([]string, error) {
+	kvs, err := Read(file)
+	if err != nil {
+		return nil, err
+	}
+	return Set(env, kvs...), nil
+}
+
+// Read returns the NAME=value lines of file, each name once (its last
+// line), in the order the names first appear. Blank lines and # comments
+// are skipped; a file that is not there has none.
+func Read(file string) ([]string, error) {
 	b, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
-		return env, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("environment file: %w", err)
 	}
-	add := map[string]string{}
-	var order []string
+	at := map[string]int{}
+	var out []string
 	for i, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		name, value, ok := strings.Cut(line, "=")
+		name, _, ok := strings.Cut(line, "=")
 		if !ok || name == "" {
 			return nil, fmt.Errorf("%s:%d: %q is no NAME=value line", file, i+1, line)
 		}
-		if _, seen := add[name]; !seen {
-			order = append(order, name)
+		if j, seen := at[name]; seen {
+			out[j] = line
+			continue
 		}
-		add[name] = value
+		at[name] = len(out)
+		out = append(out, line)
 	}
-	var out []string
-	for _, kv := range env {
+	return out, nil
+}
+
+// Set returns env without the variables that kvs (NAME=value) name,
+// followed by kvs.
+func Set(env []string, kvs ...string) []string {
+	names := make(map[string]bool, len(kvs))
+	for _, kv := range kvs {
 		name, _, _ := strings.Cut(kv, "=")
-		if _, ok := add[name]; !ok {
+		names[name] = true
+	}
+	out := make([]string, 0, len(env)+len(kvs))
+	for _, kv := range env {
+		if name, _, _ := strings.Cut(kv, "="); !names[name] {
 			out = append(out, kv)
 		}
 	}
-	for _, name := range order {
-		out = append(out, name+"="+add[name])
+	return append(out, kvs...)
+}
+
+// Lookup returns the value of name in kvs (NAME=value), and whether it is
+// there.
+func Lookup(kvs []string, name string) (string, bool) {
+	for _, kv := range kvs {
+		if n, v, _ := strings.Cut(kv, "="); n == name {
+			return v, true
+		}
 	}
-	return out, nil
+	return "", false
 }

@@ -30,3 +30,18 @@ func TestMerge(t *testing.T) {
 		t.Errorf("a bad line: %v", err)
 	}
 }
+
+// Set replaces the variables it names wherever they are, and keeps the
+// rest in order; Lookup finds a name's value.
+func TestSetLookup(t *testing.T) {
+	got := Set([]string{"A=1", "NOTIFY_SOCKET=/run/notify", "B=2", "NOTIFY_SOCKETS=x"}, "NOTIFY_SOCKET=@mine", "C=3")
+	if diff := cmp.Diff([]string{"A=1", "B=2", "NOTIFY_SOCKETS=x", "NOTIFY_SOCKET=@mine", "C=3"}, got); diff != "" {
+		t.Errorf("Set (-want +got)\n%s", diff)
+	}
+	if v, ok := Lookup(got, "NOTIFY_SOCKET"); !ok || v != "@mine" {
+		t.Errorf("Lookup NOTIFY_SOCKET: %q, %v", v, ok)
+	}
+	if v, ok := Lookup(got, "NOTIFY"); ok {
+		t.Errorf("Lookup NOTIFY, a prefix of names only: %q", v)
+	}
+}

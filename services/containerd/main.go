@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -28,8 +29,9 @@ import (
 	"github.com/berth-os/berth/internal/layout"
 )
 
-// Main runs the program with the process's arguments; it exits the
-// process on an error. cmd/berthbox runs it by the name it runs as.
+// Main runs the program with the process's arguments, and exits the
+// process with containerd's exit status (1 on an error of its own).
+// cmd/berthbox runs it by the name it runs as.
 func Main() {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -46,17 +48,21 @@ type config struct {
 	containerd string // the containerd binary
 	config     string // containerd's config file
 	envFile    string // NAME=value lines added to containerd's environment
+	settings   string // berth.containerd, as PID 1 renders it (ON_DEMAND=...)
 	socket     string // containerd's socket (its config's grpc.address)
 	db         string // containerd's metadata database
 	onDemand   bool   // start containerd at the socket's first connection
+	// why says where onDemand comes from when it is false.
+	why string
 }
 
 const usage = `usage: berth-containerd [flags]
 
 Moves itself into a leaf of its cgroup, gives the cgroup's controllers to
 its children (users' containers), and runs containerd: at the first
-connection to its socket (-on-demand), or at once (exec) when its store
-holds a container with a containerd.io/restart.status label.`
+connection to its socket (-on-demand), or at once (exec) when
+berth.containerd.on_demand is false (-settings) or its store holds a
+container with a containerd.io/restart.status label.`
 
 func parseFlags(args []string, log io.Writer) (config, error) {
 	var c config
@@ -68,7 +74,8 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 	fs.StringVar(&c.envFile, "env-file", "/etc/berth/proxy.env", "NAME=value lines for containerd's environment (berth.proxy, for its pulls); a missing file adds none")
 	fs.StringVar(&c.socket, "socket", layout.UserContainerdDir+"/containerd.sock", "containerd's socket, its config's grpc.address")
 	fs.StringVar(&c.db, "db", layout.UserContainerdRoot+"/io.containerd.metadata.v1.bolt/meta.db", "containerd's metadata database")
-	fs.BoolVar(&c.onDemand, "on-demand", true, "bind the socket and start containerd at its first connection")
+	fs.StringVar(&c.settings, "settings", "/etc/berth/containerd.conf", "berth.containerd as NAME=value lines: ON_DEMAND=false starts containerd at once, unless -on-demand is given; a missing file is ON_DEMAND=true")
+	fs.BoolVar(&c.onDemand, "on-demand", true, "bind the socket and start containerd at its first connection (default: the settings' ON_DEMAND)")
 	fs.Usage = func() {
 		fmt.Fprintln(log, usage)
 		fs.PrintDefaults()
@@ -78,6 +85,27 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "on-demand" })
+	if given {
+		c.why = "-on-demand=false"
+		return c, nil
+	}
+	// A settings file it cannot read leaves the default: the service
+	// still serves users' containers, and the log says why.
+	kvs, err := envfile.Read(c.settings)
+	if err != nil {
+		fmt.Fprintf(log, "berth-containerd: %v; containerd starts on demand\n", err)
+		return c, nil
+	}
+	if v, ok := envfile.Lookup(kvs, "ON_DEMAND"); ok {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			fmt.Fprintf(log, "berth-containerd: %s: ON_DEMAND=%s is not true or false; containerd starts on demand\n", c.settings, v)
+			return c, nil
+		}
+		c.onDemand, c.why = on, "berth.containerd.on_demand is false"
 	}
 	return c, nil
 }
@@ -113,6 +141,18 @@ func run(args []string, log io.Writer, exec execFunc, sigs <-chan os.Signal) (in
 		default:
 			return onDemand(c, argv, env, sigs, log)
 		}
+	} else {
+		fmt.Fprintf(log, "berth-containerd: containerd starts now: %s\n", c.why)
+	}
+	// containerd takes over the process and its signals: from here a
+	// SIGTERM has its default action, and one that came before is
+	// honoured rather than lost in the exec.
+	signal.Reset(syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case s := <-sigs:
+		fmt.Fprintf(log, "berth-containerd: %v before containerd started\n", s)
+		return 0, nil
+	default:
 	}
 	if err := exec(c.containerd, argv, env); err != nil {
 		return 1, fmt.Errorf("exec %s: %w", c.containerd, err)

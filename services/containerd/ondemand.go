@@ -24,13 +24,13 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/berth-os/berth/internal/envfile"
 	"github.com/berth-os/berth/internal/notify"
 )
 
@@ -174,7 +174,8 @@ func onDemand(c config, argv, env []string, sigs <-chan os.Signal, log io.Writer
 		}
 	}()
 
-	cmd := &exec.Cmd{Path: c.containerd, Args: argv, Env: withNotify(env, "@"+name),
+	// containerd's readiness is this program's to hear, not PID 1's.
+	cmd := &exec.Cmd{Path: c.containerd, Args: argv, Env: envfile.Set(env, notify.Env+"=@"+name),
 		Stdout: os.Stdout, Stderr: os.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}}
 	if err := cmd.Start(); err != nil {
@@ -252,16 +253,4 @@ func join(client net.Conn, socket string, log io.Writer) {
 	io.Copy(client, server)
 	client.(*net.UnixConn).CloseWrite()
 	<-done
-}
-
-// withNotify is env with NOTIFY_SOCKET set to addr, in place of PID 1's:
-// containerd's readiness is this program's to hear.
-func withNotify(env []string, addr string) []string {
-	out := make([]string, 0, len(env)+1)
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, notify.Env+"=") {
-			out = append(out, kv)
-		}
-	}
-	return append(out, notify.Env+"="+addr)
 }

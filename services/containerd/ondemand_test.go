@@ -242,15 +242,102 @@ func TestRunExecsForRestartLabel(t *testing.T) {
 		argv0 = a0
 		return errors.New("exec format error")
 	}
+	log := runExpectingExec(t, &argv0, exec, "-cgroup", dir, "-containerd", "/bin/ctrd", "-db", db)
+	if !strings.Contains(log, "its container default/web has a containerd.io/restart.status label") {
+		t.Errorf("log %q, want the reason containerd starts now", log)
+	}
+}
+
+// runExpectingExec runs run with args (and a socket, and no settings file
+// unless args give one), and
+// wants containerd exec'd at once (with /bin/ctrd): were it to wait for a
+// connection instead, a SIGTERM at a deadline ends the wait and fails the
+// test. It returns the log.
+func runExpectingExec(t *testing.T, argv0 *string, exec execFunc, args ...string) string {
+	t.Helper()
 	var log bytes.Buffer
-	// Were it to wait for a connection, this signal would end the wait.
+	sigs := make(chan os.Signal, 1)
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	// First, so that the caller's flags win.
+	args = append([]string{"-socket", filepath.Join(t.TempDir(), "s"), "-settings", filepath.Join(t.TempDir(), "none.conf")}, args...)
+	go func() {
+		code, err := run(args, &log, exec, sigs)
+		done <- result{code, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		sigs <- syscall.SIGTERM
+		r = <-done
+		t.Errorf("run waited for a connection instead of starting containerd")
+	}
+	if *argv0 != "/bin/ctrd" || r.err == nil || r.code != 1 {
+		t.Errorf("run = %d, %v; exec'd %q; want the exec of /bin/ctrd", r.code, r.err, *argv0)
+	}
+	return log.String()
+}
+
+// berth.containerd.on_demand, as PID 1 renders it: ON_DEMAND=false starts
+// containerd at once; true, a missing file or a value that is no bool is
+// on demand; -on-demand given wins over the file.
+func TestSettings(t *testing.T) {
+	dir := t.TempDir()
+	file := func(content string) string {
+		f := filepath.Join(dir, fmt.Sprintf("containerd-%d.conf", len(content)))
+		os.WriteFile(f, []byte(content), 0o644)
+		return f
+	}
+	off := file("# berth.containerd\nON_DEMAND=false\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want bool
+		log  string
+	}{
+		{"off", []string{"-settings", off}, false, ""},
+		{"on", []string{"-settings", file("ON_DEMAND=true\n")}, true, ""},
+		{"missing", []string{"-settings", filepath.Join(dir, "none")}, true, ""},
+		{"no bool", []string{"-settings", file("ON_DEMAND=sometimes\n")}, true, "ON_DEMAND=sometimes is not true or false; containerd starts on demand"},
+		{"not NAME=value", []string{"-settings", file("junk\n")}, true, `"junk" is no NAME=value line; containerd starts on demand`},
+		{"the flag wins", []string{"-settings", off, "-on-demand=true"}, true, ""},
+	} {
+		var log bytes.Buffer
+		c, err := parseFlags(tc.args, &log)
+		if err != nil || c.onDemand != tc.want {
+			t.Errorf("%s: onDemand %v, %v; want %v", tc.name, c.onDemand, err, tc.want)
+		}
+		if tc.log != "" && !strings.Contains(log.String(), tc.log) || tc.log == "" && log.Len() > 0 {
+			t.Errorf("%s: log %q, want %q", tc.name, log.String(), tc.log)
+		}
+	}
+}
+
+// ON_DEMAND=false: containerd is exec'd at once, and the log says why.
+func TestRunExecsForSettings(t *testing.T) {
+	dir := cgroupDir(t, "41\n", "memory pids\n")
+	settings := filepath.Join(t.TempDir(), "containerd.conf")
+	os.WriteFile(settings, []byte("ON_DEMAND=false\n"), 0o644)
+	var argv0 string
+	exec := func(a0 string, av, env []string) error {
+		argv0 = a0
+		return errors.New("exec format error")
+	}
+	log := runExpectingExec(t, &argv0, exec, "-cgroup", dir, "-containerd", "/bin/ctrd", "-db", filepath.Join(t.TempDir(), "meta.db"), "-settings", settings)
+	if !strings.Contains(log, "containerd starts now: berth.containerd.on_demand is false") {
+		t.Errorf("log %q, want the reason containerd starts now", log)
+	}
+	// A SIGTERM before the exec is honoured: no exec, status 0.
+	argv0 = ""
 	sigs := make(chan os.Signal, 1)
 	sigs <- syscall.SIGTERM
-	code, err := run([]string{"-cgroup", dir, "-containerd", "/bin/ctrd", "-db", db, "-socket", filepath.Join(t.TempDir(), "s")}, &log, exec, sigs)
-	if argv0 != "/bin/ctrd" || err == nil || code != 1 {
-		t.Errorf("run = %d, %v; exec'd %q; want the exec of /bin/ctrd", code, err, argv0)
-	}
-	if !strings.Contains(log.String(), "its container default/web has a containerd.io/restart.status label") {
-		t.Errorf("log %q, want the reason containerd starts now", log.String())
+	var buf bytes.Buffer
+	code, err := run([]string{"-cgroup", dir, "-containerd", "/bin/ctrd", "-on-demand=false"}, &buf, exec, sigs)
+	if argv0 != "" || err != nil || code != 0 {
+		t.Errorf("a SIGTERM before the exec: run = %d, %v, exec'd %q; want 0, no exec", code, err, argv0)
 	}
 }
