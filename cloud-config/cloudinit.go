@@ -134,7 +134,7 @@ var CloudInitKeys = []CloudInitKey{
 	{"ssh_authorized_keys", Applied, "", "appended to root's keys, never removed"},
 	{"ssh_deletekeys", Ignored, "", "Berth keeps its ssh host keys on the state partition; give your own in ssh_keys"},
 	{"ssh_fp_console_blacklist", Ignored, "", noConsole},
-	{"ssh_genkeytypes", Ignored, "", "Berth makes ed25519, ecdsa and rsa host keys: ed25519 before sshd starts, the others after it, at nice 19 (RSA takes seconds of CPU), then sshd reloads them"},
+	{"ssh_genkeytypes", Applied, "", "the host key types sshd offers and the console makes (ecdsa, ed25519 and rsa by default; dsa is ignored with a warning): ed25519 before sshd starts, the others after it, at nice 19 (RSA takes seconds of CPU), then sshd reloads them"},
 	{"ssh_import_id", Ignored, "", "Berth does not fetch keys from Launchpad or GitHub; list them in ssh_authorized_keys"},
 	{"ssh_key_console_blacklist", Ignored, "", noConsole},
 	{"ssh_keys", Applied, "", "the console service installs the given private keys as sshd host keys instead of making its own; certificates are warnings"},

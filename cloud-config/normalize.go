@@ -97,7 +97,30 @@ func normalize(source string, root *yaml.Node) strictyaml.Errors {
 			deleteKey(k, t+"_certificate")
 		}
 	}
+	if g := valueOf(root, "ssh_genkeytypes"); g != nil && g.Kind == yaml.SequenceNode {
+		n.genkeytypes(root, g)
+	}
 	return n.warnings
+}
+
+// genkeytypes drops dsa from ssh_genkeytypes (cloud-init's default listed
+// it until 2023; OpenSSH 9 offers no DSA host key), with a warning; a list
+// of dsa alone is dropped whole, and the default types are made.
+func (n *normalizer) genkeytypes(root, g *yaml.Node) {
+	kept := g.Content[:0:0]
+	for i, t := range g.Content {
+		if t.Kind == yaml.ScalarNode && t.Value == "dsa" {
+			n.warn(t, fmt.Sprintf("ssh_genkeytypes[%d]", i), "ignored: OpenSSH 9 offers no DSA host key")
+			continue
+		}
+		kept = append(kept, t)
+	}
+	if len(kept) == 0 && len(g.Content) > 0 {
+		n.warn(g, "ssh_genkeytypes", "ignored: no type but dsa; the console makes ecdsa, ed25519 and rsa host keys")
+		deleteKey(root, "ssh_genkeytypes")
+		return
+	}
+	g.Content = kept
 }
 
 type normalizer struct {

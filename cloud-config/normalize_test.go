@@ -198,6 +198,38 @@ func TestSSHKeys(t *testing.T) {
 	}
 }
 
+// ssh_genkeytypes: ecdsa, ed25519 and rsa; dsa (cloud-init's old default
+// listed it) is a warning, and a list of dsa alone is dropped; anything
+// else, or no type at all, is an error naming the entry.
+func TestSSHGenkeytypes(t *testing.T) {
+	doc, err := Parse("u", []byte("#cloud-config\nssh_genkeytypes: [rsa, dsa, ed25519]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"rsa", "ed25519"}, doc.Config.SSHGenkeytypes); diff != "" {
+		t.Errorf("ssh_genkeytypes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"u:2: ssh_genkeytypes[1]: ignored: OpenSSH 9 offers no DSA host key"}, warningsOf(doc)); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	doc, err = Parse("u", []byte("#cloud-config\nssh_genkeytypes: [dsa]\n"))
+	if err != nil || doc.Config.SSHGenkeytypes != nil {
+		t.Errorf("dsa alone: %q, %v; want the key dropped", doc.Config.SSHGenkeytypes, err)
+	}
+	if w := warningsOf(doc); len(w) != 2 || !strings.Contains(w[1], "ssh_genkeytypes: ignored: no type but dsa; the console makes ecdsa, ed25519 and rsa host keys") {
+		t.Errorf("dsa alone: warnings %q", w)
+	}
+	for _, tc := range []struct{ name, src, want string }{
+		{"unknown type", "ssh_genkeytypes: [ed25519, ed448]\n", `u:2: ssh_genkeytypes[1]: expected ecdsa, ed25519 or rsa, got "ed448"`},
+		{"empty", "ssh_genkeytypes: []\n", "u:2: ssh_genkeytypes: expected at least one of ecdsa, ed25519 and rsa: sshd needs a host key"},
+		{"not a list", "ssh_genkeytypes: rsa\n", "u:2: ssh_genkeytypes: expected a list"},
+	} {
+		if _, err := Parse("u", []byte("#cloud-config\n"+tc.src)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
 func indent(s, prefix string) string {
 	var b strings.Builder
 	for _, l := range strings.SplitAfter(s, "\n") {

@@ -31,7 +31,11 @@ type Config struct {
 	ResizeRootfs      *bool       `yaml:"resize_rootfs,omitempty" effect:"reboot"`
 	PowerState        *PowerState `yaml:"power_state,omitempty" effect:"reboot"`
 	SSHKeys           SSHKeys     `yaml:"ssh_keys,omitempty" effect:"restart=console"`
-	Berth             Berth       `yaml:"berth,omitempty"`
+	// SSHGenkeytypes are the host key types sshd offers, and the console
+	// makes when ssh_keys gives none of a type: ecdsa, ed25519 and rsa by
+	// default (cloud-init's ssh_genkeytypes).
+	SSHGenkeytypes []string `yaml:"ssh_genkeytypes,omitempty" effect:"restart=console"`
+	Berth          Berth    `yaml:"berth,omitempty"`
 }
 
 // User is one entry of users.

@@ -196,6 +196,14 @@ func (v *validator) config(c *Config) {
 		}
 	}
 	v.sshKeys(c.SSHKeys)
+	if c.SSHGenkeytypes != nil && len(c.SSHGenkeytypes) == 0 {
+		v.bad("ssh_genkeytypes", "expected at least one of ecdsa, ed25519 and rsa: sshd needs a host key")
+	}
+	for i, t := range c.SSHGenkeytypes {
+		if _, ok := sshKeyAlgos[t]; !ok {
+			v.bad(fmt.Sprintf("ssh_genkeytypes[%d]", i), "expected ecdsa, ed25519 or rsa, got %q", t)
+		}
+	}
 	v.berth(&c.Berth)
 }
 

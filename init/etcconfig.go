@@ -2,6 +2,7 @@ package main
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -39,6 +40,7 @@ func (h *host) etcConfig() etc.Config {
 	c.SSHListen = cfg.Berth.SSH.ListenAddress
 	c.SSHPasswords = cfg.SSHPwauth != nil && *cfg.SSHPwauth
 	c.SSHHostKeys = hostKeyFiles(cfg.SSHKeys)
+	c.SSHKeyTypes = hostKeyTypes(cfg.SSHGenkeytypes, cfg.SSHKeys)
 	c.RegistryMirrors = cfg.Berth.RegistryMirrors
 	c.ProxyEnv = imageProxy(cfg.Berth.Proxy).Env()
 	c.ContainerdAtBoot = cfg.Berth.Containerd.AtBoot()
@@ -122,6 +124,22 @@ func hostKeyFiles(keys cloudconfig.SSHKeys) map[string]string {
 			file += ".pub"
 		}
 		out[file] = key
+	}
+	return out
+}
+
+// hostKeyTypes are the host key types sshd offers: those of
+// ssh_genkeytypes and those ssh_keys gives, in etc.DefaultSSHKeyTypes's
+// order; none (the default types) without ssh_genkeytypes.
+func hostKeyTypes(gen []string, given cloudconfig.SSHKeys) []string {
+	if len(gen) == 0 {
+		return nil
+	}
+	var out []string
+	for _, t := range etc.DefaultSSHKeyTypes {
+		if slices.Contains(gen, t) || given[t+"_private"] != "" {
+			out = append(out, t)
+		}
 	}
 	return out
 }

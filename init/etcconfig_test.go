@@ -19,6 +19,20 @@ func TestHostKeyFiles(t *testing.T) {
 	}
 }
 
+// sshd offers the types of ssh_genkeytypes and of the keys ssh_keys
+// gives, in its order of preference; without ssh_genkeytypes, the default.
+func TestHostKeyTypes(t *testing.T) {
+	if got := hostKeyTypes([]string{"rsa", "ed25519"}, cloudconfig.SSHKeys{"ecdsa_private": "A", "ecdsa_public": "B"}); !cmp.Equal(got, []string{"ed25519", "ecdsa", "rsa"}) {
+		t.Errorf("rsa, ed25519 and a given ecdsa key: %q", got)
+	}
+	if got := hostKeyTypes([]string{"ecdsa"}, nil); !cmp.Equal(got, []string{"ecdsa"}) {
+		t.Errorf("ecdsa alone: %q", got)
+	}
+	if got := hostKeyTypes(nil, cloudconfig.SSHKeys{"rsa_private": "A"}); got != nil {
+		t.Errorf("no ssh_genkeytypes: %q, want the default (none given)", got)
+	}
+}
+
 func TestHostNames(t *testing.T) {
 	for _, tc := range []struct{ fallback, hostname, fqdn, wantHost, wantFQDN string }{
 		{"meta", "", "", "meta", ""},

@@ -64,6 +64,7 @@ func extraNIC(id, mac, subnet string) []string {
 // the public key.
 const fwcfgUserData = `#cloud-config
 hostname: cc-fwcfg
+ssh_genkeytypes: [ed25519, dsa, ecdsa]
 ssh_authorized_keys:
   - %[1]s
 users:
@@ -129,6 +130,21 @@ func cloudConfigFwCfg(t *testing.T) {
 	if got := strings.TrimSpace(m.sh("hostname")); got != "cc-fwcfg" {
 		t.Errorf("hostname %q, want cc-fwcfg", got)
 	}
+	// ssh_genkeytypes: sshd offers ed25519 and ecdsa, and no RSA key is
+	// made (dsa is a warning).
+	m.check("ssh-genkeytypes", func(m *machine) {
+		if out := m.sh("grep '^HostKey' /etc/ssh/sshd_config"); out != "HostKey /var/lib/berth/ssh/ssh_host_ed25519_key\nHostKey /var/lib/berth/ssh/ssh_host_ecdsa_key\n" {
+			m.t.Errorf("sshd_config's HostKey lines:\n%s\nwant ed25519 and ecdsa", out)
+		}
+		// The console says which keys it made after sshd's start.
+		m.eventually("hostctl logs console", regexp.MustCompile(`ssh host keys after sshd's start: ecdsa\n`), 2*time.Minute)
+		if out := m.sh("ls /var/lib/berth/ssh"); strings.Contains(out, "rsa") {
+			m.t.Errorf("an RSA host key was made, though ssh_genkeytypes has none:\n%s", out)
+		}
+		if out := m.sh("hostctl config status"); !strings.Contains(out, "ssh_genkeytypes[1]: ignored: OpenSSH 9 offers no DSA host key") {
+			m.t.Errorf("hostctl config status lacks the dsa warning:\n%s", out)
+		}
+	})
 	// berth.containerd.on_demand: false: the user containerd runs from the
 	// boot, before anything used its socket, and its service says why.
 	m.check("containerd-at-boot", func(m *machine) {

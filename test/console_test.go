@@ -152,6 +152,12 @@ func sshKeysOnly(t *testing.T) {
 	if err == nil || !strings.Contains(out, "Permission denied (publickey)") {
 		t.Errorf("password login: err=%v out=%q; want Permission denied (publickey)", err, out)
 	}
+	// By default sshd offers, and the console makes, ed25519, ECDSA and
+	// RSA host keys (the last two after sshd starts).
+	if out := m.sh("grep '^HostKey' /etc/ssh/sshd_config"); strings.Count(out, "HostKey /var/lib/berth/ssh/ssh_host_") != 3 {
+		t.Errorf("sshd_config's HostKey lines:\n%s\nwant ed25519, ecdsa and rsa", out)
+	}
+	m.eventually("ls /var/lib/berth/ssh", regexp.MustCompile(`(?s)ssh_host_ecdsa_key\.pub.*ssh_host_ed25519_key\.pub.*ssh_host_rsa_key\.pub`), 2*time.Minute)
 	pub, _ := os.ReadFile(key + ".pub")
 	m.sh(fmt.Sprintf("mkdir -p -m 700 /root/.ssh && echo '%s' > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys", strings.TrimSpace(string(pub))))
 	out, err = ssh("-i", key, "root@127.0.0.1", "hostctl service list")

@@ -86,7 +86,7 @@ var scenarios = []sched.Scenario{
 	vm("GettyWithoutAutologin", 25*time.Second, gettyWithoutAutologin),
 	vm("BreakToRescueShell", 15*time.Second, breakToRescueShell),
 	forked("SIGPWRPowersOff", 15*time.Second, sigpwrPowersOff),
-	forked("SSHKeysOnly", 10*time.Second, sshKeysOnly),
+	forked("SSHKeysOnly", 15*time.Second, sshKeysOnly),
 	vm("PowerCutAfterFirstBoot", 45*time.Second, powerCutAfterFirstBoot),
 	vm("StateDevFromCmdline", 50*time.Second, stateDevFromCmdline),
 

@@ -47,6 +47,10 @@ type Config struct {
 	// name (ssh_host_ed25519_key, ssh_host_ed25519_key.pub...): rendered
 	// in HostKeysDir, from which the console service installs them.
 	SSHHostKeys map[string]string
+	// SSHKeyTypes are the host key types sshd offers (HostKey lines),
+	// which the console service makes when they are missing: ed25519,
+	// ecdsa and rsa when empty.
+	SSHKeyTypes []string
 	// NTP is the ntp service's config (cloud-config's ntp).
 	NTP timesync.Config
 	// RegistryMirrors are berth.registry_mirrors, rendered in containerd's
@@ -276,12 +280,17 @@ func sshdConfig(c Config) string {
 	if c.SSHPasswords {
 		pw, root = "yes", "yes"
 	}
+	types := c.SSHKeyTypes
+	if len(types) == 0 {
+		types = DefaultSSHKeyTypes
+	}
+	var hostKeys strings.Builder
+	for _, t := range types {
+		fmt.Fprintf(&hostKeys, "HostKey %s/ssh_host_%s_key\n", c.SSHKeyDir, t)
+	}
 	return fmt.Sprintf(`# Rendered by Berth at boot. By default keys only: no passwords, no keyboard-interactive.
 Port %[2]d
-%[3]sHostKey %[1]s/ssh_host_ed25519_key
-HostKey %[1]s/ssh_host_ecdsa_key
-HostKey %[1]s/ssh_host_rsa_key
-PermitRootLogin %[5]s
+%[3]s%[6]sPermitRootLogin %[5]s
 PubkeyAuthentication yes
 PasswordAuthentication %[4]s
 KbdInteractiveAuthentication no
@@ -293,8 +302,12 @@ X11Forwarding no
 AllowAgentForwarding yes
 ClientAliveInterval 60
 Subsystem sftp /usr/lib/openssh/sftp-server
-`, c.SSHKeyDir, port, listen, pw, root)
+`, c.SSHKeyDir, port, listen, pw, root, hostKeys.String())
 }
+
+// DefaultSSHKeyTypes are the host key types sshd offers by default, in the
+// order it prefers them.
+var DefaultSSHKeyTypes = []string{"ed25519", "ecdsa", "rsa"}
 
 // The plugins neither containerd uses. The binary has no CRI, devmapper,
 // btrfs or zfs, and no tracing exporter (build/gobin's tags).

@@ -285,3 +285,11 @@ func TestContainerdSettingsDefault(t *testing.T) {
 	}
 	t.Errorf("no %s among the rendered files", ContainerdSettingsFile)
 }
+
+// ssh_genkeytypes: sshd offers only the types given, in its order.
+func TestSSHKeyTypes(t *testing.T) {
+	got := sshdConfig(Config{SSHKeyDir: "/k", SSHKeyTypes: []string{"ed25519", "ecdsa"}})
+	if !strings.Contains(got, "\nHostKey /k/ssh_host_ed25519_key\nHostKey /k/ssh_host_ecdsa_key\nPermitRootLogin") || strings.Contains(got, "rsa") {
+		t.Errorf("sshd_config with ed25519 and ecdsa:\n%s", got)
+	}
+}

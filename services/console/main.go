@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,13 +40,16 @@ type config struct {
 	dev       string // root of /dev
 	keyDir    string // persistent ssh host keys
 	givenKeys string // host keys given by cloud-config (ssh_keys), rendered by PID 1
-	sshdRun   string // sshd's privilege-separation folder
-	sshd      string
-	keygen    string
-	getty     []string // argv prefix of the getty; the tty is appended
-	login     []string // argv of the autologin login
-	autologin string   // "", "all" or a comma list of ttys
-	noSSH     bool
+	// sshdConfig is sshd's config, whose HostKey lines name the host
+	// keys to make (ssh_genkeytypes, rendered by PID 1).
+	sshdConfig string
+	sshdRun    string // sshd's privilege-separation folder
+	sshd       string
+	keygen     string
+	getty      []string // argv prefix of the getty; the tty is appended
+	login      []string // argv of the autologin login
+	autologin  string   // "", "all" or a comma list of ttys
+	noSSH      bool
 	// tools is where Berth's console tools are mounted in a distribution
 	// console (empty in the built-in): sshd and ssh-keygen run through
 	// the tools' own loader and libraries, getty and login are the tools'
@@ -79,6 +83,7 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 	fs.StringVar(&c.keyDir, "key-dir", "/var/lib/berth/ssh", "where ssh host keys persist")
 	fs.StringVar(&c.givenKeys, "given-keys", "/etc/ssh/given-host-keys", "host keys given by cloud-config's ssh_keys, installed in place of made ones")
 	fs.StringVar(&c.sshd, "sshd", "/usr/sbin/sshd", "sshd binary")
+	fs.StringVar(&c.sshdConfig, "sshd-config", "/etc/ssh/sshd_config", "sshd's config: the host keys of its HostKey lines in -key-dir are made")
 	fs.StringVar(&c.keygen, "ssh-keygen", "/usr/bin/ssh-keygen", "ssh-keygen binary")
 	fs.StringVar(&c.autologin, "autologin", os.Getenv("BERTH_AUTOLOGIN"), `consoles that log root in without a password: "all" or a list such as ttyS0,tty1`)
 	fs.BoolVar(&c.noSSH, "no-ssh", false, "do not run sshd")
@@ -176,7 +181,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 	var wg sync.WaitGroup
 	// The host keys made before sshd starts; the rest after, then sshd
 	// reloads them.
-	first, later := []string{"ed25519"}, []string{"ecdsa", "rsa"}
+	first, later := splitKeyTypes(hostKeyTypes(c.sshdConfig, c.keyDir))
 	if c.name != "" {
 		if b, _ := os.ReadFile(c.activeFile); strings.TrimSpace(string(b)) != c.name {
 			// A switch: prepare everything, report ready, and wait for the
@@ -243,6 +248,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 				fmt.Fprintln(log, "berth-console: ssh host keys:", err)
 				return
 			}
+			fmt.Fprintf(log, "berth-console: ssh host keys after sshd's start: %s\n", strings.Join(later, " "))
 			select {
 			case p := <-sshd:
 				p.Signal(syscall.SIGHUP) // sshd re-executes and loads the new keys
@@ -435,6 +441,48 @@ func waitListening(addr string, timeout time.Duration) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// defaultKeyTypes are the host keys made when sshd's config names none in
+// the key folder.
+var defaultKeyTypes = []string{"ed25519", "ecdsa", "rsa"}
+
+// hostKeyTypes are the types of the host keys that sshd's config (its
+// HostKey lines) wants in keyDir, as ssh_host_TYPE_key; defaultKeyTypes
+// when it cannot be read or names none there.
+func hostKeyTypes(sshdConfig, keyDir string) []string {
+	b, err := os.ReadFile(sshdConfig)
+	if err != nil {
+		return defaultKeyTypes
+	}
+	var types []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 || !strings.EqualFold(f[0], "HostKey") || filepath.Dir(f[1]) != keyDir {
+			continue
+		}
+		name := filepath.Base(f[1])
+		if t, ok := strings.CutSuffix(strings.TrimPrefix(name, "ssh_host_"), "_key"); ok && slices.Contains(defaultKeyTypes, t) && !slices.Contains(types, t) {
+			types = append(types, t)
+		}
+	}
+	if len(types) == 0 {
+		return defaultKeyTypes
+	}
+	return types
+}
+
+// splitKeyTypes splits the host key types into those made before sshd
+// starts (ed25519, which takes milliseconds, or else the first: sshd
+// needs a key) and those made after it, at laterNice.
+func splitKeyTypes(types []string) (first, later []string) {
+	i := slices.Index(types, "ed25519")
+	if i < 0 {
+		i = 0
+	}
+	first = []string{types[i]}
+	later = append(slices.Clone(types[:i]), types[i+1:]...)
+	return first, later
 }
 
 // laterNice is the nice value of ssh-keygen for the keys made after sshd

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/berth-os/berth/internal/notify"
 	"github.com/berth-os/berth/internal/servicetest"
@@ -146,7 +147,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{sysfs: "/sys", dev: "/dev", keyDir: "/var/lib/berth/ssh", givenKeys: "/etc/ssh/given-host-keys", sshdRun: "/run/sshd", sshd: "/usr/sbin/sshd", keygen: "/usr/bin/ssh-keygen",
+	want := config{sysfs: "/sys", dev: "/dev", keyDir: "/var/lib/berth/ssh", givenKeys: "/etc/ssh/given-host-keys", sshdConfig: "/etc/ssh/sshd_config", sshdRun: "/run/sshd", sshd: "/usr/sbin/sshd", keygen: "/usr/bin/ssh-keygen",
 		getty: []string{"/bin/busybox", "getty", "-L", "115200"}, login: []string{"/bin/login", "-f", "root"}, autologin: "ttyS0",
 		activeFile: "/run/berth/console/active", servingFile: "/run/berth/console/serving"}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(config{})); diff != "" {
@@ -437,5 +438,34 @@ func TestRunTakesOverWhenNamed(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)
+	}
+}
+
+// The host keys to make are those of sshd_config's HostKey lines in the
+// key folder; the default three when it names none there or is missing.
+// ed25519 is made before sshd starts, or else the first type.
+func TestHostKeyTypes(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sshd_config")
+	os.WriteFile(conf, []byte("Port 22\nHostKey /var/lib/berth/ssh/ssh_host_rsa_key\nhostkey /var/lib/berth/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_ecdsa_key\nHostKey /var/lib/berth/ssh/ssh_host_dsa_key\n"), 0o644)
+	if diff := cmp.Diff([]string{"rsa", "ed25519"}, hostKeyTypes(conf, "/var/lib/berth/ssh")); diff != "" {
+		t.Errorf("HostKey lines (-want +got)\n%s", diff)
+	}
+	if diff := cmp.Diff(defaultKeyTypes, hostKeyTypes(conf, "/elsewhere")); diff != "" {
+		t.Errorf("none in the key folder (-want +got)\n%s", diff)
+	}
+	if diff := cmp.Diff(defaultKeyTypes, hostKeyTypes(filepath.Join(dir, "none"), "/var/lib/berth/ssh")); diff != "" {
+		t.Errorf("no config (-want +got)\n%s", diff)
+	}
+	for _, tc := range []struct{ types, first, later []string }{
+		{defaultKeyTypes, []string{"ed25519"}, []string{"ecdsa", "rsa"}},
+		{[]string{"rsa", "ed25519"}, []string{"ed25519"}, []string{"rsa"}},
+		{[]string{"rsa", "ecdsa"}, []string{"rsa"}, []string{"ecdsa"}},
+		{[]string{"ed25519"}, []string{"ed25519"}, []string{}},
+	} {
+		first, later := splitKeyTypes(tc.types)
+		if !cmp.Equal(first, tc.first) || !cmp.Equal(later, tc.later, cmpopts.EquateEmpty()) {
+			t.Errorf("splitKeyTypes(%q) = %q, %q; want %q, %q", tc.types, first, later, tc.first, tc.later)
+		}
 	}
 }

@@ -62,7 +62,7 @@ Moves itself into a leaf of its cgroup, gives the cgroup's controllers to
 its children (users' containers), and runs containerd: at the first
 connection to its socket (-on-demand), or at once (exec) when
 berth.containerd.on_demand is false (-settings) or its store holds a
-container with a containerd.io/restart.status label.`
+container labelled containerd.io/restart.status=running.`
 
 func parseFlags(args []string, log io.Writer) (config, error) {
 	var c config
@@ -137,7 +137,7 @@ func run(args []string, log io.Writer, exec execFunc, sigs <-chan os.Signal) (in
 		case err != nil:
 			fmt.Fprintf(log, "berth-containerd: containerd starts now: %v\n", err)
 		case found != "":
-			fmt.Fprintf(log, "berth-containerd: containerd starts now: its container %s has a %s label\n", found, restartStatusLabel)
+			fmt.Fprintf(log, "berth-containerd: containerd starts now: its container %s has %s=running\n", found, restartStatusLabel)
 		default:
 			return onDemand(c, argv, env, sigs, log)
 		}

@@ -13,8 +13,9 @@ package containerd
 // this program's.
 //
 // containerd starts at once instead when its store holds a container that
-// its restart monitor would start (a containerd.io/restart.status label):
-// such a container is to run after a boot without anyone asking.
+// its restart monitor would start (containerd.io/restart.status=running):
+// such a container is to run after a boot without anyone asking. It does
+// too when berth.containerd.on_demand is false (main.go).
 
 import (
 	"errors"
@@ -40,8 +41,9 @@ import (
 const restartStatusLabel = "containerd.io/restart.status"
 
 // restartLabelled returns the first container ("namespace/id") in
-// containerd's metadata database that carries restartStatusLabel, or "" when
-// none does or there is no database yet. The schema is containerd's
+// containerd's metadata database whose restartStatusLabel is running, or ""
+// when none is or there is no database yet. (The monitor stops the task of
+// a container labelled stopped; after a boot there is none to stop.) The schema is containerd's
 // metadata v1: v1/<namespace>/containers/<id>/labels/<key>. A database it
 // cannot read is an error: the caller then starts containerd at once.
 func restartLabelled(path string) (found string, err error) {
@@ -72,7 +74,7 @@ func restartLabelled(path string) (found string, err error) {
 			}
 			return cs.ForEachBucket(func(id []byte) error {
 				labels := cs.Bucket(id).Bucket([]byte("labels"))
-				if labels != nil && labels.Get([]byte(restartStatusLabel)) != nil {
+				if labels != nil && string(labels.Get([]byte(restartStatusLabel))) == "running" {
 					found = string(ns) + "/" + string(id)
 					return errFound
 				}

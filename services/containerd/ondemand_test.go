@@ -219,6 +219,9 @@ func TestRestartLabelled(t *testing.T) {
 			"default": {"web": {"nerdctl/name": "web"}},
 			"k8s.io":  {"db": {restartStatusLabel: "running"}},
 		}), "k8s.io/db"},
+		{"a restart label that wants it stopped", metaDB(t, map[string]map[string]map[string]string{
+			"default": {"web": {restartStatusLabel: "stopped"}},
+		}), ""},
 	} {
 		got, err := restartLabelled(tc.path)
 		if err != nil || got != tc.want {
@@ -243,7 +246,7 @@ func TestRunExecsForRestartLabel(t *testing.T) {
 		return errors.New("exec format error")
 	}
 	log := runExpectingExec(t, &argv0, exec, "-cgroup", dir, "-containerd", "/bin/ctrd", "-db", db)
-	if !strings.Contains(log, "its container default/web has a containerd.io/restart.status label") {
+	if !strings.Contains(log, "its container default/web has containerd.io/restart.status=running") {
 		t.Errorf("log %q, want the reason containerd starts now", log)
 	}
 }
