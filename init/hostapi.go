@@ -32,12 +32,14 @@ func (h *host) Version(ctx context.Context) api.Version {
 		}
 		cancel()
 	}
-	if out, err := exec.Command("/usr/bin/runc", "--version").Output(); err == nil {
+	// The reaper owns every wait of PID 1's children: exec.Cmd's Output
+	// would race with it.
+	if out, err := h.reaper.Output(exec.Command("/usr/bin/runc", "--version")); err == nil {
 		if f := strings.Fields(strings.SplitN(string(out), "\n", 2)[0]); len(f) == 3 {
 			v.Runc = f[2]
 		}
 	}
-	if out, err := exec.Command(layout.SystemRuntime, "--version").Output(); err == nil {
+	if out, err := h.reaper.Output(exec.Command(layout.SystemRuntime, "--version")); err == nil {
 		if f := strings.Fields(strings.SplitN(string(out), "\n", 2)[0]); len(f) == 3 {
 			v.Crun = f[2]
 		}

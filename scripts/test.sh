@@ -50,6 +50,12 @@ report() {
 	if [ -f "$out/test/timing.txt" ] && [ -n "$(find "$out/test/timing.txt" -newermt "@$begin" 2>/dev/null)" ]; then
 		echo "== the QEMU suite: $(tail -n 2 "$out/test/timing.txt" | head -n 1)"
 	fi
+	# The reasons last, where a CI log's tail shows them: each failing
+	# test's own lines, from the failed phase's kept output.
+	if [ -n "$failed" ] && [ -f "$out/$failed.log" ] && [ -n "$(find "$out/$failed.log" -newermt "@$begin" 2>/dev/null)" ]; then
+		echo "== why $failed failed: each failing test's lines (all of its output: $out/$failed.log)"
+		awk -f scripts/failures.awk "$out/$failed.log" | head -n 250
+	fi
 }
 # The process group of what runs beside a phase (see beside), killed if
 # make test ends first.
@@ -75,8 +81,15 @@ phase() {
 	shift 2
 	start=$(date +%s)
 	echo "== make test: $name ($MAKE $target $*)"
-	$MAKE --no-print-directory "$target" "$@"
-	rc=$?
+	if [ -n "${logged:-}" ]; then
+		# Its output is kept too ($out/NAME.log): if it fails, the
+		# summary ends with the failing tests' own lines.
+		$MAKE --no-print-directory "$target" "$@" 2>&1 | tee "$out/$name.log"
+		rc=${PIPESTATUS[0]}
+	else
+		$MAKE --no-print-directory "$target" "$@"
+		rc=$?
+	fi
 	record "$name" $(( $(date +%s) - start )) $rc
 }
 
@@ -84,8 +97,8 @@ phase deps deps
 phase tidy tidy-check
 phase vet vet
 phase compile compile-tests
-phase unit unit-test
-phase privileged privileged-test
+logged=1 phase unit unit-test
+logged=1 phase privileged privileged-test
 # beside NAME TARGET [VAR=VALUE...] starts make TARGET in the background,
 # in a process group of its own (killed if make test ends first), its
 # output kept in $out/NAME.log; joined PHASE waits for it, prints that
@@ -123,4 +136,4 @@ phase image build
 beside kernel kernel-check
 phase assets test-assets QEMU_TEST_DEPS=
 joined assets
-phase suite qemu-test QEMU_TEST_DEPS=
+logged=1 phase suite qemu-test QEMU_TEST_DEPS=

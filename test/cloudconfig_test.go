@@ -137,7 +137,7 @@ func cloudConfigFwCfg(t *testing.T) {
 			m.t.Errorf("sshd_config's HostKey lines:\n%s\nwant ed25519 and ecdsa", out)
 		}
 		// The console says which keys it made after sshd's start.
-		m.eventually("hostctl logs console", regexp.MustCompile(`ssh host keys after sshd's start: ecdsa\n`), 2*time.Minute)
+		m.eventually("hostctl logs console", regexp.MustCompile(`ssh host keys after sshd's start: ecdsa\n(?:.*\n)*.*sshd reloaded: it listens again, with the host keys ed25519 ecdsa\n`), 2*time.Minute)
 		if out := m.sh("ls /var/lib/berth/ssh"); strings.Contains(out, "rsa") {
 			m.t.Errorf("an RSA host key was made, though ssh_genkeytypes has none:\n%s", out)
 		}

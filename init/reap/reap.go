@@ -6,7 +6,9 @@
 package reap
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -113,14 +115,45 @@ func (r *Reaper) RunCmd(cmd *exec.Cmd) error {
 	if err != nil {
 		return err
 	}
-	ws := <-ch
+	return statusErr(cmd.Path, <-ch)
+}
+
+// Output runs cmd and returns its standard output, as exec.Cmd's Output
+// does, with the reaper owning the wait: cmd.Output's own wait races with
+// the reaper, which may take the exit first ("no child processes"). A
+// non-zero exit is an error, returned with the output.
+func (r *Reaper) Output(cmd *exec.Cmd) ([]byte, error) {
+	if cmd.Stdout != nil {
+		return nil, errors.New("reap: Output: Stdout already set")
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout = pw
+	ch, err := r.Start(cmd)
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		return nil, err
+	}
+	out, rerr := io.ReadAll(pr)
+	pr.Close()
+	if err := statusErr(cmd.Path, <-ch); err != nil {
+		return out, err
+	}
+	return out, rerr
+}
+
+// statusErr is nil for an exit with 0, and otherwise says how path ended.
+func statusErr(path string, ws syscall.WaitStatus) error {
 	switch {
 	case ws.Exited() && ws.ExitStatus() == 0:
 		return nil
 	case ws.Exited():
-		return fmt.Errorf("%s: exit status %d", cmd.Path, ws.ExitStatus())
+		return fmt.Errorf("%s: exit status %d", path, ws.ExitStatus())
 	case ws.Signaled():
-		return fmt.Errorf("%s: killed by %s", cmd.Path, ws.Signal())
+		return fmt.Errorf("%s: killed by %s", path, ws.Signal())
 	}
-	return fmt.Errorf("%s: %v", cmd.Path, ws)
+	return fmt.Errorf("%s: %v", path, ws)
 }

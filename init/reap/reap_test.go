@@ -1,6 +1,7 @@
 package reap
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -72,5 +73,40 @@ func TestStartRejectsPipes(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("status never delivered")
 		}
+	}
+}
+
+// Output gives a child's output and status while the reaper reaps every
+// exit, as PID 1's does (hostctl version runs runc and crun that way).
+// exec.Cmd's own Output would race with the reaper for the exit and lose
+// some ("no child processes").
+func TestOutput(t *testing.T) {
+	r := New()
+	stop := make(chan struct{})
+	defer close(stop)
+	go r.Run(stop)
+	errs := make(chan error, 40)
+	for i := 0; i < cap(errs); i++ {
+		go func() {
+			out, err := r.Output(exec.Command("/bin/sh", "-c", fmt.Sprintf("echo out %d; echo noise >&2", i)))
+			if err == nil && string(out) != fmt.Sprintf("out %d\n", i) {
+				err = fmt.Errorf("output %q, want \"out %d\\n\"", out, i)
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	out, err := r.Output(exec.Command("/bin/sh", "-c", "echo partial; exit 4"))
+	if err == nil || err.Error() != "/bin/sh: exit status 4" || string(out) != "partial\n" {
+		t.Errorf("exit 4: %q, %v; want the output and /bin/sh: exit status 4", out, err)
+	}
+	cmd := exec.Command("/bin/true")
+	cmd.Stdout = os.Stderr
+	if _, err := r.Output(cmd); err == nil || !strings.Contains(err.Error(), "Stdout already set") {
+		t.Errorf("Stdout set: %v, want the error", err)
 	}
 }

@@ -44,6 +44,7 @@ type config struct {
 	// keys to make (ssh_genkeytypes, rendered by PID 1).
 	sshdConfig string
 	sshdRun    string // sshd's privilege-separation folder
+	procNet    string // /proc/net: the sockets that listen on port 22
 	sshd       string
 	keygen     string
 	getty      []string // argv prefix of the getty; the tty is appended
@@ -99,6 +100,7 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 		return config{}, err
 	}
 	c.sshdRun = "/run/sshd"
+	c.procNet = "/proc/net"
 	c.getty = []string{"/bin/busybox", "getty", "-L", "115200"}
 	c.login = []string{"/bin/login", "-f", "root"}
 	if c.tools != "" {
@@ -251,7 +253,16 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 			fmt.Fprintf(log, "berth-console: ssh host keys after sshd's start: %s\n", strings.Join(later, " "))
 			select {
 			case p := <-sshd:
-				p.Signal(syscall.SIGHUP) // sshd re-executes and loads the new keys
+				// sshd re-executes and loads the new keys: for a moment
+				// nothing listens on port 22. The line says when sshd
+				// listens again.
+				before := listeners(c.procNet, 22)
+				p.Signal(syscall.SIGHUP)
+				if err := awaitNewListeners(ctx, c.procNet, 22, before, 30*time.Second); err != nil {
+					fmt.Fprintln(log, "berth-console: sshd after its reload:", err)
+					return
+				}
+				fmt.Fprintf(log, "berth-console: sshd reloaded: it listens again, with the host keys %s\n", strings.Join(append(first, later...), " "))
 			default:
 			}
 		}()
@@ -440,6 +451,54 @@ func waitListening(addr string, timeout time.Duration) error {
 			return fmt.Errorf("not listening on %s after %s: %w", addr, timeout, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// listeners are the inodes of the sockets that listen on port, from the
+// tcp and tcp6 tables of procNet (/proc/net).
+func listeners(procNet string, port int) map[string]bool {
+	set := map[string]bool{}
+	local := fmt.Sprintf(":%04X", port)
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(filepath.Join(procNet, table))
+		if err != nil {
+			continue
+		}
+		// sl local_address rem_address st ... inode: st 0A is LISTEN.
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 10 && strings.HasSuffix(f[1], local) && f[3] == "0A" {
+				set[f[9]] = true
+			}
+		}
+	}
+	return set
+}
+
+// awaitNewListeners waits until as many sockets as before listen on port,
+// none of them one of before (at least one): a process that re-executes
+// (sshd, on SIGHUP) listens again.
+func awaitNewListeners(ctx context.Context, procNet string, port int, before map[string]bool, timeout time.Duration) error {
+	want := max(len(before), 1)
+	deadline := time.Now().Add(timeout)
+	for {
+		n := 0
+		for ino := range listeners(procNet, port) {
+			if !before[ino] {
+				n++
+			}
+		}
+		if n >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of the %d sockets on port %d listen again after %s", n, want, port, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"os"
@@ -147,7 +148,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{sysfs: "/sys", dev: "/dev", keyDir: "/var/lib/berth/ssh", givenKeys: "/etc/ssh/given-host-keys", sshdConfig: "/etc/ssh/sshd_config", sshdRun: "/run/sshd", sshd: "/usr/sbin/sshd", keygen: "/usr/bin/ssh-keygen",
+	want := config{sysfs: "/sys", dev: "/dev", keyDir: "/var/lib/berth/ssh", givenKeys: "/etc/ssh/given-host-keys", sshdConfig: "/etc/ssh/sshd_config", sshdRun: "/run/sshd", procNet: "/proc/net", sshd: "/usr/sbin/sshd", keygen: "/usr/bin/ssh-keygen",
 		getty: []string{"/bin/busybox", "getty", "-L", "115200"}, login: []string{"/bin/login", "-f", "root"}, autologin: "ttyS0",
 		activeFile: "/run/berth/console/active", servingFile: "/run/berth/console/serving"}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(config{})); diff != "" {
@@ -265,6 +266,51 @@ func TestWaitListening(t *testing.T) {
 	err = waitListening(addr, 200*time.Millisecond)
 	if !errors.Is(err, syscall.ECONNREFUSED) || !strings.HasPrefix(err.Error(), "not listening on "+addr+" after 200ms: ") {
 		t.Errorf("closed: %v", err)
+	}
+}
+
+// sshd's reload is seen in /proc/net: its listeners are new sockets.
+func TestAwaitNewListeners(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	before := listeners("/proc/net", port)
+	if len(before) != 1 {
+		t.Fatalf("listeners on port %d: %v, want one", port, before)
+	}
+	ctx := context.Background()
+	err = awaitNewListeners(ctx, "/proc/net", port, before, 200*time.Millisecond)
+	if err == nil || err.Error() != fmt.Sprintf("0 of the 1 sockets on port %d listen again after 200ms", port) {
+		t.Errorf("the same listener: %v, want none again", err)
+	}
+	l.Close()
+	l, err = net.Listen("tcp", l.Addr().String()) // sshd after its re-exec
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := awaitNewListeners(ctx, "/proc/net", port, before, 5*time.Second); err != nil {
+		t.Errorf("a new listener: %v", err)
+	}
+
+	// Both tables count, connections (state 01) and other ports do not.
+	dir := t.TempDir()
+	head := "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+	os.WriteFile(filepath.Join(dir, "tcp"), []byte(head+
+		"   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 101 1 0 100 0 0 10 0\n"+
+		"   1: 0F02000A:0016 0202000A:C350 01 00000000:00000000 00:00000000 00000000     0        0 102 1 0 100 0 0 10 0\n"+
+		"   2: 00000000:0017 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 103 1 0 100 0 0 10 0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "tcp6"), []byte(head+
+		"   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 104 1 0 100 0 0 10 0\n"), 0o644)
+	if got, want := listeners(dir, 22), map[string]bool{"101": true, "104": true}; !cmp.Equal(got, want) {
+		t.Errorf("listeners on 22: %v, want %v", got, want)
+	}
+	// Both of sshd's sockets must be new: one of two is not enough.
+	err = awaitNewListeners(ctx, dir, 22, map[string]bool{"101": true, "999": true}, 100*time.Millisecond)
+	if err == nil || err.Error() != "1 of the 2 sockets on port 22 listen again after 100ms" {
+		t.Errorf("one new of two: %v", err)
 	}
 }
 
