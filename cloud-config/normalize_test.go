@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/berth-os/berth/internal/layout"
 )
 
 func warningsOf(d *Document) []string {
@@ -226,6 +229,27 @@ func TestSSHGenkeytypes(t *testing.T) {
 	} {
 		if _, err := Parse("u", []byte("#cloud-config\n"+tc.src)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// cloud-config knows the host key types that PID 1 renders and the
+// console makes (layout.SSHHostKeyTypes): each is accepted in ssh_keys and
+// ssh_genkeytypes, and no other.
+func TestSSHKeyTypesAreLayouts(t *testing.T) {
+	var algos []string
+	for typ := range sshKeyAlgos {
+		algos = append(algos, typ)
+	}
+	if diff := cmp.Diff(layout.SSHHostKeyTypes(), algos, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("sshKeyAlgos's types (-layout +cloud-config):\n%s", diff)
+	}
+	for _, typ := range layout.SSHHostKeyTypes() {
+		if !sshKeyNameRe.MatchString(typ+"_private") || !sshKeyNameRe.MatchString(typ+"_public") {
+			t.Errorf("ssh_keys does not take %s_private and %s_public", typ, typ)
+		}
+		if _, err := Parse("u", []byte("#cloud-config\nssh_genkeytypes: ["+typ+"]\n")); err != nil {
+			t.Errorf("ssh_genkeytypes: [%s]: %v", typ, err)
 		}
 	}
 }

@@ -129,14 +129,14 @@ func hostKeyFiles(keys cloudconfig.SSHKeys) map[string]string {
 }
 
 // hostKeyTypes are the host key types sshd offers: those of
-// ssh_genkeytypes and those ssh_keys gives, in etc.DefaultSSHKeyTypes's
+// ssh_genkeytypes and those ssh_keys gives, in layout.SSHHostKeyTypes's
 // order; none (the default types) without ssh_genkeytypes.
 func hostKeyTypes(gen []string, given cloudconfig.SSHKeys) []string {
 	if len(gen) == 0 {
 		return nil
 	}
 	var out []string
-	for _, t := range etc.DefaultSSHKeyTypes {
+	for _, t := range layout.SSHHostKeyTypes() {
 		if slices.Contains(gen, t) || given[t+"_private"] != "" {
 			out = append(out, t)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/berth-os/berth/internal/layout"
 	"os/exec"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/berth-os/berth/init/logbuf"
 	"github.com/berth-os/berth/init/supervise"
 	"github.com/berth-os/berth/internal/errkind"
+	"github.com/berth-os/berth/internal/layout"
 	"golang.org/x/sys/unix"
 )
 

@@ -282,7 +282,7 @@ func sshdConfig(c Config) string {
 	}
 	types := c.SSHKeyTypes
 	if len(types) == 0 {
-		types = DefaultSSHKeyTypes
+		types = layout.SSHHostKeyTypes()
 	}
 	var hostKeys strings.Builder
 	for _, t := range types {
@@ -304,10 +304,6 @@ ClientAliveInterval 60
 Subsystem sftp /usr/lib/openssh/sftp-server
 `, c.SSHKeyDir, port, listen, pw, root, hostKeys.String())
 }
-
-// DefaultSSHKeyTypes are the host key types sshd offers by default, in the
-// order it prefers them.
-var DefaultSSHKeyTypes = []string{"ed25519", "ecdsa", "rsa"}
 
 // The plugins neither containerd uses. The binary has no CRI, devmapper,
 // btrfs or zfs, and no tracing exporter (build/gobin's tags).

@@ -114,6 +114,13 @@ const (
 	UserContainerdDir = "/run/containerd"
 )
 
+// SSHHostKeyTypes are the ssh host key types Berth knows (ssh_keys,
+// ssh_genkeytypes): those sshd offers by default, in the order it prefers
+// them, each a key SSHKeyDir/ssh_host_TYPE_key. cloud-config checks
+// against them, PID 1 renders sshd's HostKey lines from them, and the
+// console makes the keys.
+func SSHHostKeyTypes() []string { return []string{"ed25519", "ecdsa", "rsa"} }
+
 // On the state partition, mounted on /var.
 const (
 	StateDir  = "/var/lib/berth"

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/berth-os/berth/internal/atomicfile"
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/notify"
 	"golang.org/x/sys/unix"
 )
@@ -502,17 +503,14 @@ func awaitNewListeners(ctx context.Context, procNet string, port int, before map
 	}
 }
 
-// defaultKeyTypes are the host keys made when sshd's config names none in
-// the key folder.
-var defaultKeyTypes = []string{"ed25519", "ecdsa", "rsa"}
-
 // hostKeyTypes are the types of the host keys that sshd's config (its
-// HostKey lines) wants in keyDir, as ssh_host_TYPE_key; defaultKeyTypes
-// when it cannot be read or names none there.
+// HostKey lines) wants in keyDir, as ssh_host_TYPE_key; all that Berth
+// knows (layout.SSHHostKeyTypes) when it cannot be read or names none
+// there.
 func hostKeyTypes(sshdConfig, keyDir string) []string {
 	b, err := os.ReadFile(sshdConfig)
 	if err != nil {
-		return defaultKeyTypes
+		return layout.SSHHostKeyTypes()
 	}
 	var types []string
 	for _, line := range strings.Split(string(b), "\n") {
@@ -521,12 +519,12 @@ func hostKeyTypes(sshdConfig, keyDir string) []string {
 			continue
 		}
 		name := filepath.Base(f[1])
-		if t, ok := strings.CutSuffix(strings.TrimPrefix(name, "ssh_host_"), "_key"); ok && slices.Contains(defaultKeyTypes, t) && !slices.Contains(types, t) {
+		if t, ok := strings.CutSuffix(strings.TrimPrefix(name, "ssh_host_"), "_key"); ok && slices.Contains(layout.SSHHostKeyTypes(), t) && !slices.Contains(types, t) {
 			types = append(types, t)
 		}
 	}
 	if len(types) == 0 {
-		return defaultKeyTypes
+		return layout.SSHHostKeyTypes()
 	}
 	return types
 }

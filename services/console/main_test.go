@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/berth-os/berth/internal/layout"
 	"github.com/berth-os/berth/internal/notify"
 	"github.com/berth-os/berth/internal/servicetest"
 )
@@ -497,14 +498,14 @@ func TestHostKeyTypes(t *testing.T) {
 	if diff := cmp.Diff([]string{"rsa", "ed25519"}, hostKeyTypes(conf, "/var/lib/berth/ssh")); diff != "" {
 		t.Errorf("HostKey lines (-want +got)\n%s", diff)
 	}
-	if diff := cmp.Diff(defaultKeyTypes, hostKeyTypes(conf, "/elsewhere")); diff != "" {
+	if diff := cmp.Diff(layout.SSHHostKeyTypes(), hostKeyTypes(conf, "/elsewhere")); diff != "" {
 		t.Errorf("none in the key folder (-want +got)\n%s", diff)
 	}
-	if diff := cmp.Diff(defaultKeyTypes, hostKeyTypes(filepath.Join(dir, "none"), "/var/lib/berth/ssh")); diff != "" {
+	if diff := cmp.Diff(layout.SSHHostKeyTypes(), hostKeyTypes(filepath.Join(dir, "none"), "/var/lib/berth/ssh")); diff != "" {
 		t.Errorf("no config (-want +got)\n%s", diff)
 	}
 	for _, tc := range []struct{ types, first, later []string }{
-		{defaultKeyTypes, []string{"ed25519"}, []string{"ecdsa", "rsa"}},
+		{layout.SSHHostKeyTypes(), []string{"ed25519"}, []string{"ecdsa", "rsa"}},
 		{[]string{"rsa", "ed25519"}, []string{"ed25519"}, []string{"rsa"}},
 		{[]string{"rsa", "ecdsa"}, []string{"rsa"}, []string{"ecdsa"}},
 		{[]string{"ed25519"}, []string{"ed25519"}, []string{}},
