@@ -89,7 +89,9 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 	given := false
 	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "on-demand" })
 	if given {
-		c.why = "-on-demand=false"
+		if !c.onDemand {
+			c.why = "-on-demand=false"
+		}
 		return c, nil
 	}
 	// A settings file it cannot read leaves the default: the service
@@ -105,7 +107,9 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 			fmt.Fprintf(log, "berth-containerd: %s: ON_DEMAND=%s is not true or false; containerd starts on demand\n", c.settings, v)
 			return c, nil
 		}
-		c.onDemand, c.why = on, "berth.containerd.on_demand is false"
+		if c.onDemand = on; !on {
+			c.why = "berth.containerd.on_demand is false"
+		}
 	}
 	return c, nil
 }

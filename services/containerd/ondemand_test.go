@@ -300,19 +300,21 @@ func TestSettings(t *testing.T) {
 		name string
 		args []string
 		want bool
+		why  string // the reason containerd starts at once
 		log  string
 	}{
-		{"off", []string{"-settings", off}, false, ""},
-		{"on", []string{"-settings", file("ON_DEMAND=true\n")}, true, ""},
-		{"missing", []string{"-settings", filepath.Join(dir, "none")}, true, ""},
-		{"no bool", []string{"-settings", file("ON_DEMAND=sometimes\n")}, true, "ON_DEMAND=sometimes is not true or false; containerd starts on demand"},
-		{"not NAME=value", []string{"-settings", file("junk\n")}, true, `"junk" is no NAME=value line; containerd starts on demand`},
-		{"the flag wins", []string{"-settings", off, "-on-demand=true"}, true, ""},
+		{"off", []string{"-settings", off}, false, "berth.containerd.on_demand is false", ""},
+		{"on", []string{"-settings", file("ON_DEMAND=true\n")}, true, "", ""},
+		{"missing", []string{"-settings", filepath.Join(dir, "none")}, true, "", ""},
+		{"no bool", []string{"-settings", file("ON_DEMAND=sometimes\n")}, true, "", "ON_DEMAND=sometimes is not true or false; containerd starts on demand"},
+		{"not NAME=value", []string{"-settings", file("junk\n")}, true, "", `"junk" is no NAME=value line; containerd starts on demand`},
+		{"the flag wins", []string{"-settings", off, "-on-demand=true"}, true, "", ""},
+		{"the flag off", []string{"-settings", file("ON_DEMAND=true\n"), "-on-demand=false"}, false, "-on-demand=false", ""},
 	} {
 		var log bytes.Buffer
 		c, err := parseFlags(tc.args, &log)
-		if err != nil || c.onDemand != tc.want {
-			t.Errorf("%s: onDemand %v, %v; want %v", tc.name, c.onDemand, err, tc.want)
+		if err != nil || c.onDemand != tc.want || c.why != tc.why {
+			t.Errorf("%s: onDemand %v (why %q), %v; want %v (why %q)", tc.name, c.onDemand, c.why, err, tc.want, tc.why)
 		}
 		if tc.log != "" && !strings.Contains(log.String(), tc.log) || tc.log == "" && log.Len() > 0 {
 			t.Errorf("%s: log %q, want %q", tc.name, log.String(), tc.log)
