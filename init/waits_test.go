@@ -48,12 +48,8 @@ func TestNoOwnWaitsInPID1(t *testing.T) {
 // exec.Command (or exec.CommandContext) or on a variable assigned one.
 func ownWaits(fset *token.FileSet, f *ast.File) []string {
 	isCommand := func(e ast.Expr) bool {
-		call, ok := e.(*ast.CallExpr)
-		if !ok {
-			return false
-		}
-		sel, ok := call.Fun.(*ast.SelectorExpr)
-		if !ok {
+		sel := methodCall(e)
+		if sel == nil {
 			return false
 		}
 		pkg, ok := sel.X.(*ast.Ident)
@@ -72,24 +68,31 @@ func ownWaits(fset *token.FileSet, f *ast.File) []string {
 	})
 	var bad []string
 	ast.Inspect(f, func(n ast.Node) bool {
-		call, ok := n.(*ast.CallExpr)
-		if !ok {
+		s := methodCall(n)
+		if s == nil {
 			return true
 		}
-		sel, ok := call.Fun.(*ast.SelectorExpr)
-		if !ok {
-			return true
-		}
-		switch sel.Sel.Name {
+		switch s.Sel.Name {
 		case "Run", "Output", "CombinedOutput", "Wait":
 		default:
 			return true
 		}
-		id, _ := sel.X.(*ast.Ident)
-		if isCommand(sel.X) || (id != nil && id.Obj != nil && cmds[id.Obj]) {
-			bad = append(bad, fset.Position(call.Pos()).String())
+		id, _ := s.X.(*ast.Ident)
+		if isCommand(s.X) || (id != nil && id.Obj != nil && cmds[id.Obj]) {
+			bad = append(bad, fset.Position(n.Pos()).String())
 		}
 		return true
 	})
 	return bad
+}
+
+// methodCall is the selector X.Name of a call X.Name(...), or nil when e
+// is no such call.
+func methodCall(e ast.Node) *ast.SelectorExpr {
+	call, ok := e.(*ast.CallExpr)
+	if !ok {
+		return nil
+	}
+	sel, _ := call.Fun.(*ast.SelectorExpr)
+	return sel
 }
