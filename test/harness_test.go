@@ -203,6 +203,9 @@ func launch(t *testing.T, cfg qemu.Config, start starter) *machine {
 	m := &machine{VM: vm, t: t, name: name, cfg: cfg}
 	t.Cleanup(func() {
 		vm.Kill()
+		// What the machine cost the host, whatever ended it: the
+		// timing table's cpu column.
+		sched.Spent(t, vm.CPU())
 		logf.Close()
 		if t.Failed() {
 			t.Logf("console log: %s\n--- last console lines ---\n%s", logf.Name(), lastLines(vm.Output(), 60))

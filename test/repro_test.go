@@ -159,7 +159,12 @@ func reproducible(t *testing.T) {
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	t.Logf("second build: %s (uid %d) in %s, TZ=%s, umask %s, LC_ALL=%s; log in %s", b.name, b.uid, dirs["src"], reproTZ, reproUmask, reproLocale, logPath)
-	if err := cmd.Run(); err != nil {
+	err = cmd.Run()
+	if ps := cmd.ProcessState; ps != nil {
+		// The shell's time holds go build's and berth build's.
+		sched.Spent(t, ps.UserTime()+ps.SystemTime())
+	}
+	if err != nil {
 		t.Fatalf("second build: %v\n%s", err, tailOf(logPath, 30))
 	}
 	data, err := os.ReadFile(filepath.Join(dirs["out"], "manifest.json"))

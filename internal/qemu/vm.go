@@ -40,6 +40,7 @@ type VM struct {
 	done   chan struct{}
 	err    error
 	seq    int
+	cpu    time.Duration // processor time of the QEMUs that have exited
 }
 
 // IsReset says whether reason, of QMP's SHUTDOWN event, means a reset:
@@ -196,6 +197,11 @@ func (vm *VM) launch(ctx context.Context, begin func(*exec.Cmd) error, bin strin
 			}
 		}
 		err := cmd.Wait()
+		if ps := cmd.ProcessState; ps != nil {
+			vm.mu.Lock()
+			vm.cpu += ps.UserTime() + ps.SystemTime()
+			vm.mu.Unlock()
+		}
 		close(exited)
 		if err != nil && stderr.Len() > 0 {
 			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
@@ -316,6 +322,15 @@ func spawn(cmd *exec.Cmd) error {
 	done := make(chan error, 1)
 	spawner.reqs <- spawnRequest{cmd, done}
 	return <-done
+}
+
+// CPU is the processor time, user and system, of every thread of the
+// VM's QEMU processes that have exited: all of its processes once Done is
+// closed. It is what the machine cost the host, whatever the guest did.
+func (vm *VM) CPU() time.Duration {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.cpu
 }
 
 // Started is when QEMU was started.

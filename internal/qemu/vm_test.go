@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -18,6 +19,10 @@ import (
 // the fake counts its starts and finds the reason its machine shuts down
 // with (reason.N for start N, "guest-shutdown" without one).
 const fakeQEMUEnv = "BERTH_FAKE_QEMU"
+
+// fakeBurnEnv makes each start of the fake QEMU use this much processor
+// time (a duration) before its machine shuts down.
+const fakeBurnEnv = "BERTH_FAKE_QEMU_BURN"
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(fakeQEMUEnv); dir != "" {
@@ -61,6 +66,10 @@ func fakeQEMU(dir string, args []string) int {
 		return 1
 	}
 	fmt.Fprintf(c, `{"return": {}}`+"\n")
+	if burn, err := time.ParseDuration(os.Getenv(fakeBurnEnv)); err == nil {
+		for cpuTime() < burn {
+		}
+	}
 	fmt.Printf("start %d incoming=%v\n", n, strings.Contains(joined, "-incoming"))
 	reason := "guest-shutdown"
 	if b, err := os.ReadFile(filepath.Join(dir, "reason."+strconv.Itoa(n))); err == nil {
@@ -70,6 +79,13 @@ func fakeQEMU(dir string, args []string) int {
 	c.Close()
 	l.Close()
 	return 0
+}
+
+// cpuTime is the processor time this process has used.
+func cpuTime() time.Duration {
+	var r syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &r)
+	return time.Duration(r.Utime.Nano() + r.Stime.Nano())
 }
 
 // useFakeQEMU makes the test binary, which it returns, the test's fake
@@ -130,5 +146,29 @@ func TestColdResetNeedsQMP(t *testing.T) {
 	_, err := Start(context.Background(), Config{Binary: "/bin/true", ColdReset: true}, t.TempDir(), nil)
 	if err == nil || !strings.Contains(err.Error(), "ColdReset needs a QMP socket") {
 		t.Errorf("Start: %v, want the missing QMP socket named", err)
+	}
+}
+
+// CPU is the processor time of every QEMU the VM ran: here two, the
+// first one's reset starting the second, each using fakeBurnEnv's.
+func TestCPU(t *testing.T) {
+	const burn = 200 * time.Millisecond
+	self := useFakeQEMU(t, "guest-reset")
+	t.Setenv(fakeBurnEnv, burn.String())
+	sock := filepath.Join(t.TempDir(), "q.sock")
+	vm, err := Start(context.Background(), Config{Binary: self, QMP: sock, ColdReset: true}, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.Wait(time.Minute); err != nil {
+		t.Fatalf("the VM: %v\n%s", err, vm.Output())
+	}
+	if vm.Resets() != 1 {
+		t.Fatalf("Resets() = %d, want 1", vm.Resets())
+	}
+	// Each process's own start adds a little: ten times the two burns
+	// is far more than that.
+	if got := vm.CPU(); got < 2*burn || got > 20*burn {
+		t.Errorf("CPU() = %s, want the two QEMUs' %s each, and a little more", got, burn)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -77,7 +78,10 @@ type Timing struct {
 	Started  time.Duration // after the suite started
 	Took     time.Duration
 	Waited   time.Duration // set by the scenario (Wait): time it spent waiting for another
-	Result   Result
+	// CPU is the processor time of the processes the scenario ran and
+	// accounted for (Spent): its QEMUs, its builds.
+	CPU    time.Duration
+	Result Result
 }
 
 // live is a running scenario. Its context ends at its deadline, or the
@@ -98,16 +102,36 @@ type live struct {
 // lives holds the running scenarios by their test's name (TestQEMU/Name).
 var lives sync.Map
 
+// spent holds each running scenario's processor time (an *atomic.Int64 of
+// nanoseconds) by its test's name, until its cleanups have run: what it
+// started is accounted for as it ends, and a VM often ends in a cleanup.
+var spent sync.Map
+
+// scenarioName is the test name of the scenario that t (a scenario or
+// one of its subtests) belongs to.
+func scenarioName(t testing.TB) string {
+	parts := strings.SplitN(t.Name(), "/", 3)
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[0] + "/" + parts[1]
+}
+
 // of is the running scenario that t (a scenario or one of its subtests)
 // belongs to, or nil.
 func of(t testing.TB) *live {
-	parts := strings.SplitN(t.Name(), "/", 3)
-	if len(parts) < 2 {
-		return nil
-	}
-	v, _ := lives.Load(parts[0] + "/" + parts[1])
+	v, _ := lives.Load(scenarioName(t))
 	l, _ := v.(*live)
 	return l
+}
+
+// Spent adds d, the processor time of a process that t's scenario ran (a
+// QEMU, a build) and that has ended, to the scenario's CPU. It may be
+// called from t's cleanups; outside a scenario it does nothing.
+func Spent(t testing.TB, d time.Duration) {
+	if v, ok := spent.Load(scenarioName(t)); ok {
+		v.(*atomic.Int64).Add(int64(d))
+	}
 }
 
 // Ctx is the context of t's scenario: it ends at the scenario's deadline.
@@ -161,8 +185,12 @@ func run(t *testing.T, sc Scenario, deadline time.Duration, suiteStart time.Time
 	tm = Timing{Name: sc.Name, CPUs: sc.CPUs, Expect: sc.Expect, Deadline: deadline, Started: begin.Sub(suiteStart)}
 	var killed string
 	var skipped bool
+	var used atomic.Int64
+	name := ""
 	ok := t.Run(sc.Name, func(t *testing.T) {
 		ran = true
+		name = t.Name()
+		spent.Store(name, &used)
 		ctx, cancel := context.WithCancel(context.Background())
 		l := &live{t: t, ctx: ctx, cancel: cancel, due: time.Now().Add(deadline)}
 		l.mu.Lock()
@@ -188,6 +216,9 @@ func run(t *testing.T, sc Scenario, deadline time.Duration, suiteStart time.Time
 		sc.Run(t)
 	})
 	tm.Took = time.Since(begin)
+	// The subtest's cleanups have run: what they ended is counted.
+	tm.CPU = time.Duration(used.Load())
+	spent.Delete(name)
 	switch {
 	case killed != "":
 		tm.Result = Killed
@@ -383,22 +414,26 @@ func Order(all []Scenario) []Scenario {
 }
 
 // Table is the timing table: one line per scenario, then the totals, the
-// cores held and the processor time the test and what it ran used.
+// cores held and the processor time the test and what it ran used. A
+// scenario's cpu is the processor time of what it ran and accounted for
+// (Spent): its QEMUs' and its builds', not the test binary's own.
 func Table(ts []Timing, total time.Duration, cores int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-26s %4s %8s %8s %8s %8s %8s  %s\n", "scenario", "cpus", "start", "took", "expect", "deadline", "waited", "result")
-	var sum, held time.Duration
+	fmt.Fprintf(&b, "%-26s %4s %8s %8s %8s %8s %8s %8s  %s\n", "scenario", "cpus", "start", "took", "cpu", "expect", "deadline", "waited", "result")
+	var sum, held, used time.Duration
 	for _, tm := range ts {
 		sum += tm.Took
 		held += tm.Took * time.Duration(tm.CPUs)
-		fmt.Fprintf(&b, "%-26s %4d %8s %8s %8s %8s %8s  %s\n", tm.Name, tm.CPUs, secs(tm.Started), secs(tm.Took), secs(tm.Expect), secs(tm.Deadline), secs(tm.Waited), tm.Result)
+		used += tm.CPU
+		fmt.Fprintf(&b, "%-26s %4d %8s %8s %8s %8s %8s %8s  %s\n", tm.Name, tm.CPUs, secs(tm.Started), secs(tm.Took), secs(tm.CPU), secs(tm.Expect), secs(tm.Deadline), secs(tm.Waited), tm.Result)
 	}
 	fmt.Fprintf(&b, "%d scenarios in %s on %d cores (%s of scenario time; cores held %s of %s)\n",
 		len(ts), total.Round(time.Second), cores, sum.Round(time.Second), held.Round(time.Second), (total * time.Duration(cores)).Round(time.Second))
 	var self, children syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) == nil && syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children) == nil {
 		cpu := func(r syscall.Rusage) time.Duration { return time.Duration(r.Utime.Nano() + r.Stime.Nano()) }
-		fmt.Fprintf(&b, "processor time: the test binary %s, what it ran (QEMU, builds, tools) %s\n", cpu(self).Round(time.Second), cpu(children).Round(time.Second))
+		fmt.Fprintf(&b, "processor time: the test binary %s, what it ran (QEMU, builds, tools) %s, of which the scenarios' cpu column %s\n",
+			cpu(self).Round(time.Second), cpu(children).Round(time.Second), used.Round(time.Second))
 	}
 	return b.String()
 }

@@ -221,3 +221,32 @@ func TestHelper(t *testing.T) {
 	}
 	t.Log("\n" + Table(ts, time.Since(begin), 2))
 }
+
+// A scenario's cpu is what Spent added for it: from its body, from a
+// subtest and from a cleanup (a VM often ends in one). The table has it
+// and the total; outside a scenario Spent does nothing.
+func TestSpent(t *testing.T) {
+	list := []Scenario{
+		{Name: "Busy", Expect: time.Second, CPUs: 1, Run: func(t *testing.T) {
+			Spent(t, 2*time.Second)
+			t.Run("check", func(t *testing.T) { Spent(t, 3*time.Second) })
+			t.Cleanup(func() { Spent(t, 4*time.Second) })
+		}},
+		{Name: "Idle", Expect: time.Second, CPUs: 1, Run: func(t *testing.T) {}},
+	}
+	ts := Run(t, list, Options{Cores: 2})
+	Spent(t, time.Hour)
+	got := map[string]time.Duration{}
+	for _, tm := range ts {
+		got[tm.Name] = tm.CPU
+	}
+	if got["Busy"] != 9*time.Second || got["Idle"] != 0 {
+		t.Errorf("cpu %v, want Busy 9s (its body's, its subtest's and its cleanup's) and Idle none", got)
+	}
+	table := Table(ts, time.Second, 2)
+	for _, re := range []string{`(?m)^scenario +cpus +start +took +cpu +expect `, `(?m)^Busy +1 +\S+ +\S+ +9s +1s `, `(?m)^Idle +1 +\S+ +\S+ +- +1s `, `of which the scenarios' cpu column 9s\n`} {
+		if !regexp.MustCompile(re).MatchString(table) {
+			t.Errorf("the table lacks %q:\n%s", re, table)
+		}
+	}
+}
