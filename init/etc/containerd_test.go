@@ -8,11 +8,14 @@ import (
 	"testing"
 
 	srvconfig "github.com/containerd/containerd/v2/cmd/containerd/server/config"
+	"github.com/containerd/containerd/v2/version"
 
 	"github.com/berth-os/berth/internal/layout"
 )
 
-// loadContainerdConfig reads a rendered config with containerd's own loader.
+// loadContainerdConfig reads a rendered config with containerd's own
+// loader. It is at containerd's config version: containerd migrates
+// nothing when it starts, and warns of nothing.
 func loadContainerdConfig(t *testing.T, text string) *srvconfig.Config {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "config.toml")
@@ -26,7 +29,21 @@ func loadContainerdConfig(t *testing.T, text string) *srvconfig.Config {
 	if err := c.ValidateVersion(); err != nil {
 		t.Fatal(err)
 	}
+	if c.Version != version.ConfigVersion {
+		t.Errorf("config version %d; containerd %s migrates it from that to %d at each start, with a warning", c.Version, version.Version, version.ConfigVersion)
+	}
+	if c.GRPC != (srvconfig.GRPCConfig{}) || c.TTRPC != (srvconfig.TTRPCConfig{}) {
+		t.Errorf("deprecated [grpc] or [ttrpc] settings: %+v, %+v", c.GRPC, c.TTRPC)
+	}
 	return &c
+}
+
+// serverAddress is the address in the config of containerd's server
+// plugin id (grpc, ttrpc).
+func serverAddress(c *srvconfig.Config, id string) string {
+	p, _ := c.Plugins["io.containerd.server.v1."+id].(map[string]any)
+	a, _ := p["address"].(string)
+	return a
 }
 
 // The two containerds share nothing: not the store, the state folder,
@@ -43,8 +60,15 @@ func TestContainerdConfigsApart(t *testing.T) {
 	if sys.State != layout.SystemContainerdDir || user.State != "/run/containerd" {
 		t.Errorf("state: system %q, user %q; want %q and /run/containerd", sys.State, user.State, layout.SystemContainerdDir)
 	}
-	if sys.GRPC.Address != layout.SystemContainerdSocket || user.GRPC.Address != "/run/containerd/containerd.sock" {
-		t.Errorf("sockets: system %q, user %q; want %q and /run/containerd/containerd.sock", sys.GRPC.Address, user.GRPC.Address, layout.SystemContainerdSocket)
+	sysGRPC, userGRPC := serverAddress(sys, "grpc"), serverAddress(user, "grpc")
+	if sysGRPC != layout.SystemContainerdSocket || userGRPC != "/run/containerd/containerd.sock" {
+		t.Errorf("sockets: system %q, user %q; want %q and /run/containerd/containerd.sock", sysGRPC, userGRPC, layout.SystemContainerdSocket)
+	}
+	// TTRPC, where the shims send their events, beside each gRPC socket:
+	// in a version 4 config nothing derives it, and the system one left
+	// out would be the user one's default.
+	if sysTTRPC, userTTRPC := serverAddress(sys, "ttrpc"), serverAddress(user, "ttrpc"); sysTTRPC != sysGRPC+".ttrpc" || userTTRPC != userGRPC+".ttrpc" {
+		t.Errorf("TTRPC sockets: system %q, user %q; want each beside its gRPC socket", sysTTRPC, userTTRPC)
 	}
 	// Without socket_dir the system shims' sockets would be in
 	// /run/containerd/s, where the console sees them.

@@ -323,15 +323,20 @@ const disabledPlugins = `disabled_plugins = [
 var SystemContainerdConfig = `# Rendered by Berth at boot: the system containerd, PID 1's, which runs
 # Berth's own services. Users' containers run on the user containerd
 # (config.toml), whose socket is /run/containerd/containerd.sock.
-version = 3
+version = 4
 root = "` + layout.SystemContainerdRoot + `"
 # Last but PID 1 for the OOM killer: a runaway service dies first.
 oom_score = -999
 state = "` + layout.SystemContainerdDir + `"
 ` + disabledPlugins + `
 
-[grpc]
+# Its sockets: gRPC, and TTRPC beside it, where the shims send events (a
+# version 4 config derives nothing from the gRPC address: TTRPC would take
+# the user containerd's default).
+[plugins."io.containerd.server.v1.grpc"]
   address = "` + layout.SystemContainerdSocket + `"
+[plugins."io.containerd.server.v1.ttrpc"]
+  address = "` + layout.SystemContainerdSocket + `.ttrpc"
 
 # The shims' sockets would go to /run/containerd/s, the user side's.
 [plugins."io.containerd.shim.v1.manager"]
@@ -349,7 +354,7 @@ state = "` + layout.SystemContainerdDir + `"
 var UserContainerdConfig = `# Rendered by Berth at boot: the user containerd (the containerd service),
 # which ctr and docker reach at /run/containerd/containerd.sock. Berth's own
 # services run on the system containerd (/run/system-containerd), out of its reach.
-version = 3
+version = 4
 root = "` + layout.UserContainerdRoot + `"
 # Above the system containerd (-999) and the system services (-900), below
 # the console (-500) and users' containers (0): when it dies, the service
@@ -358,8 +363,10 @@ oom_score = -800
 state = "` + layout.UserContainerdDir + `"
 ` + disabledPlugins + `
 
-[grpc]
+[plugins."io.containerd.server.v1.grpc"]
   address = "` + layout.UserContainerdDir + `/containerd.sock"
+[plugins."io.containerd.server.v1.ttrpc"]
+  address = "` + layout.UserContainerdDir + `/containerd.sock.ttrpc"
 
 [plugins."io.containerd.transfer.v1.local"]
   config_path = "/etc/containerd/certs.d"

@@ -49,7 +49,7 @@ type config struct {
 	config     string // containerd's config file
 	envFile    string // NAME=value lines added to containerd's environment
 	settings   string // berth.containerd, as PID 1 renders it (ON_DEMAND=...)
-	socket     string // containerd's socket (its config's grpc.address)
+	socket     string // containerd's socket (its config's gRPC address)
 	db         string // containerd's metadata database
 	onDemand   bool   // start containerd at the socket's first connection
 	// why says where onDemand comes from when it is false.
@@ -72,7 +72,7 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 	fs.StringVar(&c.containerd, "containerd", "/usr/bin/containerd", "containerd binary")
 	fs.StringVar(&c.config, "config", "/etc/containerd/config.toml", "containerd's config")
 	fs.StringVar(&c.envFile, "env-file", "/etc/berth/proxy.env", "NAME=value lines for containerd's environment (berth.proxy, for its pulls); a missing file adds none")
-	fs.StringVar(&c.socket, "socket", layout.UserContainerdDir+"/containerd.sock", "containerd's socket, its config's grpc.address")
+	fs.StringVar(&c.socket, "socket", layout.UserContainerdDir+"/containerd.sock", "containerd's socket, its config's gRPC address")
 	fs.StringVar(&c.db, "db", layout.UserContainerdRoot+"/io.containerd.metadata.v1.bolt/meta.db", "containerd's metadata database")
 	fs.StringVar(&c.settings, "settings", "/etc/berth/containerd.conf", "berth.containerd as NAME=value lines: ON_DEMAND=false starts containerd at once, unless -on-demand is given; a missing file is ON_DEMAND=true")
 	fs.BoolVar(&c.onDemand, "on-demand", true, "bind the socket and start containerd at its first connection (default: the settings' ON_DEMAND)")
