@@ -162,7 +162,16 @@ func sshKeysOnly(t *testing.T) {
 	m.eventually("ls /var/lib/berth/ssh", regexp.MustCompile(`(?s)ssh_host_ecdsa_key\.pub.*ssh_host_ed25519_key\.pub.*ssh_host_rsa_key\.pub`), 2*time.Minute)
 	// sshd reloads once the last key is made, and says when it listens
 	// again: a login before that may find nothing on port 22.
-	m.eventually("hostctl logs console", regexp.MustCompile(`sshd reloaded: it listens again, with the host keys ed25519 ecdsa rsa`), time.Minute)
+	logs := m.eventually("hostctl logs console", regexp.MustCompile(`sshd reloaded: it listens again, with the host keys ed25519 ecdsa rsa`), time.Minute)
+	// sshd started without the keys not made yet, so it had none to miss
+	// (it logs an error for each), and reloaded with all three.
+	if strings.Contains(logs, "Unable to load host key") {
+		t.Errorf("sshd missed host keys at its start:\n%s", logs)
+	}
+	if out, err := exec.Command("ssh-keyscan", "-p", fmt.Sprint(port), "-T", "60", "-t", "ed25519,ecdsa,rsa", "127.0.0.1").CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), " ssh-ed25519 ") || !strings.Contains(string(out), " ecdsa-sha2-nistp256 ") || !strings.Contains(string(out), " ssh-rsa ") {
+		t.Errorf("ssh-keyscan after sshd's reload: %v\n%s\nwant an ed25519, an ECDSA and an RSA host key", err, out)
+	}
 	pub, _ := os.ReadFile(key + ".pub")
 	m.sh(fmt.Sprintf("mkdir -p -m 700 /root/.ssh && echo '%s' > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys", strings.TrimSpace(string(pub))))
 	out, err = ssh("-i", key, "root@127.0.0.1", "hostctl service list")

@@ -45,13 +45,16 @@ type config struct {
 	// keys to make (ssh_genkeytypes, rendered by PID 1).
 	sshdConfig string
 	sshdRun    string // sshd's privilege-separation folder
-	procNet    string // /proc/net: the sockets that listen on port 22
-	sshd       string
-	keygen     string
-	getty      []string // argv prefix of the getty; the tty is appended
-	login      []string // argv of the autologin login
-	autologin  string   // "", "all" or a comma list of ttys
-	noSSH      bool
+	// sshdStart is where sshd's config goes without the HostKey lines of
+	// keys not made yet, when there are some (startConfig).
+	sshdStart string
+	procNet   string // /proc/net: the sockets that listen on port 22
+	sshd      string
+	keygen    string
+	getty     []string // argv prefix of the getty; the tty is appended
+	login     []string // argv of the autologin login
+	autologin string   // "", "all" or a comma list of ttys
+	noSSH     bool
 	// tools is where Berth's console tools are mounted in a distribution
 	// console (empty in the built-in): sshd and ssh-keygen run through
 	// the tools' own loader and libraries, getty and login are the tools'
@@ -101,6 +104,7 @@ func parseFlags(args []string, log io.Writer) (config, error) {
 		return config{}, err
 	}
 	c.sshdRun = "/run/sshd"
+	c.sshdStart = "/run/berth-console/sshd_config"
 	c.procNet = "/proc/net"
 	c.getty = []string{"/bin/busybox", "getty", "-L", "115200"}
 	c.login = []string{"/bin/login", "-f", "root"}
@@ -225,12 +229,20 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 			fmt.Fprintln(log, "berth-console: ssh host keys:", err)
 		}
 		os.MkdirAll(c.sshdRun, 0o755)
+		argv := c.sshdArgs()
+		start, err := startConfig(c.sshdConfig, c.keyDir, c.sshdStart, false)
+		if err != nil {
+			fmt.Fprintln(log, "berth-console: sshd's config:", err)
+		}
+		if start != "" {
+			argv = append(argv, "-f", start)
+		}
 		sshd := make(chan *os.Process, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			respawn(ctx, log, "sshd", func() *exec.Cmd {
-				cmd := c.command(c.sshd, c.sshdArgs()...)
+				cmd := c.command(c.sshd, argv...)
 				cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 				return cmd
 			}, func(p *os.Process) {
@@ -252,6 +264,14 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 				return
 			}
 			fmt.Fprintf(log, "berth-console: ssh host keys after sshd's start: %s\n", strings.Join(later, " "))
+			if start != "" {
+				// sshd re-executes itself with the same arguments on
+				// SIGHUP: its -f file gets the keys made since.
+				if _, err := startConfig(c.sshdConfig, c.keyDir, start, true); err != nil {
+					fmt.Fprintln(log, "berth-console: sshd's config:", err)
+					return
+				}
+			}
 			select {
 			case p := <-sshd:
 				// sshd re-executes and loads the new keys: for a moment
@@ -501,6 +521,39 @@ func awaitNewListeners(ctx context.Context, procNet string, port int, before map
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// startConfig is the config sshd starts with when some of the host keys
+// its config (src) names in keyDir are not made yet: a copy at dst without
+// their HostKey lines, which it returns. Given a key file that is not
+// there, sshd logs "Unable to load host key" as an error, on the console
+// of every first boot. When every key is there, it returns "" (sshd reads
+// src), unless again: sshd started with dst, which is written again
+// before sshd reloads with the keys made since.
+func startConfig(src, keyDir, dst string, again bool) (string, error) {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	left := false
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && strings.EqualFold(f[0], "HostKey") && filepath.Dir(f[1]) == keyDir && !validKey(f[1]) {
+			left = true
+			continue
+		}
+		out.WriteString(line)
+	}
+	if !left && !again {
+		return "", nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", err
+	}
+	if err := atomicfile.Write(dst, []byte(out.String()), 0o644); err != nil {
+		return "", err
+	}
+	return dst, nil
 }
 
 // hostKeyTypes are the types of the host keys that sshd's config (its

@@ -149,7 +149,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{sysfs: "/sys", dev: "/dev", keyDir: "/var/lib/berth/ssh", givenKeys: "/etc/ssh/given-host-keys", sshdConfig: "/etc/ssh/sshd_config", sshdRun: "/run/sshd", procNet: "/proc/net", sshd: "/usr/sbin/sshd", keygen: "/usr/bin/ssh-keygen",
+	want := config{sysfs: "/sys", dev: "/dev", keyDir: "/var/lib/berth/ssh", givenKeys: "/etc/ssh/given-host-keys", sshdConfig: "/etc/ssh/sshd_config", sshdRun: "/run/sshd", sshdStart: "/run/berth-console/sshd_config", procNet: "/proc/net", sshd: "/usr/sbin/sshd", keygen: "/usr/bin/ssh-keygen",
 		getty: []string{"/bin/busybox", "getty", "-L", "115200"}, login: []string{"/bin/login", "-f", "root"}, autologin: "ttyS0",
 		activeFile: "/run/berth/console/active", servingFile: "/run/berth/console/serving"}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(config{})); diff != "" {
@@ -514,5 +514,54 @@ func TestHostKeyTypes(t *testing.T) {
 		if !cmp.Equal(first, tc.first) || !cmp.Equal(later, tc.later, cmpopts.EquateEmpty()) {
 			t.Errorf("splitKeyTypes(%q) = %q, %q; want %q, %q", tc.types, first, later, tc.first, tc.later)
 		}
+	}
+}
+
+// sshd starts with a copy of its config without the HostKey lines of keys
+// in the key folder that are not made yet, and is told the copy's path
+// only then; before its reload the copy is written again with them all.
+func TestStartConfig(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	os.MkdirAll(keys, 0o700)
+	writeKey := func(typ string) {
+		os.WriteFile(filepath.Join(keys, "ssh_host_"+typ+"_key"), []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nk\n-----END OPENSSH PRIVATE KEY-----\n"), 0o600)
+	}
+	writeKey("ed25519")
+	// An empty file is no key (a power cut while it was made).
+	os.WriteFile(filepath.Join(keys, "ssh_host_ecdsa_key"), nil, 0o600)
+	src := filepath.Join(dir, "sshd_config")
+	conf := "Port 22\nHostKey " + keys + "/ssh_host_ed25519_key\nHostKey " + keys + "/ssh_host_ecdsa_key\nhostkey " + keys + "/ssh_host_rsa_key\n" +
+		"HostKey /etc/ssh/ssh_host_other_key\nPasswordAuthentication no"
+	os.WriteFile(src, []byte(conf), 0o644)
+	dst := filepath.Join(dir, "run", "sshd_config")
+
+	got, err := startConfig(src, keys, dst, false)
+	if err != nil || got != dst {
+		t.Fatalf("startConfig with two keys not made = %q, %v; want %q", got, err, dst)
+	}
+	b, _ := os.ReadFile(dst)
+	// Another folder's key is sshd's to report, as any other line.
+	if want := "Port 22\nHostKey " + keys + "/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_other_key\nPasswordAuthentication no"; string(b) != want {
+		t.Errorf("sshd's start config:\n%s\nwant:\n%s", b, want)
+	}
+
+	writeKey("ecdsa")
+	writeKey("rsa")
+	if got, err := startConfig(src, keys, dst, true); err != nil || got != dst {
+		t.Fatalf("startConfig again = %q, %v; want %q", got, err, dst)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != conf {
+		t.Errorf("sshd's config before its reload:\n%s\nwant the config itself:\n%s", b, conf)
+	}
+	// Every key made: sshd reads its config itself.
+	if got, err := startConfig(src, keys, filepath.Join(dir, "unused"), false); err != nil || got != "" {
+		t.Errorf("startConfig with every key made = %q, %v; want \"\"", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "unused")); err == nil {
+		t.Error("startConfig with every key made wrote a copy")
+	}
+	if _, err := startConfig(filepath.Join(dir, "none"), keys, dst, false); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("startConfig without a config: %v, want it not found", err)
 	}
 }
