@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"testing"
 	"time"
@@ -51,6 +52,15 @@ func makeForkBase(t *testing.T) {
 	m.check("host", (*machine).checkHost)
 	if t.Failed() {
 		t.Fatal("the machine to save is not healthy; no fork scenario can run")
+	}
+	// The host keys made after sshd's start (ECDSA, then RSA: seconds of
+	// processor time under TCG) are made before the save: a fork resumed
+	// in the middle of them would spend the rest of them again, every one.
+	m.check("host-keys", func(m *machine) {
+		m.eventually("hostctl logs console", regexp.MustCompile(`sshd reloaded: it listens again, with the host keys ed25519 ecdsa rsa`), 3*time.Minute)
+	})
+	if t.Failed() {
+		t.Fatal("the machine to save made no host keys; no fork scenario can run")
 	}
 	m.sh("sync")
 	state := filepath.Join(dir, "ready.state")
