@@ -29,8 +29,9 @@ var binaryStart = time.Now()
 // deadline (twice that and a minute) for a loaded machine.
 var scenarios = []sched.Scenario{
 	// The saved ready machine that the fork scenarios resume; it comes
-	// first so that they never wait long for it.
-	vm("ForkBase", 30*time.Second, makeForkBase),
+	// first so that they never wait long for it. It waits for the host
+	// keys made after ready (seconds of RSA under TCG) before it saves.
+	vm("ForkBase", 45*time.Second, makeForkBase),
 
 	// Every output format under every firmware it supports.
 	vm("ISOBIOS", 35*time.Second, isoBIOS),
