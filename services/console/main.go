@@ -538,7 +538,7 @@ func startConfig(src, keyDir, dst string, again bool) (string, error) {
 	var out strings.Builder
 	left := false
 	for _, line := range strings.SplitAfter(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && strings.EqualFold(f[0], "HostKey") && filepath.Dir(f[1]) == keyDir && !validKey(f[1]) {
+		if key, ok := keyDirHostKey(line, keyDir); ok && !validKey(key) {
 			left = true
 			continue
 		}
@@ -556,6 +556,16 @@ func startConfig(src, keyDir, dst string, again bool) (string, error) {
 	return dst, nil
 }
 
+// keyDirHostKey is the key file that a line of sshd's config names, when
+// it is a HostKey line and the file is in keyDir.
+func keyDirHostKey(line, keyDir string) (string, bool) {
+	f := strings.Fields(line)
+	if len(f) != 2 || !strings.EqualFold(f[0], "HostKey") || filepath.Dir(f[1]) != keyDir {
+		return "", false
+	}
+	return f[1], true
+}
+
 // hostKeyTypes are the types of the host keys that sshd's config (its
 // HostKey lines) wants in keyDir, as ssh_host_TYPE_key; all that Berth
 // knows (layout.SSHHostKeyTypes) when it cannot be read or names none
@@ -567,11 +577,11 @@ func hostKeyTypes(sshdConfig, keyDir string) []string {
 	}
 	var types []string
 	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 2 || !strings.EqualFold(f[0], "HostKey") || filepath.Dir(f[1]) != keyDir {
+		key, ok := keyDirHostKey(line, keyDir)
+		if !ok {
 			continue
 		}
-		name := filepath.Base(f[1])
+		name := filepath.Base(key)
 		if t, ok := strings.CutSuffix(strings.TrimPrefix(name, "ssh_host_"), "_key"); ok && slices.Contains(layout.SSHHostKeyTypes(), t) && !slices.Contains(types, t) {
 			types = append(types, t)
 		}
