@@ -58,6 +58,9 @@ func hostLayout(bins []gobin.Binary, defs []*services.Definition, info layout.In
 		// glibc's iconv modules: e2fsprogs and crun never convert
 		// character sets (UTF-8 and ASCII are built into glibc).
 		tree.Remove{Path: gconvDir},
+		// crun's package has its static library too (1.1 MB), which
+		// nothing on the host links.
+		tree.Remove{Path: "/usr/lib/x86_64-linux-gnu/libcrun.a"},
 		tree.BusyboxLinks{Busybox: "/usr/bin/busybox"},
 		tree.Merge{From: packages("firmware"), To: "/"},
 		tree.Merge{From: packages("tzdata"), Sub: "usr/share/zoneinfo", To: "/usr/share/zoneinfo"},

@@ -38,7 +38,7 @@ func TestAssets(t *testing.T) {
 			t.Logf("asset %s ready in %.1fs", name, time.Since(start).Seconds())
 		}
 	}
-	step("registry", func(t *testing.T) { testRegistry(t) })
+	step("registry", func(t *testing.T) { testRegistry(t); checkUserland(t) })
 	step("docker", func(t *testing.T) { dockerImage(t) })
 	step("variant-xz", func(t *testing.T) { variant(t, "xz", xzOverlay) })
 	step("variant-next", func(t *testing.T) { variant(t, "next", nextOverlay(t)) })

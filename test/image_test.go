@@ -3,9 +3,12 @@
 package test
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +25,61 @@ import (
 // registry serves them: each the bookworm userland, its /etc/os-release
 // marked with the reference.
 var testImages = []string{"docker.io/library/debian:bookworm", "docker.io/library/ubuntu:24.04"}
+
+// checkUserland reads the test userland's layer: merged /usr (bin, sbin,
+// lib and lib64 link into /usr, as in debian:bookworm) without libperl and
+// perl's modules, which only usrmerge pulled in (perl-base, which is
+// Essential, stays), and with bash and apt, which tests and users run.
+func checkUserland(t *testing.T) {
+	t.Helper()
+	u, err := registry.Bookworm.Build(sched.Ctx(t), assetCache, moduleRoot, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(u.Layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, files := map[string]string{}, map[string]bool{}
+	var size int64
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", u.Layer, err)
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		if h.Typeflag == tar.TypeSymlink {
+			links[name] = h.Linkname
+		}
+		files[name] = true
+		size += h.Size
+	}
+	for _, d := range []string{"bin", "sbin", "lib", "lib64"} {
+		if links[d] != "usr/"+d {
+			t.Errorf("test userland: /%s links to %q, want usr/%s (merged /usr)", d, links[d], d)
+		}
+	}
+	for _, want := range []string{"usr/bin/bash", "usr/bin/apt", "var/lib/dpkg/info/usr-is-merged.list"} {
+		if !files[want] {
+			t.Errorf("test userland: no /%s", want)
+		}
+	}
+	for _, unwanted := range []string{"usr/lib/x86_64-linux-gnu/libperl.so.5.36", "var/lib/dpkg/info/usrmerge.list"} {
+		if files[unwanted] {
+			t.Errorf("test userland: has /%s, want no usrmerge nor its perl (perl-base is essential)", unwanted)
+		}
+	}
+	t.Logf("test userland: %.1f MB unpacked, %d entries", float64(size)/1e6, len(files))
+}
 
 // testRegistry builds the userland (cached by its pins: TestAssets made
 // it), starts the registry and pushes testImages to it; it returns the

@@ -73,6 +73,10 @@ type Built struct {
 func (u Userland) args(roots []string) []string {
 	return []string{
 		"--variant=essential", "--include=" + strings.Join(roots, ","), "--mode=root", "--skip=output/dev",
+		// Merged /usr from the start (bin, sbin and lib links to /usr)
+		// with usr-is-merged installed, as debian:bookworm has it: no
+		// usrmerge, which would pull in perl to convert a split /usr.
+		"--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
 		// No documentation, manuals or translations: a smaller layer.
 		"--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-include=/usr/share/doc/*/copyright",
 		"--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/info/*",
