@@ -101,6 +101,9 @@ func hostLayout(bins []gobin.Binary, defs []*services.Definition, info layout.In
 	return append(l,
 		tree.File{Path: layout.InfoPath, Mode: 0o644, Data: append(infoJSON, '\n'), What: "image info (name, services, versions)"},
 		tree.File{Path: "/usr/lib/os-release", Mode: 0o644, Data: []byte(osRelease), What: "os-release"},
+		// The services' libraries (libc, libcrypto...) are the host's
+		// own or each other's: one inode, read once.
+		tree.LinkSame{},
 	), nil
 }
 

@@ -213,6 +213,18 @@ type HardLink struct{ Path, Target string }
 func (l HardLink) Apply(t *Tree, _ Resolver) error { return t.HardLink(l.Path, l.Target) }
 func (l HardLink) String() string                  { return fmt.Sprintf("hard link %s → %s", l.Path, l.Target) }
 
+// LinkSame makes files of the same contents and mode one inode
+// (Tree.LinkSame): a last step, once every file is there.
+type LinkSame struct{}
+
+func (LinkSame) Apply(t *Tree, _ Resolver) error {
+	_, _, err := t.LinkSame()
+	return err
+}
+func (LinkSame) String() string {
+	return "hard-link identical files (one inode, one copy in the page cache)"
+}
+
 // BusyboxLinks links every busybox applet that has no program of its own
 // to Busybox (a path in the tree).
 type BusyboxLinks struct {

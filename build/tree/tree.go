@@ -9,6 +9,7 @@
 package tree
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"io/fs"
@@ -16,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Tree is a root filesystem under construction at Root.
@@ -145,6 +147,94 @@ func (t *Tree) HardLink(rel, target string) error {
 		return fmt.Errorf("hard link %s: %s is not a regular file (mode %s)", rel, target, fi.Mode())
 	}
 	return t.replace("hard link", rel, func(p string) error { return os.Link(src, p) })
+}
+
+// LinkSame makes every regular file that has the contents and mode of
+// one met before (in lexical order) a hard link to it, and returns how many
+// it linked and their bytes. mksquashfs stores identical files once
+// anyway; as one inode they are also read, decompressed and cached once
+// when several programs map them (a service's libc and the host's).
+// Only the tree's names change: a file that is a link into a cache stage
+// stays as it is there.
+func (t *Tree) LinkSame() (n int, size int64, err error) {
+	type shape struct {
+		size int64
+		mode fs.FileMode
+	}
+	type file struct {
+		path string
+		ino  uint64
+	}
+	byShape := map[shape][]file{}
+	var order []shape
+	err = filepath.WalkDir(t.Root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st, ok := info.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("%s: no inode number", p)
+		}
+		k := shape{info.Size(), info.Mode()}
+		if _, seen := byShape[k]; !seen {
+			order = append(order, k)
+		}
+		byShape[k] = append(byShape[k], file{p, st.Ino})
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("link identical files: %w", err)
+	}
+	for _, k := range order {
+		files := byShape[k]
+		if len(files) < 2 || k.size == 0 {
+			continue
+		}
+		first := map[[sha256.Size]byte]file{}
+		for _, f := range files {
+			sum, err := fileSum(f.path)
+			if err != nil {
+				return n, size, fmt.Errorf("link identical files: %w", err)
+			}
+			orig, ok := first[sum]
+			if !ok {
+				first[sum] = f
+				continue
+			}
+			if orig.ino == f.ino {
+				continue
+			}
+			tmp := f.path + ".link-same"
+			if err := os.Link(orig.path, tmp); err != nil {
+				return n, size, fmt.Errorf("link identical files: %w", err)
+			}
+			if err := os.Rename(tmp, f.path); err != nil {
+				return n, size, fmt.Errorf("link identical files: %w", err)
+			}
+			n++
+			size += k.size
+		}
+	}
+	return n, size, nil
+}
+
+func fileSum(path string) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return sum, err
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
 }
 
 // Remove deletes rel and everything under it.

@@ -78,3 +78,72 @@ func TestHardLink(t *testing.T) {
 		}
 	}
 }
+
+// LinkSame: files of the same bytes and mode become one inode, in the
+// tree only; another mode, other bytes of the same size, empty files and
+// symlinks stay as they are, and a cache stage's file that the tree
+// linked keeps its own inode and bytes.
+func TestLinkSame(t *testing.T) {
+	tr := &Tree{Root: t.TempDir()}
+	stage := t.TempDir()
+	staged := filepath.Join(stage, "libc.so.6")
+	os.WriteFile(staged, []byte("the C library"), 0o644)
+	if err := tr.Merge(stage, "/usr/lib/berth/services/udev/rootfs/usr/lib"); err != nil {
+		t.Fatal(err)
+	}
+	for path, f := range map[string]struct {
+		data string
+		mode os.FileMode
+	}{
+		"usr/lib/libc.so.6":                            {"the C library", 0o644},
+		"usr/lib/berth/services/console/rootfs/libc":   {"the C library", 0o644},
+		"usr/lib/berth/services/console/rootfs/script": {"the C library", 0o755},
+		"usr/lib/berth/services/console/rootfs/other":  {"the D library", 0o644},
+		"usr/lib/empty-a":                              {"", 0o644},
+		"usr/lib/empty-b":                              {"", 0o644},
+	} {
+		if err := tr.File(path, []byte(f.data), f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Symlink("libc.so.6", filepath.Join(tr.Root, "usr/lib/libc.so"))
+	n, size, err := tr.LinkSame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || size != 2*int64(len("the C library")) {
+		t.Errorf("LinkSame linked %d files of %d bytes, want 2 of %d", n, size, 2*len("the C library"))
+	}
+	stat := func(rel string) os.FileInfo {
+		fi, err := os.Lstat(filepath.Join(tr.Root, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi
+	}
+	// Lexical order: the console's libc comes first.
+	orig := stat("usr/lib/berth/services/console/rootfs/libc")
+	for _, same := range []string{"usr/lib/libc.so.6", "usr/lib/berth/services/udev/rootfs/usr/lib/libc.so.6"} {
+		if !os.SameFile(orig, stat(same)) {
+			t.Errorf("%s is not the console's libc's inode", same)
+		}
+	}
+	for _, apart := range []string{"usr/lib/berth/services/console/rootfs/script", "usr/lib/berth/services/console/rootfs/other", "usr/lib/empty-b"} {
+		if os.SameFile(orig, stat(apart)) || os.SameFile(stat("usr/lib/empty-a"), stat(apart)) {
+			t.Errorf("%s was linked: another mode, other bytes or empty", apart)
+		}
+	}
+	if stat("usr/lib/libc.so").Mode()&os.ModeSymlink == 0 {
+		t.Error("the symlink libc.so was replaced")
+	}
+	st, err := os.Stat(staged)
+	if err != nil || os.SameFile(st, orig) {
+		t.Errorf("the stage's file: %v, same inode as the tree's: want it apart", err)
+	}
+	if b, _ := os.ReadFile(staged); string(b) != "the C library" {
+		t.Errorf("the stage's file now holds %q", b)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(tr.Root, "usr/lib")); len(entries) != 5 {
+		t.Errorf("usr/lib holds %d entries, want 5 (no temporary names left): %v", len(entries), entries)
+	}
+}
