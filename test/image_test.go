@@ -36,18 +36,9 @@ func checkUserland(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(u.Layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := openTarGz(t, u.Layer)
 	links, files := map[string]string{}, map[string]bool{}
 	var size int64
-	tr := tar.NewReader(zr)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -79,6 +70,21 @@ func checkUserland(t *testing.T) {
 		}
 	}
 	t.Logf("test userland: %.1f MB unpacked, %d entries", float64(size)/1e6, len(files))
+}
+
+// openTarGz opens the gzipped tar at path for the rest of the test.
+func openTarGz(t *testing.T, path string) *tar.Reader {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tar.NewReader(zr)
 }
 
 // testRegistry builds the userland (cached by its pins: TestAssets made

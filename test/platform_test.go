@@ -5,7 +5,6 @@ package test
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -205,16 +204,7 @@ func diskFormats(t *testing.T) {
 	}
 	// GCE's tar.gz holds disk.raw alone, berth.raw's bytes.
 	t.Run("gce", func(t *testing.T) {
-		f, err := os.Open(artifact(t, "berth-gce.tar.gz"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(zr)
+		tr := openTarGz(t, artifact(t, "berth-gce.tar.gz"))
 		h, err := tr.Next()
 		if err != nil || h.Name != "disk.raw" || h.Size != st.Size() {
 			t.Fatalf("first member %+v, %v; want disk.raw of %d bytes", h, err, st.Size())

@@ -195,10 +195,14 @@ func (t *Tree) LinkSame() (n int, size int64, err error) {
 			continue
 		}
 		first := map[[sha256.Size]byte]file{}
+		sums := map[uint64][sha256.Size]byte{} // by inode: links are read once
 		for _, f := range files {
-			sum, err := fileSum(f.path)
-			if err != nil {
-				return n, size, fmt.Errorf("link identical files: %w", err)
+			sum, ok := sums[f.ino]
+			if !ok {
+				if sum, err = fileSum(f.path); err != nil {
+					return n, size, fmt.Errorf("link identical files: %w", err)
+				}
+				sums[f.ino] = sum
 			}
 			orig, ok := first[sum]
 			if !ok {
