@@ -34,8 +34,18 @@ func TestArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Join(args, " ")
+	// The TCG model: AMD's vendor (qemu64: no Meltdown page table
+	// isolation), RDRAND, SSE4.2 and CLMUL, and no AVX.
+	for _, f := range []string{"qemu64,", "+rdrand", "+sse4.2", "+pclmulqdq"} {
+		if !strings.Contains(TCGCPU, f) {
+			t.Errorf("TCGCPU %q lacks %q", TCGCPU, f)
+		}
+	}
+	if strings.Contains(TCGCPU, "avx") || strings.HasPrefix(TCGCPU, "max") {
+		t.Errorf("TCGCPU %q has AVX, which TCG emulates in helper calls", TCGCPU)
+	}
 	for _, want := range []string{
-		"-m 256 -smp 2 -cpu qemu64,+rdrand",
+		"-m 256 -smp 2 -cpu " + TCGCPU,
 		"-M q35,accel=tcg",
 		"-drive if=none,id=disk0,format=qcow2,file=/a.qcow2 -device virtio-blk-pci,drive=disk0,bootindex=1",
 		"-drive if=none,id=disk1,format=raw,file=/b.iso,readonly=on -device ide-cd,drive=disk1,bootindex=2",
