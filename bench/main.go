@@ -205,7 +205,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("%s boot: %w", fw.name, err)
 		}
 		add("disk boot, "+fw.name+": QEMU start to kernel", fmt.Sprintf("%.2f s", b.kernel),
-			fmt.Sprintf("host clock to the kernel's first line; firmware, boot loader (1 s menu), loading and unpacking the kernel; a later boot of berth.raw; the direct boots above: %.2f s (median)", median(kernelT)))
+			fmt.Sprintf("host clock to the kernel's first line; firmware, boot loader (no menu: one entry), loading and unpacking the kernel; a later boot of berth.raw; the direct boots above: %.2f s (median)", median(kernelT)))
 		add("disk boot, "+fw.name+": QEMU start to ready", fmt.Sprintf("%.2f s", b.at), "the same boot; its ready line")
 	}
 	value, note := phaseMeasure(initLogs, "config")

@@ -34,6 +34,20 @@ func TestGrubConfig(t *testing.T) {
 	}
 }
 
+// A production menu, one entry, is not shown: GRUB boots it at once. A
+// menu with a choice waits Timeout for it.
+func TestGrubTimeout(t *testing.T) {
+	one := Menu{Timeout: 1, Entries: NewMenu("/berth/a/vmlinuz", "/berth/a/initrd.img", "berth.slot=a", "", "", false)}
+	if g := one.GrubConfig(); !strings.Contains(g, "set timeout=0\n") || strings.Contains(g, "set timeout=1") {
+		t.Errorf("a menu of one entry: want set timeout=0:\n%s", g)
+	}
+	for _, m := range []Menu{menu(true), menu(false)} {
+		if g := m.GrubConfig(); !strings.Contains(g, "set timeout=1\n") {
+			t.Errorf("a menu of %d entries: want set timeout=1:\n%s", len(m.Entries), g)
+		}
+	}
+}
+
 func TestSyslinuxConfig(t *testing.T) {
 	s := menu(true).SyslinuxConfig()
 	for _, want := range []string{"DEFAULT berth\n", "TIMEOUT 10\n", "ALLOWOPTIONS 0\n", "LABEL debug\n", "APPEND berth.slot=a console=ttyS0 berth.debug berth.autologin\n"} {

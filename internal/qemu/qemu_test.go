@@ -41,6 +41,9 @@ func TestArgs(t *testing.T) {
 			t.Errorf("TCGCPU %q lacks %q", TCGCPU, f)
 		}
 	}
+	if !strings.Contains(TCGCPU, ",-svm,") {
+		t.Errorf("TCGCPU %q offers SVM: the guest's KVM sets itself up at every boot", TCGCPU)
+	}
 	if strings.Contains(TCGCPU, "avx") || strings.HasPrefix(TCGCPU, "max") {
 		t.Errorf("TCGCPU %q has AVX, which TCG emulates in helper calls", TCGCPU)
 	}
