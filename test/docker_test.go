@@ -130,17 +130,29 @@ func dockerScenario(t *testing.T) {
 // a file, enables docker --now and waits for dockerd to answer.
 func enableDocker(m *machine, registryURL string) {
 	m.t.Helper()
+	// Each step's time goes to the log: where enabling docker spends it.
+	var steps []string
+	t0 := time.Now()
+	step := func(name string) {
+		steps = append(steps, fmt.Sprintf("%s %.1fs", name, time.Since(t0).Seconds()))
+		t0 = time.Now()
+	}
 	// On the state partition: /tmp is RAM.
 	m.sh("wget -q -O /var/tmp/docker.oci.tar " + registryURL + "/files/docker.oci.tar")
+	step("fetched")
 	out, code, err := m.Run("hostctl image import /var/tmp/docker.oci.tar 2>&1; rm -f /var/tmp/docker.oci.tar", 5*time.Minute)
 	if err != nil || code != 0 || !strings.Contains(out, "imported berth.local/docker:") {
 		m.t.Fatalf("hostctl image import docker.oci.tar: exit %d, %v\n%s", code, err, out)
 	}
+	step("imported")
 	out, code, err = m.Run("hostctl service enable docker --now 2>&1", 5*time.Minute)
 	if err != nil || code != 0 {
 		m.t.Fatalf("hostctl service enable docker --now: exit %d, %v\n%s", code, err, out)
 	}
+	step("enabled")
 	m.eventually("docker version --format 'server {{.Server.Version}}' 2>&1", regexp.MustCompile(`server 20\.10\.`), 4*time.Minute)
+	step("dockerd answered")
+	m.t.Logf("docker: %s", strings.Join(steps, ", "))
 	// The memory of the service (dockerd and its containerd, in its
 	// cgroup) and each containerd's RSS (the system's, the user's, docker's).
 	out, _ = m.shCode(`cat /proc/$(pidof dockerd)/root/sys/fs/cgroup/memory.current; for p in $(pidof dockerd containerd); do echo $p $(grep -E 'PPid|VmRSS' /proc/$p/status); done`)
