@@ -85,12 +85,16 @@ func TestEndToEnd(t *testing.T) {
 	}
 	eventually(t, "resolv.conf without bcli1", 10*time.Second, fileIs(svc.resolv, resolv77))
 
-	// T1 of the 30s lease is 15s after it began: a unicast REQUEST from
-	// the leased address to the server that gave it.
+	// At T1, which the server gives (3s of the 30s lease; the client's
+	// own would be 15s): a unicast REQUEST from the leased address to the
+	// server that gave it.
 	select {
 	case m := <-srv0.renewed:
 		if !m.from.Equal(lan77.client) || !m.ciaddr.Equal(lan77.client) {
 			t.Errorf("renewal from %s with ciaddr %s, want both %s", m.from, m.ciaddr, lan77.client)
+		}
+		if d := m.at.Sub(svc.start); d < lan77.t1 || d >= lan77.lease/2 {
+			t.Errorf("renewed %s after start: want at the server's T1 (%s), before the client's own (%s)", d, lan77.t1, lan77.lease/2)
 		}
 		t.Logf("renewed %s after start", svc.since())
 	case <-time.After(60 * time.Second):

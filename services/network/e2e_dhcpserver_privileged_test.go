@@ -20,7 +20,11 @@ type subnet struct {
 	server, client, dns net.IP
 	search              string
 	lease               time.Duration
-	mtu                 uint16
+	// t1 and t2, when set, are the renewal and rebinding times the server
+	// gives (options 58 and 59) in place of the client's own (half and
+	// seven eighths of the lease): the tests reach them in seconds.
+	t1, t2 time.Duration
+	mtu    uint16
 }
 
 // seen is one message the server got.
@@ -86,6 +90,9 @@ func (s *testServer) handle(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4
 		dhcpv4.WithRouter(s.sub.server),
 		dhcpv4.WithDNS(s.sub.dns),
 		dhcpv4.WithLeaseTime(uint32(s.sub.lease / time.Second)),
+	}
+	if s.sub.t1 != 0 {
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptRenewTimeValue(s.sub.t1)), dhcpv4.WithOption(dhcpv4.OptRebindingTimeValue(s.sub.t2)))
 	}
 	if s.sub.search != "" {
 		mods = append(mods, dhcpv4.WithDomainSearchList(s.sub.search))
@@ -159,6 +166,8 @@ var lan77 = subnet{
 	dns:    net.IPv4(192, 168, 77, 53).To4(),
 	search: "example.test",
 	lease:  30 * time.Second,
+	t1:     3 * time.Second,
+	t2:     6 * time.Second,
 	mtu:    1400,
 }
 
