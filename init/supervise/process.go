@@ -71,9 +71,17 @@ func (t *process) PID() int                     { return t.pid }
 func (t *process) Exited() <-chan Exit          { return t.exited }
 func (t *process) Delete(context.Context) error { return nil }
 
+// Signal sends sig to the process. SIGTERM is followed by SIGCONT, as
+// systemd sends them: a stopped process (SIGSTOP, a debugger let go) would
+// hold the TERM pending until its stop timeout ran out and SIGKILL came;
+// so continued, it ends as it does when asked. A wedged system containerd
+// stopped that way held shutdown 10 s.
 func (t *process) Signal(_ context.Context, sig syscall.Signal) error {
 	if err := syscall.Kill(t.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("signal %d: %w", t.pid, err)
+	}
+	if sig == syscall.SIGTERM {
+		syscall.Kill(t.pid, syscall.SIGCONT)
 	}
 	return nil
 }

@@ -65,6 +65,39 @@ while :; do sleep 0.05; done`
 	}
 }
 
+// A stopped host process (kill -STOP: a wedged containerd, in the
+// ServiceLiveness scenario) that is asked to stop ends through its SIGTERM
+// handler at once, not at the stop timeout's SIGKILL.
+func TestProcessesStopStopped(t *testing.T) {
+	out := &servicetest.Log{}
+	opt := testOptions(t)
+	opt.StopTimeout = time.Minute
+	opt.Output = func(string, string) io.Writer { return out }
+	s := New(Processes{Spawn: servicetest.Spawn}, opt)
+	script := `trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.05; done`
+	svc := Service{Name: "daemon", Restart: "always", Spec: &specs.Spec{Process: &specs.Process{Args: []string{"/bin/sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"}}}}
+	if err := s.Start(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "up"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not up:\n%s", out.String())
+		}
+	}
+	pid := s.List()[0].PID
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s.StopAll()
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("StopAll of a stopped process took %s: its SIGTERM waited for the SIGKILL", took)
+	}
+	if !strings.Contains(out.String(), "bye") {
+		t.Errorf("the stopped process did not run its SIGTERM handler:\n%s", out.String())
+	}
+}
+
 func TestProcessesErrors(t *testing.T) {
 	p := Processes{Spawn: servicetest.Spawn}
 	if _, err := p.Start(context.Background(), "x", &specs.Spec{}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "process x: no args") {
