@@ -25,6 +25,10 @@ var ErrHTTP = errors.New("unexpected HTTP status")
 // ErrChecksum means a download did not match its pinned sha256.
 var ErrChecksum = errors.New("sha256 mismatch")
 
+// RetryWait is how long Fetch waits before its second try of a download
+// that failed but may come (a stall, a 5xx); twice that before the third.
+var RetryWait = 2 * time.Second
+
 // Download is one pinned file.
 type Download struct {
 	URL    string
@@ -53,7 +57,7 @@ func (c *Cache) Fetch(ctx context.Context, d Download, progress io.Writer) (stri
 			select {
 			case <-ctx.Done():
 				return "", ctx.Err()
-			case <-time.After(time.Duration(attempt) * 2 * time.Second):
+			case <-time.After(time.Duration(attempt) * RetryWait):
 			}
 		}
 		err = c.fetchOnce(ctx, d, path, progress)

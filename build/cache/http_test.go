@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -64,10 +65,11 @@ func TestGetStall(t *testing.T) {
 
 // Fetch names the URL of a download that stalls.
 func TestFetchStallNamesURL(t *testing.T) {
-	old := StallTimeout
-	StallTimeout = 200 * time.Millisecond
-	defer func() { StallTimeout = old }()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	old, oldWait := StallTimeout, RetryWait
+	StallTimeout, RetryWait = 200*time.Millisecond, 10*time.Millisecond
+	defer func() { StallTimeout, RetryWait = old, oldWait }()
+	var tries atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tries.Add(1); <-r.Context().Done() }))
 	defer srv.Close()
 	c, err := Open(t.TempDir())
 	if err != nil {
@@ -78,5 +80,8 @@ func TestFetchStallNamesURL(t *testing.T) {
 	_, err = c.Fetch(ctx, Download{URL: srv.URL + "/linux.tar.xz", SHA256: strings.Repeat("ab", 32)}, nil)
 	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), srv.URL+"/linux.tar.xz") {
 		t.Errorf("Fetch: %v, want a stall naming the URL", err)
+	}
+	if n := tries.Load(); n != 3 {
+		t.Errorf("a stalled download was tried %d times, want 3", n)
 	}
 }
