@@ -100,6 +100,7 @@ func TestEndToEnd(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("no renewal; server got %+v", srv0.messages())
 	}
+	svc.waitLog(t, "network: bcli0: renewed 192.168.77.50/24")
 	leaseKept(t, cliH, "bcli0", lan77)
 
 	svc.stop(t)

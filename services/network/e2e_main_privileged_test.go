@@ -16,6 +16,7 @@ package network
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,6 +133,18 @@ func (p *serviceProcess) stop(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("service did not stop on SIGTERM")
 	}
+}
+
+// waitLog waits for the service's log to hold line: the server has seen
+// a request, the service then takes the answer in and says so.
+func (p *serviceProcess) waitLog(t *testing.T, line string) {
+	t.Helper()
+	eventually(t, "log line "+line, 10*time.Second, func() error {
+		if !strings.Contains(p.output(), line) {
+			return errors.New("not in the service's log")
+		}
+		return nil
+	})
 }
 
 func (p *serviceProcess) logHas(t *testing.T, lines ...string) {

@@ -43,6 +43,7 @@ func TestEndToEndRebind(t *testing.T) {
 	if unicast == 0 {
 		t.Errorf("no unicast renewal before rebinding; server got %+v", srv.messages())
 	}
+	svc.waitLog(t, "network: bcli0: rebound 192.168.77.50/24")
 	leaseKept(t, n.cliH, "bcli0", lan77)
 	svc.stop(t)
 	svc.logHas(t, "context deadline exceeded; rebinding now", "network: bcli0: rebound 192.168.77.50/24", "network: stopped")
