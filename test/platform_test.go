@@ -304,7 +304,7 @@ func bootProtocol(m *machine) string {
 // loads the uncompressed vmlinux as an ELF, which it boots only through
 // the kernel's PVH note (it refuses an ELF kernel without one).
 func pvh(t *testing.T) {
-	m := bootMicrovm(t, "vmlinux")
+	m := bootMicrovm(t, "vmlinux", 0)
 	m.check("host", (*machine).checkHost)
 	m.check("pvh-entry", func(m *machine) {
 		if got := bootProtocol(m); got != pvhProtocol {

@@ -43,7 +43,7 @@ var scenarios = []sched.Scenario{
 	vm("RawUEFI", 90*time.Second, rawUEFI),
 	vm("Qcow2BIOS", 115*time.Second, qcow2BIOS),
 	vm("Qcow2UEFI", 120*time.Second, qcow2UEFI),
-	vm("Microvm", 30*time.Second, microvm),
+	vm("Microvm", 55*time.Second, microvm),
 	vm("VerityCorruption", 20*time.Second, verityCorruption),
 	// Secure Boot (OVMF with the snakeoil key enrolled): a disk signed with
 	// the enrolled key boots, and so does its upgraded slot B; one signed

@@ -322,6 +322,11 @@ func switchRoot(boot layout.Boot) error {
 	if _, err := os.Stat(filepath.Join(newRoot, next)); err != nil {
 		return fmt.Errorf("new root has no %s: %w", next, err)
 	}
+	if msg, err := tuneReadahead("/sys", "/proc/meminfo", newRoot); err != nil {
+		logf("%v (the boot goes on)", err)
+	} else if msg != "" {
+		logf("%s", msg)
+	}
 	if err := unix.Mount("tmpfs", filepath.Join(newRoot, "run"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("mount /run: %w", err)
 	}
