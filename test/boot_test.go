@@ -348,7 +348,7 @@ const microvmMemory = 128
 // virtio-mmio, and the 128 MiB of Firecracker's standard microVM: the
 // boot is ready (not degraded) with every service, and stage 1 turned the
 // root disk's readahead off, without which such a boot reads its programs
-// from the squashfs again and again (35 s to 130 s to ready, or a
+// from the squashfs again and again (34 s to 128 s to ready, or a
 // containerd not ready after two minutes).
 func microvm(t *testing.T) {
 	m := bootMicrovm(t, "vmlinuz", microvmMemory)
