@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -208,6 +209,47 @@ func userContainers(t *testing.T) {
 		}
 		if ppid := strings.TrimSpace(m.sh("awk '/^PPid:/{print $2}' /proc/" + pids[0] + "/status")); ppid != strconv.Itoa(ctrdPID) {
 			m.t.Errorf("containerd's parent is %s, want the service's berth-containerd (%d)", ppid, ctrdPID)
+		}
+	})
+
+	m.check("plugins", func(m *machine) {
+		// containerd loads the plugins of tools/containerd/plugins.go:
+		// none failed, and the ones ctr and the restart monitor use are
+		// there.
+		out := m.sh("ctr plugins ls")
+		for _, want := range []string{
+			`io\.containerd\.snapshotter\.v1\s+overlayfs\s+\S+\s+ok`,
+			`io\.containerd\.snapshotter\.v1\s+native\s+\S+\s+ok`,
+			`io\.containerd\.transfer\.v1\s+local\s+\S+\s+ok`,
+			`io\.containerd\.monitor\.container\.v1\s+restart\s+\S+\s+ok`,
+			`io\.containerd\.service\.v1\s+tasks-service\s+\S+\s+ok`,
+		} {
+			if !regexp.MustCompile(`(?m)^` + want + `\s*$`).MatchString(out) {
+				m.t.Errorf("ctr plugins ls: no line %q:\n%s", want, out)
+			}
+		}
+		if bad := regexp.MustCompile(`(?m)^.*\serror\s*$`).FindAllString(out, -1); len(bad) > 0 {
+			m.t.Errorf("ctr plugins ls: plugins that failed to load:\n%s", strings.Join(bad, "\n"))
+		}
+		// The plugins Berth leaves out (NRI, erofs, blockfile) its
+		// config turns off too, so ctr would not list them either way:
+		// the program itself (ctr is containerd) must not have their
+		// code, whose package paths its symbol table names (strings
+		// ended by NUL: busybox grep -z reads them; overlayfs's shows it
+		// does).
+		left := []string{"github.com/containerd/nri", "github.com/tetratelabs/wazero", "plugins/snapshots/erofs", "plugins/snapshots/blockfile"}
+		cmd := "grep -z -o -F -e plugins/snapshots/overlay"
+		for _, pkg := range left {
+			cmd += " -e " + pkg
+		}
+		found := strings.Fields(m.sh(cmd + " /usr/bin/ctr | tr '\\0' '\\n' | sort -u"))
+		if !slices.Contains(found, "plugins/snapshots/overlay") {
+			m.t.Errorf("grep -z finds no plugins/snapshots/overlay in /usr/bin/ctr (found %q): it cannot tell which plugins containerd has", found)
+		}
+		for _, pkg := range left {
+			if slices.Contains(found, pkg) {
+				m.t.Errorf("/usr/bin/ctr (containerd) has code of %s, which Berth leaves out", pkg)
+			}
 		}
 	})
 
