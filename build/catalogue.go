@@ -30,7 +30,7 @@ func imageLayout(d *services.Definition) tree.Layout {
 	if b.Debs != "" {
 		l = append(l, tree.Merge{From: packages(b.Debs), To: "/"})
 		for _, x := range b.Exclude {
-			l = append(l, tree.Remove{Path: x})
+			l = append(l, tree.Exclude{Path: x})
 		}
 	}
 	l = append(l, installGo(b.Go)...)

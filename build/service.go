@@ -21,7 +21,7 @@ func bundleLayout(d *services.Definition, mountDirs, mountFiles []string) tree.L
 	if r.Debs != "" {
 		l = append(l, tree.Merge{From: packages(r.Debs), To: "/"})
 		for _, x := range r.Exclude {
-			l = append(l, tree.Remove{Path: x})
+			l = append(l, tree.Exclude{Path: x})
 		}
 		l = append(l, tree.BusyboxLinks{Busybox: "/usr/bin/busybox", IfExists: true})
 	}

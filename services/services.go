@@ -179,7 +179,10 @@ type ImageBuild struct {
 	Package string `yaml:"package"`
 	// Go maps an install path to a Go main package of this module.
 	Go map[string]string `yaml:"go"`
-	// Exclude lists paths of the packages left out of the image.
+	// Exclude lists paths (files or folders) of the packages left out of
+	// the image. The build fails on one the packages do not have: a stale
+	// exclusion. Documentation, manuals and translations are never
+	// extracted (deb.DefaultKeep).
 	Exclude []string `yaml:"exclude"`
 }
 
@@ -215,7 +218,8 @@ type Rootfs struct {
 	// Files is a folder, relative to the service folder, copied over the rootfs.
 	Files string `yaml:"files"`
 	// Exclude lists paths (files or folders) of the packages left out of
-	// the rootfs, e.g. data the service never reads.
+	// the rootfs, e.g. data the service never reads. The build fails on
+	// one the packages do not have, as for ImageBuild.Exclude.
 	Exclude []string `yaml:"exclude"`
 }
 

@@ -157,6 +157,21 @@ type Remove struct{ Path string }
 func (x Remove) Apply(t *Tree, _ Resolver) error { return t.Remove(x.Path) }
 func (x Remove) String() string                  { return "remove " + x.Path }
 
+// Exclude deletes Path, what a package set has and an image leaves out,
+// and what is under it. A Path the tree does not have is an error: the
+// packages moved or dropped it, and the exclusion no longer does what its
+// comment says.
+type Exclude struct{ Path string }
+
+func (x Exclude) Apply(t *Tree, _ Resolver) error {
+	if !t.Exists(x.Path) {
+		return fmt.Errorf("exclude %s: the packages have no such file or folder (moved or dropped in an update?)", x.Path)
+	}
+	return t.Remove(x.Path)
+}
+
+func (x Exclude) String() string { return "exclude " + x.Path }
+
 // Dir makes a folder.
 type Dir struct {
 	Path      string

@@ -147,3 +147,30 @@ func TestLinkSame(t *testing.T) {
 		t.Errorf("usr/lib holds %d entries, want 5 (no temporary names left): %v", len(entries), entries)
 	}
 }
+
+// Exclude removes a file or a folder that the packages have, and refuses
+// one they do not have, naming it: an exclusion that no longer matches
+// anything is a stale one.
+func TestExclude(t *testing.T) {
+	tr := &Tree{Root: t.TempDir()}
+	os.MkdirAll(filepath.Join(tr.Root, "usr/lib/gconv"), 0o755)
+	os.WriteFile(filepath.Join(tr.Root, "usr/lib/gconv/UTF-16.so"), []byte("x"), 0o644)
+	os.MkdirAll(filepath.Join(tr.Root, "usr/bin"), 0o755)
+	os.WriteFile(filepath.Join(tr.Root, "usr/bin/dnet"), []byte("x"), 0o755)
+	os.WriteFile(filepath.Join(tr.Root, "usr/bin/docker"), []byte("x"), 0o755)
+	for _, p := range []string{"/usr/lib/gconv", "/usr/bin/dnet"} {
+		if err := (Exclude{Path: p}).Apply(tr, nil); err != nil {
+			t.Fatalf("exclude %s: %v", p, err)
+		}
+		if tr.Exists(p) {
+			t.Errorf("exclude %s: still there", p)
+		}
+	}
+	if !tr.Exists("/usr/bin/docker") {
+		t.Error("exclude /usr/bin/dnet removed /usr/bin/docker too")
+	}
+	err := (Exclude{Path: "/usr/bin/dnet"}).Apply(tr, nil)
+	if err == nil || !strings.Contains(err.Error(), "exclude /usr/bin/dnet: the packages have no such file or folder") {
+		t.Errorf("exclude of a path the tree has not: %v, want an error naming it", err)
+	}
+}
