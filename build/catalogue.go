@@ -29,8 +29,8 @@ func imageLayout(d *services.Definition) tree.Layout {
 	l := tree.Layout{tree.Skeleton{}}
 	if b.Debs != "" {
 		l = append(l, tree.Merge{From: packages(b.Debs), To: "/"})
-		for _, x := range b.Exclude {
-			l = append(l, tree.Exclude{Path: x})
+		for i, x := range b.Exclude {
+			l = append(l, tree.Exclude{Path: x, Field: fmt.Sprintf("%s: %s.x-berth.build.exclude[%d]", d.Source, d.Path, i)})
 		}
 	}
 	l = append(l, installGo(b.Go)...)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-os/berth/build/deb"
 	"github.com/berth-os/berth/build/image"
+	"github.com/berth-os/berth/build/tree"
 	"github.com/berth-os/berth/services"
 )
 
@@ -38,6 +39,25 @@ func TestCatalogueImages(t *testing.T) {
 		got = append(got, "")
 	}
 	golden(t, "catalogue-images.golden", got)
+	// An exclusion the packages no longer match fails the build naming
+	// the file and the field it was written in.
+	found := false
+	for _, d := range defs {
+		if d.Name != "docker" {
+			continue
+		}
+		for _, st := range imageLayout(d) {
+			if x, ok := st.(tree.Exclude); ok && x.Path == "/usr/bin/ctr" {
+				found = true
+				if want := d.Source + ": services.docker.x-berth.build.exclude[4]"; x.Field != want || !strings.HasSuffix(d.Source, "docker.yaml") {
+					t.Errorf("docker's exclude of /usr/bin/ctr is said to be at %q, want %q", x.Field, want)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("docker's layout has no exclude step for /usr/bin/ctr")
+	}
 }
 
 // The stage is in the plan only when the spec asks for images, after the

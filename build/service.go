@@ -20,8 +20,8 @@ func bundleLayout(d *services.Definition, mountDirs, mountFiles []string) tree.L
 	r := d.XBerth.Rootfs
 	if r.Debs != "" {
 		l = append(l, tree.Merge{From: packages(r.Debs), To: "/"})
-		for _, x := range r.Exclude {
-			l = append(l, tree.Exclude{Path: x})
+		for i, x := range r.Exclude {
+			l = append(l, tree.Exclude{Path: x, Field: fmt.Sprintf("%s: %s.x-berth.rootfs.exclude[%d]", d.Source, d.Path, i)})
 		}
 		l = append(l, tree.BusyboxLinks{Busybox: "/usr/bin/busybox", IfExists: true})
 	}

@@ -160,12 +160,17 @@ func (x Remove) String() string                  { return "remove " + x.Path }
 // Exclude deletes Path, what a package set has and an image leaves out,
 // and what is under it. A Path the tree does not have is an error: the
 // packages moved or dropped it, and the exclusion no longer does what its
-// comment says.
-type Exclude struct{ Path string }
+// comment says. Field says where the exclusion was written (file and
+// field path), for that error; it is no part of the step's identity.
+type Exclude struct{ Path, Field string }
 
 func (x Exclude) Apply(t *Tree, _ Resolver) error {
 	if !t.Exists(x.Path) {
-		return fmt.Errorf("exclude %s: the packages have no such file or folder (moved or dropped in an update?)", x.Path)
+		where := "exclude"
+		if x.Field != "" {
+			where = x.Field
+		}
+		return fmt.Errorf("%s: %s: the packages have no such file or folder (moved or dropped in an update?)", where, x.Path)
 	}
 	return t.Remove(x.Path)
 }

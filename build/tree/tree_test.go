@@ -170,7 +170,15 @@ func TestExclude(t *testing.T) {
 		t.Error("exclude /usr/bin/dnet removed /usr/bin/docker too")
 	}
 	err := (Exclude{Path: "/usr/bin/dnet"}).Apply(tr, nil)
-	if err == nil || !strings.Contains(err.Error(), "exclude /usr/bin/dnet: the packages have no such file or folder") {
+	if err == nil || !strings.Contains(err.Error(), "exclude: /usr/bin/dnet: the packages have no such file or folder") {
 		t.Errorf("exclude of a path the tree has not: %v, want an error naming it", err)
+	}
+	field := "docker.yaml: services.docker.x-berth.build.exclude[0]"
+	err = (Exclude{Path: "/usr/bin/dnet", Field: field}).Apply(tr, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), field+": /usr/bin/dnet: the packages have no such file") {
+		t.Errorf("exclude of a path the tree has not: %v, want an error naming %s and the path", err, field)
+	}
+	if s := (Exclude{Path: "/usr/bin/dnet", Field: field}).String(); s != "exclude /usr/bin/dnet" {
+		t.Errorf("String() = %q: the field where it was written is no part of the step (nor of a cache key)", s)
 	}
 }
