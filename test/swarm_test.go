@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-os/berth/internal/qemu"
+	"github.com/berth-os/berth/test/registry"
 )
 
 // swarmNode is one VM of the swarm: its name (its hostname), its address
@@ -51,12 +52,29 @@ berth:
 	return cfg
 }
 
+// swarmImage is the replicated service's image: the sleeper program
+// alone (1 MB), which each node pulls through the test registry. Pulling
+// and running the bookworm userland (the Docker scenario does) took each
+// node a minute under TCG, and said nothing more of the swarm.
+const swarmImage = "docker.io/berth/sleeper:1"
+
 // swarm: two Berth VMs on one QEMU socket network form a Docker swarm
 // (docker swarm init on node1, join on node2), and a replicated service of
 // the test registry's image has a task running on each node.
 func swarm(t *testing.T) {
 	srv, _ := testRegistry(t)
 	srv.Serve("docker.oci.tar", dockerImage(t))
+	app, err := registry.ProgramLayer(map[string][]byte{"app": buildSleeper(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := registry.NewImage(swarmImage, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Push(swarmImage, img); err != nil {
+		t.Fatal(err)
+	}
 	// Each node's end of the segment: a unix datagram socket that its
 	// QEMU binds (short paths: sockDir), the other's its peer.
 	ends := []string{filepath.Join(sockDir, "swarm1"), filepath.Join(sockDir, "swarm2")}
@@ -105,13 +123,16 @@ func swarm(t *testing.T) {
 		return
 	}
 	m1.check("ReplicatedService", func(m *machine) {
-		out, code, err := m1.Run("docker service create --detach --name sleepers --replicas 2 --replicas-max-per-node 1 debian:bookworm sleep 1d 2>&1", 3*time.Minute)
+		out, code, err := m1.Run("docker service create --detach --name sleepers --replicas 2 --replicas-max-per-node 1 "+swarmImage+" /app 2>&1", 3*time.Minute)
 		if err != nil || code != 0 {
 			m.t.Fatalf("docker service create: exit %d, %v\n%s", code, err, out)
 		}
 		ps := m1.with(m.t).eventually("docker service ps sleepers --filter desired-state=running --format '{{.Node}} {{.CurrentState}}' 2>&1",
 			regexp.MustCompile(`(?s)node1 Running.*node2 Running|node2 Running.*node1 Running`), 10*time.Minute)
 		m.t.Logf("docker service ps sleepers:\n%s", ps)
+		if !srv.Served("berth/sleeper") {
+			m.t.Errorf("the nodes run %s, but the test registry (docker.io's mirror) never served it", swarmImage)
+		}
 		for i, n := range []*machine{m1, m2} {
 			out := n.with(m.t).sh("docker ps -q --filter label=com.docker.swarm.service.name=sleepers | wc -l")
 			if strings.TrimSpace(out) != "1" {

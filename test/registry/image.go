@@ -67,7 +67,13 @@ func NewImage(ref string, layers ...v1.Layer) (v1.Image, error) {
 }
 
 // FileLayer is an uncompressed layer of regular files, by path.
-func FileLayer(files map[string][]byte) (v1.Layer, error) {
+func FileLayer(files map[string][]byte) (v1.Layer, error) { return layerOf(files, 0o644) }
+
+// ProgramLayer is an uncompressed layer of executable files, by path.
+func ProgramLayer(files map[string][]byte) (v1.Layer, error) { return layerOf(files, 0o755) }
+
+// layerOf is an uncompressed layer of regular files of one mode, by path.
+func layerOf(files map[string][]byte, mode int64) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	paths := make([]string, 0, len(files))
@@ -76,7 +82,7 @@ func FileLayer(files map[string][]byte) (v1.Layer, error) {
 	}
 	sort.Strings(paths)
 	for _, p := range paths {
-		if err := tw.WriteHeader(&tar.Header{Name: p, Mode: 0o644, Size: int64(len(files[p])), Typeflag: tar.TypeReg, ModTime: created, Format: tar.FormatPAX}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: p, Mode: mode, Size: int64(len(files[p])), Typeflag: tar.TypeReg, ModTime: created, Format: tar.FormatPAX}); err != nil {
 			return nil, err
 		}
 		tw.Write(files[p])
